@@ -1,0 +1,68 @@
+# Helpline: `make up` runs the platform on this machine, `make test` checks everything.
+# Every target installs what it is missing, so a fresh clone needs nothing but this file's tools:
+# Python 3.11, a JDK with Maven, Node with npm, and Debian's apt (or the packages already there).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# uv from PATH, else the module pip installs on first use.
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+RUN := $(UV) run --frozen
+APT_PACKAGES := redis-server prometheus kcat
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help deps up down test lint unit integration proto clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed ## install everything the stack and tests need
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@# Debian's package starts a Redis on 6379 where an init system runs; the stack runs its own.
+
+.venv/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+var/kafka-lib/.pom-sha256: deploy/local/pom.xml .venv/.synced
+	$(RUN) python -c "from helpline.local_stack import StackConfig, ensure_kafka_jars; ensure_kafka_jars(StackConfig())"
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+up: deps ## start Kafka, Redis, Prometheus and every service; print the endpoints
+	$(RUN) helpline up
+
+down: ## stop everything `make up` started
+	$(RUN) helpline down
+
+lint: deps ## ruff, mypy, import rules, proto freshness and buf lint
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+	$(RUN) python scripts/proto.py check
+	$(RUN) python scripts/proto.py lint
+	$(RUN) python scripts/proto.py breaking
+
+unit: deps ## the tests that need no broker
+	$(RUN) pytest tests/unit
+
+test: lint ## everything CI runs: lint, then every test on the real Kafka and Redis
+	$(RUN) pytest
+
+proto: deps ## regenerate helpline/v1 from proto/
+	$(RUN) python scripts/proto.py generate
+
+clean: down ## stop the stack and remove its data (keeps the downloaded Kafka jars)
+	find var -mindepth 1 -maxdepth 1 ! -name kafka-lib -exec rm -rf {} +

@@ -1,0 +1,311 @@
+"""Kafka producer and consumer, the way every Helpline service uses them.
+
+Delivery is at least once: the producer waits for all in-sync replicas with idempotence on; the
+consumer commits an offset only after its handler succeeded for that record, retries a failing
+record a bounded number of times, then writes it to `<topic>.dlq` with the error and its original
+coordinates in headers, and goes on. Handlers must be idempotent (by event id or entity version).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from helpline.logging import get_logger
+from helpline.topics import dlq_topic
+
+log = get_logger(__name__)
+
+Header = tuple[str, bytes]
+Handler = Callable[[ConsumerRecord], None]
+
+DLQ_HEADERS = (
+    "dlq_error",
+    "dlq_error_type",
+    "dlq_topic",
+    "dlq_partition",
+    "dlq_offset",
+    "dlq_group",
+    "dlq_attempts",
+    "dlq_failed_at",
+)
+
+
+class PermanentError(Exception):
+    """A record that can never succeed (undecodable, invalid): skip the retries, go to the DLQ."""
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: list[Header] = field(default_factory=list)
+
+
+def make_producer(bootstrap: str, client_id: str, **overrides: Any) -> KafkaProducer:
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "retries": 2**31 - 1,
+        "delivery_timeout_ms": 120_000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def send(producer: KafkaProducer, record: OutgoingRecord) -> Any:
+    """Queue a record; returns kafka-python's future (`.get(timeout)` waits for the broker's ack)."""
+    return producer.send(record.topic, value=record.value, key=record.key, headers=list(record.headers))
+
+
+def publish(producer: KafkaProducer, record: OutgoingRecord, timeout: float = 30.0) -> Any:
+    """Send and wait for the ack: the record is durable when this returns."""
+    return send(producer, record).get(timeout=timeout)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    backoff_ms: int = 200
+    max_backoff_ms: int = 5_000
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.backoff_ms * 2 ** (attempt - 1), self.max_backoff_ms)) / 1000.0
+
+
+class BusMetrics:
+    """Consumer-side platform metrics; the registry is injected so tests stay isolated."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.handled = Counter(
+            "helpline_events_handled_total",
+            "Records handled by outcome (ok, dlq).",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "helpline_event_retries_total",
+            "Handler failures that were retried.",
+            ["topic"],
+            registry=registry,
+        )
+        self.dlq_writes = Counter(
+            "helpline_dlq_writes_total",
+            "Records written to a dead-letter topic.",
+            ["topic"],
+            registry=registry,
+        )
+        self.handle_seconds = Histogram(
+            "helpline_event_handle_seconds",
+            "Time to handle one record, retries included.",
+            ["topic"],
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "helpline_consumer_lag",
+            "Records behind the end of the log, summed over assigned partitions.",
+            ["topic", "group"],
+            registry=registry,
+        )
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self.loop = loop
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        # Whatever was handled on a partition we lose is committed now, so its new owner starts after it.
+        self.loop.commit(only=set(revoked))
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info(
+            "partitions assigned",
+            group=self.loop.group_id,
+            partitions=[f"{p.topic}/{p.partition}" for p in assigned],
+        )
+
+
+class ConsumerLoop:
+    """Poll, handle each record with bounded retries, DLQ what still fails, commit what was handled."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Handler,
+        dlq_producer: KafkaProducer,
+        retry: RetryPolicy | None = None,
+        client_id: str = "helpline",
+        metrics: BusMetrics | None = None,
+        max_poll_records: int = 200,
+        poll_timeout_ms: int = 500,
+        **consumer_overrides: Any,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.handler = handler
+        self.dlq_producer = dlq_producer
+        self.retry = retry or RetryPolicy()
+        self.metrics = metrics
+        self.poll_timeout_ms = poll_timeout_ms
+        self._stop = threading.Event()
+        self._handled: dict[TopicPartition, OffsetAndMetadata] = {}
+        config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "group_id": group_id,
+            "client_id": client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_poll_records": max_poll_records,
+            "isolation_level": "read_committed",
+        }
+        config.update(consumer_overrides)
+        self.consumer = KafkaConsumer(**config)
+        self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        self.assigned = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to finish the record in hand, commit and return; safe from any thread."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        log.info("consuming", group=self.group_id, topics=self.topics)
+        try:
+            while not self._stop.is_set():
+                batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+                if self.consumer.assignment():
+                    self.assigned.set()
+                for tp, records in batches.items():
+                    for record in records:
+                        if self._stop.is_set():
+                            break
+                        try:
+                            self._process(record)
+                        except _InterruptedError:
+                            return
+                        self._handled[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+                self.commit()
+                self._report_lag()
+        finally:
+            self.commit()
+            self.consumer.close(autocommit=False)
+            log.info("consumer stopped", group=self.group_id)
+
+    def commit(self, only: set[TopicPartition] | None = None) -> None:
+        offsets = {tp: om for tp, om in self._handled.items() if only is None or tp in only}
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced under us: these records will be handled again by their new owner.
+            log.warning("commit failed; records will be redelivered", error=str(exc), group=self.group_id)
+        for tp in offsets:
+            self._handled.pop(tp, None)
+
+    def _process(self, record: ConsumerRecord) -> None:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.handler(record)
+            except PermanentError as exc:
+                self._dead_letter(record, exc, attempt)
+                break
+            except Exception as exc:  # a handler failure of any kind is retried, then dead-lettered
+                if attempt > self.retry.max_retries or self._stop.is_set():
+                    if self._stop.is_set():
+                        # Shutting down: leave it uncommitted so the next owner tries again.
+                        raise _InterruptedError from exc
+                    self._dead_letter(record, exc, attempt)
+                    break
+                if self.metrics:
+                    self.metrics.retries.labels(record.topic).inc()
+                log.warning(
+                    "handler failed, retrying",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                self._stop.wait(self.retry.delay(attempt))
+            else:
+                if self.metrics:
+                    self.metrics.handled.labels(record.topic, "ok").inc()
+                break
+        if self.metrics:
+            self.metrics.handle_seconds.labels(record.topic).observe(time.monotonic() - started)
+
+    def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        headers = [(k, v) for k, v in (record.headers or []) if k not in DLQ_HEADERS]
+        headers += [
+            ("dlq_error", error.encode()[:4000]),
+            ("dlq_error_type", type(exc).__name__.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_group", self.group_id.encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        target = dlq_topic(record.topic)
+        # Waiting for the ack keeps "nothing lost": if the DLQ write fails the offset is not committed.
+        publish(self.dlq_producer, OutgoingRecord(target, record.value or b"", record.key, headers))
+        log.error(
+            "record dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            dlq=target,
+            error=error,
+            attempts=attempts,
+        )
+        if self.metrics:
+            self.metrics.dlq_writes.labels(record.topic).inc()
+            self.metrics.handled.labels(record.topic, "dlq").inc()
+
+    def _report_lag(self) -> None:
+        if not self.metrics:
+            return
+        by_topic: dict[str, int] = {}
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)
+            if end is None:
+                continue
+            try:
+                position = self.consumer.position(tp, timeout_ms=100)
+            except KafkaError:
+                continue
+            if position is None:
+                continue
+            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(0, end - position)
+        for topic, lag in by_topic.items():
+            self.metrics.lag.labels(topic, self.group_id).set(lag)
+
+
+class _InterruptedError(Exception):
+    """The loop was stopped while a record was being retried; it stays uncommitted."""

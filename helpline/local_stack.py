@@ -1,0 +1,403 @@
+"""The no-Docker stack: a real Kafka broker (KRaft, from Maven Central jars), Redis and Prometheus
+as local processes on loopback, with their data under one var directory.
+
+`helpline up`, `helpline down` and the test fixture all go through `LocalStack`. A stack started
+by one process can be stopped by another: each component leaves a pid file in `<var>/run/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from helpline.logging import get_logger
+
+log = get_logger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_DEPLOY = REPO_ROOT / "deploy" / "local"
+
+
+class StackError(RuntimeError):
+    """A component could not be installed, started or reached; the message says what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+@dataclass
+class StackConfig:
+    var_dir: Path = REPO_ROOT / "var"
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    redis_port: int = 6379
+    prometheus_port: int = 9090
+    kafka_heap: str = "-Xms512m -Xmx1g"
+    redis_appendfsync: str = "everysec"
+    prometheus_config: Path | None = None
+
+    @property
+    def kafka_lib(self) -> Path:
+        # The jars are shared by every var dir of this checkout: tests and `make up` resolve them once.
+        return REPO_ROOT / "var" / "kafka-lib"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    log_file: Path
+    env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = 90.0
+
+
+def _pom_digest() -> str:
+    return hashlib.sha256((LOCAL_DEPLOY / "pom.xml").read_bytes()).hexdigest()
+
+
+def ensure_kafka_jars(cfg: StackConfig) -> None:
+    """Resolve the pinned broker jars with Maven unless this pom's jars are already there."""
+    marker = cfg.kafka_lib / ".pom-sha256"
+    if marker.exists() and marker.read_text() == _pom_digest():
+        return
+    if shutil.which("mvn") is None:
+        raise StackError("Maven (mvn) is not installed; run `make deps` to install what the stack needs.")
+    shutil.rmtree(cfg.kafka_lib, ignore_errors=True)
+    cfg.kafka_lib.mkdir(parents=True)
+    log.info("resolving Kafka jars from Maven Central", pom=str(LOCAL_DEPLOY / "pom.xml"))
+    done = subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(LOCAL_DEPLOY / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-Dlib.dir={cfg.kafka_lib}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise StackError(
+            f"Maven could not resolve the Kafka jars:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
+    marker.write_text(_pom_digest())
+
+
+def _require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise StackError(f"`{binary}` is not installed; run `make deps` to install what the stack needs.")
+    return path
+
+
+class LocalStack:
+    """Starts, checks and stops the local Kafka, Redis and Prometheus processes."""
+
+    def __init__(self, cfg: StackConfig | None = None) -> None:
+        self.cfg = cfg or StackConfig()
+        for d in (self.cfg.var_dir, self.cfg.log_dir, self.cfg.run_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # -- components -------------------------------------------------------------------------
+
+    def kafka(self) -> Component:
+        cfg = self.cfg
+        ensure_kafka_jars(cfg)
+        java = _require("java")
+        data_dir = cfg.var_dir / "kafka-data"
+        props = cfg.var_dir / "kafka.properties"
+        template = string.Template((LOCAL_DEPLOY / "kafka.properties").read_text())
+        props.write_text(
+            template.substitute(
+                kafka_port=cfg.kafka_port,
+                controller_port=cfg.controller_port,
+                data_dir=data_dir,
+            )
+        )
+        classpath = f"{cfg.kafka_lib}/*"
+        if not (data_dir / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            done = subprocess.run(
+                [
+                    java,
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--config",
+                    str(props),
+                    "--cluster-id",
+                    cluster_id,
+                    "--standalone",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise StackError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
+        kafka_logs = cfg.log_dir / "kafka"
+        kafka_logs.mkdir(exist_ok=True)
+        return Component(
+            name="kafka",
+            argv=[
+                java,
+                *cfg.kafka_heap.split(),
+                "-XX:+UseG1GC",
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={LOCAL_DEPLOY / 'log4j2.properties'}",
+                f"-Dkafka.logs.dir={kafka_logs}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(props),
+            ],
+            ready=self.kafka_ready,
+            log_file=cfg.log_dir / "kafka.out",
+        )
+
+    def redis(self) -> Component:
+        cfg = self.cfg
+        data_dir = cfg.var_dir / "redis-data"
+        data_dir.mkdir(exist_ok=True)
+        return Component(
+            name="redis",
+            argv=[
+                _require("redis-server"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(cfg.redis_port),
+                "--protected-mode",
+                "yes",
+                "--dir",
+                str(data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                cfg.redis_appendfsync,
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--logfile",
+                "",
+            ],
+            ready=self.redis_ready,
+            log_file=cfg.log_dir / "redis.log",
+            start_timeout=20.0,
+        )
+
+    def prometheus(self) -> Component:
+        cfg = self.cfg
+        if cfg.prometheus_config is None:
+            raise StackError("Prometheus needs a configuration file (StackConfig.prometheus_config).")
+        data_dir = cfg.var_dir / "prometheus-data"
+        return Component(
+            name="prometheus",
+            argv=[
+                _require("prometheus"),
+                f"--config.file={cfg.prometheus_config}",
+                f"--storage.tsdb.path={data_dir}",
+                f"--web.listen-address=127.0.0.1:{cfg.prometheus_port}",
+                "--web.enable-lifecycle",
+            ],
+            ready=lambda: port_open(cfg.prometheus_port),
+            log_file=cfg.log_dir / "prometheus.log",
+        )
+
+    # -- readiness ----------------------------------------------------------------------------
+
+    def kafka_ready(self) -> bool:
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        if not port_open(self.cfg.kafka_port):
+            return False
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.cfg.kafka_bootstrap,
+                request_timeout_ms=5000,
+                bootstrap_timeout_ms=5000,
+                client_id="helpline-stack-probe",
+            )
+        except KafkaError:
+            return False
+        try:
+            admin.list_topics()
+            return True
+        except KafkaError:
+            return False
+        finally:
+            admin.close()
+
+    def redis_ready(self) -> bool:
+        client = redis.Redis.from_url(self.cfg.redis_url, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    # -- process control ----------------------------------------------------------------------
+
+    def _pid_file(self, name: str) -> Path:
+        return self.cfg.run_dir / f"{name}.pid"
+
+    def running_pid(self, name: str) -> int | None:
+        pid_file = self._pid_file(name)
+        if not pid_file.exists():
+            return None
+        pid = int(pid_file.read_text().strip() or 0)
+        if pid <= 0 or not _alive(pid):
+            pid_file.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def start(self, component: Component) -> int:
+        """Start a component (or adopt the one already running) and wait until it really answers."""
+        pid = self.running_pid(component.name)
+        if pid is not None and component.ready():
+            log.info("already running", component=component.name, pid=pid)
+            return pid
+        component.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with component.log_file.open("ab") as out:
+            proc = subprocess.Popen(
+                component.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **component.env},
+            )
+        self._pid_file(component.name).write_text(str(proc.pid))
+        deadline = time.monotonic() + component.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self._pid_file(component.name).unlink(missing_ok=True)
+                raise StackError(
+                    f"{component.name} exited with {proc.returncode} while starting; "
+                    f"see {component.log_file}:\n{_tail(component.log_file)}"
+                )
+            if component.ready():
+                log.info("started", component=component.name, pid=proc.pid, log=str(component.log_file))
+                return proc.pid
+            time.sleep(0.5)
+        self.stop(component.name)
+        raise StackError(
+            f"{component.name} did not become ready within {component.start_timeout:.0f} s; "
+            f"see {component.log_file}:\n{_tail(component.log_file)}"
+        )
+
+    def stop(self, name: str, timeout: float = 30.0) -> bool:
+        """SIGTERM the component's process group, SIGKILL it after `timeout`. True if one was running."""
+        pid = self.running_pid(name)
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            log.warning("did not stop in time, killing", component=name, pid=pid)
+            _signal_group(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+        self._pid_file(name).unlink(missing_ok=True)
+        log.info("stopped", component=name, pid=pid)
+        return True
+
+    def up(self, *, prometheus: bool = False) -> None:
+        self.start(self.redis())
+        self.start(self.kafka())
+        if prometheus:
+            self.start(self.prometheus())
+
+    def down(self) -> None:
+        # Reverse order of start; an unknown name in run/ (a service) is stopped too.
+        names = ["prometheus", "kafka", "redis"]
+        for pid_file in sorted(self.cfg.run_dir.glob("*.pid")):
+            if pid_file.stem not in names:
+                names.insert(0, pid_file.stem)
+        for name in names:
+            self.stop(name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _status = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie whose parent is another process still answers kill(0); /proc tells.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

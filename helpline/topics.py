@@ -1,0 +1,170 @@
+"""The topic catalog: every Kafka topic Helpline uses, declared once, created idempotently at start.
+
+Keys give order where it matters: contacts by contact id, agents by agent id, tickets and their SLA
+by ticket id. Each topic lists the event domains it carries (the `<domain>` of
+`helpline.<domain>.<fact>.v1`), which is its schema: `helpline.events` maps each type to a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError
+
+from helpline.logging import get_logger
+
+log = get_logger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    partitions: int
+    domains: tuple[str, ...]
+    retention_ms: int = 7 * DAY_MS
+    compacted: bool = False
+    # Ingress topics are written by other systems; they also accept structured JSON CloudEvents.
+    ingress: bool = False
+    description: str = ""
+
+    @property
+    def dlq(self) -> str:
+        return dlq_topic(self.name)
+
+    def configs(self) -> dict[str, str]:
+        configs = {"retention.ms": str(self.retention_ms)}
+        if self.compacted:
+            configs["cleanup.policy"] = "compact"
+        return configs
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+CATALOG: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        "helpline.contacts.ingress",
+        key="contact_id",
+        partitions=6,
+        domains=("contact",),
+        ingress=True,
+        description="Contacts from gateways (telephony, chat, email, web, bots), binary or JSON CloudEvents.",
+    ),
+    TopicSpec(
+        "helpline.contacts",
+        key="contact_id",
+        partitions=6,
+        domains=("contact",),
+        description="Every routing fact of a contact, from received to completed.",
+    ),
+    TopicSpec(
+        "helpline.agents",
+        key="agent_id",
+        partitions=6,
+        domains=("agent",),
+        description="Agent status (set by people) and state (set by the router).",
+    ),
+    TopicSpec(
+        "helpline.queues",
+        key="queue_id",
+        partitions=3,
+        domains=("queue",),
+        retention_ms=1 * DAY_MS,
+        description="Periodic queue snapshots: depth, oldest age, agents by state, EWT.",
+    ),
+    TopicSpec(
+        "helpline.tickets",
+        key="ticket_id",
+        partitions=6,
+        domains=("ticket",),
+        retention_ms=30 * DAY_MS,
+        description="The ticket lifecycle: created, updated, status changes, comments, escalations.",
+    ),
+    TopicSpec(
+        "helpline.sla",
+        key="ticket_id",
+        partitions=6,
+        domains=("sla",),
+        retention_ms=30 * DAY_MS,
+        description="SLA facts: applied, warnings, breaches, fulfilments; keyed like the ticket or queue.",
+    ),
+    TopicSpec(
+        "helpline.feedback",
+        key="ticket_id",
+        partitions=3,
+        domains=("feedback",),
+        retention_ms=30 * DAY_MS,
+        description="Survey responses (CSAT, NPS, CES).",
+    ),
+)
+
+_BY_NAME = {spec.name: spec for spec in CATALOG}
+
+
+def spec(name: str) -> TopicSpec:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown topic {name!r}; the catalog has {sorted(_BY_NAME)}") from None
+
+
+def topic_for_domain(domain: str) -> TopicSpec:
+    """The non-ingress topic that carries a domain's facts."""
+    for candidate in CATALOG:
+        if domain in candidate.domains and not candidate.ingress:
+            return candidate
+    raise KeyError(f"no topic carries the event domain {domain!r}")
+
+
+def ensure_topics(
+    bootstrap: str,
+    specs: Iterable[TopicSpec] = CATALOG,
+    *,
+    partitions: int = 0,
+    replication_factor: int = -1,
+    prefix: str = "",
+) -> list[str]:
+    """Create every missing topic and its DLQ; returns the names created. Safe to run concurrently:
+    a topic another replica created first counts as present. `partitions` > 0 overrides the catalog
+    (a small local stack); `replication_factor` -1 takes the broker's default; `prefix` isolates tests."""
+    wanted: dict[str, dict[str, object]] = {}
+    for s in specs:
+        count = partitions or s.partitions
+        wanted[prefix + s.name] = {
+            "num_partitions": count,
+            "replication_factor": replication_factor,
+            "configs": s.configs(),
+        }
+        wanted[prefix + s.dlq] = {
+            "num_partitions": count,
+            "replication_factor": replication_factor,
+            "configs": {"retention.ms": str(30 * DAY_MS)},
+        }
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="helpline-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = {name: cfg for name, cfg in wanted.items() if name not in existing}
+        if not missing:
+            return []
+        result = admin.create_topics(missing, raise_errors=False)
+        created = []
+        for topic in result["topics"]:
+            code = topic.get("error_code", 0)
+            if code == 0:
+                created.append(topic["name"])
+            elif code != TopicAlreadyExistsError.errno:
+                raise RuntimeError(
+                    f"creating topic {topic['name']} failed: error {code} {topic.get('error_message')}"
+                )
+        admin.wait_for_topics(list(missing), timeout_ms=30_000)
+        log.info("topics created", topics=sorted(created))
+        return sorted(created)
+    finally:
+        admin.close()

@@ -1,0 +1,47 @@
+"""Fixtures shared by every test: the real Kafka and Redis (see stack_provider) and per-test names."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from helpline.logging import configure_logging
+from tests.stack_provider import Endpoints, provide
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging() -> None:
+    configure_logging("tests", level="INFO", fmt="console")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Endpoints]:
+    """Kafka and Redis for the whole session, from the first provider that can give them."""
+    with provide() as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def kafka_bootstrap(stack: Endpoints) -> str:
+    return stack.kafka_bootstrap
+
+
+@pytest.fixture
+def redis_url(stack: Endpoints) -> str:
+    return stack.redis_url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix so tests sharing the broker never share a topic, group or key."""
+    return uuid.uuid4().hex[:10]
