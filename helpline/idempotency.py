@@ -18,7 +18,7 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
   return {0}
 end
 local body = function(KEYS, ARGV)
-%s
+__BODY__
 end
 return {1, body({unpack(KEYS, 2)}, {unpack(ARGV, 2)})}
 """
@@ -42,7 +42,7 @@ class ApplyOnce:
     The dedup key lives `ttl_s` (default 7 days, longer than any topic's redelivery window)."""
 
     def __init__(self, client: redis.Redis, body: str, namespace: str, ttl_s: int = DEFAULT_TTL_S) -> None:
-        self._script = client.register_script(_WRAPPER % body)
+        self._script = client.register_script(_WRAPPER.replace("__BODY__", body))
         self._namespace = namespace
         self._ttl_s = ttl_s
 

@@ -16,7 +16,10 @@ import signal
 import socket
 import string
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -253,6 +256,17 @@ class LocalStack:
             log_file=cfg.log_dir / "prometheus.log",
         )
 
+    def service(self, name: str, env: dict[str, str], http_port: int) -> Component:
+        """A Helpline service as a background process; ready when its /readyz answers 200."""
+        return Component(
+            name=name,
+            argv=[sys.executable, "-m", "helpline.cli", "run", name],
+            ready=lambda: _http_ok(f"http://127.0.0.1:{http_port}/readyz"),
+            log_file=self.cfg.log_dir / f"{name}.log",
+            env=env,
+            start_timeout=60.0,
+        )
+
     # -- readiness ----------------------------------------------------------------------------
 
     def kafka_ready(self) -> bool:
@@ -395,6 +409,14 @@ def _alive(pid: int) -> bool:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 -- a loopback URL we built
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -27,9 +27,10 @@ log = get_logger(__name__)
 
 RELAY_GROUP = "relay"
 
-# Prepended to a service's script. The caller appends the outbox stream to KEYS and the encoded
-# records plus their count to ARGV; the prelude takes them off again, so the body sees its own KEYS
-# and ARGV and calls emit_all() (or emit(i), 1-based) once its change is applied.
+# Wraps a service's script. The caller appends the outbox stream to KEYS and the encoded records
+# plus their count to ARGV; the wrapper takes them off again, so the body sees its own KEYS and ARGV
+# (as function parameters: Redis 7 forbids reassigning the globals) and calls emit_all() (or
+# emit(i), 1-based) once its change is applied.
 _PRELUDE = """
 local __n = tonumber(ARGV[#ARGV])
 local __outbox = KEYS[#KEYS]
@@ -43,8 +44,10 @@ end
 local function emit_all()
   for i = 1, __n do emit(i) end
 end
-KEYS = {unpack(KEYS, 1, #KEYS - 1)}
-ARGV = {unpack(ARGV, 1, __base)}
+local __body = function(KEYS, ARGV)
+__BODY__
+end
+return __body({unpack(KEYS, 1, #KEYS - 1)}, {unpack(ARGV, 1, __base)})
 """
 
 
@@ -62,7 +65,7 @@ class OutboxScript:
 
     def __init__(self, client: redis.Redis, stream: str, body: str) -> None:
         self.stream = stream
-        self._script = client.register_script(_PRELUDE + body)
+        self._script = client.register_script(_PRELUDE.replace("__BODY__", body))
 
     def __call__(
         self,

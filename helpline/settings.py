@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     service_name: str = Field("helpline", description="Name in logs, metrics and the CloudEvents source.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL of this service's keyspace.")
+    auth_redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis URL of the API keys shared by every service."
+    )
     http_host: str = Field("127.0.0.1", description="Address of the HTTP server (health, metrics, REST).")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server; 0 picks a free one.")
     grpc_port: int = Field(0, ge=0, le=65535, description="Port of the gRPC server; 0 picks a free one.")

@@ -57,30 +57,33 @@ def _from_testcontainers() -> Iterator[Endpoints]:
         yield Endpoints(kafka.get_bootstrap_server(), f"redis://{host}:{port}/0", "testcontainers")
 
 
+def _reap_abandoned_stacks(root: Path) -> None:
+    """Stop and remove the stacks of earlier runs whose pytest process is gone (killed hard)."""
+    for old in root.glob("*"):
+        if old.is_dir() and old.name.isdigit() and not Path(f"/proc/{old.name}").exists():
+            LocalStack(StackConfig(var_dir=old)).down()
+            shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _from_local_processes() -> Iterator[Endpoints]:
-    var_dir = Path(os.environ.get("HELPLINE_TEST_VAR", REPO_ROOT / "var" / "test-stack"))
+    # One folder per pytest process, so two runs on one machine never stop each other's broker.
+    root = Path(os.environ.get("HELPLINE_TEST_VAR", REPO_ROOT / "var" / "test-stack"))
+    _reap_abandoned_stacks(root)
     cfg = StackConfig(
-        var_dir=var_dir,
+        var_dir=root / str(os.getpid()),
         kafka_port=free_port(),
         controller_port=free_port(),
         redis_port=free_port(),
         prometheus_port=free_port(),
     )
     stack = LocalStack(cfg)
-    # A previous run killed hard may have left processes and data behind; start from nothing.
-    stack.down()
-    for sub in ("kafka-data", "redis-data", "kafka.properties"):
-        target = var_dir / sub
-        if target.is_dir():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)
     stack.up()
     try:
         yield Endpoints(cfg.kafka_bootstrap, cfg.redis_url, "local processes", stack)
     finally:
         stack.down()
+        shutil.rmtree(cfg.var_dir, ignore_errors=True)
 
 
 def provide() -> contextlib.AbstractContextManager[Endpoints]:

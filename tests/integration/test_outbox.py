@@ -1,0 +1,107 @@
+"""The outbox on the real broker and Redis: atomic state + event, and at-least-once relaying that
+survives a relay killed between Kafka's ack and its own acknowledgement."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+import redis
+
+from helpline.bus import OutgoingRecord, make_producer
+from helpline.idempotency import DUPLICATE, ApplyOnce
+from helpline.local_stack import REPO_ROOT
+from helpline.outbox import OutboxRelay, OutboxScript
+from tests.integration.test_bus import make_topic, read_all, wait_until
+
+pytestmark = pytest.mark.integration
+
+# Sets a field only if the expected version matches, and emits only when it wrote.
+SET_IF_VERSION = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current ~= tonumber(ARGV[1]) then return {'conflict', current} end
+redis.call('HSET', KEYS[1], 'value', ARGV[2], 'version', current + 1)
+emit_all()
+return {'ok', current + 1}
+"""
+
+
+def test_state_change_and_event_are_written_together(redis_client: redis.Redis, unique: str) -> None:
+    stream = f"outbox:{unique}"
+    script = OutboxScript(redis_client, stream, SET_IF_VERSION)
+    record = OutgoingRecord("t", b"payload", b"key", [("ce_id", b"1"), ("bin", bytes(range(256)))])
+
+    assert script(keys=[f"entity:{unique}"], args=[0, "a"], records=[record]) == [b"ok", 1]
+    # A stale version changes nothing and emits nothing.
+    assert script(keys=[f"entity:{unique}"], args=[0, "b"], records=[record]) == [b"conflict", 1]
+
+    assert redis_client.hget(f"entity:{unique}", "value") == b"a"
+    entries = redis_client.xrange(stream)
+    assert len(entries) == 1
+    fields = entries[0][1]
+    assert fields[b"t"] == b"t"
+    assert fields[b"v"] == b"payload"
+    from helpline.outbox import decode_headers
+
+    assert decode_headers(fields[b"h"]) == record.headers
+
+
+@pytest.mark.parametrize("restart_as", ["same-relay", "another-relay"])
+def test_relay_killed_between_publish_and_ack_still_delivers_once_in_effect(
+    kafka_bootstrap: str, redis_url: str, unique: str, restart_as: str
+) -> None:
+    topic = make_topic(kafka_bootstrap, f"test.outbox.{unique}")
+    client = redis.Redis.from_url(redis_url)
+    stream = f"outbox:{unique}"
+    script = OutboxScript(client, stream, SET_IF_VERSION)
+    total = 20
+    for i in range(total):
+        rec = OutgoingRecord(topic, f"v{i}".encode(), f"k{i}".encode(), [("ce_id", f"evt-{i}".encode())])
+        assert script(keys=[f"entity:{unique}:{i}"], args=[0, f"v{i}"], records=[rec])[0] == b"ok"
+
+    # Appended, not yet published: nothing on Kafka until a relay runs.
+    assert read_all(kafka_bootstrap, topic, expected=1, timeout=3) == []
+
+    crashed = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.workers.crashing_relay",
+            kafka_bootstrap,
+            redis_url,
+            stream,
+            "relay-a",
+        ],
+        cwd=REPO_ROOT,
+    )
+    assert crashed.wait(120) == -9
+    # Its batch reached Kafka but is still pending in Redis.
+    assert len(read_all(kafka_bootstrap, topic, expected=7, timeout=20)) == 7
+    assert client.xpending(stream, "relay")["pending"] == 7
+
+    producer = make_producer(kafka_bootstrap, "relay-b")
+    name = "relay-a" if restart_as == "same-relay" else "relay-b"
+    relay = OutboxRelay(client, stream, producer, consumer_name=name, claim_idle_ms=500, block_ms=200)
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    try:
+        wait_until(lambda: client.xlen(stream) == 0, what="the outbox to drain")
+    finally:
+        relay.stop()
+        thread.join(30)
+    producer.close()
+
+    records = read_all(kafka_bootstrap, topic, expected=total + 7)
+    ids = [dict(r.headers)["ce_id"].decode() for r in records]
+    assert len(ids) == total + 7, "the crashed batch is published twice: at least once, not exactly once"
+    assert set(ids) == {f"evt-{i}" for i in range(total)}
+
+    # Consumers drop the duplicates by event id: each effect lands once.
+    apply_once = ApplyOnce(client, "return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)", namespace=unique)
+    outcomes = [apply_once(event_id, keys=[f"effects:{unique}"], args=[event_id]) for event_id in ids]
+    assert outcomes.count(DUPLICATE) == 7
+    effects = {k.decode(): int(v) for k, v in client.hgetall(f"effects:{unique}").items()}
+    assert effects == {f"evt-{i}": 1 for i in range(total)}
+    assert client.xpending(stream, "relay")["pending"] == 0
