@@ -62,6 +62,24 @@ class StackConfig:
     redis_appendfsync: str = "everysec"
     prometheus_config: Path | None = None
 
+    port_offset: int = 0
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        """The stack `helpline up` runs: var/ and the standard ports, unless HELPLINE_STACK_DIR and
+        HELPLINE_STACK_PORT_OFFSET (added to every port, the services' too) move it, so a second
+        stack can run beside the first."""
+        offset = int(os.environ.get("HELPLINE_STACK_PORT_OFFSET", "0"))
+        defaults = cls()
+        return cls(
+            var_dir=Path(os.environ.get("HELPLINE_STACK_DIR", defaults.var_dir)),
+            kafka_port=defaults.kafka_port + offset,
+            controller_port=defaults.controller_port + offset,
+            redis_port=defaults.redis_port + offset,
+            prometheus_port=defaults.prometheus_port + offset,
+            port_offset=offset,
+        )
+
     @property
     def kafka_lib(self) -> Path:
         # The jars are shared by every var dir of this checkout: tests and `make up` resolve them once.

@@ -48,8 +48,8 @@ def _from_environment() -> Iterator[Endpoints]:
 
 @contextlib.contextmanager
 def _from_testcontainers() -> Iterator[Endpoints]:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.redis import RedisContainer
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.redis import RedisContainer
 
     with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka, RedisContainer(REDIS_IMAGE) as redis_c:
         host = redis_c.get_container_host_ip()

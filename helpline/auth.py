@@ -1,0 +1,250 @@
+"""API keys mapped to tenants, and the principal of the request being served.
+
+A key is shown once, when it is created, and stored only as a keyed hash. Redis layout, under a
+namespace (default `auth`):
+
+    <ns>:key:<digest>       hash: tenant_id, key_id, name, scopes (JSON list), created_at, digest
+    <ns>:keyid:<key_id>     string: the digest, so a key can be revoked by its id
+    <ns>:tenant:<tenant_id> set: the tenant's key ids
+
+Create and revoke each run as one Lua script, so a half-written or half-revoked key never exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import redis
+
+from helpline.logging import get_logger
+
+log = get_logger(__name__)
+
+KEY_PREFIX = "hlk_"
+# 32 random bytes: 256 bits, far beyond any guessing; urlsafe base64 of them is 43 characters.
+_KEY_BYTES = 32
+_KEY_RE = re.compile(r"^hlk_[A-Za-z0-9_-]{43}$")
+_TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Scopes travel in logs and metadata; keep them to a plain, bounded alphabet.
+_SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9:._-]{0,63}$")
+_CREATE_ATTEMPTS = 5
+
+# KEYS: key hash, key id, tenant set. ARGV: digest, key id, tenant, name, scopes, created_at.
+# Refuses to overwrite (a digest or key id collision is astronomically unlikely, but silently
+# re-pointing an existing key at another tenant must be impossible, not just unlikely).
+_CREATE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'tenant_id', ARGV[3], 'key_id', ARGV[2], 'name', ARGV[4],
+           'scopes', ARGV[5], 'created_at', ARGV[6], 'digest', ARGV[1])
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1
+"""
+
+# KEYS: key id, key hash, tenant set. ARGV: digest, key id. The caller read the digest and tenant
+# first (so every key is declared); the script checks the key id still points at that digest, so a
+# concurrent revoke makes this one a no-op instead of deleting something else.
+_REVOKE_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1
+"""
+
+
+class InvalidTenantError(ValueError):
+    """A tenant id that does not match `^[a-z0-9][a-z0-9_-]{0,62}$`."""
+
+
+class NotAuthenticatedError(RuntimeError):
+    """Code that needs the caller's tenant ran outside an authenticated request."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenant a key acts for, and which key."""
+
+    tenant_id: str
+    key_id: str
+    name: str
+    scopes: frozenset[str] = frozenset()
+
+
+current_principal: ContextVar[Principal | None] = ContextVar("helpline_current_principal", default=None)
+
+
+def require_principal() -> Principal:
+    principal = current_principal.get()
+    if principal is None:
+        raise NotAuthenticatedError(
+            "no authenticated principal in this context: the call did not pass through the auth "
+            "interceptor (or ran in a thread that did not inherit the request's context)"
+        )
+    return principal
+
+
+def current_tenant() -> str:
+    """The tenant of the request being served; raises NotAuthenticatedError outside one."""
+    return require_principal().tenant_id
+
+
+@contextmanager
+def principal_context(principal: Principal) -> Iterator[Principal]:
+    """Act as `principal` for the duration of the block (handlers, background jobs, tests)."""
+    token = current_principal.set(principal)
+    try:
+        yield principal
+    finally:
+        current_principal.reset(token)
+
+
+def validate_tenant_id(tenant_id: str) -> str:
+    if not isinstance(tenant_id, str) or not _TENANT_RE.fullmatch(tenant_id):
+        raise InvalidTenantError(
+            f"invalid tenant id {tenant_id!r}: use 1-63 characters of a-z, 0-9, '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return tenant_id
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
+
+
+def looks_like_key(candidate: str) -> bool:
+    """The format check only; says nothing about whether the key exists."""
+    return bool(_KEY_RE.fullmatch(candidate))
+
+
+def hash_key(plaintext_key: str, pepper: str | bytes) -> str:
+    """HMAC-SHA256 of the key under the pepper, hex encoded.
+
+    A fast keyed hash, not bcrypt or argon2, on purpose: slow hashes exist to make guessing
+    low-entropy passwords expensive, but a key holds 256 random bits, so no hash speed makes it
+    guessable and the slowness would buy nothing. It would cost tens of milliseconds of CPU on every
+    authenticated request (and hand an attacker a cheap way to burn it), and salted slow hashes
+    cannot be looked up, so every request would need a key-id prefix plus a verification. The
+    pepper lives outside Redis, so a copy of the database alone cannot even test a candidate key.
+    Changing the pepper invalidates every key.
+    """
+    secret = pepper.encode() if isinstance(pepper, str) else pepper
+    return hmac.new(secret, plaintext_key.encode(), hashlib.sha256).hexdigest()
+
+
+def _text(value: bytes | str) -> str:
+    # Works whether or not the client was built with decode_responses.
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class ApiKeyStore:
+    def __init__(self, client: redis.Redis, *, pepper: str | bytes, namespace: str = "auth") -> None:
+        if not pepper:
+            log.warning("api key pepper is empty; set HELPLINE_API_KEY_PEPPER outside development")
+        self._client = client
+        self._pepper = pepper
+        self._ns = namespace
+        self._create = client.register_script(_CREATE_LUA)
+        self._revoke = client.register_script(_REVOKE_LUA)
+
+    def _key(self, digest: str) -> str:
+        return f"{self._ns}:key:{digest}"
+
+    def _keyid(self, key_id: str) -> str:
+        return f"{self._ns}:keyid:{key_id}"
+
+    def _tenant(self, tenant_id: str) -> str:
+        return f"{self._ns}:tenant:{tenant_id}"
+
+    def create(self, tenant_id: str, name: str, scopes: Iterable[str] = ()) -> tuple[str, str]:
+        """Create a key for the tenant. Returns (key_id, plaintext key); the key is not stored."""
+        validate_tenant_id(tenant_id)
+        scope_list = sorted(set(scopes))
+        for scope in scope_list:
+            if not _SCOPE_RE.fullmatch(scope):
+                raise ValueError(f"invalid scope {scope!r}: use a-z, 0-9 and ':._-', at most 64 characters")
+        for _ in range(_CREATE_ATTEMPTS):
+            key_id = secrets.token_hex(8)
+            plaintext = generate_key()
+            digest = hash_key(plaintext, self._pepper)
+            created = self._create(
+                keys=[self._key(digest), self._keyid(key_id), self._tenant(tenant_id)],
+                args=[digest, key_id, tenant_id, name, json.dumps(scope_list), f"{time.time():.3f}"],
+            )
+            if int(created) == 1:
+                log.info("api key created", tenant=tenant_id, key_id=key_id, key_name=name)
+                return key_id, plaintext
+        raise RuntimeError(f"could not allocate a unique API key after {_CREATE_ATTEMPTS} attempts")
+
+    def resolve(self, plaintext_key: str) -> Principal | None:
+        """The principal a key acts for, or None when it is malformed, unknown or revoked."""
+        if not looks_like_key(plaintext_key):
+            return None
+        digest = hash_key(plaintext_key, self._pepper)
+        fields = self._client.hgetall(self._key(digest))
+        if not fields:
+            return None
+        record = {_text(k): _text(v) for k, v in fields.items()}
+        # The lookup by digest already matched; this repeats the match in constant time so no code
+        # path ever compares key material with an early-exit string comparison.
+        if not hmac.compare_digest(record.get("digest", "").encode(), digest.encode()):
+            return None
+        return _principal(record)
+
+    def revoke(self, key_id: str) -> bool:
+        """Revoke at once: the key stops resolving. False if there was no such key."""
+        raw_digest = self._client.get(self._keyid(key_id))
+        if raw_digest is None:
+            return False
+        digest = _text(raw_digest)
+        raw_tenant = self._client.hget(self._key(digest), "tenant_id")
+        # A missing tenant means the hash is already gone; still remove the id mapping.
+        tenant = _text(raw_tenant) if raw_tenant is not None else ""
+        revoked = self._revoke(
+            keys=[self._keyid(key_id), self._key(digest), self._tenant(tenant)], args=[digest, key_id]
+        )
+        if int(revoked) == 1:
+            log.info("api key revoked", tenant=tenant, key_id=key_id)
+            return True
+        return False
+
+    def list(self, tenant_id: str) -> list[Principal]:
+        """The tenant's keys (never the keys themselves), ordered by name then key id."""
+        validate_tenant_id(tenant_id)
+        key_ids = sorted(_text(k) for k in self._client.smembers(self._tenant(tenant_id)))
+        if not key_ids:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for key_id in key_ids:
+            pipe.get(self._keyid(key_id))
+        digests = pipe.execute()
+        pipe = self._client.pipeline(transaction=False)
+        for digest in digests:
+            if digest is not None:
+                pipe.hgetall(self._key(_text(digest)))
+        records = pipe.execute()
+        principals = [
+            _principal({_text(k): _text(v) for k, v in fields.items()}) for fields in records if fields
+        ]
+        return sorted(principals, key=lambda p: (p.name, p.key_id))
+
+
+def _principal(record: dict[str, str]) -> Principal:
+    return Principal(
+        tenant_id=record["tenant_id"],
+        key_id=record["key_id"],
+        name=record.get("name", ""),
+        scopes=frozenset(json.loads(record.get("scopes", "[]"))),
+    )

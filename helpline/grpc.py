@@ -1,0 +1,212 @@
+"""The gRPC server every service runs: the standard health and reflection services, and API-key auth.
+
+Every RPC other than health and reflection needs an API key (metadata `x-api-key: <key>` or
+`authorization: Bearer <key>`); the handler runs with `helpline.auth.current_principal` set, and
+with the tenant and key id bound into the structlog context of its log lines.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
+from typing import Any, TypeVar
+
+import grpc
+import redis
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from helpline.auth import ApiKeyStore, Principal, current_principal
+from helpline.logging import get_logger
+
+log = get_logger(__name__)
+
+HEALTH_SERVICE = health.SERVICE_NAME
+REFLECTION_SERVICE = reflection.SERVICE_NAME
+
+# Probes (kubelet's gRPC probe, grpc_health_probe) and grpcurl discovery carry no key. Both the
+# v1alpha reflection we serve and v1 (which grpcurl tries first) are exempt.
+_EXEMPT_PREFIXES = (
+    f"/{HEALTH_SERVICE}/",
+    f"/{REFLECTION_SERVICE}/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+_MISSING_KEY = "missing API key: send metadata `x-api-key: <key>` or `authorization: Bearer <key>`"
+_UNKNOWN_KEY = "unknown or revoked API key"
+
+Register = Callable[[grpc.Server], None]
+T = TypeVar("T")
+
+
+def _key_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+    api_key: str | None = None
+    bearer: str | None = None
+    for name, value in metadata or ():
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
+        if name == "x-api-key":
+            api_key = text.strip()
+        elif name == "authorization":
+            scheme, _, token = text.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                bearer = token.strip()
+    return api_key or bearer or None
+
+
+class _PrincipalIterator(Iterator[T]):
+    """Runs each step of a streaming handler's response iterator inside the RPC's context."""
+
+    def __init__(self, ctx: contextvars.Context, inner: Iterator[T]) -> None:
+        self._ctx = ctx
+        self._inner = inner
+
+    def __iter__(self) -> _PrincipalIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        return self._ctx.run(next, self._inner)
+
+    def close(self) -> None:
+        # Lets a generator's cleanup (its `finally`) still see the principal.
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            self._ctx.run(close)
+
+
+class ApiKeyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Authenticates every RPC except health and reflection against the API-key store."""
+
+    def __init__(self, store: ApiKeyStore) -> None:
+        self._store = store
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],  # type: ignore[type-arg]
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(_EXEMPT_PREFIXES):
+            return handler
+        # grpc calls interceptors on the server's single polling thread, so the Redis lookup must not
+        # happen here (it would stall every other call): it runs in the wrapped behaviour instead, on
+        # the worker thread that serves this RPC.
+        return _wrap(handler, self._authenticate)
+
+    def _authenticate(self, context: grpc.ServicerContext) -> Principal:
+        key = _key_from_metadata(context.invocation_metadata())
+        if key is None:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, _MISSING_KEY)
+        try:
+            principal = self._store.resolve(key)
+        except redis.RedisError as exc:
+            log.error("api key store unavailable", error=str(exc))
+            context.abort(grpc.StatusCode.UNAVAILABLE, "authentication backend unavailable, retry later")
+        if principal is None:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNKNOWN_KEY)
+        return principal
+
+
+def _rpc_context(principal: Principal) -> contextvars.Context:
+    # A fresh copy per RPC: the principal (and log context) set in it never leaks into the pooled
+    # worker thread's own context, so the next RPC on that thread starts clean even if this one
+    # raised, and a streaming response sees the same values on every step, whichever thread steps it.
+    ctx = contextvars.copy_context()
+    ctx.run(current_principal.set, principal)
+    ctx.run(structlog.contextvars.bind_contextvars, tenant=principal.tenant_id, key_id=principal.key_id)
+    return ctx
+
+
+def _wrap(
+    handler: grpc.RpcMethodHandler,  # type: ignore[type-arg]
+    authenticate: Callable[[grpc.ServicerContext], Principal],
+) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+    def unary_response(behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            ctx = _rpc_context(authenticate(context))
+            return ctx.run(behavior, request, context)
+
+        return call
+
+    def streaming_response(
+        behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+    ) -> Callable[..., Iterator[Any]]:
+        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            ctx = _rpc_context(authenticate(context))
+            return _PrincipalIterator(ctx, ctx.run(behavior, request, context))
+
+        return call
+
+    serde = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), **serde)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(streaming_response(handler.unary_stream), **serde)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **serde)
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(streaming_response(handler.stream_stream), **serde)
+    raise TypeError(f"method handler with no behaviour: {handler!r}")
+
+
+def build_grpc_server(
+    *,
+    port: int,
+    services: Sequence[str],
+    auth: ApiKeyStore | None,
+    register: Sequence[Register] = (),
+    max_workers: int = 16,
+    host: str = "127.0.0.1",
+) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """A server (not started) with health, reflection and, given a store, API-key auth.
+
+    `services` are the full names of the services `register` adds (e.g. `helpline.v1.Tickets`); each
+    is marked SERVING in the health service and listed by reflection. Returns the server, the bound
+    port (`port=0` picks a free one) and the health servicer, for `stop_grpc_server`. `auth=None`
+    serves without authentication: only for tests and tools, never a deployed service.
+    """
+    interceptors: list[grpc.ServerInterceptor] = []  # type: ignore[type-arg]
+    if auth is not None:
+        interceptors.append(ApiKeyInterceptor(auth))
+    else:
+        log.warning("gRPC server without authentication", services=list(services))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=interceptors,
+        # grpc turns SO_REUSEPORT on by default, which lets a second process bind the same port and
+        # silently take half the calls; a port clash must fail loudly instead.
+        options=[("grpc.so_reuseport", 0)],
+    )
+    for add in register:
+        add(server)
+
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", *services):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*services, HEALTH_SERVICE, REFLECTION_SERVICE], server)
+
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise RuntimeError(f"could not bind the gRPC server to {address}: {exc}") from exc
+    if bound == 0:
+        raise RuntimeError(f"could not bind the gRPC server to {address}")
+    return server, bound, health_servicer
+
+
+def mark_not_serving(health_servicer: health.HealthServicer) -> None:
+    """Every service (and the overall status) answers NOT_SERVING from now on, permanently."""
+    health_servicer.enter_graceful_shutdown()
+
+
+def stop_grpc_server(server: grpc.Server, health_servicer: health.HealthServicer, grace: float = 5.0) -> None:
+    """Fail health checks first, so balancers stop sending calls, then let in-flight calls finish."""
+    mark_not_serving(health_servicer)
+    server.stop(grace).wait()
+    log.info("gRPC server stopped")

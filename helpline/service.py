@@ -1,0 +1,179 @@
+"""One service process: its HTTP server (health, metrics, REST), gRPC server, Kafka consumers and
+outbox relays, built from settings, run until SIGTERM or SIGINT, and stopped in order.
+
+Every service's `__main__` builds a `ServiceRuntime`, adds its parts and calls `run()`; nothing is
+built at import time.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+
+import grpc
+import redis
+from fastapi import FastAPI
+from kafka import KafkaProducer
+from prometheus_client import CollectorRegistry
+
+from helpline.auth import ApiKeyStore
+from helpline.bus import BusMetrics, ConsumerLoop, Handler, RetryPolicy, make_producer
+from helpline.grpc import build_grpc_server, stop_grpc_server
+from helpline.health import HttpServer, build_http_app, kafka_check, redis_check
+from helpline.logging import configure_logging, get_logger
+from helpline.outbox import OutboxMetrics, OutboxRelay
+from helpline.settings import Settings
+from helpline.topics import CATALOG, ensure_topics
+
+log = get_logger(__name__)
+
+
+@dataclass
+class _Worker:
+    name: str
+    run: Callable[[], None]
+    stop: Callable[[], None]
+    thread: threading.Thread | None = None
+
+
+class ServiceRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.auth_redis = redis.Redis.from_url(settings.auth_redis_url)
+        self.bus_metrics = BusMetrics(self.registry)
+        self.outbox_metrics = OutboxMetrics(self.registry)
+        self.app: FastAPI = build_http_app(
+            service=settings.service_name,
+            registry=self.registry,
+            readiness_checks={
+                "redis": redis_check(self.redis),
+                "kafka": kafka_check(settings.kafka_bootstrap),
+            },
+        )
+        self._producer: KafkaProducer | None = None
+        self._workers: list[_Worker] = []
+        self._grpc_registrations: list[Callable[[grpc.Server], None]] = []
+        self._grpc_services: list[str] = []
+        self._grpc_enabled = False
+        self._stopping = threading.Event()
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = make_producer(self.settings.kafka_bootstrap, self.settings.service_name)
+        return self._producer
+
+    def add_consumer(self, group: str, topics: Sequence[str], handler: Handler) -> ConsumerLoop:
+        loop = ConsumerLoop(
+            bootstrap=self.settings.kafka_bootstrap,
+            group_id=group,
+            topics=topics,
+            handler=handler,
+            dlq_producer=self.producer,
+            retry=RetryPolicy(self.settings.consumer_max_retries, self.settings.consumer_retry_backoff_ms),
+            client_id=self.settings.service_name,
+            metrics=self.bus_metrics,
+        )
+        self._workers.append(_Worker(f"consumer:{group}", loop.run, loop.stop))
+        return loop
+
+    def add_outbox_relay(self, stream: str) -> OutboxRelay:
+        relay = OutboxRelay(
+            self.redis,
+            stream,
+            self.producer,
+            batch=self.settings.outbox_batch,
+            claim_idle_ms=self.settings.outbox_claim_idle_ms,
+            metrics=self.outbox_metrics,
+        )
+        self._workers.append(_Worker(f"outbox:{stream}", relay.run, relay.stop))
+        return relay
+
+    def add_grpc(
+        self, service_names: Sequence[str] = (), register: Callable[[grpc.Server], None] | None = None
+    ) -> None:
+        """Serve gRPC (with the standard health and reflection services), plus these services if given."""
+        self._grpc_enabled = True
+        self._grpc_services.extend(service_names)
+        if register is not None:
+            self._grpc_registrations.append(register)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self, *, install_signals: bool = True) -> int:
+        """Start everything, block until stopped, then stop in reverse order. Returns an exit code."""
+        s = self.settings
+        configure_logging(s.service_name, s.log_level, s.log_format)
+        if install_signals:
+            self._install_signal_handlers()
+        ensure_topics(s.kafka_bootstrap, CATALOG, partitions=s.topic_partitions)
+        http = HttpServer(self.app, host=s.http_host, port=s.http_port)
+        self.http_port = http.start()
+        grpc_server = health = None
+        if self._grpc_enabled:
+            grpc_server, self.grpc_port, health = build_grpc_server(
+                port=s.grpc_port,
+                host=s.http_host,
+                services=self._grpc_services,
+                auth=ApiKeyStore(self.auth_redis, pepper=s.api_key_pepper),
+                register=self._grpc_registrations,
+            )
+            grpc_server.start()
+        failed = threading.Event()
+        for worker in self._workers:
+            worker.thread = threading.Thread(
+                target=self._guard(worker, failed), name=worker.name, daemon=True
+            )
+            worker.thread.start()
+        log.info(
+            "service started",
+            http_port=self.http_port,
+            grpc_port=self.grpc_port,
+            workers=[w.name for w in self._workers],
+        )
+        while not self._stopping.wait(0.5):
+            if failed.is_set():
+                break
+        log.info("service stopping")
+        if grpc_server is not None and health is not None:
+            stop_grpc_server(grpc_server, health)
+        for worker in reversed(self._workers):
+            worker.stop()
+        for worker in reversed(self._workers):
+            if worker.thread is not None:
+                worker.thread.join(30)
+        http.stop()
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+        self.redis.close()
+        self.auth_redis.close()
+        log.info("service stopped")
+        return 1 if failed.is_set() else 0
+
+    def _guard(self, worker: _Worker, failed: threading.Event) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                worker.run()
+            except Exception:
+                # A worker that dies takes the process down, so the orchestrator restarts it whole
+                # rather than leaving a pod that answers probes but no longer works.
+                log.exception("worker failed", worker=worker.name)
+                failed.set()
+
+        return run
+
+    def _install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal received", signal=signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)

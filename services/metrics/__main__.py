@@ -1,0 +1,5 @@
+import sys
+
+from services.metrics.app import main
+
+sys.exit(main())

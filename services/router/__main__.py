@@ -1,0 +1,5 @@
+import sys
+
+from services.router.app import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from services.sla.app import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from services.tickets.app import main
+
+sys.exit(main())

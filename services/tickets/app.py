@@ -1,0 +1,20 @@
+"""The tickets service's wiring: The ticket lifecycle (issue 3 builds the lifecycle, REST and gRPC APIs).
+
+Today it runs the platform shell every service shares: health, readiness and metrics over HTTP,
+and for services with a gRPC API the standard health and reflection services.
+"""
+
+from __future__ import annotations
+
+from helpline.service import ServiceRuntime
+from helpline.settings import Settings, load_settings
+
+
+def build(settings: Settings) -> ServiceRuntime:
+    runtime = ServiceRuntime(settings)
+    runtime.add_grpc()
+    return runtime
+
+
+def main() -> int:
+    return build(load_settings(service_name="tickets")).run()

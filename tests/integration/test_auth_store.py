@@ -1,0 +1,124 @@
+"""The API-key store on the real Redis: keys resolve to their tenant until revoked, and only their
+hash is ever stored."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from helpline.auth import ApiKeyStore, InvalidTenantError, Principal, hash_key
+
+pytestmark = pytest.mark.integration
+
+PEPPER = "test-pepper"
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, unique: str) -> ApiKeyStore:
+    return ApiKeyStore(redis_client, pepper=PEPPER, namespace=f"auth-{unique}")
+
+
+def test_create_resolve_list_revoke(store: ApiKeyStore, unique: str) -> None:
+    tenant = f"acme-{unique}"
+    key_id, key = store.create(tenant, "crm", scopes=["tickets:write", "tickets:read"])
+
+    principal = store.resolve(key)
+    assert principal == Principal(tenant, key_id, "crm", frozenset({"tickets:read", "tickets:write"}))
+
+    other_id, _other = store.create(tenant, "bot")
+    assert [(p.key_id, p.name) for p in store.list(tenant)] == [(other_id, "bot"), (key_id, "crm")]
+
+    assert store.revoke(key_id) is True
+    assert store.resolve(key) is None
+    assert [p.key_id for p in store.list(tenant)] == [other_id]
+    assert store.revoke(key_id) is False
+
+
+def test_unknown_and_malformed_keys_do_not_resolve(store: ApiKeyStore) -> None:
+    assert store.resolve("hlk_" + "A" * 43) is None
+    assert store.resolve("not-a-key") is None
+    assert store.resolve("") is None
+    assert store.revoke("no-such-id") is False
+
+
+def test_a_key_hashed_under_another_pepper_does_not_resolve(
+    store: ApiKeyStore, redis_client: redis.Redis, unique: str
+) -> None:
+    _key_id, key = store.create(f"acme-{unique}", "crm")
+    rotated = ApiKeyStore(redis_client, pepper="another-pepper", namespace=f"auth-{unique}")
+    assert rotated.resolve(key) is None
+
+
+def test_each_tenant_gets_its_own_tenant(store: ApiKeyStore, unique: str) -> None:
+    acme_id, acme_key = store.create(f"acme-{unique}", "crm")
+    globex_id, globex_key = store.create(f"globex-{unique}", "crm")
+
+    acme = store.resolve(acme_key)
+    globex = store.resolve(globex_key)
+    assert acme is not None
+    assert (acme.tenant_id, acme.key_id) == (f"acme-{unique}", acme_id)
+    assert globex is not None
+    assert (globex.tenant_id, globex.key_id) == (f"globex-{unique}", globex_id)
+    assert [p.key_id for p in store.list(f"acme-{unique}")] == [acme_id]
+    assert [p.key_id for p in store.list(f"globex-{unique}")] == [globex_id]
+    assert store.list(f"nobody-{unique}") == []
+
+
+def test_the_plaintext_key_is_never_stored(
+    store: ApiKeyStore, redis_client: redis.Redis, unique: str
+) -> None:
+    namespace = f"auth-{unique}"
+    keys = [store.create(f"acme-{unique}", f"key-{i}", scopes=["admin"])[1] for i in range(3)]
+
+    stored: list[bytes | str | None] = []
+    redis_keys = list(redis_client.scan_iter(match=f"{namespace}:*"))
+    assert len(redis_keys) == 3 * 2 + 1  # a hash and an id per key, one tenant set
+    for name in redis_keys:
+        stored.append(name)
+        kind = redis_client.type(name)
+        if kind == b"hash":
+            for field, value in redis_client.hgetall(name).items():
+                stored += [field, value]
+        elif kind == b"string":
+            stored.append(redis_client.get(name))
+        elif kind == b"set":
+            stored += list(redis_client.smembers(name))
+        else:
+            pytest.fail(f"unexpected {kind!r} at {name!r}")
+
+    blob = b"\n".join(item for item in stored if isinstance(item, bytes))
+    assert len(blob) > 0
+    for key in keys:
+        assert key.encode() not in blob
+        assert key.removeprefix("hlk_").encode() not in blob
+        assert hash_key(key, PEPPER).encode() in blob
+
+
+def test_revoke_leaves_nothing_behind(store: ApiKeyStore, redis_client: redis.Redis, unique: str) -> None:
+    key_id, _key = store.create(f"acme-{unique}", "crm")
+    assert store.revoke(key_id)
+    assert list(redis_client.scan_iter(match=f"auth-{unique}:*")) == []
+
+
+def test_a_bad_tenant_is_refused_before_anything_is_written(
+    store: ApiKeyStore, redis_client: redis.Redis, unique: str
+) -> None:
+    with pytest.raises(InvalidTenantError):
+        store.create("Not A Tenant", "crm")
+    with pytest.raises(ValueError, match="invalid scope"):
+        store.create(f"acme-{unique}", "crm", scopes=["has space"])
+    assert list(redis_client.scan_iter(match=f"auth-{unique}:*")) == []
+
+
+def test_works_with_a_decoding_client(redis_url: str, unique: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        store = ApiKeyStore(client, pepper=PEPPER, namespace=f"auth-{unique}")
+        key_id, key = store.create(f"acme-{unique}", "crm", scopes=["a"])
+        principal = store.resolve(key)
+        assert principal is not None
+        assert principal.tenant_id == f"acme-{unique}"
+        assert [p.key_id for p in store.list(f"acme-{unique}")] == [key_id]
+        assert store.revoke(key_id)
+    finally:
+        client.close()

@@ -1,0 +1,173 @@
+"""A real gRPC server: health and reflection answer without a key, every other RPC needs one, and
+handlers see the caller's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+import redis
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from helpline.auth import ApiKeyStore, current_principal, current_tenant
+from helpline.grpc import build_grpc_server, mark_not_serving, stop_grpc_server
+from helpline.local_stack import free_port
+
+pytestmark = pytest.mark.integration
+
+ECHO = "test.Echo"
+
+
+def _who(request: bytes, context: grpc.ServicerContext) -> bytes:
+    return current_tenant().encode()
+
+
+def _count(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+    # Each step runs in the RPC's context, including the steps after the first yield.
+    for i in range(int(request or b"3")):
+        log_context = structlog.contextvars.get_contextvars()
+        yield f"{i}:{current_tenant()}:{log_context.get('tenant')}".encode()
+
+
+def _register_echo(server: grpc.Server) -> None:
+    identity = lambda data: data  # noqa: E731 -- raw bytes on the wire, no protobuf needed
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                ECHO,
+                {
+                    "Who": grpc.unary_unary_rpc_method_handler(_who, identity, identity),
+                    "Count": grpc.unary_stream_rpc_method_handler(_count, identity, identity),
+                },
+            ),
+        )
+    )
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, unique: str) -> ApiKeyStore:
+    return ApiKeyStore(redis_client, pepper="test-pepper", namespace=f"auth-{unique}")
+
+
+@pytest.fixture
+def channel(store: ApiKeyStore) -> Iterator[grpc.Channel]:
+    server, port, health = build_grpc_server(port=0, services=[ECHO], auth=store, register=[_register_echo])
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield channel
+    channel.close()
+    stop_grpc_server(server, health, grace=1.0)
+
+
+def _who_call(channel: grpc.Channel) -> grpc.UnaryUnaryMultiCallable:  # type: ignore[type-arg]
+    return channel.unary_unary(f"/{ECHO}/Who", None, None)
+
+
+def test_health_answers_without_a_key(channel: grpc.Channel) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    for service in ("", ECHO):
+        response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as unknown:
+        stub.Check(health_pb2.HealthCheckRequest(service="no.Such"), timeout=5)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_reflection_lists_the_services_without_a_key(channel: grpc.Channel) -> None:
+    services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert services == {ECHO, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+
+
+def test_calls_without_a_valid_key_are_unauthenticated(
+    channel: grpc.Channel, store: ApiKeyStore, unique: str
+) -> None:
+    who = _who_call(channel)
+    cases: list[tuple[tuple[tuple[str, str | bytes], ...], str]] = [
+        ((), "missing API key"),
+        ((("x-api-key", "hlk_" + "A" * 43),), "unknown or revoked API key"),
+        ((("authorization", "Bearer not-even-a-key"),), "unknown or revoked API key"),
+        ((("authorization", "Basic dXNlcjpwYXNz"),), "missing API key"),
+    ]
+    key_id, key = store.create(f"acme-{unique}", "crm")
+    assert store.revoke(key_id)
+    cases.append(((("x-api-key", key),), "unknown or revoked API key"))
+    for metadata, message in cases:
+        with pytest.raises(grpc.RpcError) as failure:
+            who(b"", metadata=metadata, timeout=5)
+        assert failure.value.code() == grpc.StatusCode.UNAUTHENTICATED, metadata
+        assert message in (failure.value.details() or ""), metadata
+        # The key itself is never echoed back.
+        assert key not in (failure.value.details() or "")
+
+
+def test_a_good_key_reaches_the_handler_with_its_tenant(
+    channel: grpc.Channel, store: ApiKeyStore, unique: str
+) -> None:
+    who = _who_call(channel)
+    _acme_id, acme_key = store.create(f"acme-{unique}", "crm")
+    _globex_id, globex_key = store.create(f"globex-{unique}", "crm")
+
+    assert who(b"", metadata=(("x-api-key", acme_key),), timeout=5) == f"acme-{unique}".encode()
+    assert who(b"", metadata=(("authorization", f"Bearer {globex_key}"),), timeout=5) == (
+        f"globex-{unique}".encode()
+    )
+    # Many calls over the pool's reused threads: each sees its own tenant, never a previous one.
+    for i in range(40):
+        key, tenant = (acme_key, f"acme-{unique}") if i % 2 else (globex_key, f"globex-{unique}")
+        assert who(b"", metadata=(("x-api-key", key),), timeout=5) == tenant.encode()
+
+
+def test_server_streaming_with_a_good_key(channel: grpc.Channel, store: ApiKeyStore, unique: str) -> None:
+    count = channel.unary_stream(f"/{ECHO}/Count", None, None)
+    _key_id, key = store.create(f"acme-{unique}", "desk")
+    tenant = f"acme-{unique}"
+
+    replies = list(count(b"4", metadata=(("x-api-key", key),), timeout=5))
+    assert replies == [f"{i}:{tenant}:{tenant}".encode() for i in range(4)]
+
+    with pytest.raises(grpc.RpcError) as failure:
+        list(count(b"4", timeout=5))
+    assert failure.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The test thread (the client) never saw a principal.
+    assert current_principal.get() is None
+
+
+def test_store_down_is_unavailable_not_unauthenticated(unique: str) -> None:
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=1)
+    store = ApiKeyStore(dead, pepper="p", namespace=f"auth-{unique}")
+    server, port, health = build_grpc_server(port=0, services=[ECHO], auth=store, register=[_register_echo])
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel, pytest.raises(grpc.RpcError) as failure:
+            _who_call(channel)(b"", metadata=(("x-api-key", "hlk_" + "A" * 43),), timeout=5)
+        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        stop_grpc_server(server, health, grace=1.0)
+        dead.close()
+
+
+def test_shutdown_flips_health_to_not_serving(store: ApiKeyStore) -> None:
+    server, port, health = build_grpc_server(port=0, services=[ECHO], auth=store)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            mark_not_serving(health)
+            for service in ("", ECHO):
+                response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+                assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        stop_grpc_server(server, health, grace=1.0)
+
+
+def test_a_taken_port_fails_loudly(store: ApiKeyStore) -> None:
+    server, port, health = build_grpc_server(port=0, services=[], auth=store)
+    server.start()
+    try:
+        with pytest.raises(RuntimeError, match="could not bind"):
+            build_grpc_server(port=port, services=[], auth=store)
+    finally:
+        stop_grpc_server(server, health, grace=0.5)
