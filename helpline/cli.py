@@ -1,0 +1,325 @@
+"""The `helpline` command: run the local stack, run a service, manage topics and API keys, publish
+and tail events."""
+
+from __future__ import annotations
+
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import redis
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from helpline.local_stack import LocalStack, StackConfig, StackError
+from helpline.logging import configure_logging
+from helpline.settings import load_settings
+from helpline.topics import CATALOG, ensure_topics
+
+app = typer.Typer(help="Helpline: an event-driven contact-center platform.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys: each maps to one tenant; stored hashed.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+console = Console(stderr=True)
+out = Console()
+
+SERVICE_GROUP = "helpline.services"
+
+
+def _services() -> dict[str, str]:
+    """Services register themselves as entry points, so this library never imports them."""
+    return {ep.name: ep.value for ep in entry_points(group=SERVICE_GROUP)}
+
+
+# Fixed local ports, so `make up` always prints the same endpoints. Each service has its own Redis
+# database: services never share state, and one Redis serves them all on a laptop.
+SERVICE_PORTS = {
+    "router": {"http": 8081, "grpc": 50051, "redis_db": 1},
+    "tickets": {"http": 8082, "grpc": 50052, "redis_db": 2},
+    "sla": {"http": 8083, "grpc": 50053, "redis_db": 3},
+    "metrics": {"http": 8084, "grpc": 0, "redis_db": 4},
+}
+
+
+def _port(cfg: StackConfig, service: str, kind: str) -> int:
+    port = SERVICE_PORTS[service][kind]
+    return port + cfg.port_offset if port else 0
+
+
+def _prometheus_config(cfg: StackConfig, services: list[str]) -> Path:
+    targets = ", ".join(f"'127.0.0.1:{_port(cfg, s, 'http')}'" for s in services)
+    path = cfg.var_dir / "prometheus.yml"
+    path.write_text(
+        "global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
+        "scrape_configs:\n"
+        f"  - job_name: helpline\n    static_configs:\n      - targets: [{targets}]\n"
+    )
+    return path
+
+
+@app.command()
+def up(
+    services: Annotated[bool, typer.Option(help="Start the services too, not only Kafka and Redis.")] = True,
+    prometheus: Annotated[bool, typer.Option(help="Start Prometheus scraping the services.")] = True,
+) -> None:
+    """Start Kafka, Redis, Prometheus and every service in the background; print the endpoints."""
+    configure_logging("helpline-cli", fmt="console")
+    cfg = StackConfig.from_env()
+    stack = LocalStack(cfg)
+    names = [s for s in SERVICE_PORTS if s in _services()] if services else []
+    try:
+        with console.status("starting Redis and Kafka (the first start resolves the Kafka jars)..."):
+            stack.up()
+        with console.status("creating topics..."):
+            created = ensure_topics(cfg.kafka_bootstrap, CATALOG)
+        console.print(f"topics: {len(created)} created, {len(CATALOG) * 2 - len(created)} already there")
+        if prometheus:
+            cfg.prometheus_config = _prometheus_config(cfg, names)
+            with console.status("starting Prometheus..."):
+                stack.start(stack.prometheus())
+        for name in names:
+            with console.status(f"starting {name}..."):
+                stack.start(stack.service(name, _service_env(cfg, name), _port(cfg, name, "http")))
+    except StackError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    table = Table(title="Helpline is up", show_lines=False)
+    table.add_column("component")
+    table.add_column("endpoint")
+    table.add_column("log")
+    table.add_row("kafka", cfg.kafka_bootstrap, str(cfg.log_dir / "kafka" / "server.log"))
+    table.add_row("redis", cfg.redis_url, str(cfg.log_dir / "redis.log"))
+    if prometheus:
+        table.add_row("prometheus", cfg.prometheus_url, str(cfg.log_dir / "prometheus.log"))
+    for name in names:
+        endpoint = f"http://127.0.0.1:{_port(cfg, name, 'http')} (/healthz /readyz /metrics)"
+        if _port(cfg, name, "grpc"):
+            endpoint += f"\ngrpc 127.0.0.1:{_port(cfg, name, 'grpc')}"
+        table.add_row(name, endpoint, str(cfg.log_dir / f"{name}.log"))
+    out.print(table)
+    out.print("Stop everything with [bold]make down[/bold] (or `helpline down`).")
+
+
+def _service_env(cfg: StackConfig, name: str) -> dict[str, str]:
+    return {
+        "HELPLINE_SERVICE_NAME": name,
+        "HELPLINE_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
+        "HELPLINE_REDIS_URL": f"redis://127.0.0.1:{cfg.redis_port}/{SERVICE_PORTS[name]['redis_db']}",
+        "HELPLINE_AUTH_REDIS_URL": f"redis://127.0.0.1:{cfg.redis_port}/0",
+        "HELPLINE_HTTP_PORT": str(_port(cfg, name, "http")),
+        "HELPLINE_GRPC_PORT": str(_port(cfg, name, "grpc")),
+    }
+
+
+@app.command()
+def down() -> None:
+    """Stop everything `helpline up` started (data stays in var/ for the next start)."""
+    configure_logging("helpline-cli", fmt="console")
+    LocalStack(StackConfig.from_env()).down()
+    out.print("stopped")
+
+
+@app.command()
+def run(service: Annotated[str, typer.Argument(help="router, tickets, sla or metrics")]) -> None:
+    """Run one service in the foreground, configured by HELPLINE_* variables (see the README)."""
+    known = _services()
+    if service not in known:
+        console.print(f"[red]unknown service {service!r}; known: {', '.join(sorted(known))}[/red]")
+        raise typer.Exit(2)
+    (entry,) = [ep for ep in entry_points(group=SERVICE_GROUP) if ep.name == service]
+    main = entry.load()
+    raise typer.Exit(main())
+
+
+@app.command()
+def topics(
+    create: Annotated[bool, typer.Option(help="Create the missing topics (and their DLQs).")] = False,
+) -> None:
+    """List the topic catalog and what the broker has of it."""
+    from kafka import KafkaAdminClient
+
+    settings = load_settings()
+    if create:
+        created = ensure_topics(settings.kafka_bootstrap, CATALOG, partitions=settings.topic_partitions)
+        console.print(f"created {len(created)} topics")
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="helpline-cli")
+    try:
+        described = {t["name"]: t for t in admin.describe_topics()}
+    finally:
+        admin.close()
+    table = Table(title=f"topics on {settings.kafka_bootstrap}")
+    for column in ("topic", "key", "partitions", "retention", "carries", "on broker"):
+        table.add_column(column)
+    for spec in CATALOG:
+        for name, carries in ((spec.name, ", ".join(spec.domains)), (spec.dlq, "dead letters")):
+            present = described.get(name)
+            table.add_row(
+                name,
+                spec.key,
+                str(spec.partitions),
+                f"{spec.retention_ms // 86_400_000} d",
+                carries,
+                f"yes ({len(present['partitions'])} partitions)" if present else "[red]missing[/red]",
+            )
+    out.print(table)
+
+
+@app.command()
+def publish(
+    event_type: Annotated[str, typer.Argument(help="e.g. helpline.contact.received.v1")],
+    json_data: Annotated[str, typer.Option("--json", help="The message in proto3 JSON form.")],
+    topic: Annotated[str | None, typer.Option(help="Default: the topic that carries this domain.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Entity id; default: the topic's key field.")] = None,
+    source: Annotated[str, typer.Option(help="CloudEvents source.")] = "/helpline/cli",
+    structured: Annotated[
+        bool, typer.Option(help="Send a structured JSON CloudEvent (as gateways may).")
+    ] = False,
+) -> None:
+    """Publish one event, encoded as a CloudEvent with its protobuf message."""
+    from google.protobuf import json_format
+
+    from helpline.bus import OutgoingRecord, make_producer
+    from helpline.bus import publish as publish_record
+    from helpline.events import Envelope, EventError, registry, to_record, to_structured_json
+    from helpline.topics import spec as topic_spec
+    from helpline.topics import topic_for_domain
+
+    try:
+        cls = registry().message_class(event_type)
+    except EventError as exc:
+        console.print(f"[red]{exc}[/red]; known types:\n  " + "\n  ".join(registry().types()))
+        raise typer.Exit(2) from exc
+    try:
+        message = json_format.Parse(json_data, cls())
+    except json_format.ParseError as exc:
+        console.print(f"[red]--json does not fit {cls.DESCRIPTOR.full_name}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    target = topic_spec(topic) if topic else topic_for_domain(event_type.split(".")[1])
+    if subject is None and target.key in cls.DESCRIPTOR.fields_by_name:
+        subject = str(getattr(message, target.key)) or None
+    envelope = Envelope(type=event_type, source=source, message=message, subject=subject)
+    if structured:
+        key = subject.encode() if subject else None
+        record = OutgoingRecord(
+            target.name,
+            to_structured_json(envelope),
+            key,
+            [("content-type", b"application/cloudevents+json")],
+        )
+    else:
+        record = to_record(envelope, target.name)
+    settings = load_settings()
+    producer = make_producer(settings.kafka_bootstrap, "helpline-cli")
+    try:
+        meta = publish_record(producer, record)
+    finally:
+        producer.close()
+    out.print(f"published {envelope.id} to {meta.topic}[{meta.partition}] at offset {meta.offset}")
+
+
+@app.command()
+def tail(
+    topic: Annotated[str, typer.Argument(help="A catalog topic or its .dlq")],
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest record, not the newest.")] = False,
+    limit: Annotated[int, typer.Option("--max", help="Stop after this many records (0: no limit).")] = 0,
+    idle: Annotated[
+        float, typer.Option(help="Stop after this many seconds without a record (0: never).")
+    ] = 0,
+) -> None:
+    """Print a topic's events decoded, one per line, until Ctrl-C (or --max / --idle)."""
+    import json
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from helpline.events import EventError, from_record, to_display
+
+    settings = load_settings()
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="helpline-tail", enable_auto_commit=False
+    )
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        console.print(f"[red]topic {topic!r} does not exist on {settings.kafka_bootstrap}[/red]")
+        raise typer.Exit(2)
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    (consumer.seek_to_beginning if from_beginning else consumer.seek_to_end)(*assigned)
+    shown = 0
+    last = time.monotonic()
+    try:
+        while not limit or shown < limit:
+            batches = consumer.poll(timeout_ms=500)
+            if not batches and idle and time.monotonic() - last > idle:
+                break
+            for records in batches.values():
+                for record in records:
+                    last = time.monotonic()
+                    where = f"[dim]{record.topic}[{record.partition}]@{record.offset}[/dim]"
+                    headers = dict(record.headers or [])
+                    try:
+                        view = to_display(from_record(record.headers, record.value, record.key))
+                        line = (
+                            f"{where} [bold]{view['type']}[/bold] {view['subject'] or ''} "
+                            f"{json.dumps(view['data'], sort_keys=True)}"
+                        )
+                    except EventError as exc:
+                        line = f"{where} [yellow]undecodable ({exc})[/yellow] {record.value[:200]!r}"
+                    if "dlq_error" in headers:
+                        error = headers["dlq_error"].decode(errors="replace")
+                        line += f"\n    [red]dead-lettered: {error}[/red]"
+                    out.print(line, highlight=False)
+                    shown += 1
+                    if limit and shown >= limit:
+                        break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: Annotated[str, typer.Argument(help="The tenant the key acts for.")],
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. the integration's name.")] = "default",
+) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    from helpline.auth import ApiKeyStore
+
+    settings = load_settings()
+    store = ApiKeyStore(redis.Redis.from_url(settings.auth_redis_url), pepper=settings.api_key_pepper)
+    key_id, key = store.create(tenant, name, scopes=())
+    console.print(f"key id {key_id} for tenant {tenant}; keep the key, it is not shown again:")
+    out.print(key)
+
+
+@apikey_app.command("list")
+def apikey_list(tenant: Annotated[str, typer.Argument()]) -> None:
+    """List a tenant's keys (never the keys themselves)."""
+    from helpline.auth import ApiKeyStore
+
+    settings = load_settings()
+    store = ApiKeyStore(redis.Redis.from_url(settings.auth_redis_url), pepper=settings.api_key_pepper)
+    table = Table(title=f"API keys of {tenant}")
+    table.add_column("key id")
+    table.add_column("name")
+    for principal in store.list(tenant):
+        table.add_row(principal.key_id, principal.name)
+    out.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
+    """Revoke a key at once."""
+    from helpline.auth import ApiKeyStore
+
+    settings = load_settings()
+    store = ApiKeyStore(redis.Redis.from_url(settings.auth_redis_url), pepper=settings.api_key_pepper)
+    if not store.revoke(key_id):
+        console.print(f"[red]no key {key_id}[/red]")
+        raise typer.Exit(1)
+    out.print(f"revoked {key_id}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,84 @@
+"""What a user does first: `helpline up` (what `make up` runs), publish an event, tail it decoded,
+`helpline down`. Runs a whole second stack on shifted ports in its own folder."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpline.local_stack import REPO_ROOT, port_open
+
+pytestmark = pytest.mark.integration
+
+BASE_PORTS = (9092, 9093, 6379, 9090, 8081, 8082, 8083, 8084, 50051, 50052, 50053)
+
+
+def _free_offset() -> int:
+    for _ in range(50):
+        offset = random.randrange(10_000, 14_000, 10)
+        if not any(port_open(p + offset) for p in BASE_PORTS):
+            return offset
+    raise RuntimeError("no free block of ports for a second stack")
+
+
+def helpline(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "helpline.cli", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_up_publish_tail_down(tmp_path: Path) -> None:
+    offset = _free_offset()
+    env = {
+        **os.environ,
+        "HELPLINE_STACK_DIR": str(tmp_path / "var"),
+        "HELPLINE_STACK_PORT_OFFSET": str(offset),
+        "HELPLINE_KAFKA_BOOTSTRAP": f"127.0.0.1:{9092 + offset}",
+        "HELPLINE_AUTH_REDIS_URL": f"redis://127.0.0.1:{6379 + offset}/0",
+        "COLUMNS": "200",
+    }
+    try:
+        started = helpline(env, "up")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"127.0.0.1:{9092 + offset}" in started.stdout
+        for http in (8081, 8082, 8083, 8084):
+            assert f"http://127.0.0.1:{http + offset}" in started.stdout
+            assert httpx.get(f"http://127.0.0.1:{http + offset}/readyz", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{9090 + offset}/-/ready", timeout=5).status_code == 200
+
+        published = helpline(
+            env,
+            "publish",
+            "helpline.contact.received.v1",
+            "--json",
+            '{"tenantId": "acme", "contactId": "c-42", "channel": "CHANNEL_CHAT"}',
+        )
+        assert published.returncode == 0, published.stderr
+        assert "helpline.contacts[" in published.stdout
+
+        tailed = helpline(env, "tail", "helpline.contacts", "--from-beginning", "--max", "1", "--idle", "20")
+        assert tailed.returncode == 0, tailed.stderr
+        assert "helpline.contact.received.v1" in tailed.stdout
+        assert "c-42" in tailed.stdout
+        assert '"channel": "CHANNEL_CHAT"' in tailed.stdout
+
+        key = helpline(env, "apikey", "create", "acme", "--name", "e2e")
+        assert key.returncode == 0, key.stderr
+        assert key.stdout.strip().startswith("hlk_")
+    finally:
+        stopped = helpline(env, "down", timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+    for port in (9092, 6379, 8081, 8084):
+        assert not port_open(port + offset), f"port {port + offset} still answers after down"

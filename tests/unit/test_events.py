@@ -1,0 +1,122 @@
+"""The CloudEvents codec without a broker: binary and structured modes, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from google.protobuf import timestamp_pb2
+
+from helpline.events import (
+    PROTOBUF,
+    Envelope,
+    EventError,
+    from_record,
+    new_event,
+    registry,
+    to_record,
+    to_structured_json,
+)
+from helpline.v1 import common_pb2, contact_events_pb2
+
+
+def received(contact_id: str = "c-1") -> contact_events_pb2.ContactReceived:
+    return contact_events_pb2.ContactReceived(
+        tenant_id="acme",
+        contact_id=contact_id,
+        channel=common_pb2.CHANNEL_CHAT,
+        received_at=timestamp_pb2.Timestamp(seconds=1_790_000_000),
+    )
+
+
+def test_type_comes_from_the_message_option() -> None:
+    envelope = new_event(received(), source="/gateway/chat", subject="c-1")
+    assert envelope.type == "helpline.contact.received.v1"
+    assert envelope.domain == "contact"
+    assert envelope.tenant_id == "acme"
+    assert registry().message_class("helpline.contact.received.v1") is contact_events_pb2.ContactReceived
+
+
+def test_binary_mode_headers_and_round_trip() -> None:
+    envelope = Envelope(
+        type="helpline.contact.received.v1",
+        source="/gateway/chat",
+        message=received(),
+        id="evt-1",
+        time=datetime(2026, 11, 25, 9, 30, tzinfo=UTC),
+        subject="c-1",
+    )
+    record = to_record(envelope, "helpline.contacts")
+    headers = dict(record.headers)
+    assert headers["ce_id"] == b"evt-1"
+    assert headers["ce_type"] == b"helpline.contact.received.v1"
+    assert headers["ce_source"] == b"/gateway/chat"
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_subject"] == b"c-1"
+    assert headers["ce_time"] == b"2026-11-25T09:30:00Z"
+    assert headers["content-type"] == PROTOBUF.encode()
+    assert record.key == b"c-1"
+    assert record.value == received().SerializeToString(deterministic=True)
+
+    back = from_record(record.headers, record.value, record.key)
+    assert back == envelope
+
+
+def test_a_protobuf_payload_that_is_valid_utf8_stays_bytes() -> None:
+    # "c" * n encodes to bytes that are also valid UTF-8; the SDK alone would hand back a str.
+    message = contact_events_pb2.ContactReceived(tenant_id="t", contact_id="c" * 20)
+    record = to_record(new_event(message, source="/s"), "helpline.contacts")
+    assert from_record(record.headers, record.value).message == message
+
+
+def test_structured_json_round_trip() -> None:
+    envelope = new_event(received("c-9"), source="/gateway/web", subject="c-9")
+    raw = to_structured_json(envelope)
+    body = json.loads(raw)
+    assert body["specversion"] == "1.0"
+    assert body["data"]["contactId"] == "c-9"
+    assert body["data"]["channel"] == "CHANNEL_CHAT"
+    back = from_record([("content-type", b"application/cloudevents+json")], raw)
+    assert back.message == envelope.message
+    assert (back.id, back.type, back.subject) == (envelope.id, envelope.type, "c-9")
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        ([], b"\x08\x01", "not a CloudEvent"),
+        (
+            [
+                ("ce_type", b"helpline.nothing.v1"),
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_specversion", b"1.0"),
+                ("content-type", PROTOBUF.encode()),
+            ],
+            b"",
+            "unknown event type",
+        ),
+        (
+            [
+                ("ce_type", b"helpline.contact.received.v1"),
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_specversion", b"1.0"),
+                ("content-type", PROTOBUF.encode()),
+            ],
+            b"\xff\xff\xff",
+            "does not match",
+        ),
+        ([("content-type", b"application/cloudevents+json")], b"{not json", "malformed CloudEvent"),
+        (
+            [("content-type", b"application/cloudevents+json")],
+            b'{"specversion":"1.0","id":"1","source":"/s","type":"helpline.contact.received.v1",'
+            b'"data":{"contactId": 5, "noSuchField": true}}',
+            "does not match",
+        ),
+    ],
+)
+def test_bad_records_are_refused_with_a_reason(headers: list, value: bytes, reason: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(EventError, match=reason):
+        from_record(headers, value)
