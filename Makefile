@@ -15,7 +15,7 @@ RUN := $(UV) run --frozen
 APT_PACKAGES := redis-server prometheus kcat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps up down test lint unit integration proto clean
+.PHONY: help deps up down test lint unit proto bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ unit: deps ## the tests that need no broker
 
 test: lint ## everything CI runs: lint, then every test on the real Kafka and Redis
 	$(RUN) pytest
+
+bench: deps ## benchmarks, each a ratio to a baseline measured on the same broker in the same run
+	$(RUN) python -m bench.bus_throughput
 
 proto: deps ## regenerate helpline/v1 from proto/
 	$(RUN) python scripts/proto.py generate

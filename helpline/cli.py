@@ -27,6 +27,12 @@ out = Console()
 SERVICE_GROUP = "helpline.services"
 
 
+@app.callback()
+def _setup() -> None:
+    # Logs go to stderr, so stdout carries only what a command prints (a key, a table, events).
+    configure_logging("helpline-cli", level="WARNING", fmt="console")
+
+
 def _services() -> dict[str, str]:
     """Services register themselves as entry points, so this library never imports them."""
     return {ep.name: ep.value for ep in entry_points(group=SERVICE_GROUP)}
@@ -64,7 +70,7 @@ def up(
     prometheus: Annotated[bool, typer.Option(help="Start Prometheus scraping the services.")] = True,
 ) -> None:
     """Start Kafka, Redis, Prometheus and every service in the background; print the endpoints."""
-    configure_logging("helpline-cli", fmt="console")
+    configure_logging("helpline-cli", level="INFO", fmt="console")
     cfg = StackConfig.from_env()
     stack = LocalStack(cfg)
     names = [s for s in SERVICE_PORTS if s in _services()] if services else []
@@ -115,7 +121,7 @@ def _service_env(cfg: StackConfig, name: str) -> dict[str, str]:
 @app.command()
 def down() -> None:
     """Stop everything `helpline up` started (data stays in var/ for the next start)."""
-    configure_logging("helpline-cli", fmt="console")
+    configure_logging("helpline-cli", level="INFO", fmt="console")
     LocalStack(StackConfig.from_env()).down()
     out.print("stopped")
 
