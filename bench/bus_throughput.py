@@ -26,6 +26,7 @@ from rich.console import Console
 from helpline.bus import ConsumerLoop, make_producer, send
 from helpline.events import event_handler, new_event, to_record
 from helpline.local_stack import LocalStack, StackConfig, free_port
+from helpline.logging import configure_logging
 from helpline.topics import TopicSpec, ensure_topics
 from helpline.v1 import common_pb2, contact_events_pb2
 
@@ -206,6 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000)
     args = parser.parse_args()
+    configure_logging("bench", level="WARNING", fmt="console")
     stack = None
     bootstrap = os.environ.get("HELPLINE_KAFKA_BOOTSTRAP")
     cfg = StackConfig(

@@ -164,7 +164,7 @@ def build_grpc_server(
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A server (not started) with health, reflection and, given a store, API-key auth.
 
-    `services` are the full names of the services `register` adds (e.g. `helpline.v1.Tickets`); each
+    `services` are the full names of the services `register` adds (e.g. `helpline.v1.TicketService`); each
     is marked SERVING in the health service and listed by reflection. Returns the server, the bound
     port (`port=0` picks a free one) and the health servicer, for `stop_grpc_server`. `auth=None`
     serves without authentication: only for tests and tools, never a deployed service.

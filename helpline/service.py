@@ -43,8 +43,12 @@ class ServiceRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.registry = CollectorRegistry()
-        self.redis = redis.Redis.from_url(settings.redis_url)
-        self.auth_redis = redis.Redis.from_url(settings.auth_redis_url)
+        # A bounded socket timeout turns a hung Redis into an error (and a failed readiness check)
+        # instead of a thread stuck forever; it stays above the outbox relay's blocking read.
+        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        self.auth_redis = redis.Redis.from_url(
+            settings.auth_redis_url, socket_timeout=10, socket_connect_timeout=5
+        )
         self.bus_metrics = BusMetrics(self.registry)
         self.outbox_metrics = OutboxMetrics(self.registry)
         self.app: FastAPI = build_http_app(
