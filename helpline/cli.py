@@ -10,6 +10,7 @@ from typing import Annotated
 
 import redis
 import typer
+from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
@@ -22,7 +23,8 @@ app = typer.Typer(help="Helpline: an event-driven contact-center platform.", no_
 apikey_app = typer.Typer(help="API keys: each maps to one tenant; stored hashed.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 console = Console(stderr=True)
-out = Console()
+# soft_wrap: one event or result per line, whatever the terminal width, so output pipes cleanly.
+out = Console(soft_wrap=True)
 
 SERVICE_GROUP = "helpline.services"
 
@@ -91,20 +93,28 @@ def up(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     table = Table(title="Helpline is up", show_lines=False)
-    table.add_column("component")
+    table.add_column("component", no_wrap=True)
     table.add_column("endpoint")
-    table.add_column("log")
-    table.add_row("kafka", cfg.kafka_bootstrap, str(cfg.log_dir / "kafka" / "server.log"))
-    table.add_row("redis", cfg.redis_url, str(cfg.log_dir / "redis.log"))
+    table.add_column("log", no_wrap=True)
+    table.add_row("kafka", cfg.kafka_bootstrap, _shown(cfg.log_dir / "kafka" / "server.log"))
+    table.add_row("redis", cfg.redis_url, _shown(cfg.log_dir / "redis.log"))
     if prometheus:
-        table.add_row("prometheus", cfg.prometheus_url, str(cfg.log_dir / "prometheus.log"))
+        table.add_row("prometheus", cfg.prometheus_url, _shown(cfg.log_dir / "prometheus.log"))
     for name in names:
         endpoint = f"http://127.0.0.1:{_port(cfg, name, 'http')} (/healthz /readyz /metrics)"
         if _port(cfg, name, "grpc"):
             endpoint += f"\ngrpc 127.0.0.1:{_port(cfg, name, 'grpc')}"
-        table.add_row(name, endpoint, str(cfg.log_dir / f"{name}.log"))
+        table.add_row(name, endpoint, _shown(cfg.log_dir / f"{name}.log"))
     out.print(table)
     out.print("Stop everything with [bold]make down[/bold] (or `helpline down`).")
+
+
+def _shown(path: Path) -> str:
+    """A path relative to where the user stands, when it is below it: short enough for a table."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _service_env(cfg: StackConfig, name: str) -> dict[str, str]:
@@ -155,7 +165,8 @@ def topics(
     finally:
         admin.close()
     table = Table(title=f"topics on {settings.kafka_bootstrap}")
-    for column in ("topic", "key", "partitions", "retention", "carries", "on broker"):
+    table.add_column("topic", no_wrap=True)
+    for column in ("key", "partitions", "retention", "carries", "on broker"):
         table.add_column(column)
     for spec in CATALOG:
         for name, carries in ((spec.name, ", ".join(spec.domains)), (spec.dlq, "dead letters")):
@@ -202,8 +213,8 @@ def publish(
         console.print(f"[red]--json does not fit {cls.DESCRIPTOR.full_name}: {exc}[/red]")
         raise typer.Exit(2) from exc
     target = topic_spec(topic) if topic else topic_for_domain(event_type.split(".")[1])
-    if subject is None and target.key in cls.DESCRIPTOR.fields_by_name:
-        subject = str(getattr(message, target.key)) or None
+    if subject is None:
+        subject = _entity_id(message, target.key)
     envelope = Envelope(type=event_type, source=source, message=message, subject=subject)
     if structured:
         key = subject.encode() if subject else None
@@ -222,6 +233,19 @@ def publish(
     finally:
         producer.close()
     out.print(f"published {envelope.id} to {meta.topic}[{meta.partition}] at offset {meta.offset}")
+
+
+def _entity_id(message: Message, field: str) -> str | None:
+    """The topic's key field (e.g. ticket_id), on the message or on one of its direct sub-messages."""
+    if field in message.DESCRIPTOR.fields_by_name:
+        return str(getattr(message, field)) or None
+    for descriptor in message.DESCRIPTOR.fields:
+        nested = descriptor.message_type
+        if nested is not None and field in nested.fields_by_name and not descriptor.is_repeated:
+            found = str(getattr(getattr(message, descriptor.name), field))
+            if found:
+                return found
+    return None
 
 
 @app.command()
