@@ -70,6 +70,20 @@ def test_a_protobuf_payload_that_is_valid_utf8_stays_bytes() -> None:
     assert from_record(record.headers, record.value).message == message
 
 
+def test_binary_mode_with_json_data_is_accepted() -> None:
+    headers = [
+        ("ce_type", b"helpline.contact.received.v1"),
+        ("ce_id", b"j-1"),
+        ("ce_source", b"/gw"),
+        ("ce_specversion", b"1.0"),
+        ("ce_time", b"2026-11-25T10:00:00Z"),
+        ("content-type", b"application/json"),
+    ]
+    envelope = from_record(headers, b'{"tenantId": "acme", "contactId": "c-5"}')
+    assert envelope.message == contact_events_pb2.ContactReceived(tenant_id="acme", contact_id="c-5")
+    assert envelope.time == datetime(2026, 11, 25, 10, tzinfo=UTC)
+
+
 def test_structured_json_round_trip() -> None:
     envelope = new_event(received("c-9"), source="/gateway/web", subject="c-9")
     raw = to_structured_json(envelope)
@@ -107,6 +121,43 @@ def test_structured_json_round_trip() -> None:
             ],
             b"\xff\xff\xff",
             "does not match",
+        ),
+        (
+            [("ce_type", b"helpline.contact.received.v1"), ("ce_source", b"/s"), ("ce_specversion", b"1.0")],
+            b"",
+            r"missing required attributes \['id'\]",
+        ),
+        (
+            [
+                ("ce_type", b"helpline.contact.received.v1"),
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_specversion", b"0.3"),
+            ],
+            b"",
+            "specversion",
+        ),
+        (
+            [
+                ("ce_type", b"helpline.contact.received.v1"),
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_specversion", b"1.0"),
+                ("ce_time", b"yesterday"),
+            ],
+            b"",
+            "not RFC 3339",
+        ),
+        (
+            [
+                ("ce_type", b"helpline.contact.received.v1"),
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_specversion", b"1.0"),
+                ("content-type", b"text/csv"),
+            ],
+            b"a,b",
+            "neither protobuf nor JSON",
         ),
         ([("content-type", b"application/cloudevents+json")], b"{not json", "malformed CloudEvent"),
         (
