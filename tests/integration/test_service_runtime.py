@@ -1,0 +1,67 @@
+"""The runtime wires a service's parts: a state change written through the outbox reaches Kafka by
+the relay and comes back through a consumer, with readiness, metrics and a clean stop."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from helpline.events import Envelope, event_handler, new_event, to_record
+from helpline.outbox import OutboxScript
+from helpline.service import ServiceRuntime
+from helpline.settings import load_settings
+from helpline.v1 import contact_events_pb2
+from tests.integration.test_bus import make_topic, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_outbox_to_consumer_through_the_runtime(kafka_bootstrap: str, redis_url: str, unique: str) -> None:
+    topic = make_topic(kafka_bootstrap, f"test.runtime.{unique}")
+    settings = load_settings(
+        service_name=f"svc-{unique}",
+        kafka_bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        auth_redis_url=redis_url,
+        http_port=0,
+        grpc_port=0,
+        topic_partitions=1,
+        log_format="console",
+    )
+    runtime = ServiceRuntime(settings)
+    stream = f"outbox:{unique}"
+    seen: list[Envelope] = []
+    runtime.add_outbox_relay(stream)
+    runtime.add_consumer(f"g-{unique}", [topic], event_handler(seen.append))
+    runtime.add_grpc()
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(runtime.run(install_signals=False)))
+    thread.start()
+    try:
+        wait_until(lambda: runtime.http_port is not None, what="the HTTP server")
+        base = f"http://127.0.0.1:{runtime.http_port}"
+        wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, what="readiness")
+
+        script = OutboxScript(
+            runtime.redis, stream, "redis.call('SET', KEYS[1], ARGV[1]) emit_all() return 1"
+        )
+        event = new_event(
+            contact_events_pb2.ContactReceived(tenant_id="acme", contact_id="c-1"),
+            source="/test",
+            subject="c-1",
+        )
+        assert script(keys=[f"contact:{unique}"], args=["received"], records=[to_record(event, topic)]) == 1
+
+        wait_until(lambda: len(seen) == 1, what="the event to come back through Kafka")
+        assert seen[0] == event
+        assert runtime.redis.get(f"contact:{unique}") == b"received"
+        metrics = httpx.get(f"{base}/metrics").text
+        assert f'helpline_outbox_published_total{{stream="{stream}"}} 1.0' in metrics
+        assert f'helpline_events_handled_total{{outcome="ok",topic="{topic}"}} 1.0' in metrics
+        assert runtime.grpc_port
+    finally:
+        runtime.stop()
+        thread.join(60)
+    assert result == [0]
