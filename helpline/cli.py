@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
+from helpline.auth import ApiKeyStore
 from helpline.local_stack import LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
 from helpline.settings import load_settings
@@ -308,16 +309,18 @@ def tail(
         consumer.close()
 
 
+def _api_keys() -> ApiKeyStore:
+    settings = load_settings()
+    return ApiKeyStore(redis.Redis.from_url(settings.auth_redis_url), pepper=settings.api_key_pepper)
+
+
 @apikey_app.command("create")
 def apikey_create(
     tenant: Annotated[str, typer.Argument(help="The tenant the key acts for.")],
     name: Annotated[str, typer.Option(help="What the key is for, e.g. the integration's name.")] = "default",
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
-    from helpline.auth import ApiKeyStore
-
-    settings = load_settings()
-    store = ApiKeyStore(redis.Redis.from_url(settings.auth_redis_url), pepper=settings.api_key_pepper)
+    store = _api_keys()
     key_id, key = store.create(tenant, name, scopes=())
     console.print(f"key id {key_id} for tenant {tenant}; keep the key, it is not shown again:")
     out.print(key)
@@ -326,10 +329,7 @@ def apikey_create(
 @apikey_app.command("list")
 def apikey_list(tenant: Annotated[str, typer.Argument()]) -> None:
     """List a tenant's keys (never the keys themselves)."""
-    from helpline.auth import ApiKeyStore
-
-    settings = load_settings()
-    store = ApiKeyStore(redis.Redis.from_url(settings.auth_redis_url), pepper=settings.api_key_pepper)
+    store = _api_keys()
     table = Table(title=f"API keys of {tenant}")
     table.add_column("key id")
     table.add_column("name")
@@ -341,10 +341,7 @@ def apikey_list(tenant: Annotated[str, typer.Argument()]) -> None:
 @apikey_app.command("revoke")
 def apikey_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
     """Revoke a key at once."""
-    from helpline.auth import ApiKeyStore
-
-    settings = load_settings()
-    store = ApiKeyStore(redis.Redis.from_url(settings.auth_redis_url), pepper=settings.api_key_pepper)
+    store = _api_keys()
     if not store.revoke(key_id):
         console.print(f"[red]no key {key_id}[/red]")
         raise typer.Exit(1)
