@@ -1,0 +1,368 @@
+"""Tickets in Redis: every change is one Lua script that checks the version, writes the ticket,
+moves its index entries, keeps the auto-close schedule, and appends its events to the outbox.
+
+Keys carry the tenant as a hash tag (`tk:{acme}:...`), so one tenant's keys share a cluster slot
+and a script never crosses slots. Lists are answered from sorted-set indexes (one per filter
+value, scored by `updated_at`), never by scanning tickets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis
+from google.protobuf.message import Message
+
+from helpline.bus import OutgoingRecord
+from helpline.events import new_event, to_record
+from helpline.outbox import OutboxScript
+from services.tickets.domain.model import Comment, Status, Ticket, comment_from_json, comment_to_json
+
+TOPIC = "helpline.tickets"
+SOURCE = "/helpline/tickets"
+OUTBOX_STREAM = "tickets:outbox"
+TENANTS = "tickets:tenants"
+IDEMPOTENCY_TTL_S = 24 * 3600
+# A list call reads at most this many index entries; past it, it returns what it found and a cursor.
+SCAN_BUDGET = 5000
+
+_COMMIT = """
+local expected = tonumber(ARGV[1])
+local raw = redis.call('GET', KEYS[1])
+local current = 0
+if raw then current = tonumber(cjson.decode(raw)['version']) end
+if ARGV[7] ~= '' then
+  local previous = redis.call('GET', KEYS[4])
+  if previous then return {'idempotent', previous} end
+end
+if current ~= expected then return {'conflict', current} end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[4]) end
+if ARGV[5] == 'add' then
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[12])
+elseif ARGV[5] == 'remove' then
+  redis.call('ZREM', KEYS[3], ARGV[12])
+end
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[7], 'EX', tonumber(ARGV[8]))
+end
+local n_remove = tonumber(ARGV[9])
+local n_add = tonumber(ARGV[10])
+for i = 1, n_remove do redis.call('ZREM', KEYS[4 + i], ARGV[12]) end
+for i = 1, n_add do redis.call('ZADD', KEYS[4 + n_remove + i], ARGV[11], ARGV[12]) end
+emit_all()
+return {'ok', tonumber(ARGV[3])}
+"""
+
+# KEYS: the index sorted sets to intersect. ARGV: tenant ticket-key prefix, direction (asc|desc),
+# cursor score, cursor member, page size, minimum score (updated since), scan budget.
+_LIST = """
+local prefix, direction = ARGV[1], ARGV[2]
+local cursor_score, cursor_member = ARGV[3], ARGV[4]
+local page_size, min_score, budget = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local driver, smallest = 1, nil
+for i = 1, #KEYS do
+  local size = redis.call('ZCARD', KEYS[i])
+  if smallest == nil or size < smallest then driver, smallest = i, size end
+end
+local found, scanned, offset, chunk = {}, 0, 0, 200
+local last_score, last_member = nil, nil
+while #found < page_size + 1 and scanned < budget do
+  local batch
+  if direction == 'desc' then
+    local top = cursor_score ~= '' and cursor_score or '+inf'
+    batch = redis.call('ZRANGE', KEYS[driver], top, min_score, 'BYSCORE', 'REV',
+                       'LIMIT', offset, chunk, 'WITHSCORES')
+  else
+    local bottom = cursor_score ~= '' and cursor_score or min_score
+    batch = redis.call('ZRANGE', KEYS[driver], bottom, '+inf', 'BYSCORE',
+                       'LIMIT', offset, chunk, 'WITHSCORES')
+  end
+  if #batch == 0 then break end
+  offset = offset + #batch / 2
+  for i = 1, #batch, 2 do
+    local member, score = batch[i], batch[i + 1]
+    scanned = scanned + 1
+    local after_cursor = true
+    if cursor_score ~= '' and tonumber(score) == tonumber(cursor_score) then
+      if direction == 'desc' then after_cursor = member < cursor_member
+      else after_cursor = member > cursor_member end
+    end
+    if after_cursor then
+      local everywhere = true
+      for k = 1, #KEYS do
+        if k ~= driver and not redis.call('ZSCORE', KEYS[k], member) then everywhere = false break end
+      end
+      if everywhere then
+        if #found == page_size then
+          return {found, last_score, last_member, 1}
+        end
+        found[#found + 1] = redis.call('GET', prefix .. member)
+        last_score, last_member = score, member
+      end
+    end
+    if scanned >= budget then break end
+  end
+end
+if scanned >= budget and last_member then return {found, last_score, last_member, 1} end
+return {found, last_score or '', last_member or '', 0}
+"""
+
+
+class VersionConflictError(Exception):
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the ticket is at version {current}")
+        self.current = current
+
+
+class IdempotencyMismatchError(Exception):
+    """The Idempotency-Key was used before with a different request."""
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    statuses: tuple[str, ...] = ()
+    priority: str = ""
+    assignee_id: str = ""
+    group_id: str = ""
+    requester_id: str = ""
+    tag: str = ""
+    department: str = ""
+    updated_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    tickets: list[Ticket]
+    next_cursor: str = ""
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    ticket: Ticket
+    created: bool
+
+
+@dataclass(frozen=True)
+class _Keys:
+    tenant: str
+
+    def base(self) -> str:
+        return f"tk:{{{self.tenant}}}"
+
+    def ticket(self, ticket_id: str) -> str:
+        return f"{self.base()}:ticket:{ticket_id}"
+
+    def comments(self, ticket_id: str) -> str:
+        return f"{self.base()}:comments:{ticket_id}"
+
+    def due(self) -> str:
+        return f"{self.base()}:due:close"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.base()}:idem:{key}"
+
+    def index(self, name: str, value: str) -> str:
+        return f"{self.base()}:idx:{name}:{value}"
+
+
+def index_entries(ticket: Ticket) -> set[str]:
+    """The index keys a ticket belongs to: one per filterable value, and `all`."""
+    keys = _Keys(ticket.tenant_id)
+    entries = {
+        keys.index("all", "-"),
+        keys.index("status", ticket.status.value),
+        keys.index("priority", ticket.priority.value),
+        keys.index("department", ticket.department.value),
+        keys.index("assignee", ticket.assignee_id or "-"),
+        keys.index("group", ticket.group_id or "-"),
+    }
+    if ticket.requester_id:
+        entries.add(keys.index("requester", ticket.requester_id))
+    entries.update(keys.index("tag", tag) for tag in ticket.tags)
+    return entries
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def records_for(events: Iterable[Message], ticket_id: str) -> list[OutgoingRecord]:
+    return [to_record(new_event(event, source=SOURCE, subject=ticket_id), TOPIC) for event in events]
+
+
+class TicketStore:
+    def __init__(self, client: redis.Redis, close_after_ms: int) -> None:
+        self.client = client
+        self.close_after_ms = close_after_ms
+        self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
+        self._list = client.register_script(_LIST)
+
+    def get(self, tenant: str, ticket_id: str) -> Ticket | None:
+        raw = self.client.get(_Keys(tenant).ticket(ticket_id))
+        return Ticket.from_json(json.loads(raw)) if raw else None
+
+    def comments(self, tenant: str, ticket_id: str) -> list[Comment]:
+        raws = self.client.lrange(_Keys(tenant).comments(ticket_id), 0, -1)
+        return [comment_from_json(json.loads(raw)) for raw in raws]
+
+    def create(
+        self,
+        ticket: Ticket,
+        events: Sequence[Message],
+        *,
+        comment: Comment | None = None,
+        idempotency_key: str = "",
+        fingerprint: str = "",
+    ) -> CreateResult:
+        """Write a new ticket. With an idempotency key, a retry returns the first result (and a
+        reuse of the key for another request raises IdempotencyMismatchError)."""
+        self.client.sadd(TENANTS, ticket.tenant_id)
+        marker = f"{ticket.ticket_id}\n{fingerprint}" if idempotency_key else ""
+        reply = self._run(None, ticket, events, comment, idempotency_key, marker)
+        if reply[0] == b"idempotent":
+            first_id, _, first_fingerprint = reply[1].decode().partition("\n")
+            if first_fingerprint != fingerprint:
+                raise IdempotencyMismatchError(idempotency_key)
+            first = self.get(ticket.tenant_id, first_id)
+            if first is None:
+                raise RuntimeError(f"idempotency key {idempotency_key} names a missing ticket {first_id}")
+            return CreateResult(first, created=False)
+        if reply[0] == b"conflict":
+            raise VersionConflictError(int(reply[1]))
+        return CreateResult(ticket, created=True)
+
+    def commit(
+        self, old: Ticket, new: Ticket, events: Sequence[Message], comment: Comment | None = None
+    ) -> Ticket:
+        """Write `new` if the stored ticket is still at `old.version`; else raise VersionConflictError."""
+        reply = self._run(old, new, events, comment, "", "")
+        if reply[0] == b"conflict":
+            raise VersionConflictError(int(reply[1]))
+        return new
+
+    def _run(
+        self,
+        old: Ticket | None,
+        new: Ticket,
+        events: Sequence[Message],
+        comment: Comment | None,
+        idempotency_key: str,
+        marker: str,
+    ) -> list[bytes]:
+        keys = _Keys(new.tenant_id)
+        old_entries = index_entries(old) if old else set()
+        new_entries = index_entries(new)
+        removed = sorted(old_entries - new_entries)
+        added = sorted(new_entries)
+        due_action = ""
+        due_score = 0
+        if new.status is Status.SOLVED and new.solved_at is not None:
+            due_action, due_score = "add", _ms(new.solved_at) + self.close_after_ms
+        elif old is not None and old.status is Status.SOLVED:
+            due_action = "remove"
+        result: list[bytes] = self._commit(
+            keys=[
+                keys.ticket(new.ticket_id),
+                keys.comments(new.ticket_id),
+                keys.due(),
+                keys.idempotency(idempotency_key or "-"),
+                *removed,
+                *added,
+            ],
+            args=[
+                old.version if old else 0,
+                json.dumps(new.to_json(), separators=(",", ":")),
+                new.version,
+                json.dumps(comment_to_json(comment), separators=(",", ":")) if comment else "",
+                due_action,
+                due_score,
+                marker,
+                IDEMPOTENCY_TTL_S,
+                len(removed),
+                len(added),
+                _ms(new.updated_at),
+                new.ticket_id,
+            ],
+            records=records_for(events, new.ticket_id),
+        )
+        return result
+
+    def list_tickets(
+        self,
+        tenant: str,
+        filters: ListFilter,
+        *,
+        page_size: int = 50,
+        cursor: str = "",
+        descending: bool = True,
+    ) -> Page:
+        keys = _Keys(tenant)
+        index = [keys.index("all", "-")]
+        if filters.statuses:
+            if len(filters.statuses) > 1:
+                raise ValueError("one status per list call: several would need a union of indexes")
+            index.append(keys.index("status", filters.statuses[0]))
+        for name, value in (
+            ("priority", filters.priority),
+            ("assignee", filters.assignee_id),
+            ("group", filters.group_id),
+            ("requester", filters.requester_id),
+            ("tag", filters.tag),
+            ("department", filters.department),
+        ):
+            if value:
+                index.append(keys.index(name, value))
+        cursor_score, cursor_member = decode_cursor(cursor)
+        since = str(_ms(filters.updated_since)) if filters.updated_since else "-inf"
+        found, last_score, last_member, more = self._list(
+            keys=index,
+            args=[
+                keys.ticket(""),
+                "desc" if descending else "asc",
+                cursor_score,
+                cursor_member,
+                page_size,
+                since,
+                SCAN_BUDGET,
+            ],
+        )
+        tickets = [Ticket.from_json(json.loads(raw)) for raw in found if raw]
+        next_cursor = encode_cursor(last_score.decode(), last_member.decode()) if more else ""
+        return Page(tickets, next_cursor)
+
+    def due_for_close(self, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
+        """(tenant, ticket id) of solved tickets whose close delay has passed."""
+        due: list[tuple[str, str]] = []
+        tenants: Any = self.client.smembers(TENANTS)
+        for raw_tenant in tenants:
+            tenant = raw_tenant.decode()
+            members: Any = self.client.zrange(
+                _Keys(tenant).due(), "-inf", _ms(now), byscore=True, offset=0, num=limit
+            )
+            due.extend((tenant, member.decode()) for member in members)
+        return due
+
+
+def encode_cursor(score: str, member: str) -> str:
+    return base64.urlsafe_b64encode(f"{score}|{member}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """An opaque cursor back to (score, member); a malformed one raises ValueError."""
+    if not cursor:
+        return "", ""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("malformed page cursor") from exc
+    score, sep, member = raw.partition("|")
+    if not sep or not score.lstrip("-").isdigit():
+        raise ValueError("malformed page cursor")
+    return score, member
