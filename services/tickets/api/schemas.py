@@ -1,0 +1,194 @@
+"""The REST API's request and response bodies (and so its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.tickets.domain.model import (
+    AuthorType,
+    Channel,
+    Comment,
+    Department,
+    Priority,
+    Status,
+    Ticket,
+    TicketType,
+    Tier,
+)
+
+Tag = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,49}$", description="Normalised to lower case.")
+]
+FieldKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")]
+Subject = Annotated[str, Field(min_length=1, max_length=250)]
+Body = Annotated[str, Field(min_length=1, max_length=65_536)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TicketCreate(_In):
+    subject: Subject
+    description: Annotated[str, Field(max_length=65_536)] = ""
+    requester_id: Id | None = None
+    channel: Channel = Channel.API
+    type: TicketType = TicketType.QUESTION
+    priority: Priority = Priority.NORMAL
+    department: Department = Department.SERVICE
+    tier: Tier = Tier.L1
+    group_id: Id | None = None
+    assignee_id: Id | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] = []
+    custom_fields: Annotated[
+        dict[FieldKey, Annotated[str, Field(max_length=1024)]], Field(max_length=50)
+    ] = {}
+    contact_id: Id | None = None
+
+
+class TicketPatch(_In):
+    """Only the fields present change; a field set to its current value changes nothing."""
+
+    subject: Subject | None = None
+    description: Annotated[str, Field(max_length=65_536)] | None = None
+    requester_id: Id | None = None
+    type: TicketType | None = None
+    priority: Priority | None = None
+    group_id: Id | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+    custom_fields: (
+        Annotated[dict[FieldKey, Annotated[str, Field(max_length=1024)]], Field(max_length=50)] | None
+    ) = None
+
+
+class TransitionIn(_In):
+    status: Status
+
+
+class AssignIn(_In):
+    assignee_id: Id | None = None
+    group_id: Id | None = None
+
+
+class CommentIn(_In):
+    body: Body
+    public: bool = True
+    author_type: AuthorType = AuthorType.AGENT
+    author_id: Id | None = None
+    contact_id: Id | None = None
+
+
+class LinkIn(_In):
+    contact_id: Id
+
+
+class EscalateIn(_In):
+    tier: Tier
+    group_id: Id | None = None
+    reason: Annotated[str, Field(max_length=1000)] = ""
+
+
+class HandOffIn(_In):
+    department: Department
+    group_id: Id | None = None
+    reason: Annotated[str, Field(max_length=1000)] = ""
+
+
+class TicketOut(BaseModel):
+    id: str
+    version: int
+    subject: str
+    description: str
+    status: Status
+    type: TicketType
+    priority: Priority
+    channel: Channel
+    department: Department
+    tier: Tier
+    group_id: str | None
+    assignee_id: str | None
+    requester_id: str | None
+    tags: list[str]
+    custom_fields: dict[str, str]
+    contact_ids: list[str]
+    follow_up_of: str | None
+    follow_up_ids: list[str]
+    reopen_count: int
+    comment_count: int
+    created_at: datetime
+    updated_at: datetime
+    first_agent_reply_at: datetime | None
+    solved_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, t: Ticket) -> TicketOut:
+        return cls(
+            id=t.ticket_id,
+            version=t.version,
+            subject=t.subject,
+            description=t.description,
+            status=t.status,
+            type=t.type,
+            priority=t.priority,
+            channel=t.channel,
+            department=t.department,
+            tier=t.tier,
+            group_id=t.group_id or None,
+            assignee_id=t.assignee_id or None,
+            requester_id=t.requester_id or None,
+            tags=list(t.tags),
+            custom_fields=dict(t.custom_fields),
+            contact_ids=list(t.contact_ids),
+            follow_up_of=t.follow_up_of or None,
+            follow_up_ids=list(t.follow_up_ids),
+            reopen_count=t.reopen_count,
+            comment_count=t.comment_count,
+            created_at=t.created_at,
+            updated_at=t.updated_at,
+            first_agent_reply_at=t.first_agent_reply_at,
+            solved_at=t.solved_at,
+            closed_at=t.closed_at,
+        )
+
+
+class CommentOut(BaseModel):
+    id: str
+    public: bool
+    author_type: AuthorType
+    author_id: str | None
+    body: str
+    contact_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, c: Comment) -> CommentOut:
+        return cls(
+            id=c.comment_id,
+            public=c.public,
+            author_type=c.author.type,
+            author_id=c.author.id or None,
+            body=c.body,
+            contact_id=c.contact_id or None,
+            created_at=c.created_at,
+        )
+
+
+class CommentCreated(BaseModel):
+    ticket: TicketOut
+    comment: CommentOut
+    follow_up: TicketOut | None = Field(
+        None,
+        description="Set when the comment was a customer reply to a closed ticket: the new linked ticket.",
+    )
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; absent on the last."
+    )
