@@ -1,0 +1,135 @@
+"""The tickets service's use cases: load, decide (the pure domain), commit (the store), retrying
+a lost race when the caller did not pin a version. REST, gRPC and the event consumers all go
+through here, so every interface behaves the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from google.protobuf.message import Message
+from ulid import ULID
+
+from helpline.clock import Clock
+from services.tickets.domain.model import Comment, Ticket
+from services.tickets.store import CreateResult, ListFilter, Page, TicketStore, VersionConflictError
+
+# A write without If-Match that loses a race is decided again on the fresh ticket; past this many
+# losses the caller hears of the conflict.
+MAX_ATTEMPTS = 5
+
+
+class Decision(Protocol):
+    """What a domain command returns (services.tickets.domain.commands.Outcome)."""
+
+    @property
+    def ticket(self) -> Ticket: ...
+
+    @property
+    def events(self) -> tuple[Message, ...]: ...
+
+    @property
+    def comment(self) -> Comment | None: ...
+
+    @property
+    def follow_up(self) -> Ticket | None: ...
+
+
+class NotFoundError(LookupError):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"no ticket {ticket_id}")
+        self.ticket_id = ticket_id
+
+
+class PreconditionFailedError(Exception):
+    """The caller's If-Match (expected version) is not the ticket's version."""
+
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(f"expected version {expected}, the ticket is at version {current}")
+        self.expected = expected
+        self.current = current
+
+
+class ContendedError(Exception):
+    """Every attempt lost a race to another writer; the caller may retry later."""
+
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"ticket {ticket_id} is changing too fast; try again")
+
+
+@dataclass(frozen=True)
+class Changed:
+    ticket: Ticket
+    comment: Comment | None = None
+    follow_up: Ticket | None = None
+
+
+def new_id() -> str:
+    """ULIDs: unique without coordination and sortable by creation time."""
+    return str(ULID())
+
+
+class Tickets:
+    def __init__(self, store: TicketStore, clock: Clock, close_after: timedelta) -> None:
+        self.store = store
+        self.clock = clock
+        self.close_after = close_after
+
+    def get(self, tenant: str, ticket_id: str) -> Ticket:
+        ticket = self.store.get(tenant, ticket_id)
+        if ticket is None:
+            raise NotFoundError(ticket_id)
+        return ticket
+
+    def comments(self, tenant: str, ticket_id: str) -> list[Comment]:
+        self.get(tenant, ticket_id)
+        return self.store.comments(tenant, ticket_id)
+
+    def list_tickets(
+        self, tenant: str, filters: ListFilter, *, page_size: int, cursor: str, descending: bool
+    ) -> Page:
+        return self.store.list_tickets(
+            tenant, filters, page_size=page_size, cursor=cursor, descending=descending
+        )
+
+    def create(
+        self, decide: Callable[[str, datetime], Decision], *, idempotency_key: str = "", fingerprint: str = ""
+    ) -> CreateResult:
+        decision = decide(new_id(), self.clock.now())
+        return self.store.create(
+            decision.ticket,
+            decision.events,
+            comment=decision.comment,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )
+
+    def change(
+        self,
+        tenant: str,
+        ticket_id: str,
+        decide: Callable[[Ticket, datetime], Decision],
+        expected_version: int | None = None,
+    ) -> Changed:
+        """Apply a command. With `expected_version` (If-Match) a stale ticket is a 412; without it a
+        lost race is decided again on the fresh ticket."""
+        for _ in range(MAX_ATTEMPTS):
+            current = self.get(tenant, ticket_id)
+            if expected_version is not None and current.version != expected_version:
+                raise PreconditionFailedError(expected_version, current.version)
+            decision = decide(current, self.clock.now())
+            if decision.follow_up is not None:
+                self.store.create(decision.follow_up, decision.events, comment=decision.comment)
+                return Changed(current, decision.comment, decision.follow_up)
+            if decision.ticket is current or decision.ticket.version == current.version:
+                return Changed(current)
+            try:
+                self.store.commit(current, decision.ticket, decision.events, decision.comment)
+            except VersionConflictError as conflict:
+                if expected_version is not None:
+                    raise PreconditionFailedError(expected_version, conflict.current) from conflict
+                continue
+            return Changed(decision.ticket, decision.comment)
+        raise ContendedError(ticket_id)
