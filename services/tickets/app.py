@@ -1,20 +1,42 @@
-"""The tickets service's wiring: The ticket lifecycle (issue 3 builds the lifecycle, REST and gRPC APIs).
-
-Today it runs the platform shell every service shares: health, readiness and metrics over HTTP,
-and for services with a gRPC API the standard health and reflection services.
-"""
+"""The tickets service's wiring: the store and use cases on this service's Redis, the REST API
+under /v1 on the service's HTTP server, the outbox relay to `helpline.tickets`, and gRPC health
+and reflection."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from pydantic import Field
+
+from helpline.auth import ApiKeyStore
+from helpline.clock import SystemClock
+from helpline.rest import install_problem_handlers
 from helpline.service import ServiceRuntime
-from helpline.settings import Settings, load_settings
+from helpline.settings import Settings
+from services.tickets.api.rest import build_router
+from services.tickets.store import OUTBOX_STREAM, TicketStore
+from services.tickets.usecases import Tickets
 
 
-def build(settings: Settings) -> ServiceRuntime:
+class TicketsSettings(Settings):
+    close_after_days: float = Field(
+        4, gt=0, description="Days a solved ticket waits before it closes (HELPLINE_CLOSE_AFTER_DAYS)."
+    )
+
+
+def build(settings: TicketsSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
+    close_after = timedelta(days=settings.close_after_days)
+    tickets = Tickets(
+        TicketStore(runtime.redis, int(close_after.total_seconds() * 1000)), SystemClock(), close_after
+    )
+    api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
+    install_problem_handlers(runtime.app)
+    runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys))
+    runtime.add_outbox_relay(OUTBOX_STREAM)
     runtime.add_grpc()
     return runtime
 
 
 def main() -> int:
-    return build(load_settings(service_name="tickets")).run()
+    return build(TicketsSettings(service_name="tickets")).run()

@@ -1,0 +1,122 @@
+"""The tickets REST API's reads over the real Redis: ETag, filters, cursor pages, tenant isolation,
+and problem+json for what does not exist or does not parse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from helpline.auth import ApiKeyStore
+from helpline.rest import PROBLEM_JSON
+from services.tickets.app import TicketsSettings, build
+from services.tickets.domain.model import Status, Ticket
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def api(
+    redis_url: str, kafka_bootstrap: str, unique: str
+) -> Iterator[tuple[TestClient, dict[str, str], object]]:
+    settings = TicketsSettings(
+        service_name="tickets",
+        redis_url=redis_url,
+        auth_redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        api_key_pepper=unique,
+    )
+    runtime = build(settings)
+    keys = ApiKeyStore(runtime.auth_redis, pepper=unique)
+    headers = {t: {"X-API-Key": keys.create(t, "test")[1]} for t in (f"a{unique}", f"b{unique}")}
+    with TestClient(runtime.app) as client:
+        yield client, headers, runtime
+
+
+def seed(runtime: object, tenant: str, count: int) -> list[Ticket]:
+    from services.tickets.store import TicketStore
+
+    store = TicketStore(runtime.redis, close_after_ms=0)  # type: ignore[attr-defined]
+    made = []
+    for n in range(count):
+        at = T0 + timedelta(minutes=n)
+        t = Ticket(
+            ticket_id=f"T{n:03d}",
+            tenant_id=tenant,
+            subject=f"s{n}",
+            created_at=at,
+            updated_at=at,
+            status=Status.OPEN if n % 2 else Status.NEW,
+            tags=("vip",) if n % 3 == 0 else (),
+        )
+        store.create(t, [])
+        made.append(t)
+    return made
+
+
+def test_get_with_etag_and_isolation(
+    api: tuple[TestClient, dict[str, dict[str, str]], object], unique: str
+) -> None:
+    client, headers, runtime = api
+    a, b = f"a{unique}", f"b{unique}"
+    seed(runtime, a, 3)
+    got = client.get("/v1/tickets/T001", headers=headers[a])
+    assert got.status_code == 200, got.json()
+    assert got.headers["etag"] == '"1"'
+    assert got.json()["status"] == "open"
+    other = client.get("/v1/tickets/T001", headers=headers[b])
+    assert other.status_code == 404
+    assert other.headers["content-type"] == PROBLEM_JSON
+    assert client.get("/v1/tickets", headers=headers[b]).json()["items"] == []
+    assert client.get("/v1/tickets/T001/comments", headers=headers[b]).status_code == 404
+    assert client.get("/v1/tickets/T001").status_code == 401
+
+
+def test_list_filters_and_cursor(
+    api: tuple[TestClient, dict[str, dict[str, str]], object], unique: str
+) -> None:
+    client, headers, runtime = api
+    tenant = f"a{unique}"
+    made = seed(runtime, tenant, 12)
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = client.get(
+            "/v1/tickets", params={"limit": 5, "cursor": cursor}, headers=headers[tenant]
+        ).json()
+        seen += [item["id"] for item in page["items"]]
+        if not page["next_cursor"]:
+            break
+        cursor = page["next_cursor"]
+    assert seen == [t.ticket_id for t in reversed(made)]
+    vip_open = client.get(
+        "/v1/tickets", params={"tag": "VIP", "status": "open", "sort": "updated_at"}, headers=headers[tenant]
+    ).json()
+    assert [i["id"] for i in vip_open["items"]] == [
+        t.ticket_id for t in made if t.tags and t.status is Status.OPEN
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"cursor": "%%%"}, 400),
+        ({"limit": 0}, 422),
+        ({"status": "archived"}, 422),
+        ({"sort": "subject"}, 422),
+        ({"updated_since": "2026-11-25T09:00:00"}, 422),
+    ],
+)
+def test_bad_list_parameters_are_problems(
+    api: tuple[TestClient, dict[str, dict[str, str]], object],
+    unique: str,
+    params: dict[str, object],
+    status: int,
+) -> None:
+    client, headers, _ = api
+    response = client.get("/v1/tickets", params=params, headers=headers[f"a{unique}"])
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM_JSON
