@@ -2,7 +2,6 @@
 
 No `from __future__ import annotations` here: FastAPI must see the local `Caller` alias itself."""
 
-
 from typing import Annotated
 
 import pytest
