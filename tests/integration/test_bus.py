@@ -6,48 +6,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 import redis
-from kafka import KafkaConsumer
 
 from helpline.bus import ConsumerLoop, OutgoingRecord, PermanentError, RetryPolicy, make_producer, publish
 from helpline.local_stack import REPO_ROOT
-from helpline.topics import TopicSpec, ensure_topics
+from tests.integration.helpers import make_topic, read_all, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def make_topic(bootstrap: str, name: str, partitions: int = 3) -> str:
-    ensure_topics(bootstrap, [TopicSpec(name, key="id", partitions=partitions, domains=("test",))])
-    return name
-
-
-def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list:  # type: ignore[type-arg]
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    records: list = []  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    while len(records) < expected and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=500).values():
-            records.extend(batch)
-    consumer.close()
-    return records
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_poison_message_goes_to_dlq_and_the_next_is_processed(kafka_bootstrap: str, unique: str) -> None:

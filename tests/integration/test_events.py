@@ -13,7 +13,7 @@ import pytest
 from helpline.bus import ConsumerLoop, OutgoingRecord, make_producer, publish
 from helpline.events import Envelope, event_handler, new_event, to_record, to_structured_json
 from helpline.v1 import common_pb2, contact_events_pb2
-from tests.integration.test_bus import make_topic, read_all, wait_until
+from tests.integration.helpers import make_topic, read_all, wait_until
 
 pytestmark = pytest.mark.integration
 

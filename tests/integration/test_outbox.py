@@ -14,7 +14,7 @@ from helpline.bus import OutgoingRecord, make_producer
 from helpline.idempotency import DUPLICATE, ApplyOnce
 from helpline.local_stack import REPO_ROOT
 from helpline.outbox import OutboxRelay, OutboxScript
-from tests.integration.test_bus import make_topic, read_all, wait_until
+from tests.integration.helpers import make_topic, read_all, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,14 +11,15 @@ import redis
 
 from helpline.bus import ConsumerLoop, make_producer
 from helpline.idempotency import DUPLICATE, ApplyOnce
-from tests.integration.test_bus import make_topic, wait_until
+from tests.integration.helpers import make_topic, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def test_rebalance_mid_stream_loses_nothing(kafka_bootstrap: str, redis_url: str, unique: str) -> None:
     topic = make_topic(kafka_bootstrap, f"test.rebalance.{unique}", partitions=6)
-    total = 600
+    # Long enough (about 7 s of handling) that the second member always joins before the end.
+    total = 1500
     producer = make_producer(kafka_bootstrap, "test")
     for i in range(total):
         producer.send(topic, value=b"x", key=str(i).encode(), headers=[("id", f"e{i}".encode())])
@@ -69,6 +70,6 @@ def test_rebalance_mid_stream_loses_nothing(kafka_bootstrap: str, redis_url: str
     effects = {k.decode(): int(v) for k, v in client.hgetall(f"{unique}:effects").items()}
     assert effects == {f"e{i}": 1 for i in range(total)}
     assert members["b"], "the second consumer should have been given partitions"
-    # Commit-on-revoke means the handed-over partitions restart after what was handled; at most the
-    # record in hand at the revocation could come again.
-    assert len(duplicates) <= 6
+    # Commit-on-revoke hands partitions over after what was handled; only a batch whose commit the
+    # rebalance itself refused (CommitFailedError) comes again: at most one poll's worth.
+    assert len(duplicates) <= 20

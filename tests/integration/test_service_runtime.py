@@ -13,7 +13,7 @@ from helpline.outbox import OutboxScript
 from helpline.service import ServiceRuntime
 from helpline.settings import load_settings
 from helpline.v1 import contact_events_pb2
-from tests.integration.test_bus import make_topic, wait_until
+from tests.integration.helpers import make_topic, wait_until
 
 pytestmark = pytest.mark.integration
 
