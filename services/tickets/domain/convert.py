@@ -1,0 +1,224 @@
+"""The model in the contracts' terms (protobuf), and back for the enums.
+
+The model uses DOMAIN.md's words; the contracts use `TICKET_STATUS_ON_HOLD`-style enums whose zero
+value means "not set". Reading a zero back is an error unless the caller names a default, because
+the domain never holds an unknown status, type or tier. `Channel.API` (created through the API, no
+contact) has no contract value: it goes out as CHANNEL_UNSPECIFIED and comes back as `Channel.API`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from helpline.v1 import common_pb2, ticket_events_pb2, ticket_service_pb2
+from services.tickets.domain.errors import InvalidCommand
+from services.tickets.domain.model import (
+    Actor,
+    AuthorType,
+    Channel,
+    Comment,
+    Department,
+    Priority,
+    Status,
+    Ticket,
+    TicketType,
+    Tier,
+)
+
+STATUS_TO_PROTO: Mapping[Status, common_pb2.TicketStatus.ValueType] = {
+    Status.NEW: common_pb2.TICKET_STATUS_NEW,
+    Status.OPEN: common_pb2.TICKET_STATUS_OPEN,
+    Status.PENDING: common_pb2.TICKET_STATUS_PENDING,
+    Status.ON_HOLD: common_pb2.TICKET_STATUS_ON_HOLD,
+    Status.SOLVED: common_pb2.TICKET_STATUS_SOLVED,
+    Status.CLOSED: common_pb2.TICKET_STATUS_CLOSED,
+}
+TYPE_TO_PROTO: Mapping[TicketType, common_pb2.TicketType.ValueType] = {
+    TicketType.QUESTION: common_pb2.TICKET_TYPE_QUESTION,
+    TicketType.INCIDENT: common_pb2.TICKET_TYPE_INCIDENT,
+    TicketType.PROBLEM: common_pb2.TICKET_TYPE_PROBLEM,
+    TicketType.TASK: common_pb2.TICKET_TYPE_TASK,
+    TicketType.COMPLAINT: common_pb2.TICKET_TYPE_COMPLAINT,
+    TicketType.FEEDBACK: common_pb2.TICKET_TYPE_FEEDBACK,
+    TicketType.FIELD_SERVICE: common_pb2.TICKET_TYPE_FIELD_SERVICE,
+}
+PRIORITY_TO_PROTO: Mapping[Priority, common_pb2.Priority.ValueType] = {
+    Priority.LOW: common_pb2.PRIORITY_LOW,
+    Priority.NORMAL: common_pb2.PRIORITY_NORMAL,
+    Priority.HIGH: common_pb2.PRIORITY_HIGH,
+    Priority.URGENT: common_pb2.PRIORITY_URGENT,
+}
+DEPARTMENT_TO_PROTO: Mapping[Department, common_pb2.Department.ValueType] = {
+    Department.SERVICE: common_pb2.DEPARTMENT_SERVICE,
+    Department.SUPPORT: common_pb2.DEPARTMENT_SUPPORT,
+}
+TIER_TO_PROTO: Mapping[Tier, common_pb2.Tier.ValueType] = {
+    Tier.L1: common_pb2.TIER_L1,
+    Tier.L2: common_pb2.TIER_L2,
+    Tier.L3: common_pb2.TIER_L3,
+}
+AUTHOR_TYPE_TO_PROTO: Mapping[AuthorType, common_pb2.AuthorType.ValueType] = {
+    AuthorType.AGENT: common_pb2.AUTHOR_TYPE_AGENT,
+    AuthorType.CUSTOMER: common_pb2.AUTHOR_TYPE_CUSTOMER,
+    AuthorType.SYSTEM: common_pb2.AUTHOR_TYPE_SYSTEM,
+}
+CHANNEL_TO_PROTO: Mapping[Channel, common_pb2.Channel.ValueType] = {
+    Channel.VOICE: common_pb2.CHANNEL_VOICE,
+    Channel.CHAT: common_pb2.CHANNEL_CHAT,
+    Channel.EMAIL: common_pb2.CHANNEL_EMAIL,
+    Channel.SMS: common_pb2.CHANNEL_SMS,
+    Channel.SOCIAL: common_pb2.CHANNEL_SOCIAL,
+    Channel.WEB_FORM: common_pb2.CHANNEL_WEB_FORM,
+    Channel.CALLBACK: common_pb2.CHANNEL_CALLBACK,
+    Channel.TASK: common_pb2.CHANNEL_TASK,
+    Channel.SELF_SERVICE: common_pb2.CHANNEL_SELF_SERVICE,
+    Channel.BOT: common_pb2.CHANNEL_BOT,
+    Channel.API: common_pb2.CHANNEL_UNSPECIFIED,
+}
+
+_E = TypeVar("_E")
+
+
+def _reverse(forward: Mapping[_E, int]) -> dict[int, _E]:
+    return {value: member for member, value in forward.items()}
+
+
+_STATUS_FROM = _reverse(STATUS_TO_PROTO)
+_TYPE_FROM = _reverse(TYPE_TO_PROTO)
+_PRIORITY_FROM = _reverse(PRIORITY_TO_PROTO)
+_DEPARTMENT_FROM = _reverse(DEPARTMENT_TO_PROTO)
+_TIER_FROM = _reverse(TIER_TO_PROTO)
+_AUTHOR_TYPE_FROM = _reverse(AUTHOR_TYPE_TO_PROTO)
+_CHANNEL_FROM = _reverse(CHANNEL_TO_PROTO)
+
+
+def _lookup(table: Mapping[int, _E], value: int, enum_name: str, default: _E | None) -> _E:
+    found = table.get(value)
+    if found is not None:
+        return found
+    if value == 0 and default is not None:
+        return default
+    rule = "unspecified_enum" if value == 0 else "unknown_enum"
+    raise InvalidCommand(rule, f"{enum_name} value {value} is not one Helpline knows", enum=enum_name)
+
+
+def status_from_proto(value: int, default: Status | None = None) -> Status:
+    return _lookup(_STATUS_FROM, value, "TicketStatus", default)
+
+
+def type_from_proto(value: int, default: TicketType | None = None) -> TicketType:
+    return _lookup(_TYPE_FROM, value, "TicketType", default)
+
+
+def priority_from_proto(value: int, default: Priority | None = None) -> Priority:
+    return _lookup(_PRIORITY_FROM, value, "Priority", default)
+
+
+def department_from_proto(value: int, default: Department | None = None) -> Department:
+    return _lookup(_DEPARTMENT_FROM, value, "Department", default)
+
+
+def tier_from_proto(value: int, default: Tier | None = None) -> Tier:
+    return _lookup(_TIER_FROM, value, "Tier", default)
+
+
+def author_type_from_proto(value: int, default: AuthorType | None = None) -> AuthorType:
+    return _lookup(_AUTHOR_TYPE_FROM, value, "AuthorType", default)
+
+
+def channel_from_proto(value: int) -> Channel:
+    # CHANNEL_UNSPECIFIED is taken by Channel.API, so every known value has a meaning.
+    return _lookup(_CHANNEL_FROM, value, "Channel", None)
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    if moment.tzinfo is None:
+        # A naive datetime would be read as local time by protobuf: refuse rather than guess.
+        raise ValueError(f"naive datetime {moment.isoformat()}: the domain works in timezone-aware UTC")
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def actor_to_proto(actor: Actor) -> common_pb2.Actor:
+    return common_pb2.Actor(type=AUTHOR_TYPE_TO_PROTO[actor.type], id=actor.id)
+
+
+def actor_from_proto(actor: common_pb2.Actor) -> Actor:
+    return Actor(author_type_from_proto(actor.type), actor.id)
+
+
+def to_snapshot(ticket: Ticket) -> ticket_events_pb2.TicketSnapshot:
+    return ticket_events_pb2.TicketSnapshot(
+        ticket_id=ticket.ticket_id,
+        version=ticket.version,
+        status=STATUS_TO_PROTO[ticket.status],
+        priority=PRIORITY_TO_PROTO[ticket.priority],
+        type=TYPE_TO_PROTO[ticket.type],
+        channel=CHANNEL_TO_PROTO[ticket.channel],
+        department=DEPARTMENT_TO_PROTO[ticket.department],
+        tier=TIER_TO_PROTO[ticket.tier],
+        group_id=ticket.group_id,
+        assignee_id=ticket.assignee_id,
+        requester_id=ticket.requester_id,
+        tags=list(ticket.tags),
+        custom_fields=dict(ticket.custom_fields),
+        created_at=timestamp(ticket.created_at),
+        updated_at=timestamp(ticket.updated_at),
+        subject=ticket.subject,
+    )
+
+
+def to_proto(ticket: Ticket) -> ticket_service_pb2.Ticket:
+    """The gRPC form. It has no description or comment count: those are read with the comments."""
+    message = ticket_service_pb2.Ticket(
+        ticket_id=ticket.ticket_id,
+        version=ticket.version,
+        subject=ticket.subject,
+        status=STATUS_TO_PROTO[ticket.status],
+        type=TYPE_TO_PROTO[ticket.type],
+        priority=PRIORITY_TO_PROTO[ticket.priority],
+        channel=CHANNEL_TO_PROTO[ticket.channel],
+        department=DEPARTMENT_TO_PROTO[ticket.department],
+        tier=TIER_TO_PROTO[ticket.tier],
+        group_id=ticket.group_id,
+        assignee_id=ticket.assignee_id,
+        requester_id=ticket.requester_id,
+        tags=list(ticket.tags),
+        custom_fields=dict(ticket.custom_fields),
+        contact_ids=list(ticket.contact_ids),
+        follow_up_of_ticket_id=ticket.follow_up_of,
+        follow_up_ticket_ids=list(ticket.follow_up_ids),
+        reopen_count=ticket.reopen_count,
+        created_at=timestamp(ticket.created_at),
+        updated_at=timestamp(ticket.updated_at),
+    )
+    # Unset optional moments stay absent (HasField false) rather than reading as the epoch.
+    if ticket.first_agent_reply_at is not None:
+        message.first_responded_at.CopyFrom(timestamp(ticket.first_agent_reply_at))
+    if ticket.solved_at is not None:
+        message.solved_at.CopyFrom(timestamp(ticket.solved_at))
+    if ticket.closed_at is not None:
+        message.closed_at.CopyFrom(timestamp(ticket.closed_at))
+    return message
+
+
+def comment_to_proto(comment: Comment) -> ticket_service_pb2.Comment:
+    return ticket_service_pb2.Comment(
+        comment_id=comment.comment_id,
+        ticket_id=comment.ticket_id,
+        public=comment.public,
+        author_type=AUTHOR_TYPE_TO_PROTO[comment.author.type],
+        author_id=comment.author.id,
+        body=comment.body,
+        contact_id=comment.contact_id,
+        created_at=timestamp(comment.created_at),
+    )
