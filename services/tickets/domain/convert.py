@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -156,21 +156,28 @@ def actor_from_proto(actor: common_pb2.Actor) -> Actor:
     return Actor(author_type_from_proto(actor.type), actor.id)
 
 
+def _matching_fields(ticket: Ticket) -> dict[str, Any]:
+    """The fields the snapshot (events) and the gRPC Ticket share, mapped once."""
+    return {
+        "status": STATUS_TO_PROTO[ticket.status],
+        "priority": PRIORITY_TO_PROTO[ticket.priority],
+        "type": TYPE_TO_PROTO[ticket.type],
+        "channel": CHANNEL_TO_PROTO[ticket.channel],
+        "department": DEPARTMENT_TO_PROTO[ticket.department],
+        "tier": TIER_TO_PROTO[ticket.tier],
+        "group_id": ticket.group_id,
+        "assignee_id": ticket.assignee_id,
+        "requester_id": ticket.requester_id,
+        "tags": list(ticket.tags),
+        "custom_fields": dict(ticket.custom_fields),
+    }
+
+
 def to_snapshot(ticket: Ticket) -> ticket_events_pb2.TicketSnapshot:
     return ticket_events_pb2.TicketSnapshot(
         ticket_id=ticket.ticket_id,
         version=ticket.version,
-        status=STATUS_TO_PROTO[ticket.status],
-        priority=PRIORITY_TO_PROTO[ticket.priority],
-        type=TYPE_TO_PROTO[ticket.type],
-        channel=CHANNEL_TO_PROTO[ticket.channel],
-        department=DEPARTMENT_TO_PROTO[ticket.department],
-        tier=TIER_TO_PROTO[ticket.tier],
-        group_id=ticket.group_id,
-        assignee_id=ticket.assignee_id,
-        requester_id=ticket.requester_id,
-        tags=list(ticket.tags),
-        custom_fields=dict(ticket.custom_fields),
+        **_matching_fields(ticket),
         created_at=timestamp(ticket.created_at),
         updated_at=timestamp(ticket.updated_at),
         subject=ticket.subject,
@@ -183,17 +190,7 @@ def to_proto(ticket: Ticket) -> ticket_service_pb2.Ticket:
         ticket_id=ticket.ticket_id,
         version=ticket.version,
         subject=ticket.subject,
-        status=STATUS_TO_PROTO[ticket.status],
-        type=TYPE_TO_PROTO[ticket.type],
-        priority=PRIORITY_TO_PROTO[ticket.priority],
-        channel=CHANNEL_TO_PROTO[ticket.channel],
-        department=DEPARTMENT_TO_PROTO[ticket.department],
-        tier=TIER_TO_PROTO[ticket.tier],
-        group_id=ticket.group_id,
-        assignee_id=ticket.assignee_id,
-        requester_id=ticket.requester_id,
-        tags=list(ticket.tags),
-        custom_fields=dict(ticket.custom_fields),
+        **_matching_fields(ticket),
         contact_ids=list(ticket.contact_ids),
         follow_up_of_ticket_id=ticket.follow_up_of,
         follow_up_ticket_ids=list(ticket.follow_up_ids),
