@@ -3,18 +3,21 @@ as RFC 9457 problem details (`application/problem+json`) with a clear message.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.auth import ApiKeyStore, Principal
 
 PROBLEM_JSON = "application/problem+json"
+DEFAULT_MAX_BODY_BYTES = 1_048_576
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (`hlk_...`).")
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
@@ -29,6 +32,35 @@ class ProblemError(Exception):
         self.title = title
         self.detail = detail
         self.extensions = extensions
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extensions (e.g. `rule`, `errors`) ride along as extra members."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for problem statuses, so the spec documents what clients get
+    (and replaces FastAPI's default 422 body, which these APIs do not send)."""
+    schema = Problem.model_json_schema()
+    return {
+        code: {"description": text, "content": {PROBLEM_JSON: {"schema": schema}}}
+        for code, text in descriptions.items()
+    }
+
+
+COMMON_PROBLEMS = {
+    401: "Missing, unknown or revoked API key.",
+    413: "The request body is too large.",
+    422: "The request is invalid; `errors` or `rule` say why.",
+    500: "The server failed; the error is logged.",
+}
 
 
 def problem_response(status: int, title: str, detail: str, **extensions: Any) -> JSONResponse:
@@ -55,10 +87,49 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         return problem_response(exc.status_code, _title(exc.status_code), str(exc.detail))
 
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # Starlette still logs the traceback; the client gets a problem, not an HTML page.
+        return problem_response(500, "Internal Server Error", "the server failed; the error is logged")
+
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     # Starlette's class, not FastAPI's subclass: unknown routes and methods raise the former.
     app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+class BodyLimitMiddleware:
+    """413 for a request body over `max_bytes`. Starlette reads any size into memory, so the limit
+    is checked on Content-Length first and then on the bytes as they arrive (chunked bodies). The
+    latter raises Starlette's HTTPException inside the app, where the problem handlers render it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = problem_response(413, "Content Too Large", self._detail())
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _detail(self) -> str:
+        return f"the request body is over {self.max_bytes} bytes"
 
 
 def _title(status: int) -> str:

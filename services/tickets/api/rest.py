@@ -1,21 +1,64 @@
 """The tickets REST API under /v1: FastAPI, API-key auth, problem+json errors, ETag/If-Match.
 
+Every write goes through the use cases with a pure domain command, so REST, gRPC and the event
+consumers decide alike. The domain's refusals map to statuses here: the ticket's state forbids
+it (TransitionRefused) is 409, a request that cannot apply (InvalidCommand) is 422, a stale
+If-Match is 412; each body carries the refusing `rule`.
+
 No `from __future__ import annotations`: FastAPI reads the route signatures at runtime, and the
 `Caller` alias is local to `build_router`, out of reach of string annotations.
 """
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from helpline.auth import ApiKeyStore, Principal
-from helpline.rest import ProblemError, principal_dependency
-from services.tickets.api.schemas import CommentOut, TicketOut, TicketPage
-from services.tickets.domain.model import Department, Priority, Status
-from services.tickets.store import ListFilter, decode_cursor
-from services.tickets.usecases import NotFoundError, PreconditionFailedError, Tickets
+from helpline.rest import COMMON_PROBLEMS, ProblemError, principal_dependency, problem_responses
+from services.tickets.api.schemas import (
+    AssignIn,
+    CommentCreated,
+    CommentIn,
+    CommentOut,
+    EscalateIn,
+    HandOffIn,
+    LinkIn,
+    TicketCreate,
+    TicketOut,
+    TicketPage,
+    TicketPatch,
+    TransitionIn,
+)
+from services.tickets.domain import commands
+from services.tickets.domain.errors import DomainError, TransitionRefused
+from services.tickets.domain.model import Actor, AuthorType, Department, Priority, Status, Ticket
+from services.tickets.store import IdempotencyMismatchError, ListFilter, decode_cursor
+from services.tickets.usecases import (
+    ContendedError,
+    NotFoundError,
+    PreconditionFailedError,
+    Tickets,
+    new_id,
+)
+
+IF_MATCH_DOC = (
+    'The ETag the caller last saw (e.g. `"3"`); a stale one is a 412. '
+    "Without it, the change applies to the current version."
+)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes the create safe to retry: the same key and body return the first result.",
+    ),
+]
+IfMatch = Annotated[str | None, Header(max_length=64, description=IF_MATCH_DOC)]
 
 
 def etag(version: int) -> str:
@@ -44,25 +87,246 @@ def stale(exc: PreconditionFailedError) -> ProblemError:
     )
 
 
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn the use cases' and the domain's refusals into problem responses."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise not_found(exc.ticket_id) from exc
+    except PreconditionFailedError as exc:
+        raise stale(exc) from exc
+    except DomainError as exc:
+        code, title = (409, "Conflict") if isinstance(exc, TransitionRefused) else (422, "Invalid request")
+        raise ProblemError(code, title, exc.message, rule=exc.rule, **exc.detail) from exc
+    except ContendedError as exc:
+        raise ProblemError(409, "Conflict", str(exc), rule="contended") from exc
+    except IdempotencyMismatchError as exc:
+        raise ProblemError(
+            422,
+            "Invalid request",
+            "this Idempotency-Key was used for a different request; use a new key for a new ticket",
+            rule="idempotency_key_reused",
+        ) from exc
+
+
+def actor_of(caller: Principal) -> Actor:
+    """API keys act for agents and integrations; the key's name says which in the events."""
+    return Actor(AuthorType.AGENT, caller.name or caller.key_id)
+
+
+def fingerprint(body: TicketCreate) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def ticket_response(response: Response, ticket: Ticket) -> TicketOut:
+    response.headers["ETag"] = etag(ticket.version)
+    return TicketOut.of(ticket)
+
+
 def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeyStore]) -> APIRouter:
-    router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+    router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=problem_responses(COMMON_PROBLEMS))
     Caller = Annotated[Principal, Depends(principal_dependency(api_keys))]  # noqa: N806 -- a type alias
+    changed = problem_responses(
+        {
+            404: "No such ticket for this tenant.",
+            409: "The ticket's state refuses the change (`rule` says why).",
+            412: "If-Match names a version the ticket has moved on from.",
+        }
+    )
 
-    @router.get("/{ticket_id}", response_model=TicketOut)
+    def change(
+        caller: Principal,
+        ticket_id: str,
+        if_match: str | None,
+        response: Response,
+        decide: Callable[[Ticket, datetime], commands.Outcome],
+    ) -> TicketOut:
+        expected = parse_if_match(if_match)
+        with refusals():
+            result = tickets().change(caller.tenant_id, ticket_id, decide, expected)
+        return ticket_response(response, result.ticket)
+
+    @router.post("", status_code=status.HTTP_201_CREATED, response_model=TicketOut, responses=changed)
+    def create_ticket(
+        body: TicketCreate, caller: Caller, response: Response, idempotency_key: IdempotencyKey = None
+    ) -> TicketOut:
+        draft = commands.NewTicket(
+            tenant_id=caller.tenant_id,
+            subject=body.subject,
+            description=body.description,
+            requester_id=body.requester_id or "",
+            channel=body.channel,
+            type=body.type,
+            priority=body.priority,
+            department=body.department,
+            tier=body.tier,
+            group_id=body.group_id or "",
+            assignee_id=body.assignee_id or "",
+            tags=body.tags,
+            custom_fields=body.custom_fields,
+            contact_id=body.contact_id or "",
+        )
+        actor = actor_of(caller)
+        with refusals():
+            result = tickets().create(
+                lambda ticket_id, now: commands.create(
+                    draft, actor, now, ticket_id=ticket_id, comment_id=new_id()
+                ),
+                idempotency_key=idempotency_key or "",
+                fingerprint=fingerprint(body),
+            )
+        response.headers["Location"] = f"/v1/tickets/{result.ticket.ticket_id}"
+        if not result.created:
+            response.headers["Idempotent-Replayed"] = "true"
+        return ticket_response(response, result.ticket)
+
+    @router.get("/{ticket_id}", response_model=TicketOut, responses={404: changed[404]})
     def get_ticket(ticket_id: str, caller: Caller, response: Response) -> TicketOut:
-        try:
+        with refusals():
             ticket = tickets().get(caller.tenant_id, ticket_id)
-        except NotFoundError as exc:
-            raise not_found(ticket_id) from exc
-        response.headers["ETag"] = etag(ticket.version)
-        return TicketOut.of(ticket)
+        return ticket_response(response, ticket)
 
-    @router.get("/{ticket_id}/comments", response_model=list[CommentOut])
+    @router.patch("/{ticket_id}", response_model=TicketOut, responses=changed)
+    def patch_ticket(
+        ticket_id: str, body: TicketPatch, caller: Caller, response: Response, if_match: IfMatch = None
+    ) -> TicketOut:
+        fields = body.model_dump(exclude_none=True)
+        if not fields:
+            raise ProblemError(
+                422, "Invalid request", "name at least one field to change", rule="nothing_to_change"
+            )
+        actor = actor_of(caller)
+        return change(
+            caller,
+            ticket_id,
+            if_match,
+            response,
+            lambda ticket, now: commands.update_fields(ticket, actor, now, **fields),
+        )
+
+    @router.post("/{ticket_id}/transition", response_model=TicketOut, responses=changed)
+    def transition_ticket(
+        ticket_id: str, body: TransitionIn, caller: Caller, response: Response, if_match: IfMatch = None
+    ) -> TicketOut:
+        actor = actor_of(caller)
+        # Every solve asks the requester for feedback (proactive outreach, DOMAIN.md).
+        survey_id = new_id() if body.status is Status.SOLVED else ""
+        return change(
+            caller,
+            ticket_id,
+            if_match,
+            response,
+            lambda ticket, now: commands.transition(ticket, body.status, actor, now, survey_id=survey_id),
+        )
+
+    @router.post("/{ticket_id}/assign", response_model=TicketOut, responses=changed)
+    def assign_ticket(
+        ticket_id: str, body: AssignIn, caller: Caller, response: Response, if_match: IfMatch = None
+    ) -> TicketOut:
+        actor = actor_of(caller)
+        fields = body.model_dump(exclude_unset=True)
+        return change(
+            caller,
+            ticket_id,
+            if_match,
+            response,
+            lambda ticket, now: commands.assign(
+                ticket,
+                actor,
+                now,
+                assignee_id=_cleared(fields, "assignee_id"),
+                group_id=_cleared(fields, "group_id"),
+            ),
+        )
+
+    @router.post("/{ticket_id}/links", response_model=TicketOut, responses=changed)
+    def link_contact(
+        ticket_id: str, body: LinkIn, caller: Caller, response: Response, if_match: IfMatch = None
+    ) -> TicketOut:
+        actor = actor_of(caller)
+        return change(
+            caller,
+            ticket_id,
+            if_match,
+            response,
+            lambda ticket, now: commands.link_contact(ticket, body.contact_id, actor, now),
+        )
+
+    @router.post("/{ticket_id}/escalate", response_model=TicketOut, responses=changed)
+    def escalate_ticket(
+        ticket_id: str, body: EscalateIn, caller: Caller, response: Response, if_match: IfMatch = None
+    ) -> TicketOut:
+        actor = actor_of(caller)
+        return change(
+            caller,
+            ticket_id,
+            if_match,
+            response,
+            lambda ticket, now: commands.escalate(
+                ticket, body.tier, actor, now, group_id=body.group_id, reason=body.reason
+            ),
+        )
+
+    @router.post("/{ticket_id}/hand-off", response_model=TicketOut, responses=changed)
+    def hand_off_ticket(
+        ticket_id: str, body: HandOffIn, caller: Caller, response: Response, if_match: IfMatch = None
+    ) -> TicketOut:
+        actor = actor_of(caller)
+        return change(
+            caller,
+            ticket_id,
+            if_match,
+            response,
+            lambda ticket, now: commands.hand_off(
+                ticket, body.department, actor, now, group_id=body.group_id, reason=body.reason
+            ),
+        )
+
+    @router.get("/{ticket_id}/comments", response_model=list[CommentOut], responses={404: changed[404]})
     def list_comments(ticket_id: str, caller: Caller) -> list[CommentOut]:
-        try:
+        with refusals():
             return [CommentOut.of(c) for c in tickets().comments(caller.tenant_id, ticket_id)]
-        except NotFoundError as exc:
-            raise not_found(ticket_id) from exc
+
+    @router.post(
+        "/{ticket_id}/comments",
+        status_code=status.HTTP_201_CREATED,
+        response_model=CommentCreated,
+        responses=changed,
+    )
+    def add_comment(
+        ticket_id: str, body: CommentIn, caller: Caller, response: Response, if_match: IfMatch = None
+    ) -> CommentCreated:
+        """A public reply or an internal note. A customer's reply to a closed ticket creates a linked
+        follow-up ticket, returned as `follow_up` (the comment is its first)."""
+        actor = Actor(body.author_type, body.author_id or caller.name or caller.key_id)
+        comment_id, follow_up_id = new_id(), new_id()
+        expected = parse_if_match(if_match)
+        with refusals():
+            result = tickets().change(
+                caller.tenant_id,
+                ticket_id,
+                lambda ticket, now: commands.add_comment(
+                    ticket,
+                    body.body,
+                    actor,
+                    now,
+                    comment_id=comment_id,
+                    public=body.public,
+                    contact_id=body.contact_id or "",
+                    follow_up_id=follow_up_id,
+                ),
+                expected,
+            )
+        assert result.comment is not None, "add_comment always makes a comment"
+        response.headers["ETag"] = etag(result.ticket.version)
+        if result.follow_up is not None:
+            response.headers["Location"] = f"/v1/tickets/{result.follow_up.ticket_id}"
+        return CommentCreated(
+            ticket=TicketOut.of(result.ticket),
+            comment=CommentOut.of(result.comment),
+            follow_up=TicketOut.of(result.follow_up) if result.follow_up else None,
+        )
 
     @router.get("", response_model=TicketPage)
     def list_tickets(
@@ -103,3 +367,10 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
         return TicketPage(items=[TicketOut.of(t) for t in page.tickets], next_cursor=page.next_cursor or None)
 
     return router
+
+
+def _cleared(fields: dict[str, str | None], name: str) -> str | None:
+    """In an assign body, a field left out keeps its value and an explicit null clears it."""
+    if name not in fields:
+        return None
+    return fields[name] or ""

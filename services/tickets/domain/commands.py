@@ -9,7 +9,7 @@ changes nothing. Events are the protobuf messages of `helpline/v1/ticket_events.
 the outbox.
 
 A closed ticket is immutable: every command on it is refused with `closed_is_immutable`
-(TransitionRefused from `transition`, InvalidCommand from the others). The one exception is a
+(TransitionRefused, whichever the command). The one exception is a
 public customer reply, which creates a follow-up ticket instead; the closed ticket is left exactly
 as it was, so the link lives only on the follow-up (`follow_up_of`).
 """
@@ -625,9 +625,9 @@ def _check_survey(survey_id: str, kinds: Sequence[common_pb2.SurveyKind.ValueTyp
 
 
 def _ensure_mutable(ticket: Ticket) -> None:
+    # The ticket's state forbids the change, whatever the request says: a refusal, not bad input.
     if ticket.status is Status.CLOSED:
-        refusal = lifecycle.closed_refusal(ticket)
-        raise InvalidCommand(refusal.rule, refusal.message, **refusal.detail)
+        raise lifecycle.closed_refusal(ticket)
 
 
 def _differs(current: object, wanted: object) -> bool:

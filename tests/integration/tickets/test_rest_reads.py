@@ -3,37 +3,16 @@ and problem+json for what does not exist or does not parse."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
-from helpline.auth import ApiKeyStore
 from helpline.rest import PROBLEM_JSON
-from services.tickets.app import TicketsSettings, build
 from services.tickets.domain.model import Status, Ticket
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def api(
-    redis_url: str, kafka_bootstrap: str, unique: str
-) -> Iterator[tuple[TestClient, dict[str, str], object]]:
-    settings = TicketsSettings(
-        service_name="tickets",
-        redis_url=redis_url,
-        auth_redis_url=redis_url,
-        kafka_bootstrap=kafka_bootstrap,
-        api_key_pepper=unique,
-    )
-    runtime = build(settings)
-    keys = ApiKeyStore(runtime.auth_redis, pepper=unique)
-    headers = {t: {"X-API-Key": keys.create(t, "test")[1]} for t in (f"a{unique}", f"b{unique}")}
-    with TestClient(runtime.app) as client:
-        yield client, headers, runtime
 
 
 def seed(runtime: object, tenant: str, count: int) -> list[Ticket]:

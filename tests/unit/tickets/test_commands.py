@@ -12,7 +12,7 @@ from helpline.v1 import common_pb2, ticket_events_pb2
 from services.tickets.domain import commands
 from services.tickets.domain.commands import NewTicket
 from services.tickets.domain.convert import from_timestamp
-from services.tickets.domain.errors import InvalidCommand
+from services.tickets.domain.errors import InvalidCommand, TransitionRefused
 from services.tickets.domain.model import (
     SYSTEM,
     Actor,
@@ -173,7 +173,7 @@ def test_update_validates_like_create() -> None:
 
 
 def test_update_on_closed_is_refused() -> None:
-    with pytest.raises(InvalidCommand) as refused:
+    with pytest.raises(TransitionRefused) as refused:
         commands.update_fields(ticket_in(Status.CLOSED), AGENT, later(60), priority=Priority.LOW)
     assert refused.value.rule == "closed_is_immutable"
 
@@ -298,7 +298,7 @@ def test_auto_close_needs_a_solved_ticket() -> None:
 
 
 def test_auto_close_of_a_closed_ticket_is_refused() -> None:
-    with pytest.raises(InvalidCommand) as refused:
+    with pytest.raises(TransitionRefused) as refused:
         commands.auto_close(ticket_in(Status.CLOSED), later(100_000), timedelta(days=4))
     assert refused.value.rule == "closed_is_immutable"
 
@@ -330,7 +330,7 @@ def test_assign_needs_something_to_assign() -> None:
 
 
 def test_assigning_a_closed_ticket_is_refused() -> None:
-    with pytest.raises(InvalidCommand) as refused:
+    with pytest.raises(TransitionRefused) as refused:
         commands.assign(ticket_in(Status.CLOSED), AGENT, later(60), assignee_id="agent-7")
     assert refused.value.rule == "closed_is_immutable"
 
@@ -622,7 +622,7 @@ def test_sla_notify_is_not_a_ticket_change() -> None:
 
 
 def test_sla_actions_on_a_closed_ticket_are_refused() -> None:
-    with pytest.raises(InvalidCommand) as refused:
+    with pytest.raises(TransitionRefused) as refused:
         commands.apply_escalation_action(
             ticket_in(Status.CLOSED),
             _action(raise_priority=common_pb2.PRIORITY_URGENT),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.tickets.domain import commands, lifecycle
-from services.tickets.domain.errors import InvalidCommand, TransitionRefused
+from services.tickets.domain.errors import TransitionRefused
 from services.tickets.domain.model import Status, Ticket
 from tests.unit.tickets.support import AGENT, CUSTOMER, SYSTEM_ACTOR, later, ticket_in
 
@@ -150,7 +150,7 @@ def test_system_comments_never_change_status(status: Status) -> None:
 
 
 def test_agent_comment_on_closed_is_refused() -> None:
-    with pytest.raises(InvalidCommand) as refused:
+    with pytest.raises(TransitionRefused) as refused:
         commands.add_comment(ticket_in(Status.CLOSED), "Late", AGENT, later(60), comment_id="c-1")
     assert refused.value.rule == "closed_is_immutable"
 
