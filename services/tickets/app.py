@@ -10,7 +10,7 @@ from pydantic import Field
 
 from helpline.auth import ApiKeyStore
 from helpline.clock import SystemClock
-from helpline.rest import install_problem_handlers
+from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from services.tickets.api.rest import build_router
@@ -32,6 +32,7 @@ def build(settings: TicketsSettings) -> ServiceRuntime:
     )
     api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
     install_problem_handlers(runtime.app)
+    runtime.app.add_middleware(BodyLimitMiddleware)
     runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys))
     runtime.add_outbox_relay(OUTBOX_STREAM)
     runtime.add_grpc()
