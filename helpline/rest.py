@@ -56,6 +56,7 @@ def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[s
 
 
 COMMON_PROBLEMS = {
+    400: "The request is malformed (a body that does not parse, a bad header or cursor).",
     401: "Missing, unknown or revoked API key.",
     413: "The request body is too large.",
     422: "The request is invalid; `errors` or `rule` say why.",

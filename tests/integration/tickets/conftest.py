@@ -28,3 +28,5 @@ def api(
     headers = {t: {"X-API-Key": keys.create(t, "test")[1]} for t in (f"a{unique}", f"b{unique}")}
     with TestClient(runtime.app) as client:
         yield client, headers, runtime
+    # build() made the outbox relay's producer; nothing ran it, so close it here.
+    runtime.producer.close(timeout=1)
