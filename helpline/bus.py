@@ -18,7 +18,7 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -26,6 +26,9 @@ from helpline.logging import get_logger
 from helpline.topics import dlq_topic
 
 log = get_logger(__name__)
+
+# How long a stopping consumer waits for its last commit and for leaving the group.
+STOP_TIMEOUT_MS = 5000
 
 Header = tuple[str, bytes]
 Handler = Callable[[ConsumerRecord], None]
@@ -177,8 +180,10 @@ class ConsumerLoop:
             "isolation_level": "read_committed",
         }
         config.update(consumer_overrides)
-        self.consumer = KafkaConsumer(**config)
-        self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        self._config = config
+        # Connected in run(), so a loop that is built but never run (a service wired up in a test)
+        # leaves no client thread behind.
+        self.consumer: KafkaConsumer
         self.assigned = threading.Event()
 
     def stop(self) -> None:
@@ -191,6 +196,8 @@ class ConsumerLoop:
 
     def run(self) -> None:
         log.info("consuming", group=self.group_id, topics=self.topics)
+        self.consumer = KafkaConsumer(**self._config)
+        self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
         try:
             while not self._stop.is_set():
                 batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
@@ -208,18 +215,21 @@ class ConsumerLoop:
                 self.commit()
                 self._report_lag()
         finally:
-            self.commit()
-            self.consumer.close(autocommit=False)
+            # Bounded: a group stuck rebalancing (a dead member not yet expired) would otherwise
+            # hold the stop past the orchestrator's grace period; an uncommitted record is redelivered.
+            self.commit(timeout_ms=STOP_TIMEOUT_MS)
+            self.consumer.close(autocommit=False, timeout_ms=STOP_TIMEOUT_MS)
             log.info("consumer stopped", group=self.group_id)
 
-    def commit(self, only: set[TopicPartition] | None = None) -> None:
+    def commit(self, only: set[TopicPartition] | None = None, timeout_ms: int | None = None) -> None:
         offsets = {tp: om for tp, om in self._handled.items() if only is None or tp in only}
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # The group rebalanced under us: these records will be handled again by their new owner.
+            self.consumer.commit(offsets, timeout_ms=timeout_ms)
+        except (CommitFailedError, KafkaTimeoutError) as exc:
+            # The group rebalanced under us, or would not settle in time: these records will be
+            # handled again by whoever owns their partitions next.
             log.warning("commit failed; records will be redelivered", error=str(exc), group=self.group_id)
         for tp in offsets:
             self._handled.pop(tp, None)

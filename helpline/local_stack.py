@@ -194,8 +194,8 @@ class LocalStack:
                     "format",
                     "--config",
                     str(props),
-                    "--cluster-id",
-                    cluster_id,
+                    # One argument: a url-safe id may start with "-", which argparse takes for an option.
+                    f"--cluster-id={cluster_id}",
                     "--standalone",
                 ],
                 capture_output=True,

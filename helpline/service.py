@@ -85,7 +85,7 @@ class ServiceRuntime:
             client_id=self.settings.service_name,
             metrics=self.bus_metrics,
         )
-        self._workers.append(_Worker(f"consumer:{group}", loop.run, loop.stop))
+        self.add_worker(f"consumer:{group}", loop.run, loop.stop)
         return loop
 
     def add_outbox_relay(self, stream: str) -> OutboxRelay:
@@ -97,8 +97,14 @@ class ServiceRuntime:
             claim_idle_ms=self.settings.outbox_claim_idle_ms,
             metrics=self.outbox_metrics,
         )
-        self._workers.append(_Worker(f"outbox:{stream}", relay.run, relay.stop))
+        self.add_worker(f"outbox:{stream}", relay.run, relay.stop)
         return relay
+
+    def add_worker(self, name: str, run: Callable[[], None], stop: Callable[[], None]) -> None:
+        """Run a background loop beside the consumers and relays (a scheduler, a poller): `run`
+        blocks until `stop` is called from another thread. It starts and stops with them, and its
+        failure stops the process like theirs."""
+        self._workers.append(_Worker(name, run, stop))
 
     def add_grpc(
         self, service_names: Sequence[str] = (), register: Callable[[grpc.Server], None] | None = None

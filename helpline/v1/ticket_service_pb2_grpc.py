@@ -82,6 +82,11 @@ class TicketServiceStub:
                 request_serializer=helpline_dot_v1_dot_ticket__service__pb2.HandOffTicketRequest.SerializeToString,
                 response_deserializer=helpline_dot_v1_dot_ticket__service__pb2.HandOffTicketResponse.FromString,
                 _registered_method=True)
+        self.LinkContact = channel.unary_unary(
+                '/helpline.v1.TicketService/LinkContact',
+                request_serializer=helpline_dot_v1_dot_ticket__service__pb2.LinkContactRequest.SerializeToString,
+                response_deserializer=helpline_dot_v1_dot_ticket__service__pb2.LinkContactResponse.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -147,6 +152,13 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LinkContact(self, request, context):
+        """Link a contact (a call, chat, email...) to the ticket; linking one already linked changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -194,6 +206,11 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.HandOffTicket,
                     request_deserializer=helpline_dot_v1_dot_ticket__service__pb2.HandOffTicketRequest.FromString,
                     response_serializer=helpline_dot_v1_dot_ticket__service__pb2.HandOffTicketResponse.SerializeToString,
+            ),
+            'LinkContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkContact,
+                    request_deserializer=helpline_dot_v1_dot_ticket__service__pb2.LinkContactRequest.FromString,
+                    response_serializer=helpline_dot_v1_dot_ticket__service__pb2.LinkContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -442,6 +459,33 @@ class TicketService:
             '/helpline.v1.TicketService/HandOffTicket',
             helpline_dot_v1_dot_ticket__service__pb2.HandOffTicketRequest.SerializeToString,
             helpline_dot_v1_dot_ticket__service__pb2.HandOffTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpline.v1.TicketService/LinkContact',
+            helpline_dot_v1_dot_ticket__service__pb2.LinkContactRequest.SerializeToString,
+            helpline_dot_v1_dot_ticket__service__pb2.LinkContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,8 @@ class TicketServiceStub:
     """A public reply or an internal note; a customer reply may reopen the ticket."""
     EscalateTicket: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.EscalateTicketRequest, _ticket_service_pb2.EscalateTicketResponse]
     HandOffTicket: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.HandOffTicketRequest, _ticket_service_pb2.HandOffTicketResponse]
+    LinkContact: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.LinkContactRequest, _ticket_service_pb2.LinkContactResponse]
+    """Link a contact (a call, chat, email...) to the ticket; linking one already linked changes nothing."""
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -69,6 +71,8 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """A public reply or an internal note; a customer reply may reopen the ticket."""
     EscalateTicket: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.EscalateTicketRequest, _ticket_service_pb2.EscalateTicketResponse]  # type: ignore[assignment]
     HandOffTicket: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.HandOffTicketRequest, _ticket_service_pb2.HandOffTicketResponse]  # type: ignore[assignment]
+    LinkContact: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.LinkContactRequest, _ticket_service_pb2.LinkContactResponse]  # type: ignore[assignment]
+    """Link a contact (a call, chat, email...) to the ticket; linking one already linked changes nothing."""
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Tickets: create, read, change, comment. Every change takes the version the caller last saw
@@ -141,5 +145,13 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ticket_service_pb2.HandOffTicketRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ticket_service_pb2.HandOffTicketResponse, _abc.Awaitable[_ticket_service_pb2.HandOffTicketResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def LinkContact(
+        self,
+        request: _ticket_service_pb2.LinkContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ticket_service_pb2.LinkContactResponse, _abc.Awaitable[_ticket_service_pb2.LinkContactResponse]]:
+        """Link a contact (a call, chat, email...) to the ticket; linking one already linked changes nothing."""
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,6 +1,7 @@
 """The tickets service's wiring: the store and use cases on this service's Redis, the REST API
-under /v1 on the service's HTTP server, the outbox relay to `helpline.tickets`, and gRPC health
-and reflection."""
+under /v1 on the service's HTTP server, the outbox relay to `helpline.tickets`, the consumer of
+contact, SLA and feedback events, the auto-close worker, and gRPC (TicketService, health and
+reflection)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from pydantic import Field
 
 from helpline.auth import ApiKeyStore
 from helpline.clock import SystemClock
+from helpline.events import event_handler
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
+from services.tickets.api.grpc import SERVICE_NAME, registration
 from services.tickets.api.rest import build_router
+from services.tickets.closer import AutoCloser
+from services.tickets.consumers import GROUP, TOPICS, TicketEvents
 from services.tickets.store import OUTBOX_STREAM, TicketStore
 from services.tickets.usecases import Tickets
 
@@ -21,6 +26,9 @@ from services.tickets.usecases import Tickets
 class TicketsSettings(Settings):
     close_after_days: float = Field(
         4, gt=0, description="Days a solved ticket waits before it closes (HELPLINE_CLOSE_AFTER_DAYS)."
+    )
+    close_poll_seconds: float = Field(
+        5, gt=0, description="Seconds between the auto-close worker's polls (HELPLINE_CLOSE_POLL_SECONDS)."
     )
 
 
@@ -35,7 +43,10 @@ def build(settings: TicketsSettings) -> ServiceRuntime:
     runtime.app.add_middleware(BodyLimitMiddleware)
     runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys))
     runtime.add_outbox_relay(OUTBOX_STREAM)
-    runtime.add_grpc()
+    runtime.add_consumer(GROUP, TOPICS, event_handler(TicketEvents(tickets).handle))
+    closer = AutoCloser(tickets, interval_s=settings.close_poll_seconds)
+    runtime.add_worker("auto-close", closer.run, closer.stop)
+    runtime.add_grpc([SERVICE_NAME], registration(lambda: tickets))
     return runtime
 
 

@@ -97,6 +97,7 @@ EXPECTED_SERVICES = {
         "AddComment",
         "EscalateTicket",
         "HandOffTicket",
+        "LinkContact",
     ],
     "SlaService": ["GetTicketSlaStatus", "ListPolicies", "GetCalendar"],
 }

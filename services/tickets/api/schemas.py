@@ -14,6 +14,8 @@ from services.tickets.domain.model import (
     Department,
     Priority,
     Status,
+    SurveyAnswer,
+    SurveyKind,
     Ticket,
     TicketType,
     Tier,
@@ -26,6 +28,12 @@ FieldKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")]
 Subject = Annotated[str, Field(min_length=1, max_length=250)]
 Body = Annotated[str, Field(min_length=1, max_length=65_536)]
+# Pydantic writes key patterns as `patternProperties` but leaves other keys allowed in the schema,
+# though validation refuses them; `additionalProperties: false` makes the spec say what it does.
+CustomFields = Annotated[
+    dict[FieldKey, Annotated[str, Field(max_length=1024)]],
+    Field(max_length=50, json_schema_extra={"additionalProperties": False}),
+]
 
 
 class _In(BaseModel):
@@ -44,9 +52,7 @@ class TicketCreate(_In):
     group_id: Id | None = None
     assignee_id: Id | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] = []
-    custom_fields: Annotated[
-        dict[FieldKey, Annotated[str, Field(max_length=1024)]], Field(max_length=50)
-    ] = {}
+    custom_fields: CustomFields = {}
     contact_id: Id | None = None
 
 
@@ -60,9 +66,7 @@ class TicketPatch(_In):
     priority: Priority | None = None
     group_id: Id | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] | None = None
-    custom_fields: (
-        Annotated[dict[FieldKey, Annotated[str, Field(max_length=1024)]], Field(max_length=50)] | None
-    ) = None
+    custom_fields: CustomFields | None = None
 
 
 class TransitionIn(_In):
@@ -98,6 +102,28 @@ class HandOffIn(_In):
     reason: Annotated[str, Field(max_length=1000)] = ""
 
 
+class SurveyOut(BaseModel):
+    survey_id: str
+    kind: SurveyKind
+    score: int
+    scale_max: int
+    comment: str | None
+    agent_id: str | None
+    answered_at: datetime
+
+    @classmethod
+    def of(cls, a: SurveyAnswer) -> SurveyOut:
+        return cls(
+            survey_id=a.survey_id,
+            kind=a.kind,
+            score=a.score,
+            scale_max=a.scale_max,
+            comment=a.comment or None,
+            agent_id=a.agent_id or None,
+            answered_at=a.answered_at,
+        )
+
+
 class TicketOut(BaseModel):
     id: str
     version: int
@@ -124,6 +150,9 @@ class TicketOut(BaseModel):
     first_agent_reply_at: datetime | None
     solved_at: datetime | None
     closed_at: datetime | None
+    surveys: list[SurveyOut] = Field(
+        [], description="The customer's survey answers (CSAT, NPS, CES), one per survey and kind."
+    )
 
     @classmethod
     def of(cls, t: Ticket) -> TicketOut:
@@ -153,6 +182,7 @@ class TicketOut(BaseModel):
             first_agent_reply_at=t.first_agent_reply_at,
             solved_at=t.solved_at,
             closed_at=t.closed_at,
+            surveys=[SurveyOut.of(a) for a in t.surveys],
         )
 
 

@@ -82,6 +82,27 @@ class Actor:
 SYSTEM = Actor(AuthorType.SYSTEM, "tickets")
 
 
+class SurveyKind(StrEnum):
+    CSAT = "csat"
+    NPS = "nps"
+    CES = "ces"
+
+
+@dataclass(frozen=True)
+class SurveyAnswer:
+    """A customer's answer to one question of a follow-up survey (DOMAIN.md, KPIs: CSAT, NPS, CES),
+    credited to `agent_id`."""
+
+    survey_id: str
+    kind: SurveyKind
+    score: int
+    scale_max: int
+    answered_at: datetime
+    comment: str = ""
+    agent_id: str = ""
+    contact_id: str = ""
+
+
 @dataclass(frozen=True)
 class Comment:
     comment_id: str
@@ -120,6 +141,7 @@ class Ticket:
     closed_at: datetime | None = None
     reopen_count: int = 0
     comment_count: int = 0
+    surveys: tuple[SurveyAnswer, ...] = ()
     version: int = 1
 
     def evolve(self, now: datetime, **changes: Any) -> Ticket:
@@ -155,6 +177,7 @@ class Ticket:
             "closed_at": _iso(self.closed_at),
             "reopen_count": self.reopen_count,
             "comment_count": self.comment_count,
+            "surveys": [survey_to_json(answer) for answer in self.surveys],
             "version": self.version,
         }
 
@@ -186,6 +209,7 @@ class Ticket:
             closed_at=_dt(data.get("closed_at")),
             reopen_count=int(data.get("reopen_count", 0)),
             comment_count=int(data.get("comment_count", 0)),
+            surveys=tuple(survey_from_json(answer) for answer in data.get("surveys", ())),
             version=int(data.get("version", 1)),
         )
 
@@ -211,6 +235,32 @@ def comment_from_json(data: Mapping[str, Any]) -> Comment:
         author=Actor(AuthorType(data["author_type"]), data.get("author_id", "")),
         body=data["body"],
         created_at=datetime.fromisoformat(data["created_at"]),
+        contact_id=data.get("contact_id", ""),
+    )
+
+
+def survey_to_json(answer: SurveyAnswer) -> dict[str, Any]:
+    return {
+        "survey_id": answer.survey_id,
+        "kind": answer.kind.value,
+        "score": answer.score,
+        "scale_max": answer.scale_max,
+        "answered_at": answer.answered_at.isoformat(),
+        "comment": answer.comment,
+        "agent_id": answer.agent_id,
+        "contact_id": answer.contact_id,
+    }
+
+
+def survey_from_json(data: Mapping[str, Any]) -> SurveyAnswer:
+    return SurveyAnswer(
+        survey_id=data["survey_id"],
+        kind=SurveyKind(data["kind"]),
+        score=int(data["score"]),
+        scale_max=int(data["scale_max"]),
+        answered_at=datetime.fromisoformat(data["answered_at"]),
+        comment=data.get("comment", ""),
+        agent_id=data.get("agent_id", ""),
         contact_id=data.get("contact_id", ""),
     )
 

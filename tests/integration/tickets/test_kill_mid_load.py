@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -46,19 +47,21 @@ class Acknowledged:
 
 
 class TicketsProcess:
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
         self.env = env
         self.port = port
+        self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.tickets"],
-            env=self.env,
-            cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.tickets"],
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         wait_until(self.ready, timeout=60, what="the tickets service to be ready")
 
     def ready(self) -> bool:
@@ -72,14 +75,19 @@ class TicketsProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+    def stop(self) -> int | None:
+        """SIGTERM, as an orchestrator stops it; the exit code, once it stopped within the grace."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(30)
+        return self.process.wait(30)
 
 
 @pytest.fixture
-def service(redis_url: str, kafka_bootstrap: str, unique: str) -> Iterator[tuple[TicketsProcess, str]]:
+def service(
+    redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> Iterator[tuple[TicketsProcess, str]]:
     port = free_port()
     env = os.environ | {
         "HELPLINE_SERVICE_NAME": "tickets",
@@ -94,7 +102,8 @@ def service(redis_url: str, kafka_bootstrap: str, unique: str) -> Iterator[tuple
         "HELPLINE_OUTBOX_CLAIM_IDLE_MS": "1000",
     }
     key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=unique).create(f"k{unique}", "load")[1]
-    process = TicketsProcess(env, port)
+    # Both runs log to one file, kept by pytest's tmp_path for a failure's post-mortem.
+    process = TicketsProcess(env, port, tmp_path / "tickets.log")
     yield process, key
     process.stop()
 
@@ -191,3 +200,4 @@ def test_a_killed_service_loses_no_acknowledged_write(
     seen = versions_on_kafka(kafka_bootstrap, set(acked.versions), acked.versions)
     for ticket_id, version in acked.versions.items():
         assert seen[ticket_id] == set(range(1, version + 1)), ticket_id
+    assert process.stop() == 0

@@ -11,9 +11,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from helpline.outbox import decode_headers
 from helpline.rest import PROBLEM_JSON
-from services.tickets.store import OUTBOX_STREAM
+from tests.integration.tickets.outbox_events import names, ticket_events
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +20,7 @@ Api = tuple[TestClient, dict[str, dict[str, str]], Any]
 
 
 def outbox_types(client: redis.Redis, ticket_id: str) -> list[str]:
-    """The CloudEvent types the outbox holds for one ticket, oldest first."""
-    types = []
-    for _, fields in client.xrange(OUTBOX_STREAM):
-        if fields[b"k"].decode() == ticket_id:
-            headers = dict(decode_headers(fields[b"h"]))
-            types.append(headers["ce_type"].decode().removeprefix("helpline.ticket.").removesuffix(".v1"))
-    return types
+    return names(ticket_events(client, ticket_id))
 
 
 def create(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
@@ -116,26 +109,26 @@ def test_a_ticket_worked_through_its_lifecycle(api: Api, unique: str) -> None:
     ]
     assert [c["public"] for c in comments] == [True, True, True, False, True]
     assert outbox_types(runtime.redis, tid) == [
-        "created",
-        "commented",
-        "status_changed",  # the agent's reply opens it
-        "status_changed",  # pending
-        "commented",
-        "status_changed",  # the customer's reply: back to open
-        "commented",  # the internal note
-        "status_changed",
-        "solved",
-        "survey_requested",
-        "commented",
-        "status_changed",
-        "reopened",
-        "status_changed",
-        "solved",
-        "survey_requested",
-        "status_changed",
-        "closed",
+        "TicketCreated",
+        "TicketCommented",
+        "TicketStatusChanged",  # the agent's reply opens it
+        "TicketStatusChanged",  # pending
+        "TicketCommented",
+        "TicketStatusChanged",  # the customer's reply: back to open
+        "TicketCommented",  # the internal note
+        "TicketStatusChanged",
+        "TicketSolved",
+        "TicketSurveyRequested",
+        "TicketCommented",
+        "TicketStatusChanged",
+        "TicketReopened",
+        "TicketStatusChanged",
+        "TicketSolved",
+        "TicketSurveyRequested",
+        "TicketStatusChanged",
+        "TicketClosed",
     ]
-    assert outbox_types(runtime.redis, follow["follow_up"]["id"]) == ["created"]
+    assert outbox_types(runtime.redis, follow["follow_up"]["id"]) == ["TicketCreated"]
 
 
 def test_fields_assignment_links_tiers_and_departments(api: Api, unique: str) -> None:
@@ -179,15 +172,15 @@ def test_fields_assignment_links_tiers_and_departments(api: Api, unique: str) ->
         "hand_off_same_department",
     )
     assert outbox_types(runtime.redis, tid) == [
-        "created",
-        "updated",
-        "assigned",
-        "assigned",
-        "updated",
-        "escalated",
-        "assigned",
-        "handed_off",
-        "assigned",
+        "TicketCreated",
+        "TicketUpdated",
+        "TicketAssigned",
+        "TicketAssigned",
+        "TicketUpdated",
+        "TicketEscalated",
+        "TicketAssigned",
+        "TicketHandedOff",
+        "TicketAssigned",
     ]
 
 
@@ -202,7 +195,7 @@ def test_a_retried_create_returns_the_first_ticket(api: Api, unique: str) -> Non
     assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
-    assert outbox_types(runtime.redis, first.json()["id"]) == ["created"]
+    assert outbox_types(runtime.redis, first.json()["id"]) == ["TicketCreated"]
     problem(
         client.post("/v1/tickets", json={**body, "priority": "low"}, headers=mine | key),
         422,
