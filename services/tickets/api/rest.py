@@ -143,11 +143,15 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
         ticket_id: str,
         if_match: str | None,
         response: Response,
-        decide: Callable[[Ticket, datetime], commands.Outcome],
+        decide: Callable[[Ticket, Actor, datetime], commands.Outcome],
     ) -> TicketOut:
+        """Apply `decide` as the caller's agent, pinned to If-Match when given."""
         expected = parse_if_match(if_match)
+        actor = actor_of(caller)
         with refusals():
-            result = tickets().change(caller.tenant_id, ticket_id, decide, expected)
+            result = tickets().change(
+                caller.tenant_id, ticket_id, lambda ticket, now: decide(ticket, actor, now), expected
+            )
         return ticket_response(response, result.ticket)
 
     @router.post("", status_code=status.HTTP_201_CREATED, response_model=TicketOut, responses=changed)
@@ -199,20 +203,18 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             raise ProblemError(
                 422, "Invalid request", "name at least one field to change", rule="nothing_to_change"
             )
-        actor = actor_of(caller)
         return change(
             caller,
             ticket_id,
             if_match,
             response,
-            lambda ticket, now: commands.update_fields(ticket, actor, now, **fields),
+            lambda ticket, actor, now: commands.update_fields(ticket, actor, now, **fields),
         )
 
     @router.post("/{ticket_id}/transition", response_model=TicketOut, responses=changed)
     def transition_ticket(
         ticket_id: str, body: TransitionIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
-        actor = actor_of(caller)
         # Every solve asks the requester for feedback (proactive outreach, DOMAIN.md).
         survey_id = new_id() if body.status is Status.SOLVED else ""
         return change(
@@ -220,21 +222,22 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             ticket_id,
             if_match,
             response,
-            lambda ticket, now: commands.transition(ticket, body.status, actor, now, survey_id=survey_id),
+            lambda ticket, actor, now: commands.transition(
+                ticket, body.status, actor, now, survey_id=survey_id
+            ),
         )
 
     @router.post("/{ticket_id}/assign", response_model=TicketOut, responses=changed)
     def assign_ticket(
         ticket_id: str, body: AssignIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
-        actor = actor_of(caller)
         fields = body.model_dump(exclude_unset=True)
         return change(
             caller,
             ticket_id,
             if_match,
             response,
-            lambda ticket, now: commands.assign(
+            lambda ticket, actor, now: commands.assign(
                 ticket,
                 actor,
                 now,
@@ -247,26 +250,24 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
     def link_contact(
         ticket_id: str, body: LinkIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
-        actor = actor_of(caller)
         return change(
             caller,
             ticket_id,
             if_match,
             response,
-            lambda ticket, now: commands.link_contact(ticket, body.contact_id, actor, now),
+            lambda ticket, actor, now: commands.link_contact(ticket, body.contact_id, actor, now),
         )
 
     @router.post("/{ticket_id}/escalate", response_model=TicketOut, responses=changed)
     def escalate_ticket(
         ticket_id: str, body: EscalateIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
-        actor = actor_of(caller)
         return change(
             caller,
             ticket_id,
             if_match,
             response,
-            lambda ticket, now: commands.escalate(
+            lambda ticket, actor, now: commands.escalate(
                 ticket, body.tier, actor, now, group_id=body.group_id, reason=body.reason
             ),
         )
@@ -275,13 +276,12 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
     def hand_off_ticket(
         ticket_id: str, body: HandOffIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
-        actor = actor_of(caller)
         return change(
             caller,
             ticket_id,
             if_match,
             response,
-            lambda ticket, now: commands.hand_off(
+            lambda ticket, actor, now: commands.hand_off(
                 ticket, body.department, actor, now, group_id=body.group_id, reason=body.reason
             ),
         )
