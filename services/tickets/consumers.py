@@ -34,6 +34,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from helpline.domain import from_timestamp
 from helpline.events import Envelope, EventError
 from helpline.logging import get_logger
 from helpline.topics import topic_for_domain
@@ -43,7 +44,6 @@ from services.tickets.domain.commands import SUBJECT_MAX, TEXT_MAX, NewTicket
 from services.tickets.domain.convert import (
     channel_from_proto,
     department_from_proto,
-    from_timestamp,
     priority_from_proto,
 )
 from services.tickets.domain.errors import DomainError

@@ -24,6 +24,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from helpline.domain import timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2
 from services.tickets.domain import lifecycle
 from services.tickets.domain.convert import (
@@ -35,7 +36,6 @@ from services.tickets.domain.convert import (
     actor_to_proto,
     priority_from_proto,
     tier_from_proto,
-    timestamp,
     to_snapshot,
 )
 from services.tickets.domain.errors import InvalidCommand

@@ -9,11 +9,9 @@ contact) has no contract value: it goes out as CHANNEL_UNSPECIFIED and comes bac
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from helpline.domain import enum_from_proto, reverse, timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2, ticket_service_pb2
 from services.tickets.domain.errors import InvalidCommand
 from services.tickets.domain.model import (
@@ -80,72 +78,42 @@ CHANNEL_TO_PROTO: Mapping[Channel, common_pb2.Channel.ValueType] = {
     Channel.API: common_pb2.CHANNEL_UNSPECIFIED,
 }
 
-_E = TypeVar("_E")
-
-
-def _reverse(forward: Mapping[_E, int]) -> dict[int, _E]:
-    return {value: member for member, value in forward.items()}
-
-
-_STATUS_FROM = _reverse(STATUS_TO_PROTO)
-_TYPE_FROM = _reverse(TYPE_TO_PROTO)
-_PRIORITY_FROM = _reverse(PRIORITY_TO_PROTO)
-_DEPARTMENT_FROM = _reverse(DEPARTMENT_TO_PROTO)
-_TIER_FROM = _reverse(TIER_TO_PROTO)
-_AUTHOR_TYPE_FROM = _reverse(AUTHOR_TYPE_TO_PROTO)
-_CHANNEL_FROM = _reverse(CHANNEL_TO_PROTO)
-
-
-def _lookup(table: Mapping[int, _E], value: int, enum_name: str, default: _E | None) -> _E:
-    found = table.get(value)
-    if found is not None:
-        return found
-    if value == 0 and default is not None:
-        return default
-    rule = "unspecified_enum" if value == 0 else "unknown_enum"
-    raise InvalidCommand(rule, f"{enum_name} value {value} is not one Helpline knows", enum=enum_name)
+_STATUS_FROM = reverse(STATUS_TO_PROTO)
+_TYPE_FROM = reverse(TYPE_TO_PROTO)
+_PRIORITY_FROM = reverse(PRIORITY_TO_PROTO)
+_DEPARTMENT_FROM = reverse(DEPARTMENT_TO_PROTO)
+_TIER_FROM = reverse(TIER_TO_PROTO)
+_AUTHOR_TYPE_FROM = reverse(AUTHOR_TYPE_TO_PROTO)
+_CHANNEL_FROM = reverse(CHANNEL_TO_PROTO)
 
 
 def status_from_proto(value: int, default: Status | None = None) -> Status:
-    return _lookup(_STATUS_FROM, value, "TicketStatus", default)
+    return enum_from_proto(_STATUS_FROM, value, "TicketStatus", default, InvalidCommand)
 
 
 def type_from_proto(value: int, default: TicketType | None = None) -> TicketType:
-    return _lookup(_TYPE_FROM, value, "TicketType", default)
+    return enum_from_proto(_TYPE_FROM, value, "TicketType", default, InvalidCommand)
 
 
 def priority_from_proto(value: int, default: Priority | None = None) -> Priority:
-    return _lookup(_PRIORITY_FROM, value, "Priority", default)
+    return enum_from_proto(_PRIORITY_FROM, value, "Priority", default, InvalidCommand)
 
 
 def department_from_proto(value: int, default: Department | None = None) -> Department:
-    return _lookup(_DEPARTMENT_FROM, value, "Department", default)
+    return enum_from_proto(_DEPARTMENT_FROM, value, "Department", default, InvalidCommand)
 
 
 def tier_from_proto(value: int, default: Tier | None = None) -> Tier:
-    return _lookup(_TIER_FROM, value, "Tier", default)
+    return enum_from_proto(_TIER_FROM, value, "Tier", default, InvalidCommand)
 
 
 def author_type_from_proto(value: int, default: AuthorType | None = None) -> AuthorType:
-    return _lookup(_AUTHOR_TYPE_FROM, value, "AuthorType", default)
+    return enum_from_proto(_AUTHOR_TYPE_FROM, value, "AuthorType", default, InvalidCommand)
 
 
 def channel_from_proto(value: int) -> Channel:
     # CHANNEL_UNSPECIFIED is taken by Channel.API, so every known value has a meaning.
-    return _lookup(_CHANNEL_FROM, value, "Channel", None)
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    if moment.tzinfo is None:
-        # A naive datetime would be read as local time by protobuf: refuse rather than guess.
-        raise ValueError(f"naive datetime {moment.isoformat()}: the domain works in timezone-aware UTC")
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
-
-
-def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+    return enum_from_proto(_CHANNEL_FROM, value, "Channel", None, InvalidCommand)
 
 
 def actor_to_proto(actor: Actor) -> common_pb2.Actor:

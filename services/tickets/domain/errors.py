@@ -7,19 +7,9 @@ state forbids it) and InvalidCommand to 422 (the request itself is wrong).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from helpline.domain import DomainError
 
-
-class DomainError(Exception):
-    def __init__(self, rule: str, message: str, **detail: str) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.message = message
-        # Extra facts a problem+json body can carry (e.g. from and to status), as plain strings.
-        self.detail: Mapping[str, str] = dict(detail)
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.rule})"
+__all__ = ["DomainError", "InvalidCommand", "TransitionRefused"]
 
 
 class TransitionRefused(DomainError):  # noqa: N818 -- named for the decision, like the rule it carries

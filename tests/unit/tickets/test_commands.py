@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from helpline.domain import from_timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2
 from services.tickets.domain import commands
 from services.tickets.domain.commands import NewTicket
-from services.tickets.domain.convert import from_timestamp
 from services.tickets.domain.errors import InvalidCommand, TransitionRefused
 from services.tickets.domain.model import (
     SYSTEM,

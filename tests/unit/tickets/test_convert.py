@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from helpline.domain import from_timestamp, timestamp
 from helpline.v1 import common_pb2
 from services.tickets.domain import convert
 from services.tickets.domain.errors import InvalidCommand
@@ -70,11 +71,11 @@ def test_unknown_values_are_refused() -> None:
 
 def test_timestamps_are_utc_and_refuse_naive() -> None:
     paris = timezone(timedelta(hours=1))
-    stamp = convert.timestamp(datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=paris))
-    assert convert.from_timestamp(stamp) == datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
-    assert convert.from_timestamp(stamp).tzinfo is UTC
+    stamp = timestamp(datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=paris))
+    assert from_timestamp(stamp) == datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+    assert from_timestamp(stamp).tzinfo is UTC
     with pytest.raises(ValueError, match="naive"):
-        convert.timestamp(datetime(2026, 3, 2))
+        timestamp(datetime(2026, 3, 2))
 
 
 def test_actor_round_trips() -> None:
@@ -105,9 +106,9 @@ def test_to_proto_carries_every_field_and_leaves_unset_moments_absent() -> None:
     assert message.follow_up_of_ticket_id == "t-0"
     assert list(message.follow_up_ticket_ids) == ["t-9"]
     assert message.reopen_count == 2
-    assert convert.from_timestamp(message.created_at) == T0
-    assert convert.from_timestamp(message.first_responded_at) == later(1)
-    assert convert.from_timestamp(message.solved_at) == later(2)
+    assert from_timestamp(message.created_at) == T0
+    assert from_timestamp(message.first_responded_at) == later(1)
+    assert from_timestamp(message.solved_at) == later(2)
     assert not message.HasField("closed_at")
     assert not convert.to_proto(new_ticket()).HasField("solved_at")
 
@@ -118,7 +119,7 @@ def test_snapshot() -> None:
     assert snap.status == common_pb2.TICKET_STATUS_PENDING
     assert snap.department == common_pb2.DEPARTMENT_SERVICE
     assert snap.tier == common_pb2.TIER_L1
-    assert convert.from_timestamp(snap.updated_at) == T0
+    assert from_timestamp(snap.updated_at) == T0
 
 
 def test_comment_to_proto() -> None:
@@ -127,4 +128,4 @@ def test_comment_to_proto() -> None:
     assert (message.comment_id, message.ticket_id, message.public) == ("c-1", "t-1", False)
     assert (message.author_type, message.author_id) == (common_pb2.AUTHOR_TYPE_AGENT, "a-1")
     assert (message.body, message.contact_id) == ("note", "k-1")
-    assert convert.from_timestamp(message.created_at) == later(3)
+    assert from_timestamp(message.created_at) == later(3)

@@ -1,0 +1,60 @@
+"""What every service's pure domain shares: refusals that carry a stable rule, and the mapping
+between domain enums, protobuf enums and timestamps. No I/O here, so service domains may import
+it under the import-linter rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+E = TypeVar("E")
+
+
+class DomainError(Exception):
+    """A refused command. `rule` is a short identifier that stays stable across releases, so API
+    clients and tests can branch on it; `message` is for people; `detail` holds extra facts a
+    problem+json body or a DLQ header can carry, as plain strings."""
+
+    def __init__(self, rule: str, message: str, **detail: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.detail: Mapping[str, str] = dict(detail)
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.rule})"
+
+
+def reverse(forward: Mapping[E, int]) -> dict[int, E]:
+    """A domain-enum-to-proto table turned round, for reading messages."""
+    return {value: member for member, value in forward.items()}
+
+
+def enum_from_proto(
+    table: Mapping[int, E], value: int, enum_name: str, default: E | None, invalid: type[DomainError]
+) -> E:
+    """The domain member for a proto enum value; `default` stands in for UNSPECIFIED (0) when
+    given, and anything else unknown is refused as `invalid` (the service's own error class)."""
+    found = table.get(value)
+    if found is not None:
+        return found
+    if value == 0 and default is not None:
+        return default
+    rule = "unspecified_enum" if value == 0 else "unknown_enum"
+    raise invalid(rule, f"{enum_name} value {value} is not one Helpline knows", enum=enum_name)
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    if moment.tzinfo is None:
+        # A naive datetime would be read as local time by protobuf: refuse rather than guess.
+        raise ValueError(f"naive datetime {moment.isoformat()}: the domain works in timezone-aware UTC")
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)

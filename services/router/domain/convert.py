@@ -1,0 +1,255 @@
+"""The router model in the contracts' terms (protobuf), and back.
+
+The contracts' enums use zero for "not set". Reading a zero back is an error unless the caller
+names a default, because the domain never holds an unknown channel, status or strategy. Reading
+a whole QueueConfigured or AgentConfigured applies DOMAIN.md's defaults (longest_idle, a 20 s
+offer timeout, a 60 s resume window, voice capacity 1) to the fields left unset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from google.protobuf.duration_pb2 import Duration
+
+from helpline.domain import enum_from_proto, reverse
+from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
+from services.router.domain.errors import InvalidConfiguration
+from services.router.domain.model import (
+    AgentState,
+    AgentStatus,
+    Channel,
+    CrossChannelRule,
+    Department,
+    OverflowStep,
+    Priority,
+    Queue,
+    QueueMembership,
+    RoutingProfile,
+    SkillRequirement,
+    Strategy,
+    Tier,
+    TimeoutAction,
+)
+
+CHANNEL_TO_PROTO: Mapping[Channel, common_pb2.Channel.ValueType] = {
+    Channel.VOICE: common_pb2.CHANNEL_VOICE,
+    Channel.CHAT: common_pb2.CHANNEL_CHAT,
+    Channel.EMAIL: common_pb2.CHANNEL_EMAIL,
+    Channel.SMS: common_pb2.CHANNEL_SMS,
+    Channel.SOCIAL: common_pb2.CHANNEL_SOCIAL,
+    Channel.WEB_FORM: common_pb2.CHANNEL_WEB_FORM,
+    Channel.CALLBACK: common_pb2.CHANNEL_CALLBACK,
+    Channel.TASK: common_pb2.CHANNEL_TASK,
+    Channel.SELF_SERVICE: common_pb2.CHANNEL_SELF_SERVICE,
+    Channel.BOT: common_pb2.CHANNEL_BOT,
+}
+AGENT_STATUS_TO_PROTO: Mapping[AgentStatus, common_pb2.AgentStatus.ValueType] = {
+    AgentStatus.OFFLINE: common_pb2.AGENT_STATUS_OFFLINE,
+    AgentStatus.AVAILABLE: common_pb2.AGENT_STATUS_AVAILABLE,
+    AgentStatus.AWAY: common_pb2.AGENT_STATUS_AWAY,
+}
+AGENT_STATE_TO_PROTO: Mapping[AgentState, common_pb2.AgentState.ValueType] = {
+    AgentState.IDLE: common_pb2.AGENT_STATE_IDLE,
+    AgentState.OFFERED: common_pb2.AGENT_STATE_OFFERED,
+    AgentState.BUSY: common_pb2.AGENT_STATE_BUSY,
+    AgentState.AFTER_CONTACT_WORK: common_pb2.AGENT_STATE_AFTER_CONTACT_WORK,
+    AgentState.MISSED: common_pb2.AGENT_STATE_MISSED,
+}
+STRATEGY_TO_PROTO: Mapping[Strategy, common_pb2.RoutingStrategy.ValueType] = {
+    Strategy.LONGEST_IDLE: common_pb2.ROUTING_STRATEGY_LONGEST_IDLE,
+    Strategy.LEAST_OCCUPIED: common_pb2.ROUTING_STRATEGY_LEAST_OCCUPIED,
+    Strategy.BEST_SKILL: common_pb2.ROUTING_STRATEGY_BEST_SKILL,
+    Strategy.ROUND_ROBIN: common_pb2.ROUTING_STRATEGY_ROUND_ROBIN,
+    Strategy.PREFERRED_AGENT: common_pb2.ROUTING_STRATEGY_PREFERRED_AGENT,
+}
+CROSS_CHANNEL_TO_PROTO: Mapping[CrossChannelRule, common_pb2.CrossChannelRule.ValueType] = {
+    CrossChannelRule.ANY: common_pb2.CROSS_CHANNEL_RULE_ANY,
+    CrossChannelRule.CURRENT_ONLY: common_pb2.CROSS_CHANNEL_RULE_CURRENT_ONLY,
+}
+PRIORITY_TO_PROTO: Mapping[Priority, common_pb2.Priority.ValueType] = {
+    Priority.LOW: common_pb2.PRIORITY_LOW,
+    Priority.NORMAL: common_pb2.PRIORITY_NORMAL,
+    Priority.HIGH: common_pb2.PRIORITY_HIGH,
+    Priority.URGENT: common_pb2.PRIORITY_URGENT,
+}
+DEPARTMENT_TO_PROTO: Mapping[Department, common_pb2.Department.ValueType] = {
+    Department.SERVICE: common_pb2.DEPARTMENT_SERVICE,
+    Department.SUPPORT: common_pb2.DEPARTMENT_SUPPORT,
+}
+TIER_TO_PROTO: Mapping[Tier, common_pb2.Tier.ValueType] = {
+    Tier.L1: common_pb2.TIER_L1,
+    Tier.L2: common_pb2.TIER_L2,
+    Tier.L3: common_pb2.TIER_L3,
+}
+TIMEOUT_ACTION_TO_PROTO: Mapping[TimeoutAction, common_pb2.TimeoutAction.ValueType] = {
+    TimeoutAction.CALLBACK: common_pb2.TIMEOUT_ACTION_CALLBACK,
+    TimeoutAction.VOICEMAIL: common_pb2.TIMEOUT_ACTION_VOICEMAIL,
+    TimeoutAction.TICKET: common_pb2.TIMEOUT_ACTION_TICKET,
+}
+
+_CHANNEL_FROM = reverse(CHANNEL_TO_PROTO)
+_AGENT_STATUS_FROM = reverse(AGENT_STATUS_TO_PROTO)
+_AGENT_STATE_FROM = reverse(AGENT_STATE_TO_PROTO)
+_STRATEGY_FROM = reverse(STRATEGY_TO_PROTO)
+_CROSS_CHANNEL_FROM = reverse(CROSS_CHANNEL_TO_PROTO)
+_PRIORITY_FROM = reverse(PRIORITY_TO_PROTO)
+_DEPARTMENT_FROM = reverse(DEPARTMENT_TO_PROTO)
+_TIER_FROM = reverse(TIER_TO_PROTO)
+_TIMEOUT_ACTION_FROM = reverse(TIMEOUT_ACTION_TO_PROTO)
+
+
+def channel_from_proto(value: int, default: Channel | None = None) -> Channel:
+    return enum_from_proto(_CHANNEL_FROM, value, "Channel", default, InvalidConfiguration)
+
+
+def agent_status_from_proto(value: int, default: AgentStatus | None = None) -> AgentStatus:
+    return enum_from_proto(_AGENT_STATUS_FROM, value, "AgentStatus", default, InvalidConfiguration)
+
+
+def agent_state_from_proto(value: int, default: AgentState | None = None) -> AgentState:
+    return enum_from_proto(_AGENT_STATE_FROM, value, "AgentState", default, InvalidConfiguration)
+
+
+def strategy_from_proto(value: int, default: Strategy | None = None) -> Strategy:
+    return enum_from_proto(_STRATEGY_FROM, value, "RoutingStrategy", default, InvalidConfiguration)
+
+
+def cross_channel_from_proto(value: int, default: CrossChannelRule | None = None) -> CrossChannelRule:
+    return enum_from_proto(_CROSS_CHANNEL_FROM, value, "CrossChannelRule", default, InvalidConfiguration)
+
+
+def priority_from_proto(value: int, default: Priority | None = None) -> Priority:
+    return enum_from_proto(_PRIORITY_FROM, value, "Priority", default, InvalidConfiguration)
+
+
+def department_from_proto(value: int, default: Department | None = None) -> Department:
+    return enum_from_proto(_DEPARTMENT_FROM, value, "Department", default, InvalidConfiguration)
+
+
+def tier_from_proto(value: int, default: Tier | None = None) -> Tier:
+    return enum_from_proto(_TIER_FROM, value, "Tier", default, InvalidConfiguration)
+
+
+def timeout_action_from_proto(value: int, default: TimeoutAction | None = None) -> TimeoutAction:
+    return enum_from_proto(_TIMEOUT_ACTION_FROM, value, "TimeoutAction", default, InvalidConfiguration)
+
+
+def duration(value: timedelta) -> Duration:
+    message = Duration()
+    message.FromTimedelta(value)
+    return message
+
+
+def _or_default(message: Duration, is_set: bool, default: timedelta) -> timedelta:
+    return message.ToTimedelta() if is_set else default
+
+
+def skills_from_proto(skills: list[common_pb2.Skill]) -> tuple[SkillRequirement, ...]:
+    return tuple(SkillRequirement(skill.name, skill.proficiency) for skill in skills)
+
+
+def overflow_step_from_proto(step: queue_events_pb2.OverflowStep) -> OverflowStep:
+    return OverflowStep(
+        after=step.after.ToTimedelta(),
+        drop_skills=frozenset(step.drop_skills),
+        min_proficiency=step.min_proficiency,
+        move_to_queue_id=step.move_to_queue_id,
+        accept_any_agent=step.accept_any_agent,
+    )
+
+
+def overflow_step_to_proto(step: OverflowStep) -> queue_events_pb2.OverflowStep:
+    return queue_events_pb2.OverflowStep(
+        after=duration(step.after),
+        drop_skills=sorted(step.drop_skills),
+        min_proficiency=step.min_proficiency,
+        move_to_queue_id=step.move_to_queue_id,
+        accept_any_agent=step.accept_any_agent,
+    )
+
+
+def queue_from_proto(event: queue_events_pb2.QueueConfigured) -> Queue:
+    defaults = Queue(event.queue_id, event.tenant_id, event.name, frozenset({Channel.VOICE}))
+    return Queue(
+        queue_id=event.queue_id,
+        tenant_id=event.tenant_id,
+        name=event.name,
+        channels=frozenset(channel_from_proto(channel) for channel in event.channels),
+        department=department_from_proto(event.department, defaults.department),
+        tier=tier_from_proto(event.tier, defaults.tier),
+        strategy=strategy_from_proto(event.strategy, defaults.strategy),
+        fallback_strategy=strategy_from_proto(event.fallback_strategy, defaults.fallback_strategy),
+        preferred_agent_window=event.preferred_agent_window.ToTimedelta(),
+        required_skills=skills_from_proto(list(event.required_skills)),
+        overflow_steps=tuple(overflow_step_from_proto(step) for step in event.overflow_steps),
+        service_level_threshold=_or_default(
+            event.service_level_threshold,
+            event.HasField("service_level_threshold"),
+            defaults.service_level_threshold,
+        ),
+        max_wait=event.max_wait.ToTimedelta(),
+        timeout_action=timeout_action_from_proto(event.timeout_action, defaults.timeout_action),
+        callback_threshold=event.callback_threshold.ToTimedelta(),
+        offer_timeout=_or_default(
+            event.offer_timeout, event.HasField("offer_timeout"), defaults.offer_timeout
+        ),
+        max_no_answer=event.max_no_answer,
+        after_contact_work_timeout=_or_default(
+            event.after_contact_work_timeout,
+            event.HasField("after_contact_work_timeout"),
+            defaults.after_contact_work_timeout,
+        ),
+        resume_window=_or_default(
+            event.resume_window, event.HasField("resume_window"), defaults.resume_window
+        ),
+        version=event.version,
+    )
+
+
+def queue_to_proto(queue: Queue) -> queue_events_pb2.QueueConfigured:
+    """Every field of the configuration; `configured_at` is the caller's (the domain reads no clock)."""
+    return queue_events_pb2.QueueConfigured(
+        tenant_id=queue.tenant_id,
+        queue_id=queue.queue_id,
+        name=queue.name,
+        channels=sorted(CHANNEL_TO_PROTO[channel] for channel in queue.channels),
+        department=DEPARTMENT_TO_PROTO[queue.department],
+        tier=TIER_TO_PROTO[queue.tier],
+        strategy=STRATEGY_TO_PROTO[queue.strategy],
+        fallback_strategy=STRATEGY_TO_PROTO[queue.fallback_strategy],
+        preferred_agent_window=duration(queue.preferred_agent_window),
+        required_skills=[
+            common_pb2.Skill(name=s.name, proficiency=s.min_proficiency) for s in queue.required_skills
+        ],
+        overflow_steps=[overflow_step_to_proto(step) for step in queue.overflow_steps],
+        service_level_threshold=duration(queue.service_level_threshold),
+        max_wait=duration(queue.max_wait),
+        timeout_action=TIMEOUT_ACTION_TO_PROTO[queue.timeout_action],
+        callback_threshold=duration(queue.callback_threshold),
+        offer_timeout=duration(queue.offer_timeout),
+        max_no_answer=queue.max_no_answer,
+        after_contact_work_timeout=duration(queue.after_contact_work_timeout),
+        resume_window=duration(queue.resume_window),
+        version=queue.version,
+    )
+
+
+def profile_from_proto(event: agent_events_pb2.AgentConfigured) -> RoutingProfile:
+    capacity = {channel_from_proto(entry.channel): entry.capacity for entry in event.capacities}
+    return RoutingProfile(
+        queues=tuple(
+            QueueMembership(member.queue_id, member.priority or 1, member.delay.ToTimedelta())
+            for member in event.queues
+        ),
+        capacity=capacity or {Channel.VOICE: 1},
+        cross_channel=cross_channel_from_proto(event.cross_channel, CrossChannelRule.CURRENT_ONLY),
+    )
+
+
+def agent_skills_from_proto(event: agent_events_pb2.AgentConfigured) -> dict[str, int]:
+    skills = {skill.name: skill.proficiency for skill in event.skills}
+    if len(skills) != len(event.skills):
+        raise InvalidConfiguration("duplicate_skill", f"agent {event.agent_id!r} lists a skill twice")
+    return skills
