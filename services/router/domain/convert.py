@@ -15,6 +15,9 @@ from google.protobuf.duration_pb2 import Duration
 
 from helpline.domain import enum_from_proto, reverse
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
+from helpline.vocabulary import DEPARTMENT_TO_PROTO as DEPARTMENT_TO_PROTO
+from helpline.vocabulary import PRIORITY_TO_PROTO as PRIORITY_TO_PROTO
+from helpline.vocabulary import TIER_TO_PROTO as TIER_TO_PROTO
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
     AgentState,
@@ -67,21 +70,6 @@ STRATEGY_TO_PROTO: Mapping[Strategy, common_pb2.RoutingStrategy.ValueType] = {
 CROSS_CHANNEL_TO_PROTO: Mapping[CrossChannelRule, common_pb2.CrossChannelRule.ValueType] = {
     CrossChannelRule.ANY: common_pb2.CROSS_CHANNEL_RULE_ANY,
     CrossChannelRule.CURRENT_ONLY: common_pb2.CROSS_CHANNEL_RULE_CURRENT_ONLY,
-}
-PRIORITY_TO_PROTO: Mapping[Priority, common_pb2.Priority.ValueType] = {
-    Priority.LOW: common_pb2.PRIORITY_LOW,
-    Priority.NORMAL: common_pb2.PRIORITY_NORMAL,
-    Priority.HIGH: common_pb2.PRIORITY_HIGH,
-    Priority.URGENT: common_pb2.PRIORITY_URGENT,
-}
-DEPARTMENT_TO_PROTO: Mapping[Department, common_pb2.Department.ValueType] = {
-    Department.SERVICE: common_pb2.DEPARTMENT_SERVICE,
-    Department.SUPPORT: common_pb2.DEPARTMENT_SUPPORT,
-}
-TIER_TO_PROTO: Mapping[Tier, common_pb2.Tier.ValueType] = {
-    Tier.L1: common_pb2.TIER_L1,
-    Tier.L2: common_pb2.TIER_L2,
-    Tier.L3: common_pb2.TIER_L3,
 }
 TIMEOUT_ACTION_TO_PROTO: Mapping[TimeoutAction, common_pb2.TimeoutAction.ValueType] = {
     TimeoutAction.CALLBACK: common_pb2.TIMEOUT_ACTION_CALLBACK,

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from helpline.vocabulary import Department as Department
+from helpline.vocabulary import Priority as Priority
+from helpline.vocabulary import Tier as Tier
 from services.router.domain.errors import InvalidConfiguration
 
 
@@ -72,24 +75,6 @@ class Strategy(StrEnum):
 class CrossChannelRule(StrEnum):
     ANY = "any"
     CURRENT_ONLY = "current_only"
-
-
-class Priority(StrEnum):
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-    URGENT = "urgent"
-
-
-class Department(StrEnum):
-    SERVICE = "service"
-    SUPPORT = "support"
-
-
-class Tier(StrEnum):
-    L1 = "L1"
-    L2 = "L2"
-    L3 = "L3"
 
 
 class TimeoutAction(StrEnum):

@@ -13,6 +13,9 @@ from typing import Any
 
 from helpline.domain import enum_from_proto, reverse, timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2, ticket_service_pb2
+from helpline.vocabulary import DEPARTMENT_TO_PROTO as DEPARTMENT_TO_PROTO
+from helpline.vocabulary import PRIORITY_TO_PROTO as PRIORITY_TO_PROTO
+from helpline.vocabulary import TIER_TO_PROTO as TIER_TO_PROTO
 from services.tickets.domain.errors import InvalidCommand
 from services.tickets.domain.model import (
     Actor,
@@ -43,21 +46,6 @@ TYPE_TO_PROTO: Mapping[TicketType, common_pb2.TicketType.ValueType] = {
     TicketType.COMPLAINT: common_pb2.TICKET_TYPE_COMPLAINT,
     TicketType.FEEDBACK: common_pb2.TICKET_TYPE_FEEDBACK,
     TicketType.FIELD_SERVICE: common_pb2.TICKET_TYPE_FIELD_SERVICE,
-}
-PRIORITY_TO_PROTO: Mapping[Priority, common_pb2.Priority.ValueType] = {
-    Priority.LOW: common_pb2.PRIORITY_LOW,
-    Priority.NORMAL: common_pb2.PRIORITY_NORMAL,
-    Priority.HIGH: common_pb2.PRIORITY_HIGH,
-    Priority.URGENT: common_pb2.PRIORITY_URGENT,
-}
-DEPARTMENT_TO_PROTO: Mapping[Department, common_pb2.Department.ValueType] = {
-    Department.SERVICE: common_pb2.DEPARTMENT_SERVICE,
-    Department.SUPPORT: common_pb2.DEPARTMENT_SUPPORT,
-}
-TIER_TO_PROTO: Mapping[Tier, common_pb2.Tier.ValueType] = {
-    Tier.L1: common_pb2.TIER_L1,
-    Tier.L2: common_pb2.TIER_L2,
-    Tier.L3: common_pb2.TIER_L3,
 }
 AUTHOR_TYPE_TO_PROTO: Mapping[AuthorType, common_pb2.AuthorType.ValueType] = {
     AuthorType.AGENT: common_pb2.AUTHOR_TYPE_AGENT,

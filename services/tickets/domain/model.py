@@ -13,6 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from helpline.vocabulary import Department as Department
+from helpline.vocabulary import Priority as Priority
+from helpline.vocabulary import Tier as Tier
+
 
 class Status(StrEnum):
     NEW = "new"
@@ -31,24 +35,6 @@ class TicketType(StrEnum):
     COMPLAINT = "complaint"
     FEEDBACK = "feedback"
     FIELD_SERVICE = "field_service"
-
-
-class Priority(StrEnum):
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-    URGENT = "urgent"
-
-
-class Department(StrEnum):
-    SERVICE = "service"
-    SUPPORT = "support"
-
-
-class Tier(StrEnum):
-    L1 = "L1"
-    L2 = "L2"
-    L3 = "L3"
 
 
 class AuthorType(StrEnum):
