@@ -367,6 +367,32 @@ TIMEOUT_ACTION_VOICEMAIL: TimeoutAction.ValueType  # 2
 TIMEOUT_ACTION_TICKET: TimeoutAction.ValueType  # 3
 Global___TimeoutAction: _TypeAlias = TimeoutAction  # noqa: Y015
 
+class _SlaReaction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SlaReactionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaReaction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SLA_REACTION_UNSPECIFIED: _SlaReaction.ValueType  # 0
+    SLA_REACTION_NONE: _SlaReaction.ValueType  # 1
+    SLA_REACTION_RAISE_PRIORITY: _SlaReaction.ValueType  # 2
+    """Serve the contact before the others of its priority: one priority level up."""
+    SLA_REACTION_OVERFLOW: _SlaReaction.ValueType  # 3
+    """Apply the queue's next overflow step now, without waiting for its time."""
+
+class SlaReaction(_SlaReaction, metaclass=_SlaReactionEnumTypeWrapper):
+    """What a queue does when the SLA service warns of, or reports, a missed answer target for one of
+    its waiting contacts.
+    """
+
+SLA_REACTION_UNSPECIFIED: SlaReaction.ValueType  # 0
+SLA_REACTION_NONE: SlaReaction.ValueType  # 1
+SLA_REACTION_RAISE_PRIORITY: SlaReaction.ValueType  # 2
+"""Serve the contact before the others of its priority: one priority level up."""
+SLA_REACTION_OVERFLOW: SlaReaction.ValueType  # 3
+"""Apply the queue's next overflow step now, without waiting for its time."""
+Global___SlaReaction: _TypeAlias = SlaReaction  # noqa: Y015
+
 class _SurveyKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015

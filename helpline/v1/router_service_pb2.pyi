@@ -529,6 +529,48 @@ class TransferContactResponse(_message.Message):
 Global___TransferContactResponse: _TypeAlias = TransferContactResponse  # noqa: Y015
 
 @_typing.final
+class EndContactRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    agent_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndContactRequest: _TypeAlias = EndContactRequest  # noqa: Y015
+
+@_typing.final
+class EndContactResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_CONTACT_WORK_UNTIL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def after_contact_work_until(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        after_contact_work_until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after_contact_work_until", b"after_contact_work_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_contact_work_until", b"after_contact_work_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndContactResponse: _TypeAlias = EndContactResponse  # noqa: Y015
+
+@_typing.final
 class CompleteContactRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -76,6 +76,11 @@ class RouterServiceStub:
                 request_serializer=helpline_dot_v1_dot_router__service__pb2.TransferContactRequest.SerializeToString,
                 response_deserializer=helpline_dot_v1_dot_router__service__pb2.TransferContactResponse.FromString,
                 _registered_method=True)
+        self.EndContact = channel.unary_unary(
+                '/helpline.v1.RouterService/EndContact',
+                request_serializer=helpline_dot_v1_dot_router__service__pb2.EndContactRequest.SerializeToString,
+                response_deserializer=helpline_dot_v1_dot_router__service__pb2.EndContactResponse.FromString,
+                _registered_method=True)
         self.CompleteContact = channel.unary_unary(
                 '/helpline.v1.RouterService/CompleteContact',
                 request_serializer=helpline_dot_v1_dot_router__service__pb2.CompleteContactRequest.SerializeToString,
@@ -155,8 +160,17 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EndContact(self, request, context):
+        """The conversation ended (hang-up, chat closed): after-contact work starts, until the queue's
+        wrap-up timeout or CompleteContact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CompleteContact(self, request, context):
-        """End after-contact work: the contact is completed.
+        """End after-contact work: the contact is completed. A contact still connected ends and
+        completes at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -224,6 +238,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.TransferContact,
                     request_deserializer=helpline_dot_v1_dot_router__service__pb2.TransferContactRequest.FromString,
                     response_serializer=helpline_dot_v1_dot_router__service__pb2.TransferContactResponse.SerializeToString,
+            ),
+            'EndContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndContact,
+                    request_deserializer=helpline_dot_v1_dot_router__service__pb2.EndContactRequest.FromString,
+                    response_serializer=helpline_dot_v1_dot_router__service__pb2.EndContactResponse.SerializeToString,
             ),
             'CompleteContact': grpc.unary_unary_rpc_method_handler(
                     servicer.CompleteContact,
@@ -464,6 +483,33 @@ class RouterService:
             '/helpline.v1.RouterService/TransferContact',
             helpline_dot_v1_dot_router__service__pb2.TransferContactRequest.SerializeToString,
             helpline_dot_v1_dot_router__service__pb2.TransferContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpline.v1.RouterService/EndContact',
+            helpline_dot_v1_dot_router__service__pb2.EndContactRequest.SerializeToString,
+            helpline_dot_v1_dot_router__service__pb2.EndContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,8 +47,14 @@ class RouterServiceStub:
     ResumeContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ResumeContactRequest, _router_service_pb2.ResumeContactResponse]
     TransferContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.TransferContactRequest, _router_service_pb2.TransferContactResponse]
     """Transfer to a queue or an agent; to another department, it is a hand-off."""
+    EndContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.EndContactRequest, _router_service_pb2.EndContactResponse]
+    """The conversation ended (hang-up, chat closed): after-contact work starts, until the queue's
+    wrap-up timeout or CompleteContact.
+    """
     CompleteContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CompleteContactRequest, _router_service_pb2.CompleteContactResponse]
-    """End after-contact work: the contact is completed."""
+    """End after-contact work: the contact is completed. A contact still connected ends and
+    completes at once.
+    """
     AbandonContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.AbandonContactRequest, _router_service_pb2.AbandonContactResponse]
     """The customer left while queued."""
     RequestCallback: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.RequestCallbackRequest, _router_service_pb2.RequestCallbackResponse]
@@ -74,8 +80,14 @@ class RouterServiceAsyncStub(RouterServiceStub):
     ResumeContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ResumeContactRequest, _router_service_pb2.ResumeContactResponse]  # type: ignore[assignment]
     TransferContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.TransferContactRequest, _router_service_pb2.TransferContactResponse]  # type: ignore[assignment]
     """Transfer to a queue or an agent; to another department, it is a hand-off."""
+    EndContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.EndContactRequest, _router_service_pb2.EndContactResponse]  # type: ignore[assignment]
+    """The conversation ended (hang-up, chat closed): after-contact work starts, until the queue's
+    wrap-up timeout or CompleteContact.
+    """
     CompleteContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CompleteContactRequest, _router_service_pb2.CompleteContactResponse]  # type: ignore[assignment]
-    """End after-contact work: the contact is completed."""
+    """End after-contact work: the contact is completed. A contact still connected ends and
+    completes at once.
+    """
     AbandonContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.AbandonContactRequest, _router_service_pb2.AbandonContactResponse]  # type: ignore[assignment]
     """The customer left while queued."""
     RequestCallback: _aio.UnaryUnaryMultiCallable[_router_service_pb2.RequestCallbackRequest, _router_service_pb2.RequestCallbackResponse]  # type: ignore[assignment]
@@ -148,12 +160,24 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Transfer to a queue or an agent; to another department, it is a hand-off."""
 
     @_abc_1.abstractmethod
+    def EndContact(
+        self,
+        request: _router_service_pb2.EndContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.EndContactResponse, _abc.Awaitable[_router_service_pb2.EndContactResponse]]:
+        """The conversation ended (hang-up, chat closed): after-contact work starts, until the queue's
+        wrap-up timeout or CompleteContact.
+        """
+
+    @_abc_1.abstractmethod
     def CompleteContact(
         self,
         request: _router_service_pb2.CompleteContactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.CompleteContactResponse, _abc.Awaitable[_router_service_pb2.CompleteContactResponse]]:
-        """End after-contact work: the contact is completed."""
+        """End after-contact work: the contact is completed. A contact still connected ends and
+        completes at once.
+        """
 
     @_abc_1.abstractmethod
     def AbandonContact(

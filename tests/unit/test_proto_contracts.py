@@ -82,6 +82,7 @@ EXPECTED_SERVICES = {
         "HoldContact",
         "ResumeContact",
         "TransferContact",
+        "EndContact",
         "CompleteContact",
         "AbandonContact",
         "RequestCallback",

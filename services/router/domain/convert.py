@@ -31,6 +31,7 @@ from services.router.domain.model import (
     QueueMembership,
     RoutingProfile,
     SkillRequirement,
+    SlaReaction,
     Strategy,
     Tier,
     TimeoutAction,
@@ -77,6 +78,12 @@ TIMEOUT_ACTION_TO_PROTO: Mapping[TimeoutAction, common_pb2.TimeoutAction.ValueTy
     TimeoutAction.TICKET: common_pb2.TIMEOUT_ACTION_TICKET,
 }
 
+SLA_REACTION_TO_PROTO: Mapping[SlaReaction, common_pb2.SlaReaction.ValueType] = {
+    SlaReaction.NONE: common_pb2.SLA_REACTION_NONE,
+    SlaReaction.RAISE_PRIORITY: common_pb2.SLA_REACTION_RAISE_PRIORITY,
+    SlaReaction.OVERFLOW: common_pb2.SLA_REACTION_OVERFLOW,
+}
+
 _CHANNEL_FROM = reverse(CHANNEL_TO_PROTO)
 _AGENT_STATUS_FROM = reverse(AGENT_STATUS_TO_PROTO)
 _AGENT_STATE_FROM = reverse(AGENT_STATE_TO_PROTO)
@@ -86,6 +93,7 @@ _PRIORITY_FROM = reverse(PRIORITY_TO_PROTO)
 _DEPARTMENT_FROM = reverse(DEPARTMENT_TO_PROTO)
 _TIER_FROM = reverse(TIER_TO_PROTO)
 _TIMEOUT_ACTION_FROM = reverse(TIMEOUT_ACTION_TO_PROTO)
+_SLA_REACTION_FROM = reverse(SLA_REACTION_TO_PROTO)
 
 
 def channel_from_proto(value: int, default: Channel | None = None) -> Channel:
@@ -122,6 +130,10 @@ def tier_from_proto(value: int, default: Tier | None = None) -> Tier:
 
 def timeout_action_from_proto(value: int, default: TimeoutAction | None = None) -> TimeoutAction:
     return enum_from_proto(_TIMEOUT_ACTION_FROM, value, "TimeoutAction", default, InvalidConfiguration)
+
+
+def sla_reaction_from_proto(value: int, default: SlaReaction | None = None) -> SlaReaction:
+    return enum_from_proto(_SLA_REACTION_FROM, value, "SlaReaction", default, InvalidConfiguration)
 
 
 def duration(value: timedelta) -> Duration:
@@ -192,6 +204,8 @@ def queue_from_proto(event: queue_events_pb2.QueueConfigured) -> Queue:
         resume_window=_or_default(
             event.resume_window, event.HasField("resume_window"), defaults.resume_window
         ),
+        sla_warning_reaction=sla_reaction_from_proto(event.sla_warning_reaction, SlaReaction.NONE),
+        sla_breach_reaction=sla_reaction_from_proto(event.sla_breach_reaction, SlaReaction.NONE),
         version=event.version,
     )
 
@@ -220,6 +234,8 @@ def queue_to_proto(queue: Queue) -> queue_events_pb2.QueueConfigured:
         max_no_answer=queue.max_no_answer,
         after_contact_work_timeout=duration(queue.after_contact_work_timeout),
         resume_window=duration(queue.resume_window),
+        sla_warning_reaction=SLA_REACTION_TO_PROTO[queue.sla_warning_reaction],
+        sla_breach_reaction=SLA_REACTION_TO_PROTO[queue.sla_breach_reaction],
         version=queue.version,
     )
 

@@ -83,6 +83,14 @@ class TimeoutAction(StrEnum):
     TICKET = "ticket"
 
 
+class SlaReaction(StrEnum):
+    """What the queue does for a waiting contact the SLA service warns of or reports breached."""
+
+    NONE = "none"
+    RAISE_PRIORITY = "raise_priority"
+    OVERFLOW = "overflow"
+
+
 MIN_PROFICIENCY = 1
 MAX_PROFICIENCY = 5
 # Bounds the best-skill score (see routing.agent_score) and keeps requirements readable.
@@ -166,6 +174,8 @@ class Queue:
     max_no_answer: int = 3
     after_contact_work_timeout: timedelta = timedelta(seconds=60)
     resume_window: timedelta = timedelta(seconds=60)
+    sla_warning_reaction: SlaReaction = SlaReaction.NONE
+    sla_breach_reaction: SlaReaction = SlaReaction.NONE
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -344,7 +354,7 @@ class WaitingContact:
     required_skills: tuple[SkillRequirement, ...] = ()
     # The agent who last served this customer (preferred_agent).
     preferred_agent_id: str = ""
-    # How many of the queue's overflow steps have been applied.
+    # How many of the queue's overflow steps apply whatever the wait (an SLA reaction forced them).
     overflow_step: int = 0
     # Agents who rejected this contact or let its offer time out: never offered it again.
     declined_by: frozenset[str] = frozenset()

@@ -150,7 +150,8 @@ class OverflowDecision:
 def overflow(queue: Queue, contact: WaitingContact, now: datetime) -> OverflowDecision:
     """The contact's requirements at `now`: the queue's and its own skills, widened by due steps.
 
-    Steps count from the effective enqueue time, so time waited before a transfer counts too.
+    Steps count from the effective enqueue time, so time waited before a transfer counts too;
+    the first `contact.overflow_step` steps apply at once (an SLA reaction forced them).
     """
     waited = now - contact.enqueued_at
     required: dict[str, int] = {}
@@ -158,8 +159,8 @@ def overflow(queue: Queue, contact: WaitingContact, now: datetime) -> OverflowDe
         required[skill.name] = max(required.get(skill.name, 0), skill.min_proficiency)
     steps_due = 0
     move_to = ""
-    for step in queue.overflow_steps:
-        if step.after > waited:
+    for index, step in enumerate(queue.overflow_steps):
+        if step.after > waited and index >= contact.overflow_step:
             break
         steps_due += 1
         for name in step.drop_skills:
@@ -429,3 +430,31 @@ def wrap_up_ended(agent: Agent, now: datetime) -> Agent:
 
 def _resting_state(agent: Agent) -> AgentState:
     return AgentState.BUSY if agent.total_load else AgentState.IDLE
+
+
+def offer_withdrawn(agent: Agent) -> Agent:
+    """The contact on offer left (abandoned, called back): the agent is as before the offer."""
+    if agent.state is not AgentState.OFFERED:
+        return agent
+    return replace(agent, state=_resting_state(agent))
+
+
+def status_set(agent: Agent, status: AgentStatus, now: datetime, *, reason: str = "") -> Agent:
+    """The agent (or a supervisor) sets the status. Becoming available starts the idle time and
+    ends a `missed` state; away needs a reason; an offer in flight or contacts in hand stay."""
+    if status is AgentStatus.AWAY and not reason.strip():
+        raise InvalidConfiguration("away_needs_reason", "say why the agent is away (break, lunch...)")
+    if status is not AgentStatus.AWAY and reason:
+        raise InvalidConfiguration("reason_without_away", "only an away agent has an away reason")
+    if status is agent.status and reason == agent.away_reason:
+        return agent
+    state = _resting_state(agent) if agent.state is AgentState.MISSED else agent.state
+    became_available = status is AgentStatus.AVAILABLE and agent.status is not AgentStatus.AVAILABLE
+    return replace(
+        agent,
+        status=status,
+        away_reason=reason,
+        state=state,
+        idle_since=now if became_available and not agent.total_load else agent.idle_since,
+        consecutive_no_answers=0 if status is AgentStatus.AVAILABLE else agent.consecutive_no_answers,
+    )

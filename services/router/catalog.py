@@ -1,0 +1,304 @@
+"""Configuration use cases: skills, queues, routing profiles and agents, and the agent sets they
+feed. Every reference is checked (an unknown skill, queue or profile is refused with its rule),
+and a change that moves agents between sets re-indexes them in chunks, each chunk one script."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from helpline.domain import timestamp
+from helpline.v1 import agent_events_pb2, common_pb2
+from services.router.core import Core, NotFoundError
+from services.router.domain.convert import (
+    CHANNEL_TO_PROTO,
+    CROSS_CHANNEL_TO_PROTO,
+    duration,
+    queue_to_proto,
+)
+from services.router.domain.errors import InvalidConfiguration
+from services.router.domain.model import Agent, Channel, Queue, RoutingProfile, WaitingContact
+from services.router.domain.routing import overflow
+from services.router.records import (
+    PROFILES,
+    QUEUES,
+    SKILLS,
+    AgentRecord,
+    ProfileRecord,
+    QueueRecord,
+    SkillRecord,
+)
+from services.router.store import Keys, Tx
+
+# Agents re-indexed per script when a queue, profile or signature changes.
+REINDEX_CHUNK = 100
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """What an administrator sets on an agent; status, state and load are the router's."""
+
+    agent_id: str
+    skills: Mapping[str, int]
+    display_name: str = ""
+    profile_id: str = ""
+    # Used when `profile_id` is empty: the agent's own routing profile.
+    profile: RoutingProfile | None = None
+
+
+class Catalog:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.store = core.store
+
+    # -- skills --
+
+    def put_skill(self, tenant: str, name: str, description: str) -> SkillRecord:
+        if not name.strip() or "," in name or ":" in name or "@" in name:
+            raise InvalidConfiguration("invalid_skill_name", f"skill name {name!r} is empty or has , : or @")
+
+        def attempt() -> SkillRecord:
+            keys = Keys(tenant)
+            old = self.store.skill(tenant, name)
+            new = SkillRecord(version=(old.version if old else 0) + 1, name=name, description=description)
+            tx = Tx(keys)
+            tx.expect_version(keys.skill(name), old.version if old else 0)
+            tx.set(keys.skill(name), SKILLS.dumps(new))
+            tx.sadd(keys.skills(), name)
+            self.store.commit(tx)
+            return new
+
+        return self.core.retry(f"skill {name}", attempt)
+
+    def skill(self, tenant: str, name: str) -> SkillRecord:
+        record = self.store.skill(tenant, name)
+        if record is None:
+            raise NotFoundError("skill", name)
+        return record
+
+    def skills(self, tenant: str) -> list[SkillRecord]:
+        return [self.skill(tenant, name) for name in sorted(self.store.skill_names(tenant))]
+
+    def _require_skills(self, tenant: str, names: Iterable[str]) -> None:
+        unknown = sorted(set(names) - self.store.skill_names(tenant))
+        if unknown:
+            raise InvalidConfiguration(
+                "unknown_skill", f"no skill {', '.join(unknown)}; create it first", skill=unknown[0]
+            )
+
+    def _require_queues(self, tenant: str, queue_ids: Iterable[str]) -> None:
+        wanted = set(queue_ids)
+        unknown = sorted(wanted - set(self.store.queues(tenant, wanted)))
+        if unknown:
+            raise InvalidConfiguration(
+                "unknown_queue", f"no queue {', '.join(unknown)}; create it first", queue_id=unknown[0]
+            )
+
+    # -- queues --
+
+    def put_queue(self, queue: Queue, expected_version: int | None = None) -> Queue:
+        tenant = queue.tenant_id
+        self._require_skills(tenant, [skill.name for skill in queue.required_skills])
+        self._require_skills(tenant, [name for step in queue.overflow_steps for name in step.drop_skills])
+        self._require_queues(
+            tenant, [step.move_to_queue_id for step in queue.overflow_steps if step.move_to_queue_id]
+        )
+        now = self.core.now()
+
+        def attempt() -> Queue:
+            keys = Keys(tenant)
+            old = self.store.queue(tenant, queue.queue_id)
+            old_version = old.version if old else 0
+            if expected_version is not None and expected_version != old_version:
+                raise InvalidConfiguration(
+                    "version_mismatch",
+                    f"queue {queue.queue_id} is at version {old_version}, not {expected_version}",
+                )
+            new = replace(queue, version=old_version + 1)
+            tx = Tx(keys)
+            tx.expect_version(keys.queue(queue.queue_id), old_version)
+            tx.set(keys.queue(queue.queue_id), QUEUES.dumps(QueueRecord(new.version, new)))
+            tx.sadd(keys.queues(), queue.queue_id)
+            configured = queue_to_proto(new)
+            configured.configured_at.CopyFrom(timestamp(now))
+            tx.emit([configured], queue.queue_id)
+            self.register_signatures(tx, new, queue_signatures(new, now))
+            self.store.commit(tx)
+            return new
+
+        saved = self.core.retry(f"queue {queue.queue_id}", attempt)
+        self.reindex(tenant, self.store.ids(Keys(tenant).members(queue.queue_id)))
+        return saved
+
+    def queue(self, tenant: str, queue_id: str) -> Queue:
+        return self.core.require_queue(tenant, queue_id)
+
+    def queues(self, tenant: str) -> list[Queue]:
+        ids = self.store.members_of(Keys(tenant).queues())
+        return [record.queue for record in self.store.queues(tenant, ids).values()]
+
+    # -- signatures and re-indexing --
+
+    def register_signatures(self, tx: Tx, queue: Queue, signatures: Mapping[Channel, set[str]]) -> bool:
+        """Stage the signatures not registered yet; True when there were any (re-index after)."""
+        keys = Keys(queue.tenant_id)
+        slots = [(queue.queue_id, channel) for channel in sorted(signatures)]
+        known = self.store.signatures(keys, slots)
+        added = False
+        for (queue_id, channel), present in known.items():
+            for signature in sorted(signatures[channel] - present):
+                tx.sadd(keys.signatures(queue_id, channel), signature)
+                added = True
+        if added:
+            tx.incr(keys.signature_epoch())
+        return added
+
+    def ensure_signature(self, queue: Queue, channel: Channel, signature: str) -> None:
+        """Make sure the ready set of `signature` exists before a contact waits on it."""
+        if signature.startswith("@"):
+            return
+        tx = Tx(Keys(queue.tenant_id))
+        if self.register_signatures(tx, queue, {channel: {signature}}):
+            self.store.commit(tx)
+            self.reindex(queue.tenant_id, self.store.ids(Keys(queue.tenant_id).members(queue.queue_id)))
+
+    def reindex(self, tenant: str, agent_ids: list[str]) -> None:
+        for start in range(0, len(agent_ids), REINDEX_CHUNK):
+            chunk = agent_ids[start : start + REINDEX_CHUNK]
+            self.core.retry(f"agents of {tenant}", functools.partial(self._reindex_chunk, tenant, chunk))
+
+    def _reindex_chunk(self, tenant: str, agent_ids: list[str]) -> None:
+        now = self.core.now()
+        tx = Tx(Keys(tenant))
+        for record in self.store.agents(tenant, agent_ids):
+            self.core.stage_agent(tx, record, record.agent, now)
+        self.store.commit(tx)
+
+    # -- routing profiles --
+
+    def put_profile(self, tenant: str, profile_id: str, name: str, profile: RoutingProfile) -> ProfileRecord:
+        self._require_queues(tenant, [member.queue_id for member in profile.queues])
+        now = self.core.now()
+
+        def attempt() -> ProfileRecord:
+            keys = Keys(tenant)
+            old = self.store.profile(tenant, profile_id)
+            new = ProfileRecord((old.version if old else 0) + 1, profile_id, name, profile)
+            tx = Tx(keys)
+            tx.expect_version(keys.profile(profile_id), old.version if old else 0)
+            tx.set(keys.profile(profile_id), PROFILES.dumps(new))
+            tx.sadd(keys.profiles(), profile_id)
+            self.store.commit(tx)
+            return new
+
+        saved = self.core.retry(f"profile {profile_id}", attempt)
+        for agent_id in self.store.members_of(Keys(tenant).profile_agents(profile_id)):
+            self.core.retry(
+                f"agent {agent_id}", functools.partial(self._follow_profile, tenant, agent_id, saved, now)
+            )
+        return saved
+
+    def _follow_profile(self, tenant: str, agent_id: str, saved: ProfileRecord, now: datetime) -> None:
+        record = self.core.require_agent(tenant, agent_id)
+        if record.profile_id != saved.profile_id:
+            return
+        agent = replace(record.agent, profile=saved.profile)
+        tx = Tx(Keys(tenant))
+        self.core.stage_agent(tx, record, agent, now, events=[configured_event(record, agent, now)])
+        self.store.commit(tx)
+
+    def profile(self, tenant: str, profile_id: str) -> ProfileRecord:
+        record = self.store.profile(tenant, profile_id)
+        if record is None:
+            raise NotFoundError("routing profile", profile_id)
+        return record
+
+    def profiles(self, tenant: str) -> list[ProfileRecord]:
+        return [self.profile(tenant, pid) for pid in self.store.members_of(Keys(tenant).profiles())]
+
+    # -- agents --
+
+    def put_agent(self, tenant: str, config: AgentConfig) -> AgentRecord:
+        if not config.agent_id.strip():
+            raise InvalidConfiguration("missing_field", "agent_id is required", field="agent_id")
+        self._require_skills(tenant, config.skills)
+        if config.profile_id:
+            profile = self.profile(tenant, config.profile_id).profile
+        elif config.profile is not None:
+            profile = config.profile
+            self._require_queues(tenant, [member.queue_id for member in profile.queues])
+        else:
+            raise InvalidConfiguration("profile_required", "give the agent a profile_id or a routing profile")
+        now = self.core.now()
+
+        def attempt() -> AgentRecord:
+            keys = Keys(tenant)
+            old = self.store.agent(tenant, config.agent_id)
+            if old is None:
+                old = AgentRecord(0, Agent(config.agent_id, tenant, profile))
+            agent = replace(old.agent, profile=profile, skills=dict(config.skills))
+            tx = Tx(keys)
+            if old.profile_id != config.profile_id:
+                if old.profile_id:
+                    tx.srem(keys.profile_agents(old.profile_id), config.agent_id)
+                if config.profile_id:
+                    tx.sadd(keys.profile_agents(config.profile_id), config.agent_id)
+            tx.sadd(keys.agents(), config.agent_id)
+            new = self.core.stage_agent(
+                tx,
+                old,
+                agent,
+                now,
+                events=[configured_event(old, agent, now, config.display_name)],
+                display_name=config.display_name,
+                profile_id=config.profile_id,
+            )
+            self.store.commit(tx)
+            return new
+
+        return self.core.retry(f"agent {config.agent_id}", attempt)
+
+    def agent(self, tenant: str, agent_id: str) -> AgentRecord:
+        return self.core.require_agent(tenant, agent_id)
+
+    def agents(self, tenant: str) -> list[AgentRecord]:
+        return self.store.agents(tenant, self.store.members_of(Keys(tenant).agents()))
+
+
+def queue_signatures(queue: Queue, now: datetime) -> dict[Channel, set[str]]:
+    """The signatures a contact without skills of its own has in this queue, step by step: known
+    up front, so the common contacts never wait for a set to be built."""
+    found: dict[Channel, set[str]] = {}
+    for channel in queue.channels:
+        probe = WaitingContact("probe", queue.tenant_id, queue.queue_id, channel, enqueued_at=now)
+        moments = [now, *(now + step.after for step in queue.overflow_steps)]
+        found[channel] = {overflow(queue, probe, moment).requirements.signature for moment in moments}
+    return found
+
+
+def configured_event(
+    record: AgentRecord, agent: Agent, now: datetime, display_name: str | None = None
+) -> agent_events_pb2.AgentConfigured:
+    return agent_events_pb2.AgentConfigured(
+        tenant_id=agent.tenant_id,
+        agent_id=agent.agent_id,
+        display_name=record.display_name if display_name is None else display_name,
+        skills=[
+            common_pb2.Skill(name=name, proficiency=level) for name, level in sorted(agent.skills.items())
+        ],
+        queues=[
+            agent_events_pb2.QueueMembership(
+                queue_id=member.queue_id, priority=member.priority, delay=duration(member.delay)
+            )
+            for member in agent.profile.queues
+        ],
+        capacities=[
+            agent_events_pb2.ChannelCapacity(channel=CHANNEL_TO_PROTO[channel], capacity=capacity)
+            for channel, capacity in sorted(agent.profile.capacity.items())
+        ],
+        cross_channel=CROSS_CHANNEL_TO_PROTO[agent.profile.cross_channel],
+        version=record.version + 1,
+        configured_at=timestamp(now),
+    )

@@ -1,0 +1,149 @@
+"""What every router use case shares: the store, the clock, new ids, the retry on a lost race,
+and staging a changed agent or contact into a transaction with its index entries and timers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from ulid import ULID
+
+from helpline.clock import Clock
+from services.router.domain import agent_facts
+from services.router.domain.contact import Contact
+from services.router.domain.model import Agent, Queue
+from services.router.domain.routing import readiness_refusal
+from services.router.indexes import Registry, agent_entries, agent_slots, contact_entries, contact_timers
+from services.router.records import AGENTS, CONTACTS, AgentRecord, ContactRecord
+from services.router.store import ConflictError, Keys, Store, Tx
+
+T = TypeVar("T")
+
+# A use case that loses a race decides again on fresh state; past this many losses it gives up.
+MAX_ATTEMPTS = 8
+
+
+class NotFoundError(LookupError):
+    def __init__(self, kind: str, identifier: str) -> None:
+        super().__init__(f"no {kind} {identifier}")
+        self.kind = kind
+        self.identifier = identifier
+
+
+class ContendedError(Exception):
+    """Every attempt lost a race; the caller may try again."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is changing too fast; try again")
+
+
+def new_id() -> str:
+    return str(ULID())
+
+
+@dataclass
+class Core:
+    store: Store
+    clock: Clock
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def retry(self, what: str, attempt: Callable[[], T]) -> T:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return attempt()
+            except ConflictError:
+                continue
+        raise ContendedError(what)
+
+    def require_agent(self, tenant: str, agent_id: str) -> AgentRecord:
+        record = self.store.agent(tenant, agent_id)
+        if record is None:
+            raise NotFoundError("agent", agent_id)
+        return record
+
+    def require_contact(self, tenant: str, contact_id: str) -> ContactRecord:
+        record = self.store.contact(tenant, contact_id)
+        if record is None:
+            raise NotFoundError("contact", contact_id)
+        return record
+
+    def require_queue(self, tenant: str, queue_id: str) -> Queue:
+        record = self.store.queue(tenant, queue_id)
+        if record is None:
+            raise NotFoundError("queue", queue_id)
+        return record.queue
+
+    def queue_of(self, contact: Contact) -> Queue | None:
+        if not contact.queue_id:
+            return None
+        record = self.store.queue(contact.tenant_id, contact.queue_id)
+        return record.queue if record else None
+
+    def profile_queues(self, agent: Agent) -> dict[str, Queue]:
+        records = self.store.queues(agent.tenant_id, [member.queue_id for member in agent.profile.queues])
+        return {queue_id: record.queue for queue_id, record in records.items()}
+
+    # -- staging changes --
+
+    def stage_agent(
+        self,
+        tx: Tx,
+        old: AgentRecord,
+        agent: Agent,
+        now: datetime,
+        *,
+        contact_id: str = "",
+        wrap_up_until: datetime | None = None,
+        events: Iterable[Message] = (),
+        **changes: Any,
+    ) -> AgentRecord:
+        """`old` becomes `agent` (and `changes` to the record), re-indexed, with its
+        AgentStateChanged when the state or a load moved."""
+        queues = self.profile_queues(agent)
+        registry: Registry = {}
+        keys = Keys(agent.tenant_id)
+        if readiness_refusal(agent) is None:
+            # The ready sets depend on the registered signatures: pin them for the commit.
+            tx.expect_counter(keys.signature_epoch(), self.store.counter(keys.signature_epoch()))
+            registry = self.store.signatures(keys, agent_slots(agent, queues))
+        entries = agent_entries(agent, queues, registry)
+        new = replace(old, version=old.version + 1, agent=agent, entries=entries, **changes)
+        key = keys.agent(agent.agent_id)
+        tx.expect_version(key, old.version)
+        tx.set(key, AGENTS.dumps(new))
+        tx.move_entries(agent.agent_id, old.entries, entries)
+        changed = agent_facts.state_changed(
+            old.agent, agent, now, contact_id=contact_id, after_contact_work_until=wrap_up_until
+        )
+        tx.emit([*events, *([changed] if changed else [])], agent.agent_id)
+        return new
+
+    def stage_contact(
+        self,
+        tx: Tx,
+        old: ContactRecord | None,
+        contact: Contact,
+        queue: Queue | None,
+        now: datetime,
+        events: Iterable[Message] = (),
+        **changes: Any,
+    ) -> ContactRecord:
+        # The record's version moves on every write, even when the contact's does not (an index
+        # move after an overflow step), so a writer that read it before always loses the race.
+        base = old if old is not None else ContactRecord(version=0, contact=contact)
+        staged = replace(base, version=base.version + 1, contact=contact, **changes)
+        entries = contact_entries(staged, queue, now)
+        timers = contact_timers(staged, queue, now)
+        new = replace(staged, entries=entries, timers=timers)
+        key = tx.keys.contact(contact.contact_id)
+        tx.expect_version(key, old.version if old else 0)
+        tx.set(key, CONTACTS.dumps(new))
+        tx.move_entries(contact.contact_id, base.entries, entries)
+        tx.move_timers(base.timers, timers)
+        tx.emit(events, contact.contact_id)
+        return new

@@ -1,0 +1,30 @@
+"""The router's use cases, wired once: what the gRPC API, the REST admin API, the ingress
+consumer and the workers all call."""
+
+from __future__ import annotations
+
+import redis
+
+from helpline.clock import Clock
+from services.router.agents import Agents
+from services.router.catalog import Catalog
+from services.router.contacts import Contacts
+from services.router.core import Core
+from services.router.matching import Matcher
+from services.router.steps import Steps
+from services.router.store import Store
+from services.router.timers import TimerWorker
+
+
+class Router:
+    def __init__(self, client: redis.Redis, clock: Clock) -> None:
+        self.store = Store(client)
+        self.core = Core(self.store, clock)
+        self.catalog = Catalog(self.core)
+        self.matcher = Matcher(self.core)
+        self.steps = Steps(self.core, self.catalog, self.matcher)
+        self.contacts = Contacts(self.core, self.catalog, self.matcher, self.steps)
+        self.agents = Agents(self.core, self.matcher)
+
+    def timer_worker(self, poll_seconds: float = 0.2) -> TimerWorker:
+        return TimerWorker(self.store, self.core.clock, self.contacts, poll_seconds=poll_seconds)

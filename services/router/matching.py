@@ -1,0 +1,161 @@
+"""Matching both ways, on the indexes: a waiting contact takes the first eligible agent of its
+ready set; an agent who becomes free pulls the best head of the waiting sets they may serve.
+
+Each decision reads O(1) sets of O(log n) each (routing.choose_agent and choose_contact say why
+that suffices) and commits the offer with both versions checked, so two replicas deciding at
+once cannot offer one contact twice or one agent two contacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from helpline.domain import timestamp
+from helpline.v1 import router_service_pb2
+from services.router.core import Core, new_id
+from services.router.domain import calls
+from services.router.domain.contact import Contact
+from services.router.domain.contact_proto import context_to_proto
+from services.router.domain.convert import CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO, duration
+from services.router.domain.errors import DomainError
+from services.router.domain.model import Queue
+from services.router.domain.routing import (
+    CONTACT_BANDS,
+    QueueHead,
+    band_range,
+    capacity_refusal,
+    choose_agent,
+    choose_contact,
+    meets,
+    offer_made,
+    readiness_refusal,
+)
+from services.router.indexes import agent_slots, is_routable, parse_signature, routing_signature, waiting_of
+from services.router.records import AgentRecord, ContactRecord, PendingOffer
+from services.router.store import ConflictError, Keys, Tx
+
+# Entries read past the ones a decision can skip for sure (declined agents): head room for an
+# entry whose record moved on between the read and the decision.
+SLACK = 2
+HEADS_PER_BAND = 3
+# An offer is answered within its timeout (seconds); a day covers any desktop's late answer.
+OFFER_ID_TTL_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Offered:
+    contact_id: str
+    agent_id: str
+    offer_id: str
+
+
+class Matcher:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.store = core.store
+
+    def route_contact(self, tenant: str, contact_id: str) -> Offered | None:
+        """Offer a waiting contact to the best eligible agent, if one is ready."""
+        for _ in range(8):
+            now = self.core.now()
+            record = self.store.contact(tenant, contact_id)
+            if record is None or not is_routable(record.contact, now):
+                return None
+            queue = self.core.queue_of(record.contact)
+            if queue is None:
+                return None
+            signature = routing_signature(record, queue, now)
+            if signature.startswith("@"):
+                ids = [signature[1:]]
+            else:
+                key = Keys(tenant).ready(queue.queue_id, record.contact.channel, signature)
+                ids = self.store.first(key, len(record.contact.declined_by) + 1 + SLACK)
+            candidates = {r.agent.agent_id: r for r in self.store.agents(tenant, ids)}
+            chosen = choose_agent(queue, waiting_of(record), [r.agent for r in candidates.values()], now)
+            if chosen is None:
+                return None
+            try:
+                return self._offer(record, candidates[chosen.agent_id], queue, now)
+            except ConflictError:
+                continue
+        return None
+
+    def pull(self, tenant: str, agent_id: str) -> Offered | None:
+        """An agent who may take more work pulls the best contact waiting in their queues."""
+        for _ in range(8):
+            now = self.core.now()
+            agent_record = self.store.agent(tenant, agent_id)
+            if agent_record is None or readiness_refusal(agent_record.agent) is not None:
+                return None
+            agent = agent_record.agent
+            keys = Keys(tenant)
+            queues = self.core.profile_queues(agent)
+            slots = [slot for slot in agent_slots(agent, queues) if capacity_refusal(agent, slot[1]) is None]
+            registry = self.store.signatures(keys, slots)
+            ranges: list[tuple[str, int, int]] = []
+            for queue_id, channel in slots:
+                signatures = [s for s in registry[(queue_id, channel)] if meets(agent, parse_signature(s))]
+                for signature in [*sorted(signatures), f"@{agent_id}"]:
+                    key = keys.waiting(queue_id, channel, signature)
+                    ranges.extend((key, *band_range(band)) for band in range(CONTACT_BANDS))
+            found = {cid for heads in self.store.heads(ranges, HEADS_PER_BAND) for cid in heads}
+            records = {r.contact.contact_id: r for r in self.store.contacts(tenant, sorted(found))}
+            heads = [
+                QueueHead(queues[r.contact.queue_id], waiting_of(r))
+                for r in records.values()
+                if is_routable(r.contact, now) and r.contact.queue_id in queues
+            ]
+            head = choose_contact(agent, heads, now)
+            if head is None:
+                return None
+            try:
+                return self._offer(records[head.contact.contact_id], agent_record, head.queue, now)
+            except ConflictError:
+                continue
+        return None
+
+    def _offer(
+        self, record: ContactRecord, agent_record: AgentRecord, queue: Queue, now: datetime
+    ) -> Offered | None:
+        offer_id = new_id()
+        try:
+            outcome = calls.offer(
+                record.contact,
+                agent_record.agent.agent_id,
+                now,
+                offer_id=offer_id,
+                offer_timeout=queue.offer_timeout,
+            )
+            agent = offer_made(agent_record.agent, queue.queue_id, now)
+        except DomainError:
+            # The state moved between the read and the decision; the next attempt sees it.
+            raise ConflictError(f"contact {record.contact.contact_id}") from None
+        tx = Tx(Keys(record.contact.tenant_id))
+        contact = self.core.stage_contact(tx, record, outcome.contact, queue, now, outcome.events).contact
+        self.core.stage_agent(
+            tx,
+            agent_record,
+            agent,
+            now,
+            contact_id=contact.contact_id,
+            offer=PendingOffer(contact.contact_id, offer_id),
+        )
+        tx.set(tx.keys.offer(offer_id), contact.contact_id, ttl_s=OFFER_ID_TTL_S)
+        tx.desk(agent.agent_id, "offer", offer_message(contact, queue, now))
+        self.store.commit(tx)
+        return Offered(contact.contact_id, agent.agent_id, offer_id)
+
+
+def offer_message(contact: Contact, queue: Queue, now: datetime) -> router_service_pb2.Offer:
+    assert contact.offer_expires_at is not None  # calls.offer sets it
+    return router_service_pb2.Offer(
+        offer_id=contact.offer_id,
+        contact_id=contact.contact_id,
+        queue_id=queue.queue_id,
+        channel=CHANNEL_TO_PROTO[contact.channel],
+        department=DEPARTMENT_TO_PROTO[contact.department],
+        context=context_to_proto(contact.context, contact.priority),
+        expires_at=timestamp(contact.offer_expires_at),
+        wait_duration=duration(contact.wait_at(now)),
+    )

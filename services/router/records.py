@@ -1,0 +1,101 @@
+"""What the router keeps in Redis, and its JSON form.
+
+Every record starts with its `version`, which the commit script checks with a prefix match
+(`{"version":N`) instead of decoding the whole JSON. A record also remembers the index entries and
+timers it put in Redis (`entries`, `timers`), so the next change removes exactly those, whatever
+the configuration says by then.
+
+pydantic's TypeAdapter reads and writes the domain's frozen dataclasses as they are (enums,
+datetimes, durations, mappings), about 60 us a round trip; no second model to keep in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+from services.router.domain.contact import Contact
+from services.router.domain.model import Agent, Queue, RoutingProfile
+
+# index key -> score (an integer as text: Redis scores are doubles, Lua numbers print 14 digits)
+Entries = Mapping[str, str]
+EMPTY: Mapping[str, str] = {}
+
+
+@dataclass(frozen=True)
+class QueueRecord:
+    version: int
+    queue: Queue
+
+
+@dataclass(frozen=True)
+class SkillRecord:
+    version: int
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    version: int
+    profile_id: str
+    name: str
+    profile: RoutingProfile
+
+
+@dataclass(frozen=True)
+class PendingOffer:
+    contact_id: str
+    offer_id: str
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    version: int
+    agent: Agent
+    display_name: str = ""
+    # The named routing profile the agent follows; empty when the profile is the agent's own.
+    profile_id: str = ""
+    offer: PendingOffer | None = None
+    # The contacts the agent has (accepted, connected, held or in after-contact work).
+    contacts: tuple[str, ...] = ()
+    entries: Entries = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    version: int
+    contact: Contact
+    # How many of the queue's overflow steps the current requirements include.
+    overflow_step: int = 0
+    preferred_agent_id: str = ""
+    entries: Entries = field(default_factory=dict)
+    # timer member -> due, in ms since the Unix epoch
+    timers: Mapping[str, int] = field(default_factory=dict)
+
+
+R = TypeVar("R")
+
+
+class Codec(Generic[R]):
+    def __init__(self, kind: type[R]) -> None:
+        self._adapter: TypeAdapter[R] = TypeAdapter(kind)
+
+    def dumps(self, record: R) -> str:
+        return self._adapter.dump_json(record).decode()
+
+    def loads(self, raw: bytes | str) -> R:
+        return self._adapter.validate_json(raw)
+
+    def to_python(self, record: R) -> Any:
+        return self._adapter.dump_python(record, mode="json")
+
+
+QUEUES = Codec(QueueRecord)
+SKILLS = Codec(SkillRecord)
+PROFILES = Codec(ProfileRecord)
+AGENTS = Codec(AgentRecord)
+CONTACTS = Codec(ContactRecord)

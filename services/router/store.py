@@ -1,0 +1,417 @@
+"""The router's state in Redis, and the one script every change goes through.
+
+A use case reads what it needs, decides with the pure domain, and commits a `Tx`: version checks
+on every record it read and means to change, then the writes, the index moves, the timers, the
+agent desk messages and the outbox events, all in one Lua script. A check that fails applies
+nothing and the use case decides again on fresh state. Two replicas offering one contact, or
+filling one agent's last slot, both check the same version: one wins, the other retries and sees
+the change. That is how the invariants "never offer a contact twice" and "never over capacity"
+hold across replicas without locks.
+
+Keys carry the tenant as a hash tag (`rt:{acme}:...`), so a script never crosses cluster slots.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from google.protobuf.message import Message
+
+from helpline.bus import OutgoingRecord
+from helpline.events import new_event, to_record
+from helpline.outbox import OutboxScript
+from services.router.domain.model import AgentState, Channel
+from services.router.records import (
+    AGENTS,
+    CONTACTS,
+    PROFILES,
+    QUEUES,
+    SKILLS,
+    AgentRecord,
+    ContactRecord,
+    ProfileRecord,
+    QueueRecord,
+    SkillRecord,
+)
+
+SOURCE = "/helpline/router"
+OUTBOX_STREAM = "router:outbox"
+# Tenants with timers, for the timer workers (outside any tenant's slot, like tickets:tenants).
+TENANTS = "router:tenants"
+# A desk stream keeps the last offers of an agent for a desktop that reconnects.
+DESK_MAXLEN = 100
+
+TOPIC_OF_DOMAIN = {"contact": "helpline.contacts", "agent": "helpline.agents", "queue": "helpline.queues"}
+
+_COMMIT = """
+local ops = cjson.decode(ARGV[1])
+for i = 1, #ops do
+  local op = ops[i]
+  if op[1] == 'v' then
+    local raw = redis.call('GET', KEYS[op[2]])
+    local current = 0
+    if raw then current = tonumber(string.match(raw, '^{"version":(%d+)')) end
+    if current ~= op[3] then return {'conflict', KEYS[op[2]]} end
+  elseif op[1] == 'n' then
+    local current = tonumber(redis.call('GET', KEYS[op[2]]) or '0')
+    if current ~= op[3] then return {'conflict', KEYS[op[2]]} end
+  end
+end
+for i = 1, #ops do
+  local op = ops[i]
+  local name, key = op[1], KEYS[op[2]]
+  if name == 'set' then
+    if op[4] > 0 then redis.call('SET', key, op[3], 'EX', op[4]) else redis.call('SET', key, op[3]) end
+  elseif name == 'del' then redis.call('DEL', key)
+  elseif name == 'zadd' then redis.call('ZADD', key, op[3], op[4])
+  elseif name == 'zrem' then redis.call('ZREM', key, op[3])
+  elseif name == 'sadd' then redis.call('SADD', key, op[3])
+  elseif name == 'srem' then redis.call('SREM', key, op[3])
+  elseif name == 'incr' then redis.call('INCR', key)
+  elseif name == 'hset' then redis.call('HSET', key, op[3], op[4])
+  elseif name == 'ema' then
+    local x = tonumber(op[4])
+    local old = redis.call('HGET', key, op[3])
+    if old then x = tonumber(old) + (x - tonumber(old)) * tonumber(op[5]) end
+    redis.call('HSET', key, op[3], string.format('%.0f', x))
+  elseif name == 'xadd' then
+    redis.call('XADD', key, 'MAXLEN', '~', op[3], '*', 'kind', op[4], 'data', op[5])
+  end
+end
+emit_all()
+return {'ok', ''}
+"""
+
+
+class ConflictError(Exception):
+    """A record changed since it was read; nothing was applied."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key} changed meanwhile")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Keys:
+    tenant: str
+
+    @property
+    def base(self) -> str:
+        return f"rt:{{{self.tenant}}}"
+
+    def queue(self, queue_id: str) -> str:
+        return f"{self.base}:queue:{queue_id}"
+
+    def queues(self) -> str:
+        return f"{self.base}:queues"
+
+    def skill(self, name: str) -> str:
+        return f"{self.base}:skill:{name}"
+
+    def skills(self) -> str:
+        return f"{self.base}:skills"
+
+    def profile(self, profile_id: str) -> str:
+        return f"{self.base}:profile:{profile_id}"
+
+    def profiles(self) -> str:
+        return f"{self.base}:profiles"
+
+    def profile_agents(self, profile_id: str) -> str:
+        return f"{self.base}:profile-agents:{profile_id}"
+
+    def agent(self, agent_id: str) -> str:
+        return f"{self.base}:agent:{agent_id}"
+
+    def agents(self) -> str:
+        return f"{self.base}:agents"
+
+    def contact(self, contact_id: str) -> str:
+        return f"{self.base}:contact:{contact_id}"
+
+    # -- indexes (sorted sets; the routing.py docstring says what each orders) --
+
+    def waiting(self, queue_id: str, channel: Channel, signature: str) -> str:
+        """Contacts waiting for agents who meet `signature` (or for one agent: `@agent_id`)."""
+        return f"{self.base}:cq:{queue_id}:{channel}:{signature}"
+
+    def ready(self, queue_id: str, channel: Channel, signature: str) -> str:
+        """Agents ready for `channel` who meet `signature`, scored by the queue's strategy."""
+        return f"{self.base}:aq:{queue_id}:{channel}:{signature}"
+
+    def signatures(self, queue_id: str, channel: Channel) -> str:
+        """The requirement signatures contacts of this queue and channel have had (a set)."""
+        return f"{self.base}:sigs:{queue_id}:{channel}"
+
+    def signature_epoch(self) -> str:
+        """Bumped whenever an agent set is built: an agent change computed before it retries."""
+        return f"{self.base}:sig-epoch"
+
+    def members(self, queue_id: str) -> str:
+        """Every agent whose routing profile lists the queue, whatever their status."""
+        return f"{self.base}:members:{queue_id}"
+
+    def staffed(self, queue_id: str, channel: Channel) -> str:
+        """Agents of the queue not offline who take `channel` (the EWT's staffed agents)."""
+        return f"{self.base}:staffed:{queue_id}:{channel}"
+
+    def in_state(self, queue_id: str, state: AgentState) -> str:
+        """Agents of the queue not offline, by state (queue status and snapshots)."""
+        return f"{self.base}:state:{queue_id}:{state}"
+
+    def depth(self, queue_id: str, channel: Channel) -> str:
+        """Contacts waiting (queued or on offer), scored by their effective enqueue time."""
+        return f"{self.base}:depth:{queue_id}:{channel}"
+
+    def queue_stats(self, queue_id: str) -> str:
+        return f"{self.base}:stats:{queue_id}"
+
+    def timers(self) -> str:
+        return f"{self.base}:timers"
+
+    def desk(self, agent_id: str) -> str:
+        return f"{self.base}:desk:{agent_id}"
+
+    def customer_agent(self, customer_id: str) -> str:
+        """The agent who last served the customer (preferred_agent)."""
+        return f"{self.base}:last-agent:{customer_id}"
+
+    def offer(self, offer_id: str) -> str:
+        """offer id -> contact id, for the desktop that answers an offer by its id."""
+        return f"{self.base}:offer:{offer_id}"
+
+
+@dataclass
+class Tx:
+    """One atomic change: checks first, then writes, then events. Build it, then `Store.commit`."""
+
+    keys: Keys
+    _key_index: dict[str, int] = field(default_factory=dict)
+    ops: list[list[Any]] = field(default_factory=list)
+    records: list[OutgoingRecord] = field(default_factory=list)
+    uses_timers: bool = False
+
+    def _k(self, key: str) -> int:
+        if key not in self._key_index:
+            self._key_index[key] = len(self._key_index) + 1
+        return self._key_index[key]
+
+    @property
+    def key_list(self) -> list[str]:
+        return list(self._key_index)
+
+    def expect_version(self, key: str, version: int) -> None:
+        """The record at `key` is still at `version` (0: it does not exist)."""
+        self.ops.append(["v", self._k(key), version])
+
+    def expect_counter(self, key: str, value: int) -> None:
+        self.ops.append(["n", self._k(key), value])
+
+    def set(self, key: str, value: str, ttl_s: int = 0) -> None:
+        self.ops.append(["set", self._k(key), value, ttl_s])
+
+    def delete(self, key: str) -> None:
+        self.ops.append(["del", self._k(key)])
+
+    def zadd(self, key: str, score: int | str, member: str) -> None:
+        self.ops.append(["zadd", self._k(key), str(score), member])
+
+    def zrem(self, key: str, member: str) -> None:
+        self.ops.append(["zrem", self._k(key), member])
+
+    def sadd(self, key: str, member: str) -> None:
+        self.ops.append(["sadd", self._k(key), member])
+
+    def srem(self, key: str, member: str) -> None:
+        self.ops.append(["srem", self._k(key), member])
+
+    def incr(self, key: str) -> None:
+        self.ops.append(["incr", self._k(key)])
+
+    def hset(self, key: str, name: str, value: str) -> None:
+        self.ops.append(["hset", self._k(key), name, value])
+
+    def moving_average(self, key: str, name: str, sample: int, weight: float) -> None:
+        self.ops.append(["ema", self._k(key), name, str(sample), str(weight)])
+
+    def desk(self, agent_id: str, kind: str, message: Message) -> None:
+        payload = base64.b64encode(message.SerializeToString()).decode()
+        self.ops.append(["xadd", self._k(self.keys.desk(agent_id)), str(DESK_MAXLEN), kind, payload])
+
+    def move_entries(self, member: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+        """Take `member` out of the sorted sets it left and into the ones it joined (or re-scored)."""
+        for key in sorted(set(old) - set(new)):
+            self.zrem(key, member)
+        for key, score in sorted(new.items()):
+            if old.get(key) != score:
+                self.zadd(key, score, member)
+
+    def move_timers(self, old: Mapping[str, int], new: Mapping[str, int]) -> None:
+        timers = self.keys.timers()
+        for member in sorted(set(old) - set(new)):
+            self.zrem(timers, member)
+        for member, due in sorted(new.items()):
+            if old.get(member) != due:
+                self.zadd(timers, due, member)
+                self.uses_timers = True
+
+    def emit(self, events: Iterable[Message], subject: str) -> None:
+        for event in events:
+            envelope = new_event(event, source=SOURCE, subject=subject)
+            domain = envelope.type.split(".")[1]
+            self.records.append(to_record(envelope, TOPIC_OF_DOMAIN[domain]))
+
+
+class Store:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
+
+    def commit(self, tx: Tx) -> None:
+        if tx.uses_timers:
+            # Outside the script: it is another slot, and adding a tenant twice is harmless.
+            self.client.sadd(TENANTS, tx.keys.tenant)
+        reply = self._commit(
+            keys=tx.key_list,
+            args=[json.dumps(tx.ops, separators=(",", ":"))],
+            records=tx.records,
+        )
+        if reply[0] == b"conflict":
+            raise ConflictError(reply[1].decode())
+
+    # -- reads --
+
+    def _get(self, key: str) -> bytes | None:
+        raw: Any = self.client.get(key)
+        return raw if raw else None
+
+    def _many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        raws: Any = self.client.mget(keys)
+        return list(raws)
+
+    def queue(self, tenant: str, queue_id: str) -> QueueRecord | None:
+        raw = self._get(Keys(tenant).queue(queue_id))
+        return QUEUES.loads(raw) if raw else None
+
+    def queues(self, tenant: str, queue_ids: Iterable[str]) -> dict[str, QueueRecord]:
+        ids = sorted(set(queue_ids))
+        raws = self._many([Keys(tenant).queue(queue_id) for queue_id in ids])
+        return {queue_id: QUEUES.loads(raw) for queue_id, raw in zip(ids, raws, strict=True) if raw}
+
+    def skill(self, tenant: str, name: str) -> SkillRecord | None:
+        raw = self._get(Keys(tenant).skill(name))
+        return SKILLS.loads(raw) if raw else None
+
+    def skill_names(self, tenant: str) -> set[str]:
+        members: Any = self.client.smembers(Keys(tenant).skills())
+        return {member.decode() for member in members}
+
+    def profile(self, tenant: str, profile_id: str) -> ProfileRecord | None:
+        raw = self._get(Keys(tenant).profile(profile_id))
+        return PROFILES.loads(raw) if raw else None
+
+    def agent(self, tenant: str, agent_id: str) -> AgentRecord | None:
+        raw = self._get(Keys(tenant).agent(agent_id))
+        return AGENTS.loads(raw) if raw else None
+
+    def agents(self, tenant: str, agent_ids: Sequence[str]) -> list[AgentRecord]:
+        """The records of the agents that exist, in the order asked."""
+        raws = self._many([Keys(tenant).agent(agent_id) for agent_id in agent_ids])
+        return [AGENTS.loads(raw) for raw in raws if raw]
+
+    def contact(self, tenant: str, contact_id: str) -> ContactRecord | None:
+        raw = self._get(Keys(tenant).contact(contact_id))
+        return CONTACTS.loads(raw) if raw else None
+
+    def contacts(self, tenant: str, contact_ids: Sequence[str]) -> list[ContactRecord]:
+        raws = self._many([Keys(tenant).contact(contact_id) for contact_id in contact_ids])
+        return [CONTACTS.loads(raw) for raw in raws if raw]
+
+    def members_of(self, key: str) -> list[str]:
+        members: Any = self.client.smembers(key)
+        return sorted(member.decode() for member in members)
+
+    def ids(self, key: str) -> list[str]:
+        """The members of a sorted set, in score order."""
+        members: Any = self.client.zrange(key, 0, -1)
+        return [member.decode() for member in members]
+
+    def first(self, key: str, count: int) -> list[str]:
+        members: Any = self.client.zrange(key, 0, count - 1)
+        return [member.decode() for member in members]
+
+    def counter(self, key: str) -> int:
+        raw = self._get(key)
+        return int(raw) if raw else 0
+
+    def signatures(
+        self, keys: Keys, slots: Sequence[tuple[str, Channel]]
+    ) -> dict[tuple[str, Channel], set[str]]:
+        """The registered signatures of each (queue, channel), in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for queue_id, channel in slots:
+            pipe.smembers(keys.signatures(queue_id, channel))
+        replies = pipe.execute()
+        return {
+            slot: {member.decode() for member in members}
+            for slot, members in zip(slots, replies, strict=True)
+        }
+
+    def heads(self, ranges: Sequence[tuple[str, int, int]], count: int) -> list[list[str]]:
+        """For each (key, low, high): the first `count` members scored in [low, high)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key, low, high in ranges:
+            pipe.zrange(key, low, f"({high}", byscore=True, offset=0, num=count)
+        return [[member.decode() for member in members] for members in pipe.execute()]
+
+    def position(self, key: str, score: int) -> int:
+        """1 + how many entries of the set score below `score` (ties by member count as ahead)."""
+        ahead: Any = self.client.zcount(key, "-inf", f"({score}")
+        return int(ahead) + 1
+
+    def set_size(self, key: str) -> int:
+        size: Any = self.client.zcard(key)
+        return int(size)
+
+    def oldest_score(self, key: str) -> int | None:
+        found: Any = self.client.zrange(key, 0, 0, withscores=True)
+        return int(found[0][1]) if found else None
+
+    def average_handle_ms(self, keys: Keys, queue_id: str) -> int | None:
+        raw: Any = self.client.hget(keys.queue_stats(queue_id), "aht_ms")
+        return int(raw) if raw else None
+
+    def due_timers(self, tenant: str, now_ms: int, limit: int) -> list[str]:
+        members: Any = self.client.zrange(
+            Keys(tenant).timers(), "-inf", now_ms, byscore=True, offset=0, num=limit
+        )
+        return [member.decode() for member in members]
+
+    def next_timer_ms(self, tenant: str) -> int | None:
+        return self.oldest_score(Keys(tenant).timers())
+
+    def tenants(self) -> list[str]:
+        return self.members_of(TENANTS)
+
+    def postpone_timer(self, tenant: str, member: str, due_ms: int) -> None:
+        # XX: a timer another replica handled meanwhile stays gone.
+        self.client.zadd(Keys(tenant).timers(), {member: due_ms}, xx=True)
+
+    def timer_due_ms(self, tenant: str, member: str) -> int | None:
+        score: Any = self.client.zscore(Keys(tenant).timers(), member)
+        return int(score) if score is not None else None
+
+    def drop_timer_if_due(self, tenant: str, member: str, now_ms: int) -> None:
+        due = self.timer_due_ms(tenant, member)
+        if due is not None and due <= now_ms:
+            self.drop_timer(tenant, member)
+
+    def drop_timer(self, tenant: str, member: str) -> None:
+        self.client.zrem(Keys(tenant).timers(), member)

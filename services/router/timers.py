@@ -1,0 +1,84 @@
+"""The durable timers: offer timeouts, after-contact work, overflow steps and preferred-agent
+windows, maximum waits and callbacks coming due. They live in one sorted set per tenant, written
+by the same script as the change that sets them, so a restart loses none. Every replica polls;
+a timer two replicas fire at once is applied once, since both commit against the same version
+and the loser finds nothing left to do."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from helpline.clock import Clock
+from helpline.logging import get_logger
+from services.router.contacts import Contacts
+from services.router.core import NotFoundError
+from services.router.domain.errors import DomainError
+from services.router.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
+from services.router.store import Store
+
+log = get_logger(__name__)
+
+# A timer whose handler failed unexpectedly is tried again this much later, not in a hot loop.
+RETRY_MS = 5_000
+BATCH = 200
+
+
+class TimerWorker:
+    def __init__(self, store: Store, clock: Clock, contacts: Contacts, *, poll_seconds: float = 0.2) -> None:
+        self.store = store
+        self.clock = clock
+        self.contacts = contacts
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        log.info("router timers running")
+        while not self._stop.is_set():
+            if not self.run_once():
+                self._stop.wait(self.poll_seconds)
+
+    def run_once(self) -> int:
+        """Fire every timer due now; returns how many fired."""
+        fired = 0
+        now_ms = ms(self.clock.now())
+        for tenant in self.store.tenants():
+            for member in self.store.due_timers(tenant, now_ms, BATCH):
+                self.fire(tenant, member)
+                fired += 1
+        return fired
+
+    def fire(self, tenant: str, member: str) -> None:
+        kind, _, rest = member.partition("|")
+        contact_id, _, offer_id = rest.partition("|")
+        handlers: dict[str, Callable[[], object]] = {
+            OFFER: lambda: self.contacts.offer_expired(tenant, contact_id, offer_id),
+            WRAP_UP: lambda: self.contacts.wrap_up_expired(tenant, contact_id),
+            OVERFLOW: lambda: self.contacts.requirements_due(tenant, contact_id),
+            MAX_WAIT: lambda: self.contacts.max_wait_reached(tenant, contact_id),
+            CALLBACK_DUE: lambda: self._callback_due(tenant, contact_id),
+        }
+        handler = handlers.get(kind)
+        if handler is None:
+            log.warning("unknown timer dropped", tenant=tenant, timer=member)
+            self.store.drop_timer(tenant, member)
+            return
+        try:
+            handler()
+            if self.store.timer_due_ms(tenant, member) is not None:
+                # The handler found nothing to change, so nothing replaced the timer: done with it.
+                self.store.drop_timer_if_due(tenant, member, ms(self.clock.now()))
+        except (DomainError, NotFoundError) as refused:
+            # The contact moved on (answered, abandoned...) and the change that did it will have
+            # replaced this timer; one left over is dropped.
+            log.info("timer has nothing to do", tenant=tenant, timer=member, reason=str(refused))
+            self.store.drop_timer(tenant, member)
+        except Exception:
+            log.exception("timer failed; retrying later", tenant=tenant, timer=member)
+            self.store.postpone_timer(tenant, member, ms(self.clock.now()) + RETRY_MS)
+
+    def _callback_due(self, tenant: str, contact_id: str) -> None:
+        self.contacts.requirements_due(tenant, contact_id)
