@@ -4,7 +4,7 @@ commands of `domain.calls` and `domain.moves` and commits through `Steps`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
@@ -523,12 +523,22 @@ class Contacts:
 
     def requirements_due(self, tenant: str, contact_id: str) -> Applied:
         """An overflow step or the preferred-agent window came due: widen, or move queues."""
+        return self._overflow(tenant, contact_id, force_next=False)
 
+    def force_overflow(self, tenant: str, contact_id: str) -> Applied:
+        """Apply the queue's next overflow step now (an SLA reaction), without waiting for it."""
+        return self._overflow(tenant, contact_id, force_next=True)
+
+    def _overflow(self, tenant: str, contact_id: str, *, force_next: bool) -> Applied:
         def decide(
             record: ContactRecord, agent: AgentRecord | None, queue: Queue | None, now: datetime
         ) -> Step:
             if queue is None or record.contact.status is not ContactStatus.QUEUED:
                 return Step(Outcome(record.contact))
+            steps = overflow(queue, waiting_of(record), now).steps_due
+            if force_next:
+                steps = min(steps + 1, len(queue.overflow_steps))
+            record = replace(record, overflow_step=steps)
             decision = overflow(queue, waiting_of(record), now)
             if decision.move_to_queue_id:
                 target = self.core.require_queue(tenant, decision.move_to_queue_id)
@@ -537,9 +547,7 @@ class Contacts:
                     record.contact, target.queue_id, now, reason=EntryReason.OVERFLOW, placement=placement
                 )
                 return Step(moved, record_changes={"overflow_step": 0}, reindex=True)
-            return Step(
-                Outcome(record.contact), record_changes={"overflow_step": decision.steps_due}, reindex=True
-            )
+            return Step(Outcome(record.contact), record_changes={"overflow_step": steps}, reindex=True)
 
         return self.steps.apply(tenant, contact_id, decide, agent_id="")
 

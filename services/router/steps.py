@@ -89,7 +89,9 @@ class Steps:
             else self.core.queue_of(outcome.contact)
         )
         if target is not None:
-            self.ensure_signature(replace(record, contact=outcome.contact), target, now)
+            self.ensure_signature(
+                replace(record, contact=outcome.contact, **step.record_changes), target, now
+            )
         after = self.core.stage_contact(
             tx, record, outcome.contact, target, now, outcome.events, **step.record_changes
         )
