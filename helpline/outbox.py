@@ -6,6 +6,12 @@ invent a fact). The relay reads with a consumer group, waits for Kafka's ack, th
 deletes; entries left pending by a dead relay are taken over with XAUTOCLAIM. A relay killed
 between Kafka's ack and its XACK publishes that entry again, so consumers drop duplicates by
 event id (`helpline.idempotency`).
+
+Of a service's replicas, one relay at a time publishes a stream: it holds a lease in Redis and
+renews it every round. Several relays reading one group at once would publish neighbouring
+entries in parallel, so a contact's "offered" could reach Kafka after its "rejected"; one
+publisher keeps the stream's order, which is the order of the commits. A relay that takes the
+lease over first publishes what the previous holder left pending, oldest first.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +33,20 @@ from helpline.logging import get_logger
 log = get_logger(__name__)
 
 RELAY_GROUP = "relay"
+
+# Take the lease if it is free, renew it if it is ours; 1 when we hold it after the call.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
 
 # Wraps a service's script. The caller appends the outbox stream to KEYS and the encoded records
 # plus their count to ARGV; the wrapper takes them off again, so the body sees its own KEYS and ARGV
@@ -113,6 +134,7 @@ class OutboxRelay:
         batch: int = 100,
         claim_idle_ms: int = 30_000,
         block_ms: int = 500,
+        lease_ms: int = 5_000,
         metrics: OutboxMetrics | None = None,
     ) -> None:
         self.client = client
@@ -124,6 +146,11 @@ class OutboxRelay:
         self.claim_idle_ms = claim_idle_ms
         self.block_ms = block_ms
         self.metrics = metrics
+        self.lease_ms = lease_ms
+        # Unique per process: replicas on one host share the consumer name.
+        self._holder = f"{self.consumer_name}:{uuid.uuid4()}"
+        self._lease = client.register_script(_LEASE)
+        self._holding = False
         self._stop = threading.Event()
         self._ensure_group()
 
@@ -140,40 +167,45 @@ class OutboxRelay:
 
     def run(self) -> None:
         log.info("outbox relay running", stream=self.stream, consumer=self.consumer_name)
-        self.publish_pending()
         while not self._stop.is_set():
             self.run_once()
         log.info("outbox relay stopped", stream=self.stream)
 
-    def publish_pending(self) -> int:
-        """Entries this consumer read but never acknowledged (it died mid-way): publish them first."""
-        total = 0
-        while True:
-            entries = self._read("0")
-            if not entries:
-                return total
-            total += self._publish(entries)
-
     def run_once(self) -> int:
         """One round: take over entries a dead relay left idle, then read new ones; returns how many
-        were published."""
-        published = 0
-        _next, claimed, *_ = self.client.xautoclaim(
-            self.stream,
-            RELAY_GROUP,
-            self.consumer_name,
-            min_idle_time=self.claim_idle_ms,
-            start_id="0-0",
-            count=self.batch,
-        )
-        if claimed:
-            published += self._publish([e for e in claimed if e[1]])
+        were published. A relay without the lease waits a round instead."""
+        if not self._lease(keys=[f"{self.stream}:relay-lease"], args=[self._holder, self.lease_ms]):
+            self._holding = False
+            self._stop.wait(self.block_ms / 1000)
+            return 0
+        # The previous holder's pending entries are older than any new one: they go first, and
+        # all of them when the lease just changed hands.
+        published = self._claim(0 if not self._holding else self.claim_idle_ms)
+        self._holding = True
         entries = self._read(">", block=self.block_ms)
         if entries:
             published += self._publish(entries)
         if self.metrics:
             self.metrics.backlog.labels(self.stream).set(self.backlog())
         return published
+
+    def _claim(self, min_idle_ms: int) -> int:
+        published = 0
+        start = "0-0"
+        while True:
+            start, claimed, *_ = self.client.xautoclaim(
+                self.stream,
+                RELAY_GROUP,
+                self.consumer_name,
+                min_idle_time=min_idle_ms,
+                start_id=start,
+                count=self.batch,
+            )
+            entries = [e for e in claimed if e[1]]
+            if entries:
+                published += self._publish(entries)
+            if start in (b"0-0", "0-0") or not claimed:
+                return published
 
     def backlog(self) -> int:
         info = self.client.xinfo_groups(self.stream)

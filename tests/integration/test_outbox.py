@@ -105,3 +105,32 @@ def test_relay_killed_between_publish_and_ack_still_delivers_once_in_effect(
     effects = {k.decode(): int(v) for k, v in client.hgetall(f"effects:{unique}").items()}
     assert effects == {f"evt-{i}": 1 for i in range(total)}
     assert client.xpending(stream, "relay")["pending"] == 0
+
+
+def test_one_relay_at_a_time_publishes_a_stream_in_commit_order(
+    kafka_bootstrap: str, redis_client: redis.Redis, unique: str
+) -> None:
+    topic = make_topic(kafka_bootstrap, f"test.outbox.lease.{unique}")
+    stream = f"outbox:{unique}"
+    script = OutboxScript(redis_client, stream, SET_IF_VERSION)
+    producer = make_producer(kafka_bootstrap, "relay-lease")
+    first = OutboxRelay(redis_client, stream, producer, consumer_name="host", block_ms=50, lease_ms=60_000)
+    second = OutboxRelay(redis_client, stream, producer, consumer_name="host", block_ms=50, lease_ms=60_000)
+
+    def append(i: int) -> None:
+        record = OutgoingRecord(topic, f"v{i}".encode(), b"same-key", [("ce_id", f"evt-{i}".encode())])
+        script(keys=[f"entity:{unique}:{i}"], args=[0, f"v{i}"], records=[record])
+
+    for i in range(3):
+        append(i)
+    assert first.run_once() == 3
+    append(3)
+    # Same host name, other process: the lease, not the consumer name, decides who publishes.
+    assert second.run_once() == 0
+    assert first.run_once() == 1
+    redis_client.delete(f"{stream}:relay-lease")
+    append(4)
+    assert second.run_once() == 1
+    producer.close()
+    values = [r.value.decode() for r in read_all(kafka_bootstrap, topic, expected=5)]
+    assert values == [f"v{i}" for i in range(5)]
