@@ -4,10 +4,6 @@ so a crash between the two loses nothing)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,9 +17,9 @@ from kafka import KafkaConsumer
 
 from helpline.auth import ApiKeyStore
 from helpline.events import from_record
-from helpline.local_stack import REPO_ROOT, free_port
 from services.tickets.store import TOPIC
 from tests.integration.helpers import wait_until
+from tests.integration.service_process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -46,64 +42,14 @@ class Acknowledged:
             self.count += 1
 
 
-class TicketsProcess:
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.env = env
-        self.port = port
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.tickets"],
-                env=self.env,
-                cwd=REPO_ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        wait_until(self.ready, timeout=60, what="the tickets service to be ready")
-
-    def ready(self) -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> int | None:
-        """SIGTERM, as an orchestrator stops it; the exit code, once it stopped within the grace."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-        return self.process.wait(30)
-
-
 @pytest.fixture
 def service(
     redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path
-) -> Iterator[tuple[TicketsProcess, str]]:
-    port = free_port()
-    env = os.environ | {
-        "HELPLINE_SERVICE_NAME": "tickets",
-        "HELPLINE_REDIS_URL": redis_url,
-        "HELPLINE_AUTH_REDIS_URL": redis_url,
-        "HELPLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "HELPLINE_HTTP_HOST": "127.0.0.1",
-        "HELPLINE_HTTP_PORT": str(port),
-        "HELPLINE_GRPC_PORT": str(free_port()),
-        "HELPLINE_API_KEY_PEPPER": unique,
-        # The restarted relay takes over what the killed one left pending without a long wait.
-        "HELPLINE_OUTBOX_CLAIM_IDLE_MS": "1000",
-    }
+) -> Iterator[tuple[ServiceProcess, str]]:
+    env = service_env("tickets", redis_url, kafka_bootstrap, unique)
     key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=unique).create(f"k{unique}", "load")[1]
     # Both runs log to one file, kept by pytest's tmp_path for a failure's post-mortem.
-    process = TicketsProcess(env, port, tmp_path / "tickets.log")
+    process = ServiceProcess("tickets", env, tmp_path / "tickets.log")
     yield process, key
     process.stop()
 
@@ -170,7 +116,7 @@ def versions_on_kafka(bootstrap: str, wanted: set[str], until: dict[str, int]) -
 
 
 def test_a_killed_service_loses_no_acknowledged_write(
-    service: tuple[TicketsProcess, str], kafka_bootstrap: str
+    service: tuple[ServiceProcess, str], kafka_bootstrap: str
 ) -> None:
     process, key = service
     base = f"http://127.0.0.1:{process.port}"
