@@ -20,13 +20,17 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed ## install everything the stack and tests need
+deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin/grpcurl ## install everything the stack and tests need
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@# Debian's package starts a Redis on 6379 where an init system runs; the stack runs its own.
+
+# grpcurl, to call the services' gRPC APIs through reflection (docs/router.md; test_grpcurl.py).
+.tools/bin/grpcurl: scripts/install_grpcurl.sh
+	bash scripts/install_grpcurl.sh
 
 .venv/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv

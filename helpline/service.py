@@ -132,6 +132,7 @@ class ServiceRuntime:
             grpc_server, self.grpc_port, health = build_grpc_server(
                 port=s.grpc_port,
                 host=s.http_host,
+                max_workers=s.grpc_max_workers,
                 services=self._grpc_services,
                 auth=ApiKeyStore(self.auth_redis, pepper=s.api_key_pepper),
                 register=self._grpc_registrations,

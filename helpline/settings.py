@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="Address of the HTTP server (health, metrics, REST).")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server; 0 picks a free one.")
     grpc_port: int = Field(0, ge=0, le=65535, description="Port of the gRPC server; 0 picks a free one.")
+    grpc_max_workers: int = Field(
+        16,
+        ge=1,
+        description="gRPC calls served at once; each open server stream (an agent desktop) holds one.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest log level.")
     log_format: Literal["json", "console"] = Field("json", description="JSON lines, or coloured console.")
     topic_partitions: int = Field(

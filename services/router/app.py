@@ -1,20 +1,55 @@
-"""The router service's wiring: Call management and omnichannel routing (issue 4 builds the routing itself).
-
-Today it runs the platform shell every service shares: health, readiness and metrics over HTTP,
-and for services with a gRPC API the standard health and reflection services.
-"""
+"""The router service's wiring: the engine on this service's Redis, the REST admin API under /v1,
+gRPC (RouterService, health and reflection), the consumer of gateway contacts and SLA events,
+the durable timers, the periodic queue snapshots, and the outbox relay to the contact, agent and
+queue topics."""
 
 from __future__ import annotations
 
+from pydantic import Field
+
+from helpline.auth import ApiKeyStore
+from helpline.clock import SystemClock
+from helpline.events import event_handler
+from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
-from helpline.settings import Settings, load_settings
+from helpline.settings import Settings
+from services.router.api.grpc import SERVICE_NAME, registration
+from services.router.api.rest import build_router
+from services.router.consumers import GROUP, TOPICS, RouterEvents
+from services.router.engine import Router
+from services.router.snapshots import QueueSnapshots
+from services.router.store import OUTBOX_STREAM
 
 
-def build(settings: Settings) -> ServiceRuntime:
+class RouterSettings(Settings):
+    timer_poll_seconds: float = Field(
+        0.1, gt=0, description="Seconds between the timer worker's polls when nothing was due."
+    )
+    snapshot_interval_seconds: float = Field(
+        10, gt=0, description="Seconds between queue snapshots on helpline.queues."
+    )
+    # Every connected agent desktop keeps one StreamOffers call open.
+    grpc_max_workers: int = Field(
+        256, ge=1, description="gRPC calls served at once; each connected agent desktop holds one."
+    )
+
+
+def build(settings: RouterSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
-    runtime.add_grpc()
+    router = Router(runtime.redis, SystemClock())
+    api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
+    install_problem_handlers(runtime.app)
+    runtime.app.add_middleware(BodyLimitMiddleware)
+    runtime.app.include_router(build_router(lambda: router, lambda: api_keys))
+    runtime.add_outbox_relay(OUTBOX_STREAM)
+    runtime.add_consumer(GROUP, TOPICS, event_handler(RouterEvents(router).handle))
+    timers = router.timer_worker(settings.timer_poll_seconds)
+    runtime.add_worker("timers", timers.run, timers.stop)
+    snapshots = QueueSnapshots(router, settings.snapshot_interval_seconds)
+    runtime.add_worker("queue-snapshots", snapshots.run, snapshots.stop)
+    runtime.add_grpc([SERVICE_NAME], registration(lambda: router))
     return runtime
 
 
 def main() -> int:
-    return build(load_settings(service_name="router")).run()
+    return build(RouterSettings(service_name="router")).run()

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from helpline.domain import timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
-from services.router.core import Core, NotFoundError
+from services.router.core import Core, NotFoundError, require_id
 from services.router.domain.convert import (
     CHANNEL_TO_PROTO,
     CROSS_CHANNEL_TO_PROTO,
@@ -100,6 +100,7 @@ class Catalog:
 
     def put_queue(self, queue: Queue, expected_version: int | None = None) -> Queue:
         tenant = queue.tenant_id
+        require_id("queue", queue.queue_id)
         self._require_skills(tenant, [skill.name for skill in queue.required_skills])
         self._require_skills(tenant, [name for step in queue.overflow_steps for name in step.drop_skills])
         self._require_queues(
@@ -179,6 +180,7 @@ class Catalog:
     # -- routing profiles --
 
     def put_profile(self, tenant: str, profile_id: str, name: str, profile: RoutingProfile) -> ProfileRecord:
+        require_id("profile", profile_id)
         self._require_queues(tenant, [member.queue_id for member in profile.queues])
         now = self.core.now()
 
@@ -196,16 +198,20 @@ class Catalog:
         saved = self.core.retry(f"profile {profile_id}", attempt)
         for agent_id in self.store.members_of(Keys(tenant).profile_agents(profile_id)):
             self.core.retry(
-                f"agent {agent_id}", functools.partial(self._follow_profile, tenant, agent_id, saved, now)
+                f"agent {agent_id}",
+                functools.partial(self._follow_profile, tenant, agent_id, profile_id, now),
             )
         return saved
 
-    def _follow_profile(self, tenant: str, agent_id: str, saved: ProfileRecord, now: datetime) -> None:
+    def _follow_profile(self, tenant: str, agent_id: str, profile_id: str, now: datetime) -> None:
         record = self.core.require_agent(tenant, agent_id)
-        if record.profile_id != saved.profile_id:
+        current = self.store.profile(tenant, profile_id)
+        if record.profile_id != profile_id or current is None:
             return
-        agent = replace(record.agent, profile=saved.profile)
+        agent = replace(record.agent, profile=current.profile)
         tx = Tx(Keys(tenant))
+        # Two changes of one profile racing: the agent ends on the last one, not the slower one.
+        tx.expect_version(Keys(tenant).profile(profile_id), current.version)
         self.core.stage_agent(tx, record, agent, now, events=[configured_event(record, agent, now)])
         self.store.commit(tx)
 
@@ -221,25 +227,34 @@ class Catalog:
     # -- agents --
 
     def put_agent(self, tenant: str, config: AgentConfig) -> AgentRecord:
-        if not config.agent_id.strip():
-            raise InvalidConfiguration("missing_field", "agent_id is required", field="agent_id")
+        require_id("agent", config.agent_id)
         self._require_skills(tenant, config.skills)
-        if config.profile_id:
-            profile = self.profile(tenant, config.profile_id).profile
-        elif config.profile is not None:
-            profile = config.profile
-            self._require_queues(tenant, [member.queue_id for member in profile.queues])
-        else:
+        if config.profile is not None and not config.profile_id:
+            self._require_queues(tenant, [member.queue_id for member in config.profile.queues])
+        elif not config.profile_id:
             raise InvalidConfiguration("profile_required", "give the agent a profile_id or a routing profile")
         now = self.core.now()
 
         def attempt() -> AgentRecord:
             keys = Keys(tenant)
+            tx = Tx(keys)
+            profile = config.profile
+            if config.profile_id:
+                named = self.store.profile(tenant, config.profile_id)
+                if named is None:
+                    raise InvalidConfiguration(
+                        "unknown_profile",
+                        f"no routing profile {config.profile_id}; create it first",
+                        profile_id=config.profile_id,
+                    )
+                # A profile changed meanwhile would not reach this agent: it is not in the set yet.
+                tx.expect_version(keys.profile(config.profile_id), named.version)
+                profile = named.profile
+            assert profile is not None
             old = self.store.agent(tenant, config.agent_id)
             if old is None:
                 old = AgentRecord(0, Agent(config.agent_id, tenant, profile))
             agent = replace(old.agent, profile=profile, skills=dict(config.skills))
-            tx = Tx(keys)
             if old.profile_id != config.profile_id:
                 if old.profile_id:
                     tx.srem(keys.profile_agents(old.profile_id), config.agent_id)
@@ -271,7 +286,7 @@ def queue_signatures(queue: Queue, now: datetime) -> dict[Channel, set[str]]:
     """The signatures a contact without skills of its own has in this queue, step by step: known
     up front, so the common contacts never wait for a set to be built."""
     found: dict[Channel, set[str]] = {}
-    for channel in queue.channels:
+    for channel in queue.routed_channels:
         probe = WaitingContact("probe", queue.tenant_id, queue.queue_id, channel, enqueued_at=now)
         moments = [now, *(now + step.after for step in queue.overflow_steps)]
         found[channel] = {overflow(queue, probe, moment).requirements.signature for moment in moments}

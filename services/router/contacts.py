@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from helpline.domain import timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
 from services.router.catalog import Catalog
-from services.router.core import Core, NotFoundError, new_id
+from services.router.core import Core, NotFoundError, new_id, require_id
 from services.router.domain import calls, moves
 from services.router.domain.calls import Outcome, Placement
 from services.router.domain.contact import Contact, ContactContext, ContactStatus, EntryReason, require_agent
@@ -80,7 +80,7 @@ class Contacts:
     def submit(self, tenant: str, new: NewContact) -> Placed:
         """A new contact: received, then self-service waits, a bot escalation or any other
         channel enters a queue. Idempotent by contact id: a redelivery returns the contact as it is."""
-        contact_id = new.contact_id or new_id()
+        contact_id = require_id("contact", new.contact_id) if new.contact_id else new_id()
         existing = self.store.contact(tenant, contact_id)
         if existing is not None:
             if existing.contact.status is ContactStatus.RECEIVED and new.queue_id:
@@ -164,7 +164,9 @@ class Contacts:
             queue = self.core.require_queue(tenant, queue_id)
         else:
             serving = [
-                q for q in self.catalog.queues(tenant) if channel in q.channels and q.department is department
+                q
+                for q in self.catalog.queues(tenant)
+                if channel in q.routed_channels and q.department is department
             ]
             if not serving:
                 raise InvalidConfiguration(
@@ -173,7 +175,7 @@ class Contacts:
                     channel=channel.value,
                 )
             queue = min(serving, key=lambda q: q.queue_id)
-        if channel not in queue.channels:
+        if channel not in queue.routed_channels:
             raise InvalidConfiguration(
                 "queue_does_not_serve_channel",
                 f"queue {queue.queue_id} does not serve {channel.value}",
@@ -523,21 +525,23 @@ class Contacts:
 
     def requirements_due(self, tenant: str, contact_id: str) -> Applied:
         """An overflow step or the preferred-agent window came due: widen, or move queues."""
-        return self._overflow(tenant, contact_id, force_next=False)
+        return self._overflow(tenant, contact_id, at_least=0)
 
-    def force_overflow(self, tenant: str, contact_id: str) -> Applied:
-        """Apply the queue's next overflow step now (an SLA reaction), without waiting for it."""
-        return self._overflow(tenant, contact_id, force_next=True)
+    def force_overflow(self, tenant: str, contact_id: str, at_least: int = 1) -> Applied:
+        """Apply the queue's first `at_least` overflow steps now (an SLA reaction), without
+        waiting for them. Asking for the same count again changes nothing, so a redelivered
+        alert does not push the contact further."""
+        return self._overflow(tenant, contact_id, at_least=at_least)
 
-    def _overflow(self, tenant: str, contact_id: str, *, force_next: bool) -> Applied:
+    def _overflow(self, tenant: str, contact_id: str, *, at_least: int) -> Applied:
         def decide(
             record: ContactRecord, agent: AgentRecord | None, queue: Queue | None, now: datetime
         ) -> Step:
             if queue is None or record.contact.status is not ContactStatus.QUEUED:
                 return Step(Outcome(record.contact))
-            steps = overflow(queue, waiting_of(record), now).steps_due
-            if force_next:
-                steps = min(steps + 1, len(queue.overflow_steps))
+            steps = max(
+                overflow(queue, waiting_of(record), now).steps_due, min(at_least, len(queue.overflow_steps))
+            )
             record = replace(record, overflow_step=steps)
             decision = overflow(queue, waiting_of(record), now)
             if decision.move_to_queue_id:

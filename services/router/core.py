@@ -3,6 +3,7 @@ and staging a changed agent or contact into a transaction with its index entries
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,6 +15,7 @@ from ulid import ULID
 from helpline.clock import Clock
 from services.router.domain import agent_facts
 from services.router.domain.contact import Contact
+from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Agent, Queue
 from services.router.domain.routing import readiness_refusal
 from services.router.indexes import Registry, agent_entries, agent_slots, contact_entries, contact_timers
@@ -38,6 +40,20 @@ class ContendedError(Exception):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} is changing too fast; try again")
+
+
+# Ids end up in Redis keys and in timer members split on "|": a plain alphabet keeps them inert.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:@+-]{0,127}")
+
+
+def require_id(kind: str, value: str) -> str:
+    if not _ID.fullmatch(value):
+        raise InvalidConfiguration(
+            "invalid_id",
+            f"{kind} id {value!r}: 1 to 128 letters, digits or ._~:@+-, starting with a letter or digit",
+            field=f"{kind}_id",
+        )
+    return value
 
 
 def new_id() -> str:

@@ -62,7 +62,7 @@ def agent_slots(agent: Agent, queues: Mapping[str, Queue]) -> list[Slot]:
         queue = queues.get(membership.queue_id)
         if queue is None:
             continue
-        for channel in sorted(queue.channels):
+        for channel in sorted(queue.routed_channels):
             if CAPACITY_CHANNEL[channel] in agent.profile.capacity:
                 slots.append((queue.queue_id, channel))
     return slots

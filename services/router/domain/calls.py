@@ -179,6 +179,7 @@ def enqueue(
         and contact.queue_id == queue_id
         and contact.queued_at == now
         and contact.entry_reason is reason
+        and (priority is None or priority is contact.priority)
     ):
         return Outcome(contact)
     require(contact, frozenset(_ENQUEUE_REASONS), "enqueue_requires_received_or_queued", "be queued")

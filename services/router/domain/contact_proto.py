@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from helpline.v1 import common_pb2
 from helpline.v1 import contact_events_pb2 as ev
 from services.router.domain.contact import ContactContext, EntryReason
-from services.router.domain.convert import PRIORITY_TO_PROTO
-from services.router.domain.model import Priority
+from services.router.domain.convert import PRIORITY_TO_PROTO, priority_from_proto
+from services.router.domain.model import Priority, SkillRequirement
 
 ENTRY_REASON_TO_PROTO: Mapping[EntryReason, ev.QueueEntryReason.ValueType] = {
     EntryReason.NEW: ev.QUEUE_ENTRY_REASON_NEW,
@@ -35,6 +35,25 @@ def context_to_proto(context: ContactContext, priority: Priority) -> common_pb2.
             common_pb2.Skill(name=skill.name, proficiency=skill.min_proficiency)
             for skill in context.required_skills
         ],
+        ticket_id=context.ticket_id,
+        bot_transcript_summary=context.bot_transcript_summary,
+        attributes=dict(context.attributes),
+        customer_address=context.customer_address,
+    )
+
+
+def context_from_proto(context: common_pb2.ContactContext) -> ContactContext:
+    """The context a gateway or bot sent; an unset priority is normal, and a skill or priority the
+    domain refuses raises InvalidConfiguration."""
+    return ContactContext(
+        customer_id=context.customer_id,
+        language=context.language,
+        intent=context.intent,
+        priority=priority_from_proto(context.priority, Priority.NORMAL),
+        vip=context.vip,
+        required_skills=tuple(
+            SkillRequirement(skill.name, skill.proficiency) for skill in context.required_skills
+        ),
         ticket_id=context.ticket_id,
         bot_transcript_summary=context.bot_transcript_summary,
         attributes=dict(context.attributes),

@@ -96,6 +96,10 @@ MAX_PROFICIENCY = 5
 # Bounds the best-skill score (see routing.agent_score) and keeps requirements readable.
 MAX_REQUIRED_SKILLS = 32
 MISSED_REASON = "missed"
+# Bounds that keep every configured value inside the contracts' int32 fields and the routing
+# epoch's arithmetic: a month is longer than any wait, timeout or window a queue needs.
+MAX_DURATION = timedelta(days=31)
+MAX_COUNT = 1000
 
 
 def _check_proficiency(name: str, proficiency: int) -> None:
@@ -112,6 +116,17 @@ def _check_proficiency(name: str, proficiency: int) -> None:
 def _check_not_negative(what: str, duration: timedelta) -> None:
     if duration < timedelta(0):
         raise InvalidConfiguration("negative_duration", f"{what} is negative ({duration})", field=what)
+    if duration > MAX_DURATION:
+        raise InvalidConfiguration(
+            "duration_too_long", f"{what} is {duration}; at most {MAX_DURATION.days} days", field=what
+        )
+
+
+def _check_count(what: str, value: int, low: int) -> None:
+    if not low <= value <= MAX_COUNT:
+        raise InvalidConfiguration(
+            f"{what}_out_of_range", f"{what} is {value}; it must be {low} to {MAX_COUNT}", field=what
+        )
 
 
 def _check_aware(what: str, moment: datetime) -> None:
@@ -205,8 +220,17 @@ class Queue:
             raise InvalidConfiguration("offer_timeout_not_positive", "an offer must stay open for some time")
         if self.max_no_answer < 0:
             raise InvalidConfiguration("negative_max_no_answer", "max_no_answer must be 0 or more")
+        _check_count("max_no_answer", self.max_no_answer, 0)
+        _check_not_negative("offer_timeout", self.offer_timeout)
         _check_unique_skills(self.required_skills)
         self._check_overflow_steps()
+
+    @property
+    def routed_channels(self) -> frozenset[Channel]:
+        """The channels of the contacts it routes: a voice queue also calls its callers back."""
+        if Channel.VOICE in self.channels:
+            return self.channels | {Channel.CALLBACK}
+        return self.channels
 
     def _check_overflow_steps(self) -> None:
         previous: OverflowStep | None = None
@@ -255,6 +279,7 @@ class QueueMembership:
             raise InvalidConfiguration(
                 "queue_priority_out_of_range", "queue priority starts at 1 (served first)"
             )
+        _check_count("queue_priority", self.priority, 1)
         _check_not_negative("delay", self.delay)
 
 

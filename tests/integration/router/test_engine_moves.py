@@ -136,6 +136,12 @@ def test_a_callback_keeps_the_callers_place(router: Router, tenant: str, clock: 
     assert callback.status is ContactStatus.QUEUED
     assert callback.channel is Channel.CALLBACK
     assert callback.enqueued_since == _record(router, tenant, "c").contact.enqueued_since
+    # A voice queue calls its callers back: its voice agents take the callback.
+    router.catalog.put_agent(
+        tenant, AgentConfig("a", {}, profile=RoutingProfile((QueueMembership("front"),)))
+    )
+    router.agents.set_status(tenant, "a", AgentStatus.AVAILABLE)
+    assert _record(router, tenant, spawned.contact_id).contact.agent_id == "a"
 
 
 def test_the_maximum_wait_ends_the_wait_with_the_queues_action(

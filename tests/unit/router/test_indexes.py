@@ -66,6 +66,7 @@ def test_an_available_agent_is_in_the_ready_sets_it_meets_and_an_offline_one_onl
         keys.members("q"),
         keys.in_state("q", agent.state),
         keys.staffed("q", Channel.VOICE),
+        keys.staffed("q", Channel.CALLBACK),
         keys.ready("q", Channel.VOICE, ""),
         keys.ready("q", Channel.VOICE, "de:3"),
     }

@@ -1,0 +1,435 @@
+"""The router gRPC API, `helpline.v1.RouterService`.
+
+Every RPC is a router use case for the tenant of the caller's API key; another tenant's contact,
+agent or queue is simply not found. Refusals become status codes in one place (`_refusal`), and
+every status's details start with the rule that refused, e.g.
+`already_accepted: agent a7 already has contact c1`.
+
+StreamOffers follows the agent's desk stream, which every offer and withdrawn offer is written
+to in the same commit that makes it, so a desktop that connects late first gets the offer still
+pending, then everything after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import grpc
+
+from helpline.auth import NotAuthenticatedError, current_tenant
+from helpline.domain import from_timestamp, timestamp
+from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2_grpc
+from helpline.v1 import router_service_pb2 as pb
+from services.router.contacts import NewContact
+from services.router.core import ContendedError, NotFoundError
+from services.router.domain.calls import require_text, span
+from services.router.domain.contact import Contact, ContactStatus
+from services.router.domain.contact_proto import context_from_proto, context_to_proto
+from services.router.domain.convert import (
+    AGENT_STATE_TO_PROTO,
+    AGENT_STATUS_TO_PROTO,
+    CHANNEL_TO_PROTO,
+    DEPARTMENT_TO_PROTO,
+    agent_status_from_proto,
+    channel_from_proto,
+    department_from_proto,
+    duration,
+)
+from services.router.domain.errors import InvalidConfiguration, RoutingRefused
+from services.router.domain.model import Department
+from services.router.engine import Router
+from services.router.matching import offer_message
+from services.router.queue_status import ChannelStatus, channel_statuses
+from services.router.records import AgentRecord
+from services.router.steps import Applied
+from services.router.store import Keys
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
+# How long one read of the desk stream waits for news: a cancelled stream ends within this.
+DESK_BLOCK_MS = 1000
+DESK_BATCH = 50
+# XREAD from before the first entry of a stream that does not exist yet.
+_STREAM_START = b"0-0"
+
+
+# -- refusals as status codes ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    code: grpc.StatusCode
+    rule: str
+    message: str
+
+
+def _refusal(exc: Exception) -> _Refusal | None:
+    """The status of an exception the use cases raise on purpose; None for anything else (a bug
+    or an outage), which gRPC reports as UNKNOWN with the exception logged."""
+    if isinstance(exc, InvalidConfiguration):
+        return _Refusal(grpc.StatusCode.INVALID_ARGUMENT, exc.rule, exc.message)
+    if isinstance(exc, RoutingRefused):
+        return _Refusal(grpc.StatusCode.FAILED_PRECONDITION, exc.rule, exc.message)
+    if isinstance(exc, NotFoundError):
+        return _Refusal(grpc.StatusCode.NOT_FOUND, f"{exc.kind}_not_found", str(exc))
+    if isinstance(exc, ContendedError):
+        # Every attempt lost a race; the caller tries again, as ABORTED asks.
+        return _Refusal(grpc.StatusCode.ABORTED, "contended", str(exc))
+    if isinstance(exc, NotAuthenticatedError):
+        return _Refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", str(exc))
+    return None
+
+
+_S = TypeVar("_S")
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+
+
+def _answers_refusals(
+    rpc: Callable[[_S, _Req, grpc.ServicerContext], _Resp],
+) -> Callable[[_S, _Req, grpc.ServicerContext], _Resp]:
+    @functools.wraps(rpc)
+    def call(self: _S, request: _Req, context: grpc.ServicerContext) -> _Resp:
+        try:
+            return rpc(self, request, context)
+        except Exception as exc:
+            refusal = _refusal(exc)
+            if refusal is None:
+                raise
+            context.abort(refusal.code, f"{refusal.rule}: {refusal.message}")
+
+    return call
+
+
+# -- request reading -------------------------------------------------------------------------------
+
+
+def _required(value: str, name: str) -> str:
+    require_text(value, name)
+    return value
+
+
+def _new_contact(request: pb.SubmitContactRequest) -> NewContact:
+    return NewContact(
+        channel=channel_from_proto(request.channel),
+        department=department_from_proto(request.department, Department.SERVICE),
+        contact_id=request.contact_id,
+        queue_id=request.queue_id,
+        context=context_from_proto(request.context),
+        entry_point=request.entry_point,
+        related_contact_id=request.related_contact_id,
+    )
+
+
+# -- responses -------------------------------------------------------------------------------------
+
+
+def _queued_event(applied: Applied, contact_id: str) -> contact_events_pb2.ContactQueued | None:
+    """Where the step put `contact_id` in a queue, as the engine decided it (position, EWT)."""
+    return next(
+        (
+            event
+            for event in applied.step.outcome.events
+            if isinstance(event, contact_events_pb2.ContactQueued) and event.contact_id == contact_id
+        ),
+        None,
+    )
+
+
+def _handle_times(contact: Contact) -> pb.CompleteContactResponse:
+    """The completing agent's talk, hold and wrap-up, as ContactCompleted reports them."""
+    assert contact.finished_at is not None  # a completed contact has finished
+    talk = span(contact.connected_at, contact.ended_at or contact.finished_at) - contact.hold_total
+    return pb.CompleteContactResponse(
+        talk_duration=duration(max(talk, timedelta(0))),
+        hold_duration=duration(contact.hold_total),
+        wrap_up_duration=duration(span(contact.ended_at, contact.finished_at)),
+    )
+
+
+def _channel_status(status: ChannelStatus) -> pb.QueueChannelStatus:
+    message = pb.QueueChannelStatus(
+        channel=CHANNEL_TO_PROTO[status.channel],
+        depth=status.depth,
+        agents_by_state=[
+            common_pb2.AgentStateCount(state=AGENT_STATE_TO_PROTO[state], count=count)
+            for state, count in status.agents_by_state.items()
+        ],
+        service_level_threshold=duration(status.service_level_threshold),
+    )
+    if status.oldest_age is not None:
+        message.oldest_contact_age.CopyFrom(duration(status.oldest_age))
+    if status.estimated_wait is not None:
+        message.estimated_wait.CopyFrom(duration(status.estimated_wait))
+    return message
+
+
+# -- the desk stream -------------------------------------------------------------------------------
+
+
+def _desk_item(fields: Mapping[bytes, bytes]) -> pb.StreamOffersResponse | None:
+    data = base64.b64decode(fields[b"data"])
+    kind = fields[b"kind"]
+    if kind == b"offer":
+        return pb.StreamOffersResponse(offer=pb.Offer.FromString(data))
+    if kind == b"withdrawn":
+        return pb.StreamOffersResponse(withdrawn=pb.OfferWithdrawn.FromString(data))
+    # A kind a newer replica writes during a rolling upgrade: this desktop cannot show it.
+    return None
+
+
+def _last_entry_id(router: Router, key: str) -> bytes:
+    last: Any = router.store.client.xrevrange(key, count=1)
+    return bytes(last[0][0]) if last else _STREAM_START
+
+
+def _pending_offer(router: Router, agent: AgentRecord) -> pb.Offer | None:
+    """The agent's last offer, if its contact still waits for this agent's answer."""
+    if agent.offer is None:
+        return None
+    record = router.store.contact(agent.agent.tenant_id, agent.offer.contact_id)
+    if record is None:
+        return None
+    contact = record.contact
+    if (contact.status, contact.agent_id, contact.offer_id) != (
+        ContactStatus.OFFERED,
+        agent.agent.agent_id,
+        agent.offer.offer_id,
+    ):
+        return None
+    queue = router.core.queue_of(contact)
+    return offer_message(contact, queue, router.core.now()) if queue else None
+
+
+def _follow_desk(
+    router: Router, key: str, after: bytes, context: grpc.ServicerContext
+) -> Iterator[pb.StreamOffersResponse]:
+    """The desk's entries after `after`, as they come, until the RPC ends."""
+    while context.is_active():
+        reply: Any = router.store.client.xread({key: after}, count=DESK_BATCH, block=DESK_BLOCK_MS)
+        for _stream, entries in reply or ():
+            for entry_id, fields in entries:
+                after = entry_id
+                item = _desk_item(fields)
+                if item is not None:
+                    yield item
+
+
+def _offers(
+    router: Router, key: str, after: bytes, pending: pb.Offer | None, context: grpc.ServicerContext
+) -> Iterator[pb.StreamOffersResponse]:
+    if pending is not None:
+        yield pb.StreamOffersResponse(offer=pending)
+    yield from _follow_desk(router, key, after, context)
+
+
+# -- the service -----------------------------------------------------------------------------------
+
+
+class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
+    def __init__(self, router: Callable[[], Router]) -> None:
+        self._router = router
+
+    @_answers_refusals
+    def SubmitContact(  # noqa: N802 -- the generated base class names the methods after the RPCs
+        self, request: pb.SubmitContactRequest, context: grpc.ServicerContext
+    ) -> pb.SubmitContactResponse:
+        placed = self._router().contacts.submit(current_tenant(), _new_contact(request))
+        response = pb.SubmitContactResponse(
+            contact_id=placed.contact.contact_id, queue_id=placed.contact.queue_id, position=placed.position
+        )
+        if placed.estimated_wait is not None:
+            response.estimated_wait.CopyFrom(duration(placed.estimated_wait))
+        return response
+
+    @_answers_refusals
+    def SetAgentStatus(  # noqa: N802
+        self, request: pb.SetAgentStatusRequest, context: grpc.ServicerContext
+    ) -> pb.SetAgentStatusResponse:
+        tenant = current_tenant()
+        agent_id = _required(request.agent_id, "agent_id")
+        router = self._router()
+        # The request names no actor and a key may belong to a desktop or an integration, so the
+        # change is the agent's own, as the use case assumes by default.
+        saved = router.agents.set_status(
+            tenant, agent_id, agent_status_from_proto(request.status), reason=request.reason_code
+        )
+        # Becoming available may have brought an offer at once: answer with the state after it.
+        agent = (router.store.agent(tenant, agent_id) or saved).agent
+        return pb.SetAgentStatusResponse(
+            agent_id=agent_id,
+            status=AGENT_STATUS_TO_PROTO[agent.status],
+            state=AGENT_STATE_TO_PROTO[agent.state],
+            reason_code=agent.away_reason,
+        )
+
+    @_answers_refusals
+    def StreamOffers(  # noqa: N802
+        self, request: pb.StreamOffersRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.StreamOffersResponse]:
+        # Everything that can refuse runs now, before the stream starts, so it becomes a status.
+        tenant = current_tenant()
+        agent_id = _required(request.agent_id, "agent_id")
+        router = self._router()
+        key = Keys(tenant).desk(agent_id)
+        # Read before the pending offer: an offer made in between is then read again rather than
+        # missed (desktops drop an offer_id they already have).
+        after = _last_entry_id(router, key)
+        pending = _pending_offer(router, router.core.require_agent(tenant, agent_id))
+        return _offers(router, key, after, pending, context)
+
+    @_answers_refusals
+    def AcceptOffer(  # noqa: N802
+        self, request: pb.AcceptOfferRequest, context: grpc.ServicerContext
+    ) -> pb.AcceptOfferResponse:
+        applied = self._router().contacts.accept(
+            current_tenant(), _required(request.agent_id, "agent_id"), _required(request.offer_id, "offer_id")
+        )
+        contact = applied.after.contact
+        return pb.AcceptOfferResponse(
+            contact_id=contact.contact_id, context=context_to_proto(contact.context, contact.priority)
+        )
+
+    @_answers_refusals
+    def RejectOffer(  # noqa: N802
+        self, request: pb.RejectOfferRequest, context: grpc.ServicerContext
+    ) -> pb.RejectOfferResponse:
+        self._router().contacts.reject(
+            current_tenant(),
+            _required(request.agent_id, "agent_id"),
+            _required(request.offer_id, "offer_id"),
+            reason=request.reason,
+        )
+        return pb.RejectOfferResponse()
+
+    @_answers_refusals
+    def HoldContact(  # noqa: N802
+        self, request: pb.HoldContactRequest, context: grpc.ServicerContext
+    ) -> pb.HoldContactResponse:
+        self._router().contacts.hold(
+            current_tenant(),
+            _required(request.contact_id, "contact_id"),
+            _required(request.agent_id, "agent_id"),
+        )
+        return pb.HoldContactResponse()
+
+    @_answers_refusals
+    def ResumeContact(  # noqa: N802
+        self, request: pb.ResumeContactRequest, context: grpc.ServicerContext
+    ) -> pb.ResumeContactResponse:
+        applied = self._router().contacts.resume(
+            current_tenant(),
+            _required(request.contact_id, "contact_id"),
+            _required(request.agent_id, "agent_id"),
+        )
+        held = applied.after.contact.hold_total - applied.before.contact.hold_total
+        return pb.ResumeContactResponse(hold_duration=duration(held))
+
+    @_answers_refusals
+    def TransferContact(  # noqa: N802
+        self, request: pb.TransferContactRequest, context: grpc.ServicerContext
+    ) -> pb.TransferContactResponse:
+        contact_id = _required(request.contact_id, "contact_id")
+        applied = self._router().contacts.transfer(
+            current_tenant(),
+            contact_id,
+            _required(request.agent_id, "agent_id"),
+            to_queue_id=request.to_queue_id,
+            to_agent_id=request.to_agent_id,
+            to_department=department_from_proto(request.to_department) if request.to_department else None,
+            reason=request.reason,
+        )
+        queued = _queued_event(applied, contact_id)
+        return pb.TransferContactResponse(
+            contact_id=contact_id,
+            queue_id=applied.after.contact.queue_id,
+            position=queued.position if queued else 0,
+        )
+
+    @_answers_refusals
+    def EndContact(  # noqa: N802
+        self, request: pb.EndContactRequest, context: grpc.ServicerContext
+    ) -> pb.EndContactResponse:
+        # The agent is optional: a gateway reports a hang-up without knowing who answered.
+        applied = self._router().contacts.end(
+            current_tenant(), _required(request.contact_id, "contact_id"), request.agent_id
+        )
+        response = pb.EndContactResponse()
+        wrap_up_until = applied.after.contact.wrap_up_until
+        if wrap_up_until is not None:
+            response.after_contact_work_until.CopyFrom(timestamp(wrap_up_until))
+        return response
+
+    @_answers_refusals
+    def CompleteContact(  # noqa: N802
+        self, request: pb.CompleteContactRequest, context: grpc.ServicerContext
+    ) -> pb.CompleteContactResponse:
+        applied = self._router().contacts.complete(
+            current_tenant(),
+            _required(request.contact_id, "contact_id"),
+            _required(request.agent_id, "agent_id"),
+            request.disposition_code,
+            ticket_id=request.ticket_id,
+        )
+        return _handle_times(applied.after.contact)
+
+    @_answers_refusals
+    def AbandonContact(  # noqa: N802
+        self, request: pb.AbandonContactRequest, context: grpc.ServicerContext
+    ) -> pb.AbandonContactResponse:
+        router = self._router()
+        # `reason` is not kept: ContactAbandoned has no field for it, and nothing decides on it.
+        applied = router.contacts.abandon(current_tenant(), _required(request.contact_id, "contact_id"))
+        contact = applied.after.contact
+        assert contact.finished_at is not None  # an abandoned contact has finished
+        queue = router.core.queue_of(contact)
+        window = queue.resume_window if queue else timedelta(0)
+        return pb.AbandonContactResponse(resumable_until=timestamp(contact.finished_at + window))
+
+    @_answers_refusals
+    def RequestCallback(  # noqa: N802
+        self, request: pb.RequestCallbackRequest, context: grpc.ServicerContext
+    ) -> pb.RequestCallbackResponse:
+        scheduled_for = from_timestamp(request.scheduled_for) if request.HasField("scheduled_for") else None
+        applied = self._router().contacts.request_callback(
+            current_tenant(),
+            _required(request.contact_id, "contact_id"),
+            callback_number=request.callback_number,
+            scheduled_for=scheduled_for,
+        )
+        spawned = applied.step.outcome.spawned
+        assert spawned is not None  # schedule_callback always makes the callback contact
+        response = pb.RequestCallbackResponse(callback_contact_id=spawned.contact_id)
+        queued = _queued_event(applied, spawned.contact_id)
+        if queued is not None:
+            response.position = queued.position
+            if queued.HasField("estimated_wait"):
+                response.estimated_wait.CopyFrom(queued.estimated_wait)
+        return response
+
+    @_answers_refusals
+    def GetQueueStatus(  # noqa: N802
+        self, request: pb.GetQueueStatusRequest, context: grpc.ServicerContext
+    ) -> pb.GetQueueStatusResponse:
+        router = self._router()
+        queue = router.core.require_queue(current_tenant(), _required(request.queue_id, "queue_id"))
+        now = router.core.now()
+        return pb.GetQueueStatusResponse(
+            queue_id=queue.queue_id,
+            department=DEPARTMENT_TO_PROTO[queue.department],
+            channels=[_channel_status(status) for status in channel_statuses(router, queue, now)],
+            as_of=timestamp(now),
+        )
+
+
+def registration(router: Callable[[], Router]) -> Callable[[grpc.Server], None]:
+    """What `ServiceRuntime.add_grpc` calls to add the servicer to its server."""
+
+    def register(server: grpc.Server) -> None:
+        router_service_pb2_grpc.add_RouterServiceServicer_to_server(RouterServicer(router), server)
+
+    return register

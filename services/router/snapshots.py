@@ -1,0 +1,117 @@
+"""The periodic QueueSnapshot: every interval, one event per queue and channel of every tenant
+(depth, oldest wait, agents by state, EWT), through the outbox to `helpline.queues`.
+
+Every replica runs the worker; a lease per tenant lets one of them publish each interval.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+from helpline.domain import timestamp
+from helpline.logging import get_logger
+from helpline.v1 import common_pb2, queue_events_pb2
+from services.router.domain.convert import (
+    AGENT_STATE_TO_PROTO,
+    CHANNEL_TO_PROTO,
+    DEPARTMENT_TO_PROTO,
+    duration,
+)
+from services.router.domain.model import AgentState
+from services.router.engine import Router
+from services.router.queue_status import queue_status
+from services.router.store import Keys, Tx
+
+log = get_logger(__name__)
+
+_QUEUES_KEY_PREFIX = "rt:{"
+_SCAN_BATCH = 500
+
+
+class QueueSnapshots:
+    def __init__(self, router: Router, interval_s: float) -> None:
+        if interval_s <= 0:
+            raise ValueError("the snapshot interval must be positive")
+        self.router = router
+        self.interval_s = interval_s
+        # Shorter than the interval, so the replica that took a lease always finds it gone at its
+        # next tick, whatever the few milliseconds between a tick and its SET.
+        self._lease_ms = max(1, int(interval_s * 900))
+        self._holder = uuid.uuid4().hex
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        log.info("queue snapshots running", interval_s=self.interval_s)
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval_s)
+
+    def run_once(self) -> int:
+        """Snapshot every tenant whose lease this worker takes; returns the snapshots emitted."""
+        emitted = 0
+        for tenant in self.tenants():
+            if self._stop.is_set():
+                break
+            if self._take_lease(tenant):
+                emitted += self.snapshot(tenant)
+        return emitted
+
+    def tenants(self) -> Iterator[str]:
+        # No registry lists the tenants that have queues (router:tenants only has those with
+        # timers), so the queue sets are found by SCAN: a few round trips per interval for one
+        # admin-level job, never on a request's path. On a cluster it sees one node only, so a
+        # registry written by Catalog.put_queue should replace it before the router runs on one.
+        pattern = f"{_QUEUES_KEY_PREFIX}*}}:queues"
+        for raw in self.router.store.client.scan_iter(match=pattern, count=_SCAN_BATCH):
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            tenant = key[len(_QUEUES_KEY_PREFIX) : key.find("}")]
+            # A queue id may hold the pattern's text; only the tenant's own queue set counts.
+            if tenant and key == Keys(tenant).queues():
+                yield tenant
+
+    def _take_lease(self, tenant: str) -> bool:
+        # Three replicas tick at their own moments; whoever sets the key first publishes for this
+        # interval and the others see it taken, so each snapshot reaches the topic once.
+        taken = self.router.store.client.set(
+            f"{Keys(tenant).base}:snapshot-lease", self._holder, nx=True, px=self._lease_ms
+        )
+        return bool(taken)
+
+    def snapshot(self, tenant: str) -> int:
+        """Emit one QueueSnapshot per queue and channel of the tenant, in one commit."""
+        now = self.router.core.now()
+        tx = Tx(Keys(tenant))
+        emitted = 0
+        for queue in self.router.catalog.queues(tenant):
+            snapshots = []
+            for status in queue_status(self.router, tenant, queue.queue_id):
+                snapshot = queue_events_pb2.QueueSnapshot(
+                    tenant_id=tenant,
+                    queue_id=queue.queue_id,
+                    channel=CHANNEL_TO_PROTO[status.channel],
+                    department=DEPARTMENT_TO_PROTO[queue.department],
+                    depth=status.depth,
+                    agents_by_state=[
+                        common_pb2.AgentStateCount(
+                            state=AGENT_STATE_TO_PROTO[state], count=status.agents_by_state.get(state, 0)
+                        )
+                        for state in AgentState
+                    ],
+                    service_level_threshold=duration(status.service_level_threshold),
+                    taken_at=timestamp(now),
+                )
+                if status.oldest_age is not None:
+                    snapshot.oldest_contact_age.CopyFrom(duration(status.oldest_age))
+                if status.estimated_wait is not None:
+                    snapshot.estimated_wait.CopyFrom(duration(status.estimated_wait))
+                snapshots.append(snapshot)
+            tx.emit(snapshots, queue.queue_id)
+            emitted += len(snapshots)
+        if emitted:
+            self.router.store.commit(tx)
+        return emitted

@@ -1,0 +1,444 @@
+"""The router's consumer on the real Kafka and Redis: gateway contacts and SLA alerts published as
+real CloudEvents (binary, and structured JSON as a gateway without protobuf sends them) to the
+router's own topics, handled by a running ServiceRuntime, asserted on the contacts and indexes in
+Redis and on the dead-letter topic. Every test has a tenant of its own; the consumer group starts
+at the topics' current end, so events of earlier tests and runs are not replayed."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from google.protobuf.message import Message
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from helpline.bus import OutgoingRecord, make_producer, publish
+from helpline.clock import FakeClock
+from helpline.events import (
+    STRUCTURED_JSON,
+    event_handler,
+    from_record,
+    new_event,
+    to_record,
+    to_structured_json,
+)
+from helpline.outbox import decode_headers
+from helpline.service import ServiceRuntime
+from helpline.settings import load_settings
+from helpline.topics import dlq_topic, ensure_topics, spec
+from helpline.v1 import common_pb2, contact_events_pb2, sla_events_pb2
+from services.router.catalog import AgentConfig
+from services.router.consumers import TOPICS, RouterEvents
+from services.router.domain.contact import ContactStatus
+from services.router.domain.model import (
+    AgentStatus,
+    Channel,
+    OverflowStep,
+    Priority,
+    Queue,
+    QueueMembership,
+    RoutingProfile,
+    SkillRequirement,
+    SlaReaction,
+)
+from services.router.engine import Router
+from services.router.records import ContactRecord
+from services.router.store import OUTBOX_STREAM, Keys
+from tests.integration.helpers import read_all, wait_until
+from tests.stack_provider import Endpoints
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
+INGRESS, SLA = TOPICS
+
+
+@dataclass
+class Service:
+    """The running consumer and the engine on the same Redis."""
+
+    router: Router
+    clock: FakeClock
+    producer: KafkaProducer
+    bootstrap: str
+    group: str
+
+    def send(self, topic: str, message: Message, subject: str, times: int = 1) -> None:
+        """Publish one binary event `times` times: the same CloudEvent, as a redelivery brings it."""
+        record = to_record(new_event(message, source="/gateway/test", subject=subject), topic)
+        for _ in range(times):
+            publish(self.producer, record)
+
+    def send_json(self, message: Message, subject: str) -> None:
+        """Structured mode, the message in its proto3 JSON form, as a gateway in any language sends it."""
+        envelope = new_event(message, source="/gateway/json", subject=subject)
+        self.send_raw(to_structured_json(envelope), subject, [("content-type", STRUCTURED_JSON.encode())])
+
+    def send_raw(self, value: bytes, key: str, headers: list[tuple[str, bytes]]) -> None:
+        publish(self.producer, OutgoingRecord(INGRESS, value, key.encode(), headers))
+
+    def wait_handled(self) -> None:
+        """Until the group has committed everything published so far, i.e. handled it."""
+        reader = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False
+        )
+        try:
+            ends = reader.end_offsets(_partitions(reader, TOPICS))
+            wait_until(
+                lambda: all((reader.committed(tp) or 0) >= end for tp, end in ends.items()),
+                what="the consumer to handle every event",
+            )
+        finally:
+            reader.close()
+
+    def contact(self, tenant: str, contact_id: str) -> ContactRecord:
+        record = self.router.store.contact(tenant, contact_id)
+        assert record is not None, f"no contact {contact_id}"
+        return record
+
+
+def _partitions(consumer: KafkaConsumer, topics: tuple[str, ...]) -> list[TopicPartition]:
+    return [
+        TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic))
+    ]
+
+
+def _start_at_end(bootstrap: str, group: str) -> None:
+    """Commit the topics' current end for the group, which has never run: it starts from there."""
+    committer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        ends = committer.end_offsets(_partitions(committer, TOPICS))
+        committer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
+    finally:
+        committer.close()
+
+
+@pytest.fixture(scope="module")
+def service(stack: Endpoints) -> Iterator[Service]:
+    suffix = uuid.uuid4().hex[:10]
+    bootstrap = stack.kafka_bootstrap
+    ensure_topics(bootstrap, [spec(topic) for topic in TOPICS])
+    group = f"router-{suffix}"
+    _start_at_end(bootstrap, group)
+    settings = load_settings(
+        service_name=f"router-{suffix}",
+        kafka_bootstrap=bootstrap,
+        redis_url=stack.redis_url,
+        auth_redis_url=stack.redis_url,
+        http_port=0,
+        log_format="console",
+        consumer_max_retries=1,
+        consumer_retry_backoff_ms=10,
+    )
+    runtime = ServiceRuntime(settings)
+    clock = FakeClock(START)
+    router = Router(runtime.redis, clock)
+    runtime.add_consumer(group, TOPICS, event_handler(RouterEvents(router).handle))
+    thread = threading.Thread(target=runtime.run, kwargs={"install_signals": False})
+    thread.start()
+    producer = make_producer(bootstrap, "test")
+    try:
+        yield Service(router, clock, producer, bootstrap, group)
+    finally:
+        producer.close()
+        runtime.stop()
+        thread.join(60)
+
+
+@pytest.fixture
+def tenant(unique: str) -> str:
+    return f"t{unique}"
+
+
+def _sales(service: Service, tenant: str, **config: Any) -> None:
+    """Voice and chat queue `sales`, and one voice agent, offline until a test needs it."""
+    service.router.catalog.put_queue(
+        Queue("sales", tenant, "Sales", frozenset({Channel.VOICE, Channel.CHAT}), **config)
+    )
+    profile = RoutingProfile((QueueMembership("sales"),), {Channel.VOICE: 1})
+    service.router.catalog.put_agent(tenant, AgentConfig("a-voice", {}, profile=profile))
+
+
+def _waiting(client: redis.Redis, tenant: str, channel: Channel) -> set[str]:
+    members: Any = client.zrange(Keys(tenant).depth("sales", channel), 0, -1)
+    return {member.decode() for member in members}
+
+
+def _received(
+    tenant: str, contact_id: str, channel: int, **fields: Any
+) -> contact_events_pb2.ContactReceived:
+    return contact_events_pb2.ContactReceived(
+        tenant_id=tenant, contact_id=contact_id, channel=channel, **fields
+    )
+
+
+def _queued_alert(
+    kind: type[sla_events_pb2.SlaWarning] | type[sla_events_pb2.SlaBreached], tenant: str, contact_id: str
+) -> Message:
+    return kind(
+        tenant_id=tenant,
+        queued_contact=sla_events_pb2.QueuedContact(contact_id=contact_id, queue_id="sales"),
+        metric=common_pb2.SLA_METRIC_FIRST_REPLY,
+        instance_id=f"i-{contact_id}",
+    )
+
+
+def _dead_letters(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of a dead-letter topic, read to its end."""
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = _partitions(probe, (topic,))
+        total = sum(probe.end_offsets(partitions).values()) - sum(
+            probe.beginning_offsets(partitions).values()
+        )
+    finally:
+        probe.close()
+    return read_all(bootstrap, topic, expected=total)
+
+
+def _contact_events(client: redis.Redis, tenant: str, contact_id: str) -> list[Message]:
+    """The events the router's outbox holds for one contact of the tenant (no relay runs here)."""
+    entries: Any = client.xrange(OUTBOX_STREAM)
+    events = []
+    for _, fields in entries:
+        if fields[b"k"] != contact_id.encode():
+            continue
+        message = from_record(decode_headers(fields[b"h"]), fields[b"v"]).message
+        if getattr(message, "tenant_id", "") == tenant:
+            events.append(message)
+    return events
+
+
+def test_binary_and_structured_contacts_are_offered_or_queued(
+    service: Service, tenant: str, redis_client: redis.Redis
+) -> None:
+    _sales(service, tenant)
+    service.router.agents.set_status(tenant, "a-voice", AgentStatus.AVAILABLE)
+    call = _received(tenant, "k-call", common_pb2.CHANNEL_VOICE, queue_id="sales", entry_point="+3210")
+    service.send(INGRESS, call, "k-call")
+    chat = _received(
+        tenant,
+        "k-chat",
+        common_pb2.CHANNEL_CHAT,
+        context=common_pb2.ContactContext(customer_id="cust-1", priority=common_pb2.PRIORITY_HIGH),
+    )
+    service.send_json(chat, "k-chat")
+    service.wait_handled()
+
+    offered = service.contact(tenant, "k-call").contact
+    assert (offered.status, offered.agent_id, offered.entry_point) == (
+        ContactStatus.OFFERED,
+        "a-voice",
+        "+3210",
+    )
+    # No queue named: the router picks the one serving chat; nobody takes chat, so it waits.
+    queued = service.contact(tenant, "k-chat").contact
+    assert (queued.status, queued.queue_id, queued.priority) == (ContactStatus.QUEUED, "sales", Priority.HIGH)
+    assert queued.context.customer_id == "cust-1"
+    assert _waiting(redis_client, tenant, Channel.VOICE) == {"k-call"}
+    assert _waiting(redis_client, tenant, Channel.CHAT) == {"k-chat"}
+
+
+def test_a_redelivered_contact_changes_nothing(
+    service: Service, tenant: str, redis_client: redis.Redis
+) -> None:
+    _sales(service, tenant)
+    call = _received(tenant, "k-call", common_pb2.CHANNEL_VOICE, queue_id="sales")
+    service.send(INGRESS, call, "k-call", times=2)
+    service.wait_handled()
+    before = service.contact(tenant, "k-call")
+    events = _contact_events(redis_client, tenant, "k-call")
+    assert [type(e).__name__ for e in events] == ["ContactReceived", "ContactQueued"]
+
+    service.send(INGRESS, call, "k-call")
+    service.wait_handled()
+
+    assert service.contact(tenant, "k-call") == before
+    assert _contact_events(redis_client, tenant, "k-call") == events
+
+
+def test_a_bot_escalation_keeps_the_intent_and_transcript_summary(service: Service, tenant: str) -> None:
+    _sales(service, tenant)
+    service.send(INGRESS, _received(tenant, "k-bot", common_pb2.CHANNEL_BOT), "k-bot")
+    service.wait_handled()
+    assert service.contact(tenant, "k-bot").contact.status is ContactStatus.RECEIVED
+
+    escalation = _received(
+        tenant,
+        "k-bot",
+        common_pb2.CHANNEL_BOT,
+        queue_id="sales",
+        context=common_pb2.ContactContext(
+            intent="billing.refund", bot_transcript_summary="Wants a refund for order 42"
+        ),
+    )
+    service.send(INGRESS, escalation, "k-bot", times=2)
+    service.wait_handled()
+
+    contact = service.contact(tenant, "k-bot").contact
+    assert (contact.status, contact.channel, contact.queue_id) == (
+        ContactStatus.QUEUED,
+        Channel.CHAT,
+        "sales",
+    )
+    assert contact.context.intent == "billing.refund"
+    assert contact.context.bot_transcript_summary == "Wants a refund for order 42"
+
+
+def test_self_served_contacts_end_received_or_unannounced(service: Service, tenant: str) -> None:
+    service.send(INGRESS, _received(tenant, "k-bot", common_pb2.CHANNEL_BOT), "k-bot")
+    served = contact_events_pb2.ContactSelfServed(
+        tenant_id=tenant, contact_id="k-bot", channel=common_pb2.CHANNEL_BOT, resolution_code="order_status"
+    )
+    service.send(INGRESS, served, "k-bot", times=2)
+    # A self-service portal the router never heard of before the resolution.
+    portal = contact_events_pb2.ContactSelfServed(
+        tenant_id=tenant, contact_id="k-web", intent="password", resolution_code="password_reset"
+    )
+    service.send(INGRESS, portal, "k-web")
+    service.wait_handled()
+
+    bot = service.contact(tenant, "k-bot").contact
+    assert (bot.status, bot.disposition_code) == (ContactStatus.SELF_SERVED, "order_status")
+    web = service.contact(tenant, "k-web").contact
+    assert (web.status, web.channel, web.disposition_code) == (
+        ContactStatus.SELF_SERVED,
+        Channel.SELF_SERVICE,
+        "password_reset",
+    )
+    assert web.context.intent == "password"
+
+
+def test_an_abandoned_caller_leaves_the_queue_and_late_reports_are_skipped(
+    service: Service, tenant: str, redis_client: redis.Redis
+) -> None:
+    _sales(service, tenant)
+    service.send(INGRESS, _received(tenant, "k-call", common_pb2.CHANNEL_VOICE, queue_id="sales"), "k-call")
+    service.wait_handled()
+    assert _waiting(redis_client, tenant, Channel.VOICE) == {"k-call"}
+
+    for contact_id in ("k-call", "k-call", "k-unknown"):
+        gone = contact_events_pb2.ContactAbandoned(
+            tenant_id=tenant, contact_id=contact_id, queue_id="sales", channel=common_pb2.CHANNEL_VOICE
+        )
+        service.send(INGRESS, gone, contact_id)
+    service.wait_handled()
+
+    assert service.contact(tenant, "k-call").contact.status is ContactStatus.ABANDONED
+    assert _waiting(redis_client, tenant, Channel.VOICE) == set()
+    assert service.router.store.contact(tenant, "k-unknown") is None
+    assert not [
+        r for r in _dead_letters(service.bootstrap, dlq_topic(INGRESS)) if r.key in (b"k-call", b"k-unknown")
+    ]
+
+
+def test_bad_events_are_dead_lettered_with_the_reason(service: Service, tenant: str) -> None:
+    _sales(service, tenant)
+    service.send_raw(
+        b'{"specversion": "1.0", "id": "x"',
+        f"{tenant}-garbled",
+        [("content-type", b"application/cloudevents+json")],
+    )
+    service.send(INGRESS, _received(tenant, f"{tenant}-odd", 99, queue_id="sales"), f"{tenant}-odd")
+    service.send(INGRESS, _received("", f"{tenant}-nobody", common_pb2.CHANNEL_VOICE), f"{tenant}-nobody")
+    service.send(
+        INGRESS,
+        _received(tenant, f"{tenant}-lost", common_pb2.CHANNEL_VOICE, queue_id="nowhere"),
+        f"{tenant}-lost",
+    )
+    service.wait_handled()
+
+    dead = {
+        r.key.decode(): dict(r.headers)
+        for r in _dead_letters(service.bootstrap, dlq_topic(INGRESS))
+        if r.key and r.key.decode().startswith(tenant)
+    }
+    assert set(dead) == {f"{tenant}-{name}" for name in ("garbled", "odd", "nobody", "lost")}
+    for headers in dead.values():
+        assert headers["dlq_error_type"] == b"EventError"
+        assert headers["dlq_group"] == service.group.encode()
+        assert headers["dlq_attempts"] == b"1"
+    assert b"malformed CloudEvent" in dead[f"{tenant}-garbled"]["dlq_error"]
+    assert b"Channel value 99" in dead[f"{tenant}-odd"]["dlq_error"]
+    assert b"names no tenant" in dead[f"{tenant}-nobody"]["dlq_error"]
+    assert b"no queue nowhere" in dead[f"{tenant}-lost"]["dlq_error"]
+    assert service.router.store.contact(tenant, f"{tenant}-odd") is None
+
+
+def test_sla_alerts_raise_a_queued_contacts_priority_one_level_each(service: Service, tenant: str) -> None:
+    _sales(
+        service,
+        tenant,
+        sla_warning_reaction=SlaReaction.RAISE_PRIORITY,
+        sla_breach_reaction=SlaReaction.RAISE_PRIORITY,
+    )
+    service.send(INGRESS, _received(tenant, "k-call", common_pb2.CHANNEL_VOICE, queue_id="sales"), "k-call")
+    service.wait_handled()
+    assert service.contact(tenant, "k-call").contact.priority is Priority.NORMAL
+
+    service.send(SLA, _queued_alert(sla_events_pb2.SlaWarning, tenant, "k-call"), "k-call", times=2)
+    service.wait_handled()
+    raised = service.contact(tenant, "k-call").contact
+    # Delivered twice, the warning still asks for one level above the arrival priority.
+    assert (raised.status, raised.priority) == (ContactStatus.QUEUED, Priority.HIGH)
+
+    # calls.enqueue takes a second requeue at the very instant of the first for a redelivery.
+    service.clock.advance(timedelta(seconds=1))
+    service.send(SLA, _queued_alert(sla_events_pb2.SlaBreached, tenant, "k-call"), "k-call")
+    service.wait_handled()
+    assert service.contact(tenant, "k-call").contact.priority is Priority.URGENT
+
+
+def test_sla_alerts_about_tickets_are_left_to_the_tickets_service(service: Service, tenant: str) -> None:
+    _sales(service, tenant, sla_warning_reaction=SlaReaction.RAISE_PRIORITY)
+    service.send(INGRESS, _received(tenant, "k-call", common_pb2.CHANNEL_VOICE, queue_id="sales"), "k-call")
+    service.wait_handled()
+    before = service.contact(tenant, "k-call")
+
+    about_ticket = sla_events_pb2.SlaWarning(
+        tenant_id=tenant, ticket_id="k-call", metric=common_pb2.SLA_METRIC_FIRST_REPLY
+    )
+    service.send(SLA, about_ticket, "k-call")
+    # Even one no service could use is the tickets service's to dead-letter, not the router's.
+    service.send(SLA, sla_events_pb2.SlaBreached(ticket_id=f"{tenant}-ticket"), f"{tenant}-ticket")
+    service.wait_handled()
+
+    assert service.contact(tenant, "k-call") == before
+    assert not [
+        r
+        for r in _dead_letters(service.bootstrap, dlq_topic(SLA))
+        if r.key in (b"k-call", f"{tenant}-ticket".encode())
+        and dict(r.headers).get("dlq_group") == service.group.encode()
+    ]
+
+
+def test_an_sla_breach_with_the_overflow_reaction_applies_the_next_step_now(
+    service: Service, tenant: str
+) -> None:
+    service.router.catalog.put_skill(tenant, "french", "")
+    _sales(
+        service,
+        tenant,
+        required_skills=(SkillRequirement("french", 3),),
+        overflow_steps=(OverflowStep(after=timedelta(minutes=10), accept_any_agent=True),),
+        sla_breach_reaction=SlaReaction.OVERFLOW,
+    )
+    service.router.agents.set_status(tenant, "a-voice", AgentStatus.AVAILABLE)
+    service.send(INGRESS, _received(tenant, "k-call", common_pb2.CHANNEL_VOICE, queue_id="sales"), "k-call")
+    service.wait_handled()
+    # The only agent speaks no French, and the step that accepts any agent is ten minutes away.
+    assert service.contact(tenant, "k-call").contact.status is ContactStatus.QUEUED
+
+    service.send(SLA, _queued_alert(sla_events_pb2.SlaBreached, tenant, "k-call"), "k-call")
+    service.wait_handled()
+
+    record = service.contact(tenant, "k-call")
+    assert record.overflow_step == 1
+    assert (record.contact.status, record.contact.agent_id) == (ContactStatus.OFFERED, "a-voice")
