@@ -475,6 +475,7 @@ class TransferContactRequest(_message.Message):
     TO_AGENT_ID_FIELD_NUMBER: _builtins.int
     TO_DEPARTMENT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    WARM_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     agent_id: _builtins.str
     """The agent transferring it."""
@@ -483,6 +484,8 @@ class TransferContactRequest(_message.Message):
     to_department: _common_pb2.Department.ValueType
     """Set to another department for a hand-off; unset keeps the contact's department."""
     reason: _builtins.str
+    warm: _builtins.bool
+    """With to_agent_id: consult that agent first, keeping the customer (a warm transfer)."""
     def __init__(
         self,
         *,
@@ -492,10 +495,11 @@ class TransferContactRequest(_message.Message):
         to_agent_id: _builtins.str = ...,
         to_department: _common_pb2.Department.ValueType = ...,
         reason: _builtins.str = ...,
+        warm: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["target", b"target", "to_agent_id", b"to_agent_id", "to_queue_id", b"to_queue_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id", "reason", b"reason", "target", b"target", "to_agent_id", b"to_agent_id", "to_department", b"to_department", "to_queue_id", b"to_queue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id", "reason", b"reason", "target", b"target", "to_agent_id", b"to_agent_id", "to_department", b"to_department", "to_queue_id", b"to_queue_id", "warm", b"warm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["to_queue_id", "to_agent_id"]  # noqa: Y015
     _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
@@ -527,6 +531,92 @@ class TransferContactResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TransferContactResponse: _TypeAlias = TransferContactResponse  # noqa: Y015
+
+@_typing.final
+class CompleteTransferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    agent_id: _builtins.str
+    """The agent who started the warm transfer."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteTransferRequest: _TypeAlias = CompleteTransferRequest  # noqa: Y015
+
+@_typing.final
+class CompleteTransferResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    agent_id: _builtins.str
+    """The agent who has the customer now."""
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteTransferResponse: _TypeAlias = CompleteTransferResponse  # noqa: Y015
+
+@_typing.final
+class CancelTransferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    agent_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTransferRequest: _TypeAlias = CancelTransferRequest  # noqa: Y015
+
+@_typing.final
+class CancelTransferResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTransferResponse: _TypeAlias = CancelTransferResponse  # noqa: Y015
 
 @_typing.final
 class EndContactRequest(_message.Message):

@@ -76,6 +76,16 @@ class RouterServiceStub:
                 request_serializer=helpline_dot_v1_dot_router__service__pb2.TransferContactRequest.SerializeToString,
                 response_deserializer=helpline_dot_v1_dot_router__service__pb2.TransferContactResponse.FromString,
                 _registered_method=True)
+        self.CompleteTransfer = channel.unary_unary(
+                '/helpline.v1.RouterService/CompleteTransfer',
+                request_serializer=helpline_dot_v1_dot_router__service__pb2.CompleteTransferRequest.SerializeToString,
+                response_deserializer=helpline_dot_v1_dot_router__service__pb2.CompleteTransferResponse.FromString,
+                _registered_method=True)
+        self.CancelTransfer = channel.unary_unary(
+                '/helpline.v1.RouterService/CancelTransfer',
+                request_serializer=helpline_dot_v1_dot_router__service__pb2.CancelTransferRequest.SerializeToString,
+                response_deserializer=helpline_dot_v1_dot_router__service__pb2.CancelTransferResponse.FromString,
+                _registered_method=True)
         self.EndContact = channel.unary_unary(
                 '/helpline.v1.RouterService/EndContact',
                 request_serializer=helpline_dot_v1_dot_router__service__pb2.EndContactRequest.SerializeToString,
@@ -154,7 +164,22 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TransferContact(self, request, context):
-        """Transfer to a queue or an agent; to another department, it is a hand-off.
+        """Transfer to a queue or an agent; to another department, it is a hand-off. A warm transfer
+        to an agent starts a consult: the customer stays with the agent until CompleteTransfer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteTransfer(self, request, context):
+        """Warm transfer, second half: the consulted agent takes the customer over.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelTransfer(self, request, context):
+        """Warm transfer called off: the customer stays with the agent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,6 +263,16 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.TransferContact,
                     request_deserializer=helpline_dot_v1_dot_router__service__pb2.TransferContactRequest.FromString,
                     response_serializer=helpline_dot_v1_dot_router__service__pb2.TransferContactResponse.SerializeToString,
+            ),
+            'CompleteTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteTransfer,
+                    request_deserializer=helpline_dot_v1_dot_router__service__pb2.CompleteTransferRequest.FromString,
+                    response_serializer=helpline_dot_v1_dot_router__service__pb2.CompleteTransferResponse.SerializeToString,
+            ),
+            'CancelTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTransfer,
+                    request_deserializer=helpline_dot_v1_dot_router__service__pb2.CancelTransferRequest.FromString,
+                    response_serializer=helpline_dot_v1_dot_router__service__pb2.CancelTransferResponse.SerializeToString,
             ),
             'EndContact': grpc.unary_unary_rpc_method_handler(
                     servicer.EndContact,
@@ -483,6 +518,60 @@ class RouterService:
             '/helpline.v1.RouterService/TransferContact',
             helpline_dot_v1_dot_router__service__pb2.TransferContactRequest.SerializeToString,
             helpline_dot_v1_dot_router__service__pb2.TransferContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpline.v1.RouterService/CompleteTransfer',
+            helpline_dot_v1_dot_router__service__pb2.CompleteTransferRequest.SerializeToString,
+            helpline_dot_v1_dot_router__service__pb2.CompleteTransferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpline.v1.RouterService/CancelTransfer',
+            helpline_dot_v1_dot_router__service__pb2.CancelTransferRequest.SerializeToString,
+            helpline_dot_v1_dot_router__service__pb2.CancelTransferResponse.FromString,
             options,
             channel_credentials,
             insecure,

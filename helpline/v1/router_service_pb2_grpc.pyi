@@ -46,7 +46,13 @@ class RouterServiceStub:
     HoldContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.HoldContactRequest, _router_service_pb2.HoldContactResponse]
     ResumeContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ResumeContactRequest, _router_service_pb2.ResumeContactResponse]
     TransferContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.TransferContactRequest, _router_service_pb2.TransferContactResponse]
-    """Transfer to a queue or an agent; to another department, it is a hand-off."""
+    """Transfer to a queue or an agent; to another department, it is a hand-off. A warm transfer
+    to an agent starts a consult: the customer stays with the agent until CompleteTransfer.
+    """
+    CompleteTransfer: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CompleteTransferRequest, _router_service_pb2.CompleteTransferResponse]
+    """Warm transfer, second half: the consulted agent takes the customer over."""
+    CancelTransfer: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CancelTransferRequest, _router_service_pb2.CancelTransferResponse]
+    """Warm transfer called off: the customer stays with the agent."""
     EndContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.EndContactRequest, _router_service_pb2.EndContactResponse]
     """The conversation ended (hang-up, chat closed): after-contact work starts, until the queue's
     wrap-up timeout or CompleteContact.
@@ -79,7 +85,13 @@ class RouterServiceAsyncStub(RouterServiceStub):
     HoldContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.HoldContactRequest, _router_service_pb2.HoldContactResponse]  # type: ignore[assignment]
     ResumeContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ResumeContactRequest, _router_service_pb2.ResumeContactResponse]  # type: ignore[assignment]
     TransferContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.TransferContactRequest, _router_service_pb2.TransferContactResponse]  # type: ignore[assignment]
-    """Transfer to a queue or an agent; to another department, it is a hand-off."""
+    """Transfer to a queue or an agent; to another department, it is a hand-off. A warm transfer
+    to an agent starts a consult: the customer stays with the agent until CompleteTransfer.
+    """
+    CompleteTransfer: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CompleteTransferRequest, _router_service_pb2.CompleteTransferResponse]  # type: ignore[assignment]
+    """Warm transfer, second half: the consulted agent takes the customer over."""
+    CancelTransfer: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CancelTransferRequest, _router_service_pb2.CancelTransferResponse]  # type: ignore[assignment]
+    """Warm transfer called off: the customer stays with the agent."""
     EndContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.EndContactRequest, _router_service_pb2.EndContactResponse]  # type: ignore[assignment]
     """The conversation ended (hang-up, chat closed): after-contact work starts, until the queue's
     wrap-up timeout or CompleteContact.
@@ -157,7 +169,25 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _router_service_pb2.TransferContactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.TransferContactResponse, _abc.Awaitable[_router_service_pb2.TransferContactResponse]]:
-        """Transfer to a queue or an agent; to another department, it is a hand-off."""
+        """Transfer to a queue or an agent; to another department, it is a hand-off. A warm transfer
+        to an agent starts a consult: the customer stays with the agent until CompleteTransfer.
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteTransfer(
+        self,
+        request: _router_service_pb2.CompleteTransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.CompleteTransferResponse, _abc.Awaitable[_router_service_pb2.CompleteTransferResponse]]:
+        """Warm transfer, second half: the consulted agent takes the customer over."""
+
+    @_abc_1.abstractmethod
+    def CancelTransfer(
+        self,
+        request: _router_service_pb2.CancelTransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.CancelTransferResponse, _abc.Awaitable[_router_service_pb2.CancelTransferResponse]]:
+        """Warm transfer called off: the customer stays with the agent."""
 
     @_abc_1.abstractmethod
     def EndContact(

@@ -37,6 +37,7 @@ from services.router.domain.routing import (
     offer_timed_out,
     offer_withdrawn,
     overflow,
+    transfer_taken,
     wrap_up_ended,
 )
 from services.router.indexes import ms, waiting_of
@@ -433,6 +434,48 @@ class Contacts:
                     placement=placement,
                 )
             return _released(record, agent, outcome, now)
+
+        return self.steps.apply(tenant, contact_id, decide)
+
+    def start_warm_transfer(self, tenant: str, contact_id: str, agent_id: str, to_agent_id: str) -> Applied:
+        """Warm transfer, first half: the agent consults another agent, keeping the customer."""
+        self.core.require_agent(tenant, require_id("agent", to_agent_id))
+        return self.steps.apply(
+            tenant,
+            contact_id,
+            lambda record, agent, queue, now: Step(
+                moves.start_consult(record.contact, agent_id, to_agent_id, now)
+            ),
+            agent_id="",
+        )
+
+    def cancel_warm_transfer(self, tenant: str, contact_id: str, agent_id: str) -> Applied:
+        return self.steps.apply(
+            tenant,
+            contact_id,
+            lambda record, agent, queue, now: Step(moves.cancel_consult(record.contact, agent_id, now)),
+            agent_id="",
+        )
+
+    def complete_warm_transfer(
+        self, tenant: str, contact_id: str, agent_id: str, reason: str = ""
+    ) -> Applied:
+        """Warm transfer, second half: the consulted agent has the customer now, within capacity;
+        the first agent is free of it."""
+
+        def decide(
+            record: ContactRecord, agent: AgentRecord | None, queue: Queue | None, now: datetime
+        ) -> Step:
+            consulted = record.contact.consult_agent_id
+            outcome = moves.complete_warm_transfer(record.contact, agent_id, now, reason=reason)
+            taker = self.core.require_agent(tenant, consulted)
+            taken = transfer_taken(taker.agent, record.contact.channel, now)
+            released = _released(record, agent, outcome, now)
+            return replace(
+                released,
+                other=(taker, taken),
+                other_changes={"contacts": (*taker.contacts, contact_id)},
+            )
 
         return self.steps.apply(tenant, contact_id, decide)
 

@@ -44,6 +44,9 @@ class Step:
     reindex: bool = False
     # A completed contact's talk, hold and wrap-up: moves the queue's average handle time.
     handle_time: timedelta | None = None
+    # A second agent the step moves (the consulted agent of a warm transfer), as read and after.
+    other: tuple[AgentRecord, Agent] | None = None
+    other_changes: Mapping[str, Any] = field(default_factory=dict)
 
 
 Decide = Callable[[ContactRecord, AgentRecord | None, Queue | None, datetime], Step]
@@ -120,6 +123,11 @@ class Steps:
                     offer_id=record.contact.offer_id, contact_id=contact_id, reason=step.withdrawn
                 )
                 tx.desk(agent_record.agent.agent_id, "withdrawn", withdrawn)
+        if step.other is not None:
+            other_record, other_agent = step.other
+            self.core.stage_agent(
+                tx, other_record, other_agent, now, contact_id=contact_id, **step.other_changes
+            )
         self.store.commit(tx)
         return Applied(record, after, step)
 

@@ -82,6 +82,8 @@ EXPECTED_SERVICES = {
         "HoldContact",
         "ResumeContact",
         "TransferContact",
+        "CompleteTransfer",
+        "CancelTransfer",
         "EndContact",
         "CompleteContact",
         "AbandonContact",

@@ -334,6 +334,14 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self, request: pb.TransferContactRequest, context: grpc.ServicerContext
     ) -> pb.TransferContactResponse:
         contact_id = _required(request.contact_id, "contact_id")
+        if request.warm:
+            started = self._router().contacts.start_warm_transfer(
+                current_tenant(),
+                contact_id,
+                _required(request.agent_id, "agent_id"),
+                _required(request.to_agent_id, "to_agent_id"),
+            )
+            return pb.TransferContactResponse(contact_id=contact_id, queue_id=started.after.contact.queue_id)
         applied = self._router().contacts.transfer(
             current_tenant(),
             contact_id,
@@ -349,6 +357,27 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             queue_id=applied.after.contact.queue_id,
             position=queued.position if queued else 0,
         )
+
+    @_answers_refusals
+    def CompleteTransfer(  # noqa: N802
+        self, request: pb.CompleteTransferRequest, context: grpc.ServicerContext
+    ) -> pb.CompleteTransferResponse:
+        contact_id = _required(request.contact_id, "contact_id")
+        applied = self._router().contacts.complete_warm_transfer(
+            current_tenant(), contact_id, _required(request.agent_id, "agent_id"), request.reason
+        )
+        return pb.CompleteTransferResponse(contact_id=contact_id, agent_id=applied.after.contact.agent_id)
+
+    @_answers_refusals
+    def CancelTransfer(  # noqa: N802
+        self, request: pb.CancelTransferRequest, context: grpc.ServicerContext
+    ) -> pb.CancelTransferResponse:
+        self._router().contacts.cancel_warm_transfer(
+            current_tenant(),
+            _required(request.contact_id, "contact_id"),
+            _required(request.agent_id, "agent_id"),
+        )
+        return pb.CancelTransferResponse()
 
     @_answers_refusals
     def EndContact(  # noqa: N802

@@ -403,6 +403,21 @@ def offer_accepted(agent: Agent, channel: Channel, now: datetime) -> Agent:
     )
 
 
+def transfer_taken(agent: Agent, channel: Channel, now: datetime) -> Agent:
+    """The consulted agent of a warm transfer takes the customer over: one more contact of
+    `channel`, within capacity, without an offer (the agent already said yes in the consult)."""
+    refusal = capacity_refusal(agent, channel)
+    if refusal is not None:
+        raise RoutingRefused("over_capacity", refusal, agent_id=agent.agent_id, channel=str(channel))
+    slot = CAPACITY_CHANNEL[channel]
+    return replace(
+        agent,
+        state=AgentState.BUSY if agent.state is not AgentState.OFFERED else agent.state,
+        load={**agent.load, slot: agent.active(slot) + 1},
+        idle_since=now,
+    )
+
+
 def contact_released(agent: Agent, channel: Channel, now: datetime, *, wrap_up: bool) -> Agent:
     """The agent after a contact ends: in after-contact work if asked, else back to routing."""
     slot = CAPACITY_CHANNEL.get(channel, channel)

@@ -319,6 +319,57 @@ def test_a_transfer_queues_the_call_in_the_other_queue_and_frees_the_agent(
     assert agent.contacts == ()
 
 
+def test_a_warm_transfer_consults_then_hands_the_caller_over(
+    router: Router, stub: RouterServiceStub, a: Caller
+) -> None:
+    connected_call(router, stub, a)
+    router.catalog.put_agent(
+        a.tenant, AgentConfig("a9", {}, profile=RoutingProfile((QueueMembership("sales"),)))
+    )
+
+    warm = pb.TransferContactRequest(contact_id="c1", agent_id="a0", to_agent_id="a9", warm=True)
+    stub.TransferContact(warm, metadata=a.metadata, timeout=10)
+    consulting = contact(router, a.tenant, "c1").contact
+    assert (consulting.status, consulting.agent_id, consulting.consult_agent_id) == (
+        ContactStatus.CONNECTED,
+        "a0",
+        "a9",
+    )
+    refused(
+        lambda: stub.CompleteTransfer(
+            pb.CompleteTransferRequest(contact_id="c1", agent_id="a9"), metadata=a.metadata, timeout=10
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "not_the_contacts_agent",
+    )
+    done = stub.CompleteTransfer(
+        pb.CompleteTransferRequest(contact_id="c1", agent_id="a0"), metadata=a.metadata, timeout=10
+    )
+    assert done.agent_id == "a9"
+    taker = router.store.agent(a.tenant, "a9")
+    giver = router.store.agent(a.tenant, "a0")
+    assert taker is not None
+    assert giver is not None
+    assert (taker.contacts, taker.agent.active(Channel.VOICE)) == (("c1",), 1)
+    assert (giver.contacts, giver.agent.active(Channel.VOICE)) == ((), 0)
+
+
+def test_a_warm_transfer_called_off_keeps_the_caller(
+    router: Router, stub: RouterServiceStub, a: Caller
+) -> None:
+    connected_call(router, stub, a)
+    router.catalog.put_agent(
+        a.tenant, AgentConfig("a9", {}, profile=RoutingProfile((QueueMembership("sales"),)))
+    )
+    warm = pb.TransferContactRequest(contact_id="c1", agent_id="a0", to_agent_id="a9", warm=True)
+    stub.TransferContact(warm, metadata=a.metadata, timeout=10)
+    stub.CancelTransfer(
+        pb.CancelTransferRequest(contact_id="c1", agent_id="a0"), metadata=a.metadata, timeout=10
+    )
+    record = contact(router, a.tenant, "c1").contact
+    assert (record.agent_id, record.consult_agent_id) == ("a0", "")
+
+
 def test_a_transfer_to_the_other_department_is_a_hand_off(
     router: Router, stub: RouterServiceStub, a: Caller
 ) -> None:
