@@ -1,14 +1,15 @@
 """Three router processes share one Redis and one broker under concurrent load: contacts arrive
 on the ingress topic (the consumer group splits its partitions among them) while desktops accept,
-reject and complete through the gRPC API of all three. Every contact and agent event they
-published to Kafka is checked: no agent over capacity, no contact on offer twice at once."""
+reject and complete through the gRPC API of all three, and halfway one replica is SIGKILLed and
+started again. Every contact still completes, and every contact and agent event published to
+Kafka is checked: no agent over capacity, no contact on offer twice at once."""
 
 from __future__ import annotations
 
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,13 @@ AGENTS = 9
 CONTACTS = 90
 QUEUES = ("q0", "q1", "q2")
 # Answers the router may refuse because another desktop or a timer got there first.
-_RACES = {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ABORTED}
+# UNAVAILABLE: the replica a desktop talks to is being killed and restarted.
+_RACES = {
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.UNAVAILABLE,
+}
 
 
 @pytest.fixture
@@ -65,10 +72,13 @@ def _configure(router: Router, tenant: str) -> None:
         router.catalog.put_agent(tenant, AgentConfig(f"a{i}", {}, profile=profile))
 
 
-def _publish_contacts(bootstrap: str, tenant: str) -> None:
+def _publish_contacts(bootstrap: str, tenant: str, halfway: Callable[[], None]) -> None:
     producer = make_producer(bootstrap, "gateway")
     rng = random.Random(7)
     for n in range(CONTACTS):
+        if n == CONTACTS // 2:
+            producer.flush()
+            halfway()
         received = contact_events_pb2.ContactReceived(
             tenant_id=tenant,
             contact_id=f"c{n}",
@@ -111,6 +121,11 @@ def _desktop(router: Router, stub: Any, key: str, tenant: str, stop: threading.E
             if error.code() not in _RACES:
                 raise
         time.sleep(0.005)
+
+
+def _crash_and_restart(replica: ServiceProcess) -> None:
+    replica.kill()
+    replica.start()
 
 
 def _all_completed(router: Router, tenant: str) -> bool:
@@ -167,7 +182,7 @@ def test_three_routers_keep_both_invariants_on_every_event(
     for desk in desks:
         desk.start()
     try:
-        _publish_contacts(kafka_bootstrap, tenant)
+        _publish_contacts(kafka_bootstrap, tenant, lambda: _crash_and_restart(replicas[1]))
         wait_until(lambda: _all_completed(router, tenant), timeout=120, what="every contact to complete")
     finally:
         stop.set()
