@@ -181,9 +181,14 @@ class SubmitContactResponse(_message.Message):
     QUEUE_ID_FIELD_NUMBER: _builtins.int
     POSITION_FIELD_NUMBER: _builtins.int
     ESTIMATED_WAIT_FIELD_NUMBER: _builtins.int
+    OFFER_CALLBACK_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     queue_id: _builtins.str
     position: _builtins.int
+    offer_callback: _builtins.bool
+    """The estimated wait is over the queue's callback threshold: offer the caller a callback
+    (RequestCallback), which keeps the place.
+    """
     @_builtins.property
     def estimated_wait(self) -> _duration_pb2.Duration: ...
     def __init__(
@@ -193,10 +198,11 @@ class SubmitContactResponse(_message.Message):
         queue_id: _builtins.str = ...,
         position: _builtins.int = ...,
         estimated_wait: _duration_pb2.Duration | None = ...,
+        offer_callback: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["estimated_wait", b"estimated_wait"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "estimated_wait", b"estimated_wait", "position", b"position", "queue_id", b"queue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "estimated_wait", b"estimated_wait", "offer_callback", b"offer_callback", "position", b"position", "queue_id", b"queue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

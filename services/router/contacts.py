@@ -18,7 +18,7 @@ from services.router.domain.calls import Outcome, Placement
 from services.router.domain.contact import Contact, ContactContext, ContactStatus, EntryReason, require_agent
 from services.router.domain.convert import AGENT_STATUS_TO_PROTO
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
-from services.router.domain.estimates import estimated_wait
+from services.router.domain.estimates import estimated_wait, offers_callback
 from services.router.domain.model import (
     CAPACITY_CHANNEL,
     MISSED_REASON,
@@ -66,6 +66,8 @@ class Placed:
     position: int = 0
     estimated_wait: timedelta | None = None
     created: bool = True
+    # The wait is long enough that the caller should be offered a callback (voice only).
+    offer_callback: bool = False
 
 
 class Contacts:
@@ -117,8 +119,12 @@ class Contacts:
             placement = self.placement(queue, new.channel, now)
             outcome = self._first_entry(tenant, received.contact, queue, now, placement)
         entered = Outcome(outcome.contact, (*received.events, *outcome.events))
+        callback = self._offers_callback(queue, outcome.contact.channel, placement)
         placed = self._create(
-            entered, queue, Placed(outcome.contact, placement.position, placement.estimated_wait), now
+            entered,
+            queue,
+            Placed(outcome.contact, placement.position, placement.estimated_wait, offer_callback=callback),
+            now,
         )
         if placed.created:
             self.matcher.route_contact(tenant, contact_id)
@@ -184,6 +190,12 @@ class Contacts:
                 channel=channel.value,
             )
         return queue
+
+    def _offers_callback(self, queue: Queue, channel: Channel, placement: Placement) -> bool:
+        if channel is not Channel.VOICE or not queue.callback_threshold:
+            return False
+        staffed = self.store.set_size(Keys(queue.tenant_id).staffed(queue.queue_id, channel))
+        return offers_callback(queue, channel, placement.estimated_wait, staffed)
 
     def placement(
         self, queue: Queue, channel: Channel, now: datetime, since: datetime | None = None

@@ -240,7 +240,10 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> pb.SubmitContactResponse:
         placed = self._router().contacts.submit(current_tenant(), _new_contact(request))
         response = pb.SubmitContactResponse(
-            contact_id=placed.contact.contact_id, queue_id=placed.contact.queue_id, position=placed.position
+            contact_id=placed.contact.contact_id,
+            queue_id=placed.contact.queue_id,
+            position=placed.position,
+            offer_callback=placed.offer_callback,
         )
         if placed.estimated_wait is not None:
             response.estimated_wait.CopyFrom(duration(placed.estimated_wait))

@@ -162,3 +162,16 @@ def test_the_maximum_wait_ends_the_wait_with_the_queues_action(
     assert _record(router, tenant, "c").contact.status is ContactStatus.TIMED_OUT
     (timed_out,) = router_events(redis_client, tenant, contact_events_pb2.ContactTimedOut)
     assert timed_out.contact_id == "c"
+
+
+def test_a_caller_facing_a_long_wait_is_offered_a_callback(router: Router, tenant: str) -> None:
+    queue = Queue("q", tenant, "Q", frozenset({Channel.VOICE}), callback_threshold=timedelta(minutes=2))
+    router.catalog.put_queue(queue)
+    # Nobody staffed: the wait has no bound, so over any threshold.
+    placed = router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="c"))
+    assert placed.offer_callback
+    chat = Queue("w", tenant, "W", frozenset({Channel.CHAT}), callback_threshold=timedelta(minutes=2))
+    router.catalog.put_queue(chat)
+    assert not router.contacts.submit(
+        tenant, NewContact(Channel.CHAT, queue_id="w", contact_id="d")
+    ).offer_callback

@@ -1,0 +1,22 @@
+"""Each service's guide documents every setting the service adds to the common ones."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from helpline.local_stack import REPO_ROOT
+from helpline.settings import Settings
+from services.router.app import RouterSettings
+from services.tickets.app import TicketsSettings
+
+
+@pytest.mark.parametrize(
+    ("guide", "settings"), [("tickets.md", TicketsSettings), ("router.md", RouterSettings)]
+)
+def test_the_service_guide_documents_its_settings(guide: str, settings: type[Settings]) -> None:
+    text = (REPO_ROOT / "docs" / guide).read_text()
+    documented = set(re.findall(r"^\| `(HELPLINE_[A-Z_]+)` \|", text, flags=re.MULTILINE))
+    own = set(settings.model_fields) - set(Settings.model_fields)
+    assert documented == {f"HELPLINE_{name.upper()}" for name in own}
