@@ -68,6 +68,7 @@ test: lint ## everything CI runs: lint, then every test on the real Kafka and Re
 bench: deps ## benchmarks, each a ratio to a baseline measured on the same broker in the same run
 	$(RUN) python -m bench.bus_throughput
 	$(RUN) python -m bench.tickets_throughput
+	$(RUN) python -m bench.router_latency --rate 50
 
 proto: deps ## regenerate helpline/v1 from proto/
 	$(RUN) python scripts/proto.py generate

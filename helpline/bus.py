@@ -29,6 +29,10 @@ log = get_logger(__name__)
 
 # How long a stopping consumer waits for its last commit and for leaving the group.
 STOP_TIMEOUT_MS = 5000
+# Records handled since the last commit are redelivered after a crash: handlers are idempotent, and
+# this bounds how many.
+COMMIT_INTERVAL_S = 0.2
+LAG_REPORT_INTERVAL_S = 1.0
 
 Header = tuple[str, bytes]
 Handler = Callable[[ConsumerRecord], None]
@@ -198,6 +202,7 @@ class ConsumerLoop:
         log.info("consuming", group=self.group_id, topics=self.topics)
         self.consumer = KafkaConsumer(**self._config)
         self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        committed_at = reported_at = time.monotonic()
         try:
             while not self._stop.is_set():
                 batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
@@ -212,8 +217,15 @@ class ConsumerLoop:
                         except _InterruptedError:
                             return
                         self._handled[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
-                self.commit()
-                self._report_lag()
+                now = time.monotonic()
+                # A commit is a broker round trip the next record would wait behind: under steady
+                # traffic, one per interval; when the traffic pauses, at once.
+                if not batches or now - committed_at >= COMMIT_INTERVAL_S:
+                    self.commit()
+                    committed_at = now
+                if now - reported_at >= LAG_REPORT_INTERVAL_S:
+                    self._report_lag()
+                    reported_at = now
         finally:
             # Bounded: a group stuck rebalancing (a dead member not yet expired) would otherwise
             # hold the stop past the orchestrator's grace period; an uncommitted record is redelivered.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +34,8 @@ from helpline.logging import get_logger
 log = get_logger(__name__)
 
 RELAY_GROUP = "relay"
+# Gauges are scraped every few seconds: refreshing them more often only costs round trips.
+REPORT_INTERVAL_S = 1.0
 
 # Take the lease if it is free, renew it if it is ours; 1 when we hold it after the call.
 _LEASE = """
@@ -151,6 +154,10 @@ class OutboxRelay:
         self._holder = f"{self.consumer_name}:{uuid.uuid4()}"
         self._lease = client.register_script(_LEASE)
         self._holding = False
+        # Monotonic seconds of the last idle-entry sweep and backlog report: both cost Redis round
+        # trips that a relay publishing one batch per contact must not pay every round.
+        self._swept_at = 0.0
+        self._reported_at = 0.0
         self._stop = threading.Event()
         self._ensure_group()
 
@@ -180,13 +187,22 @@ class OutboxRelay:
             return 0
         # The previous holder's pending entries are older than any new one: they go first, and
         # all of them when the lease just changed hands.
-        published = self._claim(0 if not self._holding else self.claim_idle_ms)
+        now = time.monotonic()
+        published = 0
+        if not self._holding:
+            published = self._claim(0)
+            self._swept_at = now
+        elif now - self._swept_at >= self.claim_idle_ms / 2000:
+            # Entries this relay read but could not publish (Kafka refused) wait here to be retried.
+            published = self._claim(self.claim_idle_ms)
+            self._swept_at = now
         self._holding = True
         entries = self._read(">", block=self.block_ms)
         if entries:
             published += self._publish(entries)
-        if self.metrics:
+        if self.metrics and now - self._reported_at >= REPORT_INTERVAL_S:
             self.metrics.backlog.labels(self.stream).set(self.backlog())
+            self._reported_at = now
         return published
 
     def _claim(self, min_idle_ms: int) -> int:
