@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -131,15 +132,29 @@ class BusMetrics:
         )
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+class _CommitOnRevoke(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """kafka-python 3 calls rebalance listeners on its IO thread, where a blocking commit raises:
+    the async listener awaits the commit there instead. The consumer thread is inside poll() while
+    it runs, so the handled offsets are not being written meanwhile."""
+
     def __init__(self, loop: ConsumerLoop) -> None:
         self.loop = loop
 
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         # Whatever was handled on a partition we lose is committed now, so its new owner starts after it.
-        self.loop.commit(only=set(revoked))
+        offsets = self.loop.take_handled(set(revoked))
+        if not offsets:
+            return
+        try:
+            # The awaitable form of KafkaConsumer.commit(), which is not public in kafka-python 3.0.
+            await self.loop.consumer._coordinator._commit_offsets_sync_async(offsets, STOP_TIMEOUT_MS)
+        except KafkaError as exc:
+            log.warning("commit on revoke failed; records will be redelivered", error=str(exc))
 
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.log_assigned(assigned)
+
+    def log_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         log.info(
             "partitions assigned",
             group=self.loop.group_id,
@@ -233,8 +248,18 @@ class ConsumerLoop:
             self.consumer.close(autocommit=False, timeout_ms=STOP_TIMEOUT_MS)
             log.info("consumer stopped", group=self.group_id)
 
-    def commit(self, only: set[TopicPartition] | None = None, timeout_ms: int | None = None) -> None:
+    def take_handled(
+        self, only: set[TopicPartition] | None = None
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        """The offsets handled since the last commit (of `only` those partitions), forgotten here:
+        the caller commits them."""
         offsets = {tp: om for tp, om in self._handled.items() if only is None or tp in only}
+        for tp in offsets:
+            self._handled.pop(tp, None)
+        return offsets
+
+    def commit(self, timeout_ms: int | None = None) -> None:
+        offsets = self.take_handled()
         if not offsets:
             return
         try:
@@ -243,8 +268,6 @@ class ConsumerLoop:
             # The group rebalanced under us, or would not settle in time: these records will be
             # handled again by whoever owns their partitions next.
             log.warning("commit failed; records will be redelivered", error=str(exc), group=self.group_id)
-        for tp in offsets:
-            self._handled.pop(tp, None)
 
     def _process(self, record: ConsumerRecord) -> None:
         started = time.monotonic()

@@ -4,19 +4,14 @@ Every record starts with its `version`, which the commit script checks with a pr
 (`{"version":N`) instead of decoding the whole JSON. A record also remembers the index entries and
 timers it put in Redis (`entries`, `timers`), so the next change removes exactly those, whatever
 the configuration says by then.
-
-pydantic's TypeAdapter reads and writes the domain's frozen dataclasses as they are (enums,
-datetimes, durations, mappings), about 60 us a round trip; no second model to keep in step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
 
-from pydantic import TypeAdapter
-
+from helpline.codec import Codec
 from services.router.domain.contact import Contact
 from services.router.domain.model import Agent, Queue, RoutingProfile
 
@@ -75,23 +70,6 @@ class ContactRecord:
     entries: Entries = field(default_factory=dict)
     # timer member -> due, in ms since the Unix epoch
     timers: Mapping[str, int] = field(default_factory=dict)
-
-
-R = TypeVar("R")
-
-
-class Codec(Generic[R]):
-    def __init__(self, kind: type[R]) -> None:
-        self._adapter: TypeAdapter[R] = TypeAdapter(kind)
-
-    def dumps(self, record: R) -> str:
-        return self._adapter.dump_json(record).decode()
-
-    def loads(self, raw: bytes | str) -> R:
-        return self._adapter.validate_json(raw)
-
-    def to_python(self, record: R) -> Any:
-        return self._adapter.dump_python(record, mode="json")
 
 
 QUEUES = Codec(QueueRecord)
