@@ -8,8 +8,10 @@ with the tenant and key id bound into the structlog context of its log lines.
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -18,7 +20,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from helpline.auth import ApiKeyStore, Principal, current_principal
+from helpline.auth import ApiKeyStore, NotAuthenticatedError, Principal, current_principal
 from helpline.logging import get_logger
 
 log = get_logger(__name__)
@@ -210,3 +212,50 @@ def stop_grpc_server(server: grpc.Server, health_servicer: health.HealthServicer
     mark_not_serving(health_servicer)
     server.stop(grace).wait()
     log.info("gRPC server stopped")
+
+
+# -- refusals as status codes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """How an RPC answers an exception raised on purpose: a status code, and the stable rule that
+    starts its details, so clients branch on the rule, not on the wording."""
+
+    code: grpc.StatusCode
+    rule: str
+    message: str
+
+
+_S = TypeVar("_S")
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+Rpc = Callable[[_S, _Req, grpc.ServicerContext], _Resp]
+
+
+def answers_refusals(
+    refusal_of: Callable[[Exception], Refusal | None],
+) -> Callable[[Rpc[_S, _Req, _Resp]], Rpc[_S, _Req, _Resp]]:
+    """A decorator for a servicer's unary RPCs: an exception `refusal_of` names (or a missing API
+    key) aborts the call with its status; anything else (a bug, an outage) propagates, and gRPC
+    reports UNKNOWN with the exception logged."""
+
+    def refusal(exc: Exception) -> Refusal | None:
+        if isinstance(exc, NotAuthenticatedError):
+            return Refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", str(exc))
+        return refusal_of(exc)
+
+    def decorate(rpc: Rpc[_S, _Req, _Resp]) -> Rpc[_S, _Req, _Resp]:
+        @functools.wraps(rpc)
+        def call(self: _S, request: _Req, context: grpc.ServicerContext) -> _Resp:
+            try:
+                return rpc(self, request, context)
+            except Exception as exc:
+                found = refusal(exc)
+                if found is None:
+                    raise
+                context.abort(found.code, f"{found.rule}: {found.message}")
+
+        return call
+
+    return decorate

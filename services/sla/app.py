@@ -1,20 +1,63 @@
-"""The sla service's wiring: SLA policies, calendars and durable timers (issue 5 builds them).
-
-Today it runs the platform shell every service shares: health, readiness and metrics over HTTP,
-and for services with a gRPC API the standard health and reflection services.
-"""
+"""The sla service's wiring: queue answer targets and ticket metrics on this service's Redis, the
+REST API under /v1/sla, the consumer of queue, contact and ticket events, the durable timer worker,
+gRPC (SlaService, health and reflection) and the outbox relay to `helpline.sla`."""
 
 from __future__ import annotations
 
+from pydantic import Field
+
+from helpline.auth import ApiKeyStore
+from helpline.clock import SystemClock
+from helpline.events import event_handler
+from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
-from helpline.settings import Settings, load_settings
+from helpline.settings import Settings
+from services.sla.api.grpc import SERVICE_NAME, registration
+from services.sla.api.rest import build_router
+from services.sla.config import SlaConfig
+from services.sla.consumers import GROUP, TOPICS, SlaEvents
+from services.sla.store import OUTBOX_STREAM, SlaStore, Subject
+from services.sla.ticket_slas import TicketSlas
+from services.sla.timers import TimerMetrics, TimerWorker
+from services.sla.watches import QueueWatches
 
 
-def build(settings: Settings) -> ServiceRuntime:
+class SlaSettings(Settings):
+    timer_poll_seconds: float = Field(
+        0.1, gt=0, description="Seconds between the timer worker's polls when nothing was due."
+    )
+    timer_lease_seconds: float = Field(
+        30,
+        gt=0,
+        description="Seconds a claimed timer is held by one replica; one that dies holding it, or "
+        "whose handler failed, fires it this much later.",
+    )
+
+
+def build(settings: SlaSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
-    runtime.add_grpc()
+    clock = SystemClock()
+    store = SlaStore(runtime.redis)
+    watches = QueueWatches(store)
+    tickets = TicketSlas(store, SlaConfig(store))
+    api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
+    install_problem_handlers(runtime.app)
+    runtime.app.add_middleware(BodyLimitMiddleware)
+    runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys, clock))
+    runtime.add_outbox_relay(OUTBOX_STREAM)
+    runtime.add_consumer(GROUP, TOPICS, event_handler(SlaEvents(watches, tickets).handle))
+    timers = TimerWorker(
+        store,
+        clock,
+        {Subject.CONTACT: watches.fire, Subject.TICKET: tickets.fire},
+        poll_seconds=settings.timer_poll_seconds,
+        lease_seconds=settings.timer_lease_seconds,
+        metrics=TimerMetrics(runtime.registry),
+    )
+    runtime.add_worker("timers", timers.run, timers.stop)
+    runtime.add_grpc([SERVICE_NAME], registration(lambda: tickets, clock))
     return runtime
 
 
 def main() -> int:
-    return build(load_settings(service_name="sla")).run()
+    return build(SlaSettings(service_name="sla")).run()

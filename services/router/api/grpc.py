@@ -13,16 +13,15 @@ pending, then everything after it.
 from __future__ import annotations
 
 import base64
-import functools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
-from helpline.auth import NotAuthenticatedError, current_tenant
+from helpline.auth import current_tenant
 from helpline.domain import from_timestamp, timestamp
+from helpline.grpc import Refusal, answers_refusals
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
 from services.router.contacts import NewContact
@@ -60,49 +59,22 @@ _STREAM_START = b"0-0"
 # -- refusals as status codes ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    code: grpc.StatusCode
-    rule: str
-    message: str
-
-
-def _refusal(exc: Exception) -> _Refusal | None:
+def _refusal(exc: Exception) -> Refusal | None:
     """The status of an exception the use cases raise on purpose; None for anything else (a bug
     or an outage), which gRPC reports as UNKNOWN with the exception logged."""
     if isinstance(exc, InvalidConfiguration):
-        return _Refusal(grpc.StatusCode.INVALID_ARGUMENT, exc.rule, exc.message)
+        return Refusal(grpc.StatusCode.INVALID_ARGUMENT, exc.rule, exc.message)
     if isinstance(exc, RoutingRefused):
-        return _Refusal(grpc.StatusCode.FAILED_PRECONDITION, exc.rule, exc.message)
+        return Refusal(grpc.StatusCode.FAILED_PRECONDITION, exc.rule, exc.message)
     if isinstance(exc, NotFoundError):
-        return _Refusal(grpc.StatusCode.NOT_FOUND, f"{exc.kind}_not_found", str(exc))
+        return Refusal(grpc.StatusCode.NOT_FOUND, f"{exc.kind}_not_found", str(exc))
     if isinstance(exc, ContendedError):
         # Every attempt lost a race; the caller tries again, as ABORTED asks.
-        return _Refusal(grpc.StatusCode.ABORTED, "contended", str(exc))
-    if isinstance(exc, NotAuthenticatedError):
-        return _Refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", str(exc))
+        return Refusal(grpc.StatusCode.ABORTED, "contended", str(exc))
     return None
 
 
-_S = TypeVar("_S")
-_Req = TypeVar("_Req")
-_Resp = TypeVar("_Resp")
-
-
-def _answers_refusals(
-    rpc: Callable[[_S, _Req, grpc.ServicerContext], _Resp],
-) -> Callable[[_S, _Req, grpc.ServicerContext], _Resp]:
-    @functools.wraps(rpc)
-    def call(self: _S, request: _Req, context: grpc.ServicerContext) -> _Resp:
-        try:
-            return rpc(self, request, context)
-        except Exception as exc:
-            refusal = _refusal(exc)
-            if refusal is None:
-                raise
-            context.abort(refusal.code, f"{refusal.rule}: {refusal.message}")
-
-    return call
+_answers_refusals = answers_refusals(_refusal)
 
 
 # -- request reading -------------------------------------------------------------------------------

@@ -8,16 +8,15 @@ place (`_refusal`), and every status's details start with the rule that refused,
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
-from helpline.auth import NotAuthenticatedError, require_principal
+from helpline.auth import require_principal
+from helpline.grpc import Refusal, answers_refusals
 from helpline.v1 import ticket_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2_grpc
 from services.tickets.domain import commands
@@ -80,59 +79,32 @@ _UPDATABLE: Mapping[str, Callable[[pb.Ticket], object]] = {
 # -- refusals as status codes ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    code: grpc.StatusCode
-    rule: str
-    message: str
-
-
-def _refusal(exc: Exception) -> _Refusal | None:
+def _refusal(exc: Exception) -> Refusal | None:
     """The status of an exception the use cases raise on purpose; None for anything else (a bug
     or an outage), which gRPC reports as UNKNOWN with the exception logged."""
     if isinstance(exc, TransitionRefused):
-        return _Refusal(grpc.StatusCode.FAILED_PRECONDITION, exc.rule, exc.message)
+        return Refusal(grpc.StatusCode.FAILED_PRECONDITION, exc.rule, exc.message)
     if isinstance(exc, InvalidCommand):
-        return _Refusal(grpc.StatusCode.INVALID_ARGUMENT, exc.rule, exc.message)
+        return Refusal(grpc.StatusCode.INVALID_ARGUMENT, exc.rule, exc.message)
     if isinstance(exc, NotFoundError):
-        return _Refusal(grpc.StatusCode.NOT_FOUND, "ticket_not_found", str(exc))
+        return Refusal(grpc.StatusCode.NOT_FOUND, "ticket_not_found", str(exc))
     if isinstance(exc, PreconditionFailedError):
-        return _Refusal(grpc.StatusCode.ABORTED, "version_mismatch", str(exc))
+        return Refusal(grpc.StatusCode.ABORTED, "version_mismatch", str(exc))
     if isinstance(exc, ContendedError | VersionConflictError):
         # Another writer won the race; the caller reads again and retries, as ABORTED asks.
-        return _Refusal(grpc.StatusCode.ABORTED, "contended", str(exc))
+        return Refusal(grpc.StatusCode.ABORTED, "contended", str(exc))
     if isinstance(exc, IdempotencyMismatchError):
         # The caller's own id is taken (by another request), the case ALREADY_EXISTS names; unlike
         # FAILED_PRECONDITION, no change to the ticket can make the call succeed: only a new id.
-        return _Refusal(
+        return Refusal(
             grpc.StatusCode.ALREADY_EXISTS,
             "request_id_reused",
             f"request_id {exc} was used before with a different request; choose a new one",
         )
-    if isinstance(exc, NotAuthenticatedError):
-        return _Refusal(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", str(exc))
     return None
 
 
-_S = TypeVar("_S")
-_Req = TypeVar("_Req")
-_Resp = TypeVar("_Resp")
-
-
-def _answers_refusals(
-    rpc: Callable[[_S, _Req, grpc.ServicerContext], _Resp],
-) -> Callable[[_S, _Req, grpc.ServicerContext], _Resp]:
-    @functools.wraps(rpc)
-    def call(self: _S, request: _Req, context: grpc.ServicerContext) -> _Resp:
-        try:
-            return rpc(self, request, context)
-        except Exception as exc:
-            refusal = _refusal(exc)
-            if refusal is None:
-                raise
-            context.abort(refusal.code, f"{refusal.rule}: {refusal.message}")
-
-    return call
+_answers_refusals = answers_refusals(_refusal)
 
 
 # -- request reading -------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The SLA service's pure domain: calendars, policies and the metric engine. No I/O."""

@@ -1,0 +1,200 @@
+"""The SLA service's state in Redis: one record per ticket or watched contact, one sorted set of
+due timers for every tenant, and the outbox.
+
+A record is a hash of its revision (`r`) and its JSON (`d`). A change is one Lua script that checks
+the revision, writes the record, moves its timers and appends its events to the outbox: a warning
+is marked as sent and emitted in the same step, so it is emitted once in effect, however many
+replicas race for it or restart in the middle.
+
+Timers live in one sorted set scored by their due instant in epoch milliseconds. A replica claims
+due timers by pushing their score a lease ahead (`claim`), so the others skip them while it fires
+them; a replica that dies holding a claim leaves the timer to come due again when the lease runs
+out. Claiming reads a range of the set: O(log n) in the timers held, whatever their number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import redis
+
+from helpline.bus import OutgoingRecord
+from helpline.outbox import OutboxScript
+
+OUTBOX_STREAM = "sla:outbox"
+TIMERS = "sla:timers"
+# Ids never hold control characters (the APIs refuse them), so this separates a timer's parts.
+SEP = "\x1f"
+
+# KEYS: the record, the timers. ARGV: expected revision (0: absent), the JSON ('' deletes), the
+# number of timers to remove, those members, then the number to add and (score, member) pairs.
+_COMMIT = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+if current ~= tonumber(ARGV[1]) then return -1 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'r', current + 1, 'd', ARGV[2])
+end
+local at = 3
+local n_remove = tonumber(ARGV[at])
+for i = 1, n_remove do redis.call('ZREM', KEYS[2], ARGV[at + i]) end
+at = at + n_remove + 1
+local n_add = tonumber(ARGV[at])
+for i = 1, n_add do
+  redis.call('ZADD', KEYS[2], ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
+end
+emit_all()
+return current + 1
+"""
+
+# KEYS: the timers. ARGV: now (epoch ms), how many at most, the lease (ms). Returns member, due
+# (epoch ms) pairs, flat.
+_CLAIM = """
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]),
+                       'WITHSCORES')
+local until_ms = tonumber(ARGV[1]) + tonumber(ARGV[3])
+for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], 'XX', until_ms, due[i]) end
+return due
+"""
+
+
+class Subject(StrEnum):
+    """What a timer runs on: a ticket's metric or a queued contact's answer target."""
+
+    TICKET = "ticket"
+    CONTACT = "contact"
+
+
+@dataclass(frozen=True)
+class TimerKey:
+    """One due instant of one metric instance: its warning or its breach."""
+
+    tenant_id: str
+    subject: Subject
+    subject_id: str
+    instance_id: str
+    trigger: str
+
+    @property
+    def member(self) -> str:
+        return SEP.join((self.tenant_id, self.subject, self.subject_id, self.instance_id, self.trigger))
+
+    @classmethod
+    def parse(cls, member: bytes | str) -> TimerKey:
+        text = member.decode() if isinstance(member, bytes) else member
+        tenant_id, subject, subject_id, instance_id, trigger = text.split(SEP)
+        return cls(tenant_id, Subject(subject), subject_id, instance_id, trigger)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp() * 1000)
+
+
+class ConflictError(RuntimeError):
+    """Another writer changed the record since it was read: read it again and decide again."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    revision: int
+    data: bytes | None
+
+
+class Keys:
+    """Every key of one tenant, with the tenant as a hash tag so one record's script stays in one
+    cluster slot (the timers set is shared: a cluster deployment gives it a slot of its own)."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self.base = f"sla:{{{tenant_id}}}"
+
+    def record(self, subject: Subject, subject_id: str) -> str:
+        return f"{self.base}:{subject}:{subject_id}"
+
+    @property
+    def policies(self) -> str:
+        return f"{self.base}:policies"
+
+    @property
+    def calendars(self) -> str:
+        return f"{self.base}:calendars"
+
+    @property
+    def queues(self) -> str:
+        return f"{self.base}:queues"
+
+
+class SlaStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
+        self._claim = client.register_script(_CLAIM)
+
+    def load(self, tenant_id: str, subject: Subject, subject_id: str) -> Loaded:
+        revision, data = self.client.hmget(Keys(tenant_id).record(subject, subject_id), ["r", "d"])
+        return Loaded(int(revision or 0), None if data is None else _bytes(data))
+
+    def commit(
+        self,
+        tenant_id: str,
+        subject: Subject,
+        subject_id: str,
+        revision: int,
+        data: str | None,
+        *,
+        remove: Iterable[TimerKey] = (),
+        add: Mapping[TimerKey, datetime] | None = None,
+        records: Sequence[OutgoingRecord] = (),
+    ) -> int:
+        """Write the record (None deletes it) if it is still at `revision`, drop the `remove`
+        timers, set the `add` ones, and emit `records`; returns the new revision."""
+        removed = [key.member for key in remove]
+        added = [part for key, due in (add or {}).items() for part in (epoch_ms(due), key.member)]
+        result = self._commit(
+            keys=[Keys(tenant_id).record(subject, subject_id), TIMERS],
+            args=[revision, data or "", len(removed), *removed, len(added) // 2, *added],
+            records=records,
+        )
+        if int(result) < 0:
+            raise ConflictError(f"{subject} {subject_id} of tenant {tenant_id} changed since it was read")
+        return int(result)
+
+    def claim(self, now: datetime, limit: int, lease_ms: int) -> list[tuple[TimerKey, datetime]]:
+        """Due timers with their due instants, each pushed `lease_ms` ahead so no other replica
+        takes it meanwhile."""
+        flat = self._claim(keys=[TIMERS], args=[epoch_ms(now), limit, lease_ms])
+        return [
+            (TimerKey.parse(member), datetime.fromtimestamp(float(due) / 1000, tz=UTC))
+            for member, due in zip(flat[::2], flat[1::2], strict=True)
+        ]
+
+    def next_due(self) -> datetime | None:
+        first = self.client.zrange(TIMERS, 0, 0, withscores=True)
+        if not first:
+            return None
+        return datetime.fromtimestamp(float(first[0][1]) / 1000, tz=UTC)
+
+    def timers(self) -> int:
+        return int(self.client.zcard(TIMERS))
+
+    # -- configuration: one hash per tenant and kind, field = id, value = JSON ----------------------
+
+    def put_config(self, key: str, item_id: str, data: str) -> None:
+        self.client.hset(key, item_id, data)
+
+    def delete_config(self, key: str, item_id: str) -> bool:
+        return bool(self.client.hdel(key, item_id))
+
+    def config(self, key: str, item_id: str) -> bytes | None:
+        found = self.client.hget(key, item_id)
+        return None if found is None else _bytes(found)
+
+    def all_config(self, key: str) -> dict[str, bytes]:
+        return {_bytes(k).decode(): _bytes(v) for k, v in self.client.hgetall(key).items()}
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
