@@ -69,6 +69,7 @@ bench: deps ## benchmarks, each a ratio to a baseline measured on the same broke
 	$(RUN) python -m bench.bus_throughput
 	$(RUN) python -m bench.tickets_throughput
 	$(RUN) python -m bench.router_latency --rate 50
+	$(RUN) python -m bench.sla_timers
 
 proto: deps ## regenerate helpline/v1 from proto/
 	$(RUN) python scripts/proto.py generate
