@@ -50,7 +50,7 @@ from helpline.outbox import decode_headers
 from helpline.v1 import sla_events_pb2
 from services.sla.config import SlaConfig
 from services.sla.domain.queue_watch import QueueTarget, Watch, WatchRecord
-from services.sla.store import OUTBOX_STREAM, TIMERS, Keys, SlaStore, Subject, TimerKey, epoch_ms
+from services.sla.store import OUTBOX_STREAM, SEP, TIMERS, Keys, SlaStore, Subject, TimerKey, epoch_ms
 from services.sla.ticket_slas import TicketSlas
 from services.sla.timers import TimerWorker
 from services.sla.watches import BREACH, RECORDS, WARNING, QueueWatches
@@ -80,6 +80,8 @@ POLL_S = 0.2
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 SWEEP_COUNT = 10_000
+QUIET_TIMEOUT_S = 120.0
+FORKING = ("aof_rewrite_in_progress", "aof_rewrite_scheduled", "rdb_bgsave_in_progress")
 # What a worker does per timer besides its claim: the commit's revision read, record write, timer
 # removal and event append, without Python around them.
 FIRE_SHAPE_SCRIPT = """
@@ -266,7 +268,8 @@ def _worker_process(redis_url: str, ready: ProcessEvent, stop: ProcessEvent) -> 
 @contextmanager
 def timer_workers(redis_url: str, count: int) -> Iterator[None]:
     """`count` worker processes, up before the block starts and stopped when it ends. Processes, not
-    threads: replicas share no interpreter lock."""
+    threads: replicas share no interpreter lock. Spawned, not forked: a fork would copy locks this
+    process' own threads (rich's refresh, redis-py's pool) might be holding."""
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     readies = [context.Event() for _ in range(count)]
@@ -341,12 +344,33 @@ class OutboxReader:
                 self.landed.setdefault(alert[1:], []).append(int(entry_id.split("-")[0]))
 
 
+# -- Redis' clock and its forks --------------------------------------------------------------------
+
+
 def redis_clock_offset_ms(client: redis.Redis) -> float:
     """Redis' clock minus this one, so entry ids compare with due instants on a Redis elsewhere."""
     before = time.time()
     seconds, micros = client.time()
     after = time.time()
     return seconds * 1000 + micros / 1000 - (before + after) * 500
+
+
+def wait_for_quiet(client: redis.Redis) -> None:
+    """Until Redis is neither rewriting its AOF nor saving a snapshot (or QUIET_TIMEOUT_S has passed):
+    either forks a copy of a million timers onto the CPUs the measurement shares, and the
+    measurement would count that as Redis' slowness."""
+    deadline = time.monotonic() + QUIET_TIMEOUT_S
+    while time.monotonic() < deadline:
+        info: Any = client.info("persistence")
+        if not any(int(info.get(flag, 0)) for flag in FORKING):
+            return
+        time.sleep(POLL_S)
+
+
+def forks(client: redis.Redis) -> int:
+    """AOF rewrites and snapshots Redis has made since it started."""
+    info: Any = client.info("persistence")
+    return int(info.get("aof_rewrites", 0)) + int(info.get("rdb_saves", 0))
 
 
 # -- one run --------------------------------------------------------------------------------------
@@ -416,6 +440,7 @@ def measure(
     reader = OutboxReader(client, tenant, last_outbox_id(client))
     clock = SystemClock()
     with timer_workers(redis_url, workers):
+        wait_for_quiet(client)
         start = _whole_ms(clock.now() + LEAD + timedelta(seconds=load.contacts / QUEUEING_FLOOR_PER_S))
         schedule = plan(load, name, start)
         queue_contacts(watches, tenant, schedule, progress)
@@ -480,23 +505,34 @@ def baseline(binary: str, redis_url: str, tenant: str, count: int, clients: int)
     claim them, members of the tenant so the cleanup finds them), then EVALSHA of FIRE_SHAPE_SCRIPT
     on the tenant's keys."""
     member = TimerKey(tenant, Subject.CONTACT, "z-__rand_int__", "z-__rand_int__:q:0", BREACH).member
-    zadd = redis_benchmark(binary, redis_url, count, clients, ["ZADD", TIMERS, "9__rand_int__", member])
-    client = redis.Redis.from_url(redis_url)
-    try:
-        sha = str(client.script_load(FIRE_SHAPE_SCRIPT))
-    finally:
-        client.close()
     base = Keys(tenant).base
     now = SystemClock().now()
     # A watch record's JSON, as the store holds it.
     record = RECORDS.dumps(WatchRecord("c", Watch("c", "q", CHANNEL, now, QUEUE_THRESHOLD), now))
-    evalsha = redis_benchmark(
-        binary,
-        redis_url,
-        count,
-        clients,
-        ["EVALSHA", sha, "3", f"{base}:bench:__rand_int__", TIMERS, f"{base}:bench:outbox", record, member],
-    )
+    client = redis.Redis.from_url(redis_url)
+    try:
+        sha = str(client.script_load(FIRE_SHAPE_SCRIPT))
+        wait_for_quiet(client)
+        zadd = redis_benchmark(binary, redis_url, count, clients, ["ZADD", TIMERS, "9__rand_int__", member])
+        wait_for_quiet(client)
+        evalsha = redis_benchmark(
+            binary,
+            redis_url,
+            count,
+            clients,
+            [
+                "EVALSHA",
+                sha,
+                "3",
+                f"{base}:bench:__rand_int__",
+                TIMERS,
+                f"{base}:bench:outbox",
+                record,
+                member,
+            ],
+        )
+    finally:
+        client.close()
     return Baseline(clients, zadd, evalsha)
 
 
@@ -510,7 +546,7 @@ def cleanup(client: redis.Redis, tenant: str, outbox_after: str | None) -> None:
     sweep = client.register_script(_SWEEP)
     cursor: Any = 0
     while True:
-        cursor = sweep(keys=[TIMERS], args=[cursor, f"{tenant}\x1f*", SWEEP_COUNT])
+        cursor = sweep(keys=[TIMERS], args=[cursor, f"{tenant}{SEP}*", SWEEP_COUNT])
         if int(cursor) == 0:
             break
     batch: list[Any] = []
@@ -545,6 +581,9 @@ class Report:
     load_per_s: float
     runs: list[TimerRun]
     baselines: dict[int, Baseline]
+    # Redis' AOF rewrites and snapshots from the load to the last baseline: one may have overlapped
+    # a measurement, which waits only for those running when it starts.
+    forks: int
 
 
 def run(redis_url: str, args: argparse.Namespace, binary: str, progress: Progress) -> Report:
@@ -554,6 +593,7 @@ def run(redis_url: str, args: argparse.Namespace, binary: str, progress: Progres
     loads = [Load(args.due, timedelta(seconds=args.window))]
     if args.burst:
         loads.append(Load(args.burst, timedelta(0), BURST_THRESHOLD))
+    forks_before = forks(client)
     try:
         load_per_s = load_held(client, tenant, args.timers, progress)
         runs = [
@@ -566,12 +606,13 @@ def run(redis_url: str, args: argparse.Namespace, binary: str, progress: Progres
             task = progress.add_task(f"redis-benchmark ZADD and EVALSHA, clients: {workers}", total=None)
             baselines[workers] = baseline(binary, redis_url, tenant, args.baseline_count, workers)
             progress.update(task, total=1, completed=1)
+        forked = forks(client) - forks_before
     finally:
         task = progress.add_task("deleting the benchmark's timers, keys and alerts", total=None)
         cleanup(client, tenant, outbox_after)
         progress.update(task, total=1, completed=1)
         client.close()
-    return Report(args.timers, load_per_s, runs, baselines)
+    return Report(args.timers, load_per_s, runs, baselines, forked)
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -706,7 +747,8 @@ def main() -> None:
     # timings (the ratios less), and this says how busy it was.
     print(
         f"- machine: {os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start "
-        f"and {os.getloadavg()[0]:.1f} at the end"
+        f"and {os.getloadavg()[0]:.1f} at the end; Redis forked {report.forks} times meanwhile "
+        "(AOF rewrites and snapshots)"
     )
 
 

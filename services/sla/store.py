@@ -14,6 +14,7 @@ out. Claiming reads a range of the set: O(log n) in the timers held, whatever th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,10 @@ from enum import StrEnum
 import redis
 
 from helpline.bus import OutgoingRecord
+from helpline.logging import get_logger
 from helpline.outbox import OutboxScript
+
+log = get_logger(__name__)
 
 OUTBOX_STREAM = "sla:outbox"
 TIMERS = "sla:timers"
@@ -91,7 +95,14 @@ class TimerKey:
 
 
 def epoch_ms(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp() * 1000)
+    """Whole milliseconds at or before `moment`: how far a claim may reach."""
+    return math.floor(moment.astimezone(UTC).timestamp() * 1000)
+
+
+def due_ms(moment: datetime) -> int:
+    """Whole milliseconds at or after `moment`: a timer scored earlier would be claimed before it is
+    due, found not due yet, and put back again and again until it is."""
+    return math.ceil(moment.astimezone(UTC).timestamp() * 1000)
 
 
 class ConflictError(RuntimeError):
@@ -152,7 +163,7 @@ class SlaStore:
         """Write the record (None deletes it) if it is still at `revision`, drop the `remove`
         timers, set the `add` ones, and emit `records`; returns the new revision."""
         removed = [key.member for key in remove]
-        added = [part for key, due in (add or {}).items() for part in (epoch_ms(due), key.member)]
+        added = [part for key, due in (add or {}).items() for part in (due_ms(due), key.member)]
         result = self._commit(
             keys=[Keys(tenant_id).record(subject, subject_id), TIMERS],
             args=[revision, data or "", len(removed), *removed, len(added) // 2, *added],
@@ -164,12 +175,19 @@ class SlaStore:
 
     def claim(self, now: datetime, limit: int, lease_ms: int) -> list[tuple[TimerKey, datetime]]:
         """Due timers with their due instants, each pushed `lease_ms` ahead so no other replica
-        takes it meanwhile."""
+        takes it meanwhile. A member that is not a timer of this service is dropped, with a log:
+        left in, it would come back to every replica after every lease."""
         flat = self._claim(keys=[TIMERS], args=[epoch_ms(now), limit, lease_ms])
-        return [
-            (TimerKey.parse(member), datetime.fromtimestamp(float(due) / 1000, tz=UTC))
-            for member, due in zip(flat[::2], flat[1::2], strict=True)
-        ]
+        claimed = []
+        for member, due in zip(flat[::2], flat[1::2], strict=True):
+            try:
+                key = TimerKey.parse(member)
+            except ValueError:
+                log.error("not a timer; dropped", member=repr(member))
+                self.client.zrem(TIMERS, member)
+                continue
+            claimed.append((key, datetime.fromtimestamp(float(due) / 1000, tz=UTC)))
+        return claimed
 
     def next_due(self) -> datetime | None:
         first = self.client.zrange(TIMERS, 0, 0, withscores=True)

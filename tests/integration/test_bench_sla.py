@@ -144,6 +144,7 @@ def test_the_report_gives_ratios_for_bursts_and_a_verdict_per_paced_run() -> Non
             run("paced 667/s", 2, 1500.0, 400.0, 667.0),
         ],
         {1: Baseline(1, 50_000.0, 40_000.0), 2: Baseline(2, 80_000.0, 64_000.0)},
+        forks=0,
     )
     table = markdown(report)
     assert "| paced 667/s | 1 | 1,020,000 | 20,000 | 0 | 60 | 120 | 140 | 665 | - | - |" in table
@@ -158,4 +159,6 @@ def test_the_report_gives_ratios_for_bursts_and_a_verdict_per_paced_run() -> Non
     )
     assert second.startswith("p99 lag with 1,020,000 timers held (paced 667/s, 2 workers): 1500 ms")
     assert second.endswith("MISSED (the workers fired 400/s of the 667/s coming due: mostly queueing)")
-    assert verdicts(Report(10, 1.0, [run("burst", 1, 1.0, 1.0, None)], {}))[1] == "no paced run: no verdict"
+    assert (
+        verdicts(Report(10, 1.0, [run("burst", 1, 1.0, 1.0, None)], {}, 0))[1] == "no paced run: no verdict"
+    )

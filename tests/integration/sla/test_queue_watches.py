@@ -16,7 +16,7 @@ from helpline.events import new_event
 from helpline.v1 import common_pb2, contact_events_pb2, queue_events_pb2, sla_events_pb2
 from services.sla.config import SlaConfig
 from services.sla.consumers import SlaEvents
-from services.sla.store import OUTBOX_STREAM, SlaStore, Subject
+from services.sla.store import OUTBOX_STREAM, TIMERS, SlaStore, Subject
 from services.sla.ticket_slas import TicketSlas
 from services.sla.timers import TimerWorker
 from services.sla.watches import QueueWatches
@@ -176,3 +176,33 @@ def test_email_is_never_watched(store: SlaStore, clock: FakeClock, tenant: str) 
     )
     _deliver(events, email)
     assert store.timers() == 0
+
+
+def test_a_member_that_is_no_timer_is_dropped_and_the_rest_fire(
+    store: SlaStore, clock: FakeClock, tenant: str, redis_client: redis.Redis
+) -> None:
+    watches = QueueWatches(store)
+    events = SlaEvents(watches, TicketSlas(store, SlaConfig(store)))
+    _configure(events, tenant)
+    _queue(events, tenant, "c", clock.now())
+    redis_client.zadd(TIMERS, {"not a timer": 0})
+    clock.advance(THRESHOLD)
+    assert _worker(store, clock, watches).run_once() == 2
+    assert len(_alerts(redis_client, tenant)) == 2
+    assert store.timers() == 0
+
+
+def test_a_timer_is_claimed_within_a_millisecond_after_its_due_instant_never_before(
+    store: SlaStore, clock: FakeClock, tenant: str, redis_client: redis.Redis
+) -> None:
+    watches = QueueWatches(store)
+    events = SlaEvents(watches, TicketSlas(store, SlaConfig(store)))
+    _configure(events, tenant)
+    # Due instants a fraction of a millisecond past a whole one.
+    _queue(events, tenant, "c", clock.now() + timedelta(microseconds=400))
+    clock.advance(THRESHOLD * 3 / 4)
+    assert store.claim(clock.now(), 10, 1000) == []
+    clock.advance(timedelta(microseconds=400))
+    assert store.claim(clock.now(), 10, 1000) == []
+    clock.advance(timedelta(microseconds=600))
+    assert len(store.claim(clock.now(), 10, 1000)) == 1
