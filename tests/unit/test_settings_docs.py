@@ -8,6 +8,7 @@ import pytest
 
 from helpline.local_stack import REPO_ROOT
 from helpline.settings import Settings
+from services.metrics.app import MetricsSettings
 from services.router.app import RouterSettings
 from services.sla.app import SlaSettings
 from services.tickets.app import TicketsSettings
@@ -15,7 +16,12 @@ from services.tickets.app import TicketsSettings
 
 @pytest.mark.parametrize(
     ("guide", "settings"),
-    [("tickets.md", TicketsSettings), ("router.md", RouterSettings), ("sla.md", SlaSettings)],
+    [
+        ("tickets.md", TicketsSettings),
+        ("router.md", RouterSettings),
+        ("sla.md", SlaSettings),
+        ("metrics.md", MetricsSettings),
+    ],
 )
 def test_the_service_guide_documents_its_settings(guide: str, settings: type[Settings]) -> None:
     text = (REPO_ROOT / "docs" / guide).read_text()

@@ -1,0 +1,325 @@
+"""Every series the metrics service exports: the contract between the exporter, the recording and
+alert rules in deploy/prometheus/ and the dashboards in deploy/grafana/.
+
+Prometheus naming: base units (`_seconds`), `_total` on counters, and only bounded labels: tenant,
+queue, channel, department, priority, status, state, metric, tier and the like. Contact, ticket and
+agent ids are never labels. Counters count events as they are consumed from committed offsets, so a
+restart redelivers at most what was not committed (at least once) and `rate()` absorbs the reset;
+gauges are set from the latest snapshot or state a replica owns, so replicas of one consumer group
+sum to the whole. The exceptions are `helpline_agents` and `helpline_tickets`: counts kept in the
+Redis every replica shares, read at scrape time, so each replica exports the same whole figure and
+rules aggregate them with `max without(instance)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# Queue waits and answer times: fine below a minute, where service-level thresholds sit.
+WAIT_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600)
+# Talk, hold, wrap-up and handle times: seconds to an hour.
+HANDLE_BUCKETS = (15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 3600)
+# First reply and resolution of tickets: minutes to weeks.
+TICKET_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800, 2592000)
+
+CONTACT = ("tenant", "queue", "channel")
+
+# Reads (label values, value) pairs at scrape time.
+Samples = Callable[[], Iterable[tuple[Sequence[str], float]]]
+
+
+class ScrapedGauge(Collector):
+    """A labelled gauge whose samples are read when Prometheus scrapes, from state every replica shares."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        read: Samples,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = list(labelnames)
+        self._read = read
+        registry.register(self)
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, value in self._read():
+            family.add_metric(list(labels), value)
+        yield family
+
+
+class Series:
+    def __init__(
+        self, registry: CollectorRegistry, *, agents_by_status: Samples, tickets_by_status: Samples
+    ) -> None:
+        r = registry
+        # -- contacts (helpline.contacts) --
+        self.contacts_received = Counter(
+            "helpline_contacts_received_total",
+            "Contacts that arrived.",
+            ["tenant", "channel", "department"],
+            registry=r,
+        )
+        self.contacts_self_served = Counter(
+            "helpline_contacts_self_served_total",
+            "Contacts resolved by IVR, bot or web self-service.",
+            ["tenant", "channel"],
+            registry=r,
+        )
+        self.contacts_queued = Counter(
+            "helpline_contacts_queued_total",
+            "Contacts entering a queue (first entries only; callbacks excluded).",
+            CONTACT,
+            registry=r,
+        )
+        self.contacts_answered = Counter(
+            "helpline_contacts_answered_total", "Queued contacts connected to an agent.", CONTACT, registry=r
+        )
+        self.contacts_answered_in_threshold = Counter(
+            "helpline_contacts_answered_in_threshold_total",
+            "Answered contacts whose queue time was within their queue's service-level threshold.",
+            CONTACT,
+            registry=r,
+        )
+        self.contacts_abandoned = Counter(
+            "helpline_contacts_abandoned_total",
+            "Contacts that left the queue unanswered.",
+            CONTACT,
+            registry=r,
+        )
+        self.contacts_abandoned_short = Counter(
+            "helpline_contacts_abandoned_short_total",
+            "Abandons quicker than the short-abandon threshold (left out of service level when it is set).",
+            CONTACT,
+            registry=r,
+        )
+        self.contacts_transferred = Counter(
+            "helpline_contacts_transferred_total",
+            "Contacts transferred to a queue or an agent.",
+            CONTACT,
+            registry=r,
+        )
+        self.contacts_handed_off = Counter(
+            "helpline_contacts_handed_off_total",
+            "Contacts handed off between customer service and support.",
+            ["tenant", "from_department", "to_department"],
+            registry=r,
+        )
+        self.contacts_timed_out = Counter(
+            "helpline_contacts_timed_out_total",
+            "Contacts that reached their queue's maximum wait.",
+            CONTACT,
+            registry=r,
+        )
+        self.callbacks_scheduled = Counter(
+            "helpline_callbacks_scheduled_total",
+            "Callers who chose a callback.",
+            ["tenant", "queue"],
+            registry=r,
+        )
+        self.contacts_completed = Counter(
+            "helpline_contacts_completed_total",
+            "Contacts handled to the end of wrap-up.",
+            CONTACT,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "helpline_contact_queue_wait_seconds",
+            "Queue time of answered contacts.",
+            CONTACT,
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self.talk = Histogram(
+            "helpline_contact_talk_seconds",
+            "Talk time of completed contacts.",
+            CONTACT,
+            buckets=HANDLE_BUCKETS,
+            registry=r,
+        )
+        self.hold = Histogram(
+            "helpline_contact_hold_seconds",
+            "Hold time of completed contacts.",
+            CONTACT,
+            buckets=HANDLE_BUCKETS,
+            registry=r,
+        )
+        self.wrap_up = Histogram(
+            "helpline_contact_wrap_up_seconds",
+            "After-contact work of completed contacts.",
+            CONTACT,
+            buckets=HANDLE_BUCKETS,
+            registry=r,
+        )
+        self.handle = Histogram(
+            "helpline_contact_handle_seconds",
+            "Handle time (talk + hold + wrap-up) of completed contacts.",
+            CONTACT,
+            buckets=HANDLE_BUCKETS,
+            registry=r,
+        )
+        # -- agents (helpline.agents) --
+        self.agents_by_status = ScrapedGauge(
+            "helpline_agents",
+            "Agents by status (offline, available, away), of every replica (aggregate with max).",
+            ["tenant", "status"],
+            agents_by_status,
+            r,
+        )
+        self.agent_state_seconds = Counter(
+            "helpline_agent_state_seconds_total",
+            "Seconds agents spent in each state (idle, offered, busy, after_contact_work, missed).",
+            ["tenant", "state"],
+            registry=r,
+        )
+        # -- queues (the router's snapshots on helpline.queues) --
+        self.queue_depth = Gauge(
+            "helpline_queue_depth", "Contacts waiting, from the latest snapshot.", CONTACT, registry=r
+        )
+        self.queue_oldest_age = Gauge(
+            "helpline_queue_oldest_contact_age_seconds",
+            "Age of the oldest waiting contact.",
+            CONTACT,
+            registry=r,
+        )
+        self.queue_estimated_wait = Gauge(
+            "helpline_queue_estimated_wait_seconds", "Estimated wait of a new contact.", CONTACT, registry=r
+        )
+        self.queue_agents = Gauge(
+            "helpline_queue_agents",
+            "The queue's agents by state, from the latest snapshot.",
+            [*CONTACT, "state"],
+            registry=r,
+        )
+        self.queue_threshold = Gauge(
+            "helpline_queue_service_level_threshold_seconds",
+            'The queue\'s answer target ("within X").',
+            CONTACT,
+            registry=r,
+        )
+        self.staffed_agents = Gauge(
+            "helpline_queue_staffed_agents",
+            "Agents staffed on the queue (not offline), from the latest snapshot.",
+            CONTACT,
+            registry=r,
+        )
+        # -- tickets (helpline.tickets) --
+        self.tickets_created = Counter(
+            "helpline_tickets_created_total",
+            "Tickets created.",
+            ["tenant", "channel", "department", "priority"],
+            registry=r,
+        )
+        self.tickets_solved = Counter(
+            "helpline_tickets_solved_total",
+            "Tickets solved.",
+            ["tenant", "channel", "department"],
+            registry=r,
+        )
+        self.tickets_solved_first_contact = Counter(
+            "helpline_tickets_solved_first_contact_total",
+            "Tickets solved with one contact and no reopen before.",
+            ["tenant", "channel", "department"],
+            registry=r,
+        )
+        self.tickets_reopened = Counter(
+            "helpline_tickets_reopened_total", "Tickets reopened after being solved.", ["tenant"], registry=r
+        )
+        self.tickets_reopened_in_fcr_window = Counter(
+            "helpline_tickets_reopened_in_fcr_window_total",
+            "Tickets solved with one contact and reopened within the FCR window (7 days).",
+            ["tenant"],
+            registry=r,
+        )
+        self.tickets_by_status = ScrapedGauge(
+            "helpline_tickets",
+            "Open backlog: tickets by status (closed ones left out), of every replica (aggregate with max).",
+            ["tenant", "status"],
+            tickets_by_status,
+            r,
+        )
+        self.ticket_first_reply = Histogram(
+            "helpline_ticket_first_reply_seconds",
+            "Time from creation to the first public agent reply.",
+            ["tenant", "channel", "department"],
+            buckets=TICKET_BUCKETS,
+            registry=r,
+        )
+        self.ticket_resolution = Histogram(
+            "helpline_ticket_resolution_seconds",
+            "Time from creation to solved.",
+            ["tenant", "channel", "department"],
+            buckets=TICKET_BUCKETS,
+            registry=r,
+        )
+        self.tickets_escalated = Counter(
+            "helpline_tickets_escalated_total",
+            "Escalations between tiers.",
+            ["tenant", "from_tier", "to_tier"],
+            registry=r,
+        )
+        self.tickets_handed_off = Counter(
+            "helpline_tickets_handed_off_total",
+            "Hand-offs between customer service and support.",
+            ["tenant", "from_department", "to_department"],
+            registry=r,
+        )
+        # -- SLA (helpline.sla) --
+        self.sla_applied = Counter(
+            "helpline_sla_applied_total", "SLA targets applied.", ["tenant", "metric"], registry=r
+        )
+        self.sla_warned = Counter(
+            "helpline_sla_warned_total", "SLA warnings.", ["tenant", "metric"], registry=r
+        )
+        self.sla_breached = Counter(
+            "helpline_sla_breached_total", "SLA breaches.", ["tenant", "metric"], registry=r
+        )
+        self.sla_fulfilled = Counter(
+            "helpline_sla_fulfilled_total",
+            'SLA targets met; late="true" when met after the deadline (compliance counts those as breached).',
+            ["tenant", "metric", "late"],
+            registry=r,
+        )
+        self.sla_queue_warned = Counter(
+            "helpline_sla_queue_warned_total",
+            "Queued contacts past the warning share of their answer target.",
+            ["tenant", "queue", "channel"],
+            registry=r,
+        )
+        self.sla_queue_breached = Counter(
+            "helpline_sla_queue_breached_total",
+            "Queued contacts past their answer target.",
+            ["tenant", "queue", "channel"],
+            registry=r,
+        )
+        # -- surveys (helpline.feedback) --
+        self.csat_responses = Counter(
+            "helpline_csat_responses_total",
+            'CSAT answers; satisfied="true" for 4-5 of 5.',
+            ["tenant", "satisfied"],
+            registry=r,
+        )
+        self.nps_responses = Counter(
+            "helpline_nps_responses_total",
+            "NPS answers by category (promoter, passive, detractor).",
+            ["tenant", "category"],
+            registry=r,
+        )
+        self.ces_responses = Counter("helpline_ces_responses_total", "CES answers.", ["tenant"], registry=r)
+        self.ces_score = Counter(
+            "helpline_ces_score_total",
+            "Sum of CES answers on a 1-7 scale (1-5 answers mapped onto it).",
+            ["tenant"],
+            registry=r,
+        )
