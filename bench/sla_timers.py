@@ -26,7 +26,6 @@ import argparse
 import multiprocessing
 import os
 import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -42,6 +41,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.latency_baselines import LatencyStats, stats
+from bench.redis_benchmark import redis_benchmark
 from helpline.clock import SystemClock
 from helpline.events import from_record
 from helpline.local_stack import LocalStack, StackConfig, free_port
@@ -470,34 +470,9 @@ class Baseline:
     evalsha_per_s: float
 
 
-def redis_benchmark(binary: str, redis_url: str, count: int, clients: int, command: Sequence[str]) -> float:
-    """Requests a second of `command` run `count` times over `clients` connections, one round trip each;
-    `__rand_int__` in it is a random 12-digit number."""
-    done = subprocess.run(
-        [
-            binary,
-            "-u",
-            redis_url,
-            "-n",
-            str(count),
-            "-c",
-            str(clients),
-            "-P",
-            "1",
-            # __rand_int__ picks among a billion: a run's members are almost all new ones.
-            "-r",
-            "1000000000",
-            "--csv",
-            *command,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    # A header line, then: "test","rps","avg","min","p50","p95","p99","max". The test name is the
-    # command line, its quotes and commas unescaped, so split from the right.
-    line = done.stdout.strip().splitlines()[-1]
-    return float(line.rsplit(",", 7)[1].strip('"'))
+def ops_per_s(binary: str, redis_url: str, count: int, clients: int, command: Sequence[str]) -> float:
+    # __rand_int__ picks among a billion: a run's members are almost all new ones.
+    return redis_benchmark(binary, redis_url, count, clients, command, 1_000_000_000).requests_per_s
 
 
 def baseline(binary: str, redis_url: str, tenant: str, count: int, clients: int) -> Baseline:
@@ -513,9 +488,9 @@ def baseline(binary: str, redis_url: str, tenant: str, count: int, clients: int)
     try:
         sha = str(client.script_load(FIRE_SHAPE_SCRIPT))
         wait_for_quiet(client)
-        zadd = redis_benchmark(binary, redis_url, count, clients, ["ZADD", TIMERS, "9__rand_int__", member])
+        zadd = ops_per_s(binary, redis_url, count, clients, ["ZADD", TIMERS, "9__rand_int__", member])
         wait_for_quiet(client)
-        evalsha = redis_benchmark(
+        evalsha = ops_per_s(
             binary,
             redis_url,
             count,

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import threading
 import time
 import uuid
@@ -33,6 +32,7 @@ import redis
 from rich.console import Console
 from rich.progress import Progress
 
+from bench.redis_benchmark import redis_benchmark
 from helpline.clock import SystemClock
 from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.logging import configure_logging
@@ -142,7 +142,7 @@ def _drive(
     return Measured(total, total / seconds, cuts[49], cuts[98]), results
 
 
-def redis_benchmark(
+def evalsha_baseline(
     binary: str, redis_url: str, count: int, clients: int, tenant: str, value: str
 ) -> Measured:
     """EVALSHA of BASELINE_SCRIPT with redis-benchmark, `count` calls over `clients` connections,
@@ -152,36 +152,16 @@ def redis_benchmark(
         sha = str(client.script_load(BASELINE_SCRIPT))
     finally:
         client.close()
-    done = subprocess.run(
-        [
-            binary,
-            "-u",
-            redis_url,
-            "-n",
-            str(count),
-            "-c",
-            str(clients),
-            "-P",
-            "1",
-            "-r",
-            str(count),
-            "--csv",
-            "EVALSHA",
-            sha,
-            "2",
-            f"tk:{{{tenant}}}:bench:__rand_int__",
-            f"tk:{{{tenant}}}:bench:events",
-            value,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    # A header line, then: "test","rps","avg","min","p50","p95","p99","max" (latencies in ms). The test
-    # name is the command line, quotes and commas of the JSON value unescaped, so split from the right.
-    line = done.stdout.strip().splitlines()[-1]
-    rps, _avg, _min, p50, _p95, p99, _max = (float(f.strip('"')) for f in line.rsplit(",", 7)[1:])
-    return Measured(count, rps, p50, p99)
+    command = [
+        "EVALSHA",
+        sha,
+        "2",
+        f"tk:{{{tenant}}}:bench:__rand_int__",
+        f"tk:{{{tenant}}}:bench:events",
+        value,
+    ]
+    run = redis_benchmark(binary, redis_url, count, clients, command, count)
+    return Measured(count, run.requests_per_s, run.p50_ms, run.p99_ms)
 
 
 def cleanup(client: redis.Redis, tenant: str, ticket_ids: Sequence[str], outbox_after: str | None) -> None:
@@ -248,7 +228,7 @@ def measure(
         if benchmark_binary is not None:
             sample = tickets.get(tenant, ticket_ids[0])
             task = progress.add_task(f"redis-benchmark EVALSHA, clients: {clients}", total=None)
-            baseline = redis_benchmark(
+            baseline = evalsha_baseline(
                 benchmark_binary,
                 redis_url,
                 count,
