@@ -33,6 +33,7 @@ from services.router.domain.model import (
 from services.router.engine import Router
 from services.router.queue_status import queue_status
 from services.router.records import ContactRecord
+from tests.integration.api_checks import refused
 
 pytestmark = pytest.mark.integration
 
@@ -174,15 +175,6 @@ def contact(router: Router, tenant: str, contact_id: str) -> ContactRecord:
     record = router.store.contact(tenant, contact_id)
     assert record is not None
     return record
-
-
-def refused(call: Callable[[], object], code: grpc.StatusCode, rule: str) -> None:
-    """The call fails with `code`, and its details name `rule` first."""
-    with pytest.raises(grpc.RpcError) as info:
-        call()
-    error: grpc.Call = info.value  # type: ignore[assignment]
-    assert error.code() == code, error.details()
-    assert error.details().startswith(f"{rule}: "), error.details()
 
 
 # -- a contact's life ------------------------------------------------------------------------------

@@ -11,11 +11,11 @@ import pytest
 import redis
 from httpx import Response
 
-from helpline.rest import PROBLEM_JSON
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
 from services.router.core import ContendedError
 from services.router.domain.model import AgentStatus
 from services.router.engine import Router
+from tests.integration.api_checks import ok, problem
 from tests.integration.router.rest_app import Admin, admin
 from tests.integration.router.router_events import router_events
 
@@ -53,21 +53,6 @@ VOICE_QUEUE = {
 def api(router: Router, redis_client: redis.Redis, unique: str) -> Iterator[Admin]:
     with admin(router, redis_client, unique) as built:
         yield built
-
-
-def ok(response: Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.json()
-    return dict(response.json())
-
-
-def problem(response: Response, status: int, rule: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.json()
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body = dict(response.json())
-    assert body["status"] == status
-    if rule is not None:
-        assert body["rule"] == rule, body
-    return body
 
 
 def put(api: Admin, path: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,6 +49,7 @@ from services.sla.domain.model import (
 from services.sla.domain.policy import Conditions, Escalation, Policy, Target
 from services.sla.store import SlaStore
 from services.sla.ticket_slas import TicketSlas
+from tests.integration.api_checks import refused
 
 pytestmark = pytest.mark.integration
 
@@ -182,15 +183,6 @@ def status(stub: SlaServiceStub, caller: Caller, ticket_id: str) -> dict[str, pb
     )
     assert (answer.ticket_id, answer.policy_id) == (ticket_id, "std")
     return {common_pb2.SlaMetric.Name(m.metric): m for m in answer.metrics}
-
-
-def refused(call: Callable[[], object], code: grpc.StatusCode, rule: str) -> None:
-    """The call fails with `code`, and its details name `rule` first."""
-    with pytest.raises(grpc.RpcError) as info:
-        call()
-    error: grpc.Call = info.value  # type: ignore[assignment]
-    assert error.code() == code, error.details()
-    assert error.details().startswith(f"{rule}: "), error.details()
 
 
 # -- a ticket's status -----------------------------------------------------------------------------

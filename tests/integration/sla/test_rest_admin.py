@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 import redis
-from httpx import Response
 
 from helpline.clock import FakeClock
-from helpline.rest import PROBLEM_JSON
 from services.sla.domain.engine import Created, StatusChanged
 from services.sla.domain.model import Priority, Status, TicketFacts
 from services.sla.store import SlaStore
+from tests.integration.api_checks import ok, problem
 from tests.integration.sla.rest_app import Admin, admin
 
 pytestmark = pytest.mark.integration
@@ -61,21 +60,6 @@ STANDARD = {
 def api(store: SlaStore, redis_client: redis.Redis, clock: FakeClock, unique: str) -> Iterator[Admin]:
     with admin(store, redis_client, clock, unique) as built:
         yield built
-
-
-def ok(response: Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.json()
-    return dict(response.json())
-
-
-def problem(response: Response, status: int, rule: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.json()
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body = dict(response.json())
-    assert body["status"] == status
-    if rule is not None:
-        assert body["rule"] == rule, body
-    return body
 
 
 def put(api: Admin, path: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:

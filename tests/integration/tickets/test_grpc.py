@@ -25,6 +25,7 @@ from helpline.v1.ticket_service_pb2_grpc import TicketServiceStub
 from services.tickets.api.grpc import SERVICE_NAME
 from services.tickets.app import TicketsSettings, build
 from services.tickets.store import TOPIC
+from tests.integration.api_checks import refused
 from tests.integration.helpers import wait_until
 from tests.stack_provider import Endpoints
 
@@ -122,15 +123,6 @@ def comment(
 ) -> pb.AddCommentResponse:
     request = pb.AddCommentRequest(**{"ticket_id": ticket_id, "public": True, **fields})  # type: ignore[arg-type]
     return stub.AddComment(request, metadata=caller.metadata, timeout=10)
-
-
-def refused(call: Callable[[], object], code: grpc.StatusCode, rule: str) -> None:
-    """The call fails with `code`, and its details name `rule` first."""
-    with pytest.raises(grpc.RpcError) as info:
-        call()
-    error: grpc.Call = info.value  # type: ignore[assignment]
-    assert error.code() == code, error.details()
-    assert error.details().startswith(f"{rule}: "), error.details()
 
 
 # -- create and read ---------------------------------------------------------------------------

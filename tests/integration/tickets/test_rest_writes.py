@@ -11,7 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from helpline.rest import PROBLEM_JSON
+from tests.integration.api_checks import problem
 from tests.integration.tickets.outbox_events import names, ticket_events
 
 pytestmark = pytest.mark.integration
@@ -27,15 +27,6 @@ def create(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str
     response = client.post("/v1/tickets", json={"subject": "Printer on fire", **body}, headers=headers)
     assert response.status_code == 201, response.json()
     return dict(response.json())
-
-
-def problem(response: Any, status: int, rule: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.json()
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body = dict(response.json())
-    if rule is not None:
-        assert body["rule"] == rule, body
-    return body
 
 
 def test_a_ticket_worked_through_its_lifecycle(api: Api, unique: str) -> None:
