@@ -83,12 +83,15 @@ class QueueSnapshot(_message.Message):
     ESTIMATED_WAIT_FIELD_NUMBER: _builtins.int
     SERVICE_LEVEL_THRESHOLD_FIELD_NUMBER: _builtins.int
     TAKEN_AT_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_TARGET_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     queue_id: _builtins.str
     channel: _common_pb2.Channel.ValueType
     department: _common_pb2.Department.ValueType
     depth: _builtins.int
     """Contacts waiting."""
+    service_level_target: _builtins.float
+    """The share of contacts to answer within the threshold, in (0, 1)."""
     @_builtins.property
     def oldest_contact_age(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -116,10 +119,11 @@ class QueueSnapshot(_message.Message):
         estimated_wait: _duration_pb2.Duration | None = ...,
         service_level_threshold: _duration_pb2.Duration | None = ...,
         taken_at: _timestamp_pb2.Timestamp | None = ...,
+        service_level_target: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["estimated_wait", b"estimated_wait", "oldest_contact_age", b"oldest_contact_age", "service_level_threshold", b"service_level_threshold", "taken_at", b"taken_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_by_state", b"agents_by_state", "channel", b"channel", "department", b"department", "depth", b"depth", "estimated_wait", b"estimated_wait", "oldest_contact_age", b"oldest_contact_age", "queue_id", b"queue_id", "service_level_threshold", b"service_level_threshold", "taken_at", b"taken_at", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_by_state", b"agents_by_state", "channel", b"channel", "department", b"department", "depth", b"depth", "estimated_wait", b"estimated_wait", "oldest_contact_age", b"oldest_contact_age", "queue_id", b"queue_id", "service_level_target", b"service_level_target", "service_level_threshold", b"service_level_threshold", "taken_at", b"taken_at", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -154,6 +158,7 @@ class QueueConfigured(_message.Message):
     CONFIGURED_AT_FIELD_NUMBER: _builtins.int
     SLA_WARNING_REACTION_FIELD_NUMBER: _builtins.int
     SLA_BREACH_REACTION_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_TARGET_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     queue_id: _builtins.str
     name: _builtins.str
@@ -168,6 +173,8 @@ class QueueConfigured(_message.Message):
     version: _builtins.int
     sla_warning_reaction: _common_pb2.SlaReaction.ValueType
     sla_breach_reaction: _common_pb2.SlaReaction.ValueType
+    service_level_target: _builtins.float
+    """The share of contacts to answer within service_level_threshold, in (0, 1); 0 (unset) means 0.8."""
     @_builtins.property
     def channels(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Channel.ValueType]: ...
     @_builtins.property
@@ -224,10 +231,11 @@ class QueueConfigured(_message.Message):
         configured_at: _timestamp_pb2.Timestamp | None = ...,
         sla_warning_reaction: _common_pb2.SlaReaction.ValueType = ...,
         sla_breach_reaction: _common_pb2.SlaReaction.ValueType = ...,
+        service_level_target: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["after_contact_work_timeout", b"after_contact_work_timeout", "callback_threshold", b"callback_threshold", "configured_at", b"configured_at", "max_wait", b"max_wait", "offer_timeout", b"offer_timeout", "preferred_agent_window", b"preferred_agent_window", "resume_window", b"resume_window", "service_level_threshold", b"service_level_threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_contact_work_timeout", b"after_contact_work_timeout", "callback_threshold", b"callback_threshold", "channels", b"channels", "configured_at", b"configured_at", "department", b"department", "fallback_strategy", b"fallback_strategy", "max_no_answer", b"max_no_answer", "max_wait", b"max_wait", "name", b"name", "offer_timeout", b"offer_timeout", "overflow_steps", b"overflow_steps", "preferred_agent_window", b"preferred_agent_window", "queue_id", b"queue_id", "required_skills", b"required_skills", "resume_window", b"resume_window", "service_level_threshold", b"service_level_threshold", "sla_breach_reaction", b"sla_breach_reaction", "sla_warning_reaction", b"sla_warning_reaction", "strategy", b"strategy", "tenant_id", b"tenant_id", "tier", b"tier", "timeout_action", b"timeout_action", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_contact_work_timeout", b"after_contact_work_timeout", "callback_threshold", b"callback_threshold", "channels", b"channels", "configured_at", b"configured_at", "department", b"department", "fallback_strategy", b"fallback_strategy", "max_no_answer", b"max_no_answer", "max_wait", b"max_wait", "name", b"name", "offer_timeout", b"offer_timeout", "overflow_steps", b"overflow_steps", "preferred_agent_window", b"preferred_agent_window", "queue_id", b"queue_id", "required_skills", b"required_skills", "resume_window", b"resume_window", "service_level_target", b"service_level_target", "service_level_threshold", b"service_level_threshold", "sla_breach_reaction", b"sla_breach_reaction", "sla_warning_reaction", b"sla_warning_reaction", "strategy", b"strategy", "tenant_id", b"tenant_id", "tier", b"tier", "timeout_action", b"timeout_action", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -105,8 +105,11 @@ class QueueChannelStatus(_message.Message):
     AGENTS_BY_STATE_FIELD_NUMBER: _builtins.int
     ESTIMATED_WAIT_FIELD_NUMBER: _builtins.int
     SERVICE_LEVEL_THRESHOLD_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_TARGET_FIELD_NUMBER: _builtins.int
     channel: _common_pb2.Channel.ValueType
     depth: _builtins.int
+    service_level_target: _builtins.float
+    """The share of contacts to answer within the threshold."""
     @_builtins.property
     def oldest_contact_age(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -124,10 +127,11 @@ class QueueChannelStatus(_message.Message):
         agents_by_state: _abc.Iterable[_common_pb2.AgentStateCount] | None = ...,
         estimated_wait: _duration_pb2.Duration | None = ...,
         service_level_threshold: _duration_pb2.Duration | None = ...,
+        service_level_target: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["estimated_wait", b"estimated_wait", "oldest_contact_age", b"oldest_contact_age", "service_level_threshold", b"service_level_threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_by_state", b"agents_by_state", "channel", b"channel", "depth", b"depth", "estimated_wait", b"estimated_wait", "oldest_contact_age", b"oldest_contact_age", "service_level_threshold", b"service_level_threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_by_state", b"agents_by_state", "channel", b"channel", "depth", b"depth", "estimated_wait", b"estimated_wait", "oldest_contact_age", b"oldest_contact_age", "service_level_target", b"service_level_target", "service_level_threshold", b"service_level_threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

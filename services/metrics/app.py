@@ -12,13 +12,16 @@ from datetime import timedelta
 
 from pydantic import Field
 
+from helpline.clock import SystemClock
 from helpline.events import event_handler
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from helpline.topics import CATALOG
 from services.metrics.exporter import MetricsEvents
-from services.metrics.series import Series
+from services.metrics.series import ScrapedSamples, Series
+from services.metrics.staffing import QueueStaffing
 from services.metrics.state import MetricsState
+from services.metrics.workload import QueueWorkload
 
 GROUP = "metrics"
 TOPICS = tuple(spec.name for spec in CATALOG if not spec.ingress)
@@ -31,15 +34,41 @@ class MetricsSettings(Settings):
         description="Abandons quicker than this are also counted as short abandons, which service level "
         "may leave out of its denominator; 0 counts none.",
     )
+    staffing_window_seconds: int = Field(
+        1800,
+        ge=60,
+        le=86400,
+        description="The recent window whose arrivals and handle times the Erlang C staffing gauges "
+        "are worked out from, in whole minutes.",
+    )
+    staffing_max_occupancy: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="The highest occupancy the required agents may plan for, beside the service-level "
+        "target; 1 plans by service level alone.",
+    )
 
 
 def build(settings: MetricsSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
     state = MetricsState(runtime.redis)
-    series = Series(
-        runtime.registry, agents_by_status=state.agent_counts, tickets_by_status=state.ticket_counts
+    workload = QueueWorkload(
+        runtime.redis, SystemClock(), timedelta(seconds=settings.staffing_window_seconds)
     )
-    events = MetricsEvents(series, state, short_abandon=timedelta(seconds=settings.short_abandon_seconds))
+    staffing = QueueStaffing(workload, state, settings.staffing_max_occupancy)
+    series = Series(
+        runtime.registry,
+        ScrapedSamples(
+            agents_by_status=state.agent_counts,
+            tickets_by_status=state.ticket_counts,
+            offered_load=staffing.offered_load,
+            required_agents=staffing.required_agents,
+        ),
+    )
+    events = MetricsEvents(
+        series, state, workload, short_abandon=timedelta(seconds=settings.short_abandon_seconds)
+    )
     runtime.add_consumer(GROUP, TOPICS, event_handler(events.handle))
     return runtime
 

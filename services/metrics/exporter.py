@@ -40,6 +40,7 @@ from services.metrics.domain.kpis import (
 )
 from services.metrics.series import Series
 from services.metrics.state import CLOSED, MetricsState, TicketFacts
+from services.metrics.workload import QueueWorkload
 
 log = get_logger(__name__)
 
@@ -53,6 +54,13 @@ ProtoEnum = Any
 _FIRST_ENTRY = frozenset(
     {contact_events_pb2.QUEUE_ENTRY_REASON_UNSPECIFIED, contact_events_pb2.QUEUE_ENTRY_REASON_NEW}
 )
+# Entries that bring the queue work for staffing: the first ones, and contacts moved in from another
+# queue; a return or re-queue is the same entry again.
+_STAFFING_ENTRY = _FIRST_ENTRY | {
+    contact_events_pb2.QUEUE_ENTRY_REASON_TRANSFER,
+    contact_events_pb2.QUEUE_ENTRY_REASON_OVERFLOW,
+    contact_events_pb2.QUEUE_ENTRY_REASON_HAND_OFF,
+}
 _AGENT_STATES = [v for v in common_pb2.AgentState.values() if v != common_pb2.AGENT_STATE_UNSPECIFIED]
 
 
@@ -92,9 +100,16 @@ def _seconds(duration: Any) -> float:
 
 
 class MetricsEvents:
-    def __init__(self, series: Series, state: MetricsState, short_abandon: timedelta = timedelta(0)) -> None:
+    def __init__(
+        self,
+        series: Series,
+        state: MetricsState,
+        workload: QueueWorkload,
+        short_abandon: timedelta = timedelta(0),
+    ) -> None:
         self.series = series
         self.state = state
+        self.workload = workload
         self.rule = ServiceLevelRule(short_abandon_threshold=short_abandon)
         c, a, q, t, s = (
             contact_events_pb2,
@@ -157,8 +172,14 @@ class MetricsEvents:
         self.series.contacts_self_served.labels(tenant, _channel(e.channel)).inc()
 
     def _queued(self, e: contact_events_pb2.ContactQueued, tenant: str) -> None:
-        if e.reason in _FIRST_ENTRY and e.channel != common_pb2.CHANNEL_CALLBACK:
-            self.series.contacts_queued.labels(tenant, e.queue_id, _channel(e.channel)).inc()
+        # The caller who chose a callback entered the queue already; the callback is that entry.
+        if e.channel == common_pb2.CHANNEL_CALLBACK:
+            return
+        labels = (tenant, e.queue_id, _channel(e.channel))
+        if e.reason in _FIRST_ENTRY:
+            self.series.contacts_queued.labels(*labels).inc()
+        if e.reason in _STAFFING_ENTRY:
+            self.workload.arrived(labels, _instant(e, "queued_at"))
 
     def _connected(self, e: contact_events_pb2.ContactConnected, tenant: str) -> None:
         if not self.state.first_answer(tenant, e.contact_id):
@@ -208,6 +229,7 @@ class MetricsEvents:
         self.series.hold.labels(*labels).observe(hold)
         self.series.wrap_up.labels(*labels).observe(wrap_up)
         self.series.handle.labels(*labels).observe(talk + hold + wrap_up)
+        self.workload.handled(labels, timedelta(seconds=talk + hold + wrap_up), _instant(e, "completed_at"))
 
     # -- agents --
 
@@ -239,19 +261,27 @@ class MetricsEvents:
             s.queue_agents.labels(*labels, word(common_pb2.AgentState, "AGENT_STATE_", state)).set(count)
         # The snapshot counts only the agents not offline, so its states add up to those staffed.
         s.staffed_agents.labels(*labels).set(sum(by_state.values()))
-        if e.HasField("service_level_threshold"):
-            self._threshold(tenant, e.queue_id, [e.channel], e.service_level_threshold.ToTimedelta())
+        self._goal(tenant, e.queue_id, [e.channel], e)
 
     def _queue_configured(self, e: queue_events_pb2.QueueConfigured, tenant: str) -> None:
-        if e.HasField("service_level_threshold"):
-            self._threshold(tenant, e.queue_id, list(e.channels), e.service_level_threshold.ToTimedelta())
+        self._goal(tenant, e.queue_id, list(e.channels), e)
 
-    def _threshold(self, tenant: str, queue_id: str, channels: list[int], threshold: timedelta) -> None:
-        self.state.set_threshold(tenant, queue_id, threshold)
-        for channel in channels:
-            self.series.queue_threshold.labels(tenant, queue_id, _channel(channel)).set(
-                threshold.total_seconds()
-            )
+    def _goal(self, tenant: str, queue_id: str, channels: list[int], e: Any) -> None:
+        """The queue's service-level goal, from its configuration or a snapshot: a threshold when
+        the event has one, a target when it is set (0 is unset, from an older producer)."""
+        if e.HasField("service_level_threshold"):
+            threshold = e.service_level_threshold.ToTimedelta()
+            self.state.set_threshold(tenant, queue_id, threshold)
+            for channel in channels:
+                self.series.queue_threshold.labels(tenant, queue_id, _channel(channel)).set(
+                    threshold.total_seconds()
+                )
+        if e.service_level_target:
+            self.state.set_target(tenant, queue_id, e.service_level_target)
+            for channel in channels:
+                self.series.queue_target.labels(tenant, queue_id, _channel(channel)).set(
+                    e.service_level_target
+                )
 
     # -- tickets --
 
@@ -355,8 +385,13 @@ class MetricsEvents:
             raise EventError(f"survey answer of kind {e.kind}, which is not CSAT, NPS or CES")
 
 
+def _instant(event: Any, field: str) -> datetime | None:
+    return from_timestamp(getattr(event, field)) if event.HasField(field) else None
+
+
 def _required_instant(event: Any, field: str) -> datetime:
     """The event's instant that its idempotence rests on; without it the change cannot be ordered."""
-    if not event.HasField(field):
+    instant = _instant(event, field)
+    if instant is None:
         raise EventError(f"{type(event).__name__} without {field}")
-    return from_timestamp(getattr(event, field))
+    return instant

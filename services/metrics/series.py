@@ -6,14 +6,15 @@ queue, channel, department, priority, status, state, metric, tier and the like. 
 agent ids are never labels. Counters count events as they are consumed from committed offsets, so a
 restart redelivers at most what was not committed (at least once) and `rate()` absorbs the reset;
 gauges are set from the latest snapshot or state a replica owns, so replicas of one consumer group
-sum to the whole. The exceptions are `helpline_agents` and `helpline_tickets`: counts kept in the
-Redis every replica shares, read at scrape time, so each replica exports the same whole figure and
-rules aggregate them with `max without(instance)`.
+sum to the whole. The exceptions are `helpline_agents`, `helpline_tickets` and the Erlang C staffing
+gauges: figures from the Redis every replica shares, read at scrape time, so each replica exports
+the same whole figure and rules aggregate them with `max without(instance)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -59,10 +60,18 @@ class ScrapedGauge(Collector):
         yield family
 
 
+@dataclass(frozen=True)
+class ScrapedSamples:
+    """The readers of the gauges that come from the state every replica shares."""
+
+    agents_by_status: Samples
+    tickets_by_status: Samples
+    offered_load: Samples
+    required_agents: Samples
+
+
 class Series:
-    def __init__(
-        self, registry: CollectorRegistry, *, agents_by_status: Samples, tickets_by_status: Samples
-    ) -> None:
+    def __init__(self, registry: CollectorRegistry, scraped: ScrapedSamples) -> None:
         r = registry
         # -- contacts (helpline.contacts) --
         self.contacts_received = Counter(
@@ -174,7 +183,7 @@ class Series:
             "helpline_agents",
             "Agents by status (offline, available, away), of every replica (aggregate with max).",
             ["tenant", "status"],
-            agents_by_status,
+            scraped.agents_by_status,
             r,
         )
         self.agent_state_seconds = Counter(
@@ -208,11 +217,32 @@ class Series:
             CONTACT,
             registry=r,
         )
+        self.queue_target = Gauge(
+            "helpline_queue_service_level_target_ratio",
+            "The share of contacts the queue aims to answer within its threshold.",
+            CONTACT,
+            registry=r,
+        )
         self.staffed_agents = Gauge(
             "helpline_queue_staffed_agents",
             "Agents staffed on the queue (not offline), from the latest snapshot.",
             CONTACT,
             registry=r,
+        )
+        self.offered_load = ScrapedGauge(
+            "helpline_queue_offered_load_erlangs",
+            "Arrivals per second times AHT over the staffing window, of every replica (aggregate with max).",
+            CONTACT,
+            scraped.offered_load,
+            r,
+        )
+        self.required_agents = ScrapedGauge(
+            "helpline_queue_required_agents",
+            "Erlang C: the fewest agents meeting the queue's service-level target under the offered "
+            "load, of every replica (aggregate with max).",
+            CONTACT,
+            scraped.required_agents,
+            r,
         )
         # -- tickets (helpline.tickets) --
         self.tickets_created = Counter(
@@ -246,7 +276,7 @@ class Series:
             "helpline_tickets",
             "Open backlog: tickets by status (closed ones left out), of every replica (aggregate with max).",
             ["tenant", "status"],
-            tickets_by_status,
+            scraped.tickets_by_status,
             r,
         )
         self.ticket_first_reply = Histogram(

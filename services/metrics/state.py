@@ -28,12 +28,15 @@ from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
 
 PREFIX = "metrics:"
 THRESHOLDS = f"{PREFIX}thresholds"
+TARGETS = f"{PREFIX}targets"
 AGENT_COUNTS = f"{PREFIX}agents"
 TICKET_COUNTS = f"{PREFIX}tickets"
 # Ids never hold control characters (the APIs refuse them), so this separates a key's parts.
 SEP = "\x1f"
 # The status that leaves the backlog; its tickets are not counted.
 CLOSED = "closed"
+# The router's default, for configurations older than the target field.
+DEFAULT_SERVICE_LEVEL_TARGET = 0.8
 # A solved first-contact ticket is remembered past its reopen window by a day of slack, so a reopen
 # delivered late still finds it.
 FCR_MEMORY = FCR_REOPEN_WINDOW + timedelta(days=1)
@@ -113,6 +116,14 @@ return solved
 
 
 @dataclass(frozen=True)
+class AnswerTarget:
+    """A queue's service-level goal: `share` of its contacts answered within `threshold`."""
+
+    threshold: timedelta
+    share: float
+
+
+@dataclass(frozen=True)
 class StateLeft:
     """The state an agent left on a change and how long it was in it."""
 
@@ -146,6 +157,24 @@ class MetricsState:
     def threshold(self, tenant_id: str, queue_id: str) -> timedelta | None:
         raw = self.client.hget(THRESHOLDS, _field(tenant_id, queue_id))
         return None if raw is None else timedelta(seconds=float(raw))
+
+    def set_target(self, tenant_id: str, queue_id: str, target: float) -> None:
+        self.client.hset(TARGETS, _field(tenant_id, queue_id), target)
+
+    def answer_targets(self) -> dict[tuple[str, str], AnswerTarget]:
+        """Every queue's service-level goal, by (tenant, queue); a queue whose target was never
+        seen (a configuration older than the field) takes the router's default."""
+        thresholds = self.client.hgetall(THRESHOLDS)
+        targets = self.client.hgetall(TARGETS)
+        goals = {}
+        for field, seconds in thresholds.items():
+            tenant_id, _, queue_id = _text(field).partition(SEP)
+            target = targets.get(field)
+            goals[(tenant_id, queue_id)] = AnswerTarget(
+                timedelta(seconds=float(seconds)),
+                DEFAULT_SERVICE_LEVEL_TARGET if target is None else float(target),
+            )
+        return goals
 
     def first_answer(self, tenant_id: str, contact_id: str) -> bool:
         """Whether this is the contact's first answer: a contact connected again after a transfer

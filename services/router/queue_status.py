@@ -24,6 +24,7 @@ class ChannelStatus:
     # EWT of a contact arriving now; None when it is unknown (nobody staffed, no handle time yet).
     estimated_wait: timedelta | None
     service_level_threshold: timedelta
+    service_level_target: float
 
 
 def queue_status(router: Router, tenant: str, queue_id: str) -> list[ChannelStatus]:
@@ -48,6 +49,7 @@ def channel_statuses(router: Router, queue: Queue, now: datetime) -> list[Channe
                 agents_by_state=agents,
                 estimated_wait=router.contacts.placement(queue, channel, now).estimated_wait,
                 service_level_threshold=queue.service_level_threshold,
+                service_level_target=queue.service_level_target,
             )
         )
     return statuses

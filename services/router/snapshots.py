@@ -103,6 +103,7 @@ class QueueSnapshots:
                         for state in AgentState
                     ],
                     service_level_threshold=duration(status.service_level_threshold),
+                    service_level_target=status.service_level_target,
                     taken_at=timestamp(now),
                 )
                 if status.oldest_age is not None:

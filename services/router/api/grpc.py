@@ -132,6 +132,7 @@ def _channel_status(status: ChannelStatus) -> pb.QueueChannelStatus:
             for state, count in status.agents_by_state.items()
         ],
         service_level_threshold=duration(status.service_level_threshold),
+        service_level_target=status.service_level_target,
     )
     if status.oldest_age is not None:
         message.oldest_contact_age.CopyFrom(duration(status.oldest_age))

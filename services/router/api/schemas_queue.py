@@ -20,6 +20,7 @@ from services.router.api.schemas import (
     Text,
 )
 from services.router.domain.model import (
+    DEFAULT_SERVICE_LEVEL_TARGET,
     MAX_PROFICIENCY,
     MAX_REQUIRED_SKILLS,
     Department,
@@ -69,6 +70,12 @@ class QueueIn(In):
         [], description="In increasing `after_seconds`; nothing follows a move."
     )
     service_level_threshold_seconds: Seconds = 20
+    service_level_target: float = Field(
+        DEFAULT_SERVICE_LEVEL_TARGET,
+        gt=0,
+        lt=1,
+        description="The share of contacts to answer within the threshold (0.8 for 80/20).",
+    )
     max_wait_seconds: Seconds = Field(0, description="Then `timeout_action`; 0 waits as long as it takes.")
     timeout_action: TimeoutAction = TimeoutAction.TICKET
     callback_threshold_seconds: Seconds = Field(0, description="0 never offers a callback.")
@@ -106,6 +113,7 @@ class QueueIn(In):
                 for step in self.overflow_steps
             ),
             service_level_threshold=timedelta(seconds=self.service_level_threshold_seconds),
+            service_level_target=self.service_level_target,
             max_wait=timedelta(seconds=self.max_wait_seconds),
             timeout_action=self.timeout_action,
             callback_threshold=timedelta(seconds=self.callback_threshold_seconds),
@@ -149,6 +157,7 @@ class QueueOut(QueueIn):
                 for step in queue.overflow_steps
             ],
             service_level_threshold_seconds=queue.service_level_threshold.total_seconds(),
+            service_level_target=queue.service_level_target,
             max_wait_seconds=queue.max_wait.total_seconds(),
             timeout_action=queue.timeout_action,
             callback_threshold_seconds=queue.callback_threshold.total_seconds(),

@@ -11,6 +11,7 @@ import redis
 from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry
 
+from helpline.clock import FakeClock
 from helpline.domain import timestamp
 from helpline.events import Envelope, EventError, new_event
 from helpline.v1 import (
@@ -22,28 +23,41 @@ from helpline.v1 import (
     sla_events_pb2,
     ticket_events_pb2,
 )
+from services.metrics.domain import erlang
 from services.metrics.domain.kpis import ServiceLevelRule, service_level
 from services.metrics.exporter import MetricsEvents
-from services.metrics.series import Series
+from services.metrics.series import ScrapedSamples, Series
+from services.metrics.staffing import QueueStaffing
 from services.metrics.state import MetricsState
+from services.metrics.workload import QueueWorkload
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 SHORT_ABANDON = timedelta(seconds=5)
+STAFFING_WINDOW = timedelta(minutes=30)
 c, a, q, t, s = contact_events_pb2, agent_events_pb2, queue_events_pb2, ticket_events_pb2, sla_events_pb2
 
 
 class Replica:
     """One exporter with its own registry, as one replica of the service has."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, clock: FakeClock | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.clock = clock or FakeClock(START)
         state = MetricsState(client)
+        workload = QueueWorkload(client, self.clock, STAFFING_WINDOW)
+        staffing = QueueStaffing(workload, state)
         series = Series(
-            self.registry, agents_by_status=state.agent_counts, tickets_by_status=state.ticket_counts
+            self.registry,
+            ScrapedSamples(
+                agents_by_status=state.agent_counts,
+                tickets_by_status=state.ticket_counts,
+                offered_load=staffing.offered_load,
+                required_agents=staffing.required_agents,
+            ),
         )
-        self.events = MetricsEvents(series, state, short_abandon=SHORT_ABANDON)
+        self.events = MetricsEvents(series, state, workload, short_abandon=SHORT_ABANDON)
         self.delivered: list[Envelope] = []
 
     def deliver(self, message: Message) -> None:
@@ -203,6 +217,7 @@ def test_a_snapshot_sets_the_queue_gauges(replica: Replica, tenant: str) -> None
     _duration(75, snapshot, "oldest_contact_age")
     _duration(40, snapshot, "estimated_wait")
     _duration(30, snapshot, "service_level_threshold")
+    snapshot.service_level_target = 0.9
     replica.deliver(snapshot)
     labels = {"tenant": tenant, "queue": "q1", "channel": "chat"}
     assert replica.value("helpline_queue_depth", **labels) == 4
@@ -212,6 +227,7 @@ def test_a_snapshot_sets_the_queue_gauges(replica: Replica, tenant: str) -> None
     assert replica.value("helpline_queue_agents", **labels, state="offered") == 0
     assert replica.value("helpline_queue_staffed_agents", **labels) == 5
     assert replica.value("helpline_queue_service_level_threshold_seconds", **labels) == 30
+    assert replica.value("helpline_queue_service_level_target_ratio", **labels) == 0.9
 
 
 def test_surveys_count_by_kind_and_an_answer_off_its_scale_is_dead_lettered(
@@ -426,3 +442,88 @@ def test_redelivery_changes_no_state_figure_and_every_replica_reports_the_same(
             "helpline_tickets", tenant=tenant, status=status
         )
     assert second.value("helpline_agents", tenant=tenant, status="away") == 1
+
+
+def _entered(replica: Replica, tenant: str, contact_id: str, at: float, reason: int) -> None:
+    replica.deliver(
+        c.ContactQueued(
+            tenant_id=tenant,
+            contact_id=contact_id,
+            queue_id="q1",
+            channel=common_pb2.CHANNEL_VOICE,
+            reason=reason,
+            queued_at=_at(at),
+        )
+    )
+
+
+def _completed(replica: Replica, tenant: str, contact_id: str, at: float) -> None:
+    completed = c.ContactCompleted(
+        tenant_id=tenant,
+        contact_id=contact_id,
+        queue_id="q1",
+        channel=common_pb2.CHANNEL_VOICE,
+        completed_at=_at(at),
+    )
+    _duration(150, completed, "talk_duration")
+    _duration(10, completed, "hold_duration")
+    _duration(20, completed, "wrap_up_duration")
+    replica.deliver(completed)
+
+
+def test_staffing_follows_erlang_c_over_the_window_for_every_replica(
+    replica: Replica, tenant: str, redis_client: redis.Redis
+) -> None:
+    """DOMAIN.md's reference: 100 contacts in 30 minutes, AHT 180 s, 80% within 20 s, needs 14."""
+    _configure_queue(replica, tenant, 20)
+    reasons = [c.QUEUE_ENTRY_REASON_NEW] * 90 + [c.QUEUE_ENTRY_REASON_TRANSFER] * 10
+    for n, reason in enumerate(reasons):
+        _entered(replica, tenant, f"c{n}", n * 18, reason)
+        _completed(replica, tenant, f"c{n}", n * 18 + 1)
+    # The same contacts entering again bring no new work, nor do callbacks of callers counted already.
+    _entered(replica, tenant, "c0", 100, c.QUEUE_ENTRY_REASON_RETURN)
+    _entered(replica, tenant, "c1", 200, c.QUEUE_ENTRY_REASON_REQUEUE)
+    labels = {"tenant": tenant, "queue": "q1", "channel": "voice"}
+    second = Replica(redis_client, FakeClock(START))
+    for reader in (replica, second):
+        reader.clock.advance(STAFFING_WINDOW)
+        assert reader.value("helpline_queue_offered_load_erlangs", **labels) == pytest.approx(10.0)
+        assert reader.value("helpline_queue_required_agents", **labels) == 14
+    assert replica.value("helpline_contacts_queued_total", **labels) == 90
+
+    replica.clock.advance(STAFFING_WINDOW + timedelta(minutes=1))
+    assert replica.value("helpline_queue_required_agents", **labels) is None
+    # An event older than the window is not counted into it.
+    _entered(replica, tenant, "late", 0, c.QUEUE_ENTRY_REASON_NEW)
+    assert replica.value("helpline_queue_offered_load_erlangs", **labels) is None
+
+
+def test_staffing_takes_the_queue_target_and_needs_nobody_without_arrivals(
+    replica: Replica, tenant: str
+) -> None:
+    configured = q.QueueConfigured(
+        tenant_id=tenant,
+        queue_id="q1",
+        channels=[common_pb2.CHANNEL_VOICE],
+        version=1,
+        service_level_target=0.95,
+    )
+    _duration(20, configured, "service_level_threshold")
+    replica.deliver(configured)
+    for n in range(100):
+        _entered(replica, tenant, f"c{n}", n * 18, c.QUEUE_ENTRY_REASON_NEW)
+        _completed(replica, tenant, f"c{n}", n * 18 + 1)
+    replica.clock.advance(STAFFING_WINDOW)
+    labels = {"tenant": tenant, "queue": "q1", "channel": "voice"}
+    expected = erlang.required_agents(
+        100, STAFFING_WINDOW, timedelta(seconds=180), timedelta(seconds=20), 0.95
+    ).agents
+    assert expected > 14
+    assert replica.value("helpline_queue_required_agents", **labels) == expected
+    assert replica.value("helpline_queue_service_level_target_ratio", **labels) == 0.95
+
+    # Handle times seen and no new contact: the queue needs nobody.
+    replica.clock.advance(STAFFING_WINDOW + timedelta(minutes=1))
+    _completed(replica, tenant, "c-last", 2 * 1800 + 60)
+    assert replica.value("helpline_queue_required_agents", **labels) == 0
+    assert replica.value("helpline_queue_offered_load_erlangs", **labels) == 0

@@ -73,6 +73,7 @@ def test_a_queue_survives_the_round_trip() -> None:
         ),
         callback_threshold=timedelta(minutes=3),
         max_no_answer=2,
+        service_level_target=0.9,
         version=7,
     )
     assert convert.queue_from_proto(convert.queue_to_proto(configured)) == configured
@@ -83,10 +84,11 @@ def test_unset_queue_fields_take_the_domain_defaults() -> None:
         tenant_id="acme", queue_id="q1", name="Sales", channels=[common_pb2.CHANNEL_CHAT]
     )
     read = convert.queue_from_proto(event)
-    assert (read.strategy, read.offer_timeout, read.resume_window) == (
+    assert (read.strategy, read.offer_timeout, read.resume_window, read.service_level_target) == (
         Strategy.LONGEST_IDLE,
         timedelta(seconds=20),
         timedelta(seconds=60),
+        0.8,
     )
 
 

@@ -1,0 +1,25 @@
+"""The series table of docs/metrics.md is the catalog's: every exported series, its type and help."""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import CollectorRegistry
+
+from helpline.local_stack import REPO_ROOT
+from services.metrics.series import ScrapedSamples, Series
+
+
+def _catalog() -> set[tuple[str, str, str]]:
+    registry = CollectorRegistry()
+    Series(registry, ScrapedSamples(list, list, list, list))
+    return {
+        (family.name + ("_total" if family.type == "counter" else ""), family.type, family.documentation)
+        for family in registry.collect()
+    }
+
+
+def test_the_guide_lists_every_series_with_its_type_and_help() -> None:
+    text = (REPO_ROOT / "docs" / "metrics.md").read_text()
+    rows = re.findall(r"^\| `(helpline_[a-z_]+)` \| (\w+) \| (.+) \|$", text, flags=re.MULTILINE)
+    assert set(rows) == _catalog()
