@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import redis
+from prometheus_client import CollectorRegistry
 from pydantic import Field
 
-from helpline.clock import SystemClock
+from helpline.clock import Clock, SystemClock
 from helpline.events import event_handler
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
@@ -50,25 +52,31 @@ class MetricsSettings(Settings):
     )
 
 
-def build(settings: MetricsSettings) -> ServiceRuntime:
-    runtime = ServiceRuntime(settings)
-    state = MetricsState(runtime.redis)
-    workload = QueueWorkload(
-        runtime.redis, SystemClock(), timedelta(seconds=settings.staffing_window_seconds)
-    )
+def exporter(
+    settings: MetricsSettings, client: redis.Redis, registry: CollectorRegistry, clock: Clock
+) -> MetricsEvents:
+    """The event handler and the series it moves, on `registry`, sharing its state in `client`."""
+    state = MetricsState(client)
+    workload = QueueWorkload(client, clock, timedelta(seconds=settings.staffing_window_seconds))
     staffing = QueueStaffing(workload, state, settings.staffing_max_occupancy)
     series = Series(
-        runtime.registry,
+        registry,
         ScrapedSamples(
             agents_by_status=state.agent_counts,
             tickets_by_status=state.ticket_counts,
             offered_load=staffing.offered_load,
             required_agents=staffing.required_agents,
+            queue_channels=state.queue_channels,
         ),
     )
-    events = MetricsEvents(
+    return MetricsEvents(
         series, state, workload, short_abandon=timedelta(seconds=settings.short_abandon_seconds)
     )
+
+
+def build(settings: MetricsSettings) -> ServiceRuntime:
+    runtime = ServiceRuntime(settings)
+    events = exporter(settings, runtime.redis, runtime.registry, SystemClock())
     runtime.add_consumer(GROUP, TOPICS, event_handler(events.handle))
     return runtime
 

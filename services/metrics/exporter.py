@@ -38,6 +38,16 @@ from services.metrics.domain.kpis import (
     first_contact_resolved,
     nps_category,
 )
+from services.metrics.labels import (
+    AGENT_STATES,
+    agent_state_label,
+    channel_label,
+    department_label,
+    sla_metric_label,
+    ticket_status_label,
+    tier_label,
+    word,
+)
 from services.metrics.series import Series
 from services.metrics.state import CLOSED, MetricsState, TicketFacts
 from services.metrics.workload import QueueWorkload
@@ -45,8 +55,6 @@ from services.metrics.workload import QueueWorkload
 log = get_logger(__name__)
 
 _Route = Callable[[Any, str], None]
-# A generated proto enum wrapper (common_pb2.Channel...): its stubs type each one apart.
-ProtoEnum = Any
 
 # Contacts enter a queue for the first time with these reasons; transfers, overflows, returns,
 # hand-offs and re-queues are the same contact again, and callbacks keep the caller's first entry.
@@ -61,38 +69,6 @@ _STAFFING_ENTRY = _FIRST_ENTRY | {
     contact_events_pb2.QUEUE_ENTRY_REASON_OVERFLOW,
     contact_events_pb2.QUEUE_ENTRY_REASON_HAND_OFF,
 }
-_AGENT_STATES = [v for v in common_pb2.AgentState.values() if v != common_pb2.AGENT_STATE_UNSPECIFIED]
-
-
-def word(wrapper: ProtoEnum, prefix: str, value: int) -> str:
-    """The label of an enum value: its name without the prefix, in lower case; '' for UNSPECIFIED and
-    "unknown" for a value newer than this build, so labels stay bounded."""
-    if value == 0:
-        return ""
-    try:
-        return str(wrapper.Name(value)).removeprefix(prefix).lower()
-    except ValueError:
-        return "unknown"
-
-
-def _channel(value: int) -> str:
-    return word(common_pb2.Channel, "CHANNEL_", value)
-
-
-def _department(value: int) -> str:
-    return word(common_pb2.Department, "DEPARTMENT_", value)
-
-
-def _tier(value: int) -> str:
-    return word(common_pb2.Tier, "TIER_", value)
-
-
-def _ticket_status(value: int) -> str:
-    return word(common_pb2.TicketStatus, "TICKET_STATUS_", value)
-
-
-def _metric(value: int) -> str:
-    return word(common_pb2.SlaMetric, "SLA_METRIC_", value)
 
 
 def _seconds(duration: Any) -> float:
@@ -166,16 +142,18 @@ class MetricsEvents:
     # -- contacts --
 
     def _received(self, e: contact_events_pb2.ContactReceived, tenant: str) -> None:
-        self.series.contacts_received.labels(tenant, _channel(e.channel), _department(e.department)).inc()
+        self.series.contacts_received.labels(
+            tenant, channel_label(e.channel), department_label(e.department)
+        ).inc()
 
     def _self_served(self, e: contact_events_pb2.ContactSelfServed, tenant: str) -> None:
-        self.series.contacts_self_served.labels(tenant, _channel(e.channel)).inc()
+        self.series.contacts_self_served.labels(tenant, channel_label(e.channel)).inc()
 
     def _queued(self, e: contact_events_pb2.ContactQueued, tenant: str) -> None:
         # The caller who chose a callback entered the queue already; the callback is that entry.
         if e.channel == common_pb2.CHANNEL_CALLBACK:
             return
-        labels = (tenant, e.queue_id, _channel(e.channel))
+        labels = (tenant, e.queue_id, channel_label(e.channel))
         if e.reason in _FIRST_ENTRY:
             self.series.contacts_queued.labels(*labels).inc()
         if e.reason in _STAFFING_ENTRY:
@@ -184,7 +162,7 @@ class MetricsEvents:
     def _connected(self, e: contact_events_pb2.ContactConnected, tenant: str) -> None:
         if not self.state.first_answer(tenant, e.contact_id):
             return
-        labels = (tenant, e.queue_id, _channel(e.channel))
+        labels = (tenant, e.queue_id, channel_label(e.channel))
         wait = e.wait_duration.ToTimedelta()
         self.series.contacts_answered.labels(*labels).inc()
         self.series.queue_wait.labels(*labels).observe(wait.total_seconds())
@@ -197,7 +175,7 @@ class MetricsEvents:
     def _abandoned(self, e: contact_events_pb2.ContactAbandoned, tenant: str) -> None:
         if e.channel == common_pb2.CHANNEL_CALLBACK:
             return
-        labels = (tenant, e.queue_id, _channel(e.channel))
+        labels = (tenant, e.queue_id, channel_label(e.channel))
         self.series.contacts_abandoned.labels(*labels).inc()
         if self.rule.is_short_abandon(e.wait_duration.ToTimedelta()):
             self.series.contacts_abandoned_short.labels(*labels).inc()
@@ -208,17 +186,17 @@ class MetricsEvents:
 
     def _contact_handed_off(self, e: contact_events_pb2.ContactHandedOff, tenant: str) -> None:
         self.series.contacts_handed_off.labels(
-            tenant, _department(e.from_department), _department(e.to_department)
+            tenant, department_label(e.from_department), department_label(e.to_department)
         ).inc()
 
     def _timed_out(self, e: contact_events_pb2.ContactTimedOut, tenant: str) -> None:
-        self.series.contacts_timed_out.labels(tenant, e.queue_id, _channel(e.channel)).inc()
+        self.series.contacts_timed_out.labels(tenant, e.queue_id, channel_label(e.channel)).inc()
 
     def _callback_scheduled(self, e: contact_events_pb2.ContactCallbackScheduled, tenant: str) -> None:
         self.series.callbacks_scheduled.labels(tenant, e.queue_id).inc()
 
     def _completed(self, e: contact_events_pb2.ContactCompleted, tenant: str) -> None:
-        labels = (tenant, e.queue_id, _channel(e.channel))
+        labels = (tenant, e.queue_id, channel_label(e.channel))
         talk, hold, wrap_up = (
             _seconds(e.talk_duration),
             _seconds(e.hold_duration),
@@ -241,7 +219,7 @@ class MetricsEvents:
         self.state.agent_status(tenant, e.agent_id, "", _required_instant(e, "removed_at"))
 
     def _agent_state(self, e: agent_events_pb2.AgentStateChanged, tenant: str) -> None:
-        state = word(common_pb2.AgentState, "AGENT_STATE_", e.state)
+        state = agent_state_label(e.state)
         left = self.state.agent_state(tenant, e.agent_id, state, _required_instant(e, "changed_at"))
         if left is not None:
             self.series.agent_state_seconds.labels(tenant, left.state).inc(left.duration.total_seconds())
@@ -249,16 +227,17 @@ class MetricsEvents:
     # -- queues --
 
     def _snapshot(self, e: queue_events_pb2.QueueSnapshot, tenant: str) -> None:
-        labels = (tenant, e.queue_id, _channel(e.channel))
+        labels = (tenant, e.queue_id, channel_label(e.channel))
         s = self.series
         s.queue_depth.labels(*labels).set(e.depth)
         s.queue_oldest_age.labels(*labels).set(_seconds(e.oldest_contact_age))
         s.queue_estimated_wait.labels(*labels).set(_seconds(e.estimated_wait))
-        by_state = dict.fromkeys(_AGENT_STATES, 0)
+        by_state = dict.fromkeys(AGENT_STATES, 0)
         for entry in e.agents_by_state:
-            by_state[entry.state] = by_state.get(entry.state, 0) + entry.count
+            state = agent_state_label(entry.state)
+            by_state[state] = by_state.get(state, 0) + entry.count
         for state, count in by_state.items():
-            s.queue_agents.labels(*labels, word(common_pb2.AgentState, "AGENT_STATE_", state)).set(count)
+            s.queue_agents.labels(*labels, state).set(count)
         # The snapshot counts only the agents not offline, so its states add up to those staffed.
         s.staffed_agents.labels(*labels).set(sum(by_state.values()))
         self._goal(tenant, e.queue_id, [e.channel], e)
@@ -267,19 +246,21 @@ class MetricsEvents:
         self._goal(tenant, e.queue_id, list(e.channels), e)
 
     def _goal(self, tenant: str, queue_id: str, channels: list[int], e: Any) -> None:
-        """The queue's service-level goal, from its configuration or a snapshot: a threshold when
-        the event has one, a target when it is set (0 is unset, from an older producer)."""
+        """The queue's channels and service-level goal, from its configuration or a snapshot: a
+        threshold when the event has one, a target when it is set (0 is unset, from an older
+        producer)."""
+        self.state.add_queue_channels(tenant, queue_id, [channel_label(c) for c in channels])
         if e.HasField("service_level_threshold"):
             threshold = e.service_level_threshold.ToTimedelta()
             self.state.set_threshold(tenant, queue_id, threshold)
             for channel in channels:
-                self.series.queue_threshold.labels(tenant, queue_id, _channel(channel)).set(
+                self.series.queue_threshold.labels(tenant, queue_id, channel_label(channel)).set(
                     threshold.total_seconds()
                 )
         if e.service_level_target:
             self.state.set_target(tenant, queue_id, e.service_level_target)
             for channel in channels:
-                self.series.queue_target.labels(tenant, queue_id, _channel(channel)).set(
+                self.series.queue_target.labels(tenant, queue_id, channel_label(channel)).set(
                     e.service_level_target
                 )
 
@@ -287,7 +268,7 @@ class MetricsEvents:
 
     def _ticket_created(self, e: ticket_events_pb2.TicketCreated, tenant: str) -> None:
         t = e.ticket
-        channel, department = _channel(t.channel), _department(t.department)
+        channel, department = channel_label(t.channel), department_label(t.department)
         self.series.tickets_created.labels(
             tenant, channel, department, word(common_pb2.Priority, "PRIORITY_", t.priority)
         ).inc()
@@ -296,19 +277,19 @@ class MetricsEvents:
             tenant,
             t.ticket_id,
             t.version,
-            _ticket_status(t.status) or "new",
+            ticket_status_label(t.status) or "new",
             created_at,
             TicketFacts(created_at, channel, department),
         )
 
     def _ticket_status(self, e: ticket_events_pb2.TicketStatusChanged, tenant: str) -> None:
-        self.state.ticket_status(tenant, e.ticket_id, e.version, _ticket_status(e.to_status))
+        self.state.ticket_status(tenant, e.ticket_id, e.version, ticket_status_label(e.to_status))
 
     def _ticket_closed(self, e: ticket_events_pb2.TicketClosed, tenant: str) -> None:
         self.state.ticket_status(tenant, e.ticket_id, e.version, CLOSED)
 
     def _ticket_solved(self, e: ticket_events_pb2.TicketSolved, tenant: str) -> None:
-        labels = (tenant, _channel(e.channel), _department(e.department))
+        labels = (tenant, channel_label(e.channel), department_label(e.department))
         solved_at = from_timestamp(e.solved_at)
         self.series.tickets_solved.labels(*labels).inc()
         if e.HasField("created_at") and e.HasField("solved_at"):
@@ -342,32 +323,36 @@ class MetricsEvents:
         )
 
     def _ticket_escalated(self, e: ticket_events_pb2.TicketEscalated, tenant: str) -> None:
-        self.series.tickets_escalated.labels(tenant, _tier(e.from_tier), _tier(e.to_tier)).inc()
+        self.series.tickets_escalated.labels(tenant, tier_label(e.from_tier), tier_label(e.to_tier)).inc()
 
     def _ticket_handed_off(self, e: ticket_events_pb2.TicketHandedOff, tenant: str) -> None:
         self.series.tickets_handed_off.labels(
-            tenant, _department(e.from_department), _department(e.to_department)
+            tenant, department_label(e.from_department), department_label(e.to_department)
         ).inc()
 
     # -- SLA --
 
     def _sla_applied(self, e: sla_events_pb2.SlaApplied, tenant: str) -> None:
-        self.series.sla_applied.labels(tenant, _metric(e.metric)).inc()
+        self.series.sla_applied.labels(tenant, sla_metric_label(e.metric)).inc()
 
     def _sla_warning(self, e: sla_events_pb2.SlaWarning, tenant: str) -> None:
-        self.series.sla_warned.labels(tenant, _metric(e.metric)).inc()
+        self.series.sla_warned.labels(tenant, sla_metric_label(e.metric)).inc()
 
     def _sla_breached(self, e: sla_events_pb2.SlaBreached, tenant: str) -> None:
-        self.series.sla_breached.labels(tenant, _metric(e.metric)).inc()
+        self.series.sla_breached.labels(tenant, sla_metric_label(e.metric)).inc()
 
     def _sla_fulfilled(self, e: sla_events_pb2.SlaFulfilled, tenant: str) -> None:
-        self.series.sla_fulfilled.labels(tenant, _metric(e.metric), "true" if e.breached else "false").inc()
+        self.series.sla_fulfilled.labels(
+            tenant, sla_metric_label(e.metric), "true" if e.breached else "false"
+        ).inc()
 
     def _sla_queue_warning(self, e: sla_events_pb2.SlaQueueWarning, tenant: str) -> None:
-        self.series.sla_queue_warned.labels(tenant, e.queued_contact.queue_id, _channel(e.channel)).inc()
+        self.series.sla_queue_warned.labels(tenant, e.queued_contact.queue_id, channel_label(e.channel)).inc()
 
     def _sla_queue_breached(self, e: sla_events_pb2.SlaQueueBreached, tenant: str) -> None:
-        self.series.sla_queue_breached.labels(tenant, e.queued_contact.queue_id, _channel(e.channel)).inc()
+        self.series.sla_queue_breached.labels(
+            tenant, e.queued_contact.queue_id, channel_label(e.channel)
+        ).inc()
 
     # -- surveys --
 

@@ -15,10 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import permutations, product
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from services.metrics.labels import (
+    AGENT_STATES,
+    CHANNELS,
+    DEPARTMENTS,
+    NPS_CATEGORIES,
+    PRIORITIES,
+    SLA_METRICS,
+    TIERS,
+)
 
 # Queue waits and answer times: fine below a minute, where service-level thresholds sit.
 WAIT_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600)
@@ -68,11 +79,48 @@ class ScrapedSamples:
     tickets_by_status: Samples
     offered_load: Samples
     required_agents: Samples
+    # Every (tenant, queue, channel) the queues' configurations and snapshots named.
+    queue_channels: Callable[[], Iterable[tuple[str, str, str]]]
+
+
+class _Primer(Collector):
+    """Creates, at scrape time, the zero series of every queue and tenant known to the shared state
+    that this replica has not yet created, and exports nothing itself.
+
+    `increase()` cannot see the first increment of a series that appears at 1: it has no sample
+    before it. A series exported at 0 first counts from there, which a new queue's first contacts
+    need to show, and which makes a ratio of increases exact: its terms share their samples.
+    Registered before the series, so the zeros are in the very scrape that creates them. Ticket
+    time histograms are left out: 20 channel and department pairs of 15 series each per tenant
+    would cost more than the one first observation of each they would save.
+    """
+
+    def __init__(self, series: Series, queue_channels: Callable[[], Iterable[tuple[str, str, str]]]) -> None:
+        self._series = series
+        self._queue_channels = queue_channels
+        self._primed: set[tuple[str, str, str]] = set()
+        self._tenants: set[str] = set()
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for key in self._queue_channels():
+            if key in self._primed:
+                continue
+            tenant_id, queue_id, channel = key
+            if tenant_id not in self._tenants:
+                self._series.prime_tenant(tenant_id)
+                self._tenants.add(tenant_id)
+            self._series.prime_queue(tenant_id, queue_id, channel)
+            self._primed.add(key)
+        return iter(())
 
 
 class Series:
     def __init__(self, registry: CollectorRegistry, scraped: ScrapedSamples) -> None:
         r = registry
+        registry.register(_Primer(self, scraped.queue_channels))
         # -- contacts (helpline.contacts) --
         self.contacts_received = Counter(
             "helpline_contacts_received_total",
@@ -353,3 +401,61 @@ class Series:
             ["tenant"],
             registry=r,
         )
+
+    def prime_queue(self, tenant_id: str, queue_id: str, channel: str) -> None:
+        """Create the queue's contact series on `channel` at zero."""
+        labels = (tenant_id, queue_id, channel)
+        for series in (
+            self.contacts_queued,
+            self.contacts_answered,
+            self.contacts_answered_in_threshold,
+            self.contacts_abandoned,
+            self.contacts_abandoned_short,
+            self.contacts_timed_out,
+            self.contacts_completed,
+            self.queue_wait,
+            self.talk,
+            self.hold,
+            self.wrap_up,
+            self.handle,
+            self.sla_queue_warned,
+            self.sla_queue_breached,
+        ):
+            series.labels(*labels)
+        self.contacts_transferred.labels(tenant_id, queue_id, "")
+        self.callbacks_scheduled.labels(tenant_id, queue_id)
+
+    def prime_tenant(self, tenant_id: str) -> None:
+        """Create the tenant's series at zero, for every label value the enums give."""
+        t = tenant_id
+        for channel, department in product(CHANNELS, DEPARTMENTS):
+            self.contacts_received.labels(t, channel, department)
+            self.tickets_solved.labels(t, channel, department)
+            self.tickets_solved_first_contact.labels(t, channel, department)
+            for priority in PRIORITIES:
+                self.tickets_created.labels(t, channel, department, priority)
+        for channel in CHANNELS:
+            self.contacts_self_served.labels(t, channel)
+        for source, target in permutations(DEPARTMENTS, 2):
+            self.contacts_handed_off.labels(t, source, target)
+            self.tickets_handed_off.labels(t, source, target)
+        for source, target in permutations(TIERS, 2):
+            self.tickets_escalated.labels(t, source, target)
+        for state in AGENT_STATES:
+            self.agent_state_seconds.labels(t, state)
+        for metric in SLA_METRICS:
+            for series in (self.sla_applied, self.sla_warned, self.sla_breached):
+                series.labels(t, metric)
+            for late in ("true", "false"):
+                self.sla_fulfilled.labels(t, metric, late)
+        for satisfied in ("true", "false"):
+            self.csat_responses.labels(t, satisfied)
+        for category in NPS_CATEGORIES:
+            self.nps_responses.labels(t, category)
+        for series in (
+            self.tickets_reopened,
+            self.tickets_reopened_in_fcr_window,
+            self.ces_responses,
+            self.ces_score,
+        ):
+            series.labels(t)

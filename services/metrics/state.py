@@ -29,6 +29,7 @@ from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
 PREFIX = "metrics:"
 THRESHOLDS = f"{PREFIX}thresholds"
 TARGETS = f"{PREFIX}targets"
+QUEUE_CHANNELS = f"{PREFIX}queue_channels"
 AGENT_COUNTS = f"{PREFIX}agents"
 TICKET_COUNTS = f"{PREFIX}tickets"
 # Ids never hold control characters (the APIs refuse them), so this separates a key's parts.
@@ -157,6 +158,21 @@ class MetricsState:
     def threshold(self, tenant_id: str, queue_id: str) -> timedelta | None:
         raw = self.client.hget(THRESHOLDS, _field(tenant_id, queue_id))
         return None if raw is None else timedelta(seconds=float(raw))
+
+    def add_queue_channels(self, tenant_id: str, queue_id: str, channels: Iterable[str]) -> None:
+        """Remember the queue's channels, whose series every replica then exports from zero."""
+        items: list[str | int] = []
+        for channel in channels:
+            items += [_field(tenant_id, queue_id, channel), 1]
+        if items:
+            self.client.hset(QUEUE_CHANNELS, items=items)
+
+    def queue_channels(self) -> list[tuple[str, str, str]]:
+        known = []
+        for field in self.client.hkeys(QUEUE_CHANNELS):
+            tenant_id, queue_id, channel = _text(field).split(SEP)
+            known.append((tenant_id, queue_id, channel))
+        return known
 
     def set_target(self, tenant_id: str, queue_id: str, target: float) -> None:
         self.client.hset(TARGETS, _field(tenant_id, queue_id), target)

@@ -23,13 +23,9 @@ from helpline.v1 import (
     sla_events_pb2,
     ticket_events_pb2,
 )
+from services.metrics.app import MetricsSettings, exporter
 from services.metrics.domain import erlang
 from services.metrics.domain.kpis import ServiceLevelRule, service_level
-from services.metrics.exporter import MetricsEvents
-from services.metrics.series import ScrapedSamples, Series
-from services.metrics.staffing import QueueStaffing
-from services.metrics.state import MetricsState
-from services.metrics.workload import QueueWorkload
 
 pytestmark = pytest.mark.integration
 
@@ -45,19 +41,12 @@ class Replica:
     def __init__(self, client: redis.Redis, clock: FakeClock | None = None) -> None:
         self.registry = CollectorRegistry()
         self.clock = clock or FakeClock(START)
-        state = MetricsState(client)
-        workload = QueueWorkload(client, self.clock, STAFFING_WINDOW)
-        staffing = QueueStaffing(workload, state)
-        series = Series(
-            self.registry,
-            ScrapedSamples(
-                agents_by_status=state.agent_counts,
-                tickets_by_status=state.ticket_counts,
-                offered_load=staffing.offered_load,
-                required_agents=staffing.required_agents,
-            ),
+        settings = MetricsSettings(
+            service_name="metrics",
+            short_abandon_seconds=SHORT_ABANDON.total_seconds(),
+            staffing_window_seconds=int(STAFFING_WINDOW.total_seconds()),
         )
-        self.events = MetricsEvents(series, state, workload, short_abandon=SHORT_ABANDON)
+        self.events = exporter(settings, client, self.registry, self.clock)
         self.delivered: list[Envelope] = []
 
     def deliver(self, message: Message) -> None:
@@ -444,7 +433,9 @@ def test_redelivery_changes_no_state_figure_and_every_replica_reports_the_same(
     assert second.value("helpline_agents", tenant=tenant, status="away") == 1
 
 
-def _entered(replica: Replica, tenant: str, contact_id: str, at: float, reason: int) -> None:
+def _entered(
+    replica: Replica, tenant: str, contact_id: str, at: float, reason: c.QueueEntryReason.ValueType
+) -> None:
     replica.deliver(
         c.ContactQueued(
             tenant_id=tenant,
@@ -527,3 +518,34 @@ def test_staffing_takes_the_queue_target_and_needs_nobody_without_arrivals(
     _completed(replica, tenant, "c-last", 2 * 1800 + 60)
     assert replica.value("helpline_queue_required_agents", **labels) == 0
     assert replica.value("helpline_queue_offered_load_erlangs", **labels) == 0
+
+
+def test_every_replica_exports_a_configured_queue_and_its_tenant_from_zero(
+    replica: Replica, tenant: str, redis_client: redis.Redis
+) -> None:
+    """So that `increase()` sees a new queue's first contact: it cannot see a series appear at 1."""
+    other = Replica(redis_client)
+    labels = {"tenant": tenant, "queue": "q1", "channel": "voice"}
+    assert other.value("helpline_contacts_answered_total", **labels) is None
+    _configure_queue(replica, tenant, 20)
+    for reader in (replica, other):
+        assert reader.value("helpline_contacts_answered_total", **labels) == 0
+        assert reader.value("helpline_contact_handle_seconds_count", **labels) == 0
+        assert reader.value("helpline_csat_responses_total", tenant=tenant, satisfied="true") == 0
+        assert (
+            reader.value("helpline_sla_fulfilled_total", tenant=tenant, metric="first_reply", late="true")
+            == 0
+        )
+        assert (
+            reader.value(
+                "helpline_tickets_created_total",
+                tenant=tenant,
+                channel="email",
+                department="support",
+                priority="urgent",
+            )
+            == 0
+        )
+    _contact(replica, tenant, "c")
+    _connected(replica, tenant, "c", 3)
+    assert replica.value("helpline_contacts_answered_total", **labels) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helpline.v1 import common_pb2
-from services.metrics.exporter import word
+from services.metrics.labels import word
 
 
 def test_an_enum_value_is_its_name_without_the_prefix_in_lower_case() -> None:

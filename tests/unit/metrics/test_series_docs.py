@@ -12,7 +12,7 @@ from services.metrics.series import ScrapedSamples, Series
 
 def _catalog() -> set[tuple[str, str, str]]:
     registry = CollectorRegistry()
-    Series(registry, ScrapedSamples(list, list, list, list))
+    Series(registry, ScrapedSamples(list, list, list, list, list))
     return {
         (family.name + ("_total" if family.type == "counter" else ""), family.type, family.documentation)
         for family in registry.collect()
