@@ -58,6 +58,7 @@ lint: deps ## ruff, mypy, import rules, proto freshness and buf lint
 	$(RUN) python scripts/proto.py check
 	$(RUN) python scripts/proto.py lint
 	$(RUN) python scripts/proto.py breaking
+	$(RUN) python scripts/prometheus_rules.py check
 
 unit: deps ## the tests that need no broker
 	$(RUN) pytest tests/unit
@@ -70,6 +71,7 @@ bench: deps ## benchmarks, each a ratio to a baseline measured on the same broke
 	$(RUN) python -m bench.tickets_throughput
 	$(RUN) python -m bench.router_latency --rate 50
 	$(RUN) python -m bench.sla_timers
+	$(RUN) python -m bench.metrics_ingest
 
 proto: deps ## regenerate helpline/v1 from proto/
 	$(RUN) python scripts/proto.py generate

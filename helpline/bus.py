@@ -8,6 +8,7 @@ coordinates in headers, and goes on. Handlers must be idempotent (by event id or
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import traceback
@@ -37,6 +38,9 @@ LAG_REPORT_INTERVAL_S = 1.0
 
 Header = tuple[str, bytes]
 Handler = Callable[[ConsumerRecord], None]
+
+# The `type` label of a record whose CloudEvents type is missing, unreadable or not a Helpline event.
+UNKNOWN_EVENT_TYPE = "unknown"
 
 DLQ_HEADERS = (
     "dlq_error",
@@ -97,29 +101,40 @@ class RetryPolicy:
 
 
 class BusMetrics:
-    """Consumer-side platform metrics; the registry is injected so tests stay isolated."""
+    """Consumer-side platform metrics; the registry is injected so tests stay isolated.
+
+    Records are labelled with their CloudEvents type only when the event registry knows it, so a
+    producer cannot mint label values; anything else is `unknown`.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        # Imported here because helpline.events imports this module.
+        from helpline.events import STRUCTURED_JSON
+        from helpline.events import registry as event_registry
+
+        self._structured = STRUCTURED_JSON.encode()
+        self._known_types = frozenset(event_registry().types())
         self.handled = Counter(
             "helpline_events_handled_total",
-            "Records handled by outcome (ok, dlq).",
-            ["topic", "outcome"],
+            "Records handled by event type and outcome (ok, dlq).",
+            ["topic", "type", "outcome"],
             registry=registry,
         )
         self.retries = Counter(
             "helpline_event_retries_total",
-            "Handler failures that were retried.",
-            ["topic"],
+            "Handler failures that were retried, by event type.",
+            ["topic", "type"],
             registry=registry,
         )
         self.dlq_writes = Counter(
             "helpline_dlq_writes_total",
-            "Records written to a dead-letter topic.",
-            ["topic"],
+            "Records written to a dead-letter topic, by event type.",
+            ["topic", "type"],
             registry=registry,
         )
         self.handle_seconds = Histogram(
             "helpline_event_handle_seconds",
+            # Not by type: a histogram per type of every topic a service reads would be hundreds of series.
             "Time to handle one record, retries included.",
             ["topic"],
             registry=registry,
@@ -130,6 +145,24 @@ class BusMetrics:
             ["topic", "group"],
             registry=registry,
         )
+
+    def event_type(self, record: ConsumerRecord) -> str:
+        """The record's CloudEvents type for the `type` label, read where helpline.events reads it:
+        the structured JSON when the content type says so, else the `ce_type` header."""
+        try:
+            found = self._read_type(record)
+        # Whatever the record holds, labelling it must not fail it: the handler decides its fate.
+        except Exception:
+            return UNKNOWN_EVENT_TYPE
+        return found if isinstance(found, str) and found in self._known_types else UNKNOWN_EVENT_TYPE
+
+    def _read_type(self, record: ConsumerRecord) -> object:
+        headers = {name.lower(): raw for name, raw in record.headers or []}
+        if headers.get("content-type", b"").startswith(self._structured):
+            # A second parse of the value (the handler parses it too), paid only by structured
+            # ingress events; Helpline's own binary events need just the header.
+            return json.loads(record.value).get("type")
+        return headers.get("ce_type", b"").decode()
 
 
 class _CommitOnRevoke(AsyncConsumerRebalanceListener):  # type: ignore[misc]
@@ -271,23 +304,24 @@ class ConsumerLoop:
 
     def _process(self, record: ConsumerRecord) -> None:
         started = time.monotonic()
+        event_type = self.metrics.event_type(record) if self.metrics else UNKNOWN_EVENT_TYPE
         attempt = 0
         while True:
             attempt += 1
             try:
                 self.handler(record)
             except PermanentError as exc:
-                self._dead_letter(record, exc, attempt)
+                self._dead_letter(record, exc, attempt, event_type)
                 break
             except Exception as exc:  # a handler failure of any kind is retried, then dead-lettered
                 if attempt > self.retry.max_retries or self._stop.is_set():
                     if self._stop.is_set():
                         # Shutting down: leave it uncommitted so the next owner tries again.
                         raise _InterruptedError from exc
-                    self._dead_letter(record, exc, attempt)
+                    self._dead_letter(record, exc, attempt, event_type)
                     break
                 if self.metrics:
-                    self.metrics.retries.labels(record.topic).inc()
+                    self.metrics.retries.labels(record.topic, event_type).inc()
                 log.warning(
                     "handler failed, retrying",
                     topic=record.topic,
@@ -299,12 +333,14 @@ class ConsumerLoop:
                 self._stop.wait(self.retry.delay(attempt))
             else:
                 if self.metrics:
-                    self.metrics.handled.labels(record.topic, "ok").inc()
+                    self.metrics.handled.labels(record.topic, event_type, "ok").inc()
                 break
         if self.metrics:
             self.metrics.handle_seconds.labels(record.topic).observe(time.monotonic() - started)
 
-    def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
+    def _dead_letter(
+        self, record: ConsumerRecord, exc: BaseException, attempts: int, event_type: str
+    ) -> None:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         headers = [(k, v) for k, v in (record.headers or []) if k not in DLQ_HEADERS]
         headers += [
@@ -330,8 +366,8 @@ class ConsumerLoop:
             attempts=attempts,
         )
         if self.metrics:
-            self.metrics.dlq_writes.labels(record.topic).inc()
-            self.metrics.handled.labels(record.topic, "dlq").inc()
+            self.metrics.dlq_writes.labels(record.topic, event_type).inc()
+            self.metrics.handled.labels(record.topic, event_type, "dlq").inc()
 
     def _report_lag(self) -> None:
         if not self.metrics:

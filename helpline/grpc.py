@@ -1,14 +1,19 @@
-"""The gRPC server every service runs: the standard health and reflection services, and API-key auth.
+"""The gRPC server every service runs: the standard health and reflection services, API-key auth and
+request latency.
 
 Every RPC other than health and reflection needs an API key (metadata `x-api-key: <key>` or
 `authorization: Bearer <key>`); the handler runs with `helpline.auth.current_principal` set, and
-with the tenant and key id bound into the structlog context of its log lines.
+with the tenant and key id bound into the structlog context of its log lines. Given the service's
+registry, every RPC, health and reflection included, is timed to its status code in
+`helpline_grpc_request_duration_seconds`.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -19,6 +24,7 @@ import redis
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, Histogram
 
 from helpline.auth import ApiKeyStore, NotAuthenticatedError, Principal, current_principal
 from helpline.logging import get_logger
@@ -41,6 +47,8 @@ _UNKNOWN_KEY = "unknown or revoked API key"
 
 Register = Callable[[grpc.Server], None]
 T = TypeVar("T")
+Behaviour = Callable[[Any, grpc.ServicerContext], Any]
+StreamingBehaviour = Callable[[Any, grpc.ServicerContext], Iterator[Any]]
 
 
 def _key_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
@@ -124,22 +132,29 @@ def _wrap(
     handler: grpc.RpcMethodHandler,  # type: ignore[type-arg]
     authenticate: Callable[[grpc.ServicerContext], Principal],
 ) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
-    def unary_response(behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+    def unary_response(behavior: Behaviour) -> Behaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             ctx = _rpc_context(authenticate(context))
             return ctx.run(behavior, request, context)
 
         return call
 
-    def streaming_response(
-        behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
-    ) -> Callable[..., Iterator[Any]]:
+    def streaming_response(behavior: StreamingBehaviour) -> StreamingBehaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             ctx = _rpc_context(authenticate(context))
             return _PrincipalIterator(ctx, ctx.run(behavior, request, context))
 
         return call
 
+    return _with_behaviours(handler, unary_response, streaming_response)
+
+
+def _with_behaviours(
+    handler: grpc.RpcMethodHandler,  # type: ignore[type-arg]
+    unary_response: Callable[[Behaviour], Behaviour],
+    streaming_response: Callable[[StreamingBehaviour], StreamingBehaviour],
+) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+    """The same kind of handler, its behaviour wrapped by the function for its response shape."""
     serde = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -155,6 +170,131 @@ def _wrap(
     raise TypeError(f"method handler with no behaviour: {handler!r}")
 
 
+# -- request latency -----------------------------------------------------------------------------------
+
+
+class GrpcMetrics:
+    """gRPC server metrics; the registry is injected so tests stay isolated."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.request_duration = Histogram(
+            "helpline_grpc_request_duration_seconds",
+            "gRPC request latency (to the end of the stream for streaming responses), by service, "
+            "method and status code.",
+            ["grpc_service", "grpc_method", "grpc_code"],
+            registry=registry,
+        )
+
+
+def _final_code(context: grpc.ServicerContext, default: grpc.StatusCode) -> grpc.StatusCode:
+    if not context.is_active():
+        # The client cancelled, or its deadline passed: the handler's answer never reaches it.
+        return grpc.StatusCode.CANCELLED
+    # abort() and set_code() decide the status grpc sends; without them it is `default`. The stubs
+    # lack ServicerContext.code(), which grpc has had since 1.38.
+    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
+    return code or default
+
+
+class _CallTimer:
+    """One RPC's clock, observed once: a stream can end by exhaustion, by an error, or by the client
+    going away, and the last is reported by grpc's callback on its own thread."""
+
+    def __init__(self, histogram: Histogram, service: str, method: str) -> None:
+        self._histogram = histogram
+        self._service = service
+        self._method = method
+        self._start = time.perf_counter()
+        self._pending = threading.Lock()
+
+    def finish(self, context: grpc.ServicerContext, default: grpc.StatusCode) -> None:
+        # A non-blocking acquire is an atomic test-and-set: the first end to arrive is the one recorded.
+        if not self._pending.acquire(blocking=False):
+            return
+        code = _final_code(context, default)
+        self._histogram.labels(self._service, self._method, code.name).observe(
+            time.perf_counter() - self._start
+        )
+
+
+class _TimedStream(Iterator[T]):
+    """A streaming response that ends the call's timer when the stream ends, however it ends."""
+
+    def __init__(self, inner: Iterator[T], context: grpc.ServicerContext, timer: _CallTimer) -> None:
+        self._inner = inner
+        self._context = context
+        self._timer = timer
+        # grpc stops stepping a stream whose client has gone, without closing it; only this callback
+        # tells us it ended.
+        context.add_callback(functools.partial(timer.finish, context, grpc.StatusCode.CANCELLED))
+
+    def __iter__(self) -> _TimedStream[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            return next(self._inner)
+        except StopIteration:
+            self._timer.finish(self._context, grpc.StatusCode.OK)
+            raise
+        except Exception:
+            self._timer.finish(self._context, grpc.StatusCode.UNKNOWN)
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
+
+
+class LatencyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Times every RPC to its status code, aborted, refused and failed calls included.
+
+    Only methods with a registered handler are timed: grpc answers an unknown method UNIMPLEMENTED
+    without it, so a caller cannot mint label values.
+    """
+
+    def __init__(self, metrics: GrpcMetrics) -> None:
+        self._histogram = metrics.request_duration
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],  # type: ignore[type-arg]
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        service, _, method = handler_call_details.method.removeprefix("/").partition("/")
+        # Started on arrival, so time spent waiting for a free worker thread counts.
+        timer = _CallTimer(self._histogram, service, method)
+
+        def unary_response(behavior: Behaviour) -> Behaviour:
+            def call(request: Any, context: grpc.ServicerContext) -> Any:
+                try:
+                    response = behavior(request, context)
+                except Exception:
+                    timer.finish(context, grpc.StatusCode.UNKNOWN)
+                    raise
+                timer.finish(context, grpc.StatusCode.OK)
+                return response
+
+            return call
+
+        def streaming_response(behavior: StreamingBehaviour) -> StreamingBehaviour:
+            def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                try:
+                    responses = behavior(request, context)
+                except Exception:
+                    timer.finish(context, grpc.StatusCode.UNKNOWN)
+                    raise
+                return _TimedStream(responses, context, timer)
+
+            return call
+
+        return _with_behaviours(handler, unary_response, streaming_response)
+
+
 def build_grpc_server(
     *,
     port: int,
@@ -163,15 +303,20 @@ def build_grpc_server(
     register: Sequence[Register] = (),
     max_workers: int = 16,
     host: str = "127.0.0.1",
+    registry: CollectorRegistry | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
-    """A server (not started) with health, reflection and, given a store, API-key auth.
+    """A server (not started) with health, reflection, and, given a store, API-key auth.
 
     `services` are the full names of the services `register` adds (e.g. `helpline.v1.TicketService`); each
     is marked SERVING in the health service and listed by reflection. Returns the server, the bound
     port (`port=0` picks a free one) and the health servicer, for `stop_grpc_server`. `auth=None`
-    serves without authentication: only for tests and tools, never a deployed service.
+    serves without authentication: only for tests and tools, never a deployed service. Given a
+    `registry` (the service's own), every RPC's latency is recorded in it.
     """
     interceptors: list[grpc.ServerInterceptor] = []  # type: ignore[type-arg]
+    if registry is not None:
+        # First, so it is outermost and times the calls the API-key check refuses.
+        interceptors.append(LatencyInterceptor(GrpcMetrics(registry)))
     if auth is not None:
         interceptors.append(ApiKeyInterceptor(auth))
     else:

@@ -136,6 +136,7 @@ class ServiceRuntime:
                 services=self._grpc_services,
                 auth=ApiKeyStore(self.auth_redis, pepper=s.api_key_pepper),
                 register=self._grpc_registrations,
+                registry=self.registry,
             )
             grpc_server.start()
         failed = threading.Event()

@@ -49,7 +49,7 @@ from services.metrics.labels import (
     word,
 )
 from services.metrics.series import Series
-from services.metrics.state import CLOSED, MetricsState, TicketFacts
+from services.metrics.state import CLOSED, MetricsState, StateTime, TicketFacts
 from services.metrics.workload import QueueWorkload
 
 log = get_logger(__name__)
@@ -213,16 +213,26 @@ class MetricsEvents:
 
     def _agent_status(self, e: agent_events_pb2.AgentStatusChanged, tenant: str) -> None:
         status = word(common_pb2.AgentStatus, "AGENT_STATUS_", e.status)
-        self.state.agent_status(tenant, e.agent_id, status, _required_instant(e, "changed_at"))
+        self._count(
+            tenant, self.state.agent_status(tenant, e.agent_id, status, _required_instant(e, "changed_at"))
+        )
 
     def _agent_removed(self, e: agent_events_pb2.AgentRemoved, tenant: str) -> None:
-        self.state.agent_status(tenant, e.agent_id, "", _required_instant(e, "removed_at"))
+        self._count(
+            tenant, self.state.agent_status(tenant, e.agent_id, "", _required_instant(e, "removed_at"))
+        )
 
     def _agent_state(self, e: agent_events_pb2.AgentStateChanged, tenant: str) -> None:
         state = agent_state_label(e.state)
-        left = self.state.agent_state(tenant, e.agent_id, state, _required_instant(e, "changed_at"))
-        if left is not None:
-            self.series.agent_state_seconds.labels(tenant, left.state).inc(left.duration.total_seconds())
+        self._count(
+            tenant, self.state.agent_state(tenant, e.agent_id, state, _required_instant(e, "changed_at"))
+        )
+
+    def _count(self, tenant: str, stretch: StateTime | None) -> None:
+        if stretch is not None:
+            self.series.agent_state_seconds.labels(tenant, stretch.status, stretch.state).inc(
+                stretch.duration.total_seconds()
+            )
 
     # -- queues --
 

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from services.metrics.labels import (
     AGENT_STATES,
+    AGENT_STATUSES,
     CHANNELS,
     DEPARTMENTS,
     NPS_CATEGORIES,
@@ -236,8 +237,9 @@ class Series:
         )
         self.agent_state_seconds = Counter(
             "helpline_agent_state_seconds_total",
-            "Seconds agents spent in each state (idle, offered, busy, after_contact_work, missed).",
-            ["tenant", "state"],
+            "Seconds agents spent in each state (idle, offered, busy, after_contact_work, missed), by "
+            "their status meanwhile; counted when the state or status changes.",
+            ["tenant", "status", "state"],
             registry=r,
         )
         # -- queues (the router's snapshots on helpline.queues) --
@@ -441,8 +443,8 @@ class Series:
             self.tickets_handed_off.labels(t, source, target)
         for source, target in permutations(TIERS, 2):
             self.tickets_escalated.labels(t, source, target)
-        for state in AGENT_STATES:
-            self.agent_state_seconds.labels(t, state)
+        for status, state in product(AGENT_STATUSES, AGENT_STATES):
+            self.agent_state_seconds.labels(t, status, state)
         for metric in SLA_METRICS:
             for series in (self.sla_applied, self.sla_warned, self.sla_breached):
                 series.labels(t, metric)

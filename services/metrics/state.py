@@ -47,31 +47,41 @@ CLOSED_MEMORY = timedelta(days=30)
 # A contact's first answer is remembered this long: far longer than any contact stays in queues.
 ANSWERED_MEMORY = timedelta(days=1)
 
+# Time in a state is counted in segments, each closed by a change of state or of status, so that
+# each segment has one status: idle time counts as open for contacts only while available. The
+# agent's `segment_at` is where the current segment began.
+
 # KEYS: the agent, the counts. ARGV: tenant, the new status ('' when the agent is removed), the
-# change instant (epoch ms). Returns 1 when applied, 0 when not newer than the last applied change.
+# change instant (epoch ms). Returns nil when not newer than the last applied status change, else
+# the segment it closes: the state ('' for none known), its milliseconds and the status left.
 _AGENT_STATUS = """
 local at = tonumber(ARGV[3])
-if at <= tonumber(redis.call('HGET', KEYS[1], 'status_at') or '-1') then return 0 end
+if at <= tonumber(redis.call('HGET', KEYS[1], 'status_at') or '-1') then return false end
 local old = redis.call('HGET', KEYS[1], 'status') or ''
+local state = redis.call('HGET', KEYS[1], 'state') or ''
+local segment = redis.call('HGET', KEYS[1], 'segment_at')
+local since = tonumber(segment or ARGV[3])
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'status_at', ARGV[3])
+if not segment or at > since then redis.call('HSET', KEYS[1], 'segment_at', ARGV[3]) end
 if old ~= ARGV[2] then
   if old ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. old, -1) end
   if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. ARGV[2], 1) end
 end
-return 1
+return {state, math.max(at - since, 0), old}
 """
 
-# KEYS: the agent. ARGV: the new state, the change instant (epoch ms). The instant the current state
-# was entered is also the last applied change. Returns nil when not newer, else the state left
-# ('' for none known) and the milliseconds spent in it.
+# KEYS: the agent. ARGV: the new state, the change instant (epoch ms). Returns nil when not newer
+# than the last applied state change, else the segment it closes, as _AGENT_STATUS does.
 _AGENT_STATE = """
 local at = tonumber(ARGV[2])
-local since = tonumber(redis.call('HGET', KEYS[1], 'state_at') or '-1')
-if at <= since then return false end
+if at <= tonumber(redis.call('HGET', KEYS[1], 'state_at') or '-1') then return false end
 local old = redis.call('HGET', KEYS[1], 'state') or ''
+local status = redis.call('HGET', KEYS[1], 'status') or ''
+local segment = redis.call('HGET', KEYS[1], 'segment_at')
+local since = tonumber(segment or ARGV[2])
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_at', ARGV[2])
-if old == '' then return {'', 0} end
-return {old, at - since}
+if not segment or at > since then redis.call('HSET', KEYS[1], 'segment_at', ARGV[2]) end
+return {old, math.max(at - since, 0), status}
 """
 
 # KEYS: the ticket, the counts. ARGV: tenant, version, status, created (epoch ms), channel,
@@ -125,10 +135,11 @@ class AnswerTarget:
 
 
 @dataclass(frozen=True)
-class StateLeft:
-    """The state an agent left on a change and how long it was in it."""
+class StateTime:
+    """A stretch an agent spent in one state under one status, closed by a change of either."""
 
     state: str
+    status: str
     duration: timedelta
 
 
@@ -200,21 +211,19 @@ class MetricsState:
 
     # -- agents --
 
-    def agent_status(self, tenant_id: str, agent_id: str, status: str, at: datetime) -> bool:
-        """Record the agent's status ('' once removed); False when the change is not newer."""
-        return bool(
-            self._agent_status(
-                keys=[_agent(tenant_id, agent_id), AGENT_COUNTS], args=[tenant_id, status, _ms(at)]
-            )
+    def agent_status(self, tenant_id: str, agent_id: str, status: str, at: datetime) -> StateTime | None:
+        """Record the agent's status ('' once removed); the stretch it closes, None when the change
+        is not newer or no state is known."""
+        closed = self._agent_status(
+            keys=[_agent(tenant_id, agent_id), AGENT_COUNTS], args=[tenant_id, status, _ms(at)]
         )
+        return _stretch(closed[0], closed[2], closed[1]) if closed else None
 
-    def agent_state(self, tenant_id: str, agent_id: str, state: str, at: datetime) -> StateLeft | None:
-        """Record the agent's state; the state left and its duration, None when the change is not
-        newer or no earlier state is known."""
-        left = self._agent_state(keys=[_agent(tenant_id, agent_id)], args=[state, _ms(at)])
-        if not left or not left[0]:
-            return None
-        return StateLeft(left[0].decode(), timedelta(milliseconds=int(left[1])))
+    def agent_state(self, tenant_id: str, agent_id: str, state: str, at: datetime) -> StateTime | None:
+        """Record the agent's state; the stretch it closes, None when the change is not newer or no
+        earlier state is known."""
+        closed = self._agent_state(keys=[_agent(tenant_id, agent_id)], args=[state, _ms(at)])
+        return _stretch(closed[0], closed[2], closed[1]) if closed else None
 
     def agent_counts(self) -> Iterable[tuple[tuple[str, str], float]]:
         return _counts(self.client.hgetall(AGENT_COUNTS))
@@ -270,6 +279,12 @@ class MetricsState:
         reopen seen; a redelivered reopen finds the mark left by the first one and gets None."""
         raw = self._fcr_reopened(keys=[_fcr(tenant_id, ticket_id)])
         return None if raw is None else datetime.fromtimestamp(int(raw) / 1000, UTC)
+
+
+def _stretch(state: bytes, status: bytes, milliseconds: int) -> StateTime | None:
+    if not state:
+        return None
+    return StateTime(state.decode(), status.decode(), timedelta(milliseconds=int(milliseconds)))
 
 
 def _field(*parts: str) -> str:

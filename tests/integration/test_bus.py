@@ -1,4 +1,5 @@
-"""The bus on the real broker: dead-lettering, commits after success, crash recovery."""
+"""The bus on the real broker: dead-lettering, commits after success, crash recovery, and the
+platform metrics by event type."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import time
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
 
-from helpline.bus import ConsumerLoop, OutgoingRecord, PermanentError, RetryPolicy, make_producer, publish
+from helpline.bus import (
+    BusMetrics,
+    ConsumerLoop,
+    OutgoingRecord,
+    PermanentError,
+    RetryPolicy,
+    make_producer,
+    publish,
+)
+from helpline.events import STRUCTURED_JSON, new_event, to_record, to_structured_json
 from helpline.local_stack import REPO_ROOT
+from helpline.v1 import contact_events_pb2
 from tests.integration.helpers import make_topic, read_all, wait_until
 
 pytestmark = pytest.mark.integration
@@ -111,6 +123,83 @@ def test_permanent_error_skips_retries(kafka_bootstrap: str, unique: str) -> Non
     assert calls == [0]
     assert dict(dead[0].headers)["dlq_attempts"] == b"1"
     producer.close()
+
+
+def test_records_are_counted_by_event_type(kafka_bootstrap: str, unique: str) -> None:
+    topic = make_topic(kafka_bootstrap, f"test.typed.{unique}", partitions=1)
+    producer = make_producer(kafka_bootstrap, "test")
+    received = new_event(
+        contact_events_pb2.ContactReceived(tenant_id="acme", contact_id="c-1"), source="/test"
+    )
+    accepted = new_event(
+        contact_events_pb2.ContactAccepted(tenant_id="acme", contact_id="c-1"), source="/test"
+    )
+    structured = [("content-type", STRUCTURED_JSON.encode())]
+    # The key tells the handler what to do with each record.
+    for record in (
+        to_record(received, topic, key=b"ok"),
+        to_record(received, topic, key=b"flaky"),
+        to_record(received, topic, key=b"poison"),
+        OutgoingRecord(topic, to_structured_json(accepted), b"ok", structured),
+        OutgoingRecord(topic, b"{}", b"ok", [("ce_type", b"helpline.made_up.v1")]),
+        OutgoingRecord(topic, b"no headers at all", b"poison"),
+        OutgoingRecord(topic, b"not json", b"poison", structured),
+    ):
+        publish(producer, record)
+
+    flaky_attempts: list[int] = []
+
+    def handler(record) -> None:  # type: ignore[no-untyped-def]
+        if record.key == b"poison":
+            raise PermanentError("cannot be handled")
+        if record.key == b"flaky" and not flaky_attempts:
+            flaky_attempts.append(1)
+            raise ConnectionError("downstream briefly away")
+
+    registry = CollectorRegistry()
+    loop = ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"g-{unique}",
+        topics=[topic],
+        handler=handler,
+        dlq_producer=producer,
+        retry=RetryPolicy(max_retries=3, backoff_ms=10),
+        metrics=BusMetrics(registry),
+    )
+
+    def value(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, {"topic": topic, **labels}) or 0.0
+
+    def handled(event_type: str, outcome: str) -> float:
+        return value("helpline_events_handled_total", type=event_type, outcome=outcome)
+
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    try:
+        wait_until(
+            lambda: (
+                sum(handled(t, o) for t in (received.type, accepted.type, "unknown") for o in ("ok", "dlq"))
+                == 7
+            ),
+            what="the seven records",
+        )
+    finally:
+        loop.stop()
+        thread.join(30)
+    producer.close()
+
+    assert received.type == "helpline.contact.received.v1"
+    assert handled(received.type, "ok") == 2
+    assert handled(received.type, "dlq") == 1
+    assert value("helpline_event_retries_total", type=received.type) == 1
+    assert value("helpline_dlq_writes_total", type=received.type) == 1
+    # Structured mode is labelled from the type in its JSON.
+    assert handled(accepted.type, "ok") == 1
+    # A type the event registry does not know, no CloudEvent at all, undecodable JSON: "unknown".
+    assert handled("unknown", "ok") == 1
+    assert handled("unknown", "dlq") == 2
+    assert value("helpline_dlq_writes_total", type="unknown") == 2
+    assert value("helpline_events_handled_total", type="helpline.made_up.v1", outcome="ok") == 0
 
 
 def run_worker(module: str, *args: str) -> subprocess.Popen[bytes]:

@@ -1,5 +1,5 @@
-"""A real gRPC server: health and reflection answer without a key, every other RPC needs one, and
-handlers see the caller's tenant."""
+"""A real gRPC server: health and reflection answer without a key, every other RPC needs one,
+handlers see the caller's tenant, and every call is timed to its status code."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ import redis
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from prometheus_client import CollectorRegistry
 
 from helpline.auth import ApiKeyStore, current_principal, current_tenant
 from helpline.grpc import build_grpc_server, mark_not_serving, stop_grpc_server
 from helpline.local_stack import free_port
+from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
 ECHO = "test.Echo"
+LATENCY = "helpline_grpc_request_duration_seconds"
 
 
 def _who(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -32,6 +35,15 @@ def _count(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         yield f"{i}:{current_tenant()}:{log_context.get('tenant')}".encode()
 
 
+def _fail(request: bytes, context: grpc.ServicerContext) -> bytes:
+    if request == b"abort":
+        context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+    if request == b"set-code":
+        context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+        return b""
+    raise RuntimeError("a bug")
+
+
 def _register_echo(server: grpc.Server) -> None:
     identity = lambda data: data  # noqa: E731 -- raw bytes on the wire, no protobuf needed
     server.add_generic_rpc_handlers(
@@ -41,6 +53,7 @@ def _register_echo(server: grpc.Server) -> None:
                 {
                     "Who": grpc.unary_unary_rpc_method_handler(_who, identity, identity),
                     "Count": grpc.unary_stream_rpc_method_handler(_count, identity, identity),
+                    "Fail": grpc.unary_unary_rpc_method_handler(_fail, identity, identity),
                 },
             ),
         )
@@ -53,8 +66,15 @@ def store(redis_client: redis.Redis, unique: str) -> ApiKeyStore:
 
 
 @pytest.fixture
-def channel(store: ApiKeyStore) -> Iterator[grpc.Channel]:
-    server, port, health = build_grpc_server(port=0, services=[ECHO], auth=store, register=[_register_echo])
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def channel(store: ApiKeyStore, registry: CollectorRegistry) -> Iterator[grpc.Channel]:
+    server, port, health = build_grpc_server(
+        port=0, services=[ECHO], auth=store, register=[_register_echo], registry=registry
+    )
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     yield channel
@@ -64,6 +84,11 @@ def channel(store: ApiKeyStore) -> Iterator[grpc.Channel]:
 
 def _who_call(channel: grpc.Channel) -> grpc.UnaryUnaryMultiCallable:  # type: ignore[type-arg]
     return channel.unary_unary(f"/{ECHO}/Who", None, None)
+
+
+def _timed(registry: CollectorRegistry, method: str, code: str, service: str = ECHO) -> float:
+    labels = {"grpc_service": service, "grpc_method": method, "grpc_code": code}
+    return registry.get_sample_value(f"{LATENCY}_count", labels) or 0.0
 
 
 def test_health_answers_without_a_key(channel: grpc.Channel) -> None:
@@ -171,3 +196,75 @@ def test_a_taken_port_fails_loudly(store: ApiKeyStore) -> None:
             build_grpc_server(port=port, services=[], auth=store)
     finally:
         stop_grpc_server(server, health, grace=0.5)
+
+
+def test_calls_are_timed_by_method_and_status_code(
+    channel: grpc.Channel, store: ApiKeyStore, registry: CollectorRegistry, unique: str
+) -> None:
+    _key_id, key = store.create(f"acme-{unique}", "crm")
+    with_key = (("x-api-key", key),)
+    who = _who_call(channel)
+    fail = channel.unary_unary(f"/{ECHO}/Fail", None, None)
+
+    who(b"", metadata=with_key, timeout=5)
+    who(b"", metadata=with_key, timeout=5)
+    for request, code in (
+        (b"abort", grpc.StatusCode.NOT_FOUND),
+        (b"set-code", grpc.StatusCode.INVALID_ARGUMENT),
+        (b"raise", grpc.StatusCode.UNKNOWN),
+    ):
+        with pytest.raises(grpc.RpcError) as failure:
+            fail(request, metadata=with_key, timeout=5)
+        assert failure.value.code() == code
+    with pytest.raises(grpc.RpcError):
+        who(b"", timeout=5)
+
+    assert _timed(registry, "Who", "OK") == 2
+    assert _timed(registry, "Fail", "NOT_FOUND") == 1
+    assert _timed(registry, "Fail", "INVALID_ARGUMENT") == 1
+    assert _timed(registry, "Fail", "UNKNOWN") == 1
+    # Refused by the API-key check before the handler ran.
+    assert _timed(registry, "Who", "UNAUTHENTICATED") == 1
+    assert _timed(registry, "Fail", "OK") == 0
+    labels = {"grpc_service": ECHO, "grpc_method": "Who", "grpc_code": "OK"}
+    assert (registry.get_sample_value(f"{LATENCY}_sum", labels) or 0.0) > 0
+
+    # Health and reflection are timed too, without a key.
+    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert _timed(registry, "Check", "OK", service="grpc.health.v1.Health") == 1
+
+
+def test_streaming_calls_are_timed_to_the_end_of_the_stream(
+    channel: grpc.Channel, store: ApiKeyStore, registry: CollectorRegistry, unique: str
+) -> None:
+    count = channel.unary_stream(f"/{ECHO}/Count", None, None)
+    _key_id, key = store.create(f"acme-{unique}", "desk")
+
+    assert len(list(count(b"4", metadata=(("x-api-key", key),), timeout=5))) == 4
+    assert _timed(registry, "Count", "OK") == 1
+    with pytest.raises(grpc.RpcError):
+        list(count(b"4", timeout=5))
+    assert _timed(registry, "Count", "UNAUTHENTICATED") == 1
+
+    # A stream the client walks away from never ends on the server: grpc's termination callback
+    # reports it.
+    endless = count(b"1000000000", metadata=(("x-api-key", key),), timeout=30)
+    next(endless)
+    endless.cancel()
+    wait_until(lambda: _timed(registry, "Count", "CANCELLED") == 1, what="the cancelled stream")
+    assert _timed(registry, "Count", "OK") == 1
+
+
+def test_unknown_methods_mint_no_label_values(channel: grpc.Channel, registry: CollectorRegistry) -> None:
+    for method in (f"/{ECHO}/Nope", "/no.Such/Thing"):
+        with pytest.raises(grpc.RpcError) as failure:
+            channel.unary_unary(method, None, None)(b"", timeout=5)
+        assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    methods = {
+        sample.labels["grpc_method"]
+        for family in registry.collect()
+        if family.name == LATENCY
+        for sample in family.samples
+    }
+    assert "Nope" not in methods
+    assert "Thing" not in methods

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 
+import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from helpline.events import Envelope, event_handler, new_event, to_record
 from helpline.outbox import OutboxScript
@@ -57,10 +59,15 @@ def test_outbox_to_consumer_through_the_runtime(kafka_bootstrap: str, redis_url:
         wait_until(lambda: len(seen) == 1, what="the event to come back through Kafka")
         assert seen[0] == event
         assert runtime.redis.get(f"contact:{unique}") == b"received"
+        assert runtime.grpc_port
+        with grpc.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         metrics = httpx.get(f"{base}/metrics").text
         assert f'helpline_outbox_published_total{{stream="{stream}"}} 1.0' in metrics
-        assert f'helpline_events_handled_total{{outcome="ok",topic="{topic}"}} 1.0' in metrics
-        assert runtime.grpc_port
+        handled = f'outcome="ok",topic="{topic}",type="helpline.contact.received.v1"'
+        assert f"helpline_events_handled_total{{{handled}}} 1.0" in metrics
+        health_check = 'grpc_code="OK",grpc_method="Check",grpc_service="grpc.health.v1.Health"'
+        assert f"helpline_grpc_request_duration_seconds_count{{{health_check}}} 1.0" in metrics
     finally:
         runtime.stop()
         thread.join(60)

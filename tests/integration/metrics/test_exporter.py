@@ -280,15 +280,12 @@ def test_sla_events_count_by_metric(replica: Replica, tenant: str) -> None:
 
 
 def _agent_events(replica: Replica, tenant: str) -> None:
+    """a1 is available from 0, idle to 60, busy to 240, in wrap-up to 270, idle again, away from 300."""
     available, away = common_pb2.AGENT_STATUS_AVAILABLE, common_pb2.AGENT_STATUS_AWAY
-    for agent_id, status, at in (("a1", available, 0), ("a2", available, 0), ("a1", away, 300)):
+    for agent_id in ("a1", "a2"):
         replica.deliver(
-            a.AgentStatusChanged(tenant_id=tenant, agent_id=agent_id, status=status, changed_at=_at(at))
+            a.AgentStatusChanged(tenant_id=tenant, agent_id=agent_id, status=available, changed_at=_at(0))
         )
-    # An older status delivered late changes nothing.
-    replica.deliver(
-        a.AgentStatusChanged(tenant_id=tenant, agent_id="a1", status=available, changed_at=_at(200))
-    )
     for state, at in (
         (common_pb2.AGENT_STATE_IDLE, 0),
         (common_pb2.AGENT_STATE_BUSY, 60),
@@ -296,6 +293,17 @@ def _agent_events(replica: Replica, tenant: str) -> None:
         (common_pb2.AGENT_STATE_IDLE, 270),
     ):
         replica.deliver(a.AgentStateChanged(tenant_id=tenant, agent_id="a1", state=state, changed_at=_at(at)))
+    replica.deliver(a.AgentStatusChanged(tenant_id=tenant, agent_id="a1", status=away, changed_at=_at(300)))
+    # An older status delivered late changes nothing.
+    replica.deliver(
+        a.AgentStatusChanged(tenant_id=tenant, agent_id="a1", status=available, changed_at=_at(200))
+    )
+    # Idle while away is not time open for contacts.
+    replica.deliver(
+        a.AgentStateChanged(
+            tenant_id=tenant, agent_id="a1", state=common_pb2.AGENT_STATE_BUSY, changed_at=_at(400)
+        )
+    )
 
 
 def _status(
@@ -373,9 +381,14 @@ def _state_figures(replica: Replica, tenant: str) -> dict[str, float | None]:
         figures[f"tickets {status}"] = replica.value("helpline_tickets", tenant=tenant, status=status)
     for status in ("available", "away"):
         figures[f"agents {status}"] = replica.value("helpline_agents", tenant=tenant, status=status)
-    for state in ("idle", "busy", "after_contact_work"):
-        figures[f"seconds {state}"] = replica.value(
-            "helpline_agent_state_seconds_total", tenant=tenant, state=state
+    for status, state in (
+        ("available", "idle"),
+        ("away", "idle"),
+        ("available", "busy"),
+        ("available", "after_contact_work"),
+    ):
+        figures[f"seconds {state} {status}"] = replica.value(
+            "helpline_agent_state_seconds_total", tenant=tenant, status=status, state=state
         )
     figures["reopened in window"] = replica.value(
         "helpline_tickets_reopened_in_fcr_window_total", tenant=tenant
@@ -394,9 +407,10 @@ EXPECTED_STATE = {
     "tickets closed": None,
     "agents available": 1,
     "agents away": 1,
-    "seconds idle": 60,
-    "seconds busy": 180,
-    "seconds after_contact_work": 30,
+    "seconds idle available": 90,
+    "seconds idle away": 100,
+    "seconds busy available": 180,
+    "seconds after_contact_work available": 30,
     "reopened in window": 1,
     "solved first contact": 2,
 }
