@@ -17,6 +17,7 @@ from rich.table import Table
 from helpline.auth import ApiKeyStore
 from helpline.local_stack import LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
+from helpline.prometheus_config import write_prometheus_config
 from helpline.settings import load_settings
 from helpline.topics import CATALOG, ensure_topics
 
@@ -57,14 +58,8 @@ def _port(cfg: StackConfig, service: str, kind: str) -> int:
 
 
 def _prometheus_config(cfg: StackConfig, services: list[str]) -> Path:
-    targets = ", ".join(f"'127.0.0.1:{_port(cfg, s, 'http')}'" for s in services)
-    path = cfg.var_dir / "prometheus.yml"
-    path.write_text(
-        "global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
-        "scrape_configs:\n"
-        f"  - job_name: helpline\n    static_configs:\n      - targets: [{targets}]\n"
-    )
-    return path
+    targets = {s: [f"127.0.0.1:{_port(cfg, s, 'http')}"] for s in services}
+    return write_prometheus_config(cfg.var_dir / "prometheus.yml", targets)
 
 
 @app.command()

@@ -9,15 +9,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from helpline.domain import timestamp
+from helpline.domain import duration, timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
 from services.router.core import Core, NotFoundError, require_id
-from services.router.domain.convert import (
-    CHANNEL_TO_PROTO,
-    CROSS_CHANNEL_TO_PROTO,
-    duration,
-    queue_to_proto,
-)
+from services.router.domain.convert import CHANNEL_TO_PROTO, CROSS_CHANNEL_TO_PROTO, queue_to_proto
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Agent, Channel, Queue, RoutingProfile, WaitingContact
 from services.router.domain.routing import overflow

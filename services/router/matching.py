@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from helpline.domain import timestamp
+from helpline.domain import duration, timestamp
 from helpline.v1 import router_service_pb2
 from services.router.core import Core, new_id
 from services.router.domain import calls
 from services.router.domain.contact import Contact
 from services.router.domain.contact_proto import context_to_proto
-from services.router.domain.convert import CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO, duration
+from services.router.domain.convert import CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO
 from services.router.domain.errors import DomainError
 from services.router.domain.model import Queue
 from services.router.domain.routing import (

@@ -10,15 +10,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 
-from helpline.domain import timestamp
+from helpline.domain import duration, timestamp
 from helpline.logging import get_logger
 from helpline.v1 import common_pb2, queue_events_pb2
-from services.router.domain.convert import (
-    AGENT_STATE_TO_PROTO,
-    CHANNEL_TO_PROTO,
-    DEPARTMENT_TO_PROTO,
-    duration,
-)
+from services.router.domain.convert import AGENT_STATE_TO_PROTO, CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO
 from services.router.domain.model import AgentState
 from services.router.engine import Router
 from services.router.queue_status import queue_status

@@ -5,14 +5,12 @@ Metric.FIRST_REPLY), so the mapping goes by name."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
-from helpline.domain import from_timestamp, timestamp
+from helpline.domain import duration, from_timestamp, timestamp
 from helpline.v1 import common_pb2, sla_events_pb2, ticket_events_pb2
 from helpline.vocabulary import Department, Priority, Tier
 from services.sla.domain.engine import Commented, Created, Fact, Reopened, StatusChanged, TicketSla, Updated
@@ -82,12 +80,6 @@ def metric_proto(metric: Metric) -> Any:
 
 def status_proto(status: Status) -> Any:
     return to_proto(common_pb2.TicketStatus, "TICKET_STATUS_", status)
-
-
-def duration(value: timedelta) -> Duration:
-    out = Duration()
-    out.FromTimedelta(value)
-    return out
 
 
 # -- ticket events in ------------------------------------------------------------------------------

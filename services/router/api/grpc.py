@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from helpline.auth import current_tenant
-from helpline.domain import from_timestamp, timestamp
+from helpline.domain import duration, from_timestamp, timestamp
 from helpline.grpc import Refusal, answers_refusals
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
@@ -37,7 +37,6 @@ from services.router.domain.convert import (
     agent_status_from_proto,
     channel_from_proto,
     department_from_proto,
-    duration,
 )
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Department

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
-from helpline.domain import timestamp
+from helpline.domain import duration, timestamp
 from helpline.v1 import contact_events_pb2 as ev
 from services.router.domain.contact import (
     HOLDABLE_CHANNELS,
@@ -35,12 +35,7 @@ from services.router.domain.contact_proto import (
     ENTRY_REASON_TO_PROTO,
     context_to_proto,
 )
-from services.router.domain.convert import (
-    CHANNEL_TO_PROTO,
-    DEPARTMENT_TO_PROTO,
-    PRIORITY_TO_PROTO,
-    duration,
-)
+from services.router.domain.convert import CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO, PRIORITY_TO_PROTO
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Channel, Department, Priority
 

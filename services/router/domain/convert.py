@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
 
-from helpline.domain import enum_from_proto, reverse
+from helpline.domain import duration, enum_from_proto, reverse
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
 from helpline.vocabulary import DEPARTMENT_TO_PROTO as DEPARTMENT_TO_PROTO
 from helpline.vocabulary import PRIORITY_TO_PROTO as PRIORITY_TO_PROTO
@@ -134,12 +134,6 @@ def timeout_action_from_proto(value: int, default: TimeoutAction | None = None) 
 
 def sla_reaction_from_proto(value: int, default: SlaReaction | None = None) -> SlaReaction:
     return enum_from_proto(_SLA_REACTION_FROM, value, "SlaReaction", default, InvalidConfiguration)
-
-
-def duration(value: timedelta) -> Duration:
-    message = Duration()
-    message.FromTimedelta(value)
-    return message
 
 
 def _or_default(message: Duration, is_set: bool, default: timedelta) -> timedelta:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpline.domain import duration
 from helpline.v1 import common_pb2
 from helpline.v1 import sla_service_pb2 as pb
-from services.sla.convert import action_from_proto, action_proto, duration, from_proto, metric_proto, to_proto
+from services.sla.convert import action_from_proto, action_proto, from_proto, metric_proto, to_proto
 from services.sla.domain.calendar import Calendar, Holiday, OpenInterval
 from services.sla.domain.model import Basis, Department, Metric, Priority, SlaError, Trigger
 from services.sla.domain.policy import DEFAULT_WARN_PERCENT, Conditions, Escalation, Policy, Target
