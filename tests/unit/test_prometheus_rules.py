@@ -4,10 +4,12 @@ kept quiet) pass."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from helpline.local_stack import REPO_ROOT
 
@@ -36,3 +38,19 @@ def test_promtool_checks_the_rules(rules: object) -> None:
 def test_promtool_runs_the_rule_unit_tests(unit_test: object) -> None:
     tested = promtool("test", "rules", str(unit_test))
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_every_alert_has_its_runbook_entry_and_every_entry_an_alert() -> None:
+    alerts = [
+        rule
+        for group in yaml.safe_load((REPO_ROOT / "deploy/prometheus/rules/alerts.yml").read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    runbooks = (REPO_ROOT / "docs" / "runbooks.md").read_text()
+    anchors = re.findall(r'^<a id="([a-z-]+)"></a>\n## (\w+)$', runbooks, flags=re.MULTILINE)
+    linked = {
+        (rule["annotations"]["runbook_url"].removeprefix("docs/runbooks.md#"), rule["alert"])
+        for rule in alerts
+    }
+    assert linked == set(anchors)
+    assert all(rule["annotations"]["runbook_url"].startswith("docs/runbooks.md#") for rule in alerts)
