@@ -11,7 +11,6 @@ Markdown table. Throughput only: the numbers depend on the machine, the ratios m
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import threading
@@ -23,9 +22,9 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer
 from rich.console import Console
 
+from bench.stack import bench_stack
 from helpline.bus import ConsumerLoop, make_producer, send
 from helpline.events import event_handler, new_event, to_record
-from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.logging import configure_logging
 from helpline.topics import TopicSpec, ensure_topics
 from helpline.v1 import common_pb2, contact_events_pb2
@@ -212,24 +211,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50_000)
     args = parser.parse_args()
     configure_logging("bench", level="WARNING", fmt="console")
-    stack = None
-    bootstrap = os.environ.get("HELPLINE_KAFKA_BOOTSTRAP")
-    cfg = StackConfig(
-        var_dir=StackConfig().var_dir / "bench-stack",
-        kafka_port=free_port(),
-        controller_port=free_port(),
-        redis_port=free_port(),
-    )
-    if not bootstrap:
-        stack = LocalStack(cfg)
-        with console.status("starting a broker for the benchmark..."):
-            stack.up()
-        bootstrap = cfg.kafka_bootstrap
-    try:
-        rows = run(bootstrap, cfg.kafka_lib, args.records)
-    finally:
-        if stack is not None:
-            stack.down()
+    with bench_stack("bench-stack", redis=False) as stack:
+        rows = run(stack.bootstrap, stack.kafka_lib, args.records)
     print("| path | helpline records/s | baseline | ratio |\n|---|---|---|---|")
     for path, rate, baseline, ratio in rows:
         print(f"| {path} | {rate:,.0f} | {baseline} | {ratio:.2f} |")

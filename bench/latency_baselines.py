@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import statistics
 import subprocess
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from helpline.local_stack import LocalStack, StackConfig, ensure_kafka_jars, free_port
+from bench.stack import bench_stack
+from helpline.local_stack import StackConfig, ensure_kafka_jars
 from helpline.logging import configure_logging
 from helpline.topics import TopicSpec, ensure_topics
 
@@ -190,26 +190,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     args = parser.parse_args()
     configure_logging("bench", level="WARNING", fmt="console")
-    stack = None
-    bootstrap = os.environ.get("HELPLINE_KAFKA_BOOTSTRAP")
-    if not bootstrap:
-        cfg = StackConfig(
-            var_dir=StackConfig().var_dir / "bench-latency-stack",
-            kafka_port=free_port(),
-            controller_port=free_port(),
-            redis_port=free_port(),
-        )
-        stack = LocalStack(cfg)
-        stack.up()
-        bootstrap = cfg.kafka_bootstrap
-    try:
+    with bench_stack("bench-latency-stack", redis=False) as stack:
         results = [
-            kafka_end_to_end(bootstrap, latency_topic(bootstrap), args.count),
-            bare_round_trip(bootstrap, args.count),
+            kafka_end_to_end(stack.bootstrap, latency_topic(stack.bootstrap), args.count),
+            bare_round_trip(stack.bootstrap, args.count),
         ]
-    finally:
-        if stack is not None:
-            stack.down()
     print("| baseline | records | p50 ms | p99 ms | max ms | mean ms |\n|---|---|---|---|---|---|")
     for r in results:
         cells = (f"{ms:.3f}" for ms in (r.p50_ms, r.p99_ms, r.max_ms, r.mean_ms))

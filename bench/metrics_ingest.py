@@ -39,7 +39,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -65,10 +64,11 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.bus_throughput import bare_consume, java_consume
+from bench.stack import bench_stack, machine_line
 from helpline.bus import OutgoingRecord, make_producer, send
 from helpline.domain import timestamp
 from helpline.events import new_event, to_record
-from helpline.local_stack import REPO_ROOT, LocalStack, StackConfig, ensure_kafka_jars, free_port
+from helpline.local_stack import REPO_ROOT, StackConfig, ensure_kafka_jars, free_port
 from helpline.logging import configure_logging
 from helpline.topics import ensure_topics
 from helpline.v1 import (
@@ -670,13 +670,6 @@ def verdicts(report: Report) -> list[str]:
 # -- main -----------------------------------------------------------------------------------------
 
 
-def _forget(cfg: StackConfig) -> None:
-    """The benchmark's own broker and Redis start empty: helpline.contacts holds only this run's
-    records, which both baselines read from its beginning, and the `metrics` group is a fresh one."""
-    shutil.rmtree(cfg.var_dir / "kafka-data", ignore_errors=True)
-    shutil.rmtree(cfg.var_dir / "redis-data", ignore_errors=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -690,40 +683,17 @@ def main() -> None:
     # own building and producing of records holds: noise here, not a broker's trouble.
     logging.getLogger("kafka").setLevel(logging.ERROR)
     load_before = os.getloadavg()[0]
-    stack = None
-    bootstrap = os.environ.get("HELPLINE_KAFKA_BOOTSTRAP")
-    redis_url = os.environ.get("HELPLINE_REDIS_URL")
-    cfg = StackConfig(
-        var_dir=StackConfig().var_dir / "bench-metrics-stack",
-        kafka_port=free_port(),
-        controller_port=free_port(),
-        redis_port=free_port(),
-    )
-    if not (bootstrap and redis_url):
-        stack = LocalStack(cfg)
-        _forget(cfg)
-        with console.status("starting a broker and Redis for the benchmark..."):
-            stack.up()
-        bootstrap, redis_url = cfg.kafka_bootstrap, cfg.redis_url
-    try:
-        with Progress(console=console) as progress:
-            report = run(
-                bootstrap, redis_url, args.records, cfg.var_dir / "log" / "bench-metrics.log", progress
-            )
-    finally:
-        if stack is not None:
-            stack.down()
-            _forget(cfg)
+    # Its own broker and Redis start empty: helpline.contacts holds only this run's records, which
+    # both baselines read from its beginning, and the `metrics` group is a fresh one.
+    with bench_stack("bench-metrics-stack") as stack, Progress(console=console) as progress:
+        report = run(
+            stack.bootstrap, stack.redis_url, args.records, stack.log_dir / "bench-metrics.log", progress
+        )
     print(markdown(report))
     print()
     for line in verdicts(report):
         print(f"- {line}")
-    # Broker, Redis, the service and the benchmark share the machine's CPUs; anything else running
-    # skews the timings (the ratios less), and this says how busy it was.
-    print(
-        f"- machine: {os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start "
-        f"and {os.getloadavg()[0]:.1f} at the end"
-    )
+    print(machine_line(load_before))
 
 
 if __name__ == "__main__":

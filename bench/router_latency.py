@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -49,10 +48,11 @@ from bench.latency_baselines import (
     latency_topic,
     stats,
 )
+from bench.stack import bench_stack, machine_line
 from helpline.bus import make_producer, send
 from helpline.clock import SystemClock
 from helpline.events import new_event, to_record
-from helpline.local_stack import REPO_ROOT, LocalStack, StackConfig, free_port
+from helpline.local_stack import REPO_ROOT, free_port
 from helpline.logging import configure_logging
 from helpline.topics import ensure_topics
 from helpline.v1 import common_pb2, contact_events_pb2
@@ -608,37 +608,13 @@ def main() -> None:
         )
     configure_logging("bench", level="WARNING", fmt="console")
     load_before = os.getloadavg()[0]
-    stack = None
-    bootstrap = os.environ.get("HELPLINE_KAFKA_BOOTSTRAP")
-    redis_url = os.environ.get("HELPLINE_REDIS_URL")
-    cfg = StackConfig(
-        var_dir=StackConfig().var_dir / "bench-router-stack",
-        kafka_port=free_port(),
-        controller_port=free_port(),
-        redis_port=free_port(),
-    )
-    if not (bootstrap and redis_url):
-        stack = LocalStack(cfg)
-        with console.status("starting a broker and Redis for the benchmark..."):
-            stack.up()
-        bootstrap, redis_url = cfg.kafka_bootstrap, cfg.redis_url
-    try:
-        runs, floors = run(bootstrap, redis_url, args, cfg.var_dir / "log" / "bench-router.log")
-    finally:
-        if stack is not None:
-            stack.down()
-            # Nothing in it is worth replaying: the tenants are deleted already.
-            shutil.rmtree(cfg.var_dir / "redis-data", ignore_errors=True)
+    with bench_stack("bench-router-stack") as stack:
+        runs, floors = run(stack.bootstrap, stack.redis_url, args, stack.log_dir / "bench-router.log")
     print(markdown(runs, floors))
     print()
     for line in verdicts(runs):
         print(f"- {line}")
-    # Broker, Redis, router and benchmark share the machine's CPUs; anything else running skews the
-    # timings (the ratios less), and this says how busy it was.
-    print(
-        f"- machine: {os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start "
-        f"and {os.getloadavg()[0]:.1f} at the end"
-    )
+    print(machine_line(load_before))
 
 
 if __name__ == "__main__":

@@ -42,9 +42,9 @@ from rich.progress import Progress
 
 from bench.latency_baselines import LatencyStats, stats
 from bench.redis_benchmark import redis_benchmark
+from bench.stack import bench_stack, machine_line
 from helpline.clock import SystemClock
 from helpline.events import from_record
-from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.logging import configure_logging
 from helpline.outbox import decode_headers
 from helpline.v1 import sla_events_pb2
@@ -698,32 +698,16 @@ def main() -> None:
     if binary is None:
         raise SystemExit("`redis-benchmark` is not installed; run `make deps` (it ships with redis-server).")
     load_before = os.getloadavg()[0]
-    stack = None
-    redis_url = os.environ.get("HELPLINE_REDIS_URL")
-    cfg = StackConfig(var_dir=StackConfig().var_dir / "bench-sla", redis_port=free_port())
-    if not redis_url:
-        stack = LocalStack(cfg)
-        with console.status("starting Redis for the benchmark..."):
-            stack.start(stack.redis())
-        redis_url = cfg.redis_url
-    try:
-        with Progress(console=console) as progress:
-            report = run(redis_url, args, binary, progress)
-    finally:
-        if stack is not None:
-            stack.stop("redis")
-            # Its keys are deleted already; an AOF of a million writes and deletes is not worth replaying.
-            shutil.rmtree(cfg.var_dir / "redis-data", ignore_errors=True)
+    with bench_stack("bench-sla", kafka=False) as stack, Progress(console=console) as progress:
+        report = run(stack.redis_url, args, binary, progress)
     print(markdown(report))
     print()
     for line in verdicts(report):
         print(f"- {line}")
-    # Redis, the workers and the benchmark share the machine's CPUs; anything else running skews the
-    # timings (the ratios less), and this says how busy it was.
     print(
-        f"- machine: {os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start "
-        f"and {os.getloadavg()[0]:.1f} at the end; Redis forked {report.forks} times meanwhile "
-        "(AOF rewrites and snapshots)"
+        machine_line(
+            load_before, f"; Redis forked {report.forks} times meanwhile (AOF rewrites and snapshots)"
+        )
     )
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import threading
@@ -33,8 +32,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.redis_benchmark import redis_benchmark
+from bench.stack import bench_stack
 from helpline.clock import SystemClock
-from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.logging import configure_logging
 from services.tickets.domain import commands
 from services.tickets.domain.model import Actor, AuthorType, Channel, Status
@@ -295,28 +294,15 @@ def main() -> None:
     binary = shutil.which("redis-benchmark")
     if binary is None:
         raise SystemExit("`redis-benchmark` is not installed; run `make deps` (it ships with redis-server).")
-    stack = None
-    redis_url = os.environ.get("HELPLINE_REDIS_URL")
-    cfg = StackConfig(var_dir=StackConfig().var_dir / "bench-tickets", redis_port=free_port())
-    if not redis_url:
-        stack = LocalStack(cfg)
-        with console.status("starting Redis for the benchmark..."):
-            stack.start(stack.redis())
-        redis_url = cfg.redis_url
-    try:
-        client = redis.Redis.from_url(redis_url)
+    with bench_stack("bench-tickets", kafka=False) as stack:
+        client = redis.Redis.from_url(stack.redis_url)
         version = str(client.info("server")["redis_version"])
         client.close()
         with Progress(console=console) as progress:
             runs = [
-                measure(redis_url, args.count, clients, benchmark_binary=binary, progress=progress)
+                measure(stack.redis_url, args.count, clients, benchmark_binary=binary, progress=progress)
                 for clients in args.clients
             ]
-    finally:
-        if stack is not None:
-            stack.stop("redis")
-            # Its keys are deleted already; an AOF of writes and deletes is not worth replaying next time.
-            shutil.rmtree(cfg.var_dir / "redis-data", ignore_errors=True)
     table = rows(runs)
     print(_markdown(table))
     if args.json:

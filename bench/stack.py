@@ -1,0 +1,75 @@
+"""What every benchmark runs on: the broker and Redis named by HELPLINE_KAFKA_BOOTSTRAP and
+HELPLINE_REDIS_URL when they are set, else its own local processes on free ports, started empty in
+var/<name> and emptied again afterwards (the benchmark deletes what it wrote; its leftovers are not
+worth replaying on the next start). Logs stay in var/<name>/log for a post-mortem.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from helpline.local_stack import LocalStack, StackConfig, free_port
+
+console = Console(stderr=True)
+
+_DATA_DIRS = ("kafka-data", "redis-data")
+
+
+@dataclass(frozen=True)
+class BenchStack:
+    bootstrap: str
+    redis_url: str
+    kafka_lib: Path
+    log_dir: Path
+
+
+@contextmanager
+def bench_stack(name: str, *, kafka: bool = True, redis: bool = True) -> Iterator[BenchStack]:
+    """The environment's broker and Redis when it names those the benchmark needs, else its own; an
+    endpoint the benchmark does not need is ''."""
+    cfg = StackConfig(
+        var_dir=StackConfig().var_dir / name,
+        kafka_port=free_port(),
+        controller_port=free_port(),
+        redis_port=free_port(),
+    )
+    bootstrap = os.environ.get("HELPLINE_KAFKA_BOOTSTRAP", "") if kafka else ""
+    redis_url = os.environ.get("HELPLINE_REDIS_URL", "") if redis else ""
+    if (bootstrap or not kafka) and (redis_url or not redis):
+        yield BenchStack(bootstrap, redis_url, cfg.kafka_lib, cfg.log_dir)
+        return
+    stack = LocalStack(cfg)
+    _empty(cfg)
+    with console.status("starting the benchmark's own broker and Redis..."):
+        if kafka:
+            stack.up()
+        else:
+            stack.start(stack.redis())
+    try:
+        yield BenchStack(
+            cfg.kafka_bootstrap if kafka else "", cfg.redis_url if redis else "", cfg.kafka_lib, cfg.log_dir
+        )
+    finally:
+        stack.down()
+        _empty(cfg)
+
+
+def machine_line(load_before: float, extra: str = "") -> str:
+    """Broker, Redis, the services and the benchmark share the machine's CPUs; anything else running
+    skews the timings (the ratios less), and this says how busy it was."""
+    return (
+        f"- machine: {os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} at the start "
+        f"and {os.getloadavg()[0]:.1f} at the end{extra}"
+    )
+
+
+def _empty(cfg: StackConfig) -> None:
+    for data in _DATA_DIRS:
+        shutil.rmtree(cfg.var_dir / data, ignore_errors=True)
