@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin/grpcurl ## install everything the stack and tests need
+deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin/grpcurl .tools/bin/docker-compose .tools/bin/kube-score ## install everything the stack and tests need
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -31,6 +31,14 @@ deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin
 # grpcurl, to call the services' gRPC APIs through reflection (docs/router.md; test_grpcurl.py).
 .tools/bin/grpcurl: scripts/install_grpcurl.sh
 	bash scripts/install_grpcurl.sh
+
+# kube-score, to lint the built Kubernetes overlays (tests/unit/test_k8s_manifests.py).
+.tools/bin/kube-score: scripts/install_kube_score.sh
+	bash scripts/install_kube_score.sh
+
+# Docker Compose v2, to validate docker-compose.yml offline (`config -q`; test_container_files.py).
+.tools/bin/docker-compose: scripts/install_docker_compose.sh
+	bash scripts/install_docker_compose.sh
 
 .venv/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -60,6 +68,7 @@ lint: deps ## ruff, mypy, import rules, proto freshness and buf lint
 	$(RUN) python scripts/proto.py breaking
 	$(RUN) python scripts/prometheus_rules.py check
 	$(RUN) python scripts/dashboards.py check
+	$(RUN) python scripts/k8s_generated.py check
 
 unit: deps ## the tests that need no broker
 	$(RUN) pytest tests/unit

@@ -1,0 +1,75 @@
+# syntax=docker/dockerfile:1
+# One image for every Helpline service: `helpline run router|tickets|sla|metrics` picks the service,
+# so the services share one build and one set of pinned dependencies (ARCHITECTURE.md, "one container
+# image serves every service"). docker-compose.yml and tests/unit/test_container_files.py read this.
+
+# The same base in both stages: the virtual environment's interpreter is a symlink to this image's
+# Python, so the runtime stage must have it at the same path.
+ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
+# The uv the development machines run and write uv.lock with, so the lock reads the same here.
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
+
+FROM ${UV_IMAGE} AS uv
+
+FROM ${PYTHON_IMAGE} AS build
+COPY --from=uv /uv /usr/local/bin/uv
+# Bytecode compiled at build time, so a read-only container starts without writing .pyc files;
+# copy mode because the uv cache is a separate mount that hard links cannot cross; never a Python
+# uv downloads itself, so the venv points at the base image's interpreter.
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+WORKDIR /src
+
+# Dependencies first, from the lockfile alone, so a source change reuses this layer.
+RUN --mount=type=cache,target=/root/.cache/uv \
+    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    --mount=type=bind,source=uv.lock,target=uv.lock \
+    uv sync --frozen --no-dev --no-install-project
+
+# README.md is the package's readme in pyproject.toml: hatchling refuses to build without it.
+COPY pyproject.toml uv.lock README.md ./
+COPY helpline ./helpline
+COPY services ./services
+# --no-editable installs the project as a wheel into the venv, so the runtime stage needs the venv
+# only, not this source tree; the services' entry points (`helpline run`) come with it.
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable
+
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG PYTHON_IMAGE
+ARG HELPLINE_VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="helpline" \
+      org.opencontainers.image.description="Helpline contact-center services (router, tickets, sla, metrics): helpline run <service>" \
+      org.opencontainers.image.version="${HELPLINE_VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
+
+# A fixed numeric uid, so Kubernetes' runAsNonRoot can verify it without resolving a name.
+RUN groupadd --system --gid 10001 helpline \
+    && useradd --system --uid 10001 --gid helpline --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin helpline
+
+# Owned by root, so the service user can read its code but never change it.
+COPY --from=build /app/.venv /app/.venv
+
+# HELPLINE_HTTP_HOST: the servers listen on loopback by default, unreachable from outside a container.
+ENV PATH="/app/.venv/bin:${PATH}" \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HELPLINE_HTTP_HOST=0.0.0.0
+WORKDIR /app
+USER 10001:10001
+
+# No HEALTHCHECK here: the one-shot `helpline topics --create` runs from this image too and has no
+# /readyz to probe. Compose probes /readyz with `python -c` and urllib, since this slim base has no
+# curl; Kubernetes uses httpGet.
+# Deployments name the service in `command`; the router is only the default of a bare `docker run`.
+CMD ["helpline", "run", "router"]
