@@ -38,6 +38,7 @@ def bench_stack(name: str, *, kafka: bool = True, redis: bool = True) -> Iterato
         var_dir=StackConfig().var_dir / name,
         kafka_port=free_port(),
         controller_port=free_port(),
+        sasl_port=free_port(),
         redis_port=free_port(),
     )
     bootstrap = os.environ.get("HELPLINE_KAFKA_BOOTSTRAP", "") if kafka else ""

@@ -33,6 +33,9 @@ log = get_logger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DEPLOY = REPO_ROOT / "deploy" / "local"
+# The one user of the local broker's SASL listener: a loopback-only stack for development and tests.
+LOCAL_SASL_USER = "helpline"
+LOCAL_SASL_PASSWORD = "helpline-local"
 
 
 class StackError(RuntimeError):
@@ -56,6 +59,7 @@ class StackConfig:
     var_dir: Path = REPO_ROOT / "var"
     kafka_port: int = 9092
     controller_port: int = 9093
+    sasl_port: int = 9094
     redis_port: int = 6379
     prometheus_port: int = 9090
     kafka_heap: str = "-Xms512m -Xmx1g"
@@ -75,6 +79,7 @@ class StackConfig:
             var_dir=Path(os.environ.get("HELPLINE_STACK_DIR", defaults.var_dir)),
             kafka_port=defaults.kafka_port + offset,
             controller_port=defaults.controller_port + offset,
+            sasl_port=defaults.sasl_port + offset,
             redis_port=defaults.redis_port + offset,
             prometheus_port=defaults.prometheus_port + offset,
             port_offset=offset,
@@ -96,6 +101,11 @@ class StackConfig:
     @property
     def kafka_bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def kafka_sasl_bootstrap(self) -> str:
+        """The listener that asks for a SASL/PLAIN login as LOCAL_SASL_USER."""
+        return f"127.0.0.1:{self.sasl_port}"
 
     @property
     def redis_url(self) -> str:
@@ -179,6 +189,9 @@ class LocalStack:
             template.substitute(
                 kafka_port=cfg.kafka_port,
                 controller_port=cfg.controller_port,
+                sasl_port=cfg.sasl_port,
+                sasl_user=LOCAL_SASL_USER,
+                sasl_password=LOCAL_SASL_PASSWORD,
                 data_dir=data_dir,
             )
         )

@@ -6,9 +6,9 @@ build their own without sharing global state.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,20 @@ class Settings(BaseSettings):
 
     service_name: str = Field("helpline", description="Name in logs, metrics and the CloudEvents source.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How the Kafka clients connect: plain, TLS, SASL, or SASL over TLS."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism, with a SASL security protocol."
+    )
+    kafka_sasl_username: str = Field("", description="SASL user name, with a SASL security protocol.")
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""), description="SASL password (a Secret in Kubernetes), with a SASL security protocol."
+    )
+    kafka_ssl_cafile: str = Field(
+        "",
+        description="CA bundle that signed the brokers' certificates, with TLS; empty trusts the system's.",
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL of this service's keyspace.")
     auth_redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis URL of the API keys shared by every service."
@@ -47,6 +61,28 @@ class Settings(BaseSettings):
     api_key_pepper: str = Field(
         "", description="Secret mixed into API-key hashes; set it in production (a Secret in Kubernetes)."
     )
+
+    @model_validator(mode="after")
+    def _sasl_has_a_user(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not self.kafka_sasl_username:
+            protocol = self.kafka_security_protocol
+            raise ValueError(
+                f"HELPLINE_KAFKA_SECURITY_PROTOCOL={protocol} needs a HELPLINE_KAFKA_SASL_USERNAME"
+            )
+        return self
+
+    def kafka_options(self) -> dict[str, Any]:
+        """The connection options every Kafka client of the process takes (kafka-python's names)."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL_"):
+            options |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+            }
+        if self.kafka_security_protocol.endswith("SSL") and self.kafka_ssl_cafile:
+            options["ssl_cafile"] = self.kafka_ssl_cafile
+        return options
 
 
 def load_settings(**overrides: object) -> Settings:

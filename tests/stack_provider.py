@@ -74,6 +74,7 @@ def _from_local_processes() -> Iterator[Endpoints]:
         var_dir=root / str(os.getpid()),
         kafka_port=free_port(),
         controller_port=free_port(),
+        sasl_port=free_port(),
         redis_port=free_port(),
         prometheus_port=free_port(),
     )

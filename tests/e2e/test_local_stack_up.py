@@ -16,7 +16,7 @@ from helpline.local_stack import REPO_ROOT, port_open
 
 pytestmark = pytest.mark.integration
 
-BASE_PORTS = (9092, 9093, 6379, 9090, 8081, 8082, 8083, 8084, 50051, 50052, 50053)
+BASE_PORTS = (9092, 9093, 9094, 6379, 9090, 8081, 8082, 8083, 8084, 50051, 50052, 50053)
 
 
 def _free_offset() -> int:

@@ -35,3 +35,27 @@ def test_readme_documents_every_setting() -> None:
     documented = set(re.findall(r"^\| `(HELPLINE_[A-Z_]+)` \|", readme, flags=re.MULTILINE))
     expected = {f"HELPLINE_{name.upper()}" for name in Settings.model_fields}
     assert documented == expected
+
+
+def test_kafka_options_carry_sasl_and_tls_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().kafka_options() == {"security_protocol": "PLAINTEXT"}
+    monkeypatch.setenv("HELPLINE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("HELPLINE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("HELPLINE_KAFKA_SASL_USERNAME", "helpline")
+    monkeypatch.setenv("HELPLINE_KAFKA_SASL_PASSWORD", "s3cret")
+    monkeypatch.setenv("HELPLINE_KAFKA_SSL_CAFILE", "/etc/kafka/ca.pem")
+    settings = load_settings()
+    assert settings.kafka_options() == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "helpline",
+        "sasl_plain_password": "s3cret",
+        "ssl_cafile": "/etc/kafka/ca.pem",
+    }
+    assert "s3cret" not in repr(settings)
+
+
+def test_a_sasl_protocol_without_a_user_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPLINE_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    with pytest.raises(ValidationError, match="HELPLINE_KAFKA_SASL_USERNAME"):
+        load_settings()
