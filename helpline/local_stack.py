@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DEPLOY = REPO_ROOT / "deploy" / "local"
 # The one user of the local broker's SASL listener: a loopback-only stack for development and tests.
 LOCAL_SASL_USER = "helpline"
-LOCAL_SASL_PASSWORD = "helpline-local"
+LOCAL_SASL_PASSWORD = "helpline-local"  # noqa: S105 - a loopback-only development credential
 
 
 class StackError(RuntimeError):
