@@ -4,15 +4,24 @@ Delivery is at least once: the producer waits for all in-sync replicas with idem
 consumer commits an offset only after its handler succeeded for that record, retries a failing
 record a bounded number of times, then writes it to `<topic>.dlq` with the error and its original
 coordinates in headers, and goes on. Handlers must be idempotent (by event id or entity version).
+
+A consumer may also take a batch handler, given the records of a poll at once so that they can
+share one round trip to a store. It handles them in order and returns how many it handled: all of
+them, or those before the first it could not handle, which then gets the record handler, with its
+retries and DLQ, before the batch handler is given the records after it. One that raises handled
+none, and the poll's records go to the record handler one by one. What a batch handler did not
+count as handled it must leave without an effect that a second handling would count twice, beyond
+what the record handler's own idempotence absorbs.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +47,9 @@ LAG_REPORT_INTERVAL_S = 1.0
 
 Header = tuple[str, bytes]
 Handler = Callable[[ConsumerRecord], None]
+# Handles records in order and returns how many it handled.
+BatchHandler = Callable[[Sequence[ConsumerRecord]], int]
+Polled = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 
 # The `type` label of a record whose CloudEvents type is missing, unreadable or not a Helpline event.
 UNKNOWN_EVENT_TYPE = "unknown"
@@ -156,13 +168,35 @@ class BusMetrics:
             return UNKNOWN_EVENT_TYPE
         return found if isinstance(found, str) and found in self._known_types else UNKNOWN_EVENT_TYPE
 
+    def count_batch(self, records: Sequence[ConsumerRecord], seconds: float) -> None:
+        """A batch handled at once: each record counted ok, and timed as its share of the batch."""
+        for (topic, event_type), count in collections.Counter(
+            (r.topic, self.event_type(r)) for r in records
+        ).items():
+            self.handled.labels(topic, event_type, "ok").inc(count)
+        share = seconds / len(records)
+        for topic, count in collections.Counter(r.topic for r in records).items():
+            timer = self.handle_seconds.labels(topic)
+            for _ in range(count):
+                timer.observe(share)
+
     def _read_type(self, record: ConsumerRecord) -> object:
-        headers = {name.lower(): raw for name, raw in record.headers or []}
-        if headers.get("content-type", b"").startswith(self._structured):
+        # The last header of a name counts, as in helpline.events' map of them; read from the end
+        # without building that map, since every record pays for this.
+        content_type = event_type = None
+        for name, raw in reversed(record.headers or ()):
+            lowered = name.lower()
+            if lowered == "ce_type" and event_type is None:
+                event_type = raw
+            elif lowered == "content-type" and content_type is None:
+                content_type = raw
+            if content_type is not None and event_type is not None:
+                break
+        if content_type is not None and content_type.startswith(self._structured):
             # A second parse of the value (the handler parses it too), paid only by structured
             # ingress events; Helpline's own binary events need just the header.
             return json.loads(record.value).get("type")
-        return headers.get("ce_type", b"").decode()
+        return (event_type or b"").decode()
 
 
 class _CommitOnRevoke(AsyncConsumerRebalanceListener):  # type: ignore[misc]
@@ -196,7 +230,10 @@ class _CommitOnRevoke(AsyncConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class ConsumerLoop:
-    """Poll, handle each record with bounded retries, DLQ what still fails, commit what was handled."""
+    """Poll, handle each record with bounded retries, DLQ what still fails, commit what was handled.
+
+    With a `batch_handler`, each poll's records go to it at once, and to `handler` only the one it
+    could not handle, or all of them when it failed."""
 
     def __init__(
         self,
@@ -211,11 +248,13 @@ class ConsumerLoop:
         metrics: BusMetrics | None = None,
         max_poll_records: int = 200,
         poll_timeout_ms: int = 500,
+        batch_handler: BatchHandler | None = None,
         **consumer_overrides: Any,
     ) -> None:
         self.group_id = group_id
         self.topics = list(topics)
         self.handler = handler
+        self.batch_handler = batch_handler
         self.dlq_producer = dlq_producer
         self.retry = retry or RetryPolicy()
         self.metrics = metrics
@@ -239,7 +278,7 @@ class ConsumerLoop:
         self.assigned = threading.Event()
 
     def stop(self) -> None:
-        """Ask the loop to finish the record in hand, commit and return; safe from any thread."""
+        """Ask the loop to finish the record (or batch) in hand, commit and return; safe from any thread."""
         self._stop.set()
 
     @property
@@ -253,18 +292,13 @@ class ConsumerLoop:
         committed_at = reported_at = time.monotonic()
         try:
             while not self._stop.is_set():
-                batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+                batches = self.consumer.poll(timeout_ms=self._poll_timeout(committed_at))
                 if self.consumer.assignment():
                     self.assigned.set()
-                for tp, records in batches.items():
-                    for record in records:
-                        if self._stop.is_set():
-                            break
-                        try:
-                            self._process(record)
-                        except _InterruptedError:
-                            return
-                        self._handled[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+                try:
+                    self._handle(batches)
+                except _InterruptedError:
+                    return
                 now = time.monotonic()
                 # A commit is a broker round trip the next record would wait behind: under steady
                 # traffic, one per interval; when the traffic pauses, at once.
@@ -280,6 +314,14 @@ class ConsumerLoop:
             self.commit(timeout_ms=STOP_TIMEOUT_MS)
             self.consumer.close(autocommit=False, timeout_ms=STOP_TIMEOUT_MS)
             log.info("consumer stopped", group=self.group_id)
+
+    def _poll_timeout(self, committed_at: float) -> int:
+        """A poll waits no longer than until the next commit is due: what was handled just before the
+        traffic paused is committed within the interval, not a whole poll timeout later."""
+        if not self._handled:
+            return self.poll_timeout_ms
+        due = committed_at + COMMIT_INTERVAL_S - time.monotonic()
+        return max(0, min(self.poll_timeout_ms, int(due * 1000)))
 
     def take_handled(
         self, only: set[TopicPartition] | None = None
@@ -301,6 +343,50 @@ class ConsumerLoop:
             # The group rebalanced under us, or would not settle in time: these records will be
             # handled again by whoever owns their partitions next.
             log.warning("commit failed; records will be redelivered", error=str(exc), group=self.group_id)
+
+    def _handle(self, batches: Polled) -> None:
+        records = [record for batch in batches.values() for record in batch]
+        if self.batch_handler is None:
+            self._handle_one_by_one(records)
+        else:
+            self._handle_batches(self.batch_handler, records)
+
+    def _handle_batches(self, handle: BatchHandler, records: Sequence[ConsumerRecord]) -> None:
+        while records and not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                done = handle(records)
+            # Whatever failed (the store away, most likely), the records get their own handling and
+            # retries, and the batch handler is not tried again before the next poll.
+            except Exception as exc:
+                log.warning(
+                    "batch failed; handling its records one by one",
+                    group=self.group_id,
+                    records=len(records),
+                    error=repr(exc),
+                )
+                self._handle_one_by_one(records)
+                return
+            if done:
+                self._mark_handled(records[:done])
+                if self.metrics:
+                    self.metrics.count_batch(records[:done], time.monotonic() - started)
+            self._handle_one_by_one(records[done : done + 1])
+            records = records[done + 1 :]
+
+    def _handle_one_by_one(self, records: Sequence[ConsumerRecord]) -> None:
+        for record in records:
+            if self._stop.is_set():
+                return
+            self._process(record)
+            self._mark_handled((record,))
+
+    def _mark_handled(self, records: Sequence[ConsumerRecord]) -> None:
+        last: dict[tuple[str, int], int] = {}
+        for record in records:
+            last[(record.topic, record.partition)] = record.offset
+        for (topic, partition), offset in last.items():
+            self._handled[TopicPartition(topic, partition)] = OffsetAndMetadata(offset + 1, "", -1)
 
     def _process(self, record: ConsumerRecord) -> None:
         started = time.monotonic()

@@ -153,9 +153,16 @@ def topics(
 
     settings = load_settings()
     if create:
-        created = ensure_topics(settings.kafka_bootstrap, CATALOG, partitions=settings.topic_partitions)
+        created = ensure_topics(
+            settings.kafka_bootstrap,
+            CATALOG,
+            partitions=settings.topic_partitions,
+            kafka_options=settings.kafka_options(),
+        )
         console.print(f"created {len(created)} topics")
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="helpline-cli")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="helpline-cli", **settings.kafka_options()
+    )
     try:
         described = {t["name"]: t for t in admin.describe_topics()}
     finally:
@@ -223,7 +230,7 @@ def publish(
     else:
         record = to_record(envelope, target.name)
     settings = load_settings()
-    producer = make_producer(settings.kafka_bootstrap, "helpline-cli")
+    producer = make_producer(settings.kafka_bootstrap, "helpline-cli", **settings.kafka_options())
     try:
         meta = publish_record(producer, record)
     finally:
@@ -262,7 +269,10 @@ def tail(
 
     settings = load_settings()
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="helpline-tail", enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="helpline-tail",
+        enable_auto_commit=False,
+        **settings.kafka_options(),
     )
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:

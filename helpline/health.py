@@ -223,8 +223,14 @@ def redis_check(client: redis.Redis) -> Check:
 class KafkaCheck:
     """A metadata request to the cluster, through one admin client built on first use and reused."""
 
-    def __init__(self, bootstrap: str, timeout_s: float = DEFAULT_CHECK_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
+        kafka_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self._bootstrap = bootstrap
+        self._options = dict(kafka_options or {})
         self._timeout_ms = int(timeout_s * 1000)
         self._admin: Any = None
         self._lock = threading.Lock()
@@ -240,6 +246,7 @@ class KafkaCheck:
                         request_timeout_ms=self._timeout_ms,
                         bootstrap_timeout_ms=self._timeout_ms,
                         client_id="helpline-readiness",
+                        **self._options,
                     )
                 self._admin.list_topics()
             except Exception:
@@ -261,8 +268,12 @@ class KafkaCheck:
             self._close_admin()
 
 
-def kafka_check(bootstrap: str, timeout_s: float = DEFAULT_CHECK_TIMEOUT_S) -> KafkaCheck:
-    return KafkaCheck(bootstrap, timeout_s)
+def kafka_check(
+    bootstrap: str,
+    timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
+    kafka_options: Mapping[str, Any] | None = None,
+) -> KafkaCheck:
+    return KafkaCheck(bootstrap, timeout_s, kafka_options)
 
 
 class HttpServer:

@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from helpline.auth import ApiKeyStore
-from helpline.bus import BusMetrics, ConsumerLoop, Handler, RetryPolicy, make_producer
+from helpline.bus import BatchHandler, BusMetrics, ConsumerLoop, Handler, RetryPolicy, make_producer
 from helpline.grpc import build_grpc_server, stop_grpc_server
 from helpline.health import HttpServer, build_http_app, kafka_check, redis_check
 from helpline.logging import configure_logging, get_logger
@@ -56,7 +56,7 @@ class ServiceRuntime:
             registry=self.registry,
             readiness_checks={
                 "redis": redis_check(self.redis),
-                "kafka": kafka_check(settings.kafka_bootstrap),
+                "kafka": kafka_check(settings.kafka_bootstrap, kafka_options=settings.kafka_options()),
             },
         )
         self._producer: KafkaProducer | None = None
@@ -71,10 +71,20 @@ class ServiceRuntime:
     @property
     def producer(self) -> KafkaProducer:
         if self._producer is None:
-            self._producer = make_producer(self.settings.kafka_bootstrap, self.settings.service_name)
+            self._producer = make_producer(
+                self.settings.kafka_bootstrap, self.settings.service_name, **self.settings.kafka_options()
+            )
         return self._producer
 
-    def add_consumer(self, group: str, topics: Sequence[str], handler: Handler) -> ConsumerLoop:
+    def add_consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        handler: Handler,
+        batch_handler: BatchHandler | None = None,
+    ) -> ConsumerLoop:
+        """A consumer group's loop; `batch_handler`, when given, takes each poll's records at once
+        and `handler` the ones it leaves (see ConsumerLoop)."""
         loop = ConsumerLoop(
             bootstrap=self.settings.kafka_bootstrap,
             group_id=group,
@@ -84,6 +94,8 @@ class ServiceRuntime:
             retry=RetryPolicy(self.settings.consumer_max_retries, self.settings.consumer_retry_backoff_ms),
             client_id=self.settings.service_name,
             metrics=self.bus_metrics,
+            batch_handler=batch_handler,
+            **self.settings.kafka_options(),
         )
         self.add_worker(f"consumer:{group}", loop.run, loop.stop)
         return loop
@@ -124,7 +136,9 @@ class ServiceRuntime:
         configure_logging(s.service_name, s.log_level, s.log_format)
         if install_signals:
             self._install_signal_handlers()
-        ensure_topics(s.kafka_bootstrap, CATALOG, partitions=s.topic_partitions)
+        ensure_topics(
+            s.kafka_bootstrap, CATALOG, partitions=s.topic_partitions, kafka_options=s.kafka_options()
+        )
         http = HttpServer(self.app, host=s.http_host, port=s.http_port)
         self.http_port = http.start()
         grpc_server = health = None

@@ -7,8 +7,9 @@ by ticket id. Each topic lists the event domains it carries (the `<domain>` of
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
@@ -130,10 +131,12 @@ def ensure_topics(
     partitions: int = 0,
     replication_factor: int = -1,
     prefix: str = "",
+    kafka_options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create every missing topic and its DLQ; returns the names created. Safe to run concurrently:
     a topic another replica created first counts as present. `partitions` > 0 overrides the catalog
-    (a small local stack); `replication_factor` -1 takes the broker's default; `prefix` isolates tests."""
+    (a small local stack); `replication_factor` -1 takes the broker's default; `prefix` isolates tests;
+    `kafka_options` are the connection settings (Settings.kafka_options())."""
     wanted: dict[str, dict[str, object]] = {}
     for s in specs:
         count = partitions or s.partitions
@@ -147,7 +150,9 @@ def ensure_topics(
             "replication_factor": replication_factor,
             "configs": {"retention.ms": str(30 * DAY_MS)},
         }
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="helpline-topics")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="helpline-topics", **(kafka_options or {})
+    )
     try:
         existing = set(admin.list_topics())
         missing = {name: cfg for name, cfg in wanted.items() if name not in existing}

@@ -8,6 +8,7 @@ this service's Redis (`services.metrics.state`).
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import redis
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field
 
 from helpline.clock import Clock, SystemClock
-from helpline.events import event_handler
+from helpline.events import batch_handler, event_handler
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from helpline.topics import CATALOG
@@ -43,6 +44,12 @@ class MetricsSettings(Settings):
         description="The recent window whose arrivals and handle times the Erlang C staffing gauges "
         "are worked out from, in whole minutes.",
     )
+    snapshot_stale_seconds: float = Field(
+        60,
+        gt=0,
+        description="A queue's snapshot gauges leave this replica when no snapshot refreshed them for "
+        "this long (a rebalance moved the queue, or it was removed); several snapshot intervals.",
+    )
     staffing_max_occupancy: float = Field(
         1.0,
         gt=0,
@@ -56,7 +63,7 @@ def exporter(
     settings: MetricsSettings, client: redis.Redis, registry: CollectorRegistry, clock: Clock
 ) -> MetricsEvents:
     """The event handler and the series it moves, on `registry`, sharing its state in `client`."""
-    state = MetricsState(client)
+    state = MetricsState(client, clock)
     workload = QueueWorkload(client, clock, timedelta(seconds=settings.staffing_window_seconds))
     staffing = QueueStaffing(workload, state, settings.staffing_max_occupancy)
     series = Series(
@@ -68,6 +75,7 @@ def exporter(
             required_agents=staffing.required_agents,
             queue_channels=state.queue_channels,
         ),
+        snapshot_stale_after=timedelta(seconds=settings.snapshot_stale_seconds),
     )
     return MetricsEvents(
         series, state, workload, short_abandon=timedelta(seconds=settings.short_abandon_seconds)
@@ -77,9 +85,16 @@ def exporter(
 def build(settings: MetricsSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
     events = exporter(settings, runtime.redis, runtime.registry, SystemClock())
-    runtime.add_consumer(GROUP, TOPICS, event_handler(events.handle))
+    # Each poll's events share one Redis round trip.
+    runtime.add_consumer(
+        GROUP, TOPICS, event_handler(events.handle), batch_handler=batch_handler(events.handle_batch)
+    )
     return runtime
 
 
 def main() -> int:
-    return build(MetricsSettings(service_name="metrics")).run()
+    runtime = build(MetricsSettings(service_name="metrics"))
+    # What start-up built (modules, descriptors, series) lives as long as the process: frozen out of
+    # the full collections that handling thousands of events a second sets off, which would scan it.
+    gc.freeze()
+    return runtime.run()

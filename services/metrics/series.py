@@ -13,8 +13,11 @@ the same whole figure and rules aggregate them with `max without(instance)`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import permutations, product
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -118,8 +121,96 @@ class _Primer(Collector):
         return iter(())
 
 
+@dataclass(frozen=True)
+class QueueFigures:
+    """What one router snapshot tells of a queue on a channel."""
+
+    depth: int
+    oldest_contact_age: float
+    estimated_wait: float
+    # Agents not offline, by state; they add up to those staffed.
+    agents_by_state: Mapping[str, int]
+
+
+class QueueSnapshots(Collector):
+    """The gauges of the router's queue snapshots, each from the latest snapshot this replica
+    handled, until no snapshot has refreshed it for `stale_after`.
+
+    A queue's snapshots go to one partition, so one replica at a time exports its figures and the
+    replicas' sums are right. After a rebalance moves the partition, the replica that lost it
+    would go on exporting its last figures and sums would count the queue twice: dropping a
+    figure that went stale ends that within `stale_after` (several snapshot intervals), as it ends
+    the figures of a queue that was removed.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        stale_after: timedelta,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stale_after = stale_after.total_seconds()
+        self._clock = clock
+        self._latest: dict[tuple[str, str, str], tuple[float, QueueFigures]] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def update(self, labels: tuple[str, str, str], figures: QueueFigures) -> None:
+        with self._lock:
+            self._latest[labels] = (self._clock(), figures)
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        oldest_kept = self._clock() - self._stale_after
+        with self._lock:
+            self._latest = {k: seen for k, seen in self._latest.items() if seen[0] >= oldest_kept}
+            latest = {k: figures for k, (_, figures) in self._latest.items()}
+        depth, oldest, wait, agents, staffed = self._families()
+        for labels, f in latest.items():
+            depth.add_metric(labels, f.depth)
+            oldest.add_metric(labels, f.oldest_contact_age)
+            wait.add_metric(labels, f.estimated_wait)
+            for state, count in f.agents_by_state.items():
+                agents.add_metric([*labels, state], count)
+            staffed.add_metric(labels, sum(f.agents_by_state.values()))
+        return iter((depth, oldest, wait, agents, staffed))
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily(
+                "helpline_queue_depth", "Contacts waiting, from the latest snapshot.", labels=CONTACT
+            ),
+            GaugeMetricFamily(
+                "helpline_queue_oldest_contact_age_seconds",
+                "Age of the oldest waiting contact.",
+                labels=CONTACT,
+            ),
+            GaugeMetricFamily(
+                "helpline_queue_estimated_wait_seconds", "Estimated wait of a new contact.", labels=CONTACT
+            ),
+            GaugeMetricFamily(
+                "helpline_queue_agents",
+                "The queue's agents by state, from the latest snapshot.",
+                labels=[*CONTACT, "state"],
+            ),
+            GaugeMetricFamily(
+                "helpline_queue_staffed_agents",
+                "Agents staffed on the queue (not offline), from the latest snapshot.",
+                labels=CONTACT,
+            ),
+        )
+
+
 class Series:
-    def __init__(self, registry: CollectorRegistry, scraped: ScrapedSamples) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        scraped: ScrapedSamples,
+        snapshot_stale_after: timedelta = timedelta(minutes=1),
+    ) -> None:
         r = registry
         registry.register(_Primer(self, scraped.queue_channels))
         # -- contacts (helpline.contacts) --
@@ -243,24 +334,7 @@ class Series:
             registry=r,
         )
         # -- queues (the router's snapshots on helpline.queues) --
-        self.queue_depth = Gauge(
-            "helpline_queue_depth", "Contacts waiting, from the latest snapshot.", CONTACT, registry=r
-        )
-        self.queue_oldest_age = Gauge(
-            "helpline_queue_oldest_contact_age_seconds",
-            "Age of the oldest waiting contact.",
-            CONTACT,
-            registry=r,
-        )
-        self.queue_estimated_wait = Gauge(
-            "helpline_queue_estimated_wait_seconds", "Estimated wait of a new contact.", CONTACT, registry=r
-        )
-        self.queue_agents = Gauge(
-            "helpline_queue_agents",
-            "The queue's agents by state, from the latest snapshot.",
-            [*CONTACT, "state"],
-            registry=r,
-        )
+        self.snapshots = QueueSnapshots(r, snapshot_stale_after)
         self.queue_threshold = Gauge(
             "helpline_queue_service_level_threshold_seconds",
             'The queue\'s answer target ("within X").',
@@ -270,12 +344,6 @@ class Series:
         self.queue_target = Gauge(
             "helpline_queue_service_level_target_ratio",
             "The share of contacts the queue aims to answer within its threshold.",
-            CONTACT,
-            registry=r,
-        )
-        self.staffed_agents = Gauge(
-            "helpline_queue_staffed_agents",
-            "Agents staffed on the queue (not offline), from the latest snapshot.",
             CONTACT,
             registry=r,
         )

@@ -8,7 +8,8 @@ whether a solved ticket was a first-contact resolution when it is reopened.
 Each change is one command or one Lua script, so replicas sharing the Redis never interleave, and
 each is idempotent under the bus's at-least-once delivery: agent changes apply only when newer than
 the last applied `changed_at`, ticket changes only when their version is above the stored one, so
-a redelivered or out-of-order event changes nothing.
+a redelivered or out-of-order event changes nothing. The changes and reads of a batch of events go
+to Redis together, in one `RoundTrip`.
 
 The per-tenant counts of agents by status and of tickets by status live beside the records they
 count, in one hash each (field `tenant<SEP>status`), changed in the same script as the record, and
@@ -18,12 +19,15 @@ gauges with `max without(instance)`, never `sum`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import redis
 
+from helpline.clock import Clock
 from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
 
 PREFIX = "metrics:"
@@ -46,6 +50,18 @@ FCR_MEMORY = FCR_REOPEN_WINDOW + timedelta(days=1)
 CLOSED_MEMORY = timedelta(days=30)
 # A contact's first answer is remembered this long: far longer than any contact stays in queues.
 ANSWERED_MEMORY = timedelta(days=1)
+# A replica keeps the queues' thresholds this long between reads of them all: every answer needs its
+# queue's, and a threshold changed through another replica reaches this one within this.
+THRESHOLDS_KEPT = timedelta(seconds=10)
+
+
+class Lua:
+    """A Lua script, run by its SHA1 on a `RoundTrip`."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
 
 # Time in a state is counted in segments, each closed by a change of state or of status, so that
 # each segment has one status: idle time counts as open for contacts only while available. The
@@ -53,8 +69,10 @@ ANSWERED_MEMORY = timedelta(days=1)
 
 # KEYS: the agent, the counts. ARGV: tenant, the new status ('' when the agent is removed), the
 # change instant (epoch ms). Returns nil when not newer than the last applied status change, else
-# the segment it closes: the state ('' for none known), its milliseconds and the status left.
-_AGENT_STATUS = """
+# the segment it closes: the state ('' for none known), its milliseconds and the status left, as
+# one string with SEP between them (a reply of one string is read back in a third of the time of
+# a list of three).
+_AGENT_STATUS = Lua("""
 local at = tonumber(ARGV[3])
 if at <= tonumber(redis.call('HGET', KEYS[1], 'status_at') or '-1') then return false end
 local old = redis.call('HGET', KEYS[1], 'status') or ''
@@ -67,12 +85,12 @@ if old ~= ARGV[2] then
   if old ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. old, -1) end
   if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. ARGV[2], 1) end
 end
-return {state, math.max(at - since, 0), old}
-"""
+return state .. '\\31' .. math.max(at - since, 0) .. '\\31' .. old
+""")
 
 # KEYS: the agent. ARGV: the new state, the change instant (epoch ms). Returns nil when not newer
 # than the last applied state change, else the segment it closes, as _AGENT_STATUS does.
-_AGENT_STATE = """
+_AGENT_STATE = Lua("""
 local at = tonumber(ARGV[2])
 if at <= tonumber(redis.call('HGET', KEYS[1], 'state_at') or '-1') then return false end
 local old = redis.call('HGET', KEYS[1], 'state') or ''
@@ -81,13 +99,13 @@ local segment = redis.call('HGET', KEYS[1], 'segment_at')
 local since = tonumber(segment or ARGV[2])
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_at', ARGV[2])
 if not segment or at > since then redis.call('HSET', KEYS[1], 'segment_at', ARGV[2]) end
-return {old, math.max(at - since, 0), status}
-"""
+return old .. '\\31' .. math.max(at - since, 0) .. '\\31' .. status
+""")
 
 # KEYS: the ticket, the counts. ARGV: tenant, version, status, created (epoch ms), channel,
 # department. A ticket already known (from a redelivery, or a status change read first) keeps its
 # status and only learns what creation tells.
-_TICKET_CREATED = """
+_TICKET_CREATED = Lua("""
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSETNX', KEYS[1], 'created', ARGV[4])
   redis.call('HSETNX', KEYS[1], 'channel', ARGV[5])
@@ -98,11 +116,11 @@ redis.call('HSET', KEYS[1], 'version', ARGV[2], 'status', ARGV[3], 'created', AR
            'channel', ARGV[5], 'department', ARGV[6])
 redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. ARGV[3], 1)
 return 1
-"""
+""")
 
 # KEYS: the ticket, the counts. ARGV: tenant, version, the new status, seconds a closed ticket's
 # record is kept. Returns 1 when applied, 0 when the version is not above the stored one.
-_TICKET_STATUS = """
+_TICKET_STATUS = Lua("""
 local version = tonumber(ARGV[2])
 if version <= tonumber(redis.call('HGET', KEYS[1], 'version') or '-1') then return 0 end
 local old = redis.call('HGET', KEYS[1], 'status') or ''
@@ -113,17 +131,131 @@ if old ~= ARGV[3] then
 end
 if ARGV[3] == 'closed' then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4])) end
 return 1
-"""
+""")
 
 
 # KEYS: the ticket's first-contact solve. Returns the solve instant (epoch ms) the first time, nil
 # after, leaving a mark for the rest of the key's life so a redelivered solve cannot set it again.
-_FCR_REOPENED = """
+_FCR_REOPENED = Lua("""
 local solved = redis.call('GET', KEYS[1])
 if not solved or solved == 'reopened' then return false end
 redis.call('SET', KEYS[1], 'reopened', 'KEEPTTL')
 return solved
-"""
+""")
+
+
+T = TypeVar("T")
+
+
+# What a command takes: redis-py's encodings of these (a float as its repr, text as UTF-8).
+Arg = str | bytes | int | float
+
+# Commands written to Redis at a time while a batch is worked out: Redis runs them meanwhile, on
+# another core, instead of after the whole batch.
+WRITE_EVERY = 32
+
+
+class RoundTrip:
+    """The Redis work of a batch of events, on one connection: written as it is queued, and the
+    replies read back by `run()`. A context manager: the connection goes back to the pool at the end,
+    or is dropped when the replies were not all read.
+
+    Redis runs the commands in the order they were queued, so each event's command sees what the
+    events queued before it changed: an agent's second change in a batch sees its first, a
+    threshold configured earlier in the batch is the one read. It is not a transaction (each
+    script still runs whole, which is what replicas need), since every change is idempotent and a
+    batch whose trip fails is handled again event by event; for that reason too a failed trip is not
+    retried here.
+
+    The commands are packed here rather than by redis-py's pipeline, whose argument encoding,
+    reply callbacks and script bookkeeping cost two to three times as much Python per command, and
+    the exporter sends thousands a second."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._pending: list[bytes] = []
+        self._queued = 0
+        self._loaded: set[str] = set()
+        # redis-py leaves its connections' methods untyped.
+        self._connection: Any = None
+        self._read = False
+        self.replies: list[Any] = []
+
+    def __enter__(self) -> RoundTrip:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._connection is None:
+            return
+        if not self._read:
+            self._connection.disconnect()
+        self._client.connection_pool.release(self._connection)
+
+    def call(self, *args: Arg) -> None:
+        self._pending.append(_pack(args))
+        self._queued += 1
+        if len(self._pending) >= WRITE_EVERY:
+            self._write()
+
+    def script(self, script: Lua, keys: Sequence[str], args: Sequence[Arg] = ()) -> None:
+        if script.sha not in self._loaded:
+            # Loaded on each trip before its first run: idempotent and cheap, it spares a round trip
+            # of its own to ask whether Redis still has the script (a restart forgets them).
+            self._loaded.add(script.sha)
+            self.call("SCRIPT", "LOAD", script.source)
+        self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    def reply(self, read: Callable[[Any], T]) -> Reply[T]:
+        """The reply to the command queued last, read by `read` once the trip has run."""
+        return Reply(self, self._queued - 1, read)
+
+    def run(self) -> None:
+        if self._queued:
+            self._write()
+            # An error reply raises here, leaving the rest unread: the connection is then dropped.
+            self.replies = [self._connection.read_response() for _ in range(self._queued)]
+        self._read = True
+
+    def _write(self) -> None:
+        if not self._pending:
+            return
+        if self._connection is None:
+            self._connection = self._client.connection_pool.get_connection()
+        self._connection.send_packed_command([b"".join(self._pending)])
+        self._pending = []
+
+
+def _pack(args: Sequence[Arg]) -> bytes:
+    """A command in the Redis protocol: an array of bulk strings."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        raw = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(parts)
+
+
+class Known(Generic[T]):
+    """An answer known without asking Redis, read as a `Reply` is."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: T) -> None:
+        self._value = value
+
+    def get(self) -> T:
+        return self._value
+
+
+class Reply(Generic[T]):
+    __slots__ = ("_index", "_read", "_trip")
+
+    def __init__(self, trip: RoundTrip, index: int, read: Callable[[Any], T]) -> None:
+        self._trip = trip
+        self._index = index
+        self._read = read
+
+    def get(self) -> T:
+        return self._read(self._trip.replies[self._index])
 
 
 @dataclass(frozen=True)
@@ -153,30 +285,53 @@ class TicketFacts:
 
 
 class MetricsState:
-    def __init__(self, client: redis.Redis) -> None:
+    """The exporter's state; each change or read of an event is queued on the batch's `RoundTrip`
+    and answers, if anything, with a `Reply` read once the trip has run."""
+
+    def __init__(self, client: redis.Redis, clock: Clock) -> None:
         self.client = client
-        self._agent_status = client.register_script(_AGENT_STATUS)
-        self._agent_state = client.register_script(_AGENT_STATE)
-        self._ticket_created = client.register_script(_TICKET_CREATED)
-        self._ticket_status = client.register_script(_TICKET_STATUS)
-        self._fcr_reopened = client.register_script(_FCR_REOPENED)
+        self._clock = clock
+        self._thresholds: dict[str, timedelta] = {}
+        self._thresholds_read_at: datetime | None = None
 
     # -- queues --
 
-    def set_threshold(self, tenant_id: str, queue_id: str, threshold: timedelta) -> None:
-        self.client.hset(THRESHOLDS, _field(tenant_id, queue_id), threshold.total_seconds())
+    def read_thresholds(self) -> None:
+        """Refresh the thresholds this replica keeps, when THRESHOLDS_KEPT has passed since it last
+        read them; called before a batch, whose own changes then go on top."""
+        now = self._clock.now()
+        if self._thresholds_read_at is not None and now - self._thresholds_read_at < THRESHOLDS_KEPT:
+            return
+        raw = self.client.hgetall(THRESHOLDS)
+        self._thresholds = {_text(field): timedelta(seconds=float(seconds)) for field, seconds in raw.items()}
+        self._thresholds_read_at = now
 
-    def threshold(self, tenant_id: str, queue_id: str) -> timedelta | None:
-        raw = self.client.hget(THRESHOLDS, _field(tenant_id, queue_id))
-        return None if raw is None else timedelta(seconds=float(raw))
+    def set_threshold(self, trip: RoundTrip, tenant_id: str, queue_id: str, threshold: timedelta) -> None:
+        field = _field(tenant_id, queue_id)
+        trip.call("HSET", THRESHOLDS, field, threshold.total_seconds())
+        self._thresholds[field] = threshold
 
-    def add_queue_channels(self, tenant_id: str, queue_id: str, channels: Iterable[str]) -> None:
+    def threshold(
+        self, trip: RoundTrip, tenant_id: str, queue_id: str
+    ) -> Known[timedelta | None] | Reply[timedelta | None]:
+        """The queue's threshold as this replica keeps it, or from Redis for a queue it does not
+        know yet (configured through another replica since it last read them, or not at all)."""
+        field = _field(tenant_id, queue_id)
+        known = self._thresholds.get(field)
+        if known is not None:
+            return Known(known)
+        trip.call("HGET", THRESHOLDS, field)
+        return trip.reply(_seconds)
+
+    def add_queue_channels(
+        self, trip: RoundTrip, tenant_id: str, queue_id: str, channels: Iterable[str]
+    ) -> None:
         """Remember the queue's channels, whose series every replica then exports from zero."""
-        items: list[str | int] = []
+        items: list[Arg] = []
         for channel in channels:
             items += [_field(tenant_id, queue_id, channel), 1]
         if items:
-            self.client.hset(QUEUE_CHANNELS, items=items)
+            trip.call("HSET", QUEUE_CHANNELS, *items)
 
     def queue_channels(self) -> list[tuple[str, str, str]]:
         known = []
@@ -185,8 +340,8 @@ class MetricsState:
             known.append((tenant_id, queue_id, channel))
         return known
 
-    def set_target(self, tenant_id: str, queue_id: str, target: float) -> None:
-        self.client.hset(TARGETS, _field(tenant_id, queue_id), target)
+    def set_target(self, trip: RoundTrip, tenant_id: str, queue_id: str, target: float) -> None:
+        trip.call("HSET", TARGETS, _field(tenant_id, queue_id), target)
 
     def answer_targets(self) -> dict[tuple[str, str], AnswerTarget]:
         """Every queue's service-level goal, by (tenant, queue); a queue whose target was never
@@ -203,27 +358,30 @@ class MetricsState:
             )
         return goals
 
-    def first_answer(self, tenant_id: str, contact_id: str) -> bool:
+    def first_answer(self, trip: RoundTrip, tenant_id: str, contact_id: str) -> Reply[bool]:
         """Whether this is the contact's first answer: a contact connected again after a transfer
         is answered once, as it entered the queues once, and a redelivered answer is not counted."""
         key = f"{PREFIX}answered:{_field(tenant_id, contact_id)}"
-        return bool(self.client.set(key, 1, nx=True, ex=ANSWERED_MEMORY))
+        trip.call("SET", key, 1, "NX", "EX", _whole_seconds(ANSWERED_MEMORY))
+        return trip.reply(bool)
 
     # -- agents --
 
-    def agent_status(self, tenant_id: str, agent_id: str, status: str, at: datetime) -> StateTime | None:
-        """Record the agent's status ('' once removed); the stretch it closes, None when the change
-        is not newer or no state is known."""
-        closed = self._agent_status(
-            keys=[_agent(tenant_id, agent_id), AGENT_COUNTS], args=[tenant_id, status, _ms(at)]
-        )
-        return _stretch(closed[0], closed[2], closed[1]) if closed else None
+    def agent_status(
+        self, trip: RoundTrip, tenant_id: str, agent_id: str, status: str, at_ms: int
+    ) -> Reply[StateTime | None]:
+        """Record the agent's status ('' once removed) as of `at_ms` (epoch ms); the stretch it
+        closes, None when the change is not newer or no state is known."""
+        trip.script(_AGENT_STATUS, [_agent(tenant_id, agent_id), AGENT_COUNTS], [tenant_id, status, at_ms])
+        return trip.reply(_stretch)
 
-    def agent_state(self, tenant_id: str, agent_id: str, state: str, at: datetime) -> StateTime | None:
-        """Record the agent's state; the stretch it closes, None when the change is not newer or no
-        earlier state is known."""
-        closed = self._agent_state(keys=[_agent(tenant_id, agent_id)], args=[state, _ms(at)])
-        return _stretch(closed[0], closed[2], closed[1]) if closed else None
+    def agent_state(
+        self, trip: RoundTrip, tenant_id: str, agent_id: str, state: str, at_ms: int
+    ) -> Reply[StateTime | None]:
+        """Record the agent's state as of `at_ms` (epoch ms); the stretch it closes, None when the
+        change is not newer or no earlier state is known."""
+        trip.script(_AGENT_STATE, [_agent(tenant_id, agent_id)], [state, at_ms])
+        return trip.reply(_stretch)
 
     def agent_counts(self) -> Iterable[tuple[tuple[str, str], float]]:
         return _counts(self.client.hgetall(AGENT_COUNTS))
@@ -232,59 +390,79 @@ class MetricsState:
 
     def ticket_created(
         self,
+        trip: RoundTrip,
         tenant_id: str,
         ticket_id: str,
         version: int,
         status: str,
         created_at: datetime,
         facts: TicketFacts,
-    ) -> bool:
-        return bool(
-            self._ticket_created(
-                keys=[_ticket(tenant_id, ticket_id), TICKET_COUNTS],
-                args=[tenant_id, version, status, _ms(created_at), facts.channel, facts.department],
-            )
+    ) -> None:
+        trip.script(
+            _TICKET_CREATED,
+            [_ticket(tenant_id, ticket_id), TICKET_COUNTS],
+            [tenant_id, version, status, _ms(created_at), facts.channel, facts.department],
         )
 
-    def ticket_status(self, tenant_id: str, ticket_id: str, version: int, status: str) -> bool:
-        """Move the ticket to `status`; False when the version is not above the stored one."""
-        return bool(
-            self._ticket_status(
-                keys=[_ticket(tenant_id, ticket_id), TICKET_COUNTS],
-                args=[tenant_id, version, status, int(CLOSED_MEMORY.total_seconds())],
-            )
+    def ticket_status(
+        self, trip: RoundTrip, tenant_id: str, ticket_id: str, version: int, status: str
+    ) -> None:
+        """Move the ticket to `status`, unless the version is not above the stored one."""
+        trip.script(
+            _TICKET_STATUS,
+            [_ticket(tenant_id, ticket_id), TICKET_COUNTS],
+            [tenant_id, version, status, _whole_seconds(CLOSED_MEMORY)],
         )
 
-    def ticket_facts(self, tenant_id: str, ticket_id: str) -> TicketFacts | None:
-        created, channel, department = self.client.hmget(
-            _ticket(tenant_id, ticket_id), ["created", "channel", "department"]
-        )
-        if created is None:
-            return None
-        return TicketFacts(
-            datetime.fromtimestamp(int(created) / 1000, UTC),
-            _text(channel),
-            _text(department),
-        )
+    def ticket_facts(self, trip: RoundTrip, tenant_id: str, ticket_id: str) -> Reply[TicketFacts | None]:
+        trip.call("HMGET", _ticket(tenant_id, ticket_id), "created", "channel", "department")
+        return trip.reply(_facts)
 
     def ticket_counts(self) -> Iterable[tuple[tuple[str, str], float]]:
         return _counts(self.client.hgetall(TICKET_COUNTS))
 
-    def first_contact_solve(self, tenant_id: str, ticket_id: str, solved_at: datetime) -> bool:
+    def first_contact_solve(
+        self, trip: RoundTrip, tenant_id: str, ticket_id: str, solved_at: datetime
+    ) -> Reply[bool]:
         """Remember a solve on the first contact; False when it was already remembered (a redelivery)."""
-        return bool(self.client.set(_fcr(tenant_id, ticket_id), _ms(solved_at), nx=True, ex=FCR_MEMORY))
+        trip.call("SET", _fcr(tenant_id, ticket_id), _ms(solved_at), "NX", "EX", _whole_seconds(FCR_MEMORY))
+        return trip.reply(bool)
 
-    def first_contact_reopened(self, tenant_id: str, ticket_id: str) -> datetime | None:
+    def first_contact_reopened(
+        self, trip: RoundTrip, tenant_id: str, ticket_id: str
+    ) -> Reply[datetime | None]:
         """When the reopened ticket was solved on its first contact, if it was and this is its first
         reopen seen; a redelivered reopen finds the mark left by the first one and gets None."""
-        raw = self._fcr_reopened(keys=[_fcr(tenant_id, ticket_id)])
-        return None if raw is None else datetime.fromtimestamp(int(raw) / 1000, UTC)
+        trip.script(_FCR_REOPENED, [_fcr(tenant_id, ticket_id)])
+        return trip.reply(_instant)
 
 
-def _stretch(state: bytes, status: bytes, milliseconds: int) -> StateTime | None:
+def _stretch(closed: bytes | None) -> StateTime | None:
+    if not closed:
+        return None
+    state, milliseconds, status = closed.decode().split(SEP)
     if not state:
         return None
-    return StateTime(state.decode(), status.decode(), timedelta(milliseconds=int(milliseconds)))
+    return StateTime(state, status, timedelta(milliseconds=int(milliseconds)))
+
+
+def _seconds(raw: bytes | None) -> timedelta | None:
+    return None if raw is None else timedelta(seconds=float(raw))
+
+
+def _facts(raw: list[bytes | None]) -> TicketFacts | None:
+    created, channel, department = raw
+    if created is None:
+        return None
+    return TicketFacts(_from_ms(created), _text(channel), _text(department))
+
+
+def _instant(raw: bytes | None) -> datetime | None:
+    return None if raw is None else _from_ms(raw)
+
+
+def _from_ms(raw: bytes) -> datetime:
+    return datetime.fromtimestamp(int(raw) / 1000, UTC)
 
 
 def _field(*parts: str) -> str:
@@ -292,7 +470,7 @@ def _field(*parts: str) -> str:
 
 
 def _agent(tenant_id: str, agent_id: str) -> str:
-    return f"{PREFIX}agent:{_field(tenant_id, agent_id)}"
+    return f"{PREFIX}agent:{tenant_id}{SEP}{agent_id}"
 
 
 def _ticket(tenant_id: str, ticket_id: str) -> str:
@@ -301,6 +479,10 @@ def _ticket(tenant_id: str, ticket_id: str) -> str:
 
 def _fcr(tenant_id: str, ticket_id: str) -> str:
     return f"{PREFIX}fcr:{_field(tenant_id, ticket_id)}"
+
+
+def _whole_seconds(span: timedelta) -> int:
+    return int(span.total_seconds())
 
 
 def _ms(moment: datetime) -> int:

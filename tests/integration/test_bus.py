@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -241,3 +242,161 @@ def test_consumer_killed_mid_batch_applies_every_effect_once(
     assert len(deliveries) > total
     # ...and every event was delivered at least once.
     assert {d.decode() for d in deliveries} == set(effects)
+
+
+def test_a_batch_handler_takes_each_poll_whole_and_its_offsets_are_committed(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    topic = make_topic(kafka_bootstrap, f"test.batch.{unique}", partitions=2)
+    producer = make_producer(kafka_bootstrap, "test")
+    received = new_event(
+        contact_events_pb2.ContactReceived(tenant_id="acme", contact_id="c-1"), source="/test"
+    )
+    total = 60
+    for i in range(total):
+        publish(producer, to_record(received, topic, key=str(i).encode()))
+    batches: list[list[bytes]] = []
+    one_by_one: list[bytes] = []
+
+    def handle_batch(records) -> int:  # type: ignore[no-untyped-def]
+        batches.append([r.key for r in records])
+        return len(records)
+
+    registry = CollectorRegistry()
+    loop = ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"g-{unique}",
+        topics=[topic],
+        handler=lambda r: one_by_one.append(r.key),
+        batch_handler=handle_batch,
+        dlq_producer=producer,
+        metrics=BusMetrics(registry),
+    )
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    try:
+        wait_until(lambda: sum(map(len, batches)) == total, what="every record in a batch")
+    finally:
+        loop.stop()
+        thread.join(30)
+    assert one_by_one == []
+    assert sorted(key for batch in batches for key in batch) == sorted(str(i).encode() for i in range(total))
+    labels = {"topic": topic, "type": received.type, "outcome": "ok"}
+    assert registry.get_sample_value("helpline_events_handled_total", labels) == total
+    assert registry.get_sample_value("helpline_event_handle_seconds_count", {"topic": topic}) == total
+
+    # Everything was committed: a new consumer of the group gets nothing.
+    again: list[bytes] = []
+    loop2 = ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"g-{unique}",
+        topics=[topic],
+        handler=lambda r: again.append(r.value),
+        dlq_producer=producer,
+    )
+    t2 = threading.Thread(target=loop2.run)
+    t2.start()
+    wait_until(loop2.assigned.is_set, what="assignment")
+    time.sleep(2)
+    loop2.stop()
+    t2.join(30)
+    assert again == []
+    producer.close()
+
+
+def _run_until(loop: ConsumerLoop, done: Callable[[], bool], what: str) -> None:
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    try:
+        wait_until(done, what=what)
+    finally:
+        loop.stop()
+        thread.join(30)
+
+
+def test_the_record_a_batch_handler_stops_at_is_dead_lettered_and_the_rest_batched_again(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    topic = make_topic(kafka_bootstrap, f"test.batchstop.{unique}", partitions=1)
+    producer = make_producer(kafka_bootstrap, "test")
+    values = [b"good-1", b"good-2", b"poison", b"good-3", b"good-4"]
+    for value in values:
+        publish(producer, OutgoingRecord(topic, value, key=b"k"))
+    in_batches: list[bytes] = []
+    one_by_one: list[bytes] = []
+
+    def handle_batch(records) -> int:  # type: ignore[no-untyped-def]
+        for done, record in enumerate(records):
+            if record.value == b"poison":
+                return done
+            in_batches.append(record.value)
+        return len(records)
+
+    def handle(record) -> None:  # type: ignore[no-untyped-def]
+        if record.value == b"poison":
+            raise PermanentError("cannot parse this payload")
+        one_by_one.append(record.value)
+
+    loop = ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"g-{unique}",
+        topics=[topic],
+        handler=handle,
+        batch_handler=handle_batch,
+        dlq_producer=producer,
+    )
+    _run_until(loop, lambda: len(in_batches) + len(one_by_one) == 4, "the four good records")
+    dead = read_all(kafka_bootstrap, f"{topic}.dlq", expected=1)
+    producer.close()
+    assert in_batches == [b"good-1", b"good-2", b"good-3", b"good-4"]
+    assert one_by_one == []
+    assert [(d.value, dict(d.headers)["dlq_attempts"]) for d in dead] == [(b"poison", b"1")]
+
+
+def test_the_records_of_a_failed_batch_are_handled_one_by_one_with_retries(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    topic = make_topic(kafka_bootstrap, f"test.batchfail.{unique}", partitions=1)
+    producer = make_producer(kafka_bootstrap, "test")
+    for value in (b"first", b"second", b"third"):
+        publish(producer, OutgoingRecord(topic, value, key=b"k"))
+    in_batches: list[bytes] = []
+    one_by_one: list[bytes] = []
+    failures: list[bytes] = []
+
+    def handle_batch(records) -> int:  # type: ignore[no-untyped-def]
+        # The store is away until the first record has failed once on its own.
+        if not failures:
+            raise ConnectionError("store away")
+        in_batches.extend(r.value for r in records)
+        return len(records)
+
+    def handle(record) -> None:  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(record.value)
+            raise ConnectionError("store away")
+        one_by_one.append(record.value)
+
+    loop = ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"g-{unique}",
+        topics=[topic],
+        handler=handle,
+        batch_handler=handle_batch,
+        dlq_producer=producer,
+        retry=RetryPolicy(max_retries=3, backoff_ms=10),
+    )
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    try:
+        wait_until(lambda: len(in_batches) + len(one_by_one) == 3, what="the three records")
+        # The store is back: the next poll's records are a batch again.
+        publish(producer, OutgoingRecord(topic, b"fourth", key=b"k"))
+        wait_until(lambda: in_batches[-1:] == [b"fourth"], what="the fourth record in a batch")
+    finally:
+        loop.stop()
+        thread.join(30)
+    producer.close()
+    assert failures == [b"first"]
+    assert one_by_one[0] == b"first"
+    assert one_by_one + in_batches[:-1] == [b"first", b"second", b"third"]

@@ -24,7 +24,7 @@ from helpline.grpc import GrpcMetrics
 from helpline.health import HttpMetrics
 from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.outbox import OutboxMetrics
-from services.metrics.series import ScrapedSamples, Series
+from services.metrics.series import QueueFigures, ScrapedSamples, Series
 from services.sla.timers import TimerMetrics
 from tests.unit.test_dashboards import LABEL_VALUES, dashboards, queries, variables
 
@@ -100,15 +100,8 @@ def registry_like_the_services() -> CollectorRegistry:
             queue_channels=lambda: [queue],
         ),
     )
-    for gauge, value in (
-        (series.queue_depth, 3),
-        (series.queue_oldest_age, 42),
-        (series.queue_estimated_wait, 30),
-        (series.queue_agents, 4),
-        (series.queue_threshold, 20),
-        (series.queue_target, 0.8),
-        (series.staffed_agents, 6),
-    ):
+    series.snapshots.update(queue, QueueFigures(3, 42, 30, {LABEL_VALUES_FOR["state"]: 4, "idle": 2}))
+    for gauge, value in ((series.queue_threshold, 20), (series.queue_target, 0.8)):
         child(gauge).set(value)
     # Ticket time histograms are the series not primed at zero: they start at a first observation.
     child(series.ticket_first_reply).observe(600)

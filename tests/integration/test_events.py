@@ -7,11 +7,21 @@ import json
 import shutil
 import subprocess
 import threading
+from collections.abc import Sequence
+from types import SimpleNamespace
 
 import pytest
+import structlog
 
 from helpline.bus import ConsumerLoop, OutgoingRecord, make_producer, publish
-from helpline.events import Envelope, event_handler, new_event, to_record, to_structured_json
+from helpline.events import (
+    Envelope,
+    batch_handler,
+    event_handler,
+    new_event,
+    to_record,
+    to_structured_json,
+)
 from helpline.v1 import common_pb2, contact_events_pb2
 from tests.integration.helpers import make_topic, read_all, wait_until
 
@@ -134,3 +144,57 @@ def test_undecodable_event_goes_to_dlq_and_the_next_is_handled(kafka_bootstrap: 
     assert b"EventError" in headers["dlq_error"]
     assert b"malformed CloudEvent" in headers["dlq_error"]
     assert headers["dlq_attempts"] == b"1"
+
+
+def test_each_event_is_bound_to_the_log_context_while_handled_and_the_context_restored_after() -> None:
+    event = new_event(contact("c-4"), source="/test", subject="c-4")
+    record = to_record(event, "helpline.contacts")
+    bound: list[dict[str, object]] = []
+    handler = event_handler(lambda _envelope: bound.append(structlog.contextvars.get_contextvars()))
+    with structlog.contextvars.bound_contextvars(tenant="outer"):
+        before = structlog.contextvars.get_contextvars()
+        handler(SimpleNamespace(headers=record.headers, value=record.value, key=record.key))
+        after = structlog.contextvars.get_contextvars()
+    assert bound == [{**before, "tenant": "acme", "event_id": event.id, "event_type": event.type}]
+    assert after == before
+
+
+def test_a_batch_of_events_with_an_undecodable_one_dead_letters_it_alone(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    topic = make_topic(kafka_bootstrap, f"test.eventbatch.{unique}", partitions=1)
+    producer = make_producer(kafka_bootstrap, "test")
+    first = new_event(contact("c-5"), source="/test", subject="c-5")
+    second = new_event(contact("c-6"), source="/test", subject="c-6")
+    publish(producer, to_record(first, topic))
+    publish(producer, OutgoingRecord(topic, b"{", b"k", [("content-type", b"application/cloudevents+json")]))
+    publish(producer, to_record(second, topic))
+    in_batches: list[Envelope] = []
+    one_by_one: list[Envelope] = []
+
+    def handle_batch(envelopes: Sequence[Envelope]) -> int:
+        in_batches.extend(envelopes)
+        return len(envelopes)
+
+    loop = ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"g-{unique}",
+        topics=[topic],
+        handler=event_handler(one_by_one.append),
+        batch_handler=batch_handler(handle_batch),
+        dlq_producer=producer,
+    )
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    try:
+        wait_until(lambda: len(in_batches) + len(one_by_one) == 2, what="the two good events")
+        (dead,) = read_all(kafka_bootstrap, f"{topic}.dlq", expected=1)
+    finally:
+        loop.stop()
+        thread.join(30)
+        producer.close()
+    # The first event came in a batch cut short by the undecodable one, the second in the next.
+    assert [e.id for e in in_batches] == [first.id, second.id]
+    assert one_by_one == []
+    assert dead.value == b"{"
+    assert b"EventError" in dict(dead.headers)["dlq_error"]

@@ -11,26 +11,52 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from helpline.events import Envelope, event_handler, new_event, to_record
+from helpline.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER
 from helpline.outbox import OutboxScript
 from helpline.service import ServiceRuntime
 from helpline.settings import load_settings
 from helpline.v1 import contact_events_pb2
 from tests.integration.helpers import make_topic, wait_until
+from tests.stack_provider import Endpoints
 
 pytestmark = pytest.mark.integration
 
 
 def test_outbox_to_consumer_through_the_runtime(kafka_bootstrap: str, redis_url: str, unique: str) -> None:
-    topic = make_topic(kafka_bootstrap, f"test.runtime.{unique}")
+    round_trip(kafka_bootstrap, redis_url, unique)
+
+
+def test_the_runtime_logs_in_to_a_sasl_listener(
+    stack: Endpoints, kafka_bootstrap: str, redis_url: str, unique: str
+) -> None:
+    """Producer, consumer, topic admin and readiness check all log in with HELPLINE_KAFKA_SASL_*."""
+    if stack.local_stack is None:
+        pytest.skip("the SASL/PLAIN listener belongs to the local-process broker (deploy/local)")
+    cfg = stack.local_stack.cfg
+    round_trip(
+        kafka_bootstrap,
+        redis_url,
+        unique,
+        kafka_bootstrap=cfg.kafka_sasl_bootstrap,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="PLAIN",
+        kafka_sasl_username=LOCAL_SASL_USER,
+        kafka_sasl_password=LOCAL_SASL_PASSWORD,
+    )
+
+
+def round_trip(plain_bootstrap: str, redis_url: str, unique: str, **kafka: object) -> None:
+    """`kafka` overrides the runtime's Kafka settings; the test's topic is made over plain_bootstrap."""
+    topic = make_topic(plain_bootstrap, f"test.runtime.{unique}")
     settings = load_settings(
         service_name=f"svc-{unique}",
-        kafka_bootstrap=kafka_bootstrap,
         redis_url=redis_url,
         auth_redis_url=redis_url,
         http_port=0,
         grpc_port=0,
         topic_partitions=1,
         log_format="console",
+        **({"kafka_bootstrap": plain_bootstrap} | kafka),
     )
     runtime = ServiceRuntime(settings)
     stream = f"outbox:{unique}"
