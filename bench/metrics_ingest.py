@@ -18,9 +18,8 @@ by HELPLINE_* like a pod, in its `metrics` consumer group (the group is a consta
 a setting; the benchmark's own broker makes it a fresh one). Its clock starts when its consumer loop
 starts (the service's "consuming" log line), before the group join, as the baselines' clocks start
 before theirs; it stops when the group's committed offsets reach the end of every topic the service
-reads. The loop commits at least every 0.2 s and when a poll comes back empty, so that last commit
-trails the last event by up to about half a second (and the offsets are polled every 0.1 s): a small
-bias against the exporter. Then the service's own /metrics is read: the report says whether it counted
+reads. The loop commits within 0.2 s of handling, so that last commit trails the last event by up to
+0.2 s (and the offsets are polled every 0.1 s): a small bias against the exporter. Then the service's own /metrics is read: the report says whether it counted
 every event of the run's tenant, without which the rate would mean nothing.
 
 Starts its own broker and Redis (local processes), or uses HELPLINE_KAFKA_BOOTSTRAP and
