@@ -19,8 +19,9 @@ a setting; the benchmark's own broker makes it a fresh one). Its clock starts wh
 starts (the service's "consuming" log line), before the group join, as the baselines' clocks start
 before theirs; it stops when the group's committed offsets reach the end of every topic the service
 reads. The loop commits within 0.2 s of handling, so that last commit trails the last event by up to
-0.2 s (and the offsets are polled every 0.1 s): a small bias against the exporter. Then the service's own /metrics is read: the report says whether it counted
-every event of the run's tenant, without which the rate would mean nothing.
+0.2 s (and the offsets are polled every 0.1 s): a small bias against the exporter. Then the
+service's own /metrics is read: the report says whether it counted every event of the run's tenant,
+without which the rate would mean nothing.
 
 Starts its own broker and Redis (local processes), or uses HELPLINE_KAFKA_BOOTSTRAP and
 HELPLINE_REDIS_URL when both are set: then stop that stack's metrics service first, as the
@@ -63,7 +64,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.bus_throughput import bare_consume, java_consume
-from bench.stack import bench_stack, machine_line
+from bench.stack import bench_stack, machine_line, service_env
 from helpline.bus import OutgoingRecord, make_producer, send
 from helpline.domain import timestamp
 from helpline.events import new_event, to_record
@@ -366,19 +367,15 @@ class MetricsProcess:
     def __init__(self, bootstrap: str, redis_url: str, log_path: Path) -> None:
         self.log_path = log_path
         self.http_port = free_port()
-        self.env = os.environ | {
-            "HELPLINE_SERVICE_NAME": "metrics",
-            "HELPLINE_REDIS_URL": redis_url,
-            "HELPLINE_AUTH_REDIS_URL": redis_url,
-            "HELPLINE_KAFKA_BOOTSTRAP": bootstrap,
-            "HELPLINE_HTTP_HOST": "127.0.0.1",
-            "HELPLINE_HTTP_PORT": str(self.http_port),
-            "HELPLINE_GRPC_PORT": str(free_port()),
-            "HELPLINE_API_KEY_PEPPER": uuid.uuid4().hex,
-            # The clock starts at the consumer loop's "consuming" line: JSON at INFO, as deployed.
-            "HELPLINE_LOG_LEVEL": "INFO",
-            "HELPLINE_LOG_FORMAT": "json",
-        }
+        # The clock starts at the consumer loop's "consuming" line: JSON at INFO, as deployed.
+        self.env = service_env(
+            "metrics",
+            bootstrap,
+            redis_url,
+            self.http_port,
+            HELPLINE_LOG_LEVEL="INFO",
+            HELPLINE_LOG_FORMAT="json",
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self.log_offset = 0
 

@@ -48,7 +48,7 @@ from bench.latency_baselines import (
     latency_topic,
     stats,
 )
-from bench.stack import bench_stack, machine_line
+from bench.stack import bench_stack, machine_line, service_env
 from helpline.bus import make_producer, send
 from helpline.clock import SystemClock
 from helpline.events import new_event, to_record
@@ -198,16 +198,7 @@ class RouterProcess:
         self.redis = redis.Redis.from_url(redis_url)
         self.log_path = log_path
         self.http_port = free_port()
-        self.env = os.environ | {
-            "HELPLINE_SERVICE_NAME": "router",
-            "HELPLINE_REDIS_URL": redis_url,
-            "HELPLINE_AUTH_REDIS_URL": redis_url,
-            "HELPLINE_KAFKA_BOOTSTRAP": bootstrap,
-            "HELPLINE_HTTP_HOST": "127.0.0.1",
-            "HELPLINE_HTTP_PORT": str(self.http_port),
-            "HELPLINE_GRPC_PORT": str(free_port()),
-            "HELPLINE_API_KEY_PEPPER": uuid.uuid4().hex,
-        }
+        self.env = service_env("router", bootstrap, redis_url, self.http_port)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

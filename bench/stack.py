@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +61,21 @@ def bench_stack(name: str, *, kafka: bool = True, redis: bool = True) -> Iterato
     finally:
         stack.down()
         _empty(cfg)
+
+
+def service_env(name: str, bootstrap: str, redis_url: str, http_port: int, **extra: str) -> dict[str, str]:
+    """The environment of a service the benchmark runs as its child, configured like a pod."""
+    return os.environ | {
+        "HELPLINE_SERVICE_NAME": name,
+        "HELPLINE_REDIS_URL": redis_url,
+        "HELPLINE_AUTH_REDIS_URL": redis_url,
+        "HELPLINE_KAFKA_BOOTSTRAP": bootstrap,
+        "HELPLINE_HTTP_HOST": "127.0.0.1",
+        "HELPLINE_HTTP_PORT": str(http_port),
+        "HELPLINE_GRPC_PORT": str(free_port()),
+        "HELPLINE_API_KEY_PEPPER": uuid.uuid4().hex,
+        **extra,
+    }
 
 
 def machine_line(load_before: float, extra: str = "") -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 import redis
+from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from helpline.bus import (
@@ -79,21 +80,7 @@ def test_poison_message_goes_to_dlq_and_the_next_is_processed(kafka_bootstrap: s
     assert headers["ce_id"] == b"poison"
 
     # Everything, the poison message included, was committed: a new consumer of the group gets nothing.
-    again: list[bytes] = []
-    loop2 = ConsumerLoop(
-        bootstrap=kafka_bootstrap,
-        group_id=f"g-{unique}",
-        topics=[topic],
-        handler=lambda r: again.append(r.value),
-        dlq_producer=producer,
-    )
-    t2 = threading.Thread(target=loop2.run)
-    t2.start()
-    wait_until(loop2.assigned.is_set, what="assignment")
-    time.sleep(2)
-    loop2.stop()
-    t2.join(30)
-    assert again == []
+    assert redelivered(kafka_bootstrap, f"g-{unique}", topic, producer) == []
     producer.close()
 
 
@@ -203,6 +190,25 @@ def test_records_are_counted_by_event_type(kafka_bootstrap: str, unique: str) ->
     assert value("helpline_events_handled_total", type="helpline.made_up.v1", outcome="ok") == 0
 
 
+def redelivered(bootstrap: str, group: str, topic: str, producer: KafkaProducer) -> list[bytes]:
+    """What a new member of the group gets in its first two seconds: nothing, once all is committed."""
+    again: list[bytes] = []
+    loop = ConsumerLoop(
+        bootstrap=bootstrap,
+        group_id=group,
+        topics=[topic],
+        handler=lambda r: again.append(r.value),
+        dlq_producer=producer,
+    )
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    wait_until(loop.assigned.is_set, what="assignment")
+    time.sleep(2)
+    loop.stop()
+    thread.join(30)
+    return again
+
+
 def run_worker(module: str, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO_ROOT)
 
@@ -286,21 +292,7 @@ def test_a_batch_handler_takes_each_poll_whole_and_its_offsets_are_committed(
     assert registry.get_sample_value("helpline_event_handle_seconds_count", {"topic": topic}) == total
 
     # Everything was committed: a new consumer of the group gets nothing.
-    again: list[bytes] = []
-    loop2 = ConsumerLoop(
-        bootstrap=kafka_bootstrap,
-        group_id=f"g-{unique}",
-        topics=[topic],
-        handler=lambda r: again.append(r.value),
-        dlq_producer=producer,
-    )
-    t2 = threading.Thread(target=loop2.run)
-    t2.start()
-    wait_until(loop2.assigned.is_set, what="assignment")
-    time.sleep(2)
-    loop2.stop()
-    t2.join(30)
-    assert again == []
+    assert redelivered(kafka_bootstrap, f"g-{unique}", topic, producer) == []
     producer.close()
 
 
