@@ -51,7 +51,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import redis
 from google.protobuf.duration_pb2 import Duration
@@ -64,9 +63,10 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.bus_throughput import bare_consume, java_consume
+from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack, machine_line, service_env
 from helpline.bus import OutgoingRecord, make_producer, send
-from helpline.domain import timestamp
+from helpline.domain import duration, timestamp
 from helpline.events import new_event, to_record
 from helpline.local_stack import REPO_ROOT, StackConfig, ensure_kafka_jars, free_port
 from helpline.logging import configure_logging
@@ -134,9 +134,7 @@ class BenchError(RuntimeError):
 
 
 def _duration(seconds: float) -> Duration:
-    value = Duration()
-    value.FromTimedelta(timedelta(seconds=seconds))
-    return value
+    return duration(timedelta(seconds=seconds))
 
 
 def day(tenant: str, start: datetime) -> Iterator[tuple[Message, str]]:
@@ -560,14 +558,7 @@ def cleanup(client: redis.Redis, tenant: str) -> None:
     """Delete the tenant's exporter state: the keys of its own (agents, tickets, answers), and its
     fields (`tenant<SEP>...`) of the hashes it shares with other tenants (thresholds, counts, workload
     buckets), whichever the service keeps now."""
-    batch: list[Any] = []
-    for key in client.scan_iter(match=f"{PREFIX}*{tenant}{SEP}*", count=1000):
-        batch.append(key)
-        if len(batch) == 500:
-            client.unlink(*batch)
-            batch.clear()
-    if batch:
-        client.unlink(*batch)
+    unlink_matching(client, f"{PREFIX}*{tenant}{SEP}*")
     for shared in client.scan_iter(match=f"{PREFIX}*", count=1000, _type="HASH"):
         fields = [field for field, _ in client.hscan_iter(shared, match=f"{tenant}{SEP}*", count=1000)]
         if fields:

@@ -48,6 +48,7 @@ from bench.latency_baselines import (
     latency_topic,
     stats,
 )
+from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack, machine_line, service_env
 from helpline.bus import make_producer, send
 from helpline.clock import SystemClock
@@ -161,14 +162,7 @@ def configure(
 
 def cleanup(client: redis.Redis, tenant_id: str) -> None:
     """Delete a benchmark tenant, so a router on this Redis stops snapshotting and timing it."""
-    batch: list[Any] = []
-    for key in client.scan_iter(match=f"{Keys(tenant_id).base}:*", count=1000):
-        batch.append(key)
-        if len(batch) == 500:
-            client.unlink(*batch)
-            batch.clear()
-    if batch:
-        client.unlink(*batch)
+    unlink_matching(client, f"{Keys(tenant_id).base}:*")
     client.srem(TENANTS, tenant_id)
 
 

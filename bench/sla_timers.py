@@ -42,6 +42,7 @@ from rich.progress import Progress
 
 from bench.latency_baselines import LatencyStats, stats
 from bench.redis_benchmark import redis_benchmark
+from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack, machine_line
 from helpline.clock import SystemClock
 from helpline.events import from_record
@@ -524,14 +525,7 @@ def cleanup(client: redis.Redis, tenant: str, outbox_after: str | None) -> None:
         cursor = sweep(keys=[TIMERS], args=[cursor, f"{tenant}{SEP}*", SWEEP_COUNT])
         if int(cursor) == 0:
             break
-    batch: list[Any] = []
-    for key in client.scan_iter(match=f"{Keys(tenant).base}:*", count=1000):
-        batch.append(key)
-        if len(batch) == 500:
-            client.unlink(*batch)
-            batch.clear()
-    if batch:
-        client.unlink(*batch)
+    unlink_matching(client, f"{Keys(tenant).base}:*")
     entries = _entries_after(client, outbox_after)
     mine = [entry_id for entry_id, fields in entries if _tenant_of(fields) == tenant]
     for at in range(0, len(mine), 1000):

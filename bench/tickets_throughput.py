@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.redis_benchmark import redis_benchmark
+from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack
 from helpline.clock import SystemClock
 from helpline.logging import configure_logging
@@ -167,14 +168,7 @@ def cleanup(client: redis.Redis, tenant: str, ticket_ids: Sequence[str], outbox_
     """Delete the tenant's keys, its entry in the tenant set and its outbox entries (which a shared
     Redis may interleave with other writers', so they are picked by ticket id); `outbox_after` is
     the outbox's last entry before the run, None if there was no outbox yet."""
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=f"tk:{{{tenant}}}:*", count=1000):
-        batch.append(key)
-        if len(batch) == 500:
-            client.unlink(*batch)
-            batch.clear()
-    if batch:
-        client.unlink(*batch)
+    unlink_matching(client, f"tk:{{{tenant}}}:*")
     client.srem(TENANTS, tenant)
     ours = {ticket_id.encode() for ticket_id in ticket_ids}
     lowest = f"({outbox_after or '0-0'}"

@@ -36,6 +36,8 @@ OUT_DIR = ROOT / "deploy" / "grafana" / "dashboards"
 
 # The uid of the provisioned Prometheus data source (provisioning/datasources/prometheus.yml).
 DATASOURCE_UID = "helpline-prometheus"
+# The line style of a reference series (a target, a threshold) drawn beside the measured ones.
+DASHED = model.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]})
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Gauges every metrics replica reads whole from the Redis they share: aggregate with max, never sum.
 MAX_ONLY_GAUGES = (
@@ -498,9 +500,7 @@ def queues() -> dash.Dashboard:
             ).override_by_regexp(
                 "^target .*",
                 [
-                    model.DynamicConfigValue(
-                        id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
-                    ),
+                    DASHED,
                     model.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
                 ],
             )
@@ -570,11 +570,7 @@ def queues() -> dash.Dashboard:
                 width=8,
             ).override_by_regexp(
                 "^answer target .*",
-                [
-                    model.DynamicConfigValue(
-                        id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
-                    )
-                ],
+                [DASHED],
             )
         )
         .with_panel(
@@ -630,11 +626,7 @@ def queues() -> dash.Dashboard:
                 width=10,
             ).override_by_regexp(
                 "^required .*",
-                [
-                    model.DynamicConfigValue(
-                        id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
-                    )
-                ],
+                [DASHED],
             )
         )
         .with_panel(
