@@ -59,8 +59,9 @@ from services.metrics.labels import (
     tier_label,
     word,
 )
+from services.metrics.round_trip import RoundTrip
 from services.metrics.series import QueueFigures, Series
-from services.metrics.state import CLOSED, MetricsState, RoundTrip, StateTime, TicketFacts
+from services.metrics.state import CLOSED, MetricsState, StateTime, TicketFacts
 from services.metrics.workload import QueueWorkload, WorkloadTally
 
 log = get_logger(__name__)

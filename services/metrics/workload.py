@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import redis
 
 from helpline.clock import Clock
-from services.metrics.state import Arg, Lua, RoundTrip
+from services.metrics.round_trip import Arg, Lua, RoundTrip
 
 PREFIX = "metrics:workload:"
 SEP = "\x1f"
