@@ -3,12 +3,13 @@ Kafka to its offer event on Kafka, at several agent counts over the same number 
 round-trip baselines on the same broker in the same run (bench.latency_baselines): Kafka's own
 EndToEndLatency tool and a bare kafka-python produce -> consume loop.
 
-    uv run python -m bench.router_latency [--agents 1000 10000] [--queues 100] [--contacts 500] [--rate 200]
+    uv run python -m bench.router_latency [--agents 1000 10000] [--queues 100] [--contacts 450] [--rate 200]
 
 A contact crosses Kafka twice (gateway -> ingress -> router, then router -> outbox relay ->
 helpline.contacts), so two baseline round trips are its floor. Each agent count gets a fresh tenant
 of voice queues whose agents each serve two queues, all available; one router process serves the
-whole run, and nobody answers an offer. Starts its own broker and Redis (local processes), or uses
+whole run, and nobody answers an offer. The first WARMUP contacts of a paced run go uncounted, as
+the baselines' first round trips do. Starts its own broker and Redis (local processes), or uses
 HELPLINE_KAFKA_BOOTSTRAP and HELPLINE_REDIS_URL when both are set: then stop that stack's router
 first, as the benchmark's joins the same `router` consumer group. Prints Markdown tables and one
 verdict per target; asserts nothing. The numbers depend on the machine, the ratios much less.
@@ -382,15 +383,19 @@ def measure(
     count: int,
     rate: float | None,
     *,
+    warmup: int = 0,
     timeout_s: float | None = None,
 ) -> RouterRun:
-    """Send `count` ContactReceived to the ingress topic, `rate` a second (None: all at once), and time
-    each to its ContactOffered on helpline.contacts, both in this process. Throughput is offers over
-    the window from the first send to the last offer; the router's CPU is measured over that window."""
+    """Send `warmup` + `count` ContactReceived to the ingress topic, `rate` a second (None: all at
+    once), and time each to its ContactOffered on helpline.contacts, both in this process; the
+    first `warmup` are not counted in the latency, as the baselines leave their first round trips
+    out: this run's producer and watcher are new, and their first records pay for that. Throughput
+    is offers over the window from the first send to the last offer; the router's CPU is measured
+    over that window."""
     router.wait_idle()
-    queue_ids = tenant.deal(count)
+    queue_ids = tenant.deal(warmup + count)
     run_id = uuid.uuid4().hex[:6]
-    contact_ids = [f"c-{run_id}-{i}" for i in range(count)]
+    contact_ids = [f"c-{run_id}-{i}" for i in range(warmup + count)]
     # Built before the window, so the sender's own encoding does not slow the pace it keeps.
     records = [_contact(tenant.tenant_id, c, q) for c, q in zip(contact_ids, queue_ids, strict=True)]
     # linger 0, as both baselines: a gateway's linger would be latency the router never sees.
@@ -411,16 +416,16 @@ def measure(
             send(producer, record)
         producer.flush()
         # Generous: a saturated router still offers ten a second on a busy machine.
-        limit = timeout_s if timeout_s is not None else 60.0 + count / 10
+        limit = timeout_s if timeout_s is not None else 60.0 + len(contact_ids) / 10
         seen = watcher.wait_for(contact_ids, limit)
         cpu_after, cpu_read_at = router.cpu_seconds(), time.perf_counter()
     finally:
         watcher.close()
         producer.close()
-    if len(seen) < count:
+    if len(seen) < len(contact_ids):
         raise BenchError(
-            f"{count - len(seen)} of {count} contacts of tenant {tenant.tenant_id} got no offer within "
-            f"{limit:.0f} s; see {router.log_path}"
+            f"{len(contact_ids) - len(seen)} of {len(contact_ids)} contacts of tenant {tenant.tenant_id} "
+            f"got no offer within {limit:.0f} s; see {router.log_path}"
         )
     window_s = max(seen.values()) - started
     # The router's pollers (timers, snapshots, the relay) cost CPU whether contacts come or not; at a
@@ -430,9 +435,11 @@ def measure(
         agents=tenant.agents,
         queues=len(tenant.queue_ids),
         rate=rate,
-        latency=stats(f"router, {tenant.agents} agents", [(seen[c] - sent[c]) * 1000 for c in contact_ids]),
-        offers_per_s=count / window_s,
-        cpu_ms_per_decision=decisions_cpu_s * 1000 / count,
+        latency=stats(
+            f"router, {tenant.agents} agents", [(seen[c] - sent[c]) * 1000 for c in contact_ids[warmup:]]
+        ),
+        offers_per_s=len(contact_ids) / window_s,
+        cpu_ms_per_decision=decisions_cpu_s * 1000 / len(contact_ids),
     )
 
 
@@ -553,7 +560,7 @@ def run(
                 with console.status(
                     f"{agents:,} agents: waiting for the relay, then {args.contacts} contacts"
                 ):
-                    runs.append(measure(bootstrap, router, tenant, args.contacts, args.rate))
+                    runs.append(measure(bootstrap, router, tenant, args.contacts, args.rate, warmup=WARMUP))
                     if args.burst:
                         runs.append(measure(bootstrap, router, tenant, args.burst, None))
                 for done in runs[-2 if args.burst else -1 :]:
@@ -576,7 +583,9 @@ def main() -> None:
         "--agents", type=int, nargs="+", default=[1000, 10_000], help="agent counts to measure"
     )
     parser.add_argument("--queues", type=int, default=100)
-    parser.add_argument("--contacts", type=int, default=500, help="paced contacts per agent count")
+    parser.add_argument(
+        "--contacts", type=int, default=450, help=f"paced contacts per agent count, after {WARMUP} uncounted"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="paced contacts a second")
     parser.add_argument("--burst", type=int, help="contacts sent at once after the paced ones (0: none)")
     parser.add_argument("--baseline-count", type=int, default=1000, help="round trips per baseline")
@@ -586,10 +595,10 @@ def main() -> None:
     if args.queues < 2 or args.contacts < 1 or args.rate <= 0:
         parser.error("give at least 2 queues, 1 contact and a positive rate")
     fits = capacity(min(args.agents), args.queues)
-    if args.contacts + args.burst > fits:
+    if WARMUP + args.contacts + args.burst > fits:
         parser.error(
             f"{min(args.agents)} agents over {args.queues} queues can all be offered {fits} contacts at "
-            f"once; --contacts plus --burst is {args.contacts + args.burst}"
+            f"once; {WARMUP} uncounted, --contacts and --burst make {WARMUP + args.contacts + args.burst}"
         )
     configure_logging("bench", level="WARNING", fmt="console")
     load_before = os.getloadavg()[0]

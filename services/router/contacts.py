@@ -202,10 +202,9 @@ class Contacts:
     ) -> Placement:
         """Where a contact entering now (waiting since `since`) stands, and its EWT. The position
         counts the contacts of the channel that have waited longer, whatever their priority."""
-        keys = Keys(queue.tenant_id)
-        position = self.store.position(keys.depth(queue.queue_id, channel), ms(since or now))
-        staffed = self.store.set_size(keys.staffed(queue.queue_id, channel))
-        aht_ms = self.store.average_handle_ms(keys, queue.queue_id)
+        position, staffed, aht_ms = self.store.placement_counts(
+            Keys(queue.tenant_id), queue.queue_id, channel, ms(since or now)
+        )
         aht = timedelta(milliseconds=aht_ms) if aht_ms is not None else None
         return Placement(position, estimated_wait(position, staffed, aht))
 

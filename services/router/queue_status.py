@@ -3,13 +3,15 @@ GetQueueStatus answers and what a periodic QueueSnapshot reports."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from services.router.domain.estimates import estimated_wait
 from services.router.domain.model import AgentState, Channel, Queue
 from services.router.engine import Router
-from services.router.store import Keys
+from services.router.indexes import ms
+from services.router.store import Keys, QueueCounts
 
 
 @dataclass(frozen=True)
@@ -35,24 +37,36 @@ def queue_status(router: Router, tenant: str, queue_id: str) -> list[ChannelStat
 
 def channel_statuses(router: Router, queue: Queue, now: datetime) -> list[ChannelStatus]:
     """Every channel of `queue` as of `now`, in the order of the channels' names."""
-    keys = Keys(queue.tenant_id)
-    store = router.store
-    agents = {state: store.set_size(keys.in_state(queue.queue_id, state)) for state in AgentState}
-    statuses = []
-    for channel in sorted(queue.routed_channels):
-        waiting = keys.depth(queue.queue_id, channel)
-        statuses.append(
-            ChannelStatus(
-                channel=channel,
-                depth=store.set_size(waiting),
-                oldest_age=_age(store.oldest_score(waiting), now),
-                agents_by_state=agents,
-                estimated_wait=router.contacts.placement(queue, channel, now).estimated_wait,
-                service_level_threshold=queue.service_level_threshold,
-                service_level_target=queue.service_level_target,
-            )
-        )
+    [statuses] = statuses_of(router, queue.tenant_id, [queue], now)
     return statuses
+
+
+def statuses_of(
+    router: Router, tenant: str, queues: Sequence[Queue], now: datetime
+) -> list[list[ChannelStatus]]:
+    """`channel_statuses` of each of a tenant's `queues`, read at once."""
+    channels = [sorted(queue.routed_channels) for queue in queues]
+    counted = router.store.queue_counts(
+        Keys(tenant), [(queue.queue_id, of) for queue, of in zip(queues, channels, strict=True)], ms(now)
+    )
+    return [
+        [_status(queue, channel, counts, now) for channel in of]
+        for queue, of, counts in zip(queues, channels, counted, strict=True)
+    ]
+
+
+def _status(queue: Queue, channel: Channel, counts: QueueCounts, now: datetime) -> ChannelStatus:
+    of = counts.channels[channel]
+    aht = timedelta(milliseconds=counts.aht_ms) if counts.aht_ms is not None else None
+    return ChannelStatus(
+        channel=channel,
+        depth=of.depth,
+        oldest_age=_age(of.oldest_ms, now),
+        agents_by_state=counts.agents_by_state,
+        estimated_wait=estimated_wait(of.position, of.staffed, aht),
+        service_level_threshold=queue.service_level_threshold,
+        service_level_target=queue.service_level_target,
+    )
 
 
 def _age(enqueued_ms: int | None, now: datetime) -> timedelta | None:

@@ -26,7 +26,7 @@ from services.router.domain.model import (
 )
 from services.router.engine import Router
 from services.router.snapshots import QueueSnapshots
-from services.router.store import OUTBOX_STREAM
+from services.router.store import OUTBOX_STREAM, Keys
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +128,30 @@ def test_two_replicas_publish_each_interval_once(
     second.run_once()
     first.run_once()
     assert len(published_snapshots(redis_client, tenant)) == 2
+
+
+def test_a_tenant_of_many_queues_is_read_and_committed_a_chunk_at_a_time_each_queue_once(
+    router: Router, tenant: str, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    queue_ids = [f"q{k:02d}" for k in range(25)]
+    for queue_id in queue_ids:
+        router.catalog.put_queue(Queue(queue_id, tenant, queue_id, frozenset({Channel.CHAT})))
+    profile = RoutingProfile((QueueMembership("q07"),), {Channel.CHAT: 1})
+    router.catalog.put_agent(tenant, AgentConfig("a1", {}, profile=profile))
+    router.agents.set_status(tenant, "a1", AgentStatus.AVAILABLE)
+    router.contacts.submit(tenant, NewContact(Channel.CHAT, queue_id="q07", contact_id="c1"))
+    redis_client.hset(Keys(tenant).queue_stats("q07"), "aht_ms", 60_000)
+    clock.advance(timedelta(seconds=5))
+
+    emitted = QueueSnapshots(router, interval_s=60).snapshot(tenant)
+
+    published = published_snapshots(redis_client, tenant)
+    assert emitted == len(published) == len(queue_ids)
+    assert sorted(key for _, key, _ in published) == queue_ids
+    busy = next(snapshot for _, key, snapshot in published if key == "q07")
+    assert (busy.depth, busy.oldest_contact_age.ToTimedelta()) == (1, timedelta(seconds=5))
+    assert _counts(busy) == {"AGENT_STATE_OFFERED": 1}
+    # A newcomer would wait behind the one contact, for the one agent, a minute a contact.
+    assert busy.estimated_wait.ToTimedelta() == timedelta(minutes=2)
+    idle = next(snapshot for _, key, snapshot in published if key == "q08")
+    assert (idle.depth, _counts(idle), idle.HasField("estimated_wait")) == (0, {}, False)
