@@ -400,7 +400,7 @@ def measure(
     records = [_contact(tenant.tenant_id, c, q) for c, q in zip(contact_ids, queue_ids, strict=True)]
     # linger 0, as both baselines: a gateway's linger would be latency the router never sees.
     producer = make_producer(bootstrap, "bench-router-gateway", linger_ms=0)
-    producer.partitions_for(INGRESS)
+    producer.prepare(INGRESS)
     watcher = OfferWatcher(bootstrap, tenant.tenant_id)
     sent: dict[str, float] = {}
     try:

@@ -18,38 +18,57 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
-from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
-from kafka.structs import OffsetAndMetadata
+import confluent_kafka
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from helpline.kafka_options import translate
 from helpline.logging import get_logger
+from helpline.producer import Delivered, Delivery, Producer
 from helpline.topics import dlq_topic
 
 log = get_logger(__name__)
 
-# How long a stopping consumer waits for its last commit and for leaving the group.
-STOP_TIMEOUT_MS = 5000
 # Records handled since the last commit are redelivered after a crash: handlers are idempotent, and
 # this bounds how many.
 COMMIT_INTERVAL_S = 0.2
 LAG_REPORT_INTERVAL_S = 1.0
 
 Header = tuple[str, bytes]
-Handler = Callable[[ConsumerRecord], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A consumed record, as handlers get it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[Header]
+
+    @classmethod
+    def of(cls, message: confluent_kafka.Message) -> Record:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is None or partition is None or offset is None:
+            raise ValueError("a consumed message without its coordinates")
+        # Helpline consumers never set a header deserialiser: values are the bytes sent.
+        headers = cast(list[Header], message.headers() or [])
+        return cls(topic, partition, offset, message.key(), message.value(), headers)
+
+
+Handler = Callable[[Record], None]
 # Handles records in order and returns how many it handled.
-BatchHandler = Callable[[Sequence[ConsumerRecord]], int]
-Polled = Mapping[TopicPartition, Sequence[ConsumerRecord]]
+BatchHandler = Callable[[Sequence[Record]], int]
 
 # The `type` label of a record whose CloudEvents type is missing, unreadable or not a Helpline event.
 UNKNOWN_EVENT_TYPE = "unknown"
@@ -78,28 +97,21 @@ class OutgoingRecord:
     headers: list[Header] = field(default_factory=list)
 
 
-def make_producer(bootstrap: str, client_id: str, **overrides: Any) -> KafkaProducer:
-    config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
-        "client_id": client_id,
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": 5,
-        "retries": 2**31 - 1,
-        "delivery_timeout_ms": 120_000,
-    }
-    config.update(overrides)
-    return KafkaProducer(**config)
+def make_producer(bootstrap: str, client_id: str, **overrides: Any) -> Producer:
+    """Helpline's producer (helpline.producer); `overrides` take kafka-python's option names."""
+    return Producer(bootstrap, client_id, **overrides)
 
 
-def send(producer: KafkaProducer, record: OutgoingRecord) -> Any:
-    """Queue a record; returns kafka-python's future (`.get(timeout)` waits for the broker's ack)."""
-    return producer.send(record.topic, value=record.value, key=record.key, headers=list(record.headers))
+def send(producer: Producer, record: OutgoingRecord) -> Delivery:
+    """Queue a record; `.get(timeout)` on the result waits for the broker's ack."""
+    return producer.send(record.topic, value=record.value, key=record.key, headers=record.headers)
 
 
-def publish(producer: KafkaProducer, record: OutgoingRecord, timeout: float = 30.0) -> Any:
+def publish(producer: Producer, record: OutgoingRecord, timeout: float = 30.0) -> Delivered:
     """Send and wait for the ack: the record is durable when this returns."""
-    return send(producer, record).get(timeout=timeout)
+    delivery = send(producer, record)
+    producer.flush(timeout)
+    return delivery.get(timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -158,7 +170,7 @@ class BusMetrics:
             registry=registry,
         )
 
-    def event_type(self, record: ConsumerRecord) -> str:
+    def event_type(self, record: Record) -> str:
         """The record's CloudEvents type for the `type` label, read where helpline.events reads it:
         the structured JSON when the content type says so, else the `ce_type` header."""
         try:
@@ -168,7 +180,7 @@ class BusMetrics:
             return UNKNOWN_EVENT_TYPE
         return found if isinstance(found, str) and found in self._known_types else UNKNOWN_EVENT_TYPE
 
-    def count_batch(self, records: Sequence[ConsumerRecord], seconds: float) -> None:
+    def count_batch(self, records: Sequence[Record], seconds: float) -> None:
         """A batch handled at once: each record counted ok, and timed as its share of the batch."""
         for (topic, event_type), count in collections.Counter(
             (r.topic, self.event_type(r)) for r in records
@@ -180,7 +192,7 @@ class BusMetrics:
             for _ in range(count):
                 timer.observe(share)
 
-    def _read_type(self, record: ConsumerRecord) -> object:
+    def _read_type(self, record: Record) -> object:
         # The last header of a name counts, as in helpline.events' map of them; read from the end
         # without building that map, since every record pays for this.
         content_type = event_type = None
@@ -195,45 +207,22 @@ class BusMetrics:
         if content_type is not None and content_type.startswith(self._structured):
             # A second parse of the value (the handler parses it too), paid only by structured
             # ingress events; Helpline's own binary events need just the header.
-            return json.loads(record.value).get("type")
+            return json.loads(record.value).get("type") if record.value is not None else None
         return (event_type or b"").decode()
 
 
-class _CommitOnRevoke(AsyncConsumerRebalanceListener):  # type: ignore[misc]
-    """kafka-python 3 calls rebalance listeners on its IO thread, where a blocking commit raises:
-    the async listener awaits the commit there instead. The consumer thread is inside poll() while
-    it runs, so the handled offsets are not being written meanwhile."""
-
-    def __init__(self, loop: ConsumerLoop) -> None:
-        self.loop = loop
-
-    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        # Whatever was handled on a partition we lose is committed now, so its new owner starts after it.
-        offsets = self.loop.take_handled(set(revoked))
-        if not offsets:
-            return
-        try:
-            # The awaitable form of KafkaConsumer.commit(), which is not public in kafka-python 3.0.
-            await self.loop.consumer._coordinator._commit_offsets_sync_async(offsets, STOP_TIMEOUT_MS)
-        except KafkaError as exc:
-            log.warning("commit on revoke failed; records will be redelivered", error=str(exc))
-
-    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        self.log_assigned(assigned)
-
-    def log_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        log.info(
-            "partitions assigned",
-            group=self.loop.group_id,
-            partitions=[f"{p.topic}/{p.partition}" for p in assigned],
-        )
+_Partitions = list[confluent_kafka.TopicPartition]
 
 
 class ConsumerLoop:
     """Poll, handle each record with bounded retries, DLQ what still fails, commit what was handled.
 
     With a `batch_handler`, each poll's records go to it at once, and to `handler` only the one it
-    could not handle, or all of them when it failed."""
+    could not handle, or all of them when it failed.
+
+    The client is librdkafka's (confluent-kafka), like the producer's (see helpline.producer): its
+    fetching runs in C threads, and its rebalance callbacks run on this loop's thread inside
+    `consume`, between batches, so the commit on revoke needs no hand-off."""
 
     def __init__(
         self,
@@ -242,14 +231,14 @@ class ConsumerLoop:
         group_id: str,
         topics: Sequence[str],
         handler: Handler,
-        dlq_producer: KafkaProducer,
+        dlq_producer: Producer,
         retry: RetryPolicy | None = None,
         client_id: str = "helpline",
         metrics: BusMetrics | None = None,
         max_poll_records: int = 200,
         poll_timeout_ms: int = 500,
         batch_handler: BatchHandler | None = None,
-        **consumer_overrides: Any,
+        **options: Any,
     ) -> None:
         self.group_id = group_id
         self.topics = list(topics)
@@ -258,23 +247,23 @@ class ConsumerLoop:
         self.dlq_producer = dlq_producer
         self.retry = retry or RetryPolicy()
         self.metrics = metrics
+        self.max_poll_records = max_poll_records
         self.poll_timeout_ms = poll_timeout_ms
         self._stop = threading.Event()
-        self._handled: dict[TopicPartition, OffsetAndMetadata] = {}
-        config: dict[str, Any] = {
-            "bootstrap_servers": bootstrap,
-            "group_id": group_id,
-            "client_id": client_id,
-            "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",
-            "max_poll_records": max_poll_records,
-            "isolation_level": "read_committed",
+        self._handled: dict[tuple[str, int], int] = {}
+        self._config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "client.id": client_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "logger": logging.getLogger("helpline.bus.librdkafka"),
         }
-        config.update(consumer_overrides)
-        self._config = config
+        self._config |= translate(options)
         # Connected in run(), so a loop that is built but never run (a service wired up in a test)
         # leaves no client thread behind.
-        self.consumer: KafkaConsumer
+        self.consumer: confluent_kafka.Consumer
         self.assigned = threading.Event()
 
     def stop(self) -> None:
@@ -287,33 +276,75 @@ class ConsumerLoop:
 
     def run(self) -> None:
         log.info("consuming", group=self.group_id, topics=self.topics)
-        self.consumer = KafkaConsumer(**self._config)
-        self.consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        self.consumer = confluent_kafka.Consumer(self._config)
+        self.consumer.subscribe(
+            self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
         committed_at = reported_at = time.monotonic()
         try:
             while not self._stop.is_set():
-                batches = self.consumer.poll(timeout_ms=self._poll_timeout(committed_at))
-                if self.consumer.assignment():
-                    self.assigned.set()
+                messages = self._poll(self._poll_timeout(committed_at) / 1000)
                 try:
-                    self._handle(batches)
+                    self._handle(self._records(messages))
                 except _InterruptedError:
                     return
                 now = time.monotonic()
                 # A commit is a broker round trip the next record would wait behind: under steady
                 # traffic, one per interval; when the traffic pauses, at once.
-                if not batches or now - committed_at >= COMMIT_INTERVAL_S:
+                if not messages or now - committed_at >= COMMIT_INTERVAL_S:
                     self.commit()
                     committed_at = now
                 if now - reported_at >= LAG_REPORT_INTERVAL_S:
                     self._report_lag()
                     reported_at = now
         finally:
-            # Bounded: a group stuck rebalancing (a dead member not yet expired) would otherwise
-            # hold the stop past the orchestrator's grace period; an uncommitted record is redelivered.
-            self.commit(timeout_ms=STOP_TIMEOUT_MS)
-            self.consumer.close(autocommit=False, timeout_ms=STOP_TIMEOUT_MS)
+            self.commit()
+            # Leaves the group, so the partitions move at once instead of after the session timeout.
+            self.consumer.close()
             log.info("consumer stopped", group=self.group_id)
+
+    def _poll(self, timeout_s: float) -> list[confluent_kafka.Message]:
+        """The first message as soon as one comes (`consume` would wait for a full batch or the
+        timeout), then those already fetched behind it, up to `max_poll_records`."""
+        first = self.consumer.poll(timeout_s)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(self.max_poll_records - 1, 0)]
+
+    def _records(self, messages: Sequence[confluent_kafka.Message]) -> list[Record]:
+        records = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                records.append(Record.of(message))
+            elif error.fatal():
+                raise confluent_kafka.KafkaException(error)
+            else:
+                # Transient (a broker away, a topic not created yet): librdkafka retries by itself.
+                log.warning("consumer error", group=self.group_id, error=error.str())
+        return records
+
+    def _on_assign(
+        self, _consumer: confluent_kafka.Consumer, assigned: list[confluent_kafka.TopicPartition]
+    ) -> None:
+        log.info(
+            "partitions assigned",
+            group=self.group_id,
+            partitions=[f"{p.topic}/{p.partition}" for p in assigned],
+        )
+        self.assigned.set()
+
+    def _on_revoke(
+        self, _consumer: confluent_kafka.Consumer, revoked: list[confluent_kafka.TopicPartition]
+    ) -> None:
+        # Whatever was handled on a partition we lose is committed now, so its new owner starts after it.
+        self.commit({(p.topic, p.partition) for p in revoked})
+
+    def _on_lost(
+        self, _consumer: confluent_kafka.Consumer, lost: list[confluent_kafka.TopicPartition]
+    ) -> None:
+        # Another member owns them already: a commit would be refused, and they are redelivered there.
+        self.take_handled({(p.topic, p.partition) for p in lost})
 
     def _poll_timeout(self, committed_at: float) -> int:
         """A poll waits no longer than until the next commit is due: what was handled just before the
@@ -323,35 +354,35 @@ class ConsumerLoop:
         due = committed_at + COMMIT_INTERVAL_S - time.monotonic()
         return max(0, min(self.poll_timeout_ms, int(due * 1000)))
 
-    def take_handled(
-        self, only: set[TopicPartition] | None = None
-    ) -> dict[TopicPartition, OffsetAndMetadata]:
-        """The offsets handled since the last commit (of `only` those partitions), forgotten here:
-        the caller commits them."""
-        offsets = {tp: om for tp, om in self._handled.items() if only is None or tp in only}
+    def take_handled(self, only: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+        """The next offsets after what was handled since the last commit, by (topic, partition), of
+        `only` those partitions; forgotten here: the caller commits them."""
+        offsets = {tp: offset for tp, offset in self._handled.items() if only is None or tp in only}
         for tp in offsets:
             self._handled.pop(tp, None)
         return offsets
 
-    def commit(self, timeout_ms: int | None = None) -> None:
-        offsets = self.take_handled()
+    def commit(self, only: set[tuple[str, int]] | None = None) -> None:
+        offsets = self.take_handled(only)
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets, timeout_ms=timeout_ms)
-        except (CommitFailedError, KafkaTimeoutError) as exc:
-            # The group rebalanced under us, or would not settle in time: these records will be
+            self.consumer.commit(
+                offsets=[confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
+        except confluent_kafka.KafkaException as exc:
+            # The group rebalanced under us, or the coordinator is away: these records will be
             # handled again by whoever owns their partitions next.
             log.warning("commit failed; records will be redelivered", error=str(exc), group=self.group_id)
 
-    def _handle(self, batches: Polled) -> None:
-        records = [record for batch in batches.values() for record in batch]
+    def _handle(self, records: Sequence[Record]) -> None:
         if self.batch_handler is None:
             self._handle_one_by_one(records)
         else:
             self._handle_batches(self.batch_handler, records)
 
-    def _handle_batches(self, handle: BatchHandler, records: Sequence[ConsumerRecord]) -> None:
+    def _handle_batches(self, handle: BatchHandler, records: Sequence[Record]) -> None:
         while records and not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -374,21 +405,18 @@ class ConsumerLoop:
             self._handle_one_by_one(records[done : done + 1])
             records = records[done + 1 :]
 
-    def _handle_one_by_one(self, records: Sequence[ConsumerRecord]) -> None:
+    def _handle_one_by_one(self, records: Sequence[Record]) -> None:
         for record in records:
             if self._stop.is_set():
                 return
             self._process(record)
             self._mark_handled((record,))
 
-    def _mark_handled(self, records: Sequence[ConsumerRecord]) -> None:
-        last: dict[tuple[str, int], int] = {}
+    def _mark_handled(self, records: Sequence[Record]) -> None:
         for record in records:
-            last[(record.topic, record.partition)] = record.offset
-        for (topic, partition), offset in last.items():
-            self._handled[TopicPartition(topic, partition)] = OffsetAndMetadata(offset + 1, "", -1)
+            self._handled[(record.topic, record.partition)] = record.offset + 1
 
-    def _process(self, record: ConsumerRecord) -> None:
+    def _process(self, record: Record) -> None:
         started = time.monotonic()
         event_type = self.metrics.event_type(record) if self.metrics else UNKNOWN_EVENT_TYPE
         attempt = 0
@@ -424,9 +452,7 @@ class ConsumerLoop:
         if self.metrics:
             self.metrics.handle_seconds.labels(record.topic).observe(time.monotonic() - started)
 
-    def _dead_letter(
-        self, record: ConsumerRecord, exc: BaseException, attempts: int, event_type: str
-    ) -> None:
+    def _dead_letter(self, record: Record, exc: BaseException, attempts: int, event_type: str) -> None:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         headers = [(k, v) for k, v in (record.headers or []) if k not in DLQ_HEADERS]
         headers += [
@@ -459,17 +485,12 @@ class ConsumerLoop:
         if not self.metrics:
             return
         by_topic: dict[str, int] = {}
-        for tp in self.consumer.assignment():
-            end = self.consumer.highwater(tp)
-            if end is None:
+        for position in self.consumer.position(self.consumer.assignment()):
+            # The high watermark of the partition's last fetch; negative (unknown) before any.
+            _, end = self.consumer.get_watermark_offsets(position, cached=True)
+            if end < 0 or position.offset < 0:
                 continue
-            try:
-                position = self.consumer.position(tp, timeout_ms=100)
-            except KafkaError:
-                continue
-            if position is None:
-                continue
-            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(0, end - position)
+            by_topic[position.topic] = by_topic.get(position.topic, 0) + max(0, end - position.offset)
         for topic, lag in by_topic.items():
             self.metrics.lag.labels(topic, self.group_id).set(lag)
 

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from helpline.bus import OutgoingRecord, send
 from helpline.logging import get_logger
+from helpline.producer import Producer
 
 log = get_logger(__name__)
 
@@ -131,7 +131,7 @@ class OutboxRelay:
         self,
         client: redis.Redis,
         stream: str,
-        producer: KafkaProducer,
+        producer: Producer,
         *,
         consumer_name: str | None = None,
         batch: int = 100,
