@@ -1,9 +1,10 @@
 """The Kafka producer every Helpline process writes with: librdkafka, through confluent-kafka.
 
-The consumers and the admin client are kafka-python's; the producer is not, because relaying a
-routing decision's events through kafka-python's sender (pure Python, on its own thread) cost about
-2.5 ms of CPU a contact, a quarter of the router's, and that thread's hold on the interpreter
-delayed the next contact (bench/router_latency). librdkafka batches, sends and retries in C.
+The consumers (helpline.bus) are librdkafka's too; the topic admin and readiness check stay on
+kafka-python. Relaying a routing decision's events through kafka-python's sender (pure Python, on
+its own thread) cost about 2.5 ms of CPU a contact, a quarter of the router's, and that thread's
+hold on the interpreter delayed the next contact (bench/router_latency). librdkafka batches,
+sends and retries in C.
 
 Options take kafka-python's names (helpline.kafka_options).
 """

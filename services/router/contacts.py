@@ -120,15 +120,12 @@ class Contacts:
             outcome = self._first_entry(tenant, received.contact, queue, now, placement)
         entered = Outcome(outcome.contact, (*received.events, *outcome.events))
         callback = self._offers_callback(queue, outcome.contact.channel, placement)
-        placed = self._create(
+        return self._create(
             entered,
             queue,
             Placed(outcome.contact, placement.position, placement.estimated_wait, offer_callback=callback),
             now,
         )
-        if placed.created:
-            self.matcher.route_contact(tenant, contact_id)
-        return placed
 
     def _first_entry(
         self, tenant: str, contact: Contact, queue: Queue, now: datetime, placement: Placement
@@ -148,6 +145,7 @@ class Contacts:
         return calls.enqueue(contact, queue.queue_id, now, placement=placement)
 
     def _create(self, outcome: Outcome, queue: Queue | None, placed: Placed, now: datetime) -> Placed:
+        """Write the new contact and, when it entered a queue, route it."""
         contact = outcome.contact
         tenant = contact.tenant_id
         preferred = ""
@@ -158,12 +156,16 @@ class Contacts:
         if queue is not None and contact.status is ContactStatus.QUEUED:
             self.steps.ensure_signature(record, queue, now)
         tx = Tx(Keys(tenant))
-        self.core.stage_contact(tx, None, contact, queue, now, outcome.events, preferred_agent_id=preferred)
+        created = self.core.stage_contact(
+            tx, None, contact, queue, now, outcome.events, preferred_agent_id=preferred
+        )
         try:
             self.store.commit(tx)
         except ConflictError:
             # The same contact id arrived twice at once; the other delivery created it.
             return Placed(self.core.require_contact(tenant, contact.contact_id).contact, created=False)
+        if queue is not None:
+            self.matcher.route_contact(tenant, contact.contact_id, fresh=(created, queue))
         return placed
 
     def _queue_for(self, tenant: str, queue_id: str, channel: Channel, department: Department) -> Queue:

@@ -55,15 +55,18 @@ class Matcher:
         self.core = core
         self.store = core.store
 
-    def route_contact(self, tenant: str, contact_id: str) -> Offered | None:
-        """Offer a waiting contact to the best eligible agent, if one is ready."""
+    def route_contact(
+        self, tenant: str, contact_id: str, fresh: tuple[ContactRecord, Queue] | None = None
+    ) -> Offered | None:
+        """Offer a waiting contact to the best eligible agent, if one is ready. `fresh` is the
+        contact's record as its caller just committed it, with its queue: the first attempt
+        decides on them instead of reading both back (a stale one loses the commit's version
+        check, and the next attempt reads)."""
         for _ in range(8):
             now = self.core.now()
-            record = self.store.contact(tenant, contact_id)
-            if record is None or not is_routable(record.contact, now):
-                return None
-            queue = self.core.queue_of(record.contact)
-            if queue is None:
+            record, queue = fresh if fresh is not None else self._read(tenant, contact_id)
+            fresh = None
+            if record is None or queue is None or not is_routable(record.contact, now):
                 return None
             signature = routing_signature(record, queue, now)
             if signature.startswith("@"):
@@ -80,6 +83,10 @@ class Matcher:
             except ConflictError:
                 continue
         return None
+
+    def _read(self, tenant: str, contact_id: str) -> tuple[ContactRecord | None, Queue | None]:
+        record = self.store.contact(tenant, contact_id)
+        return record, self.core.queue_of(record.contact) if record is not None else None
 
     def pull(self, tenant: str, agent_id: str) -> Offered | None:
         """An agent who may take more work pulls the best contact waiting in their queues."""
