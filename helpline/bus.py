@@ -324,25 +324,20 @@ class ConsumerLoop:
                 log.warning("consumer error", group=self.group_id, error=error.str())
         return records
 
-    def _on_assign(
-        self, _consumer: confluent_kafka.Consumer, assigned: list[confluent_kafka.TopicPartition]
-    ) -> None:
+    def _on_assign(self, _consumer: confluent_kafka.Consumer, assigned: _Partitions) -> None:
         log.info(
             "partitions assigned",
             group=self.group_id,
             partitions=[f"{p.topic}/{p.partition}" for p in assigned],
         )
-        self.assigned.set()
+        if assigned:
+            self.assigned.set()
 
-    def _on_revoke(
-        self, _consumer: confluent_kafka.Consumer, revoked: list[confluent_kafka.TopicPartition]
-    ) -> None:
+    def _on_revoke(self, _consumer: confluent_kafka.Consumer, revoked: _Partitions) -> None:
         # Whatever was handled on a partition we lose is committed now, so its new owner starts after it.
         self.commit({(p.topic, p.partition) for p in revoked})
 
-    def _on_lost(
-        self, _consumer: confluent_kafka.Consumer, lost: list[confluent_kafka.TopicPartition]
-    ) -> None:
+    def _on_lost(self, _consumer: confluent_kafka.Consumer, lost: _Partitions) -> None:
         # Another member owns them already: a commit would be refused, and they are redelivered there.
         self.take_handled({(p.topic, p.partition) for p in lost})
 
