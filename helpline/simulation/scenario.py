@@ -1,0 +1,148 @@
+"""What a simulated contact centre does: its channels' load, its customers' patience, its agents'
+shifts and handle times, its bots and surveys. Validated as a whole, so a scenario that could not
+run (a channel nobody serves, a shift that ends before it starts) is refused before it starts."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+from helpline.simulation.model import DailyCurve, Lognormal
+
+ChannelName = Literal["voice", "chat", "email", "sms", "social", "web_form"]
+Probability = float
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Duration(_Strict):
+    """A lognormal duration, as its mean and coefficient of variation."""
+
+    mean_s: PositiveFloat
+    cv: PositiveFloat = 0.6
+
+    def law(self) -> Lognormal:
+        return Lognormal(self.mean_s, self.cv)
+
+
+class ChannelLoad(_Strict):
+    per_hour: float = Field(ge=0, description="mean arrivals an hour over the day")
+    queue: str = Field(min_length=1)
+    patience_mean_s: PositiveFloat | None = Field(
+        None, description="mean wait before a customer hangs up; none: never (email, web forms)"
+    )
+    handle: Duration
+    wrap_up: Duration = Duration(mean_s=30.0)
+
+
+class SelfService(_Strict):
+    """Bot conversations: the contained ones end self-served, the others go to a queue on chat."""
+
+    per_hour: float = Field(ge=0)
+    contained: Probability = Field(ge=0, le=1)
+    escalate_to: str = Field(min_length=1)
+    conversation: Duration = Duration(mean_s=120.0)
+    # An escalated conversation then waits and is handled as a chat.
+    patience_mean_s: PositiveFloat = 240.0
+    handle: Duration = Duration(mean_s=480.0)
+    wrap_up: Duration = Duration(mean_s=30.0)
+
+
+class AgentGroup(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9-]*$")
+    count: PositiveInt
+    queues: tuple[str, ...] = Field(min_length=1)
+    capacity: dict[ChannelName, PositiveInt] = Field(min_length=1)
+    shift_start_h: float = Field(ge=0, lt=24)
+    shift_end_h: float = Field(gt=0, le=24)
+    reject_rate: Probability = Field(0.02, ge=0, lt=1)
+    miss_rate: Probability = Field(0.01, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _shift_in_order(self) -> Self:
+        if self.shift_end_h <= self.shift_start_h:
+            raise ValueError(
+                f"group {self.name}: the shift ends at {self.shift_end_h} h, not after it starts"
+            )
+        return self
+
+
+class Surveys(_Strict):
+    response_rate: Probability = Field(0.3, ge=0, le=1)
+
+
+def _office() -> tuple[float, ...]:
+    return DailyCurve.office().weights
+
+
+class Scenario(_Strict):
+    seed: int = 1
+    tenant: str = Field("sim", min_length=1)
+    start_h: float = Field(8.0, ge=0, lt=24, description="the simulated clock's hour at the start")
+    hours: PositiveFloat = Field(1.0, description="simulated hours to run")
+    speed: PositiveFloat = Field(60.0, description="simulated seconds a real second")
+    curve: tuple[float, ...] = Field(default_factory=_office)
+    channels: dict[ChannelName, ChannelLoad] = Field(min_length=1)
+    self_service: SelfService | None = None
+    agents: tuple[AgentGroup, ...] = Field(min_length=1)
+    surveys: Surveys = Surveys()
+
+    @model_validator(mode="after")
+    def _served(self) -> Self:
+        DailyCurve(self.curve)
+        entries = {(load.queue, channel) for channel, load in self.channels.items()}
+        if self.self_service is not None:
+            entries.add((self.self_service.escalate_to, "chat"))
+        for queue, channel in sorted(entries):
+            if not any(queue in g.queues and channel in g.capacity for g in self.agents):
+                raise ValueError(f"no agent group serves queue {queue} on {channel}")
+        known = {queue for queue, _ in entries}
+        for group in self.agents:
+            unknown = sorted(set(group.queues) - known)
+            if unknown:
+                raise ValueError(f"group {group.name} serves queues no contact enters: {unknown}")
+        return self
+
+    def daily_curve(self) -> DailyCurve:
+        return DailyCurve(self.curve)
+
+    @classmethod
+    def default(cls) -> Scenario:
+        """A mid-sized service and support centre on a weekday morning."""
+        chat_like = {"chat": 3, "sms": 3, "social": 3}
+        return cls(
+            channels={
+                "voice": ChannelLoad(
+                    per_hour=120, queue="service-voice", patience_mean_s=180, handle=Duration(mean_s=300)
+                ),
+                "chat": ChannelLoad(
+                    per_hour=60, queue="service-chat", patience_mean_s=240, handle=Duration(mean_s=480)
+                ),
+                "sms": ChannelLoad(
+                    per_hour=15, queue="service-chat", patience_mean_s=900, handle=Duration(mean_s=600)
+                ),
+                "social": ChannelLoad(
+                    per_hour=15, queue="service-chat", patience_mean_s=1800, handle=Duration(mean_s=600)
+                ),
+                "email": ChannelLoad(per_hour=40, queue="support-email", handle=Duration(mean_s=420)),
+                "web_form": ChannelLoad(per_hour=10, queue="support-email", handle=Duration(mean_s=420)),
+            },
+            self_service=SelfService(per_hour=60, contained=0.6, escalate_to="service-chat"),
+            agents=(
+                AgentGroup(
+                    name="voice", count=12, queues=("service-voice",), capacity={"voice": 1},
+                    shift_start_h=7, shift_end_h=16,
+                ),
+                AgentGroup(
+                    name="digital", count=8, queues=("service-chat",), capacity=chat_like,
+                    shift_start_h=8, shift_end_h=17,
+                ),
+                AgentGroup(
+                    name="support", count=5, queues=("support-email",), capacity={"email": 1, "web_form": 1},
+                    shift_start_h=8, shift_end_h=17,
+                ),
+            ),
+        )  # fmt: skip

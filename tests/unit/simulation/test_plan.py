@@ -1,0 +1,102 @@
+"""A scenario is checked whole before it runs, and its plan is the same for the same seed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from helpline.simulation.model import HOUR_S
+from helpline.simulation.plan import plan_contacts
+from helpline.simulation.scenario import ChannelLoad, Duration, Scenario
+
+
+def _changed(**changes: Any) -> Scenario:
+    return Scenario.model_validate(Scenario.default().model_dump() | changes)
+
+
+def test_the_default_scenario_is_a_valid_centre() -> None:
+    scenario = Scenario.default()
+    assert set(scenario.channels) == {"voice", "chat", "sms", "social", "email", "web_form"}
+    assert scenario.self_service is not None
+
+
+@pytest.mark.parametrize(
+    ("changes", "complaint"),
+    [
+        (
+            {"channels": {"voice": {"per_hour": 10, "queue": "nobody", "handle": {"mean_s": 60}}}},
+            "no agent group serves queue nobody on voice",
+        ),
+        ({"channels": {"fax": {"per_hour": 1, "queue": "q", "handle": {"mean_s": 60}}}}, "fax"),
+        ({"speed": 0}, "greater than 0"),
+        ({"curve": (1.0,) * 23}, "24 hourly weights"),
+        ({"pigeons": 3}, "Extra inputs"),
+    ],
+)
+def test_a_scenario_that_could_not_run_is_refused(changes: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        _changed(**changes)
+
+
+def test_agents_for_queues_no_contact_enters_and_shifts_backwards_are_refused() -> None:
+    groups = [g.model_dump() for g in Scenario.default().agents]
+    with pytest.raises(ValidationError, match=r"serves queues no contact enters: \['spare'\]"):
+        _changed(agents=[*groups, {**groups[0], "name": "extra", "queues": ["spare"]}])
+    with pytest.raises(ValidationError, match=r"the shift ends at 9\.0 h, not after it starts"):
+        _changed(agents=[{**groups[0], "shift_start_h": 10, "shift_end_h": 9}, *groups[1:]])
+
+
+def test_one_seed_one_plan_numbered_by_arrival() -> None:
+    plan = plan_contacts(Scenario.default())
+    assert plan == plan_contacts(Scenario.default())
+    assert plan != plan_contacts(_changed(seed=2))
+    assert [c.contact_id for c in plan[:2]] == ["sim-c000001", "sim-c000002"]
+    assert [c.at_s for c in plan] == sorted(c.at_s for c in plan)
+    assert 0 <= plan[0].at_s < plan[-1].at_s < HOUR_S
+
+
+def test_a_channel_draws_its_own_stream() -> None:
+    # More voice calls leave every chat as it was.
+    louder = _changed(channels=Scenario.default().model_dump()["channels"] | {"voice": {
+        "per_hour": 400, "queue": "service-voice", "patience_mean_s": 180, "handle": {"mean_s": 300}
+    }})  # fmt: skip
+
+    def chats(scenario: Scenario) -> list[tuple[float, float, float]]:
+        return [(c.at_s, c.patience_s, c.handle_s) for c in plan_contacts(scenario) if c.channel == "chat"]
+
+    assert chats(louder) == chats(Scenario.default())
+
+
+def test_counts_and_fates_follow_the_scenario_over_a_long_day() -> None:
+    scenario = _changed(start_h=0.0, hours=24.0)
+    plan = plan_contacts(scenario)
+    by_channel: dict[str, int] = {}
+    for contact in plan:
+        by_channel[contact.channel] = by_channel.get(contact.channel, 0) + 1
+    for channel, load in scenario.channels.items():
+        expected = load.per_hour * 24
+        assert abs(by_channel[channel] - expected) <= 4 * math.sqrt(expected), channel
+    emails = [c for c in plan if c.channel in ("email", "web_form")]
+    assert all(c.patience_s == math.inf for c in emails)
+    assert {c.queue_id for c in emails} == {"support-email"}
+
+    bots = [c for c in plan if c.channel == "bot"]
+    contained = [c for c in bots if c.bot == "contained"]
+    assert {c.queue_id for c in contained} == {""}
+    assert {c.queue_id for c in bots if c.bot == "escalated"} == {"service-chat"}
+    assert len(contained) / len(bots) == pytest.approx(0.6, abs=0.04)
+
+    answered = [c.survey for c in plan if c.survey is not None]
+    assert len(answered) / len(plan) == pytest.approx(0.3, abs=0.02)
+    assert {a.csat for a in answered} == set(range(1, 6))
+    assert {a.nps for a in answered} == set(range(11))
+    assert {a.ces for a in answered} == set(range(1, 8))
+
+
+def test_a_quiet_channel_has_no_contacts() -> None:
+    quiet = ChannelLoad(per_hour=0, queue="service-voice", handle=Duration(mean_s=60))
+    scenario = _changed(channels=Scenario.default().model_dump()["channels"] | {"voice": quiet.model_dump()})
+    assert not [c for c in plan_contacts(scenario) if c.channel == "voice"]
