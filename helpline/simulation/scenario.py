@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, m
 from helpline.simulation.model import DailyCurve, Lognormal
 
 ChannelName = Literal["voice", "chat", "email", "sms", "social", "web_form"]
+# The channels an agent has a capacity for: a web form is worked as an email, out of the email
+# capacity (the router's rule; its admin API refuses a capacity for web_form).
+CapacityChannel = Literal["voice", "chat", "email", "sms", "social"]
+CAPACITY_OF: dict[str, CapacityChannel] = {"web_form": "email"}
 Probability = float
 
 
@@ -55,7 +59,7 @@ class AgentGroup(_Strict):
     name: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9-]*$")
     count: PositiveInt
     queues: tuple[str, ...] = Field(min_length=1)
-    capacity: dict[ChannelName, PositiveInt] = Field(min_length=1)
+    capacity: dict[CapacityChannel, PositiveInt] = Field(min_length=1)
     shift_start_h: float = Field(ge=0, lt=24)
     shift_end_h: float = Field(gt=0, le=24)
     reject_rate: Probability = Field(0.02, ge=0, lt=1)
@@ -68,6 +72,16 @@ class AgentGroup(_Strict):
                 f"group {self.name}: the shift ends at {self.shift_end_h} h, not after it starts"
             )
         return self
+
+
+class QueueSpec(_Strict):
+    """How the router treats a queue's contacts; a queue not listed gets the defaults."""
+
+    department: Literal["service", "support"] = "service"
+    service_level_threshold_s: int = Field(20, gt=0)
+    service_level_target: float = Field(0.8, gt=0, lt=1)
+    callback_threshold_s: int = Field(0, ge=0, description="estimated wait that offers a callback; 0: never")
+    offer_timeout_s: int = Field(20, gt=0)
 
 
 class Surveys(_Strict):
@@ -86,6 +100,7 @@ class Scenario(_Strict):
     speed: PositiveFloat = Field(60.0, description="simulated seconds a real second")
     curve: tuple[float, ...] = Field(default_factory=_office)
     channels: dict[ChannelName, ChannelLoad] = Field(min_length=1)
+    queues: dict[str, QueueSpec] = {}
     self_service: SelfService | None = None
     agents: tuple[AgentGroup, ...] = Field(min_length=1)
     surveys: Surveys = Surveys()
@@ -93,13 +108,16 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _served(self) -> Self:
         DailyCurve(self.curve)
-        entries = {(load.queue, channel) for channel, load in self.channels.items()}
-        if self.self_service is not None:
-            entries.add((self.self_service.escalate_to, "chat"))
+        entered = self.queue_channels()
+        entries = {(queue, channel) for queue, channels in entered.items() for channel in channels}
         for queue, channel in sorted(entries):
-            if not any(queue in g.queues and channel in g.capacity for g in self.agents):
+            taken_as = CAPACITY_OF.get(channel, channel)
+            if not any(queue in g.queues and taken_as in g.capacity for g in self.agents):
                 raise ValueError(f"no agent group serves queue {queue} on {channel}")
-        known = {queue for queue, _ in entries}
+        known = set(entered)
+        unknown_specs = sorted(set(self.queues) - known)
+        if unknown_specs:
+            raise ValueError(f"queues no contact enters are specified: {unknown_specs}")
         for group in self.agents:
             unknown = sorted(set(group.queues) - known)
             if unknown:
@@ -108,6 +126,18 @@ class Scenario(_Strict):
 
     def daily_curve(self) -> DailyCurve:
         return DailyCurve(self.curve)
+
+    def queue_channels(self) -> dict[str, set[str]]:
+        """Each queue contacts enter, with the channels they enter it on."""
+        entered: dict[str, set[str]] = {}
+        for channel, load in self.channels.items():
+            entered.setdefault(load.queue, set()).add(channel)
+        if self.self_service is not None:
+            entered.setdefault(self.self_service.escalate_to, set()).add("chat")
+        return entered
+
+    def queue_spec(self, queue_id: str) -> QueueSpec:
+        return self.queues.get(queue_id, QueueSpec())
 
     @classmethod
     def default(cls) -> Scenario:
@@ -130,6 +160,12 @@ class Scenario(_Strict):
                 "email": ChannelLoad(per_hour=40, queue="support-email", handle=Duration(mean_s=420)),
                 "web_form": ChannelLoad(per_hour=10, queue="support-email", handle=Duration(mean_s=420)),
             },
+            queues={
+                "service-voice": QueueSpec(callback_threshold_s=120),
+                "support-email": QueueSpec(
+                    department="support", service_level_threshold_s=4 * 3600, service_level_target=0.9
+                ),
+            },
             self_service=SelfService(per_hour=60, contained=0.6, escalate_to="service-chat"),
             agents=(
                 AgentGroup(
@@ -141,7 +177,7 @@ class Scenario(_Strict):
                     shift_start_h=8, shift_end_h=17,
                 ),
                 AgentGroup(
-                    name="support", count=5, queues=("support-email",), capacity={"email": 1, "web_form": 1},
+                    name="support", count=5, queues=("support-email",), capacity={"email": 1},
                     shift_start_h=8, shift_end_h=17,
                 ),
             ),

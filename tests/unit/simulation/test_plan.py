@@ -100,3 +100,14 @@ def test_a_quiet_channel_has_no_contacts() -> None:
     quiet = ChannelLoad(per_hour=0, queue="service-voice", handle=Duration(mean_s=60))
     scenario = _changed(channels=Scenario.default().model_dump()["channels"] | {"voice": quiet.model_dump()})
     assert not [c for c in plan_contacts(scenario) if c.channel == "voice"]
+
+
+def test_web_forms_are_served_out_of_the_email_capacity_as_the_router_does() -> None:
+    groups = [g.model_dump() for g in Scenario.default().agents]
+    support = next(g for g in groups if g["name"] == "support")
+    assert support["capacity"] == {"email": 1}
+    with pytest.raises(ValidationError, match="web_form"):
+        _changed(agents=[{**g, "capacity": {"web_form": 1}} if g is support else g for g in groups])
+    without_email = [g for g in groups if g is not support]
+    with pytest.raises(ValidationError, match="no agent group serves queue support-email on email"):
+        _changed(agents=without_email)

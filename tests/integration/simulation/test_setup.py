@@ -1,0 +1,63 @@
+"""The simulated centre written through the router's REST admin, on the real Redis: every queue and
+agent as the scenario says, the same configuration after a second run, and a refusal named."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+import redis
+
+from helpline.clock import SystemClock
+from helpline.simulation.scenario import Scenario
+from helpline.simulation.setup import SetupError, agent_ids, configure_router, router_requests
+from services.router.domain.model import Channel, Department
+from services.router.engine import Router
+from tests.integration.router.rest_app import admin
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def router(redis_client: redis.Redis) -> Router:
+    return Router(redis_client, SystemClock())
+
+
+def test_the_default_centre_is_configured_and_a_second_run_leaves_it_as_it_was(
+    router: Router, redis_client: redis.Redis, unique: str
+) -> None:
+    scenario = Scenario.default()
+    with admin(router, redis_client, unique) as a:
+        written = configure_router(a.client, a.mine["X-API-Key"], scenario)
+        queues = {q.queue_id: q for q in router.catalog.queues(a.tenant)}
+        assert configure_router(a.client, a.mine["X-API-Key"], scenario) == written
+        # A PUT is a new version, with the same content.
+        again = router.catalog.queues(a.tenant)
+        assert {q.queue_id: replace(q, version=queues[q.queue_id].version) for q in again} == queues
+
+    assert written == len(router_requests(scenario)) == 3 + sum(g.count for g in scenario.agents)
+    assert set(queues) == {"service-voice", "service-chat", "support-email"}
+    chat = queues["service-chat"]
+    assert chat.channels == {Channel.CHAT, Channel.SMS, Channel.SOCIAL}
+    assert queues["service-voice"].callback_threshold == timedelta(seconds=120)
+    email = queues["support-email"]
+    assert (email.department, email.service_level_threshold) == (Department.SUPPORT, timedelta(hours=4))
+    assert email.service_level_target == 0.9
+
+    digital = next(g for g in scenario.agents if g.name == "digital")
+    for agent_id in agent_ids(digital):
+        record = router.store.agent(a.tenant, agent_id)
+        assert record is not None
+        profile = record.agent.profile
+        assert [m.queue_id for m in profile.queues] == ["service-chat"]
+        assert profile.capacity == {Channel.CHAT: 3, Channel.SMS: 3, Channel.SOCIAL: 3}
+
+
+def test_what_the_router_refuses_is_named(router: Router, redis_client: redis.Redis, unique: str) -> None:
+    groups = [g.model_dump() for g in Scenario.default().agents]
+    groups[0]["capacity"] = {"voice": 2}
+    scenario = Scenario.model_validate(Scenario.default().model_dump() | {"agents": groups})
+    refused = pytest.raises(SetupError, match="PUT /v1/agents/voice-01: 422")
+    with admin(router, redis_client, unique) as a, refused:
+        configure_router(a.client, a.mine["X-API-Key"], scenario)
