@@ -18,6 +18,8 @@ from helpline.simulation.model import HOUR_S, arrivals, patience
 from helpline.simulation.scenario import Scenario
 
 BotOutcome = Literal["none", "contained", "escalated"]
+# What customers ask a bot; a contained conversation resolved it, an escalated one hands it over.
+INTENTS = ("account.password_reset", "orders.status", "billing.invoice", "billing.refund", "tech.outage")
 
 # Answer weights, highest score last: most customers of a working centre are satisfied, a few are not.
 CSAT_WEIGHTS = (0.04, 0.06, 0.12, 0.33, 0.45)
@@ -46,6 +48,7 @@ class PlannedContact:
     wrap_up_s: float
     bot: BotOutcome = "none"
     bot_s: float = 0.0
+    intent: str = ""
     survey: SurveyAnswers | None = None
 
 
@@ -86,6 +89,7 @@ def plan_contacts(scenario: Scenario) -> list[PlannedContact]:
                     wrap_up_s=bot.wrap_up.law().draw(rng),
                     bot="contained" if contained else "escalated",
                     bot_s=bot.conversation.law().draw(rng),
+                    intent=rng.choice(INTENTS),
                 )
             )
     drafts.sort(key=lambda c: (c.at_s, c.channel))
@@ -119,6 +123,7 @@ def _numbered(
         wrap_up_s=draft.wrap_up_s,
         bot=draft.bot,
         bot_s=draft.bot_s,
+        intent=draft.intent,
         survey=answers if responds else None,
     )
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from helpline.simulation.model import HOUR_S
-from helpline.simulation.plan import plan_contacts
+from helpline.simulation.plan import INTENTS, plan_contacts
 from helpline.simulation.scenario import ChannelLoad, Duration, Scenario
 
 
@@ -111,3 +111,9 @@ def test_web_forms_are_served_out_of_the_email_capacity_as_the_router_does() -> 
     without_email = [g for g in groups if g is not support]
     with pytest.raises(ValidationError, match="no agent group serves queue support-email on email"):
         _changed(agents=without_email)
+
+
+def test_bot_conversations_carry_an_intent_and_other_contacts_none() -> None:
+    plan = plan_contacts(Scenario.default())
+    assert {c.intent for c in plan if c.channel == "bot"} <= set(INTENTS)
+    assert {c.intent for c in plan if c.channel != "bot"} == {""}

@@ -1,0 +1,116 @@
+"""What the simulated gateways publish on the router's ingress topic, as a telephony, chat or bot
+platform would: a contact arriving, a bot's outcome, a customer hanging up while queued."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from google.protobuf.message import Message
+
+from helpline.bus import OutgoingRecord
+from helpline.domain import duration, timestamp
+from helpline.events import new_event, to_record
+from helpline.simulation.plan import PlannedContact
+from helpline.simulation.scenario import Scenario
+from helpline.v1 import common_pb2, contact_events_pb2
+
+INGRESS = "helpline.contacts.ingress"
+SOURCE = "/helpline/simulator"
+
+CHANNELS = {
+    "voice": common_pb2.CHANNEL_VOICE,
+    "chat": common_pb2.CHANNEL_CHAT,
+    "email": common_pb2.CHANNEL_EMAIL,
+    "sms": common_pb2.CHANNEL_SMS,
+    "social": common_pb2.CHANNEL_SOCIAL,
+    "web_form": common_pb2.CHANNEL_WEB_FORM,
+    "bot": common_pb2.CHANNEL_BOT,
+}
+DEPARTMENTS = {"service": common_pb2.DEPARTMENT_SERVICE, "support": common_pb2.DEPARTMENT_SUPPORT}
+
+
+class Gateway:
+    """Builds a scenario's ingress records; sending them is the runner's."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.tenant = scenario.tenant
+
+    def _department(self, queue_id: str) -> common_pb2.Department.ValueType:
+        if not queue_id:
+            return common_pb2.DEPARTMENT_UNSPECIFIED
+        return DEPARTMENTS[self.scenario.queue_spec(queue_id).department]
+
+    def _context(self, contact: PlannedContact, *, summary: str = "") -> common_pb2.ContactContext:
+        return common_pb2.ContactContext(
+            customer_id=f"cust-{contact.contact_id}",
+            intent=contact.intent,
+            bot_transcript_summary=summary,
+        )
+
+    def arrival(self, contact: PlannedContact, at: datetime) -> OutgoingRecord:
+        """The contact reaching its entry point; a bot conversation names no queue yet."""
+        queue_id = "" if contact.bot != "none" else contact.queue_id
+        return self._record(
+            contact,
+            contact_events_pb2.ContactReceived(
+                tenant_id=self.tenant,
+                contact_id=contact.contact_id,
+                channel=CHANNELS[contact.channel],
+                department=self._department(queue_id),
+                queue_id=queue_id,
+                context=self._context(contact),
+                received_at=timestamp(at),
+                entry_point=f"simulator:{contact.channel}",
+            ),
+        )
+
+    def bot_outcome(self, contact: PlannedContact, talked: timedelta, at: datetime) -> OutgoingRecord:
+        """The end of a bot conversation: resolved there, or handed to its queue with what the bot
+        learnt (the router continues it as a chat)."""
+        if contact.bot == "contained":
+            return self._record(
+                contact,
+                contact_events_pb2.ContactSelfServed(
+                    tenant_id=self.tenant,
+                    contact_id=contact.contact_id,
+                    channel=common_pb2.CHANNEL_BOT,
+                    intent=contact.intent,
+                    resolution_code=contact.intent,
+                    handle_duration=duration(talked),
+                    self_served_at=timestamp(at),
+                ),
+            )
+        if contact.bot != "escalated":
+            raise ValueError(f"contact {contact.contact_id} was not a bot conversation")
+        return self._record(
+            contact,
+            contact_events_pb2.ContactReceived(
+                tenant_id=self.tenant,
+                contact_id=contact.contact_id,
+                channel=common_pb2.CHANNEL_BOT,
+                department=self._department(contact.queue_id),
+                queue_id=contact.queue_id,
+                context=self._context(contact, summary=f"asked about {contact.intent}; wants a person"),
+                received_at=timestamp(at),
+                entry_point="simulator:bot",
+            ),
+        )
+
+    def abandoned(self, contact: PlannedContact, waited: timedelta, at: datetime) -> OutgoingRecord:
+        """The customer hung up (or closed the chat) while still waiting."""
+        return self._record(
+            contact,
+            contact_events_pb2.ContactAbandoned(
+                tenant_id=self.tenant,
+                contact_id=contact.contact_id,
+                queue_id=contact.queue_id,
+                channel=CHANNELS["chat" if contact.channel == "bot" else contact.channel],
+                department=self._department(contact.queue_id),
+                wait_duration=duration(waited),
+                abandoned_at=timestamp(at),
+            ),
+        )
+
+    def _record(self, contact: PlannedContact, message: Message) -> OutgoingRecord:
+        return to_record(new_event(message, source=SOURCE, subject=contact.contact_id), INGRESS)

@@ -1,0 +1,67 @@
+"""What the simulated gateways publish is what the router's ingress takes: each record, decoded as
+the consumer decodes it, handled by the router's own event handler on the real Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from helpline.clock import SystemClock
+from helpline.events import from_record
+from helpline.simulation.gateway import INGRESS, Gateway
+from helpline.simulation.plan import PlannedContact, plan_contacts
+from helpline.simulation.scenario import Scenario
+from helpline.simulation.setup import configure_router
+from services.router.consumers import TOPICS, RouterEvents
+from services.router.domain.contact import Contact, ContactStatus
+from services.router.domain.model import Channel
+from services.router.engine import Router
+from tests.integration.router.rest_app import admin
+
+pytestmark = pytest.mark.integration
+
+
+def first(plan: list[PlannedContact], channel: str, bot: str = "none") -> PlannedContact:
+    return next(c for c in plan if c.channel == channel and c.bot == bot)
+
+
+def test_arrivals_bot_outcomes_and_hang_ups_are_taken_by_the_router(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    router = Router(redis_client, SystemClock())
+    with admin(router, redis_client, unique) as a:
+        # No agent is available: every contact that reaches a queue waits there.
+        scenario = Scenario.model_validate(Scenario.default().model_dump() | {"tenant": a.tenant})
+        configure_router(a.client, a.mine["X-API-Key"], scenario)
+    gateway = Gateway(scenario)
+    events = RouterEvents(router)
+    plan = plan_contacts(scenario)
+    call, email = first(plan, "voice"), first(plan, "email")
+    contained, escalated = first(plan, "bot", "contained"), first(plan, "bot", "escalated")
+    now = datetime.now(UTC)
+
+    records = [gateway.arrival(c, now) for c in (call, email, contained, escalated)]
+    records += [
+        gateway.bot_outcome(contained, timedelta(seconds=40), now),
+        gateway.bot_outcome(escalated, timedelta(seconds=90), now),
+        gateway.abandoned(call, timedelta(seconds=3), now),
+    ]
+    assert {r.topic for r in records} == {INGRESS} <= set(TOPICS)
+    for record in records:
+        events.handle(from_record(record.headers, record.value, record.key))
+
+    def contact(planned: PlannedContact) -> Contact:
+        record = router.store.contact(a.tenant, planned.contact_id)
+        assert record is not None, planned.contact_id
+        return record.contact
+
+    assert contact(call).status is ContactStatus.ABANDONED
+    assert (contact(email).status, contact(email).queue_id) == (ContactStatus.QUEUED, "support-email")
+    assert contact(contained).status is ContactStatus.SELF_SERVED
+    handed = contact(escalated)
+    assert (handed.status, handed.queue_id) == (ContactStatus.QUEUED, "service-chat")
+    assert handed.channel is Channel.CHAT
+    assert handed.context.intent == escalated.intent
+    assert escalated.intent in handed.context.bot_transcript_summary
