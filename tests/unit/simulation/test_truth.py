@@ -1,0 +1,80 @@
+"""The ground truth's own account of the KPIs, worked by hand, and the contradictions it refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpline.simulation.plan import SurveyAnswers
+from helpline.simulation.truth import Ledger, LedgerError
+
+
+def _queued(ledger: Ledger, contact_id: str, at: float, queue: str = "q", channel: str = "voice") -> None:
+    ledger.arrived(contact_id, channel)
+    ledger.queued(contact_id, queue, channel, at)
+
+
+def test_a_queues_figures_by_hand() -> None:
+    ledger = Ledger()
+    # Answered after 5 s and after exactly the 20 s threshold (within it), after 35 s (not),
+    # one abandoned after 50 s, one still waiting at the end of the run.
+    for contact_id, at in (("c1", 0.0), ("c2", 10.0), ("c3", 20.0), ("c4", 30.0), ("c5", 40.0)):
+        _queued(ledger, contact_id, at)
+    ledger.answered("c1", 5.0)
+    ledger.answered("c2", 30.0)
+    ledger.answered("c3", 55.0)
+    ledger.abandoned("c4", 80.0)
+    ledger.handled("c1", talk_s=100.0, hold_s=20.0, wrap_up_s=30.0)
+    ledger.handled("c2", talk_s=200.0, hold_s=0.0, wrap_up_s=50.0)
+
+    figures = ledger.figures({"q": 20.0}).queues["q", "voice"]
+
+    assert (figures.queued, figures.answered, figures.answered_within, figures.abandoned) == (5, 3, 2, 1)
+    assert figures.service_level == pytest.approx(2 / 4)
+    assert figures.asa_s == pytest.approx((5 + 20 + 35) / 3)
+    # c3 is still talking: AHT counts handled contacts only.
+    assert figures.aht_s == pytest.approx((150 + 250) / 2)
+    assert figures.abandonment_rate == pytest.approx(1 / 5)
+
+
+def test_surveys_and_deflection_by_hand() -> None:
+    ledger = Ledger()
+    ledger.arrived("bot-1", "bot")
+    ledger.self_served("bot-1")
+    _queued(ledger, "c1", 0.0)
+    _queued(ledger, "c2", 0.0)
+    _queued(ledger, "c3", 0.0)
+    ledger.surveyed("c1", SurveyAnswers(csat=5, nps=10, ces=2))
+    ledger.surveyed("c2", SurveyAnswers(csat=3, nps=8, ces=4))
+    ledger.surveyed("c3", SurveyAnswers(csat=4, nps=2, ces=6))
+
+    figures = ledger.figures({"q": 20.0})
+
+    assert figures.csat == pytest.approx(2 / 3)
+    # One promoter, one passive, one detractor.
+    assert figures.nps == pytest.approx(0.0)
+    assert figures.ces == pytest.approx(4.0)
+    assert figures.deflection == pytest.approx(1 / 4)
+
+
+def test_an_empty_run_has_no_figures_rather_than_zeros() -> None:
+    figures = Ledger().figures({})
+    assert figures.queues == {}
+    assert (figures.csat, figures.nps, figures.ces, figures.deflection) == (None, None, None, None)
+
+
+def test_contradictions_are_refused() -> None:
+    ledger = Ledger()
+    with pytest.raises(LedgerError, match="never arrived"):
+        ledger.queued("ghost", "q", "voice", 0.0)
+    _queued(ledger, "c1", 0.0)
+    with pytest.raises(LedgerError, match="arrived twice"):
+        ledger.arrived("c1", "voice")
+    with pytest.raises(LedgerError, match="queued twice"):
+        ledger.queued("c1", "q", "voice", 1.0)
+    with pytest.raises(LedgerError, match="handled without being answered"):
+        ledger.handled("c1", 1.0, 0.0, 0.0)
+    ledger.abandoned("c1", 3.0)
+    with pytest.raises(LedgerError, match="not waiting"):
+        ledger.answered("c1", 4.0)
+    with pytest.raises(LedgerError, match="was queued, so not self-served"):
+        ledger.self_served("c1")
