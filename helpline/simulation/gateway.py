@@ -41,29 +41,9 @@ class Gateway:
             return common_pb2.DEPARTMENT_UNSPECIFIED
         return DEPARTMENTS[self.scenario.queue_spec(queue_id).department]
 
-    def _context(self, contact: PlannedContact, *, summary: str = "") -> common_pb2.ContactContext:
-        return common_pb2.ContactContext(
-            customer_id=f"cust-{contact.contact_id}",
-            intent=contact.intent,
-            bot_transcript_summary=summary,
-        )
-
     def arrival(self, contact: PlannedContact, at: datetime) -> OutgoingRecord:
         """The contact reaching its entry point; a bot conversation names no queue yet."""
-        queue_id = "" if contact.bot != "none" else contact.queue_id
-        return self._record(
-            contact,
-            contact_events_pb2.ContactReceived(
-                tenant_id=self.tenant,
-                contact_id=contact.contact_id,
-                channel=CHANNELS[contact.channel],
-                department=self._department(queue_id),
-                queue_id=queue_id,
-                context=self._context(contact),
-                received_at=timestamp(at),
-                entry_point=f"simulator:{contact.channel}",
-            ),
-        )
+        return self._received(contact, "" if contact.bot != "none" else contact.queue_id, at)
 
     def bot_outcome(self, contact: PlannedContact, talked: timedelta, at: datetime) -> OutgoingRecord:
         """The end of a bot conversation: resolved there, or handed to its queue with what the bot
@@ -83,18 +63,8 @@ class Gateway:
             )
         if contact.bot != "escalated":
             raise ValueError(f"contact {contact.contact_id} was not a bot conversation")
-        return self._record(
-            contact,
-            contact_events_pb2.ContactReceived(
-                tenant_id=self.tenant,
-                contact_id=contact.contact_id,
-                channel=common_pb2.CHANNEL_BOT,
-                department=self._department(contact.queue_id),
-                queue_id=contact.queue_id,
-                context=self._context(contact, summary=f"asked about {contact.intent}; wants a person"),
-                received_at=timestamp(at),
-                entry_point="simulator:bot",
-            ),
+        return self._received(
+            contact, contact.queue_id, at, summary=f"asked about {contact.intent}; wants a person"
         )
 
     def abandoned(self, contact: PlannedContact, waited: timedelta, at: datetime) -> OutgoingRecord:
@@ -109,6 +79,27 @@ class Gateway:
                 department=self._department(contact.queue_id),
                 wait_duration=duration(waited),
                 abandoned_at=timestamp(at),
+            ),
+        )
+
+    def _received(
+        self, contact: PlannedContact, queue_id: str, at: datetime, summary: str = ""
+    ) -> OutgoingRecord:
+        return self._record(
+            contact,
+            contact_events_pb2.ContactReceived(
+                tenant_id=self.tenant,
+                contact_id=contact.contact_id,
+                channel=CHANNELS[contact.channel],
+                department=self._department(queue_id),
+                queue_id=queue_id,
+                context=common_pb2.ContactContext(
+                    customer_id=f"cust-{contact.contact_id}",
+                    intent=contact.intent,
+                    bot_transcript_summary=summary,
+                ),
+                received_at=timestamp(at),
+                entry_point=f"simulator:{contact.channel}",
             ),
         )
 
