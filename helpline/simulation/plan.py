@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from helpline.simulation.model import HOUR_S, arrivals, patience
@@ -113,19 +113,7 @@ def _numbered(
     answers = SurveyAnswers(
         csat=_pick(rng, CSAT_WEIGHTS, 1), nps=_pick(rng, NPS_WEIGHTS, 0), ces=_pick(rng, CES_WEIGHTS, 1)
     )
-    return PlannedContact(
-        contact_id=contact_id,
-        at_s=draft.at_s,
-        channel=draft.channel,
-        queue_id=draft.queue_id,
-        patience_s=draft.patience_s,
-        handle_s=draft.handle_s,
-        wrap_up_s=draft.wrap_up_s,
-        bot=draft.bot,
-        bot_s=draft.bot_s,
-        intent=draft.intent,
-        survey=answers if responds else None,
-    )
+    return replace(draft, contact_id=contact_id, survey=answers if responds else None)
 
 
 def _pick(rng: random.Random, weights: Sequence[float], lowest: int) -> int:
