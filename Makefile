@@ -76,12 +76,8 @@ unit: deps ## the tests that need no broker
 test: lint ## everything CI runs: lint, then every test on the real Kafka and Redis
 	$(RUN) pytest
 
-bench: deps ## benchmarks, each a ratio to a baseline measured on the same broker in the same run
-	$(RUN) python -m bench.bus_throughput
-	$(RUN) python -m bench.tickets_throughput
-	$(RUN) python -m bench.router_latency --rate 50
-	$(RUN) python -m bench.sla_timers
-	$(RUN) python -m bench.metrics_ingest
+bench: deps ## every benchmark beside its baselines, measured in the same run; writes docs/benchmarks.md
+	$(RUN) python -m bench.report
 
 proto: deps ## regenerate helpline/v1 from proto/
 	$(RUN) python scripts/proto.py generate
