@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import redis
 import typer
@@ -20,6 +20,9 @@ from helpline.logging import configure_logging
 from helpline.prometheus_config import write_prometheus_config
 from helpline.settings import load_settings
 from helpline.topics import CATALOG, ensure_topics
+
+if TYPE_CHECKING:
+    from helpline.simulation.scenario import Scenario
 
 app = typer.Typer(help="Helpline: an event-driven contact-center platform.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys: each maps to one tenant; stored hashed.", no_args_is_help=True)
@@ -312,6 +315,85 @@ def tail(
         pass
     finally:
         consumer.close()
+
+
+@app.command()
+def simulate(
+    scenario_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenario", help="A scenario as JSON (docs/simulation.md); default: a mid-sized centre."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the run's draws.")] = None,
+    hours: Annotated[float | None, typer.Option(help="Simulated hours of arrivals.")] = None,
+    speed: Annotated[float | None, typer.Option(help="Simulated seconds a real second.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="The tenant the simulated centre is.")] = None,
+    forever: Annotated[
+        bool, typer.Option(help="Run one simulated period after another until Ctrl-C.")
+    ] = False,
+    live: Annotated[bool, typer.Option(help="A live view; --no-live prints a progress line instead.")] = True,
+    router_http: Annotated[
+        str | None, typer.Option(help="The router's REST base URL; default: the local stack's.")
+    ] = None,
+    router_grpc: Annotated[
+        str | None, typer.Option(help="The router's gRPC address; default: the local stack's.")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HELPLINE_SIMULATOR_API_KEY",
+            help="The tenant's API key; default: one created for the run.",
+        ),
+    ] = None,
+) -> None:
+    """Run a simulated contact centre against the running stack: customers through the Kafka ingress,
+    agents on gRPC desktops, surveys on the feedback topic; the KPIs it implies are shown as it runs."""
+    from helpline.simulation.live import play, summary
+    from helpline.simulation.runner import Connections, Simulation, SimulationError
+    from helpline.simulation.setup import SetupError
+
+    scenario = _scenario(scenario_file, seed=seed, hours=hours, speed=speed, tenant=tenant)
+    cfg = StackConfig.from_env()
+    settings = load_settings()
+    connections = Connections(
+        kafka_bootstrap=settings.kafka_bootstrap,
+        router_http=router_http or f"http://127.0.0.1:{_port(cfg, 'router', 'http')}",
+        router_grpc=router_grpc or f"127.0.0.1:{_port(cfg, 'router', 'grpc')}",
+        api_key=api_key or _api_keys().create(scenario.tenant, "simulator", scopes=())[1],
+        kafka_options=settings.kafka_options(),
+    )
+    runs = 0
+    try:
+        while True:
+            sim = Simulation(scenario.model_copy(update={"seed": scenario.seed + runs}), connections)
+            try:
+                play(sim, out, live=live)
+            finally:
+                sim.close()
+            out.print(summary(sim))
+            runs += 1
+            if not forever:
+                break
+    except KeyboardInterrupt:
+        console.print("stopped: the waiting customers hung up and the agents logged off")
+    except (SetupError, SimulationError, OSError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+def _scenario(path: Path | None, **overrides: object) -> Scenario:
+    from pydantic import ValidationError
+
+    from helpline.simulation.scenario import Scenario as Loaded
+
+    try:
+        base = Loaded.model_validate_json(path.read_text()) if path else Loaded.default()
+        given = {name: value for name, value in overrides.items() if value is not None}
+        return Loaded.model_validate(base.model_dump() | given)
+    except (OSError, ValidationError) as exc:
+        console.print(f"[red]scenario {path or 'default'}: {exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 def _api_keys() -> ApiKeyStore:

@@ -78,6 +78,11 @@ class Delivery:
             self._delivered = Delivered(topic, partition, offset)
         self._done.set()
 
+    @property
+    def done(self) -> bool:
+        """The broker answered, either way: `get` returns at once."""
+        return self._done.is_set()
+
     def get(self, timeout: float = 30.0) -> Delivered:
         """Wait for the broker's ack; raises DeliveryError or KafkaTimeoutError."""
         deadline = time.monotonic() + timeout

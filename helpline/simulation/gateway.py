@@ -12,9 +12,11 @@ from helpline.domain import duration, timestamp
 from helpline.events import new_event, to_record
 from helpline.simulation.plan import PlannedContact
 from helpline.simulation.scenario import Scenario
-from helpline.v1 import common_pb2, contact_events_pb2
+from helpline.topics import topic_for_domain
+from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2
 
 INGRESS = "helpline.contacts.ingress"
+FEEDBACK = topic_for_domain("feedback").name
 SOURCE = "/helpline/simulator"
 
 CHANNELS = {
@@ -81,6 +83,39 @@ class Gateway:
                 abandoned_at=timestamp(at),
             ),
         )
+
+    def survey(self, contact: PlannedContact, agent_id: str, at: datetime) -> list[OutgoingRecord]:
+        """The customer's answers to the post-contact survey (the survey tool's events), one for
+        each question, credited to the agent who handled the contact."""
+        answers = contact.survey
+        if answers is None:
+            raise ValueError(f"contact {contact.contact_id} answered no survey")
+        kinds = (
+            (common_pb2.SURVEY_KIND_CSAT, answers.csat, 5),
+            (common_pb2.SURVEY_KIND_NPS, answers.nps, 10),
+            (common_pb2.SURVEY_KIND_CES, answers.ces, 7),
+        )
+        records = []
+        for kind, score, scale_max in kinds:
+            survey_id = (
+                f"{contact.contact_id}-{common_pb2.SurveyKind.Name(kind).removeprefix('SURVEY_KIND_')}"
+            )
+            message = feedback_events_pb2.SurveyAnswered(
+                tenant_id=self.tenant,
+                survey_id=survey_id.lower(),
+                kind=kind,
+                score=score,
+                scale_max=scale_max,
+                contact_id=contact.contact_id,
+                agent_id=agent_id,
+                customer_id=f"cust-{contact.contact_id}",
+                channel=CHANNELS["chat" if contact.channel == "bot" else contact.channel],
+                department=self._department(contact.queue_id),
+                answered_at=timestamp(at),
+            )
+            envelope = new_event(message, source=SOURCE, subject=contact.contact_id)
+            records.append(to_record(envelope, FEEDBACK))
+        return records
 
     def _received(
         self, contact: PlannedContact, queue_id: str, at: datetime, summary: str = ""

@@ -52,14 +52,17 @@ class PlannedContact:
     survey: SurveyAnswers | None = None
 
 
-def plan_contacts(scenario: Scenario) -> list[PlannedContact]:
-    """Every contact of the run, by arrival; ids `<tenant>-c000001` on, in that order."""
+def plan_contacts(scenario: Scenario, run: str = "") -> list[PlannedContact]:
+    """Every contact of the run, by arrival; ids `<tenant>-c000001` on, in that order, or
+    `<tenant>-<run>-c000001` on: a contact id is the router's idempotency key, so each run against
+    a stack names its contacts afresh."""
+    prefix = f"{scenario.tenant}-{run}" if run else scenario.tenant
     curve = scenario.daily_curve()
     start = scenario.start_h * HOUR_S
     end = start + scenario.hours * HOUR_S
     drafts: list[PlannedContact] = []
     for channel, load in sorted(scenario.channels.items()):
-        rng = _stream(scenario.seed, channel)
+        rng = stream(scenario.seed, channel)
         handle, wrap_up = load.handle.law(), load.wrap_up.law()
         for at in arrivals(rng, load.per_hour, curve, start, end):
             drafts.append(
@@ -75,7 +78,7 @@ def plan_contacts(scenario: Scenario) -> list[PlannedContact]:
             )
     bot = scenario.self_service
     if bot is not None:
-        rng = _stream(scenario.seed, "bot")
+        rng = stream(scenario.seed, "bot")
         for at in arrivals(rng, bot.per_hour, curve, start, end):
             contained = rng.random() < bot.contained
             drafts.append(
@@ -93,14 +96,15 @@ def plan_contacts(scenario: Scenario) -> list[PlannedContact]:
                 )
             )
     drafts.sort(key=lambda c: (c.at_s, c.channel))
-    surveys = _stream(scenario.seed, "surveys")
+    surveys = stream(scenario.seed, "surveys")
     return [
-        _numbered(draft, f"{scenario.tenant}-c{number:06d}", surveys, scenario.surveys.response_rate)
+        _numbered(draft, f"{prefix}-c{number:06d}", surveys, scenario.surveys.response_rate)
         for number, draft in enumerate(drafts, start=1)
     ]
 
 
-def _stream(seed: int, name: str) -> random.Random:
+def stream(seed: int, name: str) -> random.Random:
+    """A named stream of the seed: the same draws whatever else the run draws."""
     # Reproducible draws for a simulation, not secrets.
     return random.Random(f"{seed}:{name}")  # noqa: S311
 

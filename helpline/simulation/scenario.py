@@ -40,6 +40,7 @@ class ChannelLoad(_Strict):
     )
     handle: Duration
     wrap_up: Duration = Duration(mean_s=30.0)
+    hold_rate: Probability = Field(0.0, ge=0, le=1, description="share of contacts put on hold once")
 
 
 class SelfService(_Strict):
@@ -64,6 +65,9 @@ class AgentGroup(_Strict):
     shift_end_h: float = Field(gt=0, le=24)
     reject_rate: Probability = Field(0.02, ge=0, lt=1)
     miss_rate: Probability = Field(0.01, ge=0, lt=1)
+    # Each agent takes a break this often, the group's breaks staggered over the interval.
+    break_every_h: PositiveFloat = 1.5
+    break_length: Duration = Duration(mean_s=600.0, cv=0.2)
 
     @model_validator(mode="after")
     def _shift_in_order(self) -> Self:
@@ -82,6 +86,8 @@ class QueueSpec(_Strict):
     service_level_target: float = Field(0.8, gt=0, lt=1)
     callback_threshold_s: int = Field(0, ge=0, description="estimated wait that offers a callback; 0: never")
     offer_timeout_s: int = Field(20, gt=0)
+    # Longer than any simulated wrap-up: agents complete their contacts themselves.
+    wrap_up_timeout_s: int = Field(600, gt=0)
 
 
 class Surveys(_Strict):
@@ -98,6 +104,9 @@ class Scenario(_Strict):
     start_h: float = Field(8.0, ge=0, lt=24, description="the simulated clock's hour at the start")
     hours: PositiveFloat = Field(1.0, description="simulated hours to run")
     speed: PositiveFloat = Field(60.0, description="simulated seconds a real second")
+    drain_h: float = Field(
+        0.25, ge=0, description="simulated hours after the last arrival for the queues to empty"
+    )
     curve: tuple[float, ...] = Field(default_factory=_office)
     channels: dict[ChannelName, ChannelLoad] = Field(min_length=1)
     queues: dict[str, QueueSpec] = {}
@@ -139,6 +148,11 @@ class Scenario(_Strict):
     def queue_spec(self, queue_id: str) -> QueueSpec:
         return self.queues.get(queue_id, QueueSpec())
 
+    def real_s(self, simulated_s: float) -> float:
+        """The platform runs on the wall clock, so a time it enforces (a service-level threshold, an
+        offer's timeout) is configured compressed like the customers and agents it applies to."""
+        return simulated_s / self.speed
+
     @classmethod
     def default(cls) -> Scenario:
         """A mid-sized service and support centre on a weekday morning."""
@@ -146,7 +160,8 @@ class Scenario(_Strict):
         return cls(
             channels={
                 "voice": ChannelLoad(
-                    per_hour=120, queue="service-voice", patience_mean_s=180, handle=Duration(mean_s=300)
+                    per_hour=120, queue="service-voice", patience_mean_s=180, handle=Duration(mean_s=300),
+                    hold_rate=0.15,
                 ),
                 "chat": ChannelLoad(
                     per_hour=60, queue="service-chat", patience_mean_s=240, handle=Duration(mean_s=480)
@@ -169,7 +184,7 @@ class Scenario(_Strict):
             self_service=SelfService(per_hour=60, contained=0.6, escalate_to="service-chat"),
             agents=(
                 AgentGroup(
-                    name="voice", count=12, queues=("service-voice",), capacity={"voice": 1},
+                    name="voice", count=16, queues=("service-voice",), capacity={"voice": 1},
                     shift_start_h=7, shift_end_h=16,
                 ),
                 AgentGroup(

@@ -19,7 +19,8 @@ def agent_ids(group: AgentGroup) -> list[str]:
 
 
 def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
-    """(path, body) of every PUT, queues first: an agent's profile names its queues."""
+    """(path, body) of every PUT, queues first: an agent's profile names its queues. The queues'
+    times are the scenario's compressed to the wall clock the router keeps."""
     requests: list[tuple[str, dict[str, Any]]] = []
     for queue_id, channels in sorted(scenario.queue_channels().items()):
         spec = scenario.queue_spec(queue_id)
@@ -30,10 +31,11 @@ def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
                     "name": queue_id,
                     "channels": sorted(channels),
                     "department": spec.department,
-                    "service_level_threshold_seconds": spec.service_level_threshold_s,
+                    "service_level_threshold_seconds": scenario.real_s(spec.service_level_threshold_s),
                     "service_level_target": spec.service_level_target,
-                    "callback_threshold_seconds": spec.callback_threshold_s,
-                    "offer_timeout_seconds": spec.offer_timeout_s,
+                    "callback_threshold_seconds": scenario.real_s(spec.callback_threshold_s),
+                    "offer_timeout_seconds": scenario.real_s(spec.offer_timeout_s),
+                    "after_contact_work_timeout_seconds": scenario.real_s(spec.wrap_up_timeout_s),
                 },
             )
         )

@@ -1,0 +1,253 @@
+"""One simulated agent at their desktop, on the router's gRPC API: they log in when their shift
+starts, take breaks, answer, reject or miss offers, hold, end the conversation, wrap up and
+complete with a disposition, and log out when the shift or the run ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypedDict, TypeVar
+
+import grpc
+
+from helpline.simulation.floor import AgentActivity
+from helpline.simulation.model import HOUR_S
+from helpline.simulation.plan import PlannedContact, stream
+from helpline.simulation.scenario import AgentGroup
+from helpline.v1 import common_pb2
+from helpline.v1 import router_service_pb2 as pb
+
+if TYPE_CHECKING:
+    from helpline.simulation.runner import Simulation
+
+T = TypeVar("T")
+# Simulated seconds an agent takes to pick up an offer they answer.
+PICK_UP_S = 3.0
+# A held contact is held for this share of its handle time, after this share of talking.
+HOLD_SHARE, TALK_BEFORE_HOLD = 0.2, 0.4
+RPC_TIMEOUT_S = 10.0
+
+
+class _CallOptions(TypedDict):
+    metadata: tuple[tuple[str, str], ...]
+    timeout: float
+
+
+class Desktop:
+    def __init__(self, sim: Simulation, agent_id: str, group: AgentGroup, stagger: float) -> None:
+        self.sim = sim
+        self.agent_id = agent_id
+        self.group = group
+        # Where in the group's break interval this agent's breaks fall, so they do not all leave at once.
+        self.stagger = stagger
+        self.on_duty = False
+        self.away = False
+        self.talking = 0
+        self.wrapping = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._missed: set[str] = set()
+        self._handling: set[asyncio.Task[None]] = set()
+
+    async def work(self, leave: asyncio.Event) -> None:
+        sim = self.sim
+        start_s = (self.group.shift_start_h - sim.scenario.start_h) * HOUR_S
+        end_s = (self.group.shift_end_h - sim.scenario.start_h) * HOUR_S
+        if end_s <= 0 or not await self._sleep_until(start_s, leave):
+            return
+        call = sim.stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id), metadata=sim.metadata)
+        reader = asyncio.create_task(self._offers(call))
+        try:
+            await self._status(common_pb2.AGENT_STATUS_AVAILABLE)
+            self.on_duty = True
+            self._show()
+            every_s = self.group.break_every_h * HOUR_S
+            next_break_s = start_s + every_s * self.stagger
+            # A shift that began before the run has had its earlier breaks.
+            while next_break_s <= max(start_s, 0.0):
+                next_break_s += every_s
+            while await self._sleep_until(min(next_break_s, end_s), leave) and next_break_s < end_s:
+                await self._take_break(leave)
+                next_break_s += every_s
+            await self._log_out()
+        finally:
+            call.cancel()
+            reader.cancel()
+            await asyncio.gather(reader, *self._handling, return_exceptions=True)
+
+    async def _sleep_until(self, simulated_s: float, leave: asyncio.Event) -> bool:
+        """False when the run ends first."""
+        try:
+            await asyncio.wait_for(
+                leave.wait(), max(0.0, self.sim.clock.real(simulated_s) - self.sim.clock.now())
+            )
+        except TimeoutError:
+            return True
+        return False
+
+    async def _take_break(self, leave: asyncio.Event) -> None:
+        """Away first, so no new offer comes; the contacts in hand are finished before the break.
+        The end of the run cuts a break short."""
+        await self._status(common_pb2.AGENT_STATUS_AWAY, "break")
+        self.away = True
+        await self._idle.wait()
+        self._show()
+        rng = stream(self.sim.scenario.seed, f"{self.agent_id}:break:{self.sim.clock.simulated():.0f}")
+        length_s = self.group.break_length.law().draw(rng)
+        await self._sleep_until(self.sim.clock.simulated() + length_s, leave)
+        self.away = False
+        await self._status(common_pb2.AGENT_STATUS_AVAILABLE)
+        self._show()
+
+    async def _log_out(self) -> None:
+        await self._status(common_pb2.AGENT_STATUS_AWAY, "end_of_shift")
+        self.away = True
+        await self._idle.wait()
+        await self._status(common_pb2.AGENT_STATUS_OFFLINE)
+        self.on_duty = self.away = False
+        self._show()
+
+    async def log_off(self) -> None:
+        """Offline at once, contacts in hand or not: the run was stopped."""
+        await self._status(common_pb2.AGENT_STATUS_OFFLINE)
+        self.on_duty = False
+        self._show()
+
+    async def _offers(
+        self, call: grpc.aio.UnaryStreamCall[pb.StreamOffersRequest, pb.StreamOffersResponse]
+    ) -> None:
+        try:
+            async for item in call:
+                if item.WhichOneof("item") == "offer":
+                    task = asyncio.create_task(self._offered(item.offer))
+                    self._handling.add(task)
+                    task.add_done_callback(self._handling.discard)
+                elif item.withdrawn.offer_id in self._missed:
+                    await self._missed_offer_gone(item.withdrawn.offer_id)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.CANCELLED:
+                self.sim.problem(
+                    f"{self.agent_id}: the offer stream ended: {exc.code().name} {exc.details()}"
+                )
+
+    async def _missed_offer_gone(self, offer_id: str) -> None:
+        """After missed offers the router may set the agent away (missed): they notice and come back."""
+        self._missed.discard(offer_id)
+        if self.on_duty and not self.away:
+            await self._status(common_pb2.AGENT_STATUS_AVAILABLE)
+
+    async def _offered(self, offer: pb.Offer) -> None:
+        sim = self.sim
+        caller = sim.floor.callers.get(offer.contact_id)
+        if caller is None:
+            # Not this run's contact (left over from an earlier run): someone else's to take.
+            await self._rpc(sim.stub.RejectOffer(self._reject(offer, "not_this_run"), **self._call()))
+            return
+        contact = caller.contact
+        rng = stream(sim.scenario.seed, f"{contact.contact_id}:{self.agent_id}:offer")
+        draw = rng.random()
+        if draw < self.group.miss_rate:
+            sim.floor.missed += 1
+            self._missed.add(offer.offer_id)
+            return
+        if draw < self.group.miss_rate + self.group.reject_rate:
+            sim.floor.rejected += 1
+            await self._rpc(sim.stub.RejectOffer(self._reject(offer, "busy"), **self._call()))
+            return
+        await sim.clock.pause(PICK_UP_S)
+        if not sim.floor.pick_up(contact.contact_id):
+            return
+        accept = pb.AcceptOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id)
+        sent = sim.clock.now()
+        try:
+            await sim.stub.AcceptOffer(accept, **self._call())
+        except grpc.aio.AioRpcError:
+            # The offer had expired or been withdrawn meanwhile.
+            sim.pick_up_failed(contact)
+            return
+        sim.answered(contact.contact_id, self._between(sent))
+        await self._handle(contact, self._between(sent))
+
+    async def _handle(self, contact: PlannedContact, answered_at: float) -> None:
+        sim = self.sim
+        ids = {"contact_id": contact.contact_id, "agent_id": self.agent_id}
+        self._busy(talking=1)
+        held = 0.0
+        load = sim.scenario.channels.get(contact.channel)  # type: ignore[call-overload]
+        rng = stream(sim.scenario.seed, f"{contact.contact_id}:hold")
+        if load is not None and rng.random() < load.hold_rate:
+            await sim.clock.pause(contact.handle_s * TALK_BEFORE_HOLD)
+            sent = sim.clock.now()
+            await self._rpc(sim.stub.HoldContact(pb.HoldContactRequest(**ids), **self._call()))
+            held_at = self._between(sent)
+            await sim.clock.pause(contact.handle_s * HOLD_SHARE)
+            sent = sim.clock.now()
+            await self._rpc(sim.stub.ResumeContact(pb.ResumeContactRequest(**ids), **self._call()))
+            held = self._between(sent) - held_at
+            await sim.clock.pause(contact.handle_s * (1 - TALK_BEFORE_HOLD - HOLD_SHARE))
+        else:
+            await sim.clock.pause(contact.handle_s)
+        sent = sim.clock.now()
+        await self._rpc(sim.stub.EndContact(pb.EndContactRequest(**ids), **self._call()))
+        ended = self._between(sent)
+        self._busy(talking=-1, wrapping=1)
+        await sim.clock.pause(contact.wrap_up_s)
+        sent = sim.clock.now()
+        disposition = contact.intent or "resolved"
+        complete = pb.CompleteContactRequest(**ids, disposition_code=disposition)
+        await self._rpc(sim.stub.CompleteContact(complete, **self._call()))
+        completed = self._between(sent)
+        self._busy(wrapping=-1)
+        sim.floor.ledger.handled(
+            contact.contact_id, talk_s=ended - answered_at - held, hold_s=held, wrap_up_s=completed - ended
+        )
+        if contact.survey is not None:
+            for record in sim.gateway.survey(contact, self.agent_id, sim.clock.wall()):
+                sim.publish(record)
+            sim.floor.ledger.surveyed(contact.contact_id, contact.survey)
+            sim.floor.surveys += 1
+        sim.done(contact.contact_id)
+
+    def _busy(self, talking: int = 0, wrapping: int = 0) -> None:
+        self.talking += talking
+        self.wrapping += wrapping
+        if self.talking or self.wrapping:
+            self._idle.clear()
+        else:
+            self._idle.set()
+        self._show()
+
+    def _show(self) -> None:
+        if self.talking:
+            activity = AgentActivity.BUSY
+        elif self.wrapping:
+            activity = AgentActivity.WRAP_UP
+        elif not self.on_duty:
+            activity = AgentActivity.OFF_SHIFT
+        elif self.away:
+            activity = AgentActivity.AWAY
+        else:
+            activity = AgentActivity.AVAILABLE
+        self.sim.floor.agents[self.agent_id] = activity
+
+    def _between(self, sent: float) -> float:
+        """When the router acted on a call: between its sending and its answer."""
+        return (sent + self.sim.clock.now()) / 2
+
+    async def _status(self, status: common_pb2.AgentStatus.ValueType, reason: str = "") -> None:
+        request = pb.SetAgentStatusRequest(agent_id=self.agent_id, status=status, reason_code=reason)
+        await self._rpc(self.sim.stub.SetAgentStatus(request, **self._call()))
+
+    def _reject(self, offer: pb.Offer, reason: str) -> pb.RejectOfferRequest:
+        return pb.RejectOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id, reason=reason)
+
+    def _call(self) -> _CallOptions:
+        return {"metadata": self.sim.metadata, "timeout": RPC_TIMEOUT_S}
+
+    async def _rpc(self, call: Awaitable[T]) -> T | None:
+        """A refusal is the platform's answer to note, not a reason to stop the floor."""
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            self.sim.problem(f"{self.agent_id}: {exc.code().name} {exc.details()}")
+            return None

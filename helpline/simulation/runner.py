@@ -1,0 +1,240 @@
+"""Plays a scenario's plan against a running stack through its real interfaces only: the customers
+come in through the router's Kafka ingress (as the telephony, chat and bot gateways would), the
+agents work from desktops on the router's gRPC API, and the surveys go onto the feedback topic. What
+the simulated people did goes into the ledger, the ground truth the platform's KPIs are held to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import grpc
+import httpx
+
+from helpline.bus import OutgoingRecord, make_producer, send
+from helpline.producer import Delivery, DeliveryError
+from helpline.simulation.clock import SimClock
+from helpline.simulation.desktop import Desktop
+from helpline.simulation.floor import Floor
+from helpline.simulation.gateway import INGRESS, Gateway
+from helpline.simulation.model import HOUR_S
+from helpline.simulation.plan import PlannedContact, plan_contacts
+from helpline.simulation.scenario import Scenario
+from helpline.simulation.setup import agent_ids, configure_router
+from helpline.v1 import router_service_pb2_grpc
+
+# How often the live view is redrawn and the producer's acks are checked, in wall-clock seconds.
+TICK_S = 0.5
+
+
+class SimulationError(RuntimeError):
+    """The platform refused or lost part of the run; the message says what."""
+
+
+@dataclass(frozen=True)
+class Connections:
+    kafka_bootstrap: str
+    router_http: str
+    router_grpc: str
+    api_key: str
+    kafka_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+class Simulation:
+    """One run of a scenario. `view` is called every tick with the floor, for a live display."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        connections: Connections,
+        run: str | None = None,
+        view: Callable[[Simulation], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.connections = connections
+        self.run_id = run or new_run_id()
+        self.plan = plan_contacts(scenario, self.run_id)
+        self.floor = Floor(planned=len(self.plan))
+        self.gateway = Gateway(scenario)
+        self.clock = SimClock(scenario.speed)
+        self.metadata = (("x-api-key", connections.api_key),)
+        self.problems: list[str] = []
+        self.closing = False
+        self._configured = False
+        self.view = view
+        self._answered: dict[str, asyncio.Event] = {}
+        self._finished: dict[str, asyncio.Event] = {}
+        self._deliveries: list[Delivery] = []
+        self._producer = make_producer(
+            connections.kafka_bootstrap, "helpline-simulator", **connections.kafka_options
+        )
+
+    @property
+    def end_s(self) -> float:
+        """Simulated seconds from the start to the last possible arrival."""
+        return self.scenario.hours * HOUR_S
+
+    def thresholds(self) -> dict[str, float]:
+        """Each queue's service-level threshold on the wall clock, as the router was given it."""
+        return {
+            queue: self.scenario.real_s(self.scenario.queue_spec(queue).service_level_threshold_s)
+            for queue in self.scenario.queue_channels()
+        }
+
+    def configure(self) -> None:
+        """Put the scenario's queues and agents into the router and connect to Kafka. `run` does
+        it first unless done already: a caller that waits for the platform to take the
+        configuration in (as the end-to-end test does) calls it before."""
+        with httpx.Client(base_url=self.connections.router_http, timeout=10) as client:
+            configure_router(client, self.connections.api_key, self.scenario)
+        self._producer.prepare(INGRESS)
+        self._configured = True
+
+    async def run(self) -> Floor:
+        """Configure the router, play the plan, let the queues drain, send the agents home."""
+        if not self._configured:
+            await asyncio.to_thread(self.configure)
+        async with grpc.aio.insecure_channel(self.connections.router_grpc) as channel:
+            self.stub = router_service_pb2_grpc.RouterServiceStub(channel)
+            self.clock = SimClock(self.scenario.speed)
+            leave = asyncio.Event()
+            desks = [
+                Desktop(self, agent_id, group, index / group.count)
+                for group in self.scenario.agents
+                for index, agent_id in enumerate(agent_ids(group))
+            ]
+            ticker = asyncio.create_task(self._tick())
+            agents = [asyncio.create_task(desk.work(leave)) for desk in desks]
+            try:
+                customers = await self._arrivals()
+                await self._drain(customers)
+                leave.set()
+                await asyncio.gather(*agents)
+            finally:
+                leave.set()
+                for task in (*agents, ticker):
+                    task.cancel()
+                await asyncio.gather(*agents, ticker, return_exceptions=True)
+                await self._close_floor(desks)
+        await asyncio.to_thread(self._producer.flush)
+        self._check_deliveries()
+        self._show()
+        return self.floor
+
+    async def _close_floor(self, desks: list[Desktop]) -> None:
+        """Stopped early (Ctrl-C): the waiting customers hang up and the agents log off, so the
+        tenant's queues hold nothing a later run would be offered."""
+        self.closing = True
+        for contact_id in self.floor.waiting():
+            self.hang_up(self.floor.callers[contact_id].contact)
+        await asyncio.gather(*(desk.log_off() for desk in desks if desk.on_duty))
+
+    async def _arrivals(self) -> list[asyncio.Task[None]]:
+        customers = []
+        for contact in self.plan:
+            await self.clock.until(contact.at_s)
+            customers.append(asyncio.create_task(self._customer(contact)))
+        return customers
+
+    async def _drain(self, customers: list[asyncio.Task[None]]) -> None:
+        """Wait for the queues to empty; whoever still waits when the drain time is up leaves with
+        the run (an abandon, on both the platform's side and the ledger's)."""
+        drain_s = self.scenario.real_s(self.scenario.drain_h * HOUR_S)
+        if customers:
+            await asyncio.wait(customers, timeout=max(0.0, drain_s))
+        self.closing = True
+        for contact_id in self.floor.waiting():
+            self.hang_up(self.floor.callers[contact_id].contact)
+        await asyncio.gather(*customers)
+
+    async def _customer(self, contact: PlannedContact) -> None:
+        self.floor.arrived += 1
+        self.floor.ledger.arrived(contact.contact_id, contact.channel)
+        self.publish(self.gateway.arrival(contact, self.clock.wall()))
+        if contact.bot != "none":
+            started = self.clock.now()
+            await self.clock.pause(contact.bot_s)
+            talked = timedelta(seconds=self.clock.now() - started)
+            self.publish(self.gateway.bot_outcome(contact, talked, self.clock.wall()))
+            if contact.bot == "contained":
+                self.floor.ledger.self_served(contact.contact_id)
+                self.floor.finished += 1
+                return
+        answered = self._answered[contact.contact_id] = asyncio.Event()
+        finished = self._finished[contact.contact_id] = asyncio.Event()
+        self.floor.queue(contact)
+        channel = "chat" if contact.channel == "bot" else contact.channel
+        self.floor.ledger.queued(contact.contact_id, contact.queue_id, channel, self.clock.now())
+        if math.isfinite(contact.patience_s):
+            try:
+                await asyncio.wait_for(answered.wait(), self.clock.real(contact.patience_s))
+            except TimeoutError:
+                if self.floor.out_of_patience(contact.contact_id):
+                    self.hang_up(contact)
+        await finished.wait()
+
+    def hang_up(self, contact: PlannedContact) -> None:
+        """The customer leaves the queue."""
+        now = self.clock.now()
+        queued_at = self.floor.ledger.contacts[contact.contact_id].queued_at or now
+        self.floor.left(contact.contact_id, now)
+        waited = timedelta(seconds=now - queued_at)
+        self.publish(self.gateway.abandoned(contact, waited, self.clock.wall()))
+        self.done(contact.contact_id)
+
+    def pick_up_failed(self, contact: PlannedContact) -> None:
+        """An agent's accept was refused: the customer waits on, unless their patience or the run
+        ran out meanwhile."""
+        if self.floor.pick_up_failed(contact.contact_id) or self.closing:
+            self.hang_up(contact)
+
+    def answered(self, contact_id: str, at: float) -> None:
+        self.floor.picked_up(contact_id, at)
+        self._answered[contact_id].set()
+
+    def done(self, contact_id: str) -> None:
+        self.floor.finished += 1
+        self._finished[contact_id].set()
+
+    def publish(self, record: OutgoingRecord) -> None:
+        self._deliveries.append(send(self._producer, record))
+
+    def problem(self, what: str) -> None:
+        self.problems.append(what)
+
+    async def _tick(self) -> None:
+        while True:
+            self._check_deliveries()
+            self._show()
+            await asyncio.sleep(TICK_S)
+
+    def _show(self) -> None:
+        if self.view is not None:
+            self.view(self)
+
+    def _check_deliveries(self) -> None:
+        """A record the broker refused is part of the run lost: stop rather than report KPIs the
+        platform never saw."""
+        pending = []
+        for delivery in self._deliveries:
+            if not delivery.done:
+                pending.append(delivery)
+                continue
+            try:
+                delivery.get(timeout=0)
+            except DeliveryError as exc:
+                raise SimulationError(f"Kafka refused a record of the run: {exc}") from exc
+        self._deliveries = pending
+
+    def close(self) -> None:
+        self._producer.close()

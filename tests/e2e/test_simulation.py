@@ -1,0 +1,223 @@
+"""The simulated contact centre end to end: a seeded, time-compressed scenario plays through the
+router (a process: Kafka ingress, gRPC desktops) into the metrics service (a process), a real
+Prometheus scrapes it with the project's recording rules, and the KPIs read through Prometheus' HTTP
+API are the ones the simulator's own ground truth implies.
+
+Counts must match exactly. Times cannot: the simulator and the router each read their own clock, a
+few milliseconds apart (the ingress hop, the gRPC round trip), so means are held to TIME_TOLERANCE_S
+and a contact answered that close to its service-level threshold may count on either side of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from helpline.auth import ApiKeyStore
+from helpline.local_stack import LocalStack, StackConfig, free_port
+from helpline.prometheus_config import write_prometheus_config
+from helpline.simulation.runner import Connections, Simulation
+from helpline.simulation.scenario import (
+    AgentGroup,
+    ChannelLoad,
+    Duration,
+    QueueSpec,
+    Scenario,
+    SelfService,
+    Surveys,
+)
+from helpline.simulation.truth import Figures
+from tests.e2e.test_kpis_in_prometheus import Prometheus
+from tests.integration.helpers import wait_until
+from tests.integration.service_process import ServiceProcess, service_env
+
+pytestmark = pytest.mark.integration
+
+TIME_TOLERANCE_S = 0.15
+Slot = tuple[str, str]
+
+
+def scenario(tenant: str) -> Scenario:
+    """Twelve simulated minutes at 20x (36 s): voice tight enough to queue and abandon, chat and
+    email comfortable, a bot that keeps half its conversations. Thresholds 20 s simulated, 1 s real."""
+    return Scenario(
+        seed=7,
+        tenant=tenant,
+        hours=0.2,
+        speed=20,
+        drain_h=0.05,
+        curve=(1.0,) * 24,
+        channels={
+            "voice": ChannelLoad(
+                per_hour=150, queue="e2e-voice", patience_mean_s=40, handle=Duration(mean_s=60), hold_rate=0.3
+            ),
+            "chat": ChannelLoad(
+                per_hour=60, queue="e2e-chat", patience_mean_s=120, handle=Duration(mean_s=90)
+            ),
+            "email": ChannelLoad(per_hour=30, queue="e2e-email", handle=Duration(mean_s=60)),
+        },
+        queues={"e2e-email": QueueSpec(department="support", service_level_threshold_s=60)},
+        self_service=SelfService(
+            per_hour=60, contained=0.5, escalate_to="e2e-chat", conversation=Duration(mean_s=30),
+            patience_mean_s=120, handle=Duration(mean_s=90),
+        ),
+        agents=(
+            AgentGroup(
+                name="voice", count=3, queues=("e2e-voice",), capacity={"voice": 1},
+                shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.05,
+            ),
+            AgentGroup(
+                name="digital", count=2, queues=("e2e-chat", "e2e-email"), capacity={"chat": 2, "email": 1},
+                shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.0,
+            ),
+        ),
+        surveys=Surveys(response_rate=0.5),
+    )  # fmt: skip
+
+
+@dataclass
+class Stack:
+    connections: Connections
+    prometheus: Prometheus
+
+
+@pytest.fixture
+def stack(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Stack]:
+    services = {
+        name: ServiceProcess(
+            name, service_env(name, redis_url, kafka_bootstrap, unique), tmp_path / f"{name}.log"
+        )
+        for name in ("router", "metrics")
+    }
+    for service in services.values():
+        service.start()
+    cfg = StackConfig(var_dir=tmp_path / "prometheus", prometheus_port=free_port())
+    cfg.prometheus_config = write_prometheus_config(
+        tmp_path / "prometheus.yml", {"metrics": [f"127.0.0.1:{services['metrics'].port}"]}, interval="1s"
+    )
+    prometheus = LocalStack(cfg)
+    prometheus.start(prometheus.prometheus())
+    router = services["router"]
+    key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=unique).create(f"sim{unique}", "simulator")[1]
+    try:
+        yield Stack(
+            Connections(
+                kafka_bootstrap=kafka_bootstrap,
+                router_http=f"http://127.0.0.1:{router.port}",
+                router_grpc=f"127.0.0.1:{router.grpc_port}",
+                api_key=key,
+            ),
+            Prometheus(cfg.prometheus_url),
+        )
+    finally:
+        prometheus.stop("prometheus")
+        for service in services.values():
+            assert service.stop() == 0, f"{service.name} did not stop cleanly; see {service.log}"
+
+
+def by_slot(prometheus: Prometheus, expr: str) -> dict[Slot, float]:
+    return {
+        (sample["metric"]["queue"], sample["metric"]["channel"]): float(sample["value"][1])
+        for sample in prometheus.query(expr)
+    }
+
+
+def test_the_platform_reports_the_kpis_the_simulated_centre_lived(stack: Stack, unique: str) -> None:
+    tenant = f"sim{unique}"
+    sim = Simulation(scenario(tenant), stack.connections)
+    try:
+        sim.configure()
+        where = f'tenant="{tenant}"'
+        every_queue = {("e2e-voice", "voice"), ("e2e-chat", "chat"), ("e2e-email", "email")}
+        wait_until(
+            lambda: (
+                every_queue <= set(by_slot(stack.prometheus, f"helpline_contacts_queued_total{{{where}}}"))
+            ),
+            timeout=60,
+            what="the queues' series, from zero, in Prometheus",
+        )
+        floor = asyncio.run(sim.run())
+    finally:
+        sim.close()
+    assert sim.problems == []
+    truth = floor.ledger.figures(sim.thresholds())
+    queued = {slot: float(seen.queued) for slot, seen in truth.queues.items()}
+
+    def counted(name: str) -> dict[Slot, float]:
+        found = by_slot(stack.prometheus, f"sum by (queue, channel) ({name}{{{where}}})")
+        return {slot: value for slot, value in found.items() if value or slot in queued}
+
+    wait_until(
+        lambda: counted("helpline_contacts_queued_total") == queued,
+        timeout=60,
+        what="every contact in Prometheus",
+    )
+    assert counted("helpline_contacts_answered_total") == {
+        s: float(f.answered) for s, f in truth.queues.items()
+    }
+    assert counted("helpline_contacts_abandoned_total") == {
+        s: float(f.abandoned) for s, f in truth.queues.items()
+    }
+    assert_service_levels(stack.prometheus, where, sim, truth)
+    # Recording rules are evaluated a scrape behind the raw series: retried until they caught up.
+    eventually(lambda: assert_means(stack.prometheus, where, truth))
+    eventually(lambda: assert_surveys(stack.prometheus, where, truth))
+    self_served = sum(t.self_served for t in floor.ledger.contacts.values())
+    assert self_served > 0
+    assert stack.prometheus.values(f"sum(helpline_contacts_self_served_total{{{where}}})") == [self_served]
+
+
+def eventually(check: Callable[[], None], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
+def assert_service_levels(prometheus: Prometheus, where: str, sim: Simulation, truth: Figures) -> None:
+    """Answered within the threshold: exactly, but for contacts answered within the clocks'
+    tolerance of it."""
+    within = by_slot(
+        prometheus, f"sum by (queue, channel) (helpline_contacts_answered_in_threshold_total{{{where}}})"
+    )
+    thresholds = sim.thresholds()
+    for slot, seen in truth.queues.items():
+        close = sum(
+            1
+            for t in sim.floor.ledger.contacts.values()
+            if (t.queue_id, t.channel) == slot
+            and t.answered_at is not None
+            and abs((t.waited_s or 0.0) - thresholds[slot[0]]) <= TIME_TOLERANCE_S
+        )
+        assert seen.answered_within - close <= within.get(slot, 0) <= seen.answered_within + close, slot
+
+
+def assert_means(prometheus: Prometheus, where: str, truth: Figures) -> None:
+    asa = by_slot(prometheus, f"tenant_queue_channel:helpline_asa_seconds:mean5m{{{where}}}")
+    aht = by_slot(prometheus, f"tenant_queue_channel:helpline_aht_seconds:mean5m{{{where}}}")
+    for slot, seen in truth.queues.items():
+        if seen.asa_s is not None:
+            assert asa[slot] == pytest.approx(seen.asa_s, abs=TIME_TOLERANCE_S), slot
+        if seen.aht_s is not None:
+            assert aht[slot] == pytest.approx(seen.aht_s, abs=TIME_TOLERANCE_S), slot
+
+
+def assert_surveys(prometheus: Prometheus, where: str, truth: Figures) -> None:
+    for record, expected in (
+        ("tenant:helpline_csat:ratio_rate5m", truth.csat),
+        ("tenant:helpline_nps:score5m", truth.nps),
+        ("tenant:helpline_ces:score5m", truth.ces),
+    ):
+        assert expected is not None
+        assert prometheus.values(f"{record}{{{where}}}") == [pytest.approx(expected)], record
