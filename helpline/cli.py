@@ -3,6 +3,7 @@ and tail events."""
 
 from __future__ import annotations
 
+import signal
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -22,6 +23,7 @@ from helpline.settings import load_settings
 from helpline.topics import CATALOG, ensure_topics
 
 if TYPE_CHECKING:
+    from helpline.simulation.runner import Connections
     from helpline.simulation.scenario import Scenario
 
 app = typer.Typer(help="Helpline: an event-driven contact-center platform.", no_args_is_help=True)
@@ -69,8 +71,18 @@ def _prometheus_config(cfg: StackConfig, services: list[str]) -> Path:
 def up(
     services: Annotated[bool, typer.Option(help="Start the services too, not only Kafka and Redis.")] = True,
     prometheus: Annotated[bool, typer.Option(help="Start Prometheus scraping the services.")] = True,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            help="Then run the simulated contact centre against it until Ctrl-C, which stops everything."
+        ),
+    ] = False,
+    live: Annotated[
+        bool, typer.Option(help="With --simulate: a live view; --no-live prints a progress line.")
+    ] = True,
 ) -> None:
-    """Start Kafka, Redis, Prometheus and every service in the background; print the endpoints."""
+    """Start Kafka, Redis, Prometheus and every service in the background; print the endpoints.
+    With --simulate (what `make up` runs), stay in the foreground running the simulator."""
     configure_logging("helpline-cli", level="INFO", fmt="console")
     cfg = StackConfig.from_env()
     stack = LocalStack(cfg)
@@ -105,7 +117,46 @@ def up(
             endpoint += f"\ngrpc 127.0.0.1:{_port(cfg, name, 'grpc')}"
         table.add_row(name, endpoint, _shown(cfg.log_dir / f"{name}.log"))
     out.print(table)
-    out.print("Stop everything with [bold]make down[/bold] (or `helpline down`).")
+    if not simulate:
+        out.print("Stop everything with [bold]make down[/bold] (or `helpline down`).")
+        return
+    _simulate_until_stopped(cfg, stack, prometheus=prometheus, live=live)
+
+
+def _simulate_until_stopped(cfg: StackConfig, stack: LocalStack, *, prometheus: bool, live: bool) -> None:
+    from helpline.simulation.runner import Connections
+    from helpline.simulation.scenario import Scenario as Default
+
+    scenario = Default.default()
+    settings = load_settings()
+    keys = ApiKeyStore(redis.Redis.from_url(f"{cfg.redis_url}/0"), pepper=settings.api_key_pepper)
+    connections = Connections(
+        kafka_bootstrap=cfg.kafka_bootstrap,
+        router_http=f"http://127.0.0.1:{_port(cfg, 'router', 'http')}",
+        router_grpc=f"127.0.0.1:{_port(cfg, 'router', 'grpc')}",
+        api_key=keys.create(scenario.tenant, "simulator", scopes=())[1],
+        kafka_options=settings.kafka_options(),
+    )
+    out.print(
+        f"Simulating a contact centre as tenant [bold]{scenario.tenant}[/bold]; Ctrl-C stops everything."
+    )
+    if prometheus:
+        out.print(
+            f"KPIs: {cfg.prometheus_url}/graph?g0.expr="
+            f"tenant_queue_channel%3Ahelpline_service_level%3Aratio_rate5m%7Btenant%3D%22{scenario.tenant}%22%7D"
+            " (service level by queue and channel; docs/metrics.md lists every KPI). Under docker compose,"
+            " Grafana shows them at http://127.0.0.1:3000."
+        )
+    try:
+        _simulate(scenario, connections, forever=True, live=live)
+    except KeyboardInterrupt:
+        console.print("stopping: the customers hung up and the agents logged off; stopping the stack...")
+    finally:
+        # One Ctrl-C can arrive twice (from the terminal and forwarded by `uv run`): the second must
+        # not cut the stack's stop short and leave a broker running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.down()
+        out.print("stopped")
 
 
 def _shown(path: Path) -> str:
@@ -339,6 +390,10 @@ def simulate(
     router_grpc: Annotated[
         str | None, typer.Option(help="The router's gRPC address; default: the local stack's.")
     ] = None,
+    heartbeat: Annotated[
+        Path | None,
+        typer.Option(help="A file touched every half second while runs go on, for a container healthcheck."),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -349,9 +404,7 @@ def simulate(
 ) -> None:
     """Run a simulated contact centre against the running stack: customers through the Kafka ingress,
     agents on gRPC desktops, surveys on the feedback topic; the KPIs it implies are shown as it runs."""
-    from helpline.simulation.live import play, summary
-    from helpline.simulation.runner import Connections, Simulation, SimulationError
-    from helpline.simulation.setup import SetupError
+    from helpline.simulation.runner import Connections
 
     scenario = _scenario(scenario_file, seed=seed, hours=hours, speed=speed, tenant=tenant)
     cfg = StackConfig.from_env()
@@ -363,10 +416,26 @@ def simulate(
         api_key=api_key or _api_keys().create(scenario.tenant, "simulator", scopes=())[1],
         kafka_options=settings.kafka_options(),
     )
+    try:
+        _simulate(scenario, connections, forever=forever, live=live, heartbeat=heartbeat)
+    except KeyboardInterrupt:
+        console.print("stopped: the waiting customers hung up and the agents logged off")
+
+
+def _simulate(
+    scenario: Scenario, connections: Connections, *, forever: bool, live: bool, heartbeat: Path | None = None
+) -> None:
+    """One run, or one after another (each a new simulated day, seeded in turn) until Ctrl-C."""
+    from helpline.simulation.live import play, summary
+    from helpline.simulation.runner import Simulation, SimulationError
+    from helpline.simulation.setup import SetupError
+
     runs = 0
     try:
         while True:
-            sim = Simulation(scenario.model_copy(update={"seed": scenario.seed + runs}), connections)
+            sim = Simulation(
+                scenario.model_copy(update={"seed": scenario.seed + runs}), connections, heartbeat=heartbeat
+            )
             try:
                 play(sim, out, live=live)
             finally:
@@ -375,8 +444,6 @@ def simulate(
             runs += 1
             if not forever:
                 break
-    except KeyboardInterrupt:
-        console.print("stopped: the waiting customers hung up and the agents logged off")
     except (SetupError, SimulationError, OSError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

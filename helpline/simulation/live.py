@@ -98,7 +98,7 @@ def play(sim: Simulation, console: Console, *, live: bool) -> None:
             sim.view = lambda s: screen.update(render(s))
             asyncio.run(sim.run())
         return
-    shown = [0.0]
+    shown = [-PLAIN_EVERY_S]
 
     def plain(s: Simulation) -> None:
         if s.clock.now() - shown[0] >= PLAIN_EVERY_S:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -59,6 +60,7 @@ class Simulation:
         connections: Connections,
         run: str | None = None,
         view: Callable[[Simulation], None] | None = None,
+        heartbeat: Path | None = None,
     ) -> None:
         self.scenario = scenario
         self.connections = connections
@@ -72,6 +74,7 @@ class Simulation:
         self.closing = False
         self._configured = False
         self.view = view
+        self._heartbeat = heartbeat
         self._answered: dict[str, asyncio.Event] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self._deliveries: list[Delivery] = []
@@ -216,6 +219,8 @@ class Simulation:
         while True:
             self._check_deliveries()
             self._show()
+            if self._heartbeat is not None:
+                self._heartbeat.touch()
             await asyncio.sleep(TICK_S)
 
     def _show(self) -> None:

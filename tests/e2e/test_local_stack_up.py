@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -77,8 +78,42 @@ def test_up_publish_tail_down(tmp_path: Path) -> None:
         key = helpline(env, "apikey", "create", "acme", "--name", "e2e")
         assert key.returncode == 0, key.stderr
         assert key.stdout.strip().startswith("hlk_")
+
+        simulated = helpline(env, "simulate", "--hours", "0.02", "--no-live", "--tenant", "e2e")
+        assert simulated.returncode == 0, simulated.stdout + simulated.stderr
+        assert "Helpline simulation, tenant e2e" in simulated.stdout
+        assert "draining" in simulated.stdout
+
+        assert_make_up_runs_the_simulator_until_ctrl_c(env)
     finally:
         stopped = helpline(env, "down", timeout=120)
     assert stopped.returncode == 0, stopped.stderr
     for port in (9092, 6379, 8081, 8084):
         assert not port_open(port + offset), f"port {port + offset} still answers after down"
+
+
+def assert_make_up_runs_the_simulator_until_ctrl_c(env: dict[str, str]) -> None:
+    """`helpline up --simulate` (what `make up` runs) stays in the foreground simulating, and
+    Ctrl-C stops the simulator and the whole stack cleanly."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "helpline.cli", "up", "--simulate", "--no-live"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as up:
+        assert up.stdout is not None
+        seen = []
+        for line in up.stdout:
+            seen.append(line)
+            if line.startswith("arrivals "):
+                break
+        assert any("Simulating a contact centre" in line for line in seen), "".join(seen)
+        assert any("/graph?g0.expr=" in line for line in seen), "".join(seen)
+        up.send_signal(signal.SIGINT)
+        rest, _ = up.communicate(timeout=120)
+        assert up.returncode == 0, "".join(seen) + rest
+    assert "stopped" in rest.splitlines()[-1]
+    for port in (9092, 6379, 8081, 8084):
+        assert not port_open(port + int(env["HELPLINE_STACK_PORT_OFFSET"])), f"{port} still answers"
