@@ -123,19 +123,29 @@ def up(
     _simulate_until_stopped(cfg, stack, prometheus=prometheus, live=live)
 
 
+def _local_endpoints(cfg: StackConfig) -> dict[str, str]:
+    """Where the local stack's services answer the simulator."""
+    return {
+        "router_http": f"http://127.0.0.1:{_port(cfg, 'router', 'http')}",
+        "router_grpc": f"127.0.0.1:{_port(cfg, 'router', 'grpc')}",
+        "sla_http": f"http://127.0.0.1:{_port(cfg, 'sla', 'http')}",
+        "tickets_grpc": f"127.0.0.1:{_port(cfg, 'tickets', 'grpc')}",
+    }
+
+
 def _simulate_until_stopped(cfg: StackConfig, stack: LocalStack, *, prometheus: bool, live: bool) -> None:
     from helpline.simulation.runner import Connections
     from helpline.simulation.scenario import Scenario as Default
 
     scenario = Default.default()
     settings = load_settings()
-    keys = ApiKeyStore(redis.Redis.from_url(f"{cfg.redis_url}/0"), pepper=settings.api_key_pepper)
+    keys = ApiKeyStore(redis.Redis.from_url(cfg.redis_url), pepper=settings.api_key_pepper)
+    key_id, key = keys.create(scenario.tenant, "simulator", scopes=())
     connections = Connections(
         kafka_bootstrap=cfg.kafka_bootstrap,
-        router_http=f"http://127.0.0.1:{_port(cfg, 'router', 'http')}",
-        router_grpc=f"127.0.0.1:{_port(cfg, 'router', 'grpc')}",
-        api_key=keys.create(scenario.tenant, "simulator", scopes=())[1],
+        api_key=key,
         kafka_options=settings.kafka_options(),
+        **_local_endpoints(cfg),
     )
     out.print(
         f"Simulating a contact centre as tenant [bold]{scenario.tenant}[/bold]; Ctrl-C stops everything."
@@ -155,6 +165,7 @@ def _simulate_until_stopped(cfg: StackConfig, stack: LocalStack, *, prometheus: 
         # One Ctrl-C can arrive twice (from the terminal and forwarded by `uv run`): the second must
         # not cut the stack's stop short and leave a broker running.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        keys.revoke(key_id)
         stack.down()
         out.print("stopped")
 
@@ -390,6 +401,12 @@ def simulate(
     router_grpc: Annotated[
         str | None, typer.Option(help="The router's gRPC address; default: the local stack's.")
     ] = None,
+    sla_http: Annotated[
+        str | None, typer.Option(help="The SLA service's REST base URL; default: the local stack's.")
+    ] = None,
+    tickets_grpc: Annotated[
+        str | None, typer.Option(help="The tickets service's gRPC address; default: the local stack's.")
+    ] = None,
     heartbeat: Annotated[
         Path | None,
         typer.Option(help="A file touched every half second while runs go on, for a container healthcheck."),
@@ -409,23 +426,41 @@ def simulate(
     scenario = _scenario(scenario_file, seed=seed, hours=hours, speed=speed, tenant=tenant)
     cfg = StackConfig.from_env()
     settings = load_settings()
+    given = {
+        "router_http": router_http,
+        "router_grpc": router_grpc,
+        "sla_http": sla_http,
+        "tickets_grpc": tickets_grpc,
+    }
+    try:
+        # A key of the run's own unless one is given, revoked when the run ends.
+        keys = None if api_key else _api_keys()
+        key_id, key = keys.create(scenario.tenant, "simulator", scopes=()) if keys else ("", api_key or "")
+    except redis.RedisError as exc:
+        console.print(f"[red]cannot create the simulator's API key: {exc}[/red]; give one with --api-key")
+        raise typer.Exit(1) from exc
     connections = Connections(
         kafka_bootstrap=settings.kafka_bootstrap,
-        router_http=router_http or f"http://127.0.0.1:{_port(cfg, 'router', 'http')}",
-        router_grpc=router_grpc or f"127.0.0.1:{_port(cfg, 'router', 'grpc')}",
-        api_key=api_key or _api_keys().create(scenario.tenant, "simulator", scopes=())[1],
+        api_key=key,
         kafka_options=settings.kafka_options(),
+        **(_local_endpoints(cfg) | {name: url for name, url in given.items() if url}),
     )
     try:
         _simulate(scenario, connections, forever=forever, live=live, heartbeat=heartbeat)
     except KeyboardInterrupt:
         console.print("stopped: the waiting customers hung up and the agents logged off")
+    finally:
+        if keys is not None:
+            keys.revoke(key_id)
 
 
 def _simulate(
     scenario: Scenario, connections: Connections, *, forever: bool, live: bool, heartbeat: Path | None = None
 ) -> None:
     """One run, or one after another (each a new simulated day, seeded in turn) until Ctrl-C."""
+    import grpc
+    import httpx
+
     from helpline.simulation.live import play, summary
     from helpline.simulation.runner import Simulation, SimulationError
     from helpline.simulation.setup import SetupError
@@ -444,8 +479,8 @@ def _simulate(
             runs += 1
             if not forever:
                 break
-    except (SetupError, SimulationError, OSError) as exc:
-        console.print(f"[red]{exc}[/red]")
+    except (SetupError, SimulationError, OSError, httpx.HTTPError, grpc.aio.AioRpcError) as exc:
+        console.print(f"[red]the simulation stopped: {exc}[/red]")
         raise typer.Exit(1) from exc
 
 

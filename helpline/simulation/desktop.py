@@ -12,10 +12,11 @@ import grpc
 
 from helpline.simulation.floor import AgentActivity
 from helpline.simulation.model import HOUR_S
-from helpline.simulation.plan import PlannedContact, stream
+from helpline.simulation.plan import PlannedContact, plan_number, stream
 from helpline.simulation.scenario import AgentGroup
 from helpline.v1 import common_pb2
 from helpline.v1 import router_service_pb2 as pb
+from helpline.v1 import ticket_service_pb2 as ticket_pb
 
 if TYPE_CHECKING:
     from helpline.simulation.runner import Simulation
@@ -48,6 +49,8 @@ class Desktop:
         self._idle.set()
         self._missed: set[str] = set()
         self._handling: set[asyncio.Task[None]] = set()
+        self.breaks = 0
+        self._show()
 
     async def work(self, leave: asyncio.Event) -> None:
         sim = self.sim
@@ -92,7 +95,8 @@ class Desktop:
         self.away = True
         await self._idle.wait()
         self._show()
-        rng = stream(self.sim.scenario.seed, f"{self.agent_id}:break:{self.sim.clock.simulated():.0f}")
+        self.breaks += 1
+        rng = stream(self.sim.scenario.seed, f"{self.agent_id}:break:{self.breaks}")
         length_s = self.group.break_length.law().draw(rng)
         await self._sleep_until(self.sim.clock.simulated() + length_s, leave)
         self.away = False
@@ -144,7 +148,7 @@ class Desktop:
             await self._rpc(sim.stub.RejectOffer(self._reject(offer, "not_this_run"), **self._call()))
             return
         contact = caller.contact
-        rng = stream(sim.scenario.seed, f"{contact.contact_id}:{self.agent_id}:offer")
+        rng = stream(sim.scenario.seed, f"{plan_number(contact)}:{self.agent_id}:offer")
         draw = rng.random()
         if draw < self.group.miss_rate:
             sim.floor.missed += 1
@@ -172,9 +176,12 @@ class Desktop:
         sim = self.sim
         ids = {"contact_id": contact.contact_id, "agent_id": self.agent_id}
         self._busy(talking=1)
+        ticket_id = sim.ticket_of.get(contact.contact_id, "")
+        if ticket_id:
+            await self._take_ticket(ticket_id)
         held = 0.0
         load = sim.scenario.channels.get(contact.channel)  # type: ignore[call-overload]
-        rng = stream(sim.scenario.seed, f"{contact.contact_id}:hold")
+        rng = stream(sim.scenario.seed, f"{plan_number(contact)}:hold")
         if load is not None and rng.random() < load.hold_rate:
             await sim.clock.pause(contact.handle_s * TALK_BEFORE_HOLD)
             sent = sim.clock.now()
@@ -187,14 +194,18 @@ class Desktop:
             await sim.clock.pause(contact.handle_s * (1 - TALK_BEFORE_HOLD - HOLD_SHARE))
         else:
             await sim.clock.pause(contact.handle_s)
+        if ticket_id:
+            await self._reply(ticket_id, contact.contact_id)
         sent = sim.clock.now()
         await self._rpc(sim.stub.EndContact(pb.EndContactRequest(**ids), **self._call()))
         ended = self._between(sent)
         self._busy(talking=-1, wrapping=1)
         await sim.clock.pause(contact.wrap_up_s)
+        if ticket_id:
+            await self._solve(ticket_id)
         sent = sim.clock.now()
         disposition = contact.intent or "resolved"
-        complete = pb.CompleteContactRequest(**ids, disposition_code=disposition)
+        complete = pb.CompleteContactRequest(**ids, disposition_code=disposition, ticket_id=ticket_id)
         await self._rpc(sim.stub.CompleteContact(complete, **self._call()))
         completed = self._between(sent)
         self._busy(wrapping=-1)
@@ -207,6 +218,38 @@ class Desktop:
             sim.floor.ledger.surveyed(contact.contact_id, contact.survey)
             sim.floor.surveys += 1
         sim.done(contact.contact_id)
+
+    async def _take_ticket(self, ticket_id: str) -> None:
+        tickets = self.sim.tickets
+        assign = ticket_pb.AssignTicketRequest(ticket_id=ticket_id, assignee_id=self.agent_id)
+        await self._rpc(tickets.AssignTicket(assign, **self._call()))
+        opened = ticket_pb.TransitionTicketRequest(
+            ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_OPEN
+        )
+        await self._rpc(tickets.TransitionTicket(opened, **self._call()))
+
+    async def _reply(self, ticket_id: str, contact_id: str) -> None:
+        """The public reply that answers the customer: the ticket's first response."""
+        reply = ticket_pb.AddCommentRequest(
+            ticket_id=ticket_id,
+            public=True,
+            author_type=common_pb2.AUTHOR_TYPE_AGENT,
+            author_id=self.agent_id,
+            body="Thanks for writing; here is what we did.",
+            contact_id=contact_id,
+            request_id=f"{ticket_id}-reply",
+        )
+        sent = self.sim.clock.now()
+        if await self._rpc(self.sim.tickets.AddComment(reply, **self._call())) is not None:
+            self.sim.floor.ledger.ticket_replied(ticket_id, self._between(sent))
+
+    async def _solve(self, ticket_id: str) -> None:
+        solved = ticket_pb.TransitionTicketRequest(
+            ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_SOLVED
+        )
+        sent = self.sim.clock.now()
+        if await self._rpc(self.sim.tickets.TransitionTicket(solved, **self._call())) is not None:
+            self.sim.floor.ledger.ticket_solved(ticket_id, self._between(sent))
 
     def _busy(self, talking: int = 0, wrapping: int = 0) -> None:
         self.talking += talking

@@ -38,14 +38,17 @@ class Gateway:
         self.scenario = scenario
         self.tenant = scenario.tenant
 
-    def _department(self, queue_id: str) -> common_pb2.Department.ValueType:
+    def department(self, queue_id: str) -> common_pb2.Department.ValueType:
         if not queue_id:
             return common_pb2.DEPARTMENT_UNSPECIFIED
         return DEPARTMENTS[self.scenario.queue_spec(queue_id).department]
 
-    def arrival(self, contact: PlannedContact, at: datetime) -> OutgoingRecord:
-        """The contact reaching its entry point; a bot conversation names no queue yet."""
-        return self._received(contact, "" if contact.bot != "none" else contact.queue_id, at)
+    def arrival(self, contact: PlannedContact, at: datetime, ticket_id: str = "") -> OutgoingRecord:
+        """The contact reaching its entry point; a bot conversation names no queue yet. A contact
+        the gateway opened a ticket for names it, so the platform links it rather than opening
+        another (as it does for a written contact without one)."""
+        queue_id = "" if contact.bot != "none" else contact.queue_id
+        return self._received(contact, queue_id, at, ticket_id=ticket_id)
 
     def bot_outcome(self, contact: PlannedContact, talked: timedelta, at: datetime) -> OutgoingRecord:
         """The end of a bot conversation: resolved there, or handed to its queue with what the bot
@@ -78,7 +81,7 @@ class Gateway:
                 contact_id=contact.contact_id,
                 queue_id=contact.queue_id,
                 channel=CHANNELS["chat" if contact.channel == "bot" else contact.channel],
-                department=self._department(contact.queue_id),
+                department=self.department(contact.queue_id),
                 wait_duration=duration(waited),
                 abandoned_at=timestamp(at),
             ),
@@ -110,7 +113,7 @@ class Gateway:
                 agent_id=agent_id,
                 customer_id=f"cust-{contact.contact_id}",
                 channel=CHANNELS["chat" if contact.channel == "bot" else contact.channel],
-                department=self._department(contact.queue_id),
+                department=self.department(contact.queue_id),
                 answered_at=timestamp(at),
             )
             envelope = new_event(message, source=SOURCE, subject=contact.contact_id)
@@ -118,7 +121,7 @@ class Gateway:
         return records
 
     def _received(
-        self, contact: PlannedContact, queue_id: str, at: datetime, summary: str = ""
+        self, contact: PlannedContact, queue_id: str, at: datetime, summary: str = "", ticket_id: str = ""
     ) -> OutgoingRecord:
         return self._record(
             contact,
@@ -126,12 +129,13 @@ class Gateway:
                 tenant_id=self.tenant,
                 contact_id=contact.contact_id,
                 channel=CHANNELS[contact.channel],
-                department=self._department(queue_id),
+                department=self.department(queue_id),
                 queue_id=queue_id,
                 context=common_pb2.ContactContext(
                     customer_id=f"cust-{contact.contact_id}",
                     intent=contact.intent,
                     bot_transcript_summary=summary,
+                    ticket_id=ticket_id,
                 ),
                 received_at=timestamp(at),
                 entry_point=f"simulator:{contact.channel}",

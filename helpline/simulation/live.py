@@ -12,6 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 
+from helpline.simulation.alerts import COUNTED
 from helpline.simulation.floor import AgentActivity
 from helpline.simulation.model import HOUR_S
 
@@ -44,7 +45,14 @@ def progress_line(sim: Simulation) -> str:
 
 
 def render(sim: Simulation) -> RenderableType:
-    return Group(_queues(sim), _agents(sim), progress_line(sim))
+    return Group(_queues(sim), _agents(sim), alerts_line(sim), progress_line(sim))
+
+
+def alerts_line(sim: Simulation) -> str:
+    """The platform's SLA alerts for the tenant since the run started (the SLA service's events)."""
+    counts = sim.alerts.counts
+    shown = ", ".join(f"{kind} {counts.get(kind, 0)}" for kind in COUNTED.values())
+    return f"SLA alerts from the platform: {shown}"
 
 
 def _queues(sim: Simulation) -> Table:
@@ -112,7 +120,7 @@ def play(sim: Simulation, console: Console, *, live: bool) -> None:
 
 def summary(sim: Simulation) -> RenderableType:
     """The run's ground truth once it is over, and the platform's refusals, if any."""
-    parts: list[RenderableType] = [_queues(sim)]
+    parts: list[RenderableType] = [_queues(sim), alerts_line(sim)]
     if sim.problems:
         shown = "\n  ".join(sim.problems[:PROBLEMS_SHOWN])
         more = len(sim.problems) - PROBLEMS_SHOWN

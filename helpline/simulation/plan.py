@@ -103,6 +103,12 @@ def plan_contacts(scenario: Scenario, run: str = "") -> list[PlannedContact]:
     ]
 
 
+def plan_number(contact: PlannedContact) -> str:
+    """The contact's place in the plan (`c000042`), the same in every run of the seed, while its id
+    carries the run's too: what the runner's own draws for the contact are keyed on."""
+    return contact.contact_id.rsplit("-", 1)[-1]
+
+
 def stream(seed: int, name: str) -> random.Random:
     """A named stream of the seed: the same draws whatever else the run draws."""
     # Reproducible draws for a simulation, not secrets.

@@ -20,15 +20,17 @@ import httpx
 
 from helpline.bus import OutgoingRecord, make_producer, send
 from helpline.producer import Delivery, DeliveryError
+from helpline.simulation.alerts import SlaAlerts
 from helpline.simulation.clock import SimClock
-from helpline.simulation.desktop import Desktop
+from helpline.simulation.desktop import RPC_TIMEOUT_S, Desktop
 from helpline.simulation.floor import Floor
-from helpline.simulation.gateway import INGRESS, Gateway
+from helpline.simulation.gateway import CHANNELS, INGRESS, Gateway
 from helpline.simulation.model import HOUR_S
 from helpline.simulation.plan import PlannedContact, plan_contacts
 from helpline.simulation.scenario import Scenario
-from helpline.simulation.setup import agent_ids, configure_router
-from helpline.v1 import router_service_pb2_grpc
+from helpline.simulation.setup import SetupError, agent_ids, configure_router, configure_sla
+from helpline.v1 import router_service_pb2_grpc, ticket_service_pb2_grpc
+from helpline.v1 import ticket_service_pb2 as ticket_pb
 
 # How often the live view is redrawn and the producer's acks are checked, in wall-clock seconds.
 TICK_S = 0.5
@@ -44,6 +46,9 @@ class Connections:
     router_http: str
     router_grpc: str
     api_key: str
+    # Needed when the scenario has tickets: the SLA admin for their policy, the tickets API for them.
+    sla_http: str = ""
+    tickets_grpc: str = ""
     kafka_options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -75,12 +80,14 @@ class Simulation:
         self._configured = False
         self.view = view
         self._heartbeat = heartbeat
+        self.ticket_of: dict[str, str] = {}
         self._answered: dict[str, asyncio.Event] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self._deliveries: list[Delivery] = []
         self._producer = make_producer(
             connections.kafka_bootstrap, "helpline-simulator", **connections.kafka_options
         )
+        self.alerts = SlaAlerts(connections.kafka_bootstrap, scenario.tenant, connections.kafka_options)
 
     @property
     def end_s(self) -> float:
@@ -100,15 +107,28 @@ class Simulation:
         configuration in (as the end-to-end test does) calls it before."""
         with httpx.Client(base_url=self.connections.router_http, timeout=10) as client:
             configure_router(client, self.connections.api_key, self.scenario)
+        if self.scenario.tickets is not None:
+            if not (self.connections.sla_http and self.connections.tickets_grpc):
+                raise SetupError("the scenario has tickets: name the SLA service's HTTP and the tickets gRPC")
+            with httpx.Client(base_url=self.connections.sla_http, timeout=10) as client:
+                configure_sla(client, self.connections.api_key, self.scenario)
         self._producer.prepare(INGRESS)
+        self.alerts.start()
         self._configured = True
 
     async def run(self) -> Floor:
         """Configure the router, play the plan, let the queues drain, send the agents home."""
         if not self._configured:
             await asyncio.to_thread(self.configure)
-        async with grpc.aio.insecure_channel(self.connections.router_grpc) as channel:
+        # A channel connects on its first call: without tickets, the tickets one never does.
+        async with (
+            grpc.aio.insecure_channel(self.connections.router_grpc) as channel,
+            grpc.aio.insecure_channel(
+                self.connections.tickets_grpc or self.connections.router_grpc
+            ) as tickets,
+        ):
             self.stub = router_service_pb2_grpc.RouterServiceStub(channel)
+            self.tickets = ticket_service_pb2_grpc.TicketServiceStub(tickets)
             self.clock = SimClock(self.scenario.speed)
             leave = asyncio.Event()
             desks = [
@@ -163,7 +183,11 @@ class Simulation:
     async def _customer(self, contact: PlannedContact) -> None:
         self.floor.arrived += 1
         self.floor.ledger.arrived(contact.contact_id, contact.channel)
-        self.publish(self.gateway.arrival(contact, self.clock.wall()))
+        tickets = self.scenario.tickets
+        if tickets is not None and contact.channel in tickets.channels:
+            await self._open_ticket(contact)
+        ticket_id = self.ticket_of.get(contact.contact_id, "")
+        self.publish(self.gateway.arrival(contact, self.clock.wall(), ticket_id))
         if contact.bot != "none":
             started = self.clock.now()
             await self.clock.pause(contact.bot_s)
@@ -185,6 +209,27 @@ class Simulation:
                 if self.floor.out_of_patience(contact.contact_id):
                     self.hang_up(contact)
         await finished.wait()
+
+    async def _open_ticket(self, contact: PlannedContact) -> None:
+        """As the email or web-form gateway does: the ticket first, then the contact to route."""
+        request = ticket_pb.CreateTicketRequest(
+            request_id=contact.contact_id,
+            subject=f"{contact.intent or contact.channel} request",
+            description="Sent through the simulated gateway.",
+            channel=CHANNELS[contact.channel],
+            department=self.gateway.department(contact.queue_id),
+            requester_id=f"cust-{contact.contact_id}",
+            contact_id=contact.contact_id,
+        )
+        sent = self.clock.now()
+        try:
+            created = await self.tickets.CreateTicket(request, metadata=self.metadata, timeout=RPC_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            self.problem(f"ticket for {contact.contact_id}: {exc.code().name} {exc.details()}")
+            return
+        opened = (sent + self.clock.now()) / 2
+        self.ticket_of[contact.contact_id] = created.ticket.ticket_id
+        self.floor.ledger.ticket_opened(contact.contact_id, created.ticket.ticket_id, opened)
 
     def hang_up(self, contact: PlannedContact) -> None:
         """The customer leaves the queue."""
@@ -242,4 +287,5 @@ class Simulation:
         self._deliveries = pending
 
     def close(self) -> None:
+        self.alerts.stop()
         self._producer.close()

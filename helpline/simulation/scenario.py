@@ -90,6 +90,17 @@ class QueueSpec(_Strict):
     wrap_up_timeout_s: int = Field(600, gt=0)
 
 
+class Tickets(_Strict):
+    """Contacts on these channels are tickets: the gateway opens one as the contact arrives; the
+    agent who takes the contact assigns it, replies publicly and solves it. The SLA policy holds
+    them to a first reply and a resolution (requester wait) target, in round-the-clock time."""
+
+    channels: tuple[ChannelName, ...] = Field(("email", "web_form"), min_length=1)
+    first_reply_target_s: PositiveFloat = 3600.0
+    resolution_target_s: PositiveFloat = 4 * 3600.0
+    warn_percent: int = Field(75, ge=1, le=99)
+
+
 class Surveys(_Strict):
     response_rate: Probability = Field(0.3, ge=0, le=1)
 
@@ -112,6 +123,7 @@ class Scenario(_Strict):
     queues: dict[str, QueueSpec] = {}
     self_service: SelfService | None = None
     agents: tuple[AgentGroup, ...] = Field(min_length=1)
+    tickets: Tickets | None = None
     surveys: Surveys = Surveys()
 
     @model_validator(mode="after")
@@ -131,6 +143,15 @@ class Scenario(_Strict):
             unknown = sorted(set(group.queues) - known)
             if unknown:
                 raise ValueError(f"group {group.name} serves queues no contact enters: {unknown}")
+        if self.tickets is not None:
+            missing = sorted(set(self.tickets.channels) - set(self.channels))
+            if missing:
+                raise ValueError(f"tickets are opened for channels no contact comes on: {missing}")
+        held = sorted(
+            channel for channel, load in self.channels.items() if load.hold_rate and channel != "voice"
+        )
+        if held:
+            raise ValueError(f"only a call can be put on hold, not a contact on {held}")
         return self
 
     def daily_curve(self) -> DailyCurve:
@@ -182,6 +203,7 @@ class Scenario(_Strict):
                 ),
             },
             self_service=SelfService(per_hour=60, contained=0.6, escalate_to="service-chat"),
+            tickets=Tickets(),
             agents=(
                 AgentGroup(
                     name="voice", count=16, queues=("service-voice",), capacity={"voice": 1},

@@ -1,5 +1,6 @@
 """The simulated centre's queues and agents, written through the router's REST admin as an
-operator would: one PUT a queue and one an agent, each agent with its own routing profile."""
+operator would (one PUT a queue and one an agent, each agent with its own routing profile), and
+its tickets' SLA policy through the SLA service's."""
 
 from __future__ import annotations
 
@@ -55,9 +56,45 @@ def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
 def configure_router(client: httpx.Client, api_key: str, scenario: Scenario) -> int:
     """PUT the scenario's queues and agents into the tenant the key belongs to; returns how many.
     A PUT replaces, so running a scenario twice leaves the same configuration."""
-    requests = router_requests(scenario)
+    return _put_all(client, api_key, router_requests(scenario))
+
+
+def _put_all(client: httpx.Client, api_key: str, requests: list[tuple[str, dict[str, Any]]]) -> int:
     for path, body in requests:
         response = client.put(path, json=body, headers={"X-API-Key": api_key})
         if response.status_code >= 300:
-            raise SetupError(f"PUT {path}: {response.status_code} {response.text}")
+            raise SetupError(f"PUT {client.base_url}{path}: {response.status_code} {response.text}")
     return len(requests)
+
+
+POLICY_ID = "simulated-tickets"
+
+
+def sla_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
+    """The SLA policy the scenario's tickets are held to, its targets compressed to the wall clock;
+    none without tickets. First in order, so an operator's own policies do not take the tickets."""
+    tickets = scenario.tickets
+    if tickets is None:
+        return []
+    targets = (("first_reply", tickets.first_reply_target_s), ("requester_wait", tickets.resolution_target_s))
+    policy = {
+        "name": "Simulated tickets",
+        "position": 0,
+        "conditions": {"channels": list(tickets.channels)},
+        "targets": [
+            {
+                "metric": metric,
+                "priority": priority,
+                "target_seconds": scenario.real_s(target_s),
+                "time_basis": "calendar",
+            }
+            for metric, target_s in targets
+            for priority in ("low", "normal", "high", "urgent")
+        ],
+        "warn_percent": tickets.warn_percent,
+    }
+    return [(f"/v1/sla/policies/{POLICY_ID}", policy)]
+
+
+def configure_sla(client: httpx.Client, api_key: str, scenario: Scenario) -> int:
+    return _put_all(client, api_key, sla_requests(scenario))

@@ -7,7 +7,7 @@ account. Times are seconds on one clock of the caller's (the run's real time).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from helpline.simulation.plan import SurveyAnswers
 
@@ -37,6 +37,40 @@ class ContactTruth:
         return None if left is None or self.queued_at is None else left - self.queued_at
 
 
+@dataclass
+class TicketTruth:
+    ticket_id: str
+    contact_id: str
+    opened_at: float
+    replied_at: float | None = None
+    solved_at: float | None = None
+
+
+@dataclass(frozen=True)
+class SlaExpectation:
+    """What the SLA service should report for one timed thing: a warning once `warn_share` of the
+    target has gone by, a breach once all of it has, and a fulfilment if it ended. `margin_s` is how
+    far the time taken lies from the nearer of the two instants: within the clocks' tolerance, the
+    platform may see it on either side."""
+
+    warned: bool
+    breached: bool
+    fulfilled: bool
+    margin_s: float
+
+
+def expect(taken_s: float | None, running_for_s: float, target_s: float, warn_share: float) -> SlaExpectation:
+    """`taken_s` until the thing ended, or None while it runs on (for `running_for_s` so far)."""
+    measured = running_for_s if taken_s is None else taken_s
+    warn_s = warn_share * target_s
+    return SlaExpectation(
+        warned=measured > warn_s,
+        breached=measured > target_s,
+        fulfilled=taken_s is not None,
+        margin_s=min(abs(measured - warn_s), abs(measured - target_s)),
+    )
+
+
 @dataclass(frozen=True)
 class QueueFigures:
     """One queue and channel over the run, as the KPIs' definitions count them."""
@@ -63,6 +97,7 @@ class Figures:
 @dataclass
 class Ledger:
     contacts: dict[str, ContactTruth] = field(default_factory=dict)
+    tickets: dict[str, TicketTruth] = field(default_factory=dict)
 
     def arrived(self, contact_id: str, channel: str) -> None:
         if contact_id in self.contacts:
@@ -99,6 +134,55 @@ class Ledger:
 
     def surveyed(self, contact_id: str, answers: SurveyAnswers) -> None:
         self.contacts[contact_id].survey = answers
+
+    def ticket_opened(self, contact_id: str, ticket_id: str, at: float) -> None:
+        self._open(contact_id)
+        if ticket_id in self.tickets:
+            raise LedgerError(f"ticket {ticket_id} opened twice")
+        self.tickets[ticket_id] = TicketTruth(ticket_id, contact_id, at)
+
+    def ticket_replied(self, ticket_id: str, at: float) -> None:
+        """The first public agent reply; later ones start no SLA of the run's policy."""
+        ticket = self.tickets[ticket_id]
+        if ticket.replied_at is None:
+            ticket.replied_at = at
+
+    def ticket_solved(self, ticket_id: str, at: float) -> None:
+        ticket = self.tickets[ticket_id]
+        if ticket.solved_at is not None:
+            raise LedgerError(f"ticket {ticket_id} solved twice")
+        ticket.solved_at = at
+
+    def ticket_slas(
+        self, targets_s: Mapping[str, float], warn_share: float, now: float
+    ) -> dict[tuple[str, str], SlaExpectation]:
+        """(ticket, metric) for the policy's first_reply and requester_wait targets (no ticket of
+        the run is ever pending, so requester_wait never pauses)."""
+        ends = {"first_reply": lambda t: t.replied_at, "requester_wait": lambda t: t.solved_at}
+        expected = {}
+        for ticket in self.tickets.values():
+            for metric, target_s in targets_s.items():
+                end = ends[metric](ticket)
+                taken = None if end is None else end - ticket.opened_at
+                expected[(ticket.ticket_id, metric)] = expect(
+                    taken, now - ticket.opened_at, target_s, warn_share
+                )
+        return expected
+
+    def queue_watches(
+        self, thresholds_s: Mapping[str, float], channels: Iterable[str], warn_share: float, now: float
+    ) -> dict[str, SlaExpectation]:
+        """Each contact queued on a watched channel against its queue's answer target: the wait
+        runs until the contact is answered or gone. A watch reports no fulfilment."""
+        watched = set(channels)
+        expected = {}
+        for truth in self.contacts.values():
+            if truth.queued_at is None or truth.channel not in watched:
+                continue
+            waited = truth.waited_s
+            running = expect(waited, now - truth.queued_at, thresholds_s[truth.queue_id], warn_share)
+            expected[truth.contact_id] = replace(running, fulfilled=False)
+        return expected
 
     def _open(self, contact_id: str) -> ContactTruth:
         truth = self.contacts.get(contact_id)

@@ -1,11 +1,15 @@
-"""The simulated contact centre end to end: a seeded, time-compressed scenario plays through the
-router (a process: Kafka ingress, gRPC desktops) into the metrics service (a process), a real
-Prometheus scrapes it with the project's recording rules, and the KPIs read through Prometheus' HTTP
-API are the ones the simulator's own ground truth implies.
+"""The simulated contact centre end to end: a seeded, time-compressed scenario plays through all
+four services, each its own process: the router (Kafka ingress, gRPC desktops), tickets (the email
+tickets, over gRPC), SLA (its policy over REST; ticket targets and queue answer targets) and metrics,
+which a real Prometheus scrapes with the project's recording rules. The KPIs read through
+Prometheus' HTTP API, and the SLA events on Kafka, are the ones the simulator's own ground truth
+implies.
 
-Counts must match exactly. Times cannot: the simulator and the router each read their own clock, a
-few milliseconds apart (the ingress hop, the gRPC round trip), so means are held to TIME_TOLERANCE_S
-and a contact answered that close to its service-level threshold may count on either side of it.
+Counts must match exactly. Times cannot: the simulator and the services each read their own clock,
+a few milliseconds apart (the ingress hop, the gRPC round trip), so means are held to
+TIME_TOLERANCE_S and a contact answered that close to its service-level threshold may count on either
+side of it. SLA alerts come from timers polled a beat late, so an SLA instance ending within
+SLA_TOLERANCE_S of its warning or deadline is left out of the comparison.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from google.protobuf.message import Message
+from kafka import KafkaConsumer, TopicPartition
 
 from helpline.auth import ApiKeyStore
+from helpline.events import from_record
 from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.prometheus_config import write_prometheus_config
 from helpline.simulation.runner import Connections, Simulation
@@ -31,8 +38,10 @@ from helpline.simulation.scenario import (
     Scenario,
     SelfService,
     Surveys,
+    Tickets,
 )
-from helpline.simulation.truth import Figures
+from helpline.simulation.truth import Figures, SlaExpectation
+from helpline.v1 import common_pb2
 from tests.e2e.test_kpis_in_prometheus import Prometheus
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
@@ -40,12 +49,15 @@ from tests.integration.service_process import ServiceProcess, service_env
 pytestmark = pytest.mark.integration
 
 TIME_TOLERANCE_S = 0.15
+SLA_TOLERANCE_S = 0.3
+SLA_TOPIC = "helpline.sla"
 Slot = tuple[str, str]
 
 
 def scenario(tenant: str) -> Scenario:
     """Twelve simulated minutes at 20x (36 s): voice tight enough to queue and abandon, chat and
-    email comfortable, a bot that keeps half its conversations. Thresholds 20 s simulated, 1 s real."""
+    email comfortable, a bot that keeps half its conversations, emails as tickets held to a first
+    reply in 60 s and a resolution in 120 s. Voice and chat answer targets 40 s: 2 s real."""
     return Scenario(
         seed=7,
         tenant=tenant,
@@ -60,9 +72,13 @@ def scenario(tenant: str) -> Scenario:
             "chat": ChannelLoad(
                 per_hour=60, queue="e2e-chat", patience_mean_s=120, handle=Duration(mean_s=90)
             ),
-            "email": ChannelLoad(per_hour=30, queue="e2e-email", handle=Duration(mean_s=60)),
+            "email": ChannelLoad(per_hour=60, queue="e2e-email", handle=Duration(mean_s=60)),
         },
-        queues={"e2e-email": QueueSpec(department="support", service_level_threshold_s=60)},
+        queues={
+            "e2e-voice": QueueSpec(service_level_threshold_s=40),
+            "e2e-chat": QueueSpec(service_level_threshold_s=40),
+            "e2e-email": QueueSpec(department="support", service_level_threshold_s=60),
+        },
         self_service=SelfService(
             per_hour=60, contained=0.5, escalate_to="e2e-chat", conversation=Duration(mean_s=30),
             patience_mean_s=120, handle=Duration(mean_s=90),
@@ -77,6 +93,7 @@ def scenario(tenant: str) -> Scenario:
                 shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.0,
             ),
         ),
+        tickets=Tickets(channels=("email",), first_reply_target_s=60, resolution_target_s=120),
         surveys=Surveys(response_rate=0.5),
     )  # fmt: skip
 
@@ -93,7 +110,7 @@ def stack(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> 
         name: ServiceProcess(
             name, service_env(name, redis_url, kafka_bootstrap, unique), tmp_path / f"{name}.log"
         )
-        for name in ("router", "metrics")
+        for name in ("router", "tickets", "sla", "metrics")
     }
     for service in services.values():
         service.start()
@@ -112,6 +129,8 @@ def stack(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> 
                 router_http=f"http://127.0.0.1:{router.port}",
                 router_grpc=f"127.0.0.1:{router.grpc_port}",
                 api_key=key,
+                sla_http=f"http://127.0.0.1:{services['sla'].port}",
+                tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
             ),
             Prometheus(cfg.prometheus_url),
         )
@@ -171,6 +190,83 @@ def test_the_platform_reports_the_kpis_the_simulated_centre_lived(stack: Stack, 
     self_served = sum(t.self_served for t in floor.ledger.contacts.values())
     assert self_served > 0
     assert stack.prometheus.values(f"sum(helpline_contacts_self_served_total{{{where}}})") == [self_served]
+    assert len(floor.ledger.tickets) > 0
+    with SlaEvents(stack.connections.kafka_bootstrap, tenant) as alerts:
+        eventually(lambda: assert_sla_events(alerts, sim))
+
+
+class SlaEvents:
+    """The tenant's SLA events on Kafka, read from the start of the topic and kept up to date."""
+
+    def __init__(self, bootstrap: str, tenant: str) -> None:
+        self.tenant = tenant
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        partitions = self.consumer.partitions_for_topic(SLA_TOPIC) or set()
+        assigned = [TopicPartition(SLA_TOPIC, p) for p in sorted(partitions)]
+        self.consumer.assign(assigned)
+        self.consumer.seek_to_beginning(*assigned)
+        self.tickets: dict[tuple[str, str], set[str]] = {}
+        self.contacts: dict[str, set[str]] = {}
+
+    def __enter__(self) -> SlaEvents:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.consumer.close()
+
+    def read(self) -> None:
+        while batches := self.consumer.poll(timeout_ms=500):
+            for records in batches.values():
+                for record in records:
+                    self._take(from_record(record.headers, record.value, record.key).message)
+
+    def _take(self, event: Message) -> None:
+        if getattr(event, "tenant_id", None) != self.tenant:
+            return
+        kind = KINDS.get(type(event).__name__)
+        if kind is None:
+            return
+        if event.WhichOneof("subject") == "ticket_id":  # type: ignore[attr-defined]
+            metric = common_pb2.SlaMetric.Name(event.metric).removeprefix("SLA_METRIC_").lower()  # type: ignore[attr-defined]
+            self.tickets.setdefault((event.ticket_id, metric), set()).add(kind)  # type: ignore[attr-defined]
+        else:
+            self.contacts.setdefault(event.queued_contact.contact_id, set()).add(kind)  # type: ignore[attr-defined]
+
+
+KINDS = {
+    "SlaWarning": "warned",
+    "SlaBreached": "breached",
+    "SlaFulfilled": "fulfilled",
+    "SlaQueueWarning": "warned",
+    "SlaQueueBreached": "breached",
+}
+
+
+def kinds(expected: SlaExpectation) -> set[str]:
+    return {kind for kind in ("warned", "breached", "fulfilled") if getattr(expected, kind)}
+
+
+def assert_sla_events(alerts: SlaEvents, sim: Simulation) -> None:
+    """Every ticket target and every queued contact's answer target reported as the ledger says,
+    but for those that ended within SLA_TOLERANCE_S of their warning or deadline."""
+    alerts.read()
+    tickets = sim.scenario.tickets
+    assert tickets is not None
+    now = sim.clock.now()
+    targets = {
+        "first_reply": sim.scenario.real_s(tickets.first_reply_target_s),
+        "requester_wait": sim.scenario.real_s(tickets.resolution_target_s),
+    }
+    expected = sim.floor.ledger.ticket_slas(targets, tickets.warn_percent / 100, now)
+    clear = {key: kinds(e) for key, e in expected.items() if e.margin_s > SLA_TOLERANCE_S}
+    assert clear, "every ticket target ended too close to its warning or deadline to compare"
+    assert {key: alerts.tickets.get(key, set()) for key in clear} == clear
+    assert set(alerts.tickets) <= set(expected)
+    watched = sim.floor.ledger.queue_watches(sim.thresholds(), ("voice", "chat", "social"), 0.75, now)
+    clear_watches = {c: kinds(e) for c, e in watched.items() if e.margin_s > SLA_TOLERANCE_S}
+    assert clear_watches, "every wait ended too close to its warning or deadline to compare"
+    assert {c: alerts.contacts.get(c, set()) for c in clear_watches} == clear_watches
+    assert set(alerts.contacts) <= set(watched)
 
 
 def eventually(check: Callable[[], None], timeout: float = 30.0) -> None:

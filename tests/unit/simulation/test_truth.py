@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpline.simulation.plan import SurveyAnswers
-from helpline.simulation.truth import Ledger, LedgerError
+from helpline.simulation.truth import Ledger, LedgerError, SlaExpectation
 
 
 def _queued(ledger: Ledger, contact_id: str, at: float, queue: str = "q", channel: str = "voice") -> None:
@@ -78,3 +78,50 @@ def test_contradictions_are_refused() -> None:
         ledger.answered("c1", 4.0)
     with pytest.raises(LedgerError, match="was queued, so not self-served"):
         ledger.self_served("c1")
+
+
+def test_a_ticket_replied_in_time_is_fulfilled_and_one_replied_late_warned_and_breached() -> None:
+    ledger = Ledger()
+    for contact_id, ticket_id in (("c1", "t1"), ("c2", "t2"), ("c3", "t3")):
+        ledger.arrived(contact_id, "email")
+        ledger.ticket_opened(contact_id, ticket_id, 10.0)
+    ledger.ticket_replied("t1", 12.0)
+    ledger.ticket_replied("t1", 30.0)
+    ledger.ticket_solved("t1", 13.0)
+    ledger.ticket_replied("t2", 14.0)
+    slas = ledger.ticket_slas({"first_reply": 3.0, "requester_wait": 6.0}, 0.75, now=20.0)
+    assert slas[("t1", "first_reply")] == SlaExpectation(
+        warned=False, breached=False, fulfilled=True, margin_s=0.25
+    )
+    assert slas[("t1", "requester_wait")] == SlaExpectation(False, False, True, margin_s=1.5)
+    # Replied after 4 s of 3: warned at 2.25 s, breached at 3 s, fulfilled late.
+    assert slas[("t2", "first_reply")] == SlaExpectation(True, True, True, margin_s=1.0)
+    # Never solved: running 10 s against 6, so breached and not fulfilled.
+    assert slas[("t2", "requester_wait")] == SlaExpectation(True, True, False, margin_s=4.0)
+    assert slas[("t3", "first_reply")].fulfilled is False
+
+
+def test_a_ticket_is_opened_and_solved_once() -> None:
+    ledger = Ledger()
+    ledger.arrived("c1", "email")
+    ledger.ticket_opened("c1", "t1", 1.0)
+    with pytest.raises(LedgerError):
+        ledger.ticket_opened("c1", "t1", 2.0)
+    ledger.ticket_solved("t1", 3.0)
+    with pytest.raises(LedgerError):
+        ledger.ticket_solved("t1", 4.0)
+
+
+def test_queue_watches_time_each_wait_on_the_watched_channels_and_report_no_fulfilment() -> None:
+    ledger = Ledger()
+    for contact_id, channel in (("c1", "voice"), ("c2", "voice"), ("c3", "email"), ("c4", "chat")):
+        ledger.arrived(contact_id, channel)
+        ledger.queued(contact_id, "q1", channel, 0.0)
+    ledger.answered("c1", 1.0)
+    ledger.abandoned("c2", 2.5)
+    watches = ledger.queue_watches({"q1": 2.0}, ("voice", "chat"), 0.75, now=1.8)
+    assert set(watches) == {"c1", "c2", "c4"}
+    assert watches["c1"] == SlaExpectation(warned=False, breached=False, fulfilled=False, margin_s=0.5)
+    assert watches["c2"] == SlaExpectation(True, True, False, margin_s=0.5)
+    # Still waiting at 1.8 s: warned at 1.5 s, not yet breached.
+    assert (watches["c4"].warned, watches["c4"].breached) == (True, False)
