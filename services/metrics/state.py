@@ -62,7 +62,9 @@ THRESHOLDS_KEPT = timedelta(seconds=10)
 # change instant (epoch ms). Returns nil when not newer than the last applied status change, else
 # the segment it closes: the state ('' for none known), its milliseconds and the status left, as
 # one string with SEP between them (a reply of one string is read back in a third of the time of
-# a list of three).
+# a list of three). An agent with no state known who logs in (from offline, or first seen) is idle:
+# the router creates agents idle and tells only changes of state, so the stretch from the login to
+# the first offer would otherwise count nowhere.
 _AGENT_STATUS = Lua("""
 local at = tonumber(ARGV[3])
 if at <= tonumber(redis.call('HGET', KEYS[1], 'status_at') or '-1') then return false end
@@ -72,6 +74,9 @@ local segment = redis.call('HGET', KEYS[1], 'segment_at')
 local since = tonumber(segment or ARGV[3])
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'status_at', ARGV[3])
 if not segment or at > since then redis.call('HSET', KEYS[1], 'segment_at', ARGV[3]) end
+if state == '' and (old == '' or old == 'offline') and ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'state', 'idle', 'state_at', ARGV[3])
+end
 if old ~= ARGV[2] then
   if old ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. old, -1) end
   if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. ARGV[2], 1) end

@@ -431,6 +431,23 @@ def test_agents_and_tickets_give_state_gauges_fcr_and_ticket_times(replica: Repl
     assert v("helpline_ticket_resolution_seconds_count", **email_support) == 2
 
 
+def test_an_agent_logging_in_is_idle_until_the_router_tells_a_state(replica: Replica, tenant: str) -> None:
+    """The router creates agents idle and tells only changes of state: the stretch from the login
+    to the first offer counts as idle while available."""
+    available, away = common_pb2.AGENT_STATUS_AVAILABLE, common_pb2.AGENT_STATUS_AWAY
+    replica.deliver(
+        a.AgentStatusChanged(tenant_id=tenant, agent_id="a9", status=available, changed_at=_at(0))
+    )
+    offered = a.AgentStateChanged(
+        tenant_id=tenant, agent_id="a9", state=common_pb2.AGENT_STATE_OFFERED, changed_at=_at(45)
+    )
+    replica.deliver(offered)
+    replica.deliver(a.AgentStatusChanged(tenant_id=tenant, agent_id="a9", status=away, changed_at=_at(50)))
+    seconds = "helpline_agent_state_seconds_total"
+    assert replica.value(seconds, tenant=tenant, status="available", state="idle") == 45
+    assert replica.value(seconds, tenant=tenant, status="available", state="offered") == 5
+
+
 def test_redelivery_changes_no_state_figure_and_every_replica_reports_the_same(
     replica: Replica, tenant: str, redis_client: redis.Redis
 ) -> None:
