@@ -26,6 +26,8 @@ T = TypeVar("T")
 PICK_UP_S = 3.0
 # A held contact is held for this share of its handle time, after this share of talking.
 HOLD_SHARE, TALK_BEFORE_HOLD = 0.2, 0.4
+# A contact to transfer is sent on after this share of its handle time.
+TALK_BEFORE_TRANSFER = 0.3
 RPC_TIMEOUT_S = 10.0
 
 
@@ -50,7 +52,7 @@ class Desktop:
         self._missed: set[str] = set()
         self._handling: set[asyncio.Task[None]] = set()
         self.breaks = 0
-        self._show()
+        self._show(sim.clock.now())
 
     async def work(self, leave: asyncio.Event) -> None:
         sim = self.sim
@@ -61,9 +63,9 @@ class Desktop:
         call = sim.stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id), metadata=sim.metadata)
         reader = asyncio.create_task(self._offers(call))
         try:
-            await self._status(common_pb2.AGENT_STATUS_AVAILABLE)
+            at = await self._status(common_pb2.AGENT_STATUS_AVAILABLE)
             self.on_duty = True
-            self._show()
+            self._show(at)
             every_s = self.group.break_every_h * HOUR_S
             next_break_s = start_s + every_s * self.stagger
             # A shift that began before the run has had its earlier breaks.
@@ -91,31 +93,31 @@ class Desktop:
     async def _take_break(self, leave: asyncio.Event) -> None:
         """Away first, so no new offer comes; the contacts in hand are finished before the break.
         The end of the run cuts a break short."""
-        await self._status(common_pb2.AGENT_STATUS_AWAY, "break")
+        at = await self._status(common_pb2.AGENT_STATUS_AWAY, "break")
         self.away = True
+        self._show(at)
         await self._idle.wait()
-        self._show()
         self.breaks += 1
         rng = stream(self.sim.scenario.seed, f"{self.agent_id}:break:{self.breaks}")
         length_s = self.group.break_length.law().draw(rng)
         await self._sleep_until(self.sim.clock.simulated() + length_s, leave)
         self.away = False
-        await self._status(common_pb2.AGENT_STATUS_AVAILABLE)
-        self._show()
+        self._show(await self._status(common_pb2.AGENT_STATUS_AVAILABLE))
 
     async def _log_out(self) -> None:
-        await self._status(common_pb2.AGENT_STATUS_AWAY, "end_of_shift")
+        at = await self._status(common_pb2.AGENT_STATUS_AWAY, "end_of_shift")
         self.away = True
+        self._show(at)
         await self._idle.wait()
-        await self._status(common_pb2.AGENT_STATUS_OFFLINE)
+        at = await self._status(common_pb2.AGENT_STATUS_OFFLINE)
         self.on_duty = self.away = False
-        self._show()
+        self._show(at)
 
     async def log_off(self) -> None:
         """Offline at once, contacts in hand or not: the run was stopped."""
-        await self._status(common_pb2.AGENT_STATUS_OFFLINE)
+        at = await self._status(common_pb2.AGENT_STATUS_OFFLINE)
         self.on_duty = False
-        self._show()
+        self._show(at)
 
     async def _offers(
         self, call: grpc.aio.UnaryStreamCall[pb.StreamOffersRequest, pb.StreamOffersResponse]
@@ -169,19 +171,26 @@ class Desktop:
             # The offer had expired or been withdrawn meanwhile.
             sim.pick_up_failed(contact)
             return
-        sim.answered(contact.contact_id, self._between(sent))
-        await self._handle(contact, self._between(sent))
+        answered_at = self._between(sent)
+        sim.answered(contact.contact_id, answered_at)
+        await self._handle(contact, answered_at)
 
     async def _handle(self, contact: PlannedContact, answered_at: float) -> None:
         sim = self.sim
         ids = {"contact_id": contact.contact_id, "agent_id": self.agent_id}
-        self._busy(talking=1)
+        self._busy(answered_at, talking=1)
         ticket_id = sim.ticket_of.get(contact.contact_id, "")
         if ticket_id:
             await self._take_ticket(ticket_id)
         held = 0.0
         load = sim.scenario.channels.get(contact.channel)  # type: ignore[call-overload]
-        rng = stream(sim.scenario.seed, f"{plan_number(contact)}:hold")
+        caller = sim.floor.callers[contact.contact_id]
+        leg = f"{plan_number(contact)}:{caller.transfers}"
+        if load is not None and not caller.transfers and load.transfer_to:
+            sent_on = stream(sim.scenario.seed, f"{leg}:transfer").random() < load.transfer_rate
+            if sent_on and await self._transfer(contact, load.transfer_to):
+                return
+        rng = stream(sim.scenario.seed, f"{leg}:hold")
         if load is not None and rng.random() < load.hold_rate:
             await sim.clock.pause(contact.handle_s * TALK_BEFORE_HOLD)
             sent = sim.clock.now()
@@ -199,7 +208,7 @@ class Desktop:
         sent = sim.clock.now()
         await self._rpc(sim.stub.EndContact(pb.EndContactRequest(**ids), **self._call()))
         ended = self._between(sent)
-        self._busy(talking=-1, wrapping=1)
+        self._busy(ended, talking=-1, wrapping=1)
         await sim.clock.pause(contact.wrap_up_s)
         if ticket_id:
             await self._solve(ticket_id)
@@ -208,7 +217,7 @@ class Desktop:
         complete = pb.CompleteContactRequest(**ids, disposition_code=disposition, ticket_id=ticket_id)
         await self._rpc(sim.stub.CompleteContact(complete, **self._call()))
         completed = self._between(sent)
-        self._busy(wrapping=-1)
+        self._busy(completed, wrapping=-1)
         sim.floor.ledger.handled(
             contact.contact_id, talk_s=ended - answered_at - held, hold_s=held, wrap_up_s=completed - ended
         )
@@ -218,6 +227,26 @@ class Desktop:
             sim.floor.ledger.surveyed(contact.contact_id, contact.survey)
             sim.floor.surveys += 1
         sim.done(contact.contact_id)
+
+    async def _transfer(self, contact: PlannedContact, to_queue: str) -> bool:
+        """A blind transfer after part of the talk: the agent is free of the contact, which queues
+        again. False when the router refused it, and the agent carries on."""
+        sim = self.sim
+        await sim.clock.pause(contact.handle_s * TALK_BEFORE_TRANSFER)
+        request = pb.TransferContactRequest(
+            contact_id=contact.contact_id,
+            agent_id=self.agent_id,
+            to_queue_id=to_queue,
+            reason="needs_specialist",
+        )
+        sent = sim.clock.now()
+        if await self._rpc(sim.stub.TransferContact(request, **self._call())) is None:
+            return False
+        at = self._between(sent)
+        sim.floor.transferred(contact.contact_id, to_queue, at)
+        sim.floor.transfers += 1
+        self._busy(at, talking=-1)
+        return True
 
     async def _take_ticket(self, ticket_id: str) -> None:
         tickets = self.sim.tickets
@@ -251,16 +280,19 @@ class Desktop:
         if await self._rpc(self.sim.tickets.TransitionTicket(solved, **self._call())) is not None:
             self.sim.floor.ledger.ticket_solved(ticket_id, self._between(sent))
 
-    def _busy(self, talking: int = 0, wrapping: int = 0) -> None:
+    def _busy(self, at: float, talking: int = 0, wrapping: int = 0) -> None:
         self.talking += talking
         self.wrapping += wrapping
         if self.talking or self.wrapping:
             self._idle.clear()
         else:
             self._idle.set()
-        self._show()
+        self._show(at)
 
-    def _show(self) -> None:
+    def _show(self, at: float) -> None:
+        """What the agent is doing since `at`, for the view and the ledger's occupancy: the router's
+        agent state (busy while a contact is connected, wrap-up while one is in after-contact work),
+        else the status."""
         if self.talking:
             activity = AgentActivity.BUSY
         elif self.wrapping:
@@ -271,15 +303,18 @@ class Desktop:
             activity = AgentActivity.AWAY
         else:
             activity = AgentActivity.AVAILABLE
-        self.sim.floor.agents[self.agent_id] = activity
+        self.sim.floor.agent_activity(self.agent_id, activity, at)
 
     def _between(self, sent: float) -> float:
         """When the router acted on a call: between its sending and its answer."""
         return (sent + self.sim.clock.now()) / 2
 
-    async def _status(self, status: common_pb2.AgentStatus.ValueType, reason: str = "") -> None:
+    async def _status(self, status: common_pb2.AgentStatus.ValueType, reason: str = "") -> float:
+        """When the router set the status."""
         request = pb.SetAgentStatusRequest(agent_id=self.agent_id, status=status, reason_code=reason)
+        sent = self.sim.clock.now()
         await self._rpc(self.sim.stub.SetAgentStatus(request, **self._call()))
+        return self._between(sent)
 
     def _reject(self, offer: pb.Offer, reason: str) -> pb.RejectOfferRequest:
         return pb.RejectOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id, reason=reason)

@@ -36,6 +36,7 @@ class Caller:
     state: Wait = Wait.WAITING
     # Patience ran out while an agent was picking up: leave if the pick-up fails.
     impatient: bool = False
+    transfers: int = 0
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Floor:
     arrived: int = 0
     surveys: int = 0
     rejected: int = 0
+    transfers: int = 0
     missed: int = 0
     finished: int = 0
 
@@ -74,6 +76,13 @@ class Floor:
         caller.state = Wait.WAITING
         return caller.impatient
 
+    def transferred(self, contact_id: str, to_queue: str, at: float) -> None:
+        """Sent on by an agent: the customer waits again, as long as it takes."""
+        self.ledger.transferred(contact_id, to_queue, at)
+        caller = self.callers[contact_id]
+        caller.state = Wait.WAITING
+        caller.transfers += 1
+
     def out_of_patience(self, contact_id: str) -> bool:
         """True when the customer hangs up now; while an agent picks up, they hold on to see."""
         caller = self.callers[contact_id]
@@ -96,6 +105,10 @@ class Floor:
                 truth = self.ledger.contacts[caller.contact.contact_id]
                 counted[(truth.queue_id, truth.channel)] += 1
         return counted
+
+    def agent_activity(self, agent_id: str, activity: AgentActivity, at: float) -> None:
+        self.agents[agent_id] = activity
+        self.ledger.agent_activity(agent_id, activity.value, at)
 
     def agents_by_activity(self) -> Counter[AgentActivity]:
         return Counter(self.agents.values())

@@ -75,7 +75,9 @@ def _queues(sim: Simulation) -> Table:
     table.caption = (
         f"self-served {sum(t.self_served for t in sim.floor.ledger.contacts.values())}, "
         f"surveys {sim.floor.surveys} (CSAT {_share(figures.csat)}), "
-        f"offers rejected {sim.floor.rejected}, missed {sim.floor.missed}; times in simulated seconds"
+        f"occupancy {_share(sim.floor.ledger.occupancy())}, "
+        f"offers rejected {sim.floor.rejected}, missed {sim.floor.missed}, transfers {sim.floor.transfers}; "
+        "times in simulated seconds"
     )
     return table
 

@@ -41,6 +41,12 @@ class ChannelLoad(_Strict):
     handle: Duration
     wrap_up: Duration = Duration(mean_s=30.0)
     hold_rate: Probability = Field(0.0, ge=0, le=1, description="share of contacts put on hold once")
+    transfer_rate: Probability = Field(
+        0.0, ge=0, le=1, description="share of answered contacts the agent sends on to `transfer_to`"
+    )
+    transfer_to: str = Field(
+        "", description="the queue transfers go to; of the other department, a transfer is a hand-off"
+    )
 
 
 class SelfService(_Strict):
@@ -147,6 +153,11 @@ class Scenario(_Strict):
             missing = sorted(set(self.tickets.channels) - set(self.channels))
             if missing:
                 raise ValueError(f"tickets are opened for channels no contact comes on: {missing}")
+        for channel, load in sorted(self.channels.items()):
+            if load.transfer_rate and not load.transfer_to:
+                raise ValueError(f"{channel} transfers contacts but names no queue to transfer them to")
+            if load.transfer_to == load.queue:
+                raise ValueError(f"{channel} transfers contacts to the queue they are in")
         held = sorted(
             channel for channel, load in self.channels.items() if load.hold_rate and channel != "voice"
         )
@@ -158,10 +169,12 @@ class Scenario(_Strict):
         return DailyCurve(self.curve)
 
     def queue_channels(self) -> dict[str, set[str]]:
-        """Each queue contacts enter, with the channels they enter it on."""
+        """Each queue contacts enter, transferred ones included, with the channels they enter it on."""
         entered: dict[str, set[str]] = {}
         for channel, load in self.channels.items():
             entered.setdefault(load.queue, set()).add(channel)
+            if load.transfer_to:
+                entered.setdefault(load.transfer_to, set()).add(channel)
         if self.self_service is not None:
             entered.setdefault(self.self_service.escalate_to, set()).add("chat")
         return entered
@@ -182,7 +195,7 @@ class Scenario(_Strict):
             channels={
                 "voice": ChannelLoad(
                     per_hour=120, queue="service-voice", patience_mean_s=180, handle=Duration(mean_s=300),
-                    hold_rate=0.15,
+                    hold_rate=0.15, transfer_rate=0.05, transfer_to="support-voice",
                 ),
                 "chat": ChannelLoad(
                     per_hour=60, queue="service-chat", patience_mean_s=240, handle=Duration(mean_s=480)
@@ -201,6 +214,7 @@ class Scenario(_Strict):
                 "support-email": QueueSpec(
                     department="support", service_level_threshold_s=4 * 3600, service_level_target=0.9
                 ),
+                "support-voice": QueueSpec(department="support", service_level_threshold_s=60),
             },
             self_service=SelfService(per_hour=60, contained=0.6, escalate_to="service-chat"),
             tickets=Tickets(),
@@ -214,7 +228,8 @@ class Scenario(_Strict):
                     shift_start_h=8, shift_end_h=17,
                 ),
                 AgentGroup(
-                    name="support", count=5, queues=("support-email",), capacity={"email": 1},
+                    name="support", count=5, queues=("support-email", "support-voice"),
+                    capacity={"email": 1, "voice": 1},
                     shift_start_h=8, shift_end_h=17,
                 ),
             ),

@@ -17,6 +17,18 @@ class LedgerError(ValueError):
 
 
 @dataclass
+class Leg:
+    """A queue entry after a transfer or hand-off. The router counts its wait from the entry minus
+    the time the contact already waited (`since`); the KPIs count only the first entry's answer,
+    but its abandon, and the completion wherever it happens."""
+
+    queue_id: str
+    since: float
+    answered_at: float | None = None
+    abandoned_at: float | None = None
+
+
+@dataclass
 class ContactTruth:
     contact_id: str
     channel: str
@@ -30,11 +42,28 @@ class ContactTruth:
     handled: bool = False
     self_served: bool = False
     survey: SurveyAnswers | None = None
+    legs: list[Leg] = field(default_factory=list)
+    # Where the contact was completed: its queue, or the last one it was transferred to.
+    completed_queue: str = ""
 
     @property
     def waited_s(self) -> float | None:
+        """The first entry's wait, until answered or abandoned."""
         left = self.answered_at if self.answered_at is not None else self.abandoned_at
         return None if left is None or self.queued_at is None else left - self.queued_at
+
+    @property
+    def current_queue(self) -> str:
+        return self.legs[-1].queue_id if self.legs else self.queue_id
+
+    def waiting(self) -> bool:
+        if self.legs:
+            return self.legs[-1].answered_at is None and self.legs[-1].abandoned_at is None
+        return self.queued_at is not None and self.answered_at is None and self.abandoned_at is None
+
+    def answered_now(self) -> float | None:
+        """When the current entry was answered."""
+        return self.legs[-1].answered_at if self.legs else self.answered_at
 
 
 @dataclass
@@ -44,6 +73,7 @@ class TicketTruth:
     opened_at: float
     replied_at: float | None = None
     solved_at: float | None = None
+    contacts: int = 1
 
 
 @dataclass(frozen=True)
@@ -94,10 +124,19 @@ class Figures:
     deflection: float | None
 
 
+# Agent activities as occupancy counts them: handling (talking or wrapping up, whatever the status)
+# against waiting for work while available.
+HANDLING = ("busy", "wrap-up")
+WAITING_FOR_WORK = "available"
+
+
 @dataclass
 class Ledger:
     contacts: dict[str, ContactTruth] = field(default_factory=dict)
     tickets: dict[str, TicketTruth] = field(default_factory=dict)
+    # Each agent's current activity and since when, and the seconds of each activity ended so far.
+    activities: dict[str, tuple[str, float]] = field(default_factory=dict)
+    activity_s: dict[str, float] = field(default_factory=dict)
 
     def arrived(self, contact_id: str, channel: str) -> None:
         if contact_id in self.contacts:
@@ -112,19 +151,38 @@ class Ledger:
 
     def answered(self, contact_id: str, at: float) -> None:
         truth = self._waiting(contact_id)
-        truth.answered_at = at
+        if truth.legs:
+            truth.legs[-1].answered_at = at
+        else:
+            truth.answered_at = at
 
     def abandoned(self, contact_id: str, at: float) -> None:
         truth = self._waiting(contact_id)
-        truth.abandoned_at = at
+        if truth.legs:
+            truth.legs[-1].abandoned_at = at
+        else:
+            truth.abandoned_at = at
+
+    def transferred(self, contact_id: str, to_queue: str, at: float) -> None:
+        """An agent sent the answered contact to another queue (a hand-off, if of the other
+        department): it waits again, its earlier wait counting."""
+        truth = self.contacts[contact_id]
+        answered_at = truth.answered_now()
+        if answered_at is None or truth.handled:
+            raise LedgerError(f"contact {contact_id} transferred while not with an agent")
+        since = truth.legs[-1].since if truth.legs else truth.queued_at
+        assert since is not None  # answered, so queued
+        truth.legs.append(Leg(to_queue, at - (answered_at - since)))
 
     def handled(self, contact_id: str, talk_s: float, hold_s: float, wrap_up_s: float) -> None:
+        """The completing agent's talk, hold and wrap-up (the one who had the contact last)."""
         truth = self.contacts[contact_id]
-        if truth.answered_at is None or truth.handled:
+        if truth.answered_now() is None or truth.handled:
             raise LedgerError(f"contact {contact_id} handled without being answered, or twice")
         if min(talk_s, hold_s, wrap_up_s) < 0:
             raise LedgerError(f"contact {contact_id}: a negative handle time")
         truth.talk_s, truth.hold_s, truth.wrap_up_s, truth.handled = talk_s, hold_s, wrap_up_s, True
+        truth.completed_queue = truth.current_queue
 
     def self_served(self, contact_id: str) -> None:
         truth = self._open(contact_id)
@@ -134,6 +192,29 @@ class Ledger:
 
     def surveyed(self, contact_id: str, answers: SurveyAnswers) -> None:
         self.contacts[contact_id].survey = answers
+
+    def agent_activity(self, agent_id: str, activity: str, at: float) -> None:
+        """The agent does `activity` from `at`; the time of the one it ends is counted."""
+        current = self.activities.get(agent_id)
+        if current is not None:
+            if current[0] == activity:
+                return
+            # Two calls of one agent in flight together (two chats) can report their instants out of
+            # order by a round trip: the later report is taken as no earlier.
+            at = max(at, current[1])
+            self.activity_s[current[0]] = self.activity_s.get(current[0], 0.0) + at - current[1]
+        self.activities[agent_id] = (activity, at)
+
+    def occupancy(self) -> float | None:
+        """Handling time over handling and available waiting time, of the activities ended so far
+        (as the metrics service counts a state's time once it ends)."""
+        handling = sum(self.activity_s.get(activity, 0.0) for activity in HANDLING)
+        return _ratio(handling, handling + self.activity_s.get(WAITING_FOR_WORK, 0.0))
+
+    def fcr(self) -> float | None:
+        """Tickets solved with one contact over tickets solved (no ticket of the run is reopened)."""
+        solved = [t for t in self.tickets.values() if t.solved_at is not None]
+        return _ratio(sum(1 for t in solved if t.contacts == 1), len(solved))
 
     def ticket_opened(self, contact_id: str, ticket_id: str, at: float) -> None:
         self._open(contact_id)
@@ -171,17 +252,24 @@ class Ledger:
 
     def queue_watches(
         self, thresholds_s: Mapping[str, float], channels: Iterable[str], warn_share: float, now: float
-    ) -> dict[str, SlaExpectation]:
-        """Each contact queued on a watched channel against its queue's answer target: the wait
-        runs until the contact is answered or gone. A watch reports no fulfilment."""
+    ) -> dict[tuple[str, str], SlaExpectation]:
+        """Each queue entry (contact, queue) on a watched channel against its queue's answer target:
+        the wait runs until the contact is answered or gone, a later entry's counting the earlier
+        wait. A watch reports no fulfilment."""
         watched = set(channels)
         expected = {}
         for truth in self.contacts.values():
             if truth.queued_at is None or truth.channel not in watched:
                 continue
-            waited = truth.waited_s
-            running = expect(waited, now - truth.queued_at, thresholds_s[truth.queue_id], warn_share)
-            expected[truth.contact_id] = replace(running, fulfilled=False)
+            entries = [
+                Leg(truth.queue_id, truth.queued_at, truth.answered_at, truth.abandoned_at),
+                *truth.legs,
+            ]
+            for entry in entries:
+                left = entry.answered_at if entry.answered_at is not None else entry.abandoned_at
+                waited = None if left is None else left - entry.since
+                running = expect(waited, now - entry.since, thresholds_s[entry.queue_id], warn_share)
+                expected[(truth.contact_id, entry.queue_id)] = replace(running, fulfilled=False)
         return expected
 
     def _open(self, contact_id: str) -> ContactTruth:
@@ -194,7 +282,7 @@ class Ledger:
 
     def _waiting(self, contact_id: str) -> ContactTruth:
         truth = self._open(contact_id)
-        if truth.queued_at is None or truth.answered_at is not None or truth.abandoned_at is not None:
+        if not truth.waiting():
             raise LedgerError(f"contact {contact_id} is not waiting in a queue")
         return truth
 
@@ -202,13 +290,31 @@ class Ledger:
         """The run's KPIs; `thresholds_s` gives each queue's service-level threshold. Service level
         counts abandons in its denominator (the default rule) and a contact answered at exactly
         the threshold as within it."""
-        slots: dict[tuple[str, str], list[ContactTruth]] = {}
+        slots: dict[tuple[str, str], _Slot] = {}
+
+        def slot(queue_id: str, channel: str) -> _Slot:
+            return slots.setdefault((queue_id, channel), _Slot())
+
         for truth in self.contacts.values():
-            if truth.queued_at is not None:
-                slots.setdefault((truth.queue_id, truth.channel), []).append(truth)
+            if truth.queued_at is None:
+                continue
+            first = slot(truth.queue_id, truth.channel)
+            first.queued += 1
+            if truth.answered_at is not None:
+                first.waits.append(truth.answered_at - truth.queued_at)
+            abandons = [(truth.queue_id, truth.abandoned_at)] + [
+                (leg.queue_id, leg.abandoned_at) for leg in truth.legs
+            ]
+            for queue_id, abandoned_at in abandons:
+                if abandoned_at is not None:
+                    slot(queue_id, truth.channel).abandoned += 1
+            if truth.handled:
+                slot(truth.completed_queue, truth.channel).handles.append(
+                    truth.talk_s + truth.hold_s + truth.wrap_up_s
+                )
         surveys = [t.survey for t in self.contacts.values() if t.survey is not None]
         return Figures(
-            queues={slot: _queue(found, thresholds_s[slot[0]]) for slot, found in sorted(slots.items())},
+            queues={key: found.figures(thresholds_s[key[0]]) for key, found in sorted(slots.items())},
             csat=_ratio(sum(1 for s in surveys if s.csat >= 4), len(surveys)),
             nps=_nps(s.nps for s in surveys),
             ces=_ratio(sum(s.ces for s in surveys), len(surveys)),
@@ -216,21 +322,28 @@ class Ledger:
         )
 
 
-def _queue(contacts: list[ContactTruth], threshold_s: float) -> QueueFigures:
-    answered = [t for t in contacts if t.answered_at is not None]
-    abandoned = [t for t in contacts if t.abandoned_at is not None]
-    within = [t for t in answered if (t.waited_s or 0.0) <= threshold_s]
-    handled = [t for t in answered if t.handled]
-    return QueueFigures(
-        queued=len(contacts),
-        answered=len(answered),
-        answered_within=len(within),
-        abandoned=len(abandoned),
-        service_level=_ratio(len(within), len(answered) + len(abandoned)),
-        asa_s=_ratio(sum(t.waited_s or 0.0 for t in answered), len(answered)),
-        aht_s=_ratio(sum(t.talk_s + t.hold_s + t.wrap_up_s for t in handled), len(handled)),
-        abandonment_rate=_ratio(len(abandoned), len(contacts)),
-    )
+@dataclass
+class _Slot:
+    """One queue and channel as the KPIs count it: first entries and their answers' waits,
+    abandons in any entry, handle times of the contacts completed there."""
+
+    queued: int = 0
+    waits: list[float] = field(default_factory=list)
+    abandoned: int = 0
+    handles: list[float] = field(default_factory=list)
+
+    def figures(self, threshold_s: float) -> QueueFigures:
+        within = sum(1 for wait in self.waits if wait <= threshold_s)
+        return QueueFigures(
+            queued=self.queued,
+            answered=len(self.waits),
+            answered_within=within,
+            abandoned=self.abandoned,
+            service_level=_ratio(within, len(self.waits) + self.abandoned),
+            asa_s=_ratio(sum(self.waits), len(self.waits)),
+            aht_s=_ratio(sum(self.handles), len(self.handles)),
+            abandonment_rate=_ratio(self.abandoned, self.queued),
+        )
 
 
 def _nps(scores: Iterable[int]) -> float | None:
@@ -242,5 +355,5 @@ def _nps(scores: Iterable[int]) -> float | None:
     return 100 * (promoters - detractors) / len(counted)
 
 
-def _ratio(numerator: float, denominator: int) -> float | None:
+def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None

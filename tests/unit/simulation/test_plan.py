@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from helpline.simulation.model import HOUR_S
 from helpline.simulation.plan import INTENTS, plan_contacts
-from helpline.simulation.scenario import ChannelLoad, Duration, Scenario
+from helpline.simulation.scenario import Scenario
 
 
 def _changed(**changes: Any) -> Scenario:
@@ -60,9 +60,8 @@ def test_one_seed_one_plan_numbered_by_arrival() -> None:
 
 def test_a_channel_draws_its_own_stream() -> None:
     # More voice calls leave every chat as it was.
-    louder = _changed(channels=Scenario.default().model_dump()["channels"] | {"voice": {
-        "per_hour": 400, "queue": "service-voice", "patience_mean_s": 180, "handle": {"mean_s": 300}
-    }})  # fmt: skip
+    channels = Scenario.default().model_dump()["channels"]
+    louder = _changed(channels=channels | {"voice": channels["voice"] | {"per_hour": 400}})
 
     def chats(scenario: Scenario) -> list[tuple[float, float, float]]:
         return [(c.at_s, c.patience_s, c.handle_s) for c in plan_contacts(scenario) if c.channel == "chat"]
@@ -97,17 +96,19 @@ def test_counts_and_fates_follow_the_scenario_over_a_long_day() -> None:
 
 
 def test_a_quiet_channel_has_no_contacts() -> None:
-    quiet = ChannelLoad(per_hour=0, queue="service-voice", handle=Duration(mean_s=60))
-    scenario = _changed(channels=Scenario.default().model_dump()["channels"] | {"voice": quiet.model_dump()})
+    channels = Scenario.default().model_dump()["channels"]
+    scenario = _changed(channels=channels | {"voice": channels["voice"] | {"per_hour": 0}})
     assert not [c for c in plan_contacts(scenario) if c.channel == "voice"]
 
 
 def test_web_forms_are_served_out_of_the_email_capacity_as_the_router_does() -> None:
     groups = [g.model_dump() for g in Scenario.default().agents]
     support = next(g for g in groups if g["name"] == "support")
-    assert support["capacity"] == {"email": 1}
+    assert support["capacity"] == {"email": 1, "voice": 1}
     with pytest.raises(ValidationError, match="web_form"):
-        _changed(agents=[{**g, "capacity": {"web_form": 1}} if g is support else g for g in groups])
+        _changed(
+            agents=[{**g, "capacity": {"web_form": 1, "voice": 1}} if g is support else g for g in groups]
+        )
     without_email = [g for g in groups if g is not support]
     with pytest.raises(ValidationError, match="no agent group serves queue support-email on email"):
         _changed(agents=without_email)

@@ -120,8 +120,69 @@ def test_queue_watches_time_each_wait_on_the_watched_channels_and_report_no_fulf
     ledger.answered("c1", 1.0)
     ledger.abandoned("c2", 2.5)
     watches = ledger.queue_watches({"q1": 2.0}, ("voice", "chat"), 0.75, now=1.8)
-    assert set(watches) == {"c1", "c2", "c4"}
-    assert watches["c1"] == SlaExpectation(warned=False, breached=False, fulfilled=False, margin_s=0.5)
-    assert watches["c2"] == SlaExpectation(True, True, False, margin_s=0.5)
+    assert set(watches) == {("c1", "q1"), ("c2", "q1"), ("c4", "q1")}
+    assert watches[("c1", "q1")] == SlaExpectation(
+        warned=False, breached=False, fulfilled=False, margin_s=0.5
+    )
+    assert watches[("c2", "q1")] == SlaExpectation(True, True, False, margin_s=0.5)
     # Still waiting at 1.8 s: warned at 1.5 s, not yet breached.
-    assert (watches["c4"].warned, watches["c4"].breached) == (True, False)
+    assert (watches[("c4", "q1")].warned, watches[("c4", "q1")].breached) == (True, False)
+
+
+def test_a_transferred_contact_waits_again_with_its_earlier_wait_counting() -> None:
+    ledger = Ledger()
+    ledger.arrived("c1", "voice")
+    ledger.queued("c1", "q1", "voice", 0.0)
+    ledger.answered("c1", 1.0)
+    ledger.transferred("c1", "q2", 5.0)
+    with pytest.raises(LedgerError):
+        ledger.handled("c1", 1.0, 0.0, 1.0)
+    ledger.answered("c1", 5.5)
+    ledger.handled("c1", talk_s=2.0, hold_s=0.0, wrap_up_s=1.0)
+    watches = ledger.queue_watches({"q1": 2.0, "q2": 1.2}, ("voice",), 0.75, now=10.0)
+    # The second entry counts from 4.0 (5.0 less the 1.0 already waited): 1.5 s against 1.2.
+    assert watches[("c1", "q2")] == SlaExpectation(True, True, False, margin_s=pytest.approx(0.3))
+    figures = ledger.figures({"q1": 2.0, "q2": 1.2}).queues
+    # Queued and answered where it first entered; handled where it was completed.
+    assert (figures[("q1", "voice")].queued, figures[("q1", "voice")].answered) == (1, 1)
+    assert figures[("q1", "voice")].aht_s is None
+    assert (figures[("q2", "voice")].queued, figures[("q2", "voice")].aht_s) == (0, 3.0)
+
+
+def test_an_abandon_after_a_transfer_counts_in_the_queue_it_happened_in() -> None:
+    ledger = Ledger()
+    ledger.arrived("c1", "voice")
+    ledger.queued("c1", "q1", "voice", 0.0)
+    ledger.answered("c1", 1.0)
+    ledger.transferred("c1", "q2", 5.0)
+    ledger.abandoned("c1", 7.0)
+    figures = ledger.figures({"q1": 2.0, "q2": 2.0}).queues
+    assert (figures[("q1", "voice")].abandoned, figures[("q2", "voice")].abandoned) == (0, 1)
+
+
+def test_occupancy_counts_handling_over_handling_and_available_time_of_ended_activities() -> None:
+    ledger = Ledger()
+    ledger.agent_activity("a1", "available", 0.0)
+    ledger.agent_activity("a1", "busy", 3.0)
+    ledger.agent_activity("a1", "busy", 4.0)
+    ledger.agent_activity("a1", "wrap-up", 9.0)
+    ledger.agent_activity("a1", "away", 10.0)
+    ledger.agent_activity("a2", "available", 1.0)
+    # Reported a little out of order by a concurrent call: taken as no earlier.
+    ledger.agent_activity("a2", "busy", 0.5)
+    assert ledger.occupancy() == pytest.approx((6 + 1) / (6 + 1 + 3))
+    ledger.agent_activity("a1", "off shift", 100.0)
+    ledger.agent_activity("a2", "available", 2.5)
+    assert ledger.occupancy() == pytest.approx((6 + 1 + 1.5) / (6 + 1 + 1.5 + 3))
+
+
+def test_fcr_is_the_share_of_solved_tickets_solved_on_their_one_contact() -> None:
+    ledger = Ledger()
+    assert ledger.fcr() is None
+    for n in (1, 2, 3):
+        ledger.arrived(f"c{n}", "email")
+        ledger.ticket_opened(f"c{n}", f"t{n}", 0.0)
+    ledger.ticket_solved("t1", 1.0)
+    ledger.ticket_solved("t2", 1.0)
+    ledger.tickets["t2"].contacts = 2
+    assert ledger.fcr() == 0.5
