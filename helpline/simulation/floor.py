@@ -49,6 +49,7 @@ class Floor:
     surveys: int = 0
     rejected: int = 0
     transfers: int = 0
+    callbacks: int = 0
     missed: int = 0
     finished: int = 0
 
@@ -75,6 +76,16 @@ class Floor:
         caller = self.callers[contact_id]
         caller.state = Wait.WAITING
         return caller.impatient
+
+    def called_back(self, contact_id: str, callback: PlannedContact, at: float) -> None:
+        """The caller took a callback: their call ends, and the callback waits in their place."""
+        self.ledger.called_back(contact_id, callback.contact_id, at)
+        self.callers[contact_id].state = Wait.GONE
+        self.callers[callback.contact_id] = Caller(callback)
+
+    def left_unanswered(self, contact_id: str) -> None:
+        """The run ended with the contact still queued; the ledger keeps it waiting."""
+        self.callers[contact_id].state = Wait.GONE
 
     def transferred(self, contact_id: str, to_queue: str, at: float) -> None:
         """Sent on by an agent: the customer waits again, as long as it takes."""

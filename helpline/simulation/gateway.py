@@ -27,6 +27,7 @@ CHANNELS = {
     "social": common_pb2.CHANNEL_SOCIAL,
     "web_form": common_pb2.CHANNEL_WEB_FORM,
     "bot": common_pb2.CHANNEL_BOT,
+    "callback": common_pb2.CHANNEL_CALLBACK,
 }
 DEPARTMENTS = {"service": common_pb2.DEPARTMENT_SERVICE, "support": common_pb2.DEPARTMENT_SUPPORT}
 

@@ -7,13 +7,14 @@ the simulated people did goes into the ledger, the ground truth the platform's K
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import httpx
@@ -26,14 +27,24 @@ from helpline.simulation.desktop import RPC_TIMEOUT_S, Desktop
 from helpline.simulation.floor import Floor
 from helpline.simulation.gateway import CHANNELS, INGRESS, Gateway
 from helpline.simulation.model import HOUR_S
-from helpline.simulation.plan import PlannedContact, plan_contacts
+from helpline.simulation.plan import PlannedContact, plan_contacts, plan_number, stream
 from helpline.simulation.scenario import Scenario
 from helpline.simulation.setup import SetupError, agent_ids, configure_router, configure_sla
+from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import router_service_pb2_grpc, ticket_service_pb2_grpc
 from helpline.v1 import ticket_service_pb2 as ticket_pb
 
 # How often the live view is redrawn and the producer's acks are checked, in wall-clock seconds.
 TICK_S = 0.5
+# Simulated seconds after queueing that the IVR tells a caller the expected wait.
+IVR_S = 5.0
+# Channels whose customers can hang up while queued, as the router takes it (a bot escalation is a chat).
+ABANDONING = frozenset({"voice", "chat", "bot"})
+T = TypeVar("T")
+
+
+def abandons(contact: PlannedContact) -> bool:
+    return contact.channel in ABANDONING
 
 
 class SimulationError(RuntimeError):
@@ -158,8 +169,7 @@ class Simulation:
         """Stopped early (Ctrl-C): the waiting customers hang up and the agents log off, so the
         tenant's queues hold nothing a later run would be offered."""
         self.closing = True
-        for contact_id in self.floor.waiting():
-            self.hang_up(self.floor.callers[contact_id].contact)
+        self._leave_waiting()
         await asyncio.gather(*(desk.log_off() for desk in desks if desk.on_duty))
 
     async def _arrivals(self) -> list[asyncio.Task[None]]:
@@ -176,9 +186,20 @@ class Simulation:
         if customers:
             await asyncio.wait(customers, timeout=max(0.0, drain_s))
         self.closing = True
-        for contact_id in self.floor.waiting():
-            self.hang_up(self.floor.callers[contact_id].contact)
+        self._leave_waiting()
         await asyncio.gather(*customers)
+
+    def _leave_waiting(self) -> None:
+        """The run ends for whoever still waits: a caller or chatter hangs up (an abandon on both
+        sides); an email, message, post or callback stays queued in the platform, unanswered in
+        the ledger too, and the run stops waiting for it."""
+        for contact_id in self.floor.waiting():
+            contact = self.floor.callers[contact_id].contact
+            if abandons(contact):
+                self.hang_up(contact)
+            else:
+                self.floor.left_unanswered(contact_id)
+                self.done(contact_id)
 
     async def _customer(self, contact: PlannedContact) -> None:
         self.floor.arrived += 1
@@ -202,13 +223,69 @@ class Simulation:
         self.floor.queue(contact)
         channel = "chat" if contact.channel == "bot" else contact.channel
         self.floor.ledger.queued(contact.contact_id, contact.queue_id, channel, self.clock.now())
+        patience_until = self.clock.now() + self.clock.real(contact.patience_s)
+        load = self.scenario.channels.get(contact.channel)  # type: ignore[call-overload]
+        if load is not None and load.callback_acceptance:
+            # The IVR tells the caller the expected wait a moment after they queue.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), self.clock.real(IVR_S))
+            if not answered.is_set() and await self._called_back(contact, load.callback_acceptance):
+                return
         if math.isfinite(contact.patience_s):
             try:
-                await asyncio.wait_for(answered.wait(), self.clock.real(contact.patience_s))
+                await asyncio.wait_for(answered.wait(), max(0.0, patience_until - self.clock.now()))
             except TimeoutError:
                 if self.floor.out_of_patience(contact.contact_id):
                     self.hang_up(contact)
         await finished.wait()
+
+    async def _called_back(self, contact: PlannedContact, acceptance: float) -> bool:
+        """Offered a callback when the expected wait is over the queue's callback threshold, the
+        caller takes it or not (a draw of the plan's); one who does hangs up and waits for the
+        callback, which keeps their place."""
+        threshold_s = self.scenario.real_s(self.scenario.queue_spec(contact.queue_id).callback_threshold_s)
+        status = await self._rpc(
+            self.stub.GetQueueStatus(
+                pb.GetQueueStatusRequest(queue_id=contact.queue_id), **self.call_options()
+            )
+        )
+        voice = [c for c in status.channels if c.channel == CHANNELS["voice"]] if status else []
+        if not voice or voice[0].estimated_wait.ToTimedelta().total_seconds() <= threshold_s:
+            return False
+        if stream(self.scenario.seed, f"{plan_number(contact)}:callback").random() >= acceptance:
+            return False
+        if not self.floor.pick_up(contact.contact_id):
+            return False
+        request = pb.RequestCallbackRequest(
+            contact_id=contact.contact_id, callback_number=f"+1555{plan_number(contact)[1:]}"
+        )
+        sent = self.clock.now()
+        try:
+            response = await self.stub.RequestCallback(request, **self.call_options())
+        except grpc.aio.AioRpcError:
+            # Answered or not queued yet on the router's side: the caller stays on the line.
+            self.pick_up_failed(contact)
+            return False
+        callback = replace(
+            contact, contact_id=response.callback_contact_id, channel="callback", patience_s=math.inf
+        )
+        self._answered[callback.contact_id] = asyncio.Event()
+        finished = self._finished[callback.contact_id] = asyncio.Event()
+        self.floor.called_back(contact.contact_id, callback, (sent + self.clock.now()) / 2)
+        self.floor.callbacks += 1
+        self.done(contact.contact_id)
+        await finished.wait()
+        return True
+
+    def call_options(self) -> dict[str, Any]:
+        return {"metadata": self.metadata, "timeout": RPC_TIMEOUT_S}
+
+    async def _rpc(self, call: Awaitable[T]) -> T | None:
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            self.problem(f"{exc.code().name} {exc.details()}")
+            return None
 
     async def _open_ticket(self, contact: PlannedContact) -> None:
         """As the email or web-form gateway does: the ticket first, then the contact to route."""

@@ -14,7 +14,7 @@ ChannelName = Literal["voice", "chat", "email", "sms", "social", "web_form"]
 # The channels an agent has a capacity for: a web form is worked as an email, out of the email
 # capacity (the router's rule; its admin API refuses a capacity for web_form).
 CapacityChannel = Literal["voice", "chat", "email", "sms", "social"]
-CAPACITY_OF: dict[str, CapacityChannel] = {"web_form": "email"}
+CAPACITY_OF: dict[str, CapacityChannel] = {"web_form": "email", "callback": "voice"}
 Probability = float
 
 
@@ -36,7 +36,9 @@ class ChannelLoad(_Strict):
     per_hour: float = Field(ge=0, description="mean arrivals an hour over the day")
     queue: str = Field(min_length=1)
     patience_mean_s: PositiveFloat | None = Field(
-        None, description="mean wait before a customer hangs up; none: never (email, web forms)"
+        None,
+        description="mean wait before a customer hangs up, on voice and chat; none: never (the router "
+        "takes abandons on those two only)",
     )
     handle: Duration
     wrap_up: Duration = Duration(mean_s=30.0)
@@ -46,6 +48,9 @@ class ChannelLoad(_Strict):
     )
     transfer_to: str = Field(
         "", description="the queue transfers go to; of the other department, a transfer is a hand-off"
+    )
+    callback_acceptance: Probability = Field(
+        0.0, ge=0, le=1, description="share of callers offered a callback (a long wait) who take it"
     )
 
 
@@ -158,6 +163,13 @@ class Scenario(_Strict):
                 raise ValueError(f"{channel} transfers contacts but names no queue to transfer them to")
             if load.transfer_to == load.queue:
                 raise ValueError(f"{channel} transfers contacts to the queue they are in")
+        for channel, load in sorted(self.channels.items()):
+            if load.patience_mean_s is not None and channel not in ("voice", "chat"):
+                raise ValueError(f"a customer on {channel} waits until answered: no patience_mean_s")
+            if load.callback_acceptance and channel != "voice":
+                raise ValueError(f"only a caller can be called back, not a contact on {channel}")
+            if load.callback_acceptance and not self.queue_spec(load.queue).callback_threshold_s:
+                raise ValueError(f"queue {load.queue} offers no callback: give it a callback_threshold_s")
         held = sorted(
             channel for channel, load in self.channels.items() if load.hold_rate and channel != "voice"
         )
@@ -175,6 +187,8 @@ class Scenario(_Strict):
             entered.setdefault(load.queue, set()).add(channel)
             if load.transfer_to:
                 entered.setdefault(load.transfer_to, set()).add(channel)
+            if load.callback_acceptance:
+                entered[load.queue].add("callback")
         if self.self_service is not None:
             entered.setdefault(self.self_service.escalate_to, set()).add("chat")
         return entered
@@ -195,17 +209,13 @@ class Scenario(_Strict):
             channels={
                 "voice": ChannelLoad(
                     per_hour=120, queue="service-voice", patience_mean_s=180, handle=Duration(mean_s=300),
-                    hold_rate=0.15, transfer_rate=0.05, transfer_to="support-voice",
+                    hold_rate=0.15, transfer_rate=0.05, transfer_to="support-voice", callback_acceptance=0.5,
                 ),
                 "chat": ChannelLoad(
                     per_hour=60, queue="service-chat", patience_mean_s=240, handle=Duration(mean_s=480)
                 ),
-                "sms": ChannelLoad(
-                    per_hour=15, queue="service-chat", patience_mean_s=900, handle=Duration(mean_s=600)
-                ),
-                "social": ChannelLoad(
-                    per_hour=15, queue="service-chat", patience_mean_s=1800, handle=Duration(mean_s=600)
-                ),
+                "sms": ChannelLoad(per_hour=15, queue="service-chat", handle=Duration(mean_s=600)),
+                "social": ChannelLoad(per_hour=15, queue="service-chat", handle=Duration(mean_s=600)),
                 "email": ChannelLoad(per_hour=40, queue="support-email", handle=Duration(mean_s=420)),
                 "web_form": ChannelLoad(per_hour=10, queue="support-email", handle=Duration(mean_s=420)),
             },

@@ -45,6 +45,10 @@ class ContactTruth:
     legs: list[Leg] = field(default_factory=list)
     # Where the contact was completed: its queue, or the last one it was transferred to.
     completed_queue: str = ""
+    # A caller's wait ends when they choose a callback; the callback is a contact of its own that
+    # keeps the caller's place: queued since the call was, and not a queue entry of its own.
+    called_back_at: float | None = None
+    callback: bool = False
 
     @property
     def waited_s(self) -> float | None:
@@ -59,7 +63,8 @@ class ContactTruth:
     def waiting(self) -> bool:
         if self.legs:
             return self.legs[-1].answered_at is None and self.legs[-1].abandoned_at is None
-        return self.queued_at is not None and self.answered_at is None and self.abandoned_at is None
+        ended = (self.answered_at, self.abandoned_at, self.called_back_at)
+        return self.queued_at is not None and ended == (None, None, None)
 
     def answered_now(self) -> float | None:
         """When the current entry was answered."""
@@ -163,6 +168,18 @@ class Ledger:
         else:
             truth.abandoned_at = at
 
+    def called_back(self, contact_id: str, callback_id: str, at: float) -> None:
+        """The waiting caller chose a callback: their call ends, and the callback waits in their place."""
+        truth = self._waiting(contact_id)
+        if truth.legs:
+            raise LedgerError(f"contact {contact_id} called back after a transfer")
+        if callback_id in self.contacts:
+            raise LedgerError(f"callback {callback_id} arrived twice")
+        truth.called_back_at = at
+        self.contacts[callback_id] = ContactTruth(
+            callback_id, "callback", truth.queue_id, queued_at=truth.queued_at, callback=True
+        )
+
     def transferred(self, contact_id: str, to_queue: str, at: float) -> None:
         """An agent sent the answered contact to another queue (a hand-off, if of the other
         department): it waits again, its earlier wait counting."""
@@ -261,10 +278,8 @@ class Ledger:
         for truth in self.contacts.values():
             if truth.queued_at is None or truth.channel not in watched:
                 continue
-            entries = [
-                Leg(truth.queue_id, truth.queued_at, truth.answered_at, truth.abandoned_at),
-                *truth.legs,
-            ]
+            ended = truth.abandoned_at if truth.called_back_at is None else truth.called_back_at
+            entries = [Leg(truth.queue_id, truth.queued_at, truth.answered_at, ended), *truth.legs]
             for entry in entries:
                 left = entry.answered_at if entry.answered_at is not None else entry.abandoned_at
                 waited = None if left is None else left - entry.since
@@ -299,14 +314,14 @@ class Ledger:
             if truth.queued_at is None:
                 continue
             first = slot(truth.queue_id, truth.channel)
-            first.queued += 1
+            first.queued += 0 if truth.callback else 1
             if truth.answered_at is not None:
                 first.waits.append(truth.answered_at - truth.queued_at)
             abandons = [(truth.queue_id, truth.abandoned_at)] + [
                 (leg.queue_id, leg.abandoned_at) for leg in truth.legs
             ]
             for queue_id, abandoned_at in abandons:
-                if abandoned_at is not None:
+                if abandoned_at is not None and not truth.callback:
                     slot(queue_id, truth.channel).abandoned += 1
             if truth.handled:
                 slot(truth.completed_queue, truth.channel).handles.append(

@@ -186,3 +186,22 @@ def test_fcr_is_the_share_of_solved_tickets_solved_on_their_one_contact() -> Non
     ledger.ticket_solved("t2", 1.0)
     ledger.tickets["t2"].contacts = 2
     assert ledger.fcr() == 0.5
+
+
+def test_a_callback_keeps_the_callers_place_and_is_answered_on_the_callback_channel() -> None:
+    ledger = Ledger()
+    ledger.arrived("c1", "voice")
+    ledger.queued("c1", "q1", "voice", 0.0)
+    ledger.called_back("c1", "cb1", 0.5)
+    with pytest.raises(LedgerError):
+        ledger.answered("c1", 1.0)
+    ledger.answered("cb1", 4.0)
+    ledger.handled("cb1", talk_s=3.0, hold_s=0.0, wrap_up_s=1.0)
+    figures = ledger.figures({"q1": 2.0}).queues
+    # The call queued, and ended neither answered nor abandoned; the callback is no queue entry
+    # of its own, and its wait counts from the call's.
+    assert (figures[("q1", "voice")].queued, figures[("q1", "voice")].answered) == (1, 0)
+    assert figures[("q1", "voice")].abandoned == 0
+    assert (figures[("q1", "callback")].queued, figures[("q1", "callback")].asa_s) == (0, 4.0)
+    watches = ledger.queue_watches({"q1": 2.0}, ("voice",), 0.75, now=10.0)
+    assert watches == {("c1", "q1"): SlaExpectation(False, False, False, margin_s=1.0)}
