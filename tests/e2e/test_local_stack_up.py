@@ -92,6 +92,10 @@ def test_up_publish_tail_down(tmp_path: Path) -> None:
         assert not port_open(port + offset), f"port {port + offset} still answers after down"
 
 
+def _ctrl_c_delivered() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def assert_make_up_runs_the_simulator_until_ctrl_c(env: dict[str, str]) -> None:
     """`helpline up --simulate` (what `make up` runs) stays in the foreground simulating, and
     Ctrl-C stops the simulator and the whole stack cleanly."""
@@ -102,6 +106,8 @@ def assert_make_up_runs_the_simulator_until_ctrl_c(env: dict[str, str]) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As from a terminal: a test run started in the background inherits Ctrl-C ignored.
+        preexec_fn=_ctrl_c_delivered,
     ) as up:
         assert up.stdout is not None
         seen = []

@@ -36,8 +36,9 @@ def test_the_default_centre_is_configured_and_a_second_run_leaves_it_as_it_was(
         again = router.catalog.queues(a.tenant)
         assert {q.queue_id: replace(q, version=queues[q.queue_id].version) for q in again} == queues
 
-    assert written == len(router_requests(scenario)) == 3 + sum(g.count for g in scenario.agents)
-    assert set(queues) == {"service-voice", "service-chat", "support-email"}
+    queue_count = len(scenario.queue_channels())
+    assert written == len(router_requests(scenario)) == queue_count + sum(g.count for g in scenario.agents)
+    assert set(queues) == {"service-voice", "service-chat", "support-email", "support-voice"}
     chat = queues["service-chat"]
     assert chat.channels == {Channel.CHAT, Channel.SMS, Channel.SOCIAL}
     # The router keeps the wall clock: the scenario's times reach it compressed by the speed.
@@ -64,6 +65,6 @@ def test_what_the_router_refuses_is_named(router: Router, redis_client: redis.Re
     groups = [g.model_dump() for g in Scenario.default().agents]
     groups[0]["capacity"] = {"voice": 2}
     scenario = Scenario.model_validate(Scenario.default().model_dump() | {"agents": groups})
-    refused = pytest.raises(SetupError, match="PUT /v1/agents/voice-01: 422")
+    refused = pytest.raises(SetupError, match="PUT http://testserver/v1/agents/voice-01: 422")
     with admin(router, redis_client, unique) as a, refused:
         configure_router(a.client, a.mine["X-API-Key"], scenario)
