@@ -4,7 +4,7 @@ run (a channel nobody serves, a shift that ends before it starts) is refused bef
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
@@ -16,6 +16,8 @@ ChannelName = Literal["voice", "chat", "email", "sms", "social", "web_form"]
 CapacityChannel = Literal["voice", "chat", "email", "sms", "social"]
 CAPACITY_OF: dict[str, CapacityChannel] = {"web_form": "email", "callback": "voice"}
 Probability = float
+# The router's proficiency scale.
+Proficiency = Annotated[int, Field(ge=1, le=5)]
 
 
 class _Strict(BaseModel):
@@ -72,6 +74,7 @@ class AgentGroup(_Strict):
     count: PositiveInt
     queues: tuple[str, ...] = Field(min_length=1)
     capacity: dict[CapacityChannel, PositiveInt] = Field(min_length=1)
+    skills: dict[str, Proficiency] = Field(default_factory=dict, description="skill name to proficiency")
     shift_start_h: float = Field(ge=0, lt=24)
     shift_end_h: float = Field(gt=0, le=24)
     reject_rate: Probability = Field(0.02, ge=0, lt=1)
@@ -99,6 +102,9 @@ class QueueSpec(_Strict):
     offer_timeout_s: int = Field(20, gt=0)
     # Longer than any simulated wrap-up: agents complete their contacts themselves.
     wrap_up_timeout_s: int = Field(600, gt=0)
+    required_skills: dict[str, Proficiency] = Field(
+        default_factory=dict, description="skill name to the lowest proficiency an agent needs for the queue"
+    )
 
 
 class Tickets(_Strict):
@@ -114,6 +120,10 @@ class Tickets(_Strict):
 
 class Surveys(_Strict):
     response_rate: Probability = Field(0.3, ge=0, le=1)
+
+
+def _has(skills: dict[str, int], needs: dict[str, int]) -> bool:
+    return all(skills.get(name, 0) >= level for name, level in needs.items())
 
 
 def _office() -> tuple[float, ...]:
@@ -170,6 +180,17 @@ class Scenario(_Strict):
                 raise ValueError(f"only a caller can be called back, not a contact on {channel}")
             if load.callback_acceptance and not self.queue_spec(load.queue).callback_threshold_s:
                 raise ValueError(f"queue {load.queue} offers no callback: give it a callback_threshold_s")
+        for queue_id, channels in sorted(entered.items()):
+            needs = self.queue_spec(queue_id).required_skills
+            for channel in sorted(channels):
+                taken_as = CAPACITY_OF.get(channel, channel)
+                if not any(
+                    queue_id in g.queues and taken_as in g.capacity and _has(g.skills, needs)
+                    for g in self.agents
+                ):
+                    raise ValueError(
+                        f"no agent group with the skills {needs} serves queue {queue_id} on {channel}"
+                    )
         held = sorted(
             channel for channel, load in self.channels.items() if load.hold_rate and channel != "voice"
         )
@@ -224,7 +245,9 @@ class Scenario(_Strict):
                 "support-email": QueueSpec(
                     department="support", service_level_threshold_s=4 * 3600, service_level_target=0.9
                 ),
-                "support-voice": QueueSpec(department="support", service_level_threshold_s=60),
+                "support-voice": QueueSpec(
+                    department="support", service_level_threshold_s=60, required_skills={"technical": 3}
+                ),
             },
             self_service=SelfService(per_hour=60, contained=0.6, escalate_to="service-chat"),
             tickets=Tickets(),
@@ -239,7 +262,7 @@ class Scenario(_Strict):
                 ),
                 AgentGroup(
                     name="support", count=5, queues=("support-email", "support-voice"),
-                    capacity={"email": 1, "voice": 1},
+                    capacity={"email": 1, "voice": 1}, skills={"technical": 4},
                     shift_start_h=8, shift_end_h=17,
                 ),
             ),

@@ -20,9 +20,16 @@ def agent_ids(group: AgentGroup) -> list[str]:
 
 
 def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
-    """(path, body) of every PUT, queues first: an agent's profile names its queues. The queues'
-    times are the scenario's compressed to the wall clock the router keeps."""
-    requests: list[tuple[str, dict[str, Any]]] = []
+    """(path, body) of every PUT: skills, then queues, then agents, each naming what came before.
+    The queues' times are the scenario's compressed to the wall clock the router keeps."""
+    skills = sorted(
+        {name for g in scenario.agents for name in g.skills}
+        | {name for queue in scenario.queues.values() for name in queue.required_skills}
+    )
+    # Skills first: queues and agents may only name skills the tenant has.
+    requests: list[tuple[str, dict[str, Any]]] = [
+        (f"/v1/skills/{name}", {"description": f"{name} (simulated centre)"}) for name in skills
+    ]
     for queue_id, channels in sorted(scenario.queue_channels().items()):
         spec = scenario.queue_spec(queue_id)
         requests.append(
@@ -37,6 +44,10 @@ def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
                     "callback_threshold_seconds": scenario.real_s(spec.callback_threshold_s),
                     "offer_timeout_seconds": scenario.real_s(spec.offer_timeout_s),
                     "after_contact_work_timeout_seconds": scenario.real_s(spec.wrap_up_timeout_s),
+                    "required_skills": [
+                        {"name": name, "min_proficiency": level}
+                        for name, level in sorted(spec.required_skills.items())
+                    ],
                 },
             )
         )
@@ -48,7 +59,11 @@ def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
             "cross_channel": "any" if "voice" not in group.capacity else "current_only",
         }
         for agent_id in agent_ids(group):
-            body = {"display_name": f"{group.name} {agent_id[-2:]}", "routing_profile": profile}
+            body = {
+                "display_name": f"{group.name} {agent_id[-2:]}",
+                "skills": dict(group.skills),
+                "routing_profile": profile,
+            }
             requests.append((f"/v1/agents/{agent_id}", body))
     return requests
 

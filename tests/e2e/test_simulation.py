@@ -81,7 +81,9 @@ def scenario(tenant: str) -> Scenario:
             "e2e-voice": QueueSpec(service_level_threshold_s=40, callback_threshold_s=20),
             "e2e-chat": QueueSpec(service_level_threshold_s=40),
             "e2e-email": QueueSpec(department="support", service_level_threshold_s=60),
-            "e2e-support-voice": QueueSpec(department="support", service_level_threshold_s=40),
+            "e2e-support-voice": QueueSpec(
+                department="support", service_level_threshold_s=40, required_skills={"technical": 2}
+            ),
         },
         self_service=SelfService(
             per_hour=60, contained=0.5, escalate_to="e2e-chat", conversation=Duration(mean_s=30),
@@ -94,6 +96,7 @@ def scenario(tenant: str) -> Scenario:
             ),
             AgentGroup(
                 name="support", count=1, queues=("e2e-support-voice",), capacity={"voice": 1},
+                skills={"technical": 3},
                 shift_start_h=0, shift_end_h=24, reject_rate=0.0, miss_rate=0.0,
             ),
             AgentGroup(

@@ -36,9 +36,15 @@ def test_the_default_centre_is_configured_and_a_second_run_leaves_it_as_it_was(
         again = router.catalog.queues(a.tenant)
         assert {q.queue_id: replace(q, version=queues[q.queue_id].version) for q in again} == queues
 
-    queue_count = len(scenario.queue_channels())
-    assert written == len(router_requests(scenario)) == queue_count + sum(g.count for g in scenario.agents)
+    agent_count = sum(g.count for g in scenario.agents)
+    # One skill, then the queues, then the agents.
+    assert written == len(router_requests(scenario)) == 1 + len(scenario.queue_channels()) + agent_count
     assert set(queues) == {"service-voice", "service-chat", "support-email", "support-voice"}
+    needs = queues["support-voice"].required_skills
+    assert [(n.name, n.min_proficiency) for n in needs] == [("technical", 3)]
+    technician = router.store.agent(a.tenant, "support-01")
+    assert technician is not None
+    assert technician.agent.skills == {"technical": 4}
     chat = queues["service-chat"]
     assert chat.channels == {Channel.CHAT, Channel.SMS, Channel.SOCIAL}
     # The router keeps the wall clock: the scenario's times reach it compressed by the speed.

@@ -118,3 +118,15 @@ def test_bot_conversations_carry_an_intent_and_other_contacts_none() -> None:
     plan = plan_contacts(Scenario.default())
     assert {c.intent for c in plan if c.channel == "bot"} <= set(INTENTS)
     assert {c.intent for c in plan if c.channel != "bot"} == {""}
+
+
+def test_a_queue_needing_skills_no_group_serving_it_has_is_refused() -> None:
+    queues = Scenario.default().model_dump()["queues"]
+    with pytest.raises(ValidationError, match="no agent group with the skills"):
+        _changed(
+            queues=queues | {"support-voice": queues["support-voice"] | {"required_skills": {"technical": 5}}}
+        )
+    with pytest.raises(ValidationError):
+        _changed(
+            queues=queues | {"support-voice": queues["support-voice"] | {"required_skills": {"technical": 6}}}
+        )
