@@ -273,7 +273,8 @@ class Simulation:
         finished = self._finished[callback.contact_id] = asyncio.Event()
         self.floor.called_back(contact.contact_id, callback, (sent + self.clock.now()) / 2)
         self.floor.callbacks += 1
-        self.done(contact.contact_id)
+        # The call is over, but the customer is finished once the callback is (counted then).
+        self._finished[contact.contact_id].set()
         await finished.wait()
         return True
 
