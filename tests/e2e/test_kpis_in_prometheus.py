@@ -10,20 +10,16 @@ the service exports a configured queue's series from zero so that increase() see
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from google.protobuf.message import Message
 
 from helpline.bus import make_producer, send
 from helpline.domain import duration, timestamp
 from helpline.events import new_event, to_record
-from helpline.local_stack import LocalStack, StackConfig, free_port
-from helpline.prometheus_config import write_prometheus_config
 from helpline.topics import topic_for_domain
 from helpline.v1 import (
     agent_events_pb2,
@@ -34,6 +30,7 @@ from helpline.v1 import (
     sla_events_pb2,
     ticket_events_pb2,
 )
+from tests.e2e.prometheus import Prometheus, scraping
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
@@ -78,19 +75,6 @@ EXPECTED = {
 }
 
 
-@dataclass
-class Prometheus:
-    url: str
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        answer = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5).json()
-        assert answer["status"] == "success", answer
-        return list(answer["data"]["result"])
-
-    def values(self, expr: str) -> list[float]:
-        return [float(sample["value"][1]) for sample in self.query(expr)]
-
-
 @pytest.fixture
 def tenant(unique: str) -> str:
     return f"kpi{unique}"
@@ -102,16 +86,10 @@ def prometheus(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path
         "metrics", service_env("metrics", redis_url, kafka_bootstrap, unique), tmp_path / "metrics.log"
     )
     metrics.start()
-    cfg = StackConfig(var_dir=tmp_path / "prometheus", prometheus_port=free_port())
-    cfg.prometheus_config = write_prometheus_config(
-        tmp_path / "prometheus.yml", {"metrics": [f"127.0.0.1:{metrics.port}"]}, interval="1s"
-    )
-    stack = LocalStack(cfg)
-    stack.start(stack.prometheus())
     try:
-        yield Prometheus(cfg.prometheus_url)
+        with scraping(metrics.port, tmp_path) as prometheus:
+            yield prometheus
     finally:
-        stack.stop("prometheus")
         assert metrics.stop() == 0
 
 

@@ -27,8 +27,6 @@ from kafka import KafkaConsumer, TopicPartition
 
 from helpline.auth import ApiKeyStore
 from helpline.events import from_record
-from helpline.local_stack import LocalStack, StackConfig, free_port
-from helpline.prometheus_config import write_prometheus_config
 from helpline.simulation.runner import Connections, Simulation
 from helpline.simulation.scenario import (
     AgentGroup,
@@ -42,7 +40,7 @@ from helpline.simulation.scenario import (
 )
 from helpline.simulation.truth import Figures, SlaExpectation
 from helpline.v1 import common_pb2
-from tests.e2e.test_kpis_in_prometheus import Prometheus
+from tests.e2e.prometheus import Prometheus, scraping
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
@@ -129,28 +127,22 @@ def stack(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> 
     }
     for service in services.values():
         service.start()
-    cfg = StackConfig(var_dir=tmp_path / "prometheus", prometheus_port=free_port())
-    cfg.prometheus_config = write_prometheus_config(
-        tmp_path / "prometheus.yml", {"metrics": [f"127.0.0.1:{services['metrics'].port}"]}, interval="1s"
-    )
-    prometheus = LocalStack(cfg)
-    prometheus.start(prometheus.prometheus())
     router = services["router"]
     key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=unique).create(f"sim{unique}", "simulator")[1]
     try:
-        yield Stack(
-            Connections(
-                kafka_bootstrap=kafka_bootstrap,
-                router_http=f"http://127.0.0.1:{router.port}",
-                router_grpc=f"127.0.0.1:{router.grpc_port}",
-                api_key=key,
-                sla_http=f"http://127.0.0.1:{services['sla'].port}",
-                tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
-            ),
-            Prometheus(cfg.prometheus_url),
-        )
+        with scraping(services["metrics"].port, tmp_path) as prometheus:
+            yield Stack(
+                Connections(
+                    kafka_bootstrap=kafka_bootstrap,
+                    router_http=f"http://127.0.0.1:{router.port}",
+                    router_grpc=f"127.0.0.1:{router.grpc_port}",
+                    api_key=key,
+                    sla_http=f"http://127.0.0.1:{services['sla'].port}",
+                    tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
+                ),
+                prometheus,
+            )
     finally:
-        prometheus.stop("prometheus")
         for service in services.values():
             assert service.stop() == 0, f"{service.name} did not stop cleanly; see {service.log}"
 

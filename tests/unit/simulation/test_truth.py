@@ -129,12 +129,18 @@ def test_queue_watches_time_each_wait_on_the_watched_channels_and_report_no_fulf
     assert (watches[("c4", "q1")].warned, watches[("c4", "q1")].breached) == (True, False)
 
 
-def test_a_transferred_contact_waits_again_with_its_earlier_wait_counting() -> None:
+def _transferred_call() -> Ledger:
+    """c1 queued in q1 at 0, answered at 1, sent on to q2 at 5."""
     ledger = Ledger()
     ledger.arrived("c1", "voice")
     ledger.queued("c1", "q1", "voice", 0.0)
     ledger.answered("c1", 1.0)
     ledger.transferred("c1", "q2", 5.0)
+    return ledger
+
+
+def test_a_transferred_contact_waits_again_with_its_earlier_wait_counting() -> None:
+    ledger = _transferred_call()
     with pytest.raises(LedgerError):
         ledger.handled("c1", 1.0, 0.0, 1.0)
     ledger.answered("c1", 5.5)
@@ -150,11 +156,7 @@ def test_a_transferred_contact_waits_again_with_its_earlier_wait_counting() -> N
 
 
 def test_an_abandon_after_a_transfer_counts_in_the_queue_it_happened_in() -> None:
-    ledger = Ledger()
-    ledger.arrived("c1", "voice")
-    ledger.queued("c1", "q1", "voice", 0.0)
-    ledger.answered("c1", 1.0)
-    ledger.transferred("c1", "q2", 5.0)
+    ledger = _transferred_call()
     ledger.abandoned("c1", 7.0)
     figures = ledger.figures({"q1": 2.0, "q2": 2.0}).queues
     assert (figures[("q1", "voice")].abandoned, figures[("q2", "voice")].abandoned) == (0, 1)
