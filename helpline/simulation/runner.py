@@ -166,8 +166,8 @@ class Simulation:
         return self.floor
 
     async def _close_floor(self, desks: list[Desktop]) -> None:
-        """Stopped early (Ctrl-C): the waiting customers hang up and the agents log off, so the
-        tenant's queues hold nothing a later run would be offered."""
+        """Stopped early (Ctrl-C): the waiting callers and chatters hang up and the agents log off.
+        A later run's agents reject what stays queued (its ids are not theirs)."""
         self.closing = True
         self._leave_waiting()
         await asyncio.gather(*(desk.log_off() for desk in desks if desk.on_duty))
@@ -180,8 +180,8 @@ class Simulation:
         return customers
 
     async def _drain(self, customers: list[asyncio.Task[None]]) -> None:
-        """Wait for the queues to empty; whoever still waits when the drain time is up leaves with
-        the run (an abandon, on both the platform's side and the ledger's)."""
+        """Wait for the queues to empty, at most the drain time; then the run leaves the waiting
+        (`_leave_waiting`)."""
         drain_s = self.scenario.real_s(self.scenario.drain_h * HOUR_S)
         if customers:
             await asyncio.wait(customers, timeout=max(0.0, drain_s))
