@@ -180,8 +180,11 @@ class Desktop:
         ids = {"contact_id": contact.contact_id, "agent_id": self.agent_id}
         self._busy(answered_at, talking=1)
         ticket_id = sim.ticket_of.get(contact.contact_id, "")
+        ticket = sim.floor.ledger.tickets.get(ticket_id) if ticket_id else None
+        # A ticket nobody answered yet is new: taking it opens it. A written-back one is open.
+        first = ticket is not None and ticket.replied_at is None
         if ticket_id:
-            await self._take_ticket(ticket_id)
+            await self._take_ticket(ticket_id, opening=first)
         held = 0.0
         load = sim.scenario.channels.get(contact.channel)  # type: ignore[call-overload]
         caller = sim.floor.callers[contact.contact_id]
@@ -211,7 +214,12 @@ class Desktop:
         self._busy(ended, talking=-1, wrapping=1)
         await sim.clock.pause(contact.wrap_up_s)
         if ticket_id:
-            await self._solve(ticket_id)
+            rules = sim.scenario.tickets
+            draw = stream(sim.scenario.seed, f"{plan_number(contact)}:pending").random()
+            if first and rules is not None and draw < rules.pending_rate:
+                await self._pend(ticket_id, contact.contact_id)
+            else:
+                await self._solve(ticket_id)
         sent = sim.clock.now()
         disposition = contact.intent or "resolved"
         complete = pb.CompleteContactRequest(**ids, disposition_code=disposition, ticket_id=ticket_id)
@@ -248,14 +256,25 @@ class Desktop:
         self._busy(at, talking=-1)
         return True
 
-    async def _take_ticket(self, ticket_id: str) -> None:
+    async def _take_ticket(self, ticket_id: str, *, opening: bool) -> None:
         tickets = self.sim.tickets
         assign = ticket_pb.AssignTicketRequest(ticket_id=ticket_id, assignee_id=self.agent_id)
         await self._rpc(tickets.AssignTicket(assign, **self._call()))
-        opened = ticket_pb.TransitionTicketRequest(
-            ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_OPEN
+        if opening:
+            opened = ticket_pb.TransitionTicketRequest(
+                ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_OPEN
+            )
+            await self._rpc(tickets.TransitionTicket(opened, **self._call()))
+
+    async def _pend(self, ticket_id: str, contact_id: str) -> None:
+        """The reply asked the customer for more: the ticket waits on them."""
+        pending = ticket_pb.TransitionTicketRequest(
+            ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_PENDING
         )
-        await self._rpc(tickets.TransitionTicket(opened, **self._call()))
+        sent = self.sim.clock.now()
+        if await self._rpc(self.sim.tickets.TransitionTicket(pending, **self._call())) is not None:
+            self.sim.floor.ledger.ticket_pending(ticket_id, self._between(sent))
+            self.sim.pended[contact_id] = ticket_id
 
     async def _reply(self, ticket_id: str, contact_id: str) -> None:
         """The public reply that answers the customer: the ticket's first response."""
@@ -266,7 +285,7 @@ class Desktop:
             author_id=self.agent_id,
             body="Thanks for writing; here is what we did.",
             contact_id=contact_id,
-            request_id=f"{ticket_id}-reply",
+            request_id=f"{contact_id}-reply",
         )
         sent = self.sim.clock.now()
         if await self._rpc(self.sim.tickets.AddComment(reply, **self._call())) is not None:

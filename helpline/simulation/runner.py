@@ -30,8 +30,8 @@ from helpline.simulation.model import HOUR_S
 from helpline.simulation.plan import PlannedContact, plan_contacts, plan_number, stream
 from helpline.simulation.scenario import Scenario
 from helpline.simulation.setup import SetupError, agent_ids, configure_router, configure_sla
+from helpline.v1 import common_pb2, router_service_pb2_grpc, ticket_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
-from helpline.v1 import router_service_pb2_grpc, ticket_service_pb2_grpc
 from helpline.v1 import ticket_service_pb2 as ticket_pb
 
 # How often the live view is redrawn and the producer's acks are checked, in wall-clock seconds.
@@ -88,6 +88,9 @@ class Simulation:
         self.metadata = (("x-api-key", connections.api_key),)
         self.problems: list[str] = []
         self.closing = False
+        self._closed = asyncio.Event()
+        # Tickets an agent set pending, by the contact: its customer writes back later.
+        self.pended: dict[str, str] = {}
         self._configured = False
         self.view = view
         self._heartbeat = heartbeat
@@ -169,6 +172,7 @@ class Simulation:
         """Stopped early (Ctrl-C): the waiting callers and chatters hang up and the agents log off.
         A later run's agents reject what stays queued (its ids are not theirs)."""
         self.closing = True
+        self._closed.set()
         self._leave_waiting()
         await asyncio.gather(*(desk.log_off() for desk in desks if desk.on_duty))
 
@@ -186,6 +190,7 @@ class Simulation:
         if customers:
             await asyncio.wait(customers, timeout=max(0.0, drain_s))
         self.closing = True
+        self._closed.set()
         self._leave_waiting()
         await asyncio.gather(*customers)
 
@@ -218,6 +223,11 @@ class Simulation:
                 self.floor.ledger.self_served(contact.contact_id)
                 self.floor.finished += 1
                 return
+        await self._wait_in_queue(contact)
+
+    async def _wait_in_queue(self, contact: PlannedContact) -> None:
+        """Queued: answered, or gone at the end of their patience or for a callback; then, for a
+        ticket the agent set pending, writing back."""
         answered = self._answered[contact.contact_id] = asyncio.Event()
         finished = self._finished[contact.contact_id] = asyncio.Event()
         self.floor.queue(contact)
@@ -238,6 +248,42 @@ class Simulation:
                 if self.floor.out_of_patience(contact.contact_id):
                     self.hang_up(contact)
         await finished.wait()
+        ticket_id = self.pended.pop(contact.contact_id, "")
+        if ticket_id:
+            await self._write_back(contact, ticket_id)
+
+    async def _write_back(self, contact: PlannedContact, ticket_id: str) -> None:
+        """The agent asked for more: after a while the customer answers, with a public comment (the
+        ticket opens again) and a new contact on the ticket, to be routed like the first. Not once
+        the run is ending."""
+        tickets = self.scenario.tickets
+        assert tickets is not None  # only tickets go pending
+        delay_s = tickets.customer_reply.law().draw(
+            stream(self.scenario.seed, f"{plan_number(contact)}:writes")
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), self.clock.real(delay_s))
+        if self.closing:
+            return
+        comment = ticket_pb.AddCommentRequest(
+            ticket_id=ticket_id,
+            public=True,
+            author_type=common_pb2.AUTHOR_TYPE_CUSTOMER,
+            author_id=f"cust-{contact.contact_id}",
+            body="Here is what you asked for.",
+            request_id=f"{ticket_id}-customer",
+        )
+        sent = self.clock.now()
+        if await self._rpc(self.tickets.AddComment(comment, **self.call_options())) is None:
+            return
+        self.floor.ledger.ticket_written_back(ticket_id, (sent + self.clock.now()) / 2)
+        follow_up = replace(contact, contact_id=f"{contact.contact_id}-r1", survey=None)
+        self.ticket_of[follow_up.contact_id] = ticket_id
+        self.floor.arrived += 1
+        self.floor.planned += 1
+        self.floor.ledger.arrived(follow_up.contact_id, follow_up.channel)
+        self.publish(self.gateway.arrival(follow_up, self.clock.wall(), ticket_id))
+        await self._wait_in_queue(follow_up)
 
     async def _called_back(self, contact: PlannedContact, acceptance: float) -> bool:
         """Offered a callback when the expected wait is over the queue's callback threshold, the

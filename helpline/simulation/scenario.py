@@ -109,13 +109,17 @@ class QueueSpec(_Strict):
 
 class Tickets(_Strict):
     """Contacts on these channels are tickets: the gateway opens one as the contact arrives; the
-    agent who takes the contact assigns it, replies publicly and solves it. The SLA policy holds
-    them to a first reply and a resolution (requester wait) target, in round-the-clock time."""
+    agent who takes the contact assigns it, replies publicly and solves it, or asks the customer for
+    more and sets it pending. The customer then writes back (a public comment, and a new contact on
+    the ticket), which the next agent answers and solves. The SLA policy holds them to a first
+    reply and a resolution (requester wait, paused while pending) target, in round-the-clock time."""
 
     channels: tuple[ChannelName, ...] = Field(("email", "web_form"), min_length=1)
     first_reply_target_s: PositiveFloat = 3600.0
     resolution_target_s: PositiveFloat = 4 * 3600.0
     warn_percent: int = Field(75, ge=1, le=99)
+    pending_rate: Probability = Field(0.0, ge=0, le=1, description="share of first replies that ask for more")
+    customer_reply: Duration = Duration(mean_s=1800.0)
 
 
 class Surveys(_Strict):
@@ -250,7 +254,7 @@ class Scenario(_Strict):
                 ),
             },
             self_service=SelfService(per_hour=60, contained=0.6, escalate_to="service-chat"),
-            tickets=Tickets(),
+            tickets=Tickets(pending_rate=0.2),
             agents=(
                 AgentGroup(
                     name="voice", count=16, queues=("service-voice",), capacity={"voice": 1},

@@ -79,6 +79,14 @@ class TicketTruth:
     replied_at: float | None = None
     solved_at: float | None = None
     contacts: int = 1
+    # Time pending so far, and since when it is pending now.
+    paused_s: float = 0.0
+    pending_since: float | None = None
+
+    def active_s(self, until: float) -> float:
+        """Time open to the requester's wait, from the opening to `until`: pending time left out."""
+        pending_now = until - self.pending_since if self.pending_since is not None else 0.0
+        return until - self.opened_at - self.paused_s - pending_now
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,8 @@ class Ledger:
         return _ratio(handling, handling + self.activity_s.get(WAITING_FOR_WORK, 0.0))
 
     def fcr(self) -> float | None:
-        """Tickets solved with one contact over tickets solved (no ticket of the run is reopened)."""
+        """Tickets solved with one contact over tickets solved (no ticket of the run is reopened):
+        a ticket the customer had to write back to took two."""
         solved = [t for t in self.tickets.values() if t.solved_at is not None]
         return _ratio(sum(1 for t in solved if t.contacts == 1), len(solved))
 
@@ -245,6 +254,21 @@ class Ledger:
         if ticket.replied_at is None:
             ticket.replied_at = at
 
+    def ticket_pending(self, ticket_id: str, at: float) -> None:
+        ticket = self.tickets[ticket_id]
+        if ticket.pending_since is not None or ticket.solved_at is not None:
+            raise LedgerError(f"ticket {ticket_id} set pending while pending or solved")
+        ticket.pending_since = at
+
+    def ticket_written_back(self, ticket_id: str, at: float) -> None:
+        """The customer answered a pending ticket: it is open again, on one more contact."""
+        ticket = self.tickets[ticket_id]
+        if ticket.pending_since is None:
+            raise LedgerError(f"ticket {ticket_id} written back while not pending")
+        ticket.paused_s += at - ticket.pending_since
+        ticket.pending_since = None
+        ticket.contacts += 1
+
     def ticket_solved(self, ticket_id: str, at: float) -> None:
         ticket = self.tickets[ticket_id]
         if ticket.solved_at is not None:
@@ -254,17 +278,18 @@ class Ledger:
     def ticket_slas(
         self, targets_s: Mapping[str, float], warn_share: float, now: float
     ) -> dict[tuple[str, str], SlaExpectation]:
-        """(ticket, metric) for the policy's first_reply and requester_wait targets (no ticket of
-        the run is ever pending, so requester_wait never pauses)."""
-        ends = {"first_reply": lambda t: t.replied_at, "requester_wait": lambda t: t.solved_at}
+        """(ticket, metric) for the policy's first_reply target (which never pauses) and its
+        requester_wait target (paused while the ticket is pending)."""
         expected = {}
         for ticket in self.tickets.values():
             for metric, target_s in targets_s.items():
-                end = ends[metric](ticket)
-                taken = None if end is None else end - ticket.opened_at
-                expected[(ticket.ticket_id, metric)] = expect(
-                    taken, now - ticket.opened_at, target_s, warn_share
-                )
+                if metric == "first_reply":
+                    end, running = ticket.replied_at, now - ticket.opened_at
+                    taken = None if end is None else end - ticket.opened_at
+                else:
+                    taken = None if ticket.solved_at is None else ticket.active_s(ticket.solved_at)
+                    running = ticket.active_s(now)
+                expected[(ticket.ticket_id, metric)] = expect(taken, running, target_s, warn_share)
         return expected
 
     def queue_watches(

@@ -207,3 +207,27 @@ def test_a_callback_keeps_the_callers_place_and_is_answered_on_the_callback_chan
     assert (figures[("q1", "callback")].queued, figures[("q1", "callback")].asa_s) == (0, 4.0)
     watches = ledger.queue_watches({"q1": 2.0}, ("voice",), 0.75, now=10.0)
     assert watches == {("c1", "q1"): SlaExpectation(False, False, False, margin_s=1.0)}
+
+
+def test_requester_wait_pauses_while_pending_and_a_written_back_ticket_is_no_first_contact() -> None:
+    ledger = Ledger()
+    for contact_id, ticket_id in (("c1", "t1"), ("c2", "t2")):
+        ledger.arrived(contact_id, "email")
+        ledger.ticket_opened(contact_id, ticket_id, 0.0)
+    ledger.ticket_replied("t1", 1.0)
+    ledger.ticket_pending("t1", 2.0)
+    # Pending now: 2 s open so far, at 10 s as at 3 s.
+    assert (
+        ledger.ticket_slas({"requester_wait": 6.0}, 0.75, now=10.0)[("t1", "requester_wait")].warned is False
+    )
+    ledger.ticket_written_back("t1", 20.0)
+    ledger.ticket_solved("t1", 23.0)
+    ledger.ticket_replied("t2", 1.0)
+    ledger.ticket_solved("t2", 2.0)
+    slas = ledger.ticket_slas({"first_reply": 3.0, "requester_wait": 6.0}, 0.75, now=30.0)
+    # Open 2 s, pending 18 s, open 3 s: 5 s of the requester's wait, warned at 4.5, not breached.
+    assert slas[("t1", "requester_wait")] == SlaExpectation(True, False, True, margin_s=pytest.approx(0.5))
+    assert slas[("t1", "first_reply")] == SlaExpectation(False, False, True, margin_s=pytest.approx(1.25))
+    assert ledger.fcr() == 0.5
+    with pytest.raises(LedgerError):
+        ledger.ticket_written_back("t1", 31.0)
