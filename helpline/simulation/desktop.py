@@ -215,11 +215,14 @@ class Desktop:
         await sim.clock.pause(contact.wrap_up_s)
         if ticket_id:
             rules = sim.scenario.tickets
+            assert rules is not None  # only a scenario with tickets opens them
             draw = stream(sim.scenario.seed, f"{plan_number(contact)}:pending").random()
-            if first and rules is not None and draw < rules.pending_rate:
-                await self._pend(ticket_id, contact.contact_id)
+            if first and draw < rules.pending_rate:
+                await self._move(ticket_id, common_pb2.TICKET_STATUS_PENDING, contact.contact_id)
+            elif first and draw < rules.pending_rate + rules.on_hold_rate:
+                await self._move(ticket_id, common_pb2.TICKET_STATUS_ON_HOLD, contact.contact_id)
             else:
-                await self._solve(ticket_id)
+                await sim.solve_ticket(ticket_id, contact)
         sent = sim.clock.now()
         disposition = contact.intent or "resolved"
         complete = pb.CompleteContactRequest(**ids, disposition_code=disposition, ticket_id=ticket_id)
@@ -266,15 +269,16 @@ class Desktop:
             )
             await self._rpc(tickets.TransitionTicket(opened, **self._call()))
 
-    async def _pend(self, ticket_id: str, contact_id: str) -> None:
-        """The reply asked the customer for more: the ticket waits on them."""
-        pending = ticket_pb.TransitionTicketRequest(
-            ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_PENDING
-        )
+    async def _move(self, ticket_id: str, status: common_pb2.TicketStatus.ValueType, contact_id: str) -> None:
+        """The reply asked the customer for more (pending), or the ticket waits on a third party
+        (on hold): the customer's side of the simulation takes it from there."""
+        request = ticket_pb.TransitionTicketRequest(ticket_id=ticket_id, to_status=status)
         sent = self.sim.clock.now()
-        if await self._rpc(self.sim.tickets.TransitionTicket(pending, **self._call())) is not None:
+        if await self._rpc(self.sim.tickets.TransitionTicket(request, **self._call())) is None:
+            return
+        if status == common_pb2.TICKET_STATUS_PENDING:
             self.sim.floor.ledger.ticket_pending(ticket_id, self._between(sent))
-            self.sim.pended[contact_id] = ticket_id
+        self.sim.waiting_tickets[contact_id] = (ticket_id, status)
 
     async def _reply(self, ticket_id: str, contact_id: str) -> None:
         """The public reply that answers the customer: the ticket's first response."""
@@ -290,14 +294,6 @@ class Desktop:
         sent = self.sim.clock.now()
         if await self._rpc(self.sim.tickets.AddComment(reply, **self._call())) is not None:
             self.sim.floor.ledger.ticket_replied(ticket_id, self._between(sent))
-
-    async def _solve(self, ticket_id: str) -> None:
-        solved = ticket_pb.TransitionTicketRequest(
-            ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_SOLVED
-        )
-        sent = self.sim.clock.now()
-        if await self._rpc(self.sim.tickets.TransitionTicket(solved, **self._call())) is not None:
-            self.sim.floor.ledger.ticket_solved(ticket_id, self._between(sent))
 
     def _busy(self, at: float, talking: int = 0, wrapping: int = 0) -> None:
         self.talking += talking

@@ -89,8 +89,9 @@ class Simulation:
         self.problems: list[str] = []
         self.closing = False
         self._closed = asyncio.Event()
-        # Tickets an agent set pending, by the contact: its customer writes back later.
-        self.pended: dict[str, str] = {}
+        # Tickets an agent set pending or on hold, by the contact: the customer or a third party
+        # answers later.
+        self.waiting_tickets: dict[str, tuple[str, int]] = {}
         self._configured = False
         self.view = view
         self._heartbeat = heartbeat
@@ -248,9 +249,47 @@ class Simulation:
                 if self.floor.out_of_patience(contact.contact_id):
                     self.hang_up(contact)
         await finished.wait()
-        ticket_id = self.pended.pop(contact.contact_id, "")
-        if ticket_id:
+        waiting = self.waiting_tickets.pop(contact.contact_id, None)
+        if waiting is None:
+            return
+        ticket_id, status = waiting
+        if status == common_pb2.TICKET_STATUS_PENDING:
             await self._write_back(contact, ticket_id)
+        else:
+            await self._third_party_answers(contact, ticket_id)
+
+    async def solve_ticket(self, ticket_id: str, contact: PlannedContact, *, reopening: bool = False) -> None:
+        """Solved (opened first, from on hold), and closed at once for the share of customers who
+        confirm it."""
+        tickets = self.scenario.tickets
+        assert tickets is not None  # only a scenario with tickets opens them
+        statuses = [common_pb2.TICKET_STATUS_OPEN] if reopening else []
+        for status in (*statuses, common_pb2.TICKET_STATUS_SOLVED):
+            request = ticket_pb.TransitionTicketRequest(ticket_id=ticket_id, to_status=status)
+            sent = self.clock.now()
+            if await self._rpc(self.tickets.TransitionTicket(request, **self.call_options())) is None:
+                return
+        self.floor.ledger.ticket_solved(ticket_id, (sent + self.clock.now()) / 2)
+        if stream(self.scenario.seed, f"{plan_number(contact)}:close").random() < tickets.close_rate:
+            closed = ticket_pb.TransitionTicketRequest(
+                ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_CLOSED
+            )
+            await self._rpc(self.tickets.TransitionTicket(closed, **self.call_options()))
+
+    async def _after(self, simulated_s: float) -> bool:
+        """Wait, unless the run ends first; False then."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), self.clock.real(simulated_s))
+        return not self.closing
+
+    async def _third_party_answers(self, contact: PlannedContact, ticket_id: str) -> None:
+        """The third party a ticket on hold waits on answers after a while; its agent then opens
+        and solves it. Not once the run is ending."""
+        tickets = self.scenario.tickets
+        assert tickets is not None  # only tickets go on hold
+        delay_s = tickets.third_party.law().draw(stream(self.scenario.seed, f"{plan_number(contact)}:third"))
+        if await self._after(delay_s):
+            await self.solve_ticket(ticket_id, contact, reopening=True)
 
     async def _write_back(self, contact: PlannedContact, ticket_id: str) -> None:
         """The agent asked for more: after a while the customer answers, with a public comment (the
@@ -261,9 +300,7 @@ class Simulation:
         delay_s = tickets.customer_reply.law().draw(
             stream(self.scenario.seed, f"{plan_number(contact)}:writes")
         )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), self.clock.real(delay_s))
-        if self.closing:
+        if not await self._after(delay_s):
             return
         comment = ticket_pb.AddCommentRequest(
             ticket_id=ticket_id,

@@ -109,10 +109,12 @@ class QueueSpec(_Strict):
 
 class Tickets(_Strict):
     """Contacts on these channels are tickets: the gateway opens one as the contact arrives; the
-    agent who takes the contact assigns it, replies publicly and solves it, or asks the customer for
-    more and sets it pending. The customer then writes back (a public comment, and a new contact on
-    the ticket), which the next agent answers and solves. The SLA policy holds them to a first
-    reply and a resolution (requester wait, paused while pending) target, in round-the-clock time."""
+    agent who takes the contact assigns it, replies publicly and solves it (and may close it), or
+    asks the customer for more and sets it pending, or puts it on hold for a third party. A pending
+    ticket's customer writes back (a public comment, and a new contact on the ticket), which the
+    next agent answers and solves; a ticket on hold is opened and solved when the third party
+    answers. The SLA policy holds them to a first reply and a resolution (requester wait, paused
+    while pending, not on hold) target, in round-the-clock time."""
 
     channels: tuple[ChannelName, ...] = Field(("email", "web_form"), min_length=1)
     first_reply_target_s: PositiveFloat = 3600.0
@@ -120,6 +122,22 @@ class Tickets(_Strict):
     warn_percent: int = Field(75, ge=1, le=99)
     pending_rate: Probability = Field(0.0, ge=0, le=1, description="share of first replies that ask for more")
     customer_reply: Duration = Duration(mean_s=1800.0)
+    on_hold_rate: Probability = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of first replies that wait on a third party: on hold until it answers",
+    )
+    third_party: Duration = Duration(mean_s=3600.0)
+    close_rate: Probability = Field(
+        0.0, ge=0, le=1, description="share of solved tickets closed at once (the customer confirmed)"
+    )
+
+    @model_validator(mode="after")
+    def _one_fate(self) -> Self:
+        if self.pending_rate + self.on_hold_rate > 1:
+            raise ValueError("pending_rate and on_hold_rate share the first replies: together at most 1")
+        return self
 
 
 class Surveys(_Strict):
@@ -254,7 +272,7 @@ class Scenario(_Strict):
                 ),
             },
             self_service=SelfService(per_hour=60, contained=0.6, escalate_to="service-chat"),
-            tickets=Tickets(pending_rate=0.2),
+            tickets=Tickets(pending_rate=0.2, on_hold_rate=0.1, close_rate=0.3),
             agents=(
                 AgentGroup(
                     name="voice", count=16, queues=("service-voice",), capacity={"voice": 1},

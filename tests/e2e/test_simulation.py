@@ -57,8 +57,8 @@ def scenario(tenant: str) -> Scenario:
     """Twelve simulated minutes at 20x (36 s): voice tight enough to queue, abandon and take
     callbacks, two in five answered calls handed off to support, chat and email comfortable, a
     bot that keeps half its conversations, emails as tickets held to a first reply in 60 s and a
-    resolution in 120 s, half of them pending until the customer writes back. Voice and chat
-    answer targets 40 s: 2 s real."""
+    resolution in 120 s, some pending until the customer writes back, some on hold for a third
+    party, half of the solved closed. Voice and chat answer targets 40 s: 2 s real."""
     return Scenario(
         seed=7,
         tenant=tenant,
@@ -108,8 +108,9 @@ def scenario(tenant: str) -> Scenario:
             ),
         ),
         tickets=Tickets(
-            channels=("email",), first_reply_target_s=60, resolution_target_s=120, pending_rate=0.5,
-            customer_reply=Duration(mean_s=30),
+            channels=("email",), first_reply_target_s=60, resolution_target_s=120, pending_rate=0.4,
+            customer_reply=Duration(mean_s=30), on_hold_rate=0.3, third_party=Duration(mean_s=30),
+            close_rate=0.5,
         ),
         surveys=Surveys(response_rate=0.5),
     )  # fmt: skip

@@ -130,3 +130,9 @@ def test_a_queue_needing_skills_no_group_serving_it_has_is_refused() -> None:
         _changed(
             queues=queues | {"support-voice": queues["support-voice"] | {"required_skills": {"technical": 6}}}
         )
+
+
+def test_a_first_reply_is_pending_or_on_hold_at_most_once() -> None:
+    tickets = Scenario.default().model_dump()["tickets"]
+    with pytest.raises(ValidationError, match="together at most 1"):
+        _changed(tickets=tickets | {"pending_rate": 0.7, "on_hold_rate": 0.4})
