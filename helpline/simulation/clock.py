@@ -24,6 +24,10 @@ class SimClock:
         """Simulated seconds since the run started."""
         return self.now() * self.speed
 
+    def between(self, sent: float) -> float:
+        """When the platform acted on a call sent at `sent` and answered now: halfway between."""
+        return (sent + self.now()) / 2
+
     def real(self, simulated_s: float) -> float:
         return simulated_s / self.speed
 

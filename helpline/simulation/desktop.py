@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
@@ -19,7 +19,7 @@ from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2 as ticket_pb
 
 if TYPE_CHECKING:
-    from helpline.simulation.runner import Simulation
+    from helpline.simulation.runner import CallOptions, Simulation
 
 T = TypeVar("T")
 # Simulated seconds an agent takes to pick up an offer they answer.
@@ -28,12 +28,6 @@ PICK_UP_S = 3.0
 HOLD_SHARE, TALK_BEFORE_HOLD = 0.2, 0.4
 # A contact to transfer is sent on after this share of its handle time.
 TALK_BEFORE_TRANSFER = 0.3
-RPC_TIMEOUT_S = 10.0
-
-
-class _CallOptions(TypedDict):
-    metadata: tuple[tuple[str, str], ...]
-    timeout: float
 
 
 class Desktop:
@@ -171,7 +165,7 @@ class Desktop:
             # The offer had expired or been withdrawn meanwhile.
             sim.pick_up_failed(contact)
             return
-        answered_at = self._between(sent)
+        answered_at = self.sim.clock.between(sent)
         sim.answered(contact.contact_id, answered_at)
         await self._handle(contact, answered_at)
 
@@ -198,11 +192,11 @@ class Desktop:
             await sim.clock.pause(contact.handle_s * TALK_BEFORE_HOLD)
             sent = sim.clock.now()
             await self._rpc(sim.stub.HoldContact(pb.HoldContactRequest(**ids), **self._call()))
-            held_at = self._between(sent)
+            held_at = self.sim.clock.between(sent)
             await sim.clock.pause(contact.handle_s * HOLD_SHARE)
             sent = sim.clock.now()
             await self._rpc(sim.stub.ResumeContact(pb.ResumeContactRequest(**ids), **self._call()))
-            held = self._between(sent) - held_at
+            held = self.sim.clock.between(sent) - held_at
             await sim.clock.pause(contact.handle_s * (1 - TALK_BEFORE_HOLD - HOLD_SHARE))
         else:
             await sim.clock.pause(contact.handle_s)
@@ -210,7 +204,7 @@ class Desktop:
             await self._reply(ticket_id, contact.contact_id)
         sent = sim.clock.now()
         await self._rpc(sim.stub.EndContact(pb.EndContactRequest(**ids), **self._call()))
-        ended = self._between(sent)
+        ended = self.sim.clock.between(sent)
         self._busy(ended, talking=-1, wrapping=1)
         await sim.clock.pause(contact.wrap_up_s)
         if ticket_id:
@@ -227,7 +221,7 @@ class Desktop:
         disposition = contact.intent or "resolved"
         complete = pb.CompleteContactRequest(**ids, disposition_code=disposition, ticket_id=ticket_id)
         await self._rpc(sim.stub.CompleteContact(complete, **self._call()))
-        completed = self._between(sent)
+        completed = self.sim.clock.between(sent)
         self._busy(completed, wrapping=-1)
         sim.floor.ledger.handled(
             contact.contact_id, talk_s=ended - answered_at - held, hold_s=held, wrap_up_s=completed - ended
@@ -253,7 +247,7 @@ class Desktop:
         sent = sim.clock.now()
         if await self._rpc(sim.stub.TransferContact(request, **self._call())) is None:
             return False
-        at = self._between(sent)
+        at = self.sim.clock.between(sent)
         sim.floor.transferred(contact.contact_id, to_queue, at)
         sim.floor.transfers += 1
         self._busy(at, talking=-1)
@@ -277,7 +271,7 @@ class Desktop:
         if await self._rpc(self.sim.tickets.TransitionTicket(request, **self._call())) is None:
             return
         if status == common_pb2.TICKET_STATUS_PENDING:
-            self.sim.floor.ledger.ticket_pending(ticket_id, self._between(sent))
+            self.sim.floor.ledger.ticket_pending(ticket_id, self.sim.clock.between(sent))
         self.sim.waiting_tickets[contact_id] = (ticket_id, status)
 
     async def _reply(self, ticket_id: str, contact_id: str) -> None:
@@ -293,7 +287,7 @@ class Desktop:
         )
         sent = self.sim.clock.now()
         if await self._rpc(self.sim.tickets.AddComment(reply, **self._call())) is not None:
-            self.sim.floor.ledger.ticket_replied(ticket_id, self._between(sent))
+            self.sim.floor.ledger.ticket_replied(ticket_id, self.sim.clock.between(sent))
 
     def _busy(self, at: float, talking: int = 0, wrapping: int = 0) -> None:
         self.talking += talking
@@ -320,27 +314,18 @@ class Desktop:
             activity = AgentActivity.AVAILABLE
         self.sim.floor.agent_activity(self.agent_id, activity, at)
 
-    def _between(self, sent: float) -> float:
-        """When the router acted on a call: between its sending and its answer."""
-        return (sent + self.sim.clock.now()) / 2
-
     async def _status(self, status: common_pb2.AgentStatus.ValueType, reason: str = "") -> float:
         """When the router set the status."""
         request = pb.SetAgentStatusRequest(agent_id=self.agent_id, status=status, reason_code=reason)
         sent = self.sim.clock.now()
         await self._rpc(self.sim.stub.SetAgentStatus(request, **self._call()))
-        return self._between(sent)
+        return self.sim.clock.between(sent)
 
     def _reject(self, offer: pb.Offer, reason: str) -> pb.RejectOfferRequest:
         return pb.RejectOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id, reason=reason)
 
-    def _call(self) -> _CallOptions:
-        return {"metadata": self.sim.metadata, "timeout": RPC_TIMEOUT_S}
+    def _call(self) -> CallOptions:
+        return self.sim.call_options()
 
     async def _rpc(self, call: Awaitable[T]) -> T | None:
-        """A refusal is the platform's answer to note, not a reason to stop the floor."""
-        try:
-            return await call
-        except grpc.aio.AioRpcError as exc:
-            self.sim.problem(f"{self.agent_id}: {exc.code().name} {exc.details()}")
-            return None
+        return await self.sim.rpc(call, self.agent_id)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import grpc
 import httpx
@@ -23,7 +23,7 @@ from helpline.bus import OutgoingRecord, make_producer, send
 from helpline.producer import Delivery, DeliveryError
 from helpline.simulation.alerts import SlaAlerts
 from helpline.simulation.clock import SimClock
-from helpline.simulation.desktop import RPC_TIMEOUT_S, Desktop
+from helpline.simulation.desktop import Desktop
 from helpline.simulation.floor import Floor
 from helpline.simulation.gateway import CHANNELS, INGRESS, Gateway
 from helpline.simulation.model import HOUR_S
@@ -40,7 +40,13 @@ TICK_S = 0.5
 IVR_S = 5.0
 # Channels whose customers can hang up while queued, as the router takes it (a bot escalation is a chat).
 ABANDONING = frozenset({"voice", "chat", "bot"})
+RPC_TIMEOUT_S = 10.0
 T = TypeVar("T")
+
+
+class CallOptions(TypedDict):
+    metadata: tuple[tuple[str, str], ...]
+    timeout: float
 
 
 def abandons(contact: PlannedContact) -> bool:
@@ -267,14 +273,14 @@ class Simulation:
         for status in (*statuses, common_pb2.TICKET_STATUS_SOLVED):
             request = ticket_pb.TransitionTicketRequest(ticket_id=ticket_id, to_status=status)
             sent = self.clock.now()
-            if await self._rpc(self.tickets.TransitionTicket(request, **self.call_options())) is None:
+            if await self.rpc(self.tickets.TransitionTicket(request, **self.call_options())) is None:
                 return
-        self.floor.ledger.ticket_solved(ticket_id, (sent + self.clock.now()) / 2)
+        self.floor.ledger.ticket_solved(ticket_id, self.clock.between(sent))
         if stream(self.scenario.seed, f"{plan_number(contact)}:close").random() < tickets.close_rate:
             closed = ticket_pb.TransitionTicketRequest(
                 ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_CLOSED
             )
-            await self._rpc(self.tickets.TransitionTicket(closed, **self.call_options()))
+            await self.rpc(self.tickets.TransitionTicket(closed, **self.call_options()))
 
     async def _after(self, simulated_s: float) -> bool:
         """Wait, unless the run ends first; False then."""
@@ -311,9 +317,9 @@ class Simulation:
             request_id=f"{ticket_id}-customer",
         )
         sent = self.clock.now()
-        if await self._rpc(self.tickets.AddComment(comment, **self.call_options())) is None:
+        if await self.rpc(self.tickets.AddComment(comment, **self.call_options())) is None:
             return
-        self.floor.ledger.ticket_written_back(ticket_id, (sent + self.clock.now()) / 2)
+        self.floor.ledger.ticket_written_back(ticket_id, self.clock.between(sent))
         follow_up = replace(contact, contact_id=f"{contact.contact_id}-r1", survey=None)
         self.ticket_of[follow_up.contact_id] = ticket_id
         self.floor.arrived += 1
@@ -327,7 +333,7 @@ class Simulation:
         caller takes it or not (a draw of the plan's); one who does hangs up and waits for the
         callback, which keeps their place."""
         threshold_s = self.scenario.real_s(self.scenario.queue_spec(contact.queue_id).callback_threshold_s)
-        status = await self._rpc(
+        status = await self.rpc(
             self.stub.GetQueueStatus(
                 pb.GetQueueStatusRequest(queue_id=contact.queue_id), **self.call_options()
             )
@@ -354,21 +360,25 @@ class Simulation:
         )
         self._answered[callback.contact_id] = asyncio.Event()
         finished = self._finished[callback.contact_id] = asyncio.Event()
-        self.floor.called_back(contact.contact_id, callback, (sent + self.clock.now()) / 2)
+        self.floor.called_back(contact.contact_id, callback, self.clock.between(sent))
         self.floor.callbacks += 1
         # The call is over, but the customer is finished once the callback is (counted then).
         self._finished[contact.contact_id].set()
         await finished.wait()
         return True
 
-    def call_options(self) -> dict[str, Any]:
+    def call_options(self) -> CallOptions:
         return {"metadata": self.metadata, "timeout": RPC_TIMEOUT_S}
 
-    async def _rpc(self, call: Awaitable[T]) -> T | None:
+    async def rpc(self, call: Awaitable[T], who: str = "") -> T | None:
+        """A refusal is the platform's answer to note, not a reason to stop the floor; `who` (an
+        agent) made the call, if not the customers' side."""
         try:
             return await call
         except grpc.aio.AioRpcError as exc:
-            self.problem(f"{exc.code().name} {exc.details()}")
+            self.problem(
+                f"{who}: {exc.code().name} {exc.details()}" if who else f"{exc.code().name} {exc.details()}"
+            )
             return None
 
     async def _open_ticket(self, contact: PlannedContact) -> None:
@@ -384,11 +394,11 @@ class Simulation:
         )
         sent = self.clock.now()
         try:
-            created = await self.tickets.CreateTicket(request, metadata=self.metadata, timeout=RPC_TIMEOUT_S)
+            created = await self.tickets.CreateTicket(request, **self.call_options())
         except grpc.aio.AioRpcError as exc:
             self.problem(f"ticket for {contact.contact_id}: {exc.code().name} {exc.details()}")
             return
-        opened = (sent + self.clock.now()) / 2
+        opened = self.clock.between(sent)
         self.ticket_of[contact.contact_id] = created.ticket.ticket_id
         self.floor.ledger.ticket_opened(contact.contact_id, created.ticket.ticket_id, opened)
 
