@@ -1,9 +1,11 @@
 """Kafka producer and consumer, the way every Helpline service uses them.
 
 Delivery is at least once: the producer waits for all in-sync replicas with idempotence on; the
-consumer commits an offset only after its handler succeeded for that record, retries a failing
-record a bounded number of times, then writes it to `<topic>.dlq` with the error and its original
-coordinates in headers, and goes on. Handlers must be idempotent (by event id or entity version).
+consumer commits an offset only after its handler succeeded for that record. A record that fails
+transiently (a dependency away: helpline.failures) is retried, its partitions paused, for as long as
+the outage lasts; one that can never succeed is written to `<topic>.dlq` with the error and its
+original coordinates in headers, and the loop goes on. Handlers must be idempotent (by event id or
+entity version).
 
 A consumer may also take a batch handler, given the records of a poll at once so that they can
 share one round trip to a store. It handles them in order and returns how many it handled: all of
@@ -30,6 +32,7 @@ from typing import Any, cast
 import confluent_kafka
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from helpline.failures import Backoff, OutageLog, is_transient
 from helpline.kafka_options import translate
 from helpline.logging import get_logger
 from helpline.producer import Delivered, Delivery, Producer
@@ -116,12 +119,18 @@ def publish(producer: Producer, record: OutgoingRecord, timeout: float = 30.0) -
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Retries of a failing record: an unexpected failure `max_retries` times before the DLQ, a
+    transient one for as long as it lasts; both wait `backoff_ms`, doubling up to `max_backoff_ms`."""
+
     max_retries: int = 3
     backoff_ms: int = 200
     max_backoff_ms: int = 5_000
 
     def delay(self, attempt: int) -> float:
         return float(min(self.backoff_ms * 2 ** (attempt - 1), self.max_backoff_ms)) / 1000.0
+
+    def outage_delay(self, attempt: int) -> float:
+        return Backoff(self.backoff_ms / 1000, self.max_backoff_ms / 1000).delay(attempt)
 
 
 class BusMetrics:
@@ -212,17 +221,25 @@ class BusMetrics:
 
 
 _Partitions = list[confluent_kafka.TopicPartition]
+_TopicPartition = tuple[str, int]
 
 
 class ConsumerLoop:
-    """Poll, handle each record with bounded retries, DLQ what still fails, commit what was handled.
+    """Poll, handle each record, DLQ what can never succeed, commit what was handled.
+
+    A transient failure (helpline.failures: Redis or Kafka away, slow, full or contended) is ridden
+    out: the loop pauses its partitions, keeps polling so it stays in the group, and retries the
+    same record with capped exponential backoff for as long as the outage lasts; the records
+    behind it wait in order. A permanent one (undecodable, refused by the domain) goes to the DLQ at
+    once; an unexpected one (a bug) after `retry.max_retries` retries, so the partition moves on and
+    the record can be replayed once the bug is fixed.
 
     With a `batch_handler`, each poll's records go to it at once, and to `handler` only the one it
     could not handle, or all of them when it failed.
 
     The client is librdkafka's (confluent-kafka), like the producer's (see helpline.producer): its
     fetching runs in C threads, and its rebalance callbacks run on this loop's thread inside
-    `consume`, between batches, so the commit on revoke needs no hand-off."""
+    `poll`, between records, so the commit on revoke needs no hand-off."""
 
     def __init__(
         self,
@@ -250,7 +267,12 @@ class ConsumerLoop:
         self.max_poll_records = max_poll_records
         self.poll_timeout_ms = poll_timeout_ms
         self._stop = threading.Event()
-        self._handled: dict[tuple[str, int], int] = {}
+        self._handled: dict[_TopicPartition, int] = {}
+        # Records polled and not yet handled, in the order they came: a poll's batch, kept while an
+        # outage is ridden out.
+        self._pending: collections.deque[Record] = collections.deque()
+        self._paused = False
+        self._consumer_errors = OutageLog(f"consumer {group_id}")
         self._config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
@@ -274,24 +296,34 @@ class ConsumerLoop:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def paused(self) -> bool:
+        """Riding out an outage: the partitions are paused while a record is retried."""
+        return self._paused
+
     def run(self) -> None:
         log.info("consuming", group=self.group_id, topics=self.topics)
         self.consumer = confluent_kafka.Consumer(self._config)
         self.consumer.subscribe(
             self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
+        self._pending.clear()
         committed_at = reported_at = time.monotonic()
         try:
             while not self._stop.is_set():
-                messages = self._poll(self._poll_timeout(committed_at) / 1000)
+                polled = 0
+                if not self._pending:
+                    messages = self._poll(self._poll_timeout(committed_at) / 1000)
+                    polled = len(messages)
+                    self._pending.extend(self._records(messages))
                 try:
-                    self._handle(self._records(messages))
+                    self._drain()
                 except _InterruptedError:
                     return
                 now = time.monotonic()
                 # A commit is a broker round trip the next record would wait behind: under steady
                 # traffic, one per interval; when the traffic pauses, at once.
-                if not messages or now - committed_at >= COMMIT_INTERVAL_S:
+                if not polled or now - committed_at >= COMMIT_INTERVAL_S:
                     self.commit()
                     committed_at = now
                 if now - reported_at >= LAG_REPORT_INTERVAL_S:
@@ -317,11 +349,12 @@ class ConsumerLoop:
             error = message.error()
             if error is None:
                 records.append(Record.of(message))
+                self._consumer_errors.recovered()
             elif error.fatal():
                 raise confluent_kafka.KafkaException(error)
             else:
                 # Transient (a broker away, a topic not created yet): librdkafka retries by itself.
-                log.warning("consumer error", group=self.group_id, error=error.str())
+                self._consumer_errors.failed(confluent_kafka.KafkaException(error), group=self.group_id)
         return records
 
     def _on_assign(self, _consumer: confluent_kafka.Consumer, assigned: _Partitions) -> None:
@@ -334,12 +367,22 @@ class ConsumerLoop:
             self.assigned.set()
 
     def _on_revoke(self, _consumer: confluent_kafka.Consumer, revoked: _Partitions) -> None:
-        # Whatever was handled on a partition we lose is committed now, so its new owner starts after it.
-        self.commit({(p.topic, p.partition) for p in revoked})
+        # Whatever was handled on a partition we lose is committed now, so its new owner starts after
+        # it, and what was not handled yet is left to that owner.
+        gone = {(p.topic, p.partition) for p in revoked}
+        self.commit(gone)
+        self._forget_pending(gone)
 
     def _on_lost(self, _consumer: confluent_kafka.Consumer, lost: _Partitions) -> None:
         # Another member owns them already: a commit would be refused, and they are redelivered there.
-        self.take_handled({(p.topic, p.partition) for p in lost})
+        gone = {(p.topic, p.partition) for p in lost}
+        self.take_handled(gone)
+        self._forget_pending(gone)
+
+    def _forget_pending(self, gone: set[_TopicPartition]) -> None:
+        kept = [r for r in self._pending if (r.topic, r.partition) not in gone]
+        if len(kept) != len(self._pending):
+            self._pending = collections.deque(kept)
 
     def _poll_timeout(self, committed_at: float) -> int:
         """A poll waits no longer than until the next commit is due: what was handled just before the
@@ -349,7 +392,7 @@ class ConsumerLoop:
         due = committed_at + COMMIT_INTERVAL_S - time.monotonic()
         return max(0, min(self.poll_timeout_ms, int(due * 1000)))
 
-    def take_handled(self, only: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+    def take_handled(self, only: set[_TopicPartition] | None = None) -> dict[_TopicPartition, int]:
         """The next offsets after what was handled since the last commit, by (topic, partition), of
         `only` those partitions; forgotten here: the caller commits them."""
         offsets = {tp: offset for tp, offset in self._handled.items() if only is None or tp in only}
@@ -357,7 +400,7 @@ class ConsumerLoop:
             self._handled.pop(tp, None)
         return offsets
 
-    def commit(self, only: set[tuple[str, int]] | None = None) -> None:
+    def commit(self, only: set[_TopicPartition] | None = None) -> None:
         offsets = self.take_handled(only)
         if not offsets:
             return
@@ -371,14 +414,18 @@ class ConsumerLoop:
             # handled again by whoever owns their partitions next.
             log.warning("commit failed; records will be redelivered", error=str(exc), group=self.group_id)
 
-    def _handle(self, records: Sequence[Record]) -> None:
-        if self.batch_handler is None:
-            self._handle_one_by_one(records)
-        else:
-            self._handle_batches(self.batch_handler, records)
+    # -- handling -------------------------------------------------------------------------------
 
-    def _handle_batches(self, handle: BatchHandler, records: Sequence[Record]) -> None:
-        while records and not self._stop.is_set():
+    def _drain(self) -> None:
+        """Handle the pending records in order, until none is left or the loop stops."""
+        if self.batch_handler is not None:
+            self._drain_batches(self.batch_handler)
+        while self._pending and not self._stop.is_set():
+            self._handle_first()
+
+    def _drain_batches(self, handle: BatchHandler) -> None:
+        while self._pending and not self._stop.is_set():
+            records = list(self._pending)
             started = time.monotonic()
             try:
                 done = handle(records)
@@ -391,20 +438,23 @@ class ConsumerLoop:
                     records=len(records),
                     error=repr(exc),
                 )
-                self._handle_one_by_one(records)
                 return
             if done:
                 self._mark_handled(records[:done])
+                for _ in range(done):
+                    self._pending.popleft()
                 if self.metrics:
                     self.metrics.count_batch(records[:done], time.monotonic() - started)
-            self._handle_one_by_one(records[done : done + 1])
-            records = records[done + 1 :]
+            if self._pending:
+                self._handle_first()
 
-    def _handle_one_by_one(self, records: Sequence[Record]) -> None:
-        for record in records:
-            if self._stop.is_set():
-                return
-            self._process(record)
+    def _handle_first(self) -> None:
+        record = self._pending[0]
+        self._process(record)
+        # Not first any more when its partition was revoked while an outage was ridden out: its
+        # new owner handles it from the last commit.
+        if self._pending and self._pending[0] is record:
+            self._pending.popleft()
             self._mark_handled((record,))
 
     def _mark_handled(self, records: Sequence[Record]) -> None:
@@ -412,40 +462,80 @@ class ConsumerLoop:
             self._handled[(record.topic, record.partition)] = record.offset + 1
 
     def _process(self, record: Record) -> None:
+        """Handle the first pending record to its end (handled or dead-lettered), or until its
+        partition is taken from this consumer while an outage is ridden out."""
         started = time.monotonic()
         event_type = self.metrics.event_type(record) if self.metrics else UNKNOWN_EVENT_TYPE
-        attempt = 0
+        outage = OutageLog(f"handler of {record.topic}")
+        failures = 0
         while True:
-            attempt += 1
             try:
                 self.handler(record)
             except PermanentError as exc:
-                self._dead_letter(record, exc, attempt, event_type)
+                self._dead_letter(record, exc, failures + 1, event_type)
                 break
-            except Exception as exc:  # a handler failure of any kind is retried, then dead-lettered
-                if attempt > self.retry.max_retries or self._stop.is_set():
-                    if self._stop.is_set():
-                        # Shutting down: leave it uncommitted so the next owner tries again.
-                        raise _InterruptedError from exc
-                    self._dead_letter(record, exc, attempt, event_type)
-                    break
+            except Exception as exc:
+                if self._stop.is_set():
+                    # Shutting down: leave it uncommitted so the next owner tries again.
+                    raise _InterruptedError from exc
+                if is_transient(exc):
+                    outage.failed(exc, partition=record.partition, offset=record.offset)
+                    delay = self.retry.outage_delay(outage.failures)
+                else:
+                    failures += 1
+                    if failures > self.retry.max_retries:
+                        self._dead_letter(record, exc, failures, event_type)
+                        break
+                    log.warning(
+                        "handler failed, retrying",
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        attempt=failures,
+                        error=repr(exc),
+                    )
+                    delay = self.retry.delay(failures)
                 if self.metrics:
                     self.metrics.retries.labels(record.topic, event_type).inc()
-                log.warning(
-                    "handler failed, retrying",
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    attempt=attempt,
-                    error=repr(exc),
-                )
-                self._stop.wait(self.retry.delay(attempt))
+                if not self._wait_holding(record, delay):
+                    return
             else:
                 if self.metrics:
                     self.metrics.handled.labels(record.topic, event_type, "ok").inc()
                 break
+        outage.recovered(topic=record.topic, partition=record.partition, offset=record.offset)
+        self._resume()
         if self.metrics:
             self.metrics.handle_seconds.labels(record.topic).observe(time.monotonic() - started)
+
+    def _wait_holding(self, record: Record, delay_s: float) -> bool:
+        """Wait `delay_s` before `record` is tried again, with every partition paused and the group
+        membership kept (librdkafka ends it when `poll` is not called within max.poll.interval.ms).
+        False when the record's partition was revoked meanwhile; raises _InterruptedError on stop."""
+        deadline = time.monotonic() + delay_s
+        while True:
+            # Again on every step: a rebalance meanwhile may have assigned partitions not paused yet.
+            self.consumer.pause(self.consumer.assignment())
+            self._paused = True
+            if self._stop.is_set():
+                raise _InterruptedError
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            message = self.consumer.poll(min(left, 0.5))
+            if message is not None:
+                # Fetched for a partition assigned in this poll, before the pause above reached it:
+                # it is that partition's first record here, so it goes last in order.
+                self._pending.extend(self._records([message]))
+            if not self._pending or self._pending[0] is not record:
+                return False
+
+    def _resume(self) -> None:
+        if self._paused:
+            # librdkafka fetches from the position after the last record polled: those polled before
+            # the pause are still in `_pending`, so nothing is skipped or fetched twice.
+            self.consumer.resume(self.consumer.assignment())
+            self._paused = False
 
     def _dead_letter(self, record: Record, exc: BaseException, attempts: int, event_type: str) -> None:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -461,8 +551,20 @@ class ConsumerLoop:
             ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
         ]
         target = dlq_topic(record.topic)
-        # Waiting for the ack keeps "nothing lost": if the DLQ write fails the offset is not committed.
-        publish(self.dlq_producer, OutgoingRecord(target, record.value or b"", record.key, headers))
+        outgoing = OutgoingRecord(target, record.value or b"", record.key, headers)
+        outage = OutageLog(f"dead-letter writer of {record.topic}")
+        while True:
+            try:
+                # Waiting for the ack keeps "nothing lost": the offset is committed only after it.
+                publish(self.dlq_producer, outgoing)
+                break
+            except Exception as failed:
+                if not is_transient(failed):
+                    raise
+                outage.failed(failed, dlq=target)
+                if not self._wait_holding(record, self.retry.outage_delay(outage.failures)):
+                    return
+        outage.recovered()
         log.error(
             "record dead-lettered",
             topic=record.topic,

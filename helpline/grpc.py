@@ -10,6 +10,7 @@ registry, every RPC, health and reflection included, is timed to its status code
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import threading
@@ -22,11 +23,14 @@ from typing import Any, TypeVar
 import grpc
 import redis
 import structlog
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Histogram
 
 from helpline.auth import ApiKeyStore, NotAuthenticatedError, Principal, current_principal
+from helpline.failures import is_transient
+from helpline.limits import LimitError, validate
 from helpline.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,6 +48,7 @@ _EXEMPT_PREFIXES = (
 
 _MISSING_KEY = "missing API key: send metadata `x-api-key: <key>` or `authorization: Bearer <key>`"
 _UNKNOWN_KEY = "unknown or revoked API key"
+_STORE_AWAY = "unavailable: the API key store is unavailable; retry"
 
 Register = Callable[[grpc.Server], None]
 T = TypeVar("T")
@@ -111,8 +116,10 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         try:
             principal = self._store.resolve(key)
         except redis.RedisError as exc:
-            log.error("api key store unavailable", error=str(exc))
-            context.abort(grpc.StatusCode.UNAVAILABLE, "authentication backend unavailable, retry later")
+            log.warning("api key store unavailable", error=str(exc))
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE, "unavailable: authentication backend unavailable, retry"
+            )
         if principal is None:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNKNOWN_KEY)
         return principal
@@ -168,6 +175,88 @@ def _with_behaviours(
     if handler.stream_stream is not None:
         return grpc.stream_stream_rpc_method_handler(streaming_response(handler.stream_stream), **serde)
     raise TypeError(f"method handler with no behaviour: {handler!r}")
+
+
+# -- bounded requests, and outages as UNAVAILABLE ------------------------------------------------------
+
+# How long a client is asked to wait before retrying a call a dependency outage refused.
+RETRY_AFTER_S = 1
+
+
+class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Holds every request to helpline.limits before its handler runs (INVALID_ARGUMENT naming the
+    field), and answers a transient failure (helpline.failures: Redis or Kafka away, a full pool)
+    with UNAVAILABLE, which clients retry, instead of UNKNOWN."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],  # type: ignore[type-arg]
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(_EXEMPT_PREFIXES):
+            return handler
+
+        def unary_response(behavior: Behaviour) -> Behaviour:
+            def call(request: Any, context: grpc.ServicerContext) -> Any:
+                with _answering_failures(context):
+                    _check_request(request)
+                    return behavior(request, context)
+
+            return call
+
+        def streaming_response(behavior: StreamingBehaviour) -> StreamingBehaviour:
+            def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                with _answering_failures(context):
+                    _check_request(request)
+                    return _GuardedStream(behavior(request, context), context)
+
+            return call
+
+        return _with_behaviours(handler, unary_response, streaming_response)
+
+
+def _check_request(request: Any) -> None:
+    # Client-streaming calls hand over an iterator, not a message: none of Helpline's APIs has one.
+    if isinstance(request, Message):
+        validate(request)
+
+
+@contextlib.contextmanager
+def _answering_failures(context: grpc.ServicerContext) -> Iterator[None]:
+    try:
+        yield
+    except LimitError as exc:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc.rule}: {exc.message}")
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("call refused: a dependency is unavailable", error=repr(exc))
+        context.set_trailing_metadata((("retry-after", str(RETRY_AFTER_S)),))
+        context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            f"unavailable: a dependency is unavailable ({type(exc).__name__}); retry",
+        )
+
+
+class _GuardedStream(Iterator[T]):
+    """A streaming response whose steps answer failures as the call's start does."""
+
+    def __init__(self, inner: Iterator[T], context: grpc.ServicerContext) -> None:
+        self._inner = inner
+        self._context = context
+
+    def __iter__(self) -> _GuardedStream[T]:
+        return self
+
+    def __next__(self) -> T:
+        with _answering_failures(self._context):
+            return next(self._inner)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
 
 
 # -- request latency -----------------------------------------------------------------------------------
@@ -304,6 +393,7 @@ def build_grpc_server(
     max_workers: int = 16,
     host: str = "127.0.0.1",
     registry: CollectorRegistry | None = None,
+    max_message_bytes: int = 1_048_576,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A server (not started) with health, reflection, and, given a store, API-key auth.
 
@@ -321,12 +411,17 @@ def build_grpc_server(
         interceptors.append(ApiKeyInterceptor(auth))
     else:
         log.warning("gRPC server without authentication", services=list(services))
+    interceptors.append(GuardInterceptor())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=interceptors,
-        # grpc turns SO_REUSEPORT on by default, which lets a second process bind the same port and
-        # silently take half the calls; a port clash must fail loudly instead.
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            # grpc turns SO_REUSEPORT on by default, which lets a second process bind the same port
+            # and silently take half the calls; a port clash must fail loudly instead.
+            ("grpc.so_reuseport", 0),
+            # A request larger than this is refused (RESOURCE_EXHAUSTED) before it is read whole.
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ],
     )
     for add in register:
         add(server)

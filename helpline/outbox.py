@@ -7,6 +7,11 @@ deletes; entries left pending by a dead relay are taken over with XAUTOCLAIM. A 
 between Kafka's ack and its XACK publishes that entry again, so consumers drop duplicates by
 event id (`helpline.idempotency`).
 
+An entry Kafka refuses for good (too large, invalid) moves to the stream's dead letters
+(`<stream>:dead`, with the error) and the relay goes on: one bad record must not stop every
+tenant's events. Redis or Kafka away, slow or without replicas is ridden out: the relay backs off
+and publishes the same entries again, in order, for as long as it takes, and never exits.
+
 Of a service's replicas, one relay at a time publishes a stream: it holds a lease in Redis and
 renews it every round. Several relays reading one group at once would publish neighbouring
 entries in parallel, so a contact's "offered" could reach Kafka after its "rejected"; one
@@ -16,24 +21,28 @@ lease over first publishes what the previous holder left pending, oldest first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from helpline.bus import OutgoingRecord, send
+from helpline.failures import Backoff, OutageLog, StoppedError, is_transient, until_available
 from helpline.logging import get_logger
-from helpline.producer import Producer
+from helpline.producer import Delivery, ProduceError, Producer
 
 log = get_logger(__name__)
 
 RELAY_GROUP = "relay"
+DEAD_SUFFIX = ":dead"
 # Gauges are scraped every few seconds: refreshing them more often only costs round trips.
 REPORT_INTERVAL_S = 1.0
 
@@ -108,11 +117,22 @@ class OutboxScript:
         )
 
 
+def dead_letter_stream(stream: str) -> str:
+    """Where a stream's entries Kafka refused for good are kept, with the error, for an operator."""
+    return f"{stream}{DEAD_SUFFIX}"
+
+
 class OutboxMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.published = Counter(
             "helpline_outbox_published_total",
             "Outbox entries published to Kafka.",
+            ["stream"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "helpline_outbox_dead_letters_total",
+            "Outbox entries Kafka refused for good (too large, invalid), moved to <stream>:dead.",
             ["stream"],
             registry=registry,
         )
@@ -122,6 +142,9 @@ class OutboxMetrics:
             ["stream"],
             registry=registry,
         )
+
+
+Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 class OutboxRelay:
@@ -138,10 +161,13 @@ class OutboxRelay:
         claim_idle_ms: int = 30_000,
         block_ms: int = 500,
         lease_ms: int = 5_000,
+        dead_letter_maxlen: int = 10_000,
+        backoff: Backoff | None = None,
         metrics: OutboxMetrics | None = None,
     ) -> None:
         self.client = client
         self.stream = stream
+        self.dead_stream = dead_letter_stream(stream)
         self.producer = producer
         # A stable name (the pod's hostname) lets a restarted relay find its own pending entries at once.
         self.consumer_name = consumer_name or socket.gethostname()
@@ -150,16 +176,25 @@ class OutboxRelay:
         self.block_ms = block_ms
         self.metrics = metrics
         self.lease_ms = lease_ms
+        self.dead_letter_maxlen = dead_letter_maxlen
+        self.backoff = backoff or Backoff(initial_s=0.1, cap_s=5.0)
+        # Kafka's acks are awaited for at most half the lease: a round that outlasted the lease
+        # would let another replica's relay publish the same entries beside this one.
+        self._ack_timeout_s = lease_ms / 2000
         # Unique per process: replicas on one host share the consumer name.
         self._holder = f"{self.consumer_name}:{uuid.uuid4()}"
         self._lease = client.register_script(_LEASE)
         self._holding = False
+        # Sent and not yet settled, by entry id: an entry retried after a timeout waits for its
+        # send still under way in librdkafka instead of queueing another copy each round.
+        self._in_flight: dict[bytes, Delivery] = {}
         # Monotonic seconds of the last idle-entry sweep and backlog report: both cost Redis round
         # trips that a relay publishing one batch per contact must not pay every round.
         self._swept_at = 0.0
         self._reported_at = 0.0
         self._stop = threading.Event()
-        self._ensure_group()
+        self._outage = OutageLog(f"outbox relay {stream}")
+        self._group_ready = False
 
     def _ensure_group(self) -> None:
         try:
@@ -168,32 +203,50 @@ class OutboxRelay:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        self._group_ready = True
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self) -> None:
         log.info("outbox relay running", stream=self.stream, consumer=self.consumer_name)
+        try:
+            until_available(self._ensure_group, f"outbox relay {self.stream}", self._stop, self.backoff)
+        except StoppedError:
+            return
         while not self._stop.is_set():
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self._outage.failed(exc)
+                # Whatever this round read stays pending; the next round that holds the lease takes
+                # every pending entry again, oldest first, so order holds across the outage.
+                self._holding = False
+                self._stop.wait(self.backoff.delay(self._outage.failures))
+            else:
+                self._outage.recovered()
         log.info("outbox relay stopped", stream=self.stream)
 
     def run_once(self) -> int:
         """One round: take over entries a dead relay left idle, then read new ones; returns how many
         were published. A relay without the lease waits a round instead."""
+        if not self._group_ready:
+            self._ensure_group()
         if not self._lease(keys=[f"{self.stream}:relay-lease"], args=[self._holder, self.lease_ms]):
             self._holding = False
+            self._in_flight.clear()
             self._stop.wait(self.block_ms / 1000)
             return 0
         # The previous holder's pending entries are older than any new one: they go first, and
-        # all of them when the lease just changed hands.
+        # all of them when the lease just changed hands or a round failed.
         now = time.monotonic()
         published = 0
         if not self._holding:
             published = self._claim(0)
             self._swept_at = now
         elif now - self._swept_at >= self.claim_idle_ms / 2000:
-            # Entries this relay read but could not publish (Kafka refused) wait here to be retried.
             published = self._claim(self.claim_idle_ms)
             self._swept_at = now
         self._holding = True
@@ -231,7 +284,11 @@ class OutboxRelay:
                 return int(group.get("pending", 0)) + int(lag or 0)
         return int(self.client.xlen(self.stream))
 
-    def _read(self, start: str, block: int | None = None) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    def dead_letters(self) -> int:
+        """How many refused entries the dead-letter stream holds."""
+        return int(self.client.xlen(self.dead_stream))
+
+    def _read(self, start: str, block: int | None = None) -> list[Entry]:
         # redis-py types every reply shape at once; this call returns [[stream, [(id, fields), ...]]].
         response: Any = self.client.xreadgroup(
             RELAY_GROUP,
@@ -245,28 +302,88 @@ class OutboxRelay:
         _stream, entries = response[0]
         return [e for e in entries if e[1]]
 
-    def _publish(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
-        futures = []
-        for _entry_id, fields in entries:
-            record = OutgoingRecord(
-                topic=fields[b"t"].decode(),
-                key=fields[b"k"] or None,
-                value=fields[b"v"],
-                headers=decode_headers(fields[b"h"]),
-            )
-            futures.append(send(self.producer, record))
-        self.producer.flush()
-        for future in futures:
-            # Raises if Kafka refused: the entries stay pending and are published again.
-            future.get(timeout=30)
-        ids = [entry_id for entry_id, _ in entries]
-        self._acknowledge(ids)
-        if self.metrics:
-            self.metrics.published.labels(self.stream).inc(len(ids))
-        return len(ids)
+    def _publish(self, entries: list[Entry]) -> int:
+        """Publish `entries` in order and settle them; raises the first transient failure after
+        settling what came before it, so the rest is published again, still in order."""
+        sent: list[tuple[Entry, Delivery | ProduceError]] = []
+        for entry in entries:
+            sent.append((entry, self._send(entry)))
+        # A flush that times out says nothing per record: the deliveries below do.
+        with contextlib.suppress(ProduceError):
+            self.producer.flush(self._ack_timeout_s)
+        published: list[bytes] = []
+        dead: list[tuple[Entry, ProduceError]] = []
+        failure: ProduceError | None = None
+        for entry, outcome in sent:
+            try:
+                if isinstance(outcome, ProduceError):
+                    raise outcome
+                outcome.get(timeout=0.5)
+            except ProduceError as exc:
+                if not exc.permanent:
+                    failure = exc
+                    break
+                dead.append((entry, exc))
+            else:
+                published.append(entry[0])
+        self._settle(published, dead)
+        if failure is not None:
+            raise failure
+        return len(published)
 
-    def _acknowledge(self, ids: list[bytes]) -> None:
+    def _send(self, entry: Entry) -> Delivery | ProduceError:
+        entry_id, fields = entry
+        earlier = self._in_flight.get(entry_id)
+        if earlier is not None and (not earlier.done or earlier.succeeded):
+            return earlier
+        record = OutgoingRecord(
+            topic=fields[b"t"].decode(),
+            key=fields[b"k"] or None,
+            value=fields[b"v"],
+            headers=decode_headers(fields[b"h"]),
+        )
+        try:
+            delivery = send(self.producer, record)
+        except ProduceError as exc:
+            if not exc.permanent:
+                raise
+            return exc
+        self._in_flight[entry_id] = delivery
+        return delivery
+
+    def _settle(self, published: list[bytes], dead: list[tuple[Entry, ProduceError]]) -> None:
+        """Acknowledge and delete what Kafka took, and move what it refused to the dead letters,
+        in one transaction."""
+        if not published and not dead:
+            return
         pipe = self.client.pipeline(transaction=True)
+        failed_at = datetime.now(UTC).isoformat()
+        for (entry_id, fields), error in dead:
+            kept: dict[Any, Any] = {**fields, b"entry": entry_id, b"error": str(error)}
+            kept[b"failed_at"] = failed_at
+            pipe.xadd(
+                self.dead_stream,
+                kept,
+                maxlen=self.dead_letter_maxlen,
+                approximate=True,
+            )
+        ids = published + [entry_id for (entry_id, _), _ in dead]
         pipe.xack(self.stream, RELAY_GROUP, *ids)
         pipe.xdel(self.stream, *ids)
         pipe.execute()
+        for entry_id in ids:
+            self._in_flight.pop(entry_id, None)
+        for (entry_id, fields), error in dead:
+            log.error(
+                "outbox entry refused by Kafka, moved to the dead letters",
+                stream=self.stream,
+                dead_letters=self.dead_stream,
+                entry=entry_id.decode(),
+                topic=fields[b"t"].decode(errors="replace"),
+                bytes=len(fields[b"v"]),
+                error=str(error),
+            )
+        if self.metrics:
+            self.metrics.published.labels(self.stream).inc(len(published))
+            if dead:
+                self.metrics.dead_letters.labels(self.stream).inc(len(dead))

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
+import confluent_kafka
+import redis
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,9 +17,17 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.auth import ApiKeyStore, Principal
+from helpline.failures import TransientError, is_transient
+from helpline.limits import EventTooLargeError, LimitError
+from helpline.logging import get_logger
+from helpline.producer import ProduceError
+
+log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+# Seconds a client is asked to wait before retrying a request a dependency outage refused.
+RETRY_AFTER_S = 1
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (`hlk_...`).")
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
@@ -58,15 +68,18 @@ def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[s
 COMMON_PROBLEMS = {
     400: "The request is malformed (a body that does not parse, a bad header or cursor).",
     401: "Missing, unknown or revoked API key.",
-    413: "The request body is too large.",
+    413: "The request body, or the event it would make, is too large; `field` says what to shorten.",
     422: "The request is invalid; `errors` or `rule` say why.",
     500: "The server failed; the error is logged.",
+    503: "A dependency (Redis, Kafka) is unavailable; retry after `Retry-After` seconds.",
 }
 
 
 def problem_response(status: int, title: str, detail: str, **extensions: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extensions}
     headers = {"WWW-Authenticate": 'Bearer realm="helpline"'} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -92,7 +105,30 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Starlette still logs the traceback; the client gets a problem, not an HTML page.
         return problem_response(500, "Internal Server Error", "the server failed; the error is logged")
 
+    async def on_limit(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LimitError)
+        status = 413 if isinstance(exc, EventTooLargeError) else 422
+        title = "Content Too Large" if status == 413 else "Invalid request"
+        return problem_response(status, title, exc.message, rule=exc.rule, field=exc.field)
+
+    async def on_dependency(request: Request, exc: Exception) -> JSONResponse:
+        if not is_transient(exc):
+            log.error("request failed", path=request.url.path, error=repr(exc))
+            return problem_response(500, "Internal Server Error", "the server failed; the error is logged")
+        # No traceback: an outage refuses every request alike, and one line each says enough.
+        log.warning("request refused: a dependency is unavailable", path=request.url.path, error=repr(exc))
+        detail = f"a dependency is unavailable ({type(exc).__name__}); retry after {RETRY_AFTER_S} s"
+        return problem_response(503, "Service Unavailable", detail, rule="unavailable")
+
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(LimitError, on_limit)
+    for dependency_failure in (
+        redis.RedisError,
+        ProduceError,
+        confluent_kafka.KafkaException,
+        TransientError,
+    ):
+        app.add_exception_handler(dependency_failure, on_dependency)
     app.add_exception_handler(RequestValidationError, on_validation)
     # Starlette's class, not FastAPI's subclass: unknown routes and methods raise the former.
     app.add_exception_handler(HTTPException, on_http)

@@ -10,22 +10,24 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
 import grpc
-import redis
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from helpline.auth import ApiKeyStore
 from helpline.bus import BatchHandler, BusMetrics, ConsumerLoop, Handler, RetryPolicy, make_producer
+from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
 from helpline.health import HttpServer, build_http_app, kafka_check, redis_check
 from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
 from helpline.producer import Producer
+from helpline.redis_client import connect
 from helpline.settings import Settings
 from helpline.topics import CATALOG, ensure_topics
 
@@ -36,6 +38,9 @@ log = get_logger(__name__)
 # after each one; behind a busy relay, snapshot or gRPC thread, at 5 ms a switch, that wait was
 # most of the router's p99 (bench/router_latency: 0.5 ms cut it by a third).
 SWITCH_INTERVAL_S = 0.0005
+# A worker that failed on a dependency is started again after these waits, doubling.
+WORKER_BACKOFF = Backoff(initial_s=0.5, cap_s=15.0)
+WORKER_STABLE_S = 60.0
 
 
 @dataclass
@@ -50,18 +55,26 @@ class ServiceRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.registry = CollectorRegistry()
-        # A bounded socket timeout turns a hung Redis into an error (and a failed readiness check)
-        # instead of a thread stuck forever; it stays above the outbox relay's blocking read.
-        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-        self.auth_redis = redis.Redis.from_url(
-            settings.auth_redis_url, socket_timeout=10, socket_connect_timeout=5
-        )
+        # A bounded socket timeout turns a hung Redis into a transient error (and a failed
+        # readiness check) instead of a thread stuck forever; a bounded pool makes a caller wait
+        # briefly for a connection, then answer 503 / UNAVAILABLE (helpline.redis_client).
+        self.redis = connect(settings.redis_url, settings)
+        self.auth_redis = connect(settings.auth_redis_url, settings)
         self.bus_metrics = BusMetrics(self.registry)
         self.outbox_metrics = OutboxMetrics(self.registry)
+        self.worker_restarts = Counter(
+            "helpline_worker_restarts_total",
+            "Background loops started again after a dependency failed under them.",
+            ["worker"],
+            registry=self.registry,
+        )
+        # Ready only once the topics exist and every part runs: until then /readyz answers 503.
+        self._started = threading.Event()
         self.app: FastAPI = build_http_app(
             service=settings.service_name,
             registry=self.registry,
             readiness_checks={
+                "startup": self._started.is_set,
                 "redis": redis_check(self.redis),
                 "kafka": kafka_check(settings.kafka_bootstrap, kafka_options=settings.kafka_options()),
             },
@@ -98,7 +111,11 @@ class ServiceRuntime:
             topics=topics,
             handler=handler,
             dlq_producer=self.producer,
-            retry=RetryPolicy(self.settings.consumer_max_retries, self.settings.consumer_retry_backoff_ms),
+            retry=RetryPolicy(
+                self.settings.consumer_max_retries,
+                self.settings.consumer_retry_backoff_ms,
+                self.settings.consumer_retry_backoff_max_ms,
+            ),
             client_id=self.settings.service_name,
             metrics=self.bus_metrics,
             batch_handler=batch_handler,
@@ -114,6 +131,7 @@ class ServiceRuntime:
             self.producer,
             batch=self.settings.outbox_batch,
             claim_idle_ms=self.settings.outbox_claim_idle_ms,
+            dead_letter_maxlen=self.settings.outbox_dead_letter_maxlen,
             metrics=self.outbox_metrics,
         )
         self.add_worker(f"outbox:{stream}", relay.run, relay.stop)
@@ -121,8 +139,9 @@ class ServiceRuntime:
 
     def add_worker(self, name: str, run: Callable[[], None], stop: Callable[[], None]) -> None:
         """Run a background loop beside the consumers and relays (a scheduler, a poller): `run`
-        blocks until `stop` is called from another thread. It starts and stops with them, and its
-        failure stops the process like theirs."""
+        blocks until `stop` is called from another thread. It starts and stops with them; one that
+        fails on a dependency (helpline.failures) is started again after a backoff, and any other
+        failure stops the process."""
         self._workers.append(_Worker(name, run, stop))
 
     def add_grpc(
@@ -144,17 +163,28 @@ class ServiceRuntime:
         configure_logging(s.service_name, s.log_level, s.log_format)
         if install_signals:
             self._install_signal_handlers()
-        ensure_topics(
-            s.kafka_bootstrap, CATALOG, partitions=s.topic_partitions, kafka_options=s.kafka_options()
-        )
+        # Serving /healthz and a failing /readyz while Kafka is away: an orchestrator keeps the pod
+        # and routes it nothing, instead of restarting it in a loop.
         http = HttpServer(self.app, host=s.http_host, port=s.http_port)
         self.http_port = http.start()
+        try:
+            until_available(
+                lambda: ensure_topics(
+                    s.kafka_bootstrap, CATALOG, partitions=s.topic_partitions, kafka_options=s.kafka_options()
+                ),
+                "creating the topics (waiting for Kafka)",
+                self._stopping,
+            )
+        except StoppedError:
+            http.stop()
+            return 0
         grpc_server = health = None
         if self._grpc_enabled:
             grpc_server, self.grpc_port, health = build_grpc_server(
                 port=s.grpc_port,
                 host=s.http_host,
                 max_workers=s.grpc_max_workers,
+                max_message_bytes=s.grpc_max_message_bytes,
                 services=self._grpc_services,
                 auth=ApiKeyStore(self.auth_redis, pepper=s.api_key_pepper),
                 register=self._grpc_registrations,
@@ -167,6 +197,7 @@ class ServiceRuntime:
                 target=self._guard(worker, failed), name=worker.name, daemon=True
             )
             worker.thread.start()
+        self._started.set()
         log.info(
             "service started",
             http_port=self.http_port,
@@ -194,13 +225,30 @@ class ServiceRuntime:
 
     def _guard(self, worker: _Worker, failed: threading.Event) -> Callable[[], None]:
         def run() -> None:
-            try:
-                worker.run()
-            except Exception:
-                # A worker that dies takes the process down, so the orchestrator restarts it whole
-                # rather than leaving a pod that answers probes but no longer works.
-                log.exception("worker failed", worker=worker.name)
-                failed.set()
+            restarts = 0
+            while not self._stopping.is_set():
+                started = time.monotonic()
+                try:
+                    worker.run()
+                    return
+                except Exception as exc:
+                    if not is_transient(exc):
+                        # A bug takes the process down, so the orchestrator restarts it whole
+                        # rather than leaving a pod that answers probes but no longer works.
+                        log.exception("worker failed", worker=worker.name)
+                        failed.set()
+                        return
+                    # A loop that ran a while before this failure starts again at the first backoff step.
+                    restarts = 1 if time.monotonic() - started > WORKER_STABLE_S else restarts + 1
+                    self.worker_restarts.labels(worker.name).inc()
+                    log.warning(
+                        "worker lost a dependency; starting it again",
+                        worker=worker.name,
+                        restarts=restarts,
+                        error=repr(exc),
+                    )
+                    if self._stopping.wait(WORKER_BACKOFF.delay(restarts)):
+                        return
 
         return run
 

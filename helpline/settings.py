@@ -11,6 +11,12 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Threads of a process that may each hold a Redis connection at once, besides its gRPC workers:
+# the HTTP server's worker threads (anyio's default limit) and the background loops (consumers,
+# relays, timers, readiness checks), with room to spare.
+HTTP_THREADS = 40
+BACKGROUND_THREADS = 24
+
 
 class Settings(BaseSettings):
     """Every field maps to `HELPLINE_<FIELD>`; the README's configuration table lists them."""
@@ -45,18 +51,54 @@ class Settings(BaseSettings):
         ge=1,
         description="gRPC calls served at once; each open server stream (an agent desktop) holds one.",
     )
+    grpc_max_message_bytes: int = Field(
+        1_048_576,
+        ge=65_536,
+        le=16_777_216,
+        description="Largest gRPC request a server takes; a larger one gets RESOURCE_EXHAUSTED.",
+    )
+    redis_max_connections: int = Field(
+        0,
+        ge=0,
+        description="Connections each Redis pool of a process may open; 0 sizes it to the process's "
+        "threads (gRPC workers + 40 HTTP + 24 background).",
+    )
+    redis_pool_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="How long a call waits for a free pooled Redis connection before it answers "
+        "503 / UNAVAILABLE.",
+    )
+    redis_socket_timeout_seconds: float = Field(
+        5.0,
+        ge=2,
+        le=300,
+        description="A Redis reply slower than this fails the call as transient (503, a retry).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest log level.")
     log_format: Literal["json", "console"] = Field("json", description="JSON lines, or coloured console.")
     topic_partitions: int = Field(
         0, ge=0, description="Partitions for every topic created at start; 0 keeps each topic's own."
     )
     consumer_max_retries: int = Field(
-        3, ge=0, description="Retries of a failing message before it goes to `<topic>.dlq`."
+        3,
+        ge=0,
+        description="Retries of a message failing unexpectedly before it goes to `<topic>.dlq`; "
+        "a dependency outage is retried for as long as it lasts.",
     )
     consumer_retry_backoff_ms: int = Field(200, ge=0, description="First retry delay; doubles each retry.")
+    consumer_retry_backoff_max_ms: int = Field(
+        5_000, ge=1, description="Longest wait between retries of a failing message."
+    )
     outbox_batch: int = Field(100, ge=1, description="Outbox entries the relay publishes per round.")
     outbox_claim_idle_ms: int = Field(
         30_000, ge=1000, description="An outbox entry pending this long is taken over from a dead relay."
+    )
+    outbox_dead_letter_maxlen: int = Field(
+        10_000,
+        ge=100,
+        description="Entries Kafka refused for good kept per `<stream>:dead` (the oldest go first).",
     )
     api_key_pepper: str = Field(
         "", description="Secret mixed into API-key hashes; set it in production (a Secret in Kubernetes)."
@@ -70,6 +112,11 @@ class Settings(BaseSettings):
                 f"HELPLINE_KAFKA_SECURITY_PROTOCOL={protocol} needs a HELPLINE_KAFKA_SASL_USERNAME"
             )
         return self
+
+    def redis_pool_size(self) -> int:
+        """The connections a Redis pool may open: enough for every thread that may use it at once,
+        so a full pool means a stuck dependency, not a busy process."""
+        return self.redis_max_connections or self.grpc_max_workers + HTTP_THREADS + BACKGROUND_THREADS
 
     def kafka_options(self) -> dict[str, Any]:
         """The connection options every Kafka client of the process takes (kafka-python's names)."""

@@ -14,12 +14,14 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
+from helpline.limits import TOPIC_MAX_MESSAGE_BYTES
 from helpline.logging import get_logger
 
 log = get_logger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
+DLQ_MAX_MESSAGE_BYTES = TOPIC_MAX_MESSAGE_BYTES + 65_536
 
 
 @dataclass(frozen=True)
@@ -32,14 +34,21 @@ class TopicSpec:
     compacted: bool = False
     # Ingress topics are written by other systems; they also accept structured JSON CloudEvents.
     ingress: bool = False
+    # Written by other systems without being an ingress (survey tools): checked like one.
+    external: bool = False
     description: str = ""
 
     @property
     def dlq(self) -> str:
         return dlq_topic(self.name)
 
+    @property
+    def validated(self) -> bool:
+        """Its events come from outside Helpline, so consumers hold them to helpline.limits."""
+        return self.ingress or self.external
+
     def configs(self) -> dict[str, str]:
-        configs = {"retention.ms": str(self.retention_ms)}
+        configs = {"retention.ms": str(self.retention_ms), "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
         if self.compacted:
             configs["cleanup.policy"] = "compact"
         return configs
@@ -102,11 +111,13 @@ CATALOG: tuple[TopicSpec, ...] = (
         partitions=3,
         domains=("feedback",),
         retention_ms=30 * DAY_MS,
+        external=True,
         description="Survey responses (CSAT, NPS, CES).",
     ),
 )
 
 _BY_NAME = {spec.name: spec for spec in CATALOG}
+VALIDATED_TOPICS = frozenset(s.name for s in CATALOG if s.validated)
 
 
 def spec(name: str) -> TopicSpec:
@@ -148,7 +159,8 @@ def ensure_topics(
         wanted[prefix + s.dlq] = {
             "num_partitions": count,
             "replication_factor": replication_factor,
-            "configs": {"retention.ms": str(30 * DAY_MS)},
+            # Room for the headers a dead-lettered record gains (the error, where it came from).
+            "configs": {"retention.ms": str(30 * DAY_MS), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)},
         }
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap, client_id="helpline-topics", **(kafka_options or {})

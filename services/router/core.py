@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from ulid import ULID
 
 from helpline.clock import Clock
+from helpline.failures import TransientError
 from services.router.domain import agent_facts
 from services.router.domain.contact import Contact
 from services.router.domain.errors import InvalidConfiguration
@@ -35,7 +36,7 @@ class NotFoundError(LookupError):
         self.identifier = identifier
 
 
-class ContendedError(Exception):
+class ContendedError(TransientError):
     """Every attempt lost a race; the caller may try again."""
 
     def __init__(self, what: str) -> None:

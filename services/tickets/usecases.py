@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from ulid import ULID
 
 from helpline.clock import Clock
+from helpline.failures import TransientError
 from services.tickets.domain.model import Comment, Ticket
 from services.tickets.store import CreateResult, ListFilter, Page, TicketStore, VersionConflictError
 
@@ -52,7 +53,7 @@ class PreconditionFailedError(Exception):
         self.current = current
 
 
-class ContendedError(Exception):
+class ContendedError(TransientError):
     """Every attempt lost a race to another writer; the caller may retry later."""
 
     def __init__(self, ticket_id: str) -> None:

@@ -153,7 +153,7 @@ def test_each_event_is_bound_to_the_log_context_while_handled_and_the_context_re
     handler = event_handler(lambda _envelope: bound.append(structlog.contextvars.get_contextvars()))
     with structlog.contextvars.bound_contextvars(tenant="outer"):
         before = structlog.contextvars.get_contextvars()
-        handler(SimpleNamespace(headers=record.headers, value=record.value, key=record.key))
+        handler(SimpleNamespace(topic="t", headers=record.headers, value=record.value, key=record.key))
         after = structlog.contextvars.get_contextvars()
     assert bound == [{**before, "tenant": "acme", "event_id": event.id, "event_type": event.type}]
     assert after == before

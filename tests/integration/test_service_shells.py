@@ -54,7 +54,7 @@ def test_service_starts_serves_health_and_stops_on_sigterm(
         wait_until(lambda: _ready(f"{base}/readyz"), timeout=60, what=f"{service} to be ready")
         assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
         ready = httpx.get(f"{base}/readyz").json()
-        assert set(ready["checks"]) == {"kafka", "redis"}
+        assert set(ready["checks"]) == {"startup", "kafka", "redis"}
         metrics = httpx.get(f"{base}/metrics")
         assert metrics.headers["content-type"].startswith("text/plain")
         assert "helpline_http_request_duration_seconds" in metrics.text

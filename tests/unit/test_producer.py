@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from kafka.errors import KafkaTimeoutError
 
-from helpline.producer import Producer, librdkafka_config
+from helpline.failures import is_transient
+from helpline.producer import (
+    MESSAGE_MAX_BYTES,
+    ProduceError,
+    Producer,
+    ProduceTimeoutError,
+    librdkafka_config,
+)
 
 
 def test_records_are_acked_by_all_replicas_idempotently_and_keyed_as_java_clients_do() -> None:
@@ -18,7 +24,20 @@ def test_records_are_acked_by_all_replicas_idempotently_and_keyed_as_java_client
 def test_a_record_no_broker_acks_times_out() -> None:
     producer = Producer("127.0.0.1:1", "test")
     delivery = producer.send("t", b"v")
-    with pytest.raises(KafkaTimeoutError):
+    with pytest.raises(ProduceTimeoutError):
         delivery.get(timeout=0.5)
-    with pytest.raises(KafkaTimeoutError, match="1 records not acked"):
+    with pytest.raises(ProduceTimeoutError, match="1 records not acked"):
         producer.flush(0.5)
+
+
+def test_a_record_larger_than_the_producer_sends_is_refused_at_once_as_permanent() -> None:
+    producer = Producer("127.0.0.1:1", "test")
+    with pytest.raises(ProduceError) as refused:
+        producer.send("t", b"x" * (MESSAGE_MAX_BYTES + 1))
+    assert refused.value.permanent
+    assert "MSG_SIZE_TOO_LARGE" in str(refused.value)
+    assert not is_transient(refused.value)
+
+
+def test_no_ack_in_time_is_transient() -> None:
+    assert is_transient(ProduceTimeoutError("no ack"))

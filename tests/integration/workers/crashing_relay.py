@@ -10,11 +10,12 @@ import sys
 import redis
 
 from helpline.bus import make_producer
-from helpline.outbox import OutboxRelay
+from helpline.outbox import Entry, OutboxRelay
+from helpline.producer import ProduceError
 
 
 class CrashBeforeAck(OutboxRelay):
-    def _acknowledge(self, ids: list[bytes]) -> None:
+    def _settle(self, published: list[bytes], dead: list[tuple[Entry, ProduceError]]) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
