@@ -498,6 +498,7 @@ class ConsumerLoop:
                 if self.metrics:
                     self.metrics.retries.labels(record.topic, event_type).inc()
                 if not self._wait_holding(record, delay):
+                    self._resume()
                     return
             else:
                 if self.metrics:
@@ -563,6 +564,7 @@ class ConsumerLoop:
                     raise
                 outage.failed(failed, dlq=target)
                 if not self._wait_holding(record, self.retry.outage_delay(outage.failures)):
+                    self._resume()
                     return
         outage.recovered()
         log.error(

@@ -36,6 +36,14 @@ TRANSIENT_REDIS_CODES = frozenset(
 )
 
 
+_TRANSIENT_REDIS_REPLIES = (
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+)
+
+
 class TransientError(Exception):
     """Raised by Helpline code for a failure that passes by itself (e.g. an optimistic write that
     lost every race): retried, never dead-lettered; the APIs answer 503 / UNAVAILABLE."""
@@ -60,6 +68,8 @@ def _transient_itself(exc: BaseException) -> bool:
     # Connection refused or reset, a socket timeout, a full pool (ConnectionError too), a wrong
     # password (an operator fixes it; nothing in the record is at fault).
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return True
+    if isinstance(exc, _TRANSIENT_REDIS_REPLIES):
         return True
     if isinstance(exc, redis.ResponseError):
         # redis-py keeps the reply's first word for the codes it knows, and Redis 7 keeps it for

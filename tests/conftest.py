@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from helpline.logging import configure_logging
+from tests.integration.private_stack import PrivateStack
 from tests.stack_provider import Endpoints, provide
 
 
@@ -45,3 +47,13 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 def unique() -> str:
     """A short random suffix so tests sharing the broker never share a topic, group or key."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def private_stack(tmp_path: Path) -> Iterator[PrivateStack]:
+    """A Redis (and, when a test starts one, a Kafka broker) of the test's own, to stop and freeze."""
+    stack = PrivateStack(tmp_path / "private-stack")
+    try:
+        yield stack
+    finally:
+        stack.down()

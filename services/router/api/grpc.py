@@ -7,12 +7,15 @@ every status's details start with the rule that refused, e.g.
 
 StreamOffers follows the agent's desk stream, which every offer and withdrawn offer is written
 to in the same commit that makes it, so a desktop that connects late first gets the offer still
-pending, then everything after it.
+pending, then everything after it. The desk is read by the tenant's desk feed
+(services.router.desk_feed), so an open stream holds a worker thread but no Redis connection.
 """
 
 from __future__ import annotations
 
 import base64
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
@@ -26,6 +29,7 @@ from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
 from services.router.contacts import NewContact
 from services.router.core import ContendedError, NotFoundError
+from services.router.desk_feed import DeskFeed, Subscription
 from services.router.domain.calls import require_text, span
 from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.contact_proto import context_from_proto, context_to_proto
@@ -48,9 +52,9 @@ from services.router.steps import Applied
 from services.router.store import Keys
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
-# How long one read of the desk stream waits for news: a cancelled stream ends within this.
-DESK_BLOCK_MS = 1000
-DESK_BATCH = 50
+# How long a stream waits for its next desk entry before it checks whether its client is still there.
+DESK_WAIT_S = 1.0
+_DESK_BEHIND = "desk_behind: this desktop fell behind its desk; reconnect"
 # XREAD from before the first entry of a stream that does not exist yet.
 _STREAM_START = b"0-0"
 
@@ -178,25 +182,32 @@ def _pending_offer(router: Router, agent: AgentRecord) -> pb.Offer | None:
 
 
 def _follow_desk(
-    router: Router, key: str, after: bytes, context: grpc.ServicerContext
+    subscription: Subscription, context: grpc.ServicerContext
 ) -> Iterator[pb.StreamOffersResponse]:
-    """The desk's entries after `after`, as they come, until the RPC ends."""
+    """The desk's entries after the subscription's start, as they come, until the RPC ends."""
     while context.is_active():
-        reply: Any = router.store.client.xread({key: after}, count=DESK_BATCH, block=DESK_BLOCK_MS)
-        for _stream, entries in reply or ():
-            for entry_id, fields in entries:
-                after = entry_id
-                item = _desk_item(fields)
-                if item is not None:
-                    yield item
+        if subscription.overflowed:
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE, "desk_behind: this desktop fell behind its desk; reconnect"
+            )
+        try:
+            _entry_id, fields = subscription.entries.get(timeout=DESK_WAIT_S)
+        except queue.Empty:
+            continue
+        item = _desk_item(fields)
+        if item is not None:
+            yield item
 
 
 def _offers(
-    router: Router, key: str, after: bytes, pending: pb.Offer | None, context: grpc.ServicerContext
+    feed: DeskFeed, subscription: Subscription, pending: pb.Offer | None, context: grpc.ServicerContext
 ) -> Iterator[pb.StreamOffersResponse]:
-    if pending is not None:
-        yield pb.StreamOffersResponse(offer=pending)
-    yield from _follow_desk(router, key, after, context)
+    try:
+        if pending is not None:
+            yield pb.StreamOffersResponse(offer=pending)
+        yield from _follow_desk(subscription, context)
+    finally:
+        feed.unsubscribe(subscription)
 
 
 # -- the service -----------------------------------------------------------------------------------
@@ -205,6 +216,14 @@ def _offers(
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def __init__(self, router: Callable[[], Router]) -> None:
         self._router = router
+        self._feed: DeskFeed | None = None
+        self._feed_lock = threading.Lock()
+
+    def _desk_feed(self, router: Router) -> DeskFeed:
+        with self._feed_lock:
+            if self._feed is None:
+                self._feed = DeskFeed(router.store.client)
+            return self._feed
 
     @_answers_refusals
     def SubmitContact(  # noqa: N802 -- the generated base class names the methods after the RPCs
@@ -255,7 +274,12 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         # missed (desktops drop an offer_id they already have).
         after = _last_entry_id(router, key)
         pending = _pending_offer(router, router.core.require_agent(tenant, agent_id))
-        return _offers(router, key, after, pending, context)
+        feed = self._desk_feed(router)
+        subscription = feed.subscribe(tenant, key, after)
+        # grpc may stop stepping a stream whose client went away without closing it: this ends the
+        # subscription either way.
+        context.add_callback(lambda: feed.unsubscribe(subscription))
+        return _offers(feed, subscription, pending, context)
 
     @_answers_refusals
     def AcceptOffer(  # noqa: N802
