@@ -22,6 +22,7 @@ log = get_logger(__name__)
 DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
 DLQ_MAX_MESSAGE_BYTES = TOPIC_MAX_MESSAGE_BYTES + 65_536
+BOOTSTRAP_TIMEOUT_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,11 @@ def ensure_topics(
             "configs": {"retention.ms": str(30 * DAY_MS), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)},
         }
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="helpline-topics", **(kafka_options or {})
+        bootstrap_servers=bootstrap,
+        client_id="helpline-topics",
+        # A broker away fails this within seconds, so a service waiting for Kafka says so early.
+        bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+        **(kafka_options or {}),
     )
     try:
         existing = set(admin.list_topics())

@@ -24,7 +24,7 @@ class ServiceProcess:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *, wait_ready: bool = True) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.name}"],
@@ -33,7 +33,8 @@ class ServiceProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        wait_until(self.ready, timeout=60, what=f"the {self.name} service to be ready")
+        if wait_ready:
+            wait_until(self.ready, timeout=60, what=f"the {self.name} service to be ready")
 
     def ready(self) -> bool:
         try:

@@ -1,0 +1,114 @@
+"""A service process while its Redis or Kafka is away, as an SRE pulls them: it stays up, its
+readiness goes false and comes back, REST answers 503 with Retry-After and gRPC UNAVAILABLE
+meanwhile, and at start it waits for Kafka instead of exiting."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+import redis
+
+from helpline.auth import ApiKeyStore
+from helpline.v1 import ticket_service_pb2 as pb
+from helpline.v1 import ticket_service_pb2_grpc
+from tests.integration.helpers import wait_until
+from tests.integration.private_stack import PrivateStack
+from tests.integration.service_process import ServiceProcess, service_env
+
+pytestmark = pytest.mark.integration
+
+TICKET = {"subject": "The printer is on fire", "requester_id": "ann"}
+
+
+def _readiness(process: ServiceProcess) -> tuple[int, dict[str, object]]:
+    reply = httpx.get(f"http://127.0.0.1:{process.port}/readyz", timeout=5)
+    return reply.status_code, reply.json()
+
+
+def _create_over_grpc(process: ServiceProcess, key: str) -> grpc.StatusCode:
+    with grpc.insecure_channel(f"127.0.0.1:{process.grpc_port}") as channel:
+        stub = ticket_service_pb2_grpc.TicketServiceStub(channel)
+        try:
+            stub.CreateTicket(
+                pb.CreateTicketRequest(subject="Over gRPC", requester_id="bob"),
+                metadata=[("x-api-key", key)],
+                timeout=15,
+            )
+        except grpc.RpcError as error:
+            return error.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_redis_away_gives_503_and_unavailable_and_the_service_comes_back_by_itself(
+    private_stack: PrivateStack, kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    private_stack.start("redis")
+    url = private_stack.db_url(2)
+    key = ApiKeyStore(redis.Redis.from_url(url), pepper=unique).create(f"t{unique}", "outage")[1]
+    env = service_env("tickets", url, kafka_bootstrap, unique, HELPLINE_REDIS_SOCKET_TIMEOUT_SECONDS="2")
+    process = ServiceProcess("tickets", env, tmp_path / "tickets.log")
+    process.start()
+    base = f"http://127.0.0.1:{process.port}"
+    headers = {"X-API-Key": key}
+    try:
+        assert httpx.post(f"{base}/v1/tickets", json=TICKET, headers=headers).status_code == 201
+
+        private_stack.stop("redis")
+        wait_until(lambda: _readiness(process)[0] == 503, what="readiness to go false")
+        _status, body = _readiness(process)
+        assert body["checks"]["redis"]["ok"] is False  # type: ignore[index]
+        refused = httpx.post(f"{base}/v1/tickets", json=TICKET, headers=headers, timeout=30)
+        assert refused.status_code == 503
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["status"] == 503
+        assert _create_over_grpc(process, key) == grpc.StatusCode.UNAVAILABLE
+        # A minute of Redis away must not stop the process.
+        time.sleep(20)
+        assert process.process is not None
+        assert process.process.poll() is None
+
+        private_stack.start("redis")
+        wait_until(lambda: _readiness(process)[0] == 200, what="readiness to come back", timeout=60)
+        assert httpx.post(f"{base}/v1/tickets", json=TICKET, headers=headers).status_code == 201
+        assert _create_over_grpc(process, key) == grpc.StatusCode.OK
+    finally:
+        code = process.stop()
+    assert code == 0, process.log.read_text()[-3000:]
+    log = process.log.read_text()
+    assert "worker failed" not in log
+
+
+def test_a_service_started_before_kafka_waits_for_it_not_ready_and_then_serves(
+    private_stack: PrivateStack, redis_url: str, unique: str, tmp_path: Path
+) -> None:
+    # The broker's ports are chosen now; the broker starts after the service.
+    env = service_env("tickets", redis_url, private_stack.kafka_bootstrap, unique)
+    process = ServiceProcess("tickets", env, tmp_path / "tickets.log")
+    process.start(wait_ready=False)
+    try:
+        wait_until(lambda: _http_answers(process), what="the HTTP server to answer", timeout=60)
+        wait_until(lambda: "waiting for Kafka" in process.log.read_text(), what="the wait to be logged")
+        status, body = _readiness(process)
+        assert status == 503
+        assert body["checks"]["startup"]["ok"] is False  # type: ignore[index]
+        assert process.process is not None
+        assert process.process.poll() is None, "the service must wait for Kafka, not exit"
+
+        private_stack.start("kafka")
+        wait_until(lambda: _readiness(process)[0] == 200, what="the service to be ready", timeout=120)
+    finally:
+        code = process.stop()
+    assert code == 0
+
+
+def _http_answers(process: ServiceProcess) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{process.port}/healthz", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
