@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from helpline.auth import ApiKeyStore, Principal
+from helpline.limits import EventTooLargeError, LimitError
 from helpline.rest import PROBLEM_JSON, ProblemError, install_problem_handlers, principal_dependency
 
 pytestmark = pytest.mark.integration
@@ -81,3 +82,37 @@ def test_validation_and_domain_errors_are_problems(client_and_key: tuple[TestCli
     missing = client.get("/v1/nowhere", headers={"X-API-Key": key})
     assert missing.status_code == 404
     assert missing.headers["content-type"] == PROBLEM_JSON
+
+
+def test_an_oversized_event_is_a_413_naming_the_field_and_an_outage_a_503_to_retry() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/v1/huge")
+    def huge() -> None:
+        raise EventTooLargeError("event_too_large", "the event would be 2,000,000 bytes", "description")
+
+    @app.post("/v1/long")
+    def long() -> None:
+        raise LimitError("too_long", "subject is 300 characters; at most 250", "subject")
+
+    @app.get("/v1/outage")
+    def outage() -> None:
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    @app.get("/v1/bug")
+    def bug() -> None:
+        raise redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    too_large = client.post("/v1/huge")
+    assert (too_large.status_code, too_large.headers["content-type"]) == (413, PROBLEM_JSON)
+    assert too_large.json()["field"] == "description"
+    assert too_large.json()["rule"] == "event_too_large"
+    too_long = client.post("/v1/long")
+    assert (too_long.status_code, too_long.json()["field"]) == (422, "subject")
+    unavailable = client.get("/v1/outage")
+    assert unavailable.status_code == 503
+    assert unavailable.headers["retry-after"] == "1"
+    assert unavailable.json()["rule"] == "unavailable"
+    assert client.get("/v1/bug").status_code == 500
