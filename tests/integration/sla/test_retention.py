@@ -233,6 +233,24 @@ def test_a_watch_whose_end_never_comes_expires_a_retention_after_its_breach(
     assert time.monotonic() - started >= (threshold + RETENTION).total_seconds() - 0.05
 
 
+def test_a_timer_whose_record_is_gone_is_dropped_when_it_comes_due(
+    desk: Desk, redis_client: redis.Redis, unique: str
+) -> None:
+    ticket_id, contact_id = f"T-{unique}", f"c-{unique}"
+    desk.created(ticket_id)
+    desk.configure_queue("q", timedelta(seconds=20))
+    desk.queued(contact_id, "q", common_pb2.CHANNEL_VOICE)
+    # Records never expire with timers to come; one deleted by hand must not leave them behind.
+    redis_client.delete(
+        Keys(desk.tenant).record(Subject.TICKET, ticket_id),
+        Keys(desk.tenant).record(Subject.CONTACT, contact_id),
+    )
+    desk.time_passes(timedelta(hours=8))
+    assert desk.store.timers() == 0
+    assert traces(redis_client, ticket_id) == []
+    assert traces(redis_client, contact_id) == []
+
+
 def test_a_removed_queues_target_is_forgotten(desk: Desk, redis_client: redis.Redis, unique: str) -> None:
     queue_id = f"q-{unique}"
     desk.configure_queue(queue_id, timedelta(seconds=20))
