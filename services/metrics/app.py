@@ -20,14 +20,16 @@ from helpline.events import batch_handler, event_handler
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from helpline.topics import CATALOG
+from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
 from services.metrics.exporter import MetricsEvents
 from services.metrics.series import ScrapedSamples, Series
 from services.metrics.staffing import QueueStaffing
-from services.metrics.state import MetricsState
+from services.metrics.state import MetricsState, Retention
 from services.metrics.workload import QueueWorkload
 
 GROUP = "metrics"
 TOPICS = tuple(spec.name for spec in CATALOG if not spec.ingress)
+RETENTION = Retention()
 
 
 class MetricsSettings(Settings):
@@ -57,13 +59,48 @@ class MetricsSettings(Settings):
         description="The highest occupancy the required agents may plan for, beside the service-level "
         "target; 1 plans by service level alone.",
     )
+    answer_marker_retention_seconds: float = Field(
+        RETENTION.answered.total_seconds(),
+        gt=0,
+        description="Seconds a contact's first-answer marker is kept from that answer, so a connection "
+        "after a transfer or a redelivered answer is not counted again; longer than a contact's "
+        "events can come after its first answer.",
+    )
+    closed_ticket_marker_retention_seconds: float = Field(
+        RETENTION.closed_ticket.total_seconds(),
+        gt=0,
+        description="Seconds a closed ticket's record (version, status, creation) is kept from the "
+        "close, so its redelivered older events are ignored; as long as the tickets topic keeps them.",
+    )
+    fcr_marker_retention_seconds: float = Field(
+        RETENTION.first_contact_solve.total_seconds(),
+        ge=FCR_REOPEN_WINDOW.total_seconds(),
+        description="Seconds a ticket solved on its first contact is remembered from the solve, so a "
+        "reopen within the FCR window (7 days) still counts against it; the window and some slack "
+        "for reopens delivered late.",
+    )
+    removed_agent_marker_retention_seconds: float = Field(
+        RETENTION.removed_agent.total_seconds(),
+        gt=0,
+        description="Seconds a removed agent's record (status and state with their instants) is kept "
+        "from the removal, so the agent's redelivered older changes are ignored; as long as the "
+        "agents topic keeps them.",
+    )
+
+    def retention(self) -> Retention:
+        return Retention(
+            answered=timedelta(seconds=self.answer_marker_retention_seconds),
+            closed_ticket=timedelta(seconds=self.closed_ticket_marker_retention_seconds),
+            first_contact_solve=timedelta(seconds=self.fcr_marker_retention_seconds),
+            removed_agent=timedelta(seconds=self.removed_agent_marker_retention_seconds),
+        )
 
 
 def exporter(
     settings: MetricsSettings, client: redis.Redis, registry: CollectorRegistry, clock: Clock
 ) -> MetricsEvents:
     """The event handler and the series it moves, on `registry`, sharing its state in `client`."""
-    state = MetricsState(client, clock)
+    state = MetricsState(client, clock, settings.retention())
     workload = QueueWorkload(client, clock, timedelta(seconds=settings.staffing_window_seconds))
     staffing = QueueStaffing(workload, state, settings.staffing_max_occupancy)
     series = Series(

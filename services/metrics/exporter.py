@@ -144,6 +144,7 @@ class MetricsEvents:
             a.AgentStateChanged: self._agent_state,
             q.QueueSnapshot: self._snapshot,
             q.QueueConfigured: self._queue_configured,
+            q.QueueRemoved: self._queue_removed,
             t.TicketCreated: self._ticket_created,
             t.TicketStatusChanged: self._ticket_status,
             t.TicketClosed: self._ticket_closed,
@@ -348,6 +349,9 @@ class MetricsEvents:
 
     def _queue_configured(self, e: queue_events_pb2.QueueConfigured, tenant: str, work: _Work) -> Apply:
         return self._goal(tenant, e.queue_id, list(e.channels), e, work)
+
+    def _queue_removed(self, e: queue_events_pb2.QueueRemoved, tenant: str, work: _Work) -> None:
+        self.state.remove_queue(work.trip, tenant, e.queue_id)
 
     def _goal(self, tenant: str, queue_id: str, channels: list[int], e: Any, work: _Work) -> Apply:
         """The queue's channels and service-level goal, from its configuration or a snapshot: a

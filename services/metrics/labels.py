@@ -8,6 +8,8 @@ from typing import Any, get_args
 from helpline.v1 import common_pb2
 from services.metrics.domain.kpis import NpsCategory
 
+UNKNOWN = "unknown"
+
 # A generated proto enum wrapper (common_pb2.Channel...): its stubs type each one apart.
 ProtoEnum = Any
 
@@ -20,7 +22,7 @@ def word(wrapper: ProtoEnum, prefix: str, value: int) -> str:
     try:
         return str(wrapper.Name(value)).removeprefix(prefix).lower()
     except ValueError:
-        return "unknown"
+        return UNKNOWN
 
 
 def words(wrapper: ProtoEnum, prefix: str) -> tuple[str, ...]:
@@ -53,6 +55,8 @@ def agent_state_label(value: int) -> str:
 
 
 CHANNELS = words(common_pb2.Channel, "CHANNEL_")
+# Every channel label an event can give, the unspecified and unknown ones included.
+EVERY_CHANNEL = ("", *CHANNELS, UNKNOWN)
 DEPARTMENTS = words(common_pb2.Department, "DEPARTMENT_")
 PRIORITIES = words(common_pb2.Priority, "PRIORITY_")
 TIERS = words(common_pb2.Tier, "TIER_")

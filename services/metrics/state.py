@@ -15,10 +15,20 @@ The per-tenant counts of agents by status and of tickets by status live beside t
 count, in one hash each (field `tenant<SEP>status`), changed in the same script as the record, and
 are read whole at scrape time: every replica exports the same figure, so rules aggregate those
 gauges with `max without(instance)`, never `sum`.
+
+Every record has an end of life (docs/metrics.md, Retention): a mark kept per contact or ticket
+expires after its `Retention`, set by the command or script that makes it final, and a removed
+queue's or agent's entries go with it. Each retention is counted from the change that made the
+record final, and outlasts how far back an event that could still need the record can be
+delivered again: events of one contact, agent or ticket come in order on one partition, so only a
+redelivery (a consumer group rewound to an offset before the final event) can bring an older one
+after it. What stays for good is bounded by the configuration: the queues' goals and channels, the
+agents not removed, the counts per tenant and status, and the tickets not closed (the backlog).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +37,7 @@ import redis
 
 from helpline.clock import Clock
 from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
+from services.metrics.labels import EVERY_CHANNEL
 from services.metrics.round_trip import Arg, Known, Lua, Reply, RoundTrip
 
 PREFIX = "metrics:"
@@ -41,17 +52,30 @@ SEP = "\x1f"
 CLOSED = "closed"
 # The router's default, for configurations older than the target field.
 DEFAULT_SERVICE_LEVEL_TARGET = 0.8
-# A solved first-contact ticket is remembered past its reopen window by a day of slack, so a reopen
-# delivered late still finds it.
-FCR_MEMORY = FCR_REOPEN_WINDOW + timedelta(days=1)
-# A closed ticket is immutable; its record stays as long as the tickets topic keeps its events, so
-# a redelivered older event still finds its version and is ignored.
-CLOSED_MEMORY = timedelta(days=30)
-# A contact's first answer is remembered this long: far longer than any contact stays in queues.
-ANSWERED_MEMORY = timedelta(days=1)
 # A replica keeps the queues' thresholds this long between reads of them all: every answer needs its
 # queue's, and a threshold changed through another replica reaches this one within this.
 THRESHOLDS_KEPT = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each mark outlives what it tracks."""
+
+    # A contact's first answer, from that answer: far longer than a contact stays in the queues (a
+    # transfer connects it again within its call) and than its events are redelivered.
+    answered: timedelta = timedelta(days=1)
+    # A closed ticket's record, from the close: a closed ticket is immutable, so only redeliveries
+    # of its earlier events follow, and the record stays as long as the tickets topic keeps them
+    # (30 days), so that even a consumer group rewound to the topic's start finds each version
+    # applied; a creation replayed after the record went would count the ticket in the backlog
+    # again.
+    closed_ticket: timedelta = timedelta(days=30)
+    # A solve on the first contact, from the solve: the reopen window, and a day of slack for a
+    # reopen delivered late.
+    first_contact_solve: timedelta = FCR_REOPEN_WINDOW + timedelta(days=1)
+    # A removed agent's record, from the removal: as long as the agents topic keeps the agent's
+    # older changes (7 days), which must still find the removal's instant and be ignored.
+    removed_agent: timedelta = timedelta(days=7)
 
 
 # Time in a state is counted in segments, each closed by a change of state or of status, so that
@@ -59,12 +83,14 @@ THRESHOLDS_KEPT = timedelta(seconds=10)
 # agent's `segment_at` is where the current segment began.
 
 # KEYS: the agent, the counts. ARGV: tenant, the new status ('' when the agent is removed), the
-# change instant (epoch ms). Returns nil when not newer than the last applied status change, else
-# the segment it closes: the state ('' for none known), its milliseconds and the status left, as
-# one string with SEP between them (a reply of one string is read back in a third of the time of
-# a list of three). An agent with no state known who logs in (from offline, or first seen) is idle:
-# the router creates agents idle and tells only changes of state, so the stretch from the login to
-# the first offer would otherwise count nowhere.
+# change instant (epoch ms), the milliseconds a removed agent's record is kept. Returns nil when not
+# newer than the last applied status change, else the segment it closes: the state ('' for none
+# known), its milliseconds and the status left, as one string with SEP between them (a reply of one
+# string is read back in a third of the time of a list of three). An agent with no state known who
+# logs in (from offline, or first seen) is idle: the router creates agents idle and tells only
+# changes of state, so the stretch from the login to the first offer would otherwise count nowhere.
+# A removal sets the record to expire, and a status after it (the agent added again) keeps it for
+# good.
 _AGENT_STATUS = Lua("""
 local at = tonumber(ARGV[3])
 if at <= tonumber(redis.call('HGET', KEYS[1], 'status_at') or '-1') then return false end
@@ -81,11 +107,18 @@ if old ~= ARGV[2] then
   if old ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. old, -1) end
   if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. ARGV[2], 1) end
 end
+if ARGV[2] == '' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else
+  redis.call('PERSIST', KEYS[1])
+end
 return state .. '\\31' .. math.max(at - since, 0) .. '\\31' .. old
 """)
 
-# KEYS: the agent. ARGV: the new state, the change instant (epoch ms). Returns nil when not newer
-# than the last applied state change, else the segment it closes, as _AGENT_STATUS does.
+# KEYS: the agent. ARGV: the new state, the change instant (epoch ms), the milliseconds a removed
+# agent's record is kept. The record of an agent with no status (removed, or not logged in as far
+# as this service knows) expires as a removed agent's does. Returns nil when not newer than the
+# last applied state change, else the segment it closes, as _AGENT_STATUS does.
 _AGENT_STATE = Lua("""
 local at = tonumber(ARGV[2])
 if at <= tonumber(redis.call('HGET', KEYS[1], 'state_at') or '-1') then return false end
@@ -95,6 +128,7 @@ local segment = redis.call('HGET', KEYS[1], 'segment_at')
 local since = tonumber(segment or ARGV[2])
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_at', ARGV[2])
 if not segment or at > since then redis.call('HSET', KEYS[1], 'segment_at', ARGV[2]) end
+if status == '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return old .. '\\31' .. math.max(at - since, 0) .. '\\31' .. status
 """)
 
@@ -114,8 +148,8 @@ redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. ARGV[3], 1)
 return 1
 """)
 
-# KEYS: the ticket, the counts. ARGV: tenant, version, the new status, seconds a closed ticket's
-# record is kept. Returns 1 when applied, 0 when the version is not above the stored one.
+# KEYS: the ticket, the counts. ARGV: tenant, version, the new status, milliseconds a closed
+# ticket's record is kept. Returns 1 when applied, 0 when the version is not above the stored one.
 _TICKET_STATUS = Lua("""
 local version = tonumber(ARGV[2])
 if version <= tonumber(redis.call('HGET', KEYS[1], 'version') or '-1') then return 0 end
@@ -125,7 +159,7 @@ if old ~= ARGV[3] then
   if old ~= '' and old ~= 'closed' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. old, -1) end
   if ARGV[3] ~= 'closed' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '\\31' .. ARGV[3], 1) end
 end
-if ARGV[3] == 'closed' then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4])) end
+if ARGV[3] == 'closed' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 return 1
 """)
 
@@ -170,9 +204,10 @@ class MetricsState:
     """The exporter's state; each change or read of an event is queued on the batch's `RoundTrip`
     and answers, if anything, with a `Reply` read once the trip has run."""
 
-    def __init__(self, client: redis.Redis, clock: Clock) -> None:
+    def __init__(self, client: redis.Redis, clock: Clock, retention: Retention | None = None) -> None:
         self.client = client
         self._clock = clock
+        self.retention = retention or Retention()
         self._thresholds: dict[str, timedelta] = {}
         self._thresholds_read_at: datetime | None = None
 
@@ -225,6 +260,18 @@ class MetricsState:
     def set_target(self, trip: RoundTrip, tenant_id: str, queue_id: str, target: float) -> None:
         trip.call("HSET", TARGETS, _field(tenant_id, queue_id), target)
 
+    def remove_queue(self, trip: RoundTrip, tenant_id: str, queue_id: str) -> None:
+        """Forget a removed queue's goal and channels, so no replica exports its zero series again.
+        A configuration or snapshot of it delivered after the removal brings them back, as it
+        would a queue configured again."""
+        field = _field(tenant_id, queue_id)
+        trip.call("HDEL", THRESHOLDS, field)
+        trip.call("HDEL", TARGETS, field)
+        trip.call(
+            "HDEL", QUEUE_CHANNELS, *(_field(tenant_id, queue_id, channel) for channel in EVERY_CHANNEL)
+        )
+        self._thresholds.pop(field, None)
+
     def answer_targets(self) -> dict[tuple[str, str], AnswerTarget]:
         """Every queue's service-level goal, by (tenant, queue); a queue whose target was never
         seen (a configuration older than the field) takes the router's default."""
@@ -244,7 +291,7 @@ class MetricsState:
         """Whether this is the contact's first answer: a contact connected again after a transfer
         is answered once, as it entered the queues once, and a redelivered answer is not counted."""
         key = f"{PREFIX}answered:{_field(tenant_id, contact_id)}"
-        trip.call("SET", key, 1, "NX", "EX", _whole_seconds(ANSWERED_MEMORY))
+        trip.call("SET", key, 1, "NX", "PX", _ms_of(self.retention.answered))
         return trip.reply(bool)
 
     # -- agents --
@@ -254,7 +301,11 @@ class MetricsState:
     ) -> Reply[StateTime | None]:
         """Record the agent's status ('' once removed) as of `at_ms` (epoch ms); the stretch it
         closes, None when the change is not newer or no state is known."""
-        trip.script(_AGENT_STATUS, [_agent(tenant_id, agent_id), AGENT_COUNTS], [tenant_id, status, at_ms])
+        trip.script(
+            _AGENT_STATUS,
+            [_agent(tenant_id, agent_id), AGENT_COUNTS],
+            [tenant_id, status, at_ms, _ms_of(self.retention.removed_agent)],
+        )
         return trip.reply(_stretch)
 
     def agent_state(
@@ -262,7 +313,9 @@ class MetricsState:
     ) -> Reply[StateTime | None]:
         """Record the agent's state as of `at_ms` (epoch ms); the stretch it closes, None when the
         change is not newer or no earlier state is known."""
-        trip.script(_AGENT_STATE, [_agent(tenant_id, agent_id)], [state, at_ms])
+        trip.script(
+            _AGENT_STATE, [_agent(tenant_id, agent_id)], [state, at_ms, _ms_of(self.retention.removed_agent)]
+        )
         return trip.reply(_stretch)
 
     def agent_counts(self) -> Iterable[tuple[tuple[str, str], float]]:
@@ -293,7 +346,7 @@ class MetricsState:
         trip.script(
             _TICKET_STATUS,
             [_ticket(tenant_id, ticket_id), TICKET_COUNTS],
-            [tenant_id, version, status, _whole_seconds(CLOSED_MEMORY)],
+            [tenant_id, version, status, _ms_of(self.retention.closed_ticket)],
         )
 
     def ticket_facts(self, trip: RoundTrip, tenant_id: str, ticket_id: str) -> Reply[TicketFacts | None]:
@@ -307,7 +360,14 @@ class MetricsState:
         self, trip: RoundTrip, tenant_id: str, ticket_id: str, solved_at: datetime
     ) -> Reply[bool]:
         """Remember a solve on the first contact; False when it was already remembered (a redelivery)."""
-        trip.call("SET", _fcr(tenant_id, ticket_id), _ms(solved_at), "NX", "EX", _whole_seconds(FCR_MEMORY))
+        trip.call(
+            "SET",
+            _fcr(tenant_id, ticket_id),
+            _ms(solved_at),
+            "NX",
+            "PX",
+            _ms_of(self.retention.first_contact_solve),
+        )
         return trip.reply(bool)
 
     def first_contact_reopened(
@@ -363,8 +423,9 @@ def _fcr(tenant_id: str, ticket_id: str) -> str:
     return f"{PREFIX}fcr:{_field(tenant_id, ticket_id)}"
 
 
-def _whole_seconds(span: timedelta) -> int:
-    return int(span.total_seconds())
+def _ms_of(span: timedelta) -> int:
+    # A whole millisecond at least: Redis refuses an expiry of 0.
+    return max(1, math.ceil(span / timedelta(milliseconds=1)))
 
 
 def _ms(moment: datetime) -> int:

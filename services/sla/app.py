@@ -4,6 +4,8 @@ gRPC (SlaService, health and reflection) and the outbox relay to `helpline.sla`.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from helpline.auth import ApiKeyStore
@@ -17,9 +19,9 @@ from services.sla.api.rest import build_router
 from services.sla.config import SlaConfig
 from services.sla.consumers import GROUP, TOPICS, SlaEvents
 from services.sla.store import OUTBOX_STREAM, SlaStore, Subject
-from services.sla.ticket_slas import TicketSlas
+from services.sla.ticket_slas import CLOSED_RETENTION, TicketSlas
 from services.sla.timers import TimerMetrics, TimerWorker
-from services.sla.watches import QueueWatches
+from services.sla.watches import WATCH_RETENTION, QueueWatches
 
 
 class SlaSettings(Settings):
@@ -32,14 +34,30 @@ class SlaSettings(Settings):
         description="Seconds a claimed timer is held by one replica; one that dies holding it, or "
         "whose handler failed, fires it this much later.",
     )
+    closed_ticket_sla_retention_seconds: float = Field(
+        CLOSED_RETENTION.total_seconds(),
+        gt=0,
+        description="Seconds a closed ticket's SLA record is kept (and readable through the API) before "
+        "it expires; longer than the sla consumer group can be rewound, since a redelivered creation "
+        "of a ticket whose record is gone would track it again.",
+    )
+    queue_watch_retention_seconds: float = Field(
+        WATCH_RETENTION.total_seconds(),
+        gt=0,
+        description="Seconds a contact's queue watch is kept after the contact left the queue (or, "
+        "when no event says so, after its answer target ran out) before it expires; longer than "
+        "the contact's events can be delivered again.",
+    )
 
 
 def build(settings: SlaSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
     clock = SystemClock()
     store = SlaStore(runtime.redis)
-    watches = QueueWatches(store)
-    tickets = TicketSlas(store, SlaConfig(store))
+    watches = QueueWatches(store, timedelta(seconds=settings.queue_watch_retention_seconds))
+    tickets = TicketSlas(
+        store, SlaConfig(store), timedelta(seconds=settings.closed_ticket_sla_retention_seconds)
+    )
     api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)

@@ -1,5 +1,6 @@
-"""The handler of every event the SLA service consumes: queue configurations and contacts (queue
-answer targets) and tickets (the ticket metrics). Other events of those topics are ignored.
+"""The handler of every event the SLA service consumes: queue configurations and removals and
+contacts (queue answer targets) and tickets (the ticket metrics). Other events of those topics are
+ignored.
 
 An event the contracts allow but the SLA service cannot read (an enum value it does not know) goes
 to the DLQ at once; any other failure (Redis away, a business-time policy whose calendar is not
@@ -47,6 +48,7 @@ class SlaEvents:
         self.tickets = tickets
         self._routes: dict[type[Message], _Route] = {
             queue_events_pb2.QueueConfigured: self._queue_configured,
+            queue_events_pb2.QueueRemoved: self._queue_removed,
             contact_events_pb2.ContactQueued: self._queued,
             **{kind: self._left for kind in _LEFT_QUEUE},
             **{kind: self._ticket for kind in TICKET_FACTS},
@@ -71,6 +73,9 @@ class SlaEvents:
         target = QueueTarget(event.queue_id, event.service_level_threshold.ToTimedelta(), event.version)
         if not self.watches.configure_queue(tenant_id, target):
             log.info("older queue configuration; kept the stored one", queue_id=event.queue_id)
+
+    def _queue_removed(self, event: queue_events_pb2.QueueRemoved, tenant_id: str) -> None:
+        self.watches.remove_queue(tenant_id, event.queue_id)
 
     def _queued(self, event: contact_events_pb2.ContactQueued, tenant_id: str) -> None:
         at = from_timestamp(event.queued_at)

@@ -6,6 +6,11 @@ the revision, writes the record, moves its timers and appends its events to the 
 is marked as sent and emitted in the same step, so it is emitted once in effect, however many
 replicas race for it or restart in the middle.
 
+A record that can still change has no end of life; the change that makes it final (a closed
+ticket, a contact out of the queue) sets it to expire after its retention in the same script, so
+nothing sweeps and nothing is left behind: a record with timers never expires before they are due,
+and a timer whose record is gone is dropped when it comes due (its handler finds nothing to fire).
+
 Timers live in one sorted set scored by their due instant in epoch milliseconds. A replica claims
 due timers by pushing their score a lease ahead (`claim`), so the others skip them while it fires
 them; a replica that dies holding a claim leaves the timer to come due again when the lease runs
@@ -17,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import redis
@@ -34,7 +39,8 @@ TIMERS = "sla:timers"
 SEP = "\x1f"
 
 # KEYS: the record, the timers. ARGV: expected revision (0: absent), the JSON ('' deletes), the
-# number of timers to remove, those members, then the number to add and (score, member) pairs.
+# milliseconds the record is kept from now (0: for good), the number of timers to remove, those
+# members, then the number to add and (score, member) pairs.
 _COMMIT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
 if current ~= tonumber(ARGV[1]) then return -1 end
@@ -42,8 +48,13 @@ if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else
   redis.call('HSET', KEYS[1], 'r', current + 1, 'd', ARGV[2])
+  if ARGV[3] == '0' then
+    redis.call('PERSIST', KEYS[1])
+  else
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
 end
-local at = 3
+local at = 4
 local n_remove = tonumber(ARGV[at])
 for i = 1, n_remove do redis.call('ZREM', KEYS[2], ARGV[at + i]) end
 at = at + n_remove + 1
@@ -156,17 +167,19 @@ class SlaStore:
         revision: int,
         data: str | None,
         *,
+        kept: timedelta | None = None,
         remove: Iterable[TimerKey] = (),
         add: Mapping[TimerKey, datetime] | None = None,
         records: Sequence[OutgoingRecord] = (),
     ) -> int:
-        """Write the record (None deletes it) if it is still at `revision`, drop the `remove`
-        timers, set the `add` ones, and emit `records`; returns the new revision."""
+        """Write the record (None deletes it) if it is still at `revision`, to expire `kept` from
+        now (None: never), drop the `remove` timers, set the `add` ones, and emit `records`;
+        returns the new revision."""
         removed = [key.member for key in remove]
         added = [part for key, due in (add or {}).items() for part in (due_ms(due), key.member)]
         result = self._commit(
             keys=[Keys(tenant_id).record(subject, subject_id), TIMERS],
-            args=[revision, data or "", len(removed), *removed, len(added) // 2, *added],
+            args=[revision, data or "", _kept_ms(kept), len(removed), *removed, len(added) // 2, *added],
             records=records,
         )
         if int(result) < 0:
@@ -212,6 +225,13 @@ class SlaStore:
 
     def all_config(self, key: str) -> dict[str, bytes]:
         return {_bytes(k).decode(): _bytes(v) for k, v in self.client.hgetall(key).items()}
+
+
+def _kept_ms(kept: timedelta | None) -> int:
+    if kept is None:
+        return 0
+    # A whole millisecond at least: 0 would keep the record for good.
+    return max(1, math.ceil(kept / timedelta(milliseconds=1)))
 
 
 def _bytes(value: bytes | str) -> bytes:

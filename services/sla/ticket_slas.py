@@ -6,7 +6,7 @@ again and decides again."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from helpline.codec import Codec
 from helpline.events import new_event, to_record
@@ -23,12 +23,17 @@ from services.sla.watches import SOURCE, TOPIC, retrying
 log = get_logger(__name__)
 
 RECORDS = Codec(TicketSla)
+# A closed ticket's SLA is kept this long by default (docs/sla.md, Retention).
+CLOSED_RETENTION = timedelta(days=7)
 
 
 class TicketSlas:
-    def __init__(self, store: SlaStore, config: SlaConfig) -> None:
+    def __init__(
+        self, store: SlaStore, config: SlaConfig, closed_retention: timedelta = CLOSED_RETENTION
+    ) -> None:
         self.store = store
         self.config = config
+        self.closed_retention = closed_retention
 
     def get(self, tenant_id: str, ticket_id: str) -> TicketSla | None:
         loaded = self.store.load(tenant_id, Subject.TICKET, ticket_id)
@@ -94,6 +99,7 @@ class TicketSlas:
                 ticket_id,
                 loaded.revision,
                 RECORDS.dumps(after),
+                kept=engine.lifetime(after, self.closed_retention),
                 remove=(old.keys() | ({claimed} if claimed else set())) - new.keys(),
                 add=new,
                 records=records,

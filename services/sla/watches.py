@@ -15,7 +15,16 @@ from helpline.domain import timestamp
 from helpline.events import new_event, to_record
 from helpline.logging import get_logger
 from helpline.v1 import common_pb2, sla_events_pb2
-from services.sla.domain.queue_watch import Alert, QueueTarget, WatchRecord, fire, left_queue, queued, timers
+from services.sla.domain.queue_watch import (
+    Alert,
+    QueueTarget,
+    WatchRecord,
+    fire,
+    left_queue,
+    lifetime,
+    queued,
+    timers,
+)
 from services.sla.store import ConflictError, Keys, SlaStore, Subject, TimerKey
 
 log = get_logger(__name__)
@@ -24,6 +33,8 @@ TOPIC = "helpline.sla"
 SOURCE = "/helpline/sla"
 MAX_ATTEMPTS = 8
 WARNING, BREACH = "warning", "breach"
+# A contact's record is kept this long after it left the queue by default (docs/sla.md, Retention).
+WATCH_RETENTION = timedelta(days=1)
 
 RECORDS = Codec(WatchRecord)
 TARGETS = Codec(QueueTarget)
@@ -79,8 +90,9 @@ def alert_record(tenant_id: str, alert: Alert) -> OutgoingRecord:
 
 
 class QueueWatches:
-    def __init__(self, store: SlaStore) -> None:
+    def __init__(self, store: SlaStore, retention: timedelta = WATCH_RETENTION) -> None:
         self.store = store
+        self.retention = retention
         self._put_if_newer = store.client.register_script(_PUT_IF_NEWER)
 
     def configure_queue(self, tenant_id: str, target: QueueTarget) -> bool:
@@ -89,6 +101,10 @@ class QueueWatches:
             keys=[Keys(tenant_id).queues], args=[target.queue_id, target.version, TARGETS.dumps(target)]
         )
         return bool(stored)
+
+    def remove_queue(self, tenant_id: str, queue_id: str) -> None:
+        """Forget a removed queue's answer target; its contacts still waiting keep their watches."""
+        self.store.delete_config(Keys(tenant_id).queues, queue_id)
 
     def target(self, tenant_id: str, queue_id: str) -> QueueTarget | None:
         raw = self.store.config(Keys(tenant_id).queues, queue_id)
@@ -142,12 +158,14 @@ class QueueWatches:
             # back at its own instant rather than at the end of the claim's lease.
             new = old if after is None else self._timer_keys(tenant_id, contact_id, after)
             data = _raw(loaded.data) if after is None else RECORDS.dumps(after)
+            kept = after or before
             self.store.commit(
                 tenant_id,
                 Subject.CONTACT,
                 contact_id,
                 loaded.revision,
                 data,
+                kept=None if kept is None else lifetime(kept, self.retention),
                 remove=(old.keys() | ({claimed} if claimed else set())) - new.keys(),
                 add=new,
                 records=[alert_record(tenant_id, alert)] if alert else [],

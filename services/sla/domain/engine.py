@@ -33,6 +33,9 @@ Choices the table leaves open:
   ticket is a comment and a status change), so a fact is a redelivery when its version is older
   than the state's, or equal with a kind already applied at that version. Facts of a ticket whose
   creation the engine never saw are ignored.
+- A closed ticket is immutable (DOMAIN.md; a customer's reply makes a follow-up ticket): every
+  fact after the close is ignored and no instance is left open, so its state is final, holds no
+  timers, and may be forgotten after a retention (`lifetime`) without changing anything.
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ def apply(sla: TicketSla | None, fact: Fact, policies: Iterable[Policy], calenda
     """The state after `fact`, with the SLA events it causes; a redelivered fact changes nothing."""
     if sla is None:
         return _created(fact, policies, calendars) if isinstance(fact, Created) else Transition(None)
-    if isinstance(fact, Created) or _seen(sla, fact):
+    if isinstance(fact, Created) or _seen(sla, fact) or _final(sla):
         return Transition(sla)
     kinds = sla.applied if fact.version == sla.version else frozenset()
     sla = replace(sla, version=fact.version, applied=kinds | {fact.kind})
@@ -202,6 +205,18 @@ def timers(sla: TicketSla) -> set[tuple[str, Trigger, datetime]]:
         if not i.breached and i.deadline is not None:
             due.add((i.instance_id, Trigger.BREACH, i.deadline))
     return due
+
+
+def lifetime(sla: TicketSla, retention: timedelta) -> timedelta | None:
+    """How long the state is kept once written: `retention` once it is final (the ticket closed),
+    None (for good) while the ticket may still change. Nothing arrives for a closed ticket but
+    redeliveries of its earlier events, which the state ignores by their versions: the retention
+    only has to outlast how far back its events can be delivered again."""
+    return retention if _final(sla) else None
+
+
+def _final(sla: TicketSla) -> bool:
+    return sla.status is Status.CLOSED
 
 
 def _seen(sla: TicketSla, fact: Fact) -> bool:

@@ -7,6 +7,10 @@ A watch counts every second (a caller waits on weekends too) from the contact's 
 instant, which the router moves back after a transfer, a callback or a return within the resume
 window: the wait so far counts. Each queue entry is one instance: a warning and a breach fire at
 most once for it; entering another queue starts a new instance.
+
+A contact's record outlives its watch by a retention (`lifetime`), so that a redelivered older fact
+still finds `last_at` and changes nothing; a watch whose end never arrives (the event
+dead-lettered) goes a retention after its deadline.
 """
 
 from __future__ import annotations
@@ -136,3 +140,13 @@ def timers(record: WatchRecord | None) -> dict[tuple[str, bool], datetime]:
     if not watch.breached:
         due[(watch.instance_id, True)] = watch.deadline
     return due
+
+
+def lifetime(record: WatchRecord, retention: timedelta) -> timedelta:
+    """How long the record is kept from the change that wrote it: `retention` once the contact left
+    the queue (or was never watched), and a watch still waiting `retention` past its deadline as
+    well, counted from its latest fact, so a record never goes before its timers are due. Its
+    latest fact happened no later than the change that wrote it, so this errs long, never short."""
+    if record.watch is None:
+        return retention
+    return retention + max(record.watch.deadline - record.last_at, timedelta(0))
