@@ -1,9 +1,13 @@
 """Tickets in Redis: every change is one Lua script that checks the version, writes the ticket,
-moves its index entries, keeps the auto-close schedule, and appends its events to the outbox.
+appends its comment, moves its index entries, keeps the auto-close schedule, and appends its
+events to the outbox.
 
 Keys carry the tenant as a hash tag (`tk:{acme}:...`), so one tenant's keys share a cluster slot
 and a script never crosses slots. Lists are answered from sorted-set indexes (one per filter
 value, scored by `updated_at`), never by scanning tickets.
+
+Every read of comments is bounded: a ticket's comments are read a page at a time, and one comment
+by its id through the position the commit script recorded for it.
 """
 
 from __future__ import annotations
@@ -31,33 +35,73 @@ TENANTS = "tickets:tenants"
 IDEMPOTENCY_TTL_S = 24 * 3600
 # A list call reads at most this many index entries; past it, it returns what it found and a cursor.
 SCAN_BUDGET = 5000
+# A page of comments holds at most COMMENT_PAGE_MAX of them and stops early at COMMENT_PAGE_BYTES
+# of stored comments (with at least one): a comment may hold 64 Ki characters, up to 768 KiB as
+# stored (ASCII-escaped) JSON, so a page of large ones stays well below gRPC's 4 MiB message limit
+# and costs the reader a few MiB, never the ticket's whole history.
+COMMENT_PAGE_MAX = 100
+COMMENT_PAGE_DEFAULT = 50
+COMMENT_PAGE_BYTES = 1024 * 1024
 
+# KEYS: ticket, comments list, comment positions hash, due-to-close set, idempotency marker, then
+# the index sets to leave and to join. ARGV: expected version, ticket JSON, new version, comment
+# JSON (or ''), comment id, due action (add|remove|''), due score, idempotency marker (or ''), its
+# TTL, index sets to leave, to join, index score, ticket id.
 _COMMIT = """
 local expected = tonumber(ARGV[1])
 local raw = redis.call('GET', KEYS[1])
 local current = 0
 if raw then current = tonumber(cjson.decode(raw)['version']) end
-if ARGV[7] ~= '' then
-  local previous = redis.call('GET', KEYS[4])
+if ARGV[8] ~= '' then
+  local previous = redis.call('GET', KEYS[5])
   if previous then return {'idempotent', previous} end
 end
 if current ~= expected then return {'conflict', current} end
 redis.call('SET', KEYS[1], ARGV[2])
-if ARGV[4] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[4]) end
-if ARGV[5] == 'add' then
-  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[12])
-elseif ARGV[5] == 'remove' then
-  redis.call('ZREM', KEYS[3], ARGV[12])
+if ARGV[4] ~= '' then
+  local held = redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('HSET', KEYS[3], ARGV[5], held - 1)
 end
-if ARGV[7] ~= '' then
-  redis.call('SET', KEYS[4], ARGV[7], 'EX', tonumber(ARGV[8]))
+if ARGV[6] == 'add' then
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[13])
+elseif ARGV[6] == 'remove' then
+  redis.call('ZREM', KEYS[4], ARGV[13])
 end
-local n_remove = tonumber(ARGV[9])
-local n_add = tonumber(ARGV[10])
-for i = 1, n_remove do redis.call('ZREM', KEYS[4 + i], ARGV[12]) end
-for i = 1, n_add do redis.call('ZADD', KEYS[4 + n_remove + i], ARGV[11], ARGV[12]) end
+if ARGV[8] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[8], 'EX', tonumber(ARGV[9]))
+end
+local n_remove = tonumber(ARGV[10])
+local n_add = tonumber(ARGV[11])
+for i = 1, n_remove do redis.call('ZREM', KEYS[5 + i], ARGV[13]) end
+for i = 1, n_add do redis.call('ZADD', KEYS[5 + n_remove + i], ARGV[12], ARGV[13]) end
 emit_all()
 return {'ok', tonumber(ARGV[3])}
+"""
+
+# KEYS: comments list. ARGV: first position, most comments, most bytes. The page is cut here, in
+# Redis, so the reader never receives more than the byte budget: the comment that would pass it
+# starts the next page. Read in chunks of ten, so a cut page reads little past its end.
+_COMMENT_PAGE = """
+local first, most, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local total = redis.call('LLEN', KEYS[1])
+local page, bytes, at = {}, 0, first
+while #page < most and at < total do
+  local chunk = redis.call('LRANGE', KEYS[1], at, math.min(at + 9, first + most - 1))
+  for i = 1, #chunk do
+    if #page > 0 and bytes + #chunk[i] > budget then return {page, total} end
+    page[#page + 1] = chunk[i]
+    bytes = bytes + #chunk[i]
+  end
+  at = at + #chunk
+end
+return {page, total}
+"""
+
+# KEYS: comments list, comment positions hash. ARGV: comment id.
+_COMMENT_BY_ID = """
+local at = redis.call('HGET', KEYS[2], ARGV[1])
+if not at then return false end
+return redis.call('LINDEX', KEYS[1], at)
 """
 
 # KEYS: the index sorted sets to intersect. ARGV: tenant ticket-key prefix, direction (asc|desc),
@@ -144,6 +188,12 @@ class Page:
 
 
 @dataclass(frozen=True)
+class CommentPage:
+    comments: list[Comment]
+    next_cursor: str = ""
+
+
+@dataclass(frozen=True)
 class CreateResult:
     ticket: Ticket
     created: bool
@@ -161,6 +211,10 @@ class _Keys:
 
     def comments(self, ticket_id: str) -> str:
         return f"{self.base()}:comments:{ticket_id}"
+
+    def comment_positions(self, ticket_id: str) -> str:
+        """comment id -> its position in the comments list, so one comment is found without the list."""
+        return f"{self.base()}:comment-at:{ticket_id}"
 
     def due(self) -> str:
         return f"{self.base()}:due:close"
@@ -203,14 +257,36 @@ class TicketStore:
         self.close_after_ms = close_after_ms
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
         self._list = client.register_script(_LIST)
+        self._comment_page = client.register_script(_COMMENT_PAGE)
+        self._comment_by_id = client.register_script(_COMMENT_BY_ID)
 
     def get(self, tenant: str, ticket_id: str) -> Ticket | None:
         raw = self.client.get(_Keys(tenant).ticket(ticket_id))
         return Ticket.from_json(json.loads(raw)) if raw else None
 
-    def comments(self, tenant: str, ticket_id: str) -> list[Comment]:
-        raws = self.client.lrange(_Keys(tenant).comments(ticket_id), 0, -1)
-        return [comment_from_json(json.loads(raw)) for raw in raws]
+    def comment_page(self, tenant: str, ticket_id: str, *, page_size: int, cursor: str = "") -> CommentPage:
+        """A page of the ticket's comments, oldest first: at most `page_size` (and COMMENT_PAGE_MAX)
+        and COMMENT_PAGE_BYTES of them. A cursor this store did not issue for this ticket raises
+        ValueError."""
+        keys = _Keys(tenant)
+        first = decode_comment_cursor(cursor, ticket_id)
+        raws, total = self._comment_page(
+            keys=[keys.comments(ticket_id)],
+            args=[first, min(page_size, COMMENT_PAGE_MAX), COMMENT_PAGE_BYTES],
+        )
+        after = first + len(raws)
+        return CommentPage(
+            [comment_from_json(json.loads(raw)) for raw in raws],
+            encode_comment_cursor(after, ticket_id) if after < total else "",
+        )
+
+    def comment(self, tenant: str, ticket_id: str, comment_id: str) -> Comment | None:
+        """One comment of the ticket by its id, read by its recorded position."""
+        keys = _Keys(tenant)
+        raw = self._comment_by_id(
+            keys=[keys.comments(ticket_id), keys.comment_positions(ticket_id)], args=[comment_id]
+        )
+        return comment_from_json(json.loads(raw)) if raw else None
 
     def create(
         self,
@@ -271,6 +347,7 @@ class TicketStore:
             keys=[
                 keys.ticket(new.ticket_id),
                 keys.comments(new.ticket_id),
+                keys.comment_positions(new.ticket_id),
                 keys.due(),
                 keys.idempotency(idempotency_key or "-"),
                 *removed,
@@ -281,6 +358,7 @@ class TicketStore:
                 json.dumps(new.to_json(), separators=(",", ":")),
                 new.version,
                 json.dumps(comment_to_json(comment), separators=(",", ":")) if comment else "",
+                comment.comment_id if comment else "",
                 due_action,
                 due_score,
                 marker,
@@ -352,6 +430,21 @@ class TicketStore:
 
 def encode_cursor(score: str, member: str) -> str:
     return base64.urlsafe_b64encode(f"{score}|{member}".encode()).decode().rstrip("=")
+
+
+def encode_comment_cursor(position: int, ticket_id: str) -> str:
+    """A position in one ticket's comments; naming the ticket keeps a cursor from crossing tickets."""
+    return encode_cursor(str(position), f"comments/{ticket_id}")
+
+
+def decode_comment_cursor(cursor: str, ticket_id: str) -> int:
+    """The position a comment cursor of this ticket names (0 for none); any other raises ValueError."""
+    if not cursor:
+        return 0
+    position, member = decode_cursor(cursor)
+    if member != f"comments/{ticket_id}" or position.startswith("-"):
+        raise ValueError("malformed page cursor")
+    return int(position)
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:

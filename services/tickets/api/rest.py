@@ -24,6 +24,7 @@ from services.tickets.api.schemas import (
     CommentCreated,
     CommentIn,
     CommentOut,
+    CommentPage,
     EscalateIn,
     HandOffIn,
     LinkIn,
@@ -36,7 +37,14 @@ from services.tickets.api.schemas import (
 from services.tickets.domain import commands
 from services.tickets.domain.errors import DomainError, TransitionRefused
 from services.tickets.domain.model import Actor, AuthorType, Department, Priority, Status, Ticket
-from services.tickets.store import IdempotencyMismatchError, ListFilter, decode_cursor
+from services.tickets.store import (
+    COMMENT_PAGE_DEFAULT,
+    COMMENT_PAGE_MAX,
+    IdempotencyMismatchError,
+    ListFilter,
+    decode_comment_cursor,
+    decode_cursor,
+)
 from services.tickets.usecases import (
     ContendedError,
     NotFoundError,
@@ -286,10 +294,25 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             ),
         )
 
-    @router.get("/{ticket_id}/comments", response_model=list[CommentOut], responses={404: changed[404]})
-    def list_comments(ticket_id: str, caller: Caller) -> list[CommentOut]:
+    @router.get("/{ticket_id}/comments", response_model=CommentPage, responses={404: changed[404]})
+    def list_comments(
+        ticket_id: str,
+        caller: Caller,
+        page_size: Annotated[
+            int, Query(ge=1, le=COMMENT_PAGE_MAX, description="The most comments on the page.")
+        ] = COMMENT_PAGE_DEFAULT,
+        cursor: Annotated[str, Query(max_length=512)] = "",
+    ) -> CommentPage:
+        """The ticket's comments, oldest first, a page at a time: follow `next_cursor`."""
+        try:
+            decode_comment_cursor(cursor, ticket_id)
+        except ValueError as exc:
+            raise ProblemError(400, "Bad Request", "the cursor is not one this API returned") from exc
         with refusals():
-            return [CommentOut.of(c) for c in tickets().comments(caller.tenant_id, ticket_id)]
+            page = tickets().comments(caller.tenant_id, ticket_id, page_size=page_size, cursor=cursor)
+        return CommentPage(
+            items=[CommentOut.of(c) for c in page.comments], next_cursor=page.next_cursor or None
+        )
 
     @router.post(
         "/{ticket_id}/comments",
