@@ -139,7 +139,9 @@ class TicketServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddComment(self, request, context):
-        """A public reply or an internal note; a customer reply may reopen the ticket.
+        """A public reply or an internal note; a customer reply may reopen the ticket. A ticket holds a
+        bounded number of comments (10,000 unless the operator set another): one more fails with
+        FAILED_PRECONDITION `comment_limit_reached` and changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

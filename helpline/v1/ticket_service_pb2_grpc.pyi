@@ -45,7 +45,10 @@ class TicketServiceStub:
     """Change the status, following the status rules (e.g. `new` never returns, `closed` is final)."""
     AssignTicket: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.AssignTicketRequest, _ticket_service_pb2.AssignTicketResponse]
     AddComment: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.AddCommentRequest, _ticket_service_pb2.AddCommentResponse]
-    """A public reply or an internal note; a customer reply may reopen the ticket."""
+    """A public reply or an internal note; a customer reply may reopen the ticket. A ticket holds a
+    bounded number of comments (10,000 unless the operator set another): one more fails with
+    FAILED_PRECONDITION `comment_limit_reached` and changes nothing.
+    """
     ListComments: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.ListCommentsRequest, _ticket_service_pb2.ListCommentsResponse]
     """A ticket's comments, oldest first, a page at a time."""
     EscalateTicket: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.EscalateTicketRequest, _ticket_service_pb2.EscalateTicketResponse]
@@ -70,7 +73,10 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """Change the status, following the status rules (e.g. `new` never returns, `closed` is final)."""
     AssignTicket: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.AssignTicketRequest, _ticket_service_pb2.AssignTicketResponse]  # type: ignore[assignment]
     AddComment: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.AddCommentRequest, _ticket_service_pb2.AddCommentResponse]  # type: ignore[assignment]
-    """A public reply or an internal note; a customer reply may reopen the ticket."""
+    """A public reply or an internal note; a customer reply may reopen the ticket. A ticket holds a
+    bounded number of comments (10,000 unless the operator set another): one more fails with
+    FAILED_PRECONDITION `comment_limit_reached` and changes nothing.
+    """
     ListComments: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.ListCommentsRequest, _ticket_service_pb2.ListCommentsResponse]  # type: ignore[assignment]
     """A ticket's comments, oldest first, a page at a time."""
     EscalateTicket: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.EscalateTicketRequest, _ticket_service_pb2.EscalateTicketResponse]  # type: ignore[assignment]
@@ -134,7 +140,10 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ticket_service_pb2.AddCommentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ticket_service_pb2.AddCommentResponse, _abc.Awaitable[_ticket_service_pb2.AddCommentResponse]]:
-        """A public reply or an internal note; a customer reply may reopen the ticket."""
+        """A public reply or an internal note; a customer reply may reopen the ticket. A ticket holds a
+        bounded number of comments (10,000 unless the operator set another): one more fails with
+        FAILED_PRECONDITION `comment_limit_reached` and changes nothing.
+        """
 
     @_abc_1.abstractmethod
     def ListComments(

@@ -6,8 +6,9 @@ Keys carry the tenant as a hash tag (`tk:{acme}:...`), so one tenant's keys shar
 and a script never crosses slots. Lists are answered from sorted-set indexes (one per filter
 value, scored by `updated_at`), never by scanning tickets.
 
-Every read of comments is bounded: a ticket's comments are read a page at a time, and one comment
-by its id through the position the commit script recorded for it.
+Every read of comments is bounded: a ticket's comments (at most `max_comments`, checked by the
+commit script) are read a page at a time, and one comment by its id through the position the
+commit script recorded for it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from google.protobuf.message import Message
 from helpline.bus import OutgoingRecord
 from helpline.events import new_event, to_record
 from helpline.outbox import OutboxScript
+from services.tickets.domain.errors import LimitReached
 from services.tickets.domain.model import Comment, Status, Ticket, comment_from_json, comment_to_json
 
 TOPIC = "helpline.tickets"
@@ -33,6 +35,8 @@ SOURCE = "/helpline/tickets"
 OUTBOX_STREAM = "tickets:outbox"
 TENANTS = "tickets:tenants"
 IDEMPOTENCY_TTL_S = 24 * 3600
+# Enough for the longest real conversation; a ticket past it is a loop or an attack.
+DEFAULT_MAX_COMMENTS = 10_000
 # A list call reads at most this many index entries; past it, it returns what it found and a cursor.
 SCAN_BUDGET = 5000
 # A page of comments holds at most COMMENT_PAGE_MAX of them and stops early at COMMENT_PAGE_BYTES
@@ -45,35 +49,41 @@ COMMENT_PAGE_BYTES = 1024 * 1024
 
 # KEYS: ticket, comments list, comment positions hash, due-to-close set, idempotency marker, then
 # the index sets to leave and to join. ARGV: expected version, ticket JSON, new version, comment
-# JSON (or ''), comment id, due action (add|remove|''), due score, idempotency marker (or ''), its
-# TTL, index sets to leave, to join, index score, ticket id.
+# JSON (or ''), comment id, most comments a ticket holds, due action (add|remove|''), due score,
+# idempotency marker (or ''), its TTL, index sets to leave, to join, index score, ticket id.
+# The comment limit is checked on the list's length, in the script, so two writers can never both
+# add the last comment a ticket may hold; a refusal writes nothing and emits nothing.
 _COMMIT = """
 local expected = tonumber(ARGV[1])
 local raw = redis.call('GET', KEYS[1])
 local current = 0
 if raw then current = tonumber(cjson.decode(raw)['version']) end
-if ARGV[8] ~= '' then
+if ARGV[9] ~= '' then
   local previous = redis.call('GET', KEYS[5])
   if previous then return {'idempotent', previous} end
 end
 if current ~= expected then return {'conflict', current} end
+if ARGV[4] ~= '' then
+  local held = redis.call('LLEN', KEYS[2])
+  if held >= tonumber(ARGV[6]) then return {'full', held} end
+end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[4] ~= '' then
   local held = redis.call('RPUSH', KEYS[2], ARGV[4])
   redis.call('HSET', KEYS[3], ARGV[5], held - 1)
 end
-if ARGV[6] == 'add' then
-  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[13])
-elseif ARGV[6] == 'remove' then
-  redis.call('ZREM', KEYS[4], ARGV[13])
+if ARGV[7] == 'add' then
+  redis.call('ZADD', KEYS[4], ARGV[8], ARGV[14])
+elseif ARGV[7] == 'remove' then
+  redis.call('ZREM', KEYS[4], ARGV[14])
 end
-if ARGV[8] ~= '' then
-  redis.call('SET', KEYS[5], ARGV[8], 'EX', tonumber(ARGV[9]))
+if ARGV[9] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[9], 'EX', tonumber(ARGV[10]))
 end
-local n_remove = tonumber(ARGV[10])
-local n_add = tonumber(ARGV[11])
-for i = 1, n_remove do redis.call('ZREM', KEYS[5 + i], ARGV[13]) end
-for i = 1, n_add do redis.call('ZADD', KEYS[5 + n_remove + i], ARGV[12], ARGV[13]) end
+local n_remove = tonumber(ARGV[11])
+local n_add = tonumber(ARGV[12])
+for i = 1, n_remove do redis.call('ZREM', KEYS[5 + i], ARGV[14]) end
+for i = 1, n_add do redis.call('ZADD', KEYS[5 + n_remove + i], ARGV[13], ARGV[14]) end
 emit_all()
 return {'ok', tonumber(ARGV[3])}
 """
@@ -252,9 +262,12 @@ def records_for(events: Iterable[Message], ticket_id: str) -> list[OutgoingRecor
 
 
 class TicketStore:
-    def __init__(self, client: redis.Redis, close_after_ms: int) -> None:
+    def __init__(
+        self, client: redis.Redis, close_after_ms: int, max_comments: int = DEFAULT_MAX_COMMENTS
+    ) -> None:
         self.client = client
         self.close_after_ms = close_after_ms
+        self.max_comments = max_comments
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
         self._list = client.register_script(_LIST)
         self._comment_page = client.register_script(_COMMENT_PAGE)
@@ -317,10 +330,17 @@ class TicketStore:
     def commit(
         self, old: Ticket, new: Ticket, events: Sequence[Message], comment: Comment | None = None
     ) -> Ticket:
-        """Write `new` if the stored ticket is still at `old.version`; else raise VersionConflictError."""
+        """Write `new` if the stored ticket is still at `old.version`; else raise VersionConflictError.
+        A comment past `max_comments` is refused (LimitReached) and nothing is written."""
         reply = self._run(old, new, events, comment, "", "")
         if reply[0] == b"conflict":
             raise VersionConflictError(int(reply[1]))
+        if reply[0] == b"full":
+            raise LimitReached(
+                "comment_limit_reached",
+                f"ticket {new.ticket_id} holds {int(reply[1])} comments, the most a ticket may hold",
+                limit=str(self.max_comments),
+            )
         return new
 
     def _run(
@@ -359,6 +379,7 @@ class TicketStore:
                 new.version,
                 json.dumps(comment_to_json(comment), separators=(",", ":")) if comment else "",
                 comment.comment_id if comment else "",
+                self.max_comments,
                 due_action,
                 due_score,
                 marker,

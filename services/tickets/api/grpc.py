@@ -32,7 +32,7 @@ from services.tickets.domain.convert import (
     to_proto,
     type_from_proto,
 )
-from services.tickets.domain.errors import InvalidCommand, TransitionRefused
+from services.tickets.domain.errors import InvalidCommand, LimitReached, TransitionRefused
 from services.tickets.domain.model import (
     Actor,
     AuthorType,
@@ -90,7 +90,7 @@ _UPDATABLE: Mapping[str, Callable[[pb.Ticket], object]] = {
 def _refusal(exc: Exception) -> Refusal | None:
     """The status of an exception the use cases raise on purpose; None for anything else (a bug
     or an outage), which gRPC reports as UNKNOWN with the exception logged."""
-    if isinstance(exc, TransitionRefused):
+    if isinstance(exc, TransitionRefused | LimitReached):
         return Refusal(grpc.StatusCode.FAILED_PRECONDITION, exc.rule, exc.message)
     if isinstance(exc, InvalidCommand):
         return Refusal(grpc.StatusCode.INVALID_ARGUMENT, exc.rule, exc.message)
@@ -228,7 +228,8 @@ class _CommentOnce:
     for a customer reply to a closed ticket) get ids derived from it, and the check runs inside the
     decision: a concurrent retry that commits first bumps the version, so this one is decided again
     and finds it. The earlier comment is looked up by its id (the store keeps each comment's
-    position), never by reading the ticket's comments, so a retry costs the same on any ticket.
+    position), never by reading the ticket's comments, so a retry costs the same on any ticket; and
+    a retry of the comment that filled the ticket still answers with it.
     """
 
     def __init__(self, tickets: Tickets, tenant: str, request: pb.AddCommentRequest, author: Actor) -> None:

@@ -13,6 +13,7 @@ import redis
 from helpline.events import from_record
 from helpline.outbox import decode_headers
 from helpline.v1 import ticket_events_pb2
+from services.tickets.domain.errors import LimitReached
 from services.tickets.domain.model import Actor, AuthorType, Comment, Priority, Status, Ticket
 from services.tickets.store import (
     COMMENT_PAGE_BYTES,
@@ -235,6 +236,26 @@ def test_a_comment_is_found_by_its_id(store: TicketStore, unique: str) -> None:
     assert store.comment(unique, t.ticket_id, "c99") is None
     assert store.comment(unique, "t9999", "c17") is None
     assert store.comment("another-tenant", t.ticket_id, "c17") is None
+
+
+def test_a_comment_past_the_limit_is_refused_and_nothing_is_written(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    store = TicketStore(redis_client, close_after_ms=4 * DAY_MS, max_comments=3)
+    t = ticket(unique, 1)
+    store.create(t, [])
+    for n in range(3):
+        t = commented(store, t, f"c{n}")
+    events_before = redis_client.xlen(OUTBOX_STREAM)
+    with pytest.raises(LimitReached) as refused:
+        commented(store, t, "c3")
+    assert (refused.value.rule, refused.value.detail) == ("comment_limit_reached", {"limit": "3"})
+    assert store.get(unique, t.ticket_id) == t
+    assert all_comments(store, t, page_size=10) == [["c0", "c1", "c2"]]
+    assert store.comment(unique, t.ticket_id, "c3") is None
+    assert redis_client.xlen(OUTBOX_STREAM) == events_before
+    # A change without a comment still goes through.
+    store.commit(t, t.evolve(T0 + timedelta(hours=1), priority=Priority.HIGH), [])
 
 
 def test_malformed_cursor_is_refused() -> None:
