@@ -6,9 +6,10 @@ Keys carry the tenant as a hash tag (`tk:{acme}:...`), so one tenant's keys shar
 and a script never crosses slots. Lists are answered from sorted-set indexes (one per filter
 value, scored by `updated_at`), never by scanning tickets.
 
-Every read of comments is bounded: a ticket's comments (at most `max_comments`, checked by the
-commit script) are read a page at a time, and one comment by its id through the position the
-commit script recorded for it.
+Every read is bounded: a ticket is one key of bounded fields; a ticket's comments (at most
+`max_comments`, checked by the commit script) are read a page at a time, and one comment by its id
+through the position the commit script recorded for it; a ticket list reads at most SCAN_BUDGET
+index entries and a page of tickets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,8 @@ SCAN_BUDGET = 5000
 COMMENT_PAGE_MAX = 100
 COMMENT_PAGE_DEFAULT = 50
 COMMENT_PAGE_BYTES = 1024 * 1024
+# Tenants are read from their set a chunk at a time.
+TENANT_SCAN_COUNT = 100
 
 # KEYS: ticket, comments list, comment positions hash, due-to-close set, idempotency marker, then
 # the index sets to leave and to join. ARGV: expected version, ticket JSON, new version, comment
@@ -436,17 +439,17 @@ class TicketStore:
         next_cursor = encode_cursor(last_score.decode(), last_member.decode()) if more else ""
         return Page(tickets, next_cursor)
 
-    def due_for_close(self, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
-        """(tenant, ticket id) of solved tickets whose close delay has passed."""
-        due: list[tuple[str, str]] = []
-        tenants: Any = self.client.smembers(TENANTS)
-        for raw_tenant in tenants:
+    def due_for_close(self, now: datetime, limit: int = 100) -> Iterator[tuple[str, str]]:
+        """(tenant, ticket id) of solved tickets whose close delay has passed, at most `limit` per
+        tenant, tenant by tenant. The tenants are scanned a chunk at a time rather than read whole;
+        a tenant the scan returns twice is looked at twice, and the tickets closed the first time
+        have left its due set by then."""
+        for raw_tenant in self.client.sscan_iter(TENANTS, count=TENANT_SCAN_COUNT):
             tenant = raw_tenant.decode()
             members: Any = self.client.zrange(
                 _Keys(tenant).due(), "-inf", _ms(now), byscore=True, offset=0, num=limit
             )
-            due.extend((tenant, member.decode()) for member in members)
-        return due
+            yield from ((tenant, member.decode()) for member in members)
 
 
 def encode_cursor(score: str, member: str) -> str:

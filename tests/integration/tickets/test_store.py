@@ -18,6 +18,7 @@ from services.tickets.domain.model import Actor, AuthorType, Comment, Priority, 
 from services.tickets.store import (
     COMMENT_PAGE_BYTES,
     OUTBOX_STREAM,
+    TENANT_SCAN_COUNT,
     IdempotencyMismatchError,
     ListFilter,
     TicketStore,
@@ -197,6 +198,19 @@ def test_solved_tickets_are_scheduled_to_close_and_unscheduled_on_reopen(
     reopened = solved.evolve(solved_at + timedelta(days=1), status=Status.OPEN, solved_at=None)
     store.commit(solved, reopened, [])
     assert (unique, t.ticket_id) not in store.due_for_close(solved_at + timedelta(days=30))
+
+
+def test_every_tenants_due_tickets_are_found_past_one_scan_of_the_tenants(
+    store: TicketStore, unique: str
+) -> None:
+    solved_at = T0 + timedelta(hours=1)
+    due = set()
+    for n in range(TENANT_SCAN_COUNT + 50):
+        t = ticket(f"{unique}-{n}", 1, status=Status.OPEN)
+        store.create(t, [])
+        store.commit(t, t.evolve(solved_at, status=Status.SOLVED, solved_at=solved_at), [])
+        due.add((t.tenant_id, t.ticket_id))
+    assert due <= set(store.due_for_close(solved_at + timedelta(days=4)))
 
 
 def test_comments_are_read_a_page_at_a_time(store: TicketStore, unique: str) -> None:
