@@ -324,6 +324,9 @@ class GetTicketRequest(_message.Message):
     INCLUDE_COMMENTS_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.str
     include_comments: _builtins.bool
+    """Also return the first page of comments (as ListComments with the default page size);
+    `next_comments_page_token` pages on through ListComments.
+    """
     def __init__(
         self,
         *,
@@ -344,19 +347,25 @@ class GetTicketResponse(_message.Message):
 
     TICKET_FIELD_NUMBER: _builtins.int
     COMMENTS_FIELD_NUMBER: _builtins.int
+    NEXT_COMMENTS_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_comments_page_token: _builtins.str
+    """The page_token of ListComments for the rest of the comments; empty when there are no more."""
     @_builtins.property
     def ticket(self) -> Global___Ticket: ...
     @_builtins.property
-    def comments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Comment]: ...
+    def comments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Comment]:
+        """At most the first page of the ticket's comments, oldest first, with include_comments."""
+
     def __init__(
         self,
         *,
         ticket: Global___Ticket | None = ...,
         comments: _abc.Iterable[Global___Comment] | None = ...,
+        next_comments_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comments", b"comments", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comments", b"comments", "next_comments_page_token", b"next_comments_page_token", "ticket", b"ticket"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -630,6 +639,59 @@ class AddCommentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AddCommentResponse: _TypeAlias = AddCommentResponse  # noqa: Y015
+
+@_typing.final
+class ListCommentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.str
+    page_size: _builtins.int
+    """The most comments on the page: 0 for 50, at most 100. A page stops early at 1 MiB of comments,
+    so it may hold fewer before the last: page on while next_page_token is set.
+    """
+    page_token: _builtins.str
+    """A next_page_token (or GetTicket's next_comments_page_token) of this ticket; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCommentsRequest: _TypeAlias = ListCommentsRequest  # noqa: Y015
+
+@_typing.final
+class ListCommentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def comments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Comment]: ...
+    def __init__(
+        self,
+        *,
+        comments: _abc.Iterable[Global___Comment] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comments", b"comments", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCommentsResponse: _TypeAlias = ListCommentsResponse  # noqa: Y015
 
 @_typing.final
 class EscalateTicketRequest(_message.Message):

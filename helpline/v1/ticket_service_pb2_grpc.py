@@ -72,6 +72,11 @@ class TicketServiceStub:
                 request_serializer=helpline_dot_v1_dot_ticket__service__pb2.AddCommentRequest.SerializeToString,
                 response_deserializer=helpline_dot_v1_dot_ticket__service__pb2.AddCommentResponse.FromString,
                 _registered_method=True)
+        self.ListComments = channel.unary_unary(
+                '/helpline.v1.TicketService/ListComments',
+                request_serializer=helpline_dot_v1_dot_ticket__service__pb2.ListCommentsRequest.SerializeToString,
+                response_deserializer=helpline_dot_v1_dot_ticket__service__pb2.ListCommentsResponse.FromString,
+                _registered_method=True)
         self.EscalateTicket = channel.unary_unary(
                 '/helpline.v1.TicketService/EscalateTicket',
                 request_serializer=helpline_dot_v1_dot_ticket__service__pb2.EscalateTicketRequest.SerializeToString,
@@ -134,7 +139,16 @@ class TicketServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddComment(self, request, context):
-        """A public reply or an internal note; a customer reply may reopen the ticket.
+        """A public reply or an internal note; a customer reply may reopen the ticket. A ticket holds a
+        bounded number of comments (10,000 unless the operator set another): one more fails with
+        FAILED_PRECONDITION `comment_limit_reached` and changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListComments(self, request, context):
+        """A ticket's comments, oldest first, a page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -196,6 +210,11 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.AddComment,
                     request_deserializer=helpline_dot_v1_dot_ticket__service__pb2.AddCommentRequest.FromString,
                     response_serializer=helpline_dot_v1_dot_ticket__service__pb2.AddCommentResponse.SerializeToString,
+            ),
+            'ListComments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListComments,
+                    request_deserializer=helpline_dot_v1_dot_ticket__service__pb2.ListCommentsRequest.FromString,
+                    response_serializer=helpline_dot_v1_dot_ticket__service__pb2.ListCommentsResponse.SerializeToString,
             ),
             'EscalateTicket': grpc.unary_unary_rpc_method_handler(
                     servicer.EscalateTicket,
@@ -405,6 +424,33 @@ class TicketService:
             '/helpline.v1.TicketService/AddComment',
             helpline_dot_v1_dot_ticket__service__pb2.AddCommentRequest.SerializeToString,
             helpline_dot_v1_dot_ticket__service__pb2.AddCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListComments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpline.v1.TicketService/ListComments',
+            helpline_dot_v1_dot_ticket__service__pb2.ListCommentsRequest.SerializeToString,
+            helpline_dot_v1_dot_ticket__service__pb2.ListCommentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

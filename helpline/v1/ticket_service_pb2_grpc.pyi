@@ -45,7 +45,12 @@ class TicketServiceStub:
     """Change the status, following the status rules (e.g. `new` never returns, `closed` is final)."""
     AssignTicket: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.AssignTicketRequest, _ticket_service_pb2.AssignTicketResponse]
     AddComment: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.AddCommentRequest, _ticket_service_pb2.AddCommentResponse]
-    """A public reply or an internal note; a customer reply may reopen the ticket."""
+    """A public reply or an internal note; a customer reply may reopen the ticket. A ticket holds a
+    bounded number of comments (10,000 unless the operator set another): one more fails with
+    FAILED_PRECONDITION `comment_limit_reached` and changes nothing.
+    """
+    ListComments: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.ListCommentsRequest, _ticket_service_pb2.ListCommentsResponse]
+    """A ticket's comments, oldest first, a page at a time."""
     EscalateTicket: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.EscalateTicketRequest, _ticket_service_pb2.EscalateTicketResponse]
     HandOffTicket: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.HandOffTicketRequest, _ticket_service_pb2.HandOffTicketResponse]
     LinkContact: _grpc.UnaryUnaryMultiCallable[_ticket_service_pb2.LinkContactRequest, _ticket_service_pb2.LinkContactResponse]
@@ -68,7 +73,12 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """Change the status, following the status rules (e.g. `new` never returns, `closed` is final)."""
     AssignTicket: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.AssignTicketRequest, _ticket_service_pb2.AssignTicketResponse]  # type: ignore[assignment]
     AddComment: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.AddCommentRequest, _ticket_service_pb2.AddCommentResponse]  # type: ignore[assignment]
-    """A public reply or an internal note; a customer reply may reopen the ticket."""
+    """A public reply or an internal note; a customer reply may reopen the ticket. A ticket holds a
+    bounded number of comments (10,000 unless the operator set another): one more fails with
+    FAILED_PRECONDITION `comment_limit_reached` and changes nothing.
+    """
+    ListComments: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.ListCommentsRequest, _ticket_service_pb2.ListCommentsResponse]  # type: ignore[assignment]
+    """A ticket's comments, oldest first, a page at a time."""
     EscalateTicket: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.EscalateTicketRequest, _ticket_service_pb2.EscalateTicketResponse]  # type: ignore[assignment]
     HandOffTicket: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.HandOffTicketRequest, _ticket_service_pb2.HandOffTicketResponse]  # type: ignore[assignment]
     LinkContact: _aio.UnaryUnaryMultiCallable[_ticket_service_pb2.LinkContactRequest, _ticket_service_pb2.LinkContactResponse]  # type: ignore[assignment]
@@ -130,7 +140,18 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ticket_service_pb2.AddCommentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ticket_service_pb2.AddCommentResponse, _abc.Awaitable[_ticket_service_pb2.AddCommentResponse]]:
-        """A public reply or an internal note; a customer reply may reopen the ticket."""
+        """A public reply or an internal note; a customer reply may reopen the ticket. A ticket holds a
+        bounded number of comments (10,000 unless the operator set another): one more fails with
+        FAILED_PRECONDITION `comment_limit_reached` and changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def ListComments(
+        self,
+        request: _ticket_service_pb2.ListCommentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ticket_service_pb2.ListCommentsResponse, _abc.Awaitable[_ticket_service_pb2.ListCommentsResponse]]:
+        """A ticket's comments, oldest first, a page at a time."""
 
     @_abc_1.abstractmethod
     def EscalateTicket(

@@ -19,7 +19,7 @@ from services.tickets.api.grpc import SERVICE_NAME, registration
 from services.tickets.api.rest import build_router
 from services.tickets.closer import AutoCloser
 from services.tickets.consumers import GROUP, TOPICS, TicketEvents
-from services.tickets.store import OUTBOX_STREAM, TicketStore
+from services.tickets.store import DEFAULT_MAX_COMMENTS, OUTBOX_STREAM, TicketStore
 from services.tickets.usecases import Tickets
 
 
@@ -30,14 +30,20 @@ class TicketsSettings(Settings):
     close_poll_seconds: float = Field(
         5, gt=0, description="Seconds between the auto-close worker's polls (HELPLINE_CLOSE_POLL_SECONDS)."
     )
+    ticket_max_comments: int = Field(
+        DEFAULT_MAX_COMMENTS,
+        ge=1,
+        description="The most comments one ticket holds; one more is refused (HELPLINE_TICKET_MAX_COMMENTS).",
+    )
 
 
 def build(settings: TicketsSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
     close_after = timedelta(days=settings.close_after_days)
-    tickets = Tickets(
-        TicketStore(runtime.redis, int(close_after.total_seconds() * 1000)), SystemClock(), close_after
+    store = TicketStore(
+        runtime.redis, int(close_after.total_seconds() * 1000), max_comments=settings.ticket_max_comments
     )
+    tickets = Tickets(store, SystemClock(), close_after)
     api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)

@@ -1,9 +1,15 @@
 """Tickets in Redis: every change is one Lua script that checks the version, writes the ticket,
-moves its index entries, keeps the auto-close schedule, and appends its events to the outbox.
+appends its comment, moves its index entries, keeps the auto-close schedule, and appends its
+events to the outbox.
 
 Keys carry the tenant as a hash tag (`tk:{acme}:...`), so one tenant's keys share a cluster slot
 and a script never crosses slots. Lists are answered from sorted-set indexes (one per filter
 value, scored by `updated_at`), never by scanning tickets.
+
+Every read is bounded: a ticket is one key of bounded fields; a ticket's comments (at most
+`max_comments`, checked by the commit script) are read a page at a time, and one comment by its id
+through the position the commit script recorded for it; a ticket list reads at most SCAN_BUDGET
+index entries and a page of tickets.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +28,7 @@ from google.protobuf.message import Message
 from helpline.bus import OutgoingRecord
 from helpline.events import new_event, to_record
 from helpline.outbox import OutboxScript
+from services.tickets.domain.errors import LimitReached
 from services.tickets.domain.model import Comment, Status, Ticket, comment_from_json, comment_to_json
 
 TOPIC = "helpline.tickets"
@@ -29,35 +36,85 @@ SOURCE = "/helpline/tickets"
 OUTBOX_STREAM = "tickets:outbox"
 TENANTS = "tickets:tenants"
 IDEMPOTENCY_TTL_S = 24 * 3600
+# Enough for the longest real conversation; a ticket past it is a loop or an attack.
+DEFAULT_MAX_COMMENTS = 10_000
 # A list call reads at most this many index entries; past it, it returns what it found and a cursor.
 SCAN_BUDGET = 5000
+# A page of comments holds at most COMMENT_PAGE_MAX of them and stops early at COMMENT_PAGE_BYTES
+# of stored comments (with at least one): a comment may hold 64 Ki characters, up to 768 KiB as
+# stored (ASCII-escaped) JSON, so a page of large ones stays well below gRPC's 4 MiB message limit
+# and costs the reader a few MiB, never the ticket's whole history.
+COMMENT_PAGE_MAX = 100
+COMMENT_PAGE_DEFAULT = 50
+COMMENT_PAGE_BYTES = 1024 * 1024
+# Tenants are read from their set a chunk at a time.
+TENANT_SCAN_COUNT = 100
 
+# KEYS: ticket, comments list, comment positions hash, due-to-close set, idempotency marker, then
+# the index sets to leave and to join. ARGV: expected version, ticket JSON, new version, comment
+# JSON (or ''), comment id, most comments a ticket holds, due action (add|remove|''), due score,
+# idempotency marker (or ''), its TTL, index sets to leave, to join, index score, ticket id.
+# The comment limit is checked on the list's length, in the script, so two writers can never both
+# add the last comment a ticket may hold; a refusal writes nothing and emits nothing.
 _COMMIT = """
 local expected = tonumber(ARGV[1])
 local raw = redis.call('GET', KEYS[1])
 local current = 0
 if raw then current = tonumber(cjson.decode(raw)['version']) end
-if ARGV[7] ~= '' then
-  local previous = redis.call('GET', KEYS[4])
+if ARGV[9] ~= '' then
+  local previous = redis.call('GET', KEYS[5])
   if previous then return {'idempotent', previous} end
 end
 if current ~= expected then return {'conflict', current} end
+if ARGV[4] ~= '' then
+  local held = redis.call('LLEN', KEYS[2])
+  if held >= tonumber(ARGV[6]) then return {'full', held} end
+end
 redis.call('SET', KEYS[1], ARGV[2])
-if ARGV[4] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[4]) end
-if ARGV[5] == 'add' then
-  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[12])
-elseif ARGV[5] == 'remove' then
-  redis.call('ZREM', KEYS[3], ARGV[12])
+if ARGV[4] ~= '' then
+  local held = redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('HSET', KEYS[3], ARGV[5], held - 1)
 end
-if ARGV[7] ~= '' then
-  redis.call('SET', KEYS[4], ARGV[7], 'EX', tonumber(ARGV[8]))
+if ARGV[7] == 'add' then
+  redis.call('ZADD', KEYS[4], ARGV[8], ARGV[14])
+elseif ARGV[7] == 'remove' then
+  redis.call('ZREM', KEYS[4], ARGV[14])
 end
-local n_remove = tonumber(ARGV[9])
-local n_add = tonumber(ARGV[10])
-for i = 1, n_remove do redis.call('ZREM', KEYS[4 + i], ARGV[12]) end
-for i = 1, n_add do redis.call('ZADD', KEYS[4 + n_remove + i], ARGV[11], ARGV[12]) end
+if ARGV[9] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[9], 'EX', tonumber(ARGV[10]))
+end
+local n_remove = tonumber(ARGV[11])
+local n_add = tonumber(ARGV[12])
+for i = 1, n_remove do redis.call('ZREM', KEYS[5 + i], ARGV[14]) end
+for i = 1, n_add do redis.call('ZADD', KEYS[5 + n_remove + i], ARGV[13], ARGV[14]) end
 emit_all()
 return {'ok', tonumber(ARGV[3])}
+"""
+
+# KEYS: comments list. ARGV: first position, most comments, most bytes. The page is cut here, in
+# Redis, so the reader never receives more than the byte budget: the comment that would pass it
+# starts the next page. Read in chunks of ten, so a cut page reads little past its end.
+_COMMENT_PAGE = """
+local first, most, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local total = redis.call('LLEN', KEYS[1])
+local page, bytes, at = {}, 0, first
+while #page < most and at < total do
+  local chunk = redis.call('LRANGE', KEYS[1], at, math.min(at + 9, first + most - 1))
+  for i = 1, #chunk do
+    if #page > 0 and bytes + #chunk[i] > budget then return {page, total} end
+    page[#page + 1] = chunk[i]
+    bytes = bytes + #chunk[i]
+  end
+  at = at + #chunk
+end
+return {page, total}
+"""
+
+# KEYS: comments list, comment positions hash. ARGV: comment id.
+_COMMENT_BY_ID = """
+local at = redis.call('HGET', KEYS[2], ARGV[1])
+if not at then return false end
+return redis.call('LINDEX', KEYS[1], at)
 """
 
 # KEYS: the index sorted sets to intersect. ARGV: tenant ticket-key prefix, direction (asc|desc),
@@ -144,6 +201,12 @@ class Page:
 
 
 @dataclass(frozen=True)
+class CommentPage:
+    comments: list[Comment]
+    next_cursor: str = ""
+
+
+@dataclass(frozen=True)
 class CreateResult:
     ticket: Ticket
     created: bool
@@ -161,6 +224,10 @@ class _Keys:
 
     def comments(self, ticket_id: str) -> str:
         return f"{self.base()}:comments:{ticket_id}"
+
+    def comment_positions(self, ticket_id: str) -> str:
+        """comment id -> its position in the comments list, so one comment is found without the list."""
+        return f"{self.base()}:comment-at:{ticket_id}"
 
     def due(self) -> str:
         return f"{self.base()}:due:close"
@@ -198,19 +265,44 @@ def records_for(events: Iterable[Message], ticket_id: str) -> list[OutgoingRecor
 
 
 class TicketStore:
-    def __init__(self, client: redis.Redis, close_after_ms: int) -> None:
+    def __init__(
+        self, client: redis.Redis, close_after_ms: int, max_comments: int = DEFAULT_MAX_COMMENTS
+    ) -> None:
         self.client = client
         self.close_after_ms = close_after_ms
+        self.max_comments = max_comments
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
         self._list = client.register_script(_LIST)
+        self._comment_page = client.register_script(_COMMENT_PAGE)
+        self._comment_by_id = client.register_script(_COMMENT_BY_ID)
 
     def get(self, tenant: str, ticket_id: str) -> Ticket | None:
         raw = self.client.get(_Keys(tenant).ticket(ticket_id))
         return Ticket.from_json(json.loads(raw)) if raw else None
 
-    def comments(self, tenant: str, ticket_id: str) -> list[Comment]:
-        raws = self.client.lrange(_Keys(tenant).comments(ticket_id), 0, -1)
-        return [comment_from_json(json.loads(raw)) for raw in raws]
+    def comment_page(self, tenant: str, ticket_id: str, *, page_size: int, cursor: str = "") -> CommentPage:
+        """A page of the ticket's comments, oldest first: at most `page_size` (and COMMENT_PAGE_MAX)
+        and COMMENT_PAGE_BYTES of them. A cursor this store did not issue for this ticket raises
+        ValueError."""
+        keys = _Keys(tenant)
+        first = decode_comment_cursor(cursor, ticket_id)
+        raws, total = self._comment_page(
+            keys=[keys.comments(ticket_id)],
+            args=[first, min(page_size, COMMENT_PAGE_MAX), COMMENT_PAGE_BYTES],
+        )
+        after = first + len(raws)
+        return CommentPage(
+            [comment_from_json(json.loads(raw)) for raw in raws],
+            encode_comment_cursor(after, ticket_id) if after < total else "",
+        )
+
+    def comment(self, tenant: str, ticket_id: str, comment_id: str) -> Comment | None:
+        """One comment of the ticket by its id, read by its recorded position."""
+        keys = _Keys(tenant)
+        raw = self._comment_by_id(
+            keys=[keys.comments(ticket_id), keys.comment_positions(ticket_id)], args=[comment_id]
+        )
+        return comment_from_json(json.loads(raw)) if raw else None
 
     def create(
         self,
@@ -241,10 +333,17 @@ class TicketStore:
     def commit(
         self, old: Ticket, new: Ticket, events: Sequence[Message], comment: Comment | None = None
     ) -> Ticket:
-        """Write `new` if the stored ticket is still at `old.version`; else raise VersionConflictError."""
+        """Write `new` if the stored ticket is still at `old.version`; else raise VersionConflictError.
+        A comment past `max_comments` is refused (LimitReached) and nothing is written."""
         reply = self._run(old, new, events, comment, "", "")
         if reply[0] == b"conflict":
             raise VersionConflictError(int(reply[1]))
+        if reply[0] == b"full":
+            raise LimitReached(
+                "comment_limit_reached",
+                f"ticket {new.ticket_id} holds {int(reply[1])} comments, the most a ticket may hold",
+                limit=str(self.max_comments),
+            )
         return new
 
     def _run(
@@ -271,6 +370,7 @@ class TicketStore:
             keys=[
                 keys.ticket(new.ticket_id),
                 keys.comments(new.ticket_id),
+                keys.comment_positions(new.ticket_id),
                 keys.due(),
                 keys.idempotency(idempotency_key or "-"),
                 *removed,
@@ -281,6 +381,8 @@ class TicketStore:
                 json.dumps(new.to_json(), separators=(",", ":")),
                 new.version,
                 json.dumps(comment_to_json(comment), separators=(",", ":")) if comment else "",
+                comment.comment_id if comment else "",
+                self.max_comments,
                 due_action,
                 due_score,
                 marker,
@@ -337,21 +439,36 @@ class TicketStore:
         next_cursor = encode_cursor(last_score.decode(), last_member.decode()) if more else ""
         return Page(tickets, next_cursor)
 
-    def due_for_close(self, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
-        """(tenant, ticket id) of solved tickets whose close delay has passed."""
-        due: list[tuple[str, str]] = []
-        tenants: Any = self.client.smembers(TENANTS)
-        for raw_tenant in tenants:
+    def due_for_close(self, now: datetime, limit: int = 100) -> Iterator[tuple[str, str]]:
+        """(tenant, ticket id) of solved tickets whose close delay has passed, at most `limit` per
+        tenant, tenant by tenant. The tenants are scanned a chunk at a time rather than read whole;
+        a tenant the scan returns twice is looked at twice, and the tickets closed the first time
+        have left its due set by then."""
+        for raw_tenant in self.client.sscan_iter(TENANTS, count=TENANT_SCAN_COUNT):
             tenant = raw_tenant.decode()
             members: Any = self.client.zrange(
                 _Keys(tenant).due(), "-inf", _ms(now), byscore=True, offset=0, num=limit
             )
-            due.extend((tenant, member.decode()) for member in members)
-        return due
+            yield from ((tenant, member.decode()) for member in members)
 
 
 def encode_cursor(score: str, member: str) -> str:
     return base64.urlsafe_b64encode(f"{score}|{member}".encode()).decode().rstrip("=")
+
+
+def encode_comment_cursor(position: int, ticket_id: str) -> str:
+    """A position in one ticket's comments; naming the ticket keeps a cursor from crossing tickets."""
+    return encode_cursor(str(position), f"comments/{ticket_id}")
+
+
+def decode_comment_cursor(cursor: str, ticket_id: str) -> int:
+    """The position a comment cursor of this ticket names (0 for none); any other raises ValueError."""
+    if not cursor:
+        return 0
+    position, member = decode_cursor(cursor)
+    if member != f"comments/{ticket_id}" or position.startswith("-"):
+        raise ValueError("malformed page cursor")
+    return int(position)
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:

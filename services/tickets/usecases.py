@@ -15,7 +15,14 @@ from ulid import ULID
 from helpline.clock import Clock
 from helpline.failures import TransientError
 from services.tickets.domain.model import Comment, Ticket
-from services.tickets.store import CreateResult, ListFilter, Page, TicketStore, VersionConflictError
+from services.tickets.store import (
+    CommentPage,
+    CreateResult,
+    ListFilter,
+    Page,
+    TicketStore,
+    VersionConflictError,
+)
 
 # A write without If-Match that loses a race is decided again on the fresh ticket; past this many
 # losses the caller hears of the conflict.
@@ -84,9 +91,14 @@ class Tickets:
             raise NotFoundError(ticket_id)
         return ticket
 
-    def comments(self, tenant: str, ticket_id: str) -> list[Comment]:
+    def comments(self, tenant: str, ticket_id: str, *, page_size: int, cursor: str = "") -> CommentPage:
+        """A page of the ticket's comments, oldest first, and the cursor of the next."""
         self.get(tenant, ticket_id)
-        return self.store.comments(tenant, ticket_id)
+        return self.store.comment_page(tenant, ticket_id, page_size=page_size, cursor=cursor)
+
+    def find_comment(self, tenant: str, ticket_id: str, comment_id: str) -> Comment | None:
+        """One comment by its id; None when the ticket has no such comment (or is no ticket)."""
+        return self.store.comment(tenant, ticket_id, comment_id)
 
     def list_tickets(
         self, tenant: str, filters: ListFilter, *, page_size: int, cursor: str, descending: bool

@@ -32,7 +32,7 @@ from services.tickets.domain.convert import (
     to_proto,
     type_from_proto,
 )
-from services.tickets.domain.errors import InvalidCommand, TransitionRefused
+from services.tickets.domain.errors import InvalidCommand, LimitReached, TransitionRefused
 from services.tickets.domain.model import (
     Actor,
     AuthorType,
@@ -44,7 +44,15 @@ from services.tickets.domain.model import (
     TicketType,
     Tier,
 )
-from services.tickets.store import IdempotencyMismatchError, ListFilter, VersionConflictError, decode_cursor
+from services.tickets.store import (
+    COMMENT_PAGE_DEFAULT,
+    COMMENT_PAGE_MAX,
+    IdempotencyMismatchError,
+    ListFilter,
+    VersionConflictError,
+    decode_comment_cursor,
+    decode_cursor,
+)
 from services.tickets.usecases import (
     Changed,
     ContendedError,
@@ -82,7 +90,7 @@ _UPDATABLE: Mapping[str, Callable[[pb.Ticket], object]] = {
 def _refusal(exc: Exception) -> Refusal | None:
     """The status of an exception the use cases raise on purpose; None for anything else (a bug
     or an outage), which gRPC reports as UNKNOWN with the exception logged."""
-    if isinstance(exc, TransitionRefused):
+    if isinstance(exc, TransitionRefused | LimitReached):
         return Refusal(grpc.StatusCode.FAILED_PRECONDITION, exc.rule, exc.message)
     if isinstance(exc, InvalidCommand):
         return Refusal(grpc.StatusCode.INVALID_ARGUMENT, exc.rule, exc.message)
@@ -177,15 +185,15 @@ def _list_filter(request: pb.ListTicketsRequest) -> ListFilter:
     )
 
 
-def _page_size(requested: int) -> int:
+def _page_size(requested: int, default: int = DEFAULT_PAGE_SIZE, most: int = MAX_PAGE_SIZE) -> int:
     if requested < 0:
         raise InvalidCommand("invalid_page_size", f"page_size {requested} is negative")
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    return min(requested or default, most)
 
 
-def _page_token(token: str) -> str:
+def _page_token(token: str, decode: Callable[[str], object] = decode_cursor) -> str:
     try:
-        decode_cursor(token)
+        decode(token)
     except ValueError as exc:
         raise InvalidCommand("invalid_page_token", "page_token is not one this API returned") from exc
     return token
@@ -219,7 +227,9 @@ class _CommentOnce:
     Without a request_id every call is a new comment. With one, the comment (and a follow-up ticket,
     for a customer reply to a closed ticket) get ids derived from it, and the check runs inside the
     decision: a concurrent retry that commits first bumps the version, so this one is decided again
-    and finds it.
+    and finds it. The earlier comment is looked up by its id (the store keeps each comment's
+    position), never by reading the ticket's comments, so a retry costs the same on any ticket; and
+    a retry of the comment that filled the ticket still answers with it.
     """
 
     def __init__(self, tickets: Tickets, tenant: str, request: pb.AddCommentRequest, author: Actor) -> None:
@@ -263,10 +273,7 @@ class _CommentOnce:
         return Changed(ticket, self._find(follow_up.ticket_id), follow_up)
 
     def _find(self, ticket_id: str) -> Comment | None:
-        found = next(
-            (c for c in self.tickets.comments(self.tenant, ticket_id) if c.comment_id == self.comment_id),
-            None,
-        )
+        found = self.tickets.find_comment(self.tenant, ticket_id, self.comment_id)
         if found is not None and not self._same_request(found):
             raise IdempotencyMismatchError(self.request.request_id)
         return found
@@ -312,9 +319,30 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         tenant, _ = _caller()
         ticket_id = _required(request.ticket_id, "ticket_id")
         ticket = self._tickets().get(tenant, ticket_id)
-        comments = self._tickets().comments(tenant, ticket_id) if request.include_comments else []
+        if not request.include_comments:
+            return pb.GetTicketResponse(ticket=to_proto(ticket))
+        page = self._tickets().comments(tenant, ticket_id, page_size=COMMENT_PAGE_DEFAULT)
         return pb.GetTicketResponse(
-            ticket=to_proto(ticket), comments=[comment_to_proto(comment) for comment in comments]
+            ticket=to_proto(ticket),
+            comments=[comment_to_proto(comment) for comment in page.comments],
+            next_comments_page_token=page.next_cursor,
+        )
+
+    @_answers_refusals
+    def ListComments(  # noqa: N802
+        self, request: pb.ListCommentsRequest, context: grpc.ServicerContext
+    ) -> pb.ListCommentsResponse:
+        tenant, _ = _caller()
+        ticket_id = _required(request.ticket_id, "ticket_id")
+        page = self._tickets().comments(
+            tenant,
+            ticket_id,
+            page_size=_page_size(request.page_size, COMMENT_PAGE_DEFAULT, COMMENT_PAGE_MAX),
+            cursor=_page_token(request.page_token, lambda token: decode_comment_cursor(token, ticket_id)),
+        )
+        return pb.ListCommentsResponse(
+            comments=[comment_to_proto(comment) for comment in page.comments],
+            next_page_token=page.next_cursor,
         )
 
     @_answers_refusals

@@ -2,8 +2,8 @@
 
 Every write goes through the use cases with a pure domain command, so REST, gRPC and the event
 consumers decide alike. The domain's refusals map to statuses here: the ticket's state forbids
-it (TransitionRefused) is 409, a request that cannot apply (InvalidCommand) is 422, a stale
-If-Match is 412; each body carries the refusing `rule`.
+it (TransitionRefused, LimitReached) is 409, a request that cannot apply (InvalidCommand) is 422,
+a stale If-Match is 412; each body carries the refusing `rule`.
 
 No `from __future__ import annotations`: FastAPI reads the route signatures at runtime, and the
 `Caller` alias is local to `build_router`, out of reach of string annotations.
@@ -24,6 +24,7 @@ from services.tickets.api.schemas import (
     CommentCreated,
     CommentIn,
     CommentOut,
+    CommentPage,
     EscalateIn,
     HandOffIn,
     LinkIn,
@@ -34,9 +35,16 @@ from services.tickets.api.schemas import (
     TransitionIn,
 )
 from services.tickets.domain import commands
-from services.tickets.domain.errors import DomainError, TransitionRefused
+from services.tickets.domain.errors import DomainError, LimitReached, TransitionRefused
 from services.tickets.domain.model import Actor, AuthorType, Department, Priority, Status, Ticket
-from services.tickets.store import IdempotencyMismatchError, ListFilter, decode_cursor
+from services.tickets.store import (
+    COMMENT_PAGE_DEFAULT,
+    COMMENT_PAGE_MAX,
+    IdempotencyMismatchError,
+    ListFilter,
+    decode_comment_cursor,
+    decode_cursor,
+)
 from services.tickets.usecases import (
     ContendedError,
     NotFoundError,
@@ -100,7 +108,8 @@ def refusals() -> Iterator[None]:
     except PreconditionFailedError as exc:
         raise stale(exc) from exc
     except DomainError as exc:
-        code, title = (409, "Conflict") if isinstance(exc, TransitionRefused) else (422, "Invalid request")
+        refused_by_state = isinstance(exc, TransitionRefused | LimitReached)
+        code, title = (409, "Conflict") if refused_by_state else (422, "Invalid request")
         raise ProblemError(code, title, exc.message, rule=exc.rule, **exc.detail) from exc
     except ContendedError as exc:
         raise ProblemError(409, "Conflict", str(exc), rule="contended") from exc
@@ -286,10 +295,25 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             ),
         )
 
-    @router.get("/{ticket_id}/comments", response_model=list[CommentOut], responses={404: changed[404]})
-    def list_comments(ticket_id: str, caller: Caller) -> list[CommentOut]:
+    @router.get("/{ticket_id}/comments", response_model=CommentPage, responses={404: changed[404]})
+    def list_comments(
+        ticket_id: str,
+        caller: Caller,
+        page_size: Annotated[
+            int, Query(ge=1, le=COMMENT_PAGE_MAX, description="The most comments on the page.")
+        ] = COMMENT_PAGE_DEFAULT,
+        cursor: Annotated[str, Query(max_length=512)] = "",
+    ) -> CommentPage:
+        """The ticket's comments, oldest first, a page at a time: follow `next_cursor`."""
+        try:
+            decode_comment_cursor(cursor, ticket_id)
+        except ValueError as exc:
+            raise ProblemError(400, "Bad Request", "the cursor is not one this API returned") from exc
         with refusals():
-            return [CommentOut.of(c) for c in tickets().comments(caller.tenant_id, ticket_id)]
+            page = tickets().comments(caller.tenant_id, ticket_id, page_size=page_size, cursor=cursor)
+        return CommentPage(
+            items=[CommentOut.of(c) for c in page.comments], next_cursor=page.next_cursor or None
+        )
 
     @router.post(
         "/{ticket_id}/comments",
@@ -301,7 +325,9 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
         ticket_id: str, body: CommentIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> CommentCreated:
         """A public reply or an internal note. A customer's reply to a closed ticket creates a linked
-        follow-up ticket, returned as `follow_up` (the comment is its first)."""
+        follow-up ticket, returned as `follow_up` (the comment is its first). A ticket holds at
+        most a set number of comments (10,000 unless the operator changed it); one more is a 409
+        `comment_limit_reached`."""
         actor = Actor(body.author_type, body.author_id or caller.name or caller.key_id)
         comment_id, follow_up_id = new_id(), new_id()
         expected = parse_if_match(if_match)

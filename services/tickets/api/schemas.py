@@ -222,3 +222,12 @@ class TicketPage(BaseModel):
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next page; absent on the last."
     )
+
+
+class CommentPage(BaseModel):
+    items: list[CommentOut] = Field(description="Oldest first.")
+    next_cursor: str | None = Field(
+        None,
+        description="Pass as `cursor` for the next page; absent on the last. A page may hold fewer "
+        "comments than `page_size` before the last (it stops at 1 MiB of comments).",
+    )

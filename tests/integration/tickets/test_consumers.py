@@ -217,7 +217,7 @@ def test_a_completed_voice_contact_with_a_disposition_links_to_its_ticket(
     after = service.tickets.get(tenant, ticket.ticket_id)
     assert after.contact_ids == ("k-call",)
     assert after.tags == ("disposition:refund_issued",)
-    (note,) = service.tickets.comments(tenant, ticket.ticket_id)
+    (note,) = service.tickets.comments(tenant, ticket.ticket_id, page_size=10).comments
     assert not note.public
     assert note.author == Actor(AuthorType.SYSTEM, "router")
     assert "refund_issued" in note.body
@@ -246,7 +246,7 @@ def test_a_completed_chat_with_a_disposition_and_no_ticket_gets_one(service: Ser
     assert (ticket.channel, ticket.requester_id, ticket.assignee_id) == (Channel.CHAT, "cust-2", "agent-7")
     assert ticket.contact_ids == ("k-chat",)
     assert ticket.tags == ("disposition:order_status",)
-    assert len(service.tickets.comments(tenant, ticket.ticket_id)) == 1
+    assert len(service.tickets.comments(tenant, ticket.ticket_id, page_size=10).comments) == 1
 
 
 def test_a_hand_off_moves_the_tickets_department(service: Service, tenant: str) -> None:

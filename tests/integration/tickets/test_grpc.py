@@ -4,6 +4,7 @@ real Kafka. Two tenants each hold a key; neither ever reaches the other's ticket
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -426,6 +427,42 @@ def test_a_comment_with_a_request_id_is_made_once(stub: TicketServiceStub, a: Ca
     assert elsewhere.comment.comment_id != first.comment.comment_id
 
 
+def test_comments_are_listed_a_page_at_a_time(stub: TicketServiceStub, a: Caller) -> None:
+    ticket = create(stub, a, description="first")
+    made = [comment(stub, a, ticket.ticket_id, body=f"reply {n}").comment for n in range(4)]
+    pages, token = [], ""
+    while True:
+        request = pb.ListCommentsRequest(ticket_id=ticket.ticket_id, page_size=2, page_token=token)
+        page = stub.ListComments(request, metadata=a.metadata, timeout=10)
+        pages.append([c.body for c in page.comments])
+        token = page.next_page_token
+        if not token:
+            break
+    assert pages == [["first", "reply 0"], ["reply 1", "reply 2"], ["reply 3"]]
+    read = get(stub, a, ticket.ticket_id)
+    assert [c.comment_id for c in read.comments][1:] == [c.comment_id for c in made]
+    assert read.next_comments_page_token == ""
+    other = create(stub, a)
+    first_page = pb.ListCommentsRequest(ticket_id=ticket.ticket_id, page_size=2)
+    token = stub.ListComments(first_page, metadata=a.metadata, timeout=10).next_page_token
+    for request in [
+        pb.ListCommentsRequest(ticket_id=other.ticket_id, page_token=token),
+        pb.ListCommentsRequest(ticket_id=ticket.ticket_id, page_token="not-a-token!"),
+    ]:
+        refused(
+            functools.partial(stub.ListComments, request, metadata=a.metadata, timeout=10),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid_page_token",
+        )
+    refused(
+        lambda: stub.ListComments(
+            pb.ListCommentsRequest(ticket_id=ticket.ticket_id, page_size=-1), metadata=a.metadata, timeout=10
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "invalid_page_size",
+    )
+
+
 def test_a_customer_reply_to_a_closed_ticket_makes_one_follow_up(stub: TicketServiceStub, a: Caller) -> None:
     ticket = create(stub, a, requester_id="cust-1")
     for status in (common_pb2.TICKET_STATUS_SOLVED, common_pb2.TICKET_STATUS_CLOSED):
@@ -489,6 +526,7 @@ FOREIGN_CALLS: dict[str, Callable[[str], object]] = {
         ticket_id=tid, to_department=common_pb2.DEPARTMENT_SUPPORT
     ),
     "LinkContact": lambda tid: pb.LinkContactRequest(ticket_id=tid, contact_id="c-1"),
+    "ListComments": lambda tid: pb.ListCommentsRequest(ticket_id=tid),
 }
 
 

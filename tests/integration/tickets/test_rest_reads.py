@@ -79,6 +79,40 @@ def test_list_filters_and_cursor(
     ]
 
 
+def test_comments_page_by_cursor(
+    api: tuple[TestClient, dict[str, dict[str, str]], object], unique: str
+) -> None:
+    client, headers, _ = api
+    mine = headers[f"a{unique}"]
+    tid = client.post("/v1/tickets", json={"subject": "s", "description": "first"}, headers=mine).json()["id"]
+    for n in range(4):
+        client.post(f"/v1/tickets/{tid}/comments", json={"body": f"reply {n}"}, headers=mine)
+    pages, cursor = [], ""
+    while True:
+        page = client.get(
+            f"/v1/tickets/{tid}/comments", params={"page_size": 2, "cursor": cursor}, headers=mine
+        ).json()
+        pages.append([c["body"] for c in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [["first", "reply 0"], ["reply 1", "reply 2"], ["reply 3"]]
+    whole = client.get(f"/v1/tickets/{tid}/comments", headers=mine).json()
+    assert (len(whole["items"]), whole["next_cursor"]) == (5, None)
+
+    other = client.post("/v1/tickets", json={"subject": "other"}, headers=mine).json()["id"]
+    issued = client.get(f"/v1/tickets/{tid}/comments", params={"page_size": 2}, headers=mine).json()
+    for ticket_id, params in [
+        (other, {"cursor": issued["next_cursor"]}),
+        (tid, {"cursor": "not-a-cursor!"}),
+        (tid, {"page_size": 0}),
+        (tid, {"page_size": 101}),
+    ]:
+        response = client.get(f"/v1/tickets/{ticket_id}/comments", params=params, headers=mine)
+        assert response.status_code in (400, 422), params
+        assert response.headers["content-type"] == PROBLEM_JSON
+
+
 @pytest.mark.parametrize(
     ("params", "status"),
     [

@@ -90,7 +90,9 @@ def test_a_ticket_worked_through_its_lifecycle(api: Api, unique: str) -> None:
     assert follow["follow_up"]["subject"] == "Re: Printer on fire"
     assert follow["comment"]["body"] == "On fire again"
 
-    comments = client.get(f"/v1/tickets/{tid}/comments", headers=mine).json()
+    page = client.get(f"/v1/tickets/{tid}/comments", headers=mine).json()
+    assert page["next_cursor"] is None
+    comments = page["items"]
     assert [c["body"] for c in comments] == [
         "Smoke everywhere",
         "Unplug it",

@@ -13,14 +13,19 @@ import redis
 from helpline.events import from_record
 from helpline.outbox import decode_headers
 from helpline.v1 import ticket_events_pb2
-from services.tickets.domain.model import Priority, Status, Ticket
+from services.tickets.domain.errors import LimitReached
+from services.tickets.domain.model import Actor, AuthorType, Comment, Priority, Status, Ticket
 from services.tickets.store import (
+    COMMENT_PAGE_BYTES,
     OUTBOX_STREAM,
+    TENANT_SCAN_COUNT,
     IdempotencyMismatchError,
     ListFilter,
     TicketStore,
     VersionConflictError,
+    decode_comment_cursor,
     decode_cursor,
+    encode_comment_cursor,
 )
 
 pytestmark = pytest.mark.integration
@@ -39,6 +44,27 @@ def ticket(tenant: str, n: int, **fields: object) -> Ticket:
     return Ticket(
         ticket_id=f"t{n:04d}", tenant_id=tenant, subject=f"s{n}", created_at=at, updated_at=at, **fields
     )  # type: ignore[arg-type]
+
+
+def commented(store: TicketStore, old: Ticket, comment_id: str, body: str = "On it") -> Ticket:
+    """Add one comment to `old` through the commit script, with its event."""
+    new = old.evolve(old.updated_at + timedelta(seconds=1), comment_count=old.comment_count + 1)
+    note = Comment(comment_id, old.ticket_id, True, Actor(AuthorType.AGENT, "ann"), body, new.updated_at)
+    event = ticket_events_pb2.TicketCommented(
+        tenant_id=old.tenant_id, ticket_id=old.ticket_id, comment_id=comment_id
+    )
+    return store.commit(old, new, [event], note)
+
+
+def all_comments(store: TicketStore, t: Ticket, page_size: int) -> list[list[str]]:
+    """The comment ids of every page, following the cursors."""
+    pages, cursor = [], ""
+    while True:
+        page = store.comment_page(t.tenant_id, t.ticket_id, page_size=page_size, cursor=cursor)
+        pages.append([c.comment_id for c in page.comments])
+        if not page.next_cursor:
+            return pages
+        cursor = page.next_cursor
 
 
 def created_event(t: Ticket) -> ticket_events_pb2.TicketCreated:
@@ -174,11 +200,95 @@ def test_solved_tickets_are_scheduled_to_close_and_unscheduled_on_reopen(
     assert (unique, t.ticket_id) not in store.due_for_close(solved_at + timedelta(days=30))
 
 
+def test_every_tenants_due_tickets_are_found_past_one_scan_of_the_tenants(
+    store: TicketStore, unique: str
+) -> None:
+    solved_at = T0 + timedelta(hours=1)
+    due = set()
+    for n in range(TENANT_SCAN_COUNT + 50):
+        t = ticket(f"{unique}-{n}", 1, status=Status.OPEN)
+        store.create(t, [])
+        store.commit(t, t.evolve(solved_at, status=Status.SOLVED, solved_at=solved_at), [])
+        due.add((t.tenant_id, t.ticket_id))
+    assert due <= set(store.due_for_close(solved_at + timedelta(days=4)))
+
+
+def test_comments_are_read_a_page_at_a_time(store: TicketStore, unique: str) -> None:
+    t = ticket(unique, 1)
+    store.create(t, [])
+    assert all_comments(store, t, page_size=3) == [[]]
+    for n in range(7):
+        t = commented(store, t, f"c{n}")
+    assert all_comments(store, t, page_size=3) == [["c0", "c1", "c2"], ["c3", "c4", "c5"], ["c6"]]
+    assert all_comments(store, t, page_size=7) == [[f"c{n}" for n in range(7)]]
+    other = ticket(unique, 2)
+    store.create(other, [])
+    cursor = store.comment_page(unique, t.ticket_id, page_size=3).next_cursor
+    with pytest.raises(ValueError, match="cursor"):
+        store.comment_page(unique, other.ticket_id, page_size=3, cursor=cursor)
+
+
+def test_a_page_of_comments_stops_at_its_byte_budget(store: TicketStore, unique: str) -> None:
+    t = ticket(unique, 1)
+    store.create(t, [])
+    # Two of these fit a page's bytes, three do not; one larger than a page still makes a page.
+    for n in range(5):
+        t = commented(store, t, f"c{n}", body="x" * (COMMENT_PAGE_BYTES // 3))
+    t = commented(store, t, "huge", body="x" * (COMMENT_PAGE_BYTES + 1))
+    t = commented(store, t, "last")
+    assert all_comments(store, t, page_size=100) == [["c0", "c1"], ["c2", "c3"], ["c4"], ["huge"], ["last"]]
+
+
+def test_a_comment_is_found_by_its_id(store: TicketStore, unique: str) -> None:
+    t = ticket(unique, 1)
+    store.create(t, [])
+    for n in range(30):
+        t = commented(store, t, f"c{n}", body=f"body {n}")
+    found = store.comment(unique, t.ticket_id, "c17")
+    assert found is not None
+    assert (found.comment_id, found.body) == ("c17", "body 17")
+    assert store.comment(unique, t.ticket_id, "c99") is None
+    assert store.comment(unique, "t9999", "c17") is None
+    assert store.comment("another-tenant", t.ticket_id, "c17") is None
+
+
+def test_a_comment_past_the_limit_is_refused_and_nothing_is_written(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    store = TicketStore(redis_client, close_after_ms=4 * DAY_MS, max_comments=3)
+    t = ticket(unique, 1)
+    store.create(t, [])
+    for n in range(3):
+        t = commented(store, t, f"c{n}")
+    events_before = redis_client.xlen(OUTBOX_STREAM)
+    with pytest.raises(LimitReached) as refused:
+        commented(store, t, "c3")
+    assert (refused.value.rule, refused.value.detail) == ("comment_limit_reached", {"limit": "3"})
+    assert store.get(unique, t.ticket_id) == t
+    assert all_comments(store, t, page_size=10) == [["c0", "c1", "c2"]]
+    assert store.comment(unique, t.ticket_id, "c3") is None
+    assert redis_client.xlen(OUTBOX_STREAM) == events_before
+    # A change without a comment still goes through.
+    store.commit(t, t.evolve(T0 + timedelta(hours=1), priority=Priority.HIGH), [])
+
+
 def test_malformed_cursor_is_refused() -> None:
     with pytest.raises(ValueError, match="cursor"):
         decode_cursor("not-a-cursor!")
     with pytest.raises(ValueError, match="cursor"):
         decode_cursor("Zm9v")  # "foo": no separator
+
+
+def test_a_comment_cursor_names_its_ticket() -> None:
+    assert decode_comment_cursor("", "t1") == 0
+    assert decode_comment_cursor(encode_comment_cursor(40, "t1"), "t1") == 40
+    for cursor, ticket_id in [
+        (encode_comment_cursor(40, "t1"), "t2"),
+        (encode_comment_cursor(-1, "t1"), "t1"),
+        ("not-a-cursor!", "t1"),
+    ]:
+        with pytest.raises(ValueError, match="cursor"):
+            decode_comment_cursor(cursor, ticket_id)
 
 
 def test_ticket_json_round_trip() -> None:
