@@ -28,6 +28,7 @@ from enum import StrEnum
 import redis
 
 from helpline.bus import OutgoingRecord
+from helpline.failures import TransientError
 from helpline.logging import get_logger
 from helpline.outbox import OutboxScript
 
@@ -116,7 +117,7 @@ def due_ms(moment: datetime) -> int:
     return math.ceil(moment.astimezone(UTC).timestamp() * 1000)
 
 
-class ConflictError(RuntimeError):
+class ConflictError(TransientError):
     """Another writer changed the record since it was read: read it again and decide again."""
 
 
