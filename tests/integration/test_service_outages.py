@@ -4,7 +4,9 @@ meanwhile, and at start it waits for Kafka instead of exiting."""
 
 from __future__ import annotations
 
+import collections
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -112,3 +114,38 @@ def _http_answers(process: ServiceProcess) -> bool:
     except httpx.HTTPError:
         return False
     return True
+
+
+def test_a_full_redis_pool_makes_callers_wait_briefly_then_answers_503_and_never_exits(
+    redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=unique).create(f"t{unique}", "pool")[1]
+    env = service_env(
+        "tickets",
+        redis_url,
+        kafka_bootstrap,
+        unique,
+        HELPLINE_REDIS_MAX_CONNECTIONS="2",
+        HELPLINE_REDIS_POOL_TIMEOUT_SECONDS="0.05",
+    )
+    process = ServiceProcess("tickets", env, tmp_path / "tickets.log")
+    process.start()
+    base = f"http://127.0.0.1:{process.port}"
+
+    def create(_n: int) -> int:
+        return httpx.post(
+            f"{base}/v1/tickets", json=TICKET, headers={"X-API-Key": key}, timeout=30
+        ).status_code
+
+    try:
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            statuses = collections.Counter(pool.map(create, range(200)))
+        assert set(statuses) <= {201, 503}, statuses
+        assert statuses[503] > 0, "two connections for forty callers: some must have been refused"
+        assert process.process is not None
+        assert process.process.poll() is None
+        wait_until(lambda: create(0) == 201, what="a caller alone to be served")
+    finally:
+        code = process.stop()
+    assert code == 0
+    assert "Too many connections" not in process.log.read_text()
