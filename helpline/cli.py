@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Helpline: an event-driven contact-center platform.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys: each maps to one tenant; stored hashed.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+outbox_app = typer.Typer(
+    help="A service's outbox: the events Kafka refused for good, kept in <stream>:dead.", no_args_is_help=True
+)
+app.add_typer(outbox_app, name="outbox")
 console = Console(stderr=True)
 # soft_wrap: one event or result per line, whatever the terminal width, so output pipes cleanly.
 out = Console(soft_wrap=True)
@@ -535,6 +539,46 @@ def apikey_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
         console.print(f"[red]no key {key_id}[/red]")
         raise typer.Exit(1)
     out.print(f"revoked {key_id}")
+
+
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="The service's Redis (e.g. redis://127.0.0.1:6379/1 for the router); HELPLINE_REDIS_URL."
+    ),
+]
+Stream = Annotated[str, typer.Argument(help="router:outbox, tickets:outbox or sla:outbox")]
+
+
+def _service_redis(url: str | None) -> redis.Redis:
+    return redis.Redis.from_url(url or load_settings().redis_url)
+
+
+@outbox_app.command("dead")
+def outbox_dead(stream: Stream, redis_url: RedisUrl = None, count: int = 100) -> None:
+    """List the events Kafka refused for good, oldest first, with the error."""
+    from helpline.outbox import dead_letters
+
+    table = Table(title=f"dead letters of {stream}")
+    for column in ("entry", "topic", "bytes", "failed at", "error"):
+        table.add_column(column)
+    for dead in dead_letters(_service_redis(redis_url), stream, count):
+        table.add_row(dead.entry_id, dead.topic, f"{dead.size:,}", dead.failed_at, dead.error)
+    out.print(table)
+
+
+@outbox_app.command("requeue")
+def outbox_requeue(
+    stream: Stream,
+    entry: Annotated[list[str] | None, typer.Option(help="Only this dead entry (repeat for more).")] = None,
+    redis_url: RedisUrl = None,
+) -> None:
+    """Put dead letters back in the outbox for the relay to publish again, once what refused them
+    is mended (a topic's max.message.bytes raised, say)."""
+    from helpline.outbox import requeue_dead_letters
+
+    moved = requeue_dead_letters(_service_redis(redis_url), stream, entry or ())
+    out.print(f"requeued {moved} entries onto {stream}")
 
 
 if __name__ == "__main__":

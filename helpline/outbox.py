@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -387,3 +388,63 @@ class OutboxRelay:
             self.metrics.published.labels(self.stream).inc(len(published))
             if dead:
                 self.metrics.dead_letters.labels(self.stream).inc(len(dead))
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An outbox entry Kafka refused for good, as `<stream>:dead` keeps it."""
+
+    entry_id: str
+    topic: str
+    size: int
+    error: str
+    failed_at: str
+
+
+def dead_letters(client: redis.Redis, stream: str, count: int = 100) -> list[DeadLetter]:
+    """The oldest `count` dead letters of a stream."""
+    found: Any = client.xrange(dead_letter_stream(stream), count=count)
+    return [
+        DeadLetter(
+            entry_id=entry_id.decode(),
+            topic=fields[b"t"].decode(errors="replace"),
+            size=len(fields[b"v"]),
+            error=fields.get(b"error", b"").decode(errors="replace"),
+            failed_at=fields.get(b"failed_at", b"").decode(),
+        )
+        for entry_id, fields in found
+    ]
+
+
+# KEYS: the dead letters, the outbox. ARGV: the dead entry ids, or none for all of them.
+_REQUEUE = """
+local entries
+if #ARGV == 0 then
+  entries = redis.call('XRANGE', KEYS[1], '-', '+')
+else
+  entries = {}
+  for i = 1, #ARGV do
+    local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+    if found[1] then entries[#entries + 1] = found[1] end
+  end
+end
+for _, entry in ipairs(entries) do
+  local fields, kept = entry[2], {}
+  for i = 1, #fields, 2 do
+    if fields[i] == 't' or fields[i] == 'k' or fields[i] == 'v' or fields[i] == 'h' then
+      kept[#kept + 1] = fields[i]
+      kept[#kept + 1] = fields[i + 1]
+    end
+  end
+  redis.call('XADD', KEYS[2], '*', unpack(kept))
+  redis.call('XDEL', KEYS[1], entry[1])
+end
+return #entries
+"""
+
+
+def requeue_dead_letters(client: redis.Redis, stream: str, entry_ids: Sequence[str] = ()) -> int:
+    """Put dead letters back at the end of the outbox, atomically, for the relay to publish again
+    (once what refused them is mended: a topic's max.message.bytes raised, say). Returns how many."""
+    requeue = client.register_script(_REQUEUE)
+    return int(requeue(keys=[dead_letter_stream(stream), stream], args=list(entry_ids)))

@@ -9,9 +9,11 @@ import time
 import pytest
 import redis
 from prometheus_client import CollectorRegistry
+from typer.testing import CliRunner
 
 from helpline.bus import BusMetrics, ConsumerLoop, OutgoingRecord, RetryPolicy, make_producer
-from helpline.outbox import OutboxMetrics, OutboxRelay, OutboxScript, dead_letter_stream
+from helpline.cli import app
+from helpline.outbox import OutboxMetrics, OutboxRelay, OutboxScript, dead_letter_stream, requeue_dead_letters
 from helpline.producer import MESSAGE_MAX_BYTES
 from helpline.redis_client import connect
 from helpline.settings import Settings
@@ -183,6 +185,25 @@ def test_the_relay_dead_letters_what_kafka_refuses_for_good_and_publishes_the_re
     assert all(fields[b"t"] == topic.encode() for _, fields in dead)
     assert registry.get_sample_value("helpline_outbox_dead_letters_total", {"stream": stream}) == 2
     assert registry.get_sample_value("helpline_outbox_published_total", {"stream": stream}) == 3
+
+    # The operator's view, and a requeue once the cause is mended (here it is not: they come back).
+    url = redis_client.connection_pool.connection_kwargs
+    listed = CliRunner().invoke(
+        app,
+        ["outbox", "dead", stream, "--redis-url", f"redis://{url['host']}:{url['port']}/{url['db']}"],
+        env={"COLUMNS": "300"},
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "MSG_SIZE_TOO_LARGE" in listed.output
+    assert requeue_dead_letters(redis_client, stream) == 2
+    assert (redis_client.xlen(dead_letter_stream(stream)), redis_client.xlen(stream)) == (0, 2)
+    relay = OutboxRelay(redis_client, stream, producer, block_ms=50)
+    thread = _running(relay)
+    try:
+        wait_until(lambda: redis_client.xlen(dead_letter_stream(stream)) == 2, what="the second refusal")
+    finally:
+        relay.stop()
+        thread.join(30)
     producer.close()
 
 
