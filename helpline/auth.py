@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import redis
 
+from helpline.limits import TENANT_PATTERN
 from helpline.logging import get_logger
 
 log = get_logger(__name__)
@@ -33,7 +34,7 @@ KEY_PREFIX = "hlk_"
 # 32 random bytes: 256 bits, far beyond any guessing; urlsafe base64 of them is 43 characters.
 _KEY_BYTES = 32
 _KEY_RE = re.compile(r"^hlk_[A-Za-z0-9_-]{43}$")
-_TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_TENANT_RE = re.compile(TENANT_PATTERN)
 # Scopes travel in logs and metadata; keep them to a plain, bounded alphabet.
 _SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9:._-]{0,63}$")
 _CREATE_ATTEMPTS = 5

@@ -3,7 +3,7 @@
 Every id, string, list and map a request or an ingress event carries has a maximum, so that no
 single request outgrows a Kafka message, a page or a pod. The gRPC servers (helpline.grpc) and the
 Kafka ingress (helpline.events) check every protobuf message they take with `validate`; the REST
-schemas build their fields from the same limits (`text`), so one table says what each API takes.
+schemas build their fields from the same limits (`limited`), so one table says what each API takes.
 docs/operations.md#limits lists it.
 
 A field's limit is found by its name: `STRINGS`, `LISTS` and `MAPS` name the fields that differ from
@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -256,9 +256,10 @@ def check_event_size(message: Message, size: int) -> None:
         )
 
 
-def text(limit: TextLimit, **field: Any) -> Any:
-    """A REST schema's string type with this limit (pydantic), so REST and gRPC take the same."""
-    return Annotated[str, Field(max_length=limit.max_chars, pattern=limit.pattern, **field)]
+def limited(limit: TextLimit, **field: Any) -> Any:
+    """A REST schema string's pydantic Field with this limit, so REST and gRPC take the same:
+    `Id = Annotated[str, limited(ID, min_length=1)]`."""
+    return Field(max_length=limit.max_chars, pattern=limit.pattern, **field)
 
 
 @cache

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from helpline.limits import FIELD_KEY, FIELD_VALUE, ID, LISTS, LONG_TEXT, MAPS, SUBJECT, TAG, TEXT, limited
 from services.tickets.domain.model import (
     AuthorType,
     Channel,
@@ -21,18 +22,20 @@ from services.tickets.domain.model import (
     Tier,
 )
 
-Tag = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,49}$", description="Normalised to lower case.")
-]
-FieldKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
-Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")]
-Subject = Annotated[str, Field(min_length=1, max_length=250)]
-Body = Annotated[str, Field(min_length=1, max_length=65_536)]
+# The limits are helpline.limits', which gRPC and the Kafka ingress hold requests to as well.
+Tag = Annotated[str, limited(TAG, description="Normalised to lower case.")]
+Tags = Annotated[list[Tag], Field(max_length=LISTS["tags"])]
+FieldKey = Annotated[str, limited(FIELD_KEY)]
+Id = Annotated[str, limited(ID, min_length=1)]
+Subject = Annotated[str, limited(SUBJECT, min_length=1)]
+Body = Annotated[str, limited(LONG_TEXT, min_length=1)]
+Description = Annotated[str, limited(LONG_TEXT)]
+Reason = Annotated[str, limited(TEXT)]
 # Pydantic writes key patterns as `patternProperties` but leaves other keys allowed in the schema,
 # though validation refuses them; `additionalProperties: false` makes the spec say what it does.
 CustomFields = Annotated[
-    dict[FieldKey, Annotated[str, Field(max_length=1024)]],
-    Field(max_length=50, json_schema_extra={"additionalProperties": False}),
+    dict[FieldKey, Annotated[str, limited(FIELD_VALUE)]],
+    Field(max_length=MAPS["custom_fields"].max_entries, json_schema_extra={"additionalProperties": False}),
 ]
 
 
@@ -42,7 +45,7 @@ class _In(BaseModel):
 
 class TicketCreate(_In):
     subject: Subject
-    description: Annotated[str, Field(max_length=65_536)] = ""
+    description: Description = ""
     requester_id: Id | None = None
     channel: Channel = Channel.API
     type: TicketType = TicketType.QUESTION
@@ -51,7 +54,7 @@ class TicketCreate(_In):
     tier: Tier = Tier.L1
     group_id: Id | None = None
     assignee_id: Id | None = None
-    tags: Annotated[list[Tag], Field(max_length=50)] = []
+    tags: Tags = []
     custom_fields: CustomFields = {}
     contact_id: Id | None = None
 
@@ -60,12 +63,12 @@ class TicketPatch(_In):
     """Only the fields present change; a field set to its current value changes nothing."""
 
     subject: Subject | None = None
-    description: Annotated[str, Field(max_length=65_536)] | None = None
+    description: Description | None = None
     requester_id: Id | None = None
     type: TicketType | None = None
     priority: Priority | None = None
     group_id: Id | None = None
-    tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+    tags: Tags | None = None
     custom_fields: CustomFields | None = None
 
 
@@ -93,13 +96,13 @@ class LinkIn(_In):
 class EscalateIn(_In):
     tier: Tier
     group_id: Id | None = None
-    reason: Annotated[str, Field(max_length=1000)] = ""
+    reason: Reason = ""
 
 
 class HandOffIn(_In):
     department: Department
     group_id: Id | None = None
-    reason: Annotated[str, Field(max_length=1000)] = ""
+    reason: Reason = ""
 
 
 class SurveyOut(BaseModel):
