@@ -149,3 +149,27 @@ def test_a_full_redis_pool_makes_callers_wait_briefly_then_answers_503_and_never
         code = process.stop()
     assert code == 0
     assert "Too many connections" not in process.log.read_text()
+
+
+@pytest.mark.parametrize("service", ["router", "tickets", "sla", "metrics"])
+def test_a_service_started_before_redis_waits_for_it_not_ready_and_then_serves(
+    service: str, private_stack: PrivateStack, kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    env = service_env(service, private_stack.db_url(1), kafka_bootstrap, unique)
+    process = ServiceProcess(service, env, tmp_path / f"{service}.log")
+    process.start(wait_ready=False)
+    try:
+        wait_until(lambda: _http_answers(process), what="the HTTP server to answer", timeout=60)
+        time.sleep(5)
+        status, body = _readiness(process)
+        assert status == 503
+        assert body["checks"]["redis"]["ok"] is False  # type: ignore[index]
+        assert process.process is not None
+        assert process.process.poll() is None, "the service must wait for Redis, not exit"
+
+        private_stack.start("redis")
+        wait_until(lambda: _readiness(process)[0] == 200, what="the service to be ready", timeout=60)
+    finally:
+        code = process.stop()
+    assert code == 0, process.log.read_text()[-3000:]
+    assert "worker failed" not in process.log.read_text()
