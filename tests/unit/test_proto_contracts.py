@@ -98,6 +98,7 @@ EXPECTED_SERVICES = {
         "TransitionTicket",
         "AssignTicket",
         "AddComment",
+        "ListComments",
         "EscalateTicket",
         "HandOffTicket",
         "LinkContact",
