@@ -505,7 +505,8 @@ class Contacts:
                 now,
                 to_queue_id=to_queue_id,
                 to_department=target.department,
-                agent_id=record.contact.agent_id,
+                # No agent: one in a conversation hands it off by `transfer`, which frees the agent.
+                agent_id="",
                 reason=reason,
                 placement=placement,
             )

@@ -14,7 +14,7 @@ from ulid import ULID
 
 from helpline.clock import Clock
 from services.router.domain import agent_facts
-from services.router.domain.contact import Contact
+from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Agent, Queue
 from services.router.domain.routing import readiness_refusal
@@ -158,8 +158,20 @@ class Core:
         new = replace(staged, entries=entries, timers=timers)
         key = tx.keys.contact(contact.contact_id)
         tx.expect_version(key, old.version if old else 0)
-        tx.set(key, CONTACTS.dumps(new))
+        retention = self.store.retention.contact_s
+        tx.set(key, CONTACTS.dumps(new), ttl_s=retention if _expires(contact) else 0)
+        ended = base.contact.offer_id
+        if ended and (ended != contact.offer_id or contact.is_final):
+            # Set with the contact's retention plus the offer timeout when made, the offer's id
+            # expires `retention` after the offer ended: with its contact at the latest.
+            tx.expire(tx.keys.offer(ended), retention)
         tx.move_entries(contact.contact_id, base.entries, entries)
         tx.move_timers(base.timers, timers)
         tx.emit(events, contact.contact_id)
         return new
+
+
+def _expires(contact: Contact) -> bool:
+    """A finished contact is only kept for late questions about it; a received one that no bot or
+    self-service outcome ever followed (nothing times it out) is forgotten as late."""
+    return contact.is_final or contact.status is ContactStatus.RECEIVED

@@ -11,14 +11,15 @@ from services.router.catalog import Catalog
 from services.router.contacts import Contacts
 from services.router.core import Core
 from services.router.matching import Matcher
+from services.router.retention import Retention
 from services.router.steps import Steps
 from services.router.store import Store
 from services.router.timers import TimerWorker
 
 
 class Router:
-    def __init__(self, client: redis.Redis, clock: Clock) -> None:
-        self.store = Store(client)
+    def __init__(self, client: redis.Redis, clock: Clock, retention: Retention | None = None) -> None:
+        self.store = Store(client, retention)
         self.core = Core(self.store, clock)
         self.catalog = Catalog(self.core)
         self.matcher = Matcher(self.core)

@@ -9,6 +9,7 @@ the change. That is how the invariants "never offer a contact twice" and "never 
 hold across replicas without locks.
 
 Keys carry the tenant as a hash tag (`rt:{acme}:...`), so a script never crosses cluster slots.
+A record past its use gets its Redis expiry in the same script (services/router/retention.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from services.router.records import (
     QueueRecord,
     SkillRecord,
 )
+from services.router.retention import Retention
 
 SOURCE = "/helpline/router"
 OUTBOX_STREAM = "router:outbox"
@@ -48,6 +50,9 @@ DESK_MAXLEN = 100
 
 TOPIC_OF_DOMAIN = {"contact": "helpline.contacts", "agent": "helpline.agents", "queue": "helpline.queues"}
 
+# ARGV[1]: the ops, checks first; ARGV[2]: how long a desk keeps an entry (ms). A desk entry's id
+# is the server's time it was written, so each write drops the entries older than that, then the
+# whole stream expires once nothing has been written to it for as long.
 _COMMIT = """
 local ops = cjson.decode(ARGV[1])
 for i = 1, #ops do
@@ -62,6 +67,7 @@ for i = 1, #ops do
     if current ~= op[3] then return {'conflict', KEYS[op[2]]} end
   end
 end
+local desk_ms = tonumber(ARGV[2])
 for i = 1, #ops do
   local op = ops[i]
   local name, key = op[1], KEYS[op[2]]
@@ -79,8 +85,12 @@ for i = 1, #ops do
     local old = redis.call('HGET', key, op[3])
     if old then x = tonumber(old) + (x - tonumber(old)) * tonumber(op[5]) end
     redis.call('HSET', key, op[3], string.format('%.0f', x))
+  elseif name == 'expire' then redis.call('EXPIRE', key, op[3])
   elseif name == 'xadd' then
-    redis.call('XADD', key, 'MAXLEN', '~', op[3], '*', 'kind', op[4], 'data', op[5])
+    local id = redis.call('XADD', key, 'MAXLEN', '~', op[3], '*', 'kind', op[4], 'data', op[5])
+    local written_ms = tonumber(string.match(id, '^(%d+)'))
+    redis.call('XTRIM', key, 'MINID', string.format('%.0f', written_ms - desk_ms))
+    redis.call('PEXPIRE', key, desk_ms)
   end
 end
 emit_all()
@@ -265,6 +275,10 @@ class Tx:
     def delete(self, key: str) -> None:
         self.ops.append(["del", self._k(key)])
 
+    def expire(self, key: str, ttl_s: int) -> None:
+        """The key, if it exists, expires `ttl_s` from now."""
+        self.ops.append(["expire", self._k(key), ttl_s])
+
     def zadd(self, key: str, score: int | str, member: str) -> None:
         self.ops.append(["zadd", self._k(key), str(score), member])
 
@@ -315,8 +329,9 @@ class Tx:
 
 
 class Store:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, retention: Retention | None = None) -> None:
         self.client = client
+        self.retention = retention or Retention()
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
         self._queue_counts = client.register_script(_QUEUE_COUNTS)
 
@@ -326,7 +341,7 @@ class Store:
             self.client.sadd(TENANTS, tx.keys.tenant)
         reply = self._commit(
             keys=tx.key_list,
-            args=[json.dumps(tx.ops, separators=(",", ":"))],
+            args=[json.dumps(tx.ops, separators=(",", ":")), self.retention.desk_s * 1000],
             records=tx.records,
         )
         if reply[0] == b"conflict":
