@@ -26,6 +26,7 @@ from services.router.records import (
     SkillRecord,
 )
 from services.router.store import Keys, Tx
+from services.router.tenants import TenantRegistry
 
 # Agents re-indexed per script when a queue, profile or signature changes.
 REINDEX_CHUNK = 100
@@ -44,9 +45,10 @@ class AgentConfig:
 
 
 class Catalog:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, registry: TenantRegistry) -> None:
         self.core = core
         self.store = core.store
+        self.registry = registry
 
     # -- skills --
 
@@ -124,6 +126,8 @@ class Catalog:
             self.store.commit(tx)
             return new
 
+        # Before the commit, so a queue is never without its tenant registered (a crash right after).
+        self.registry.add(tenant)
         saved = self.core.retry(f"queue {queue.queue_id}", attempt)
         self.reindex(tenant, self.store.ids(Keys(tenant).members(queue.queue_id)))
         return saved

@@ -43,8 +43,6 @@ from services.router.retention import Retention
 
 SOURCE = "/helpline/router"
 OUTBOX_STREAM = "router:outbox"
-# Tenants with timers, for the timer workers (outside any tenant's slot, like tickets:tenants).
-TENANTS = "router:tenants"
 # A desk stream keeps the last offers of an agent for a desktop that reconnects.
 DESK_MAXLEN = 100
 
@@ -251,7 +249,6 @@ class Tx:
     _key_index: dict[str, int] = field(default_factory=dict)
     ops: list[list[Any]] = field(default_factory=list)
     records: list[OutgoingRecord] = field(default_factory=list)
-    uses_timers: bool = False
 
     def _k(self, key: str) -> int:
         if key not in self._key_index:
@@ -319,7 +316,6 @@ class Tx:
         for member, due in sorted(new.items()):
             if old.get(member) != due:
                 self.zadd(timers, due, member)
-                self.uses_timers = True
 
     def emit(self, events: Iterable[Message], subject: str) -> None:
         for event in events:
@@ -336,9 +332,6 @@ class Store:
         self._queue_counts = client.register_script(_QUEUE_COUNTS)
 
     def commit(self, tx: Tx) -> None:
-        if tx.uses_timers:
-            # Outside the script: it is another slot, and adding a tenant twice is harmless.
-            self.client.sadd(TENANTS, tx.keys.tenant)
         reply = self._commit(
             keys=tx.key_list,
             args=[json.dumps(tx.ops, separators=(",", ":")), self.retention.desk_s * 1000],
@@ -501,9 +494,6 @@ class Store:
 
     def next_timer_ms(self, tenant: str) -> int | None:
         return self.oldest_score(Keys(tenant).timers())
-
-    def tenants(self) -> list[str]:
-        return self.members_of(TENANTS)
 
     def postpone_timer(self, tenant: str, member: str, due_ms: int) -> None:
         # XX: a timer another replica handled meanwhile stays gone.

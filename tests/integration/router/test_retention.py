@@ -47,7 +47,8 @@ from services.router.engine import Router
 from services.router.indexes import ms
 from services.router.records import ContactRecord
 from services.router.retention import Retention
-from services.router.store import TENANTS, Keys, Store, Tx
+from services.router.store import Keys, Store, Tx
+from services.router.tenants import TENANTS
 from services.router.timers import BATCH
 from tests.integration.router.leftovers import Mention, mentions
 
