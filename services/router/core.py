@@ -14,7 +14,7 @@ from ulid import ULID
 
 from helpline.clock import Clock
 from services.router.domain import agent_facts
-from services.router.domain.contact import Contact, ContactStatus
+from services.router.domain.contact import WAITING, Contact, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Agent, Queue
 from services.router.domain.routing import readiness_refusal
@@ -149,6 +149,9 @@ class Core:
         events: Iterable[Message] = (),
         **changes: Any,
     ) -> ContactRecord:
+        """Raises NotFoundError for a contact that would wait in a queue that does not exist."""
+        if contact.status in WAITING and queue is None:
+            raise NotFoundError("queue", contact.queue_id)
         # The record's version moves on every write, even when the contact's does not (an index
         # move after an overflow step), so a writer that read it before always loses the race.
         base = old if old is not None else ContactRecord(version=0, contact=contact)
@@ -158,6 +161,10 @@ class Core:
         new = replace(staged, entries=entries, timers=timers)
         key = tx.keys.contact(contact.contact_id)
         tx.expect_version(key, old.version if old else 0)
+        if entries and queue is not None:
+            # Catalog.remove_queue deletes the queue this contact would wait in: it waits there
+            # only while the queue is there, or decides again.
+            tx.expect_exists(tx.keys.queue(queue.queue_id))
         retention = self.store.retention.contact_s
         tx.set(key, CONTACTS.dumps(new), ttl_s=retention if _expires(contact) else 0)
         ended = base.contact.offer_id

@@ -63,6 +63,10 @@ for i = 1, #ops do
   elseif op[1] == 'n' then
     local current = tonumber(redis.call('GET', KEYS[op[2]]) or '0')
     if current ~= op[3] then return {'conflict', KEYS[op[2]]} end
+  elseif op[1] == 'x' then
+    if redis.call('EXISTS', KEYS[op[2]]) ~= op[3] then return {'conflict', KEYS[op[2]]} end
+  elseif op[1] == 'c' then
+    if redis.call('SCARD', KEYS[op[2]]) ~= op[3] then return {'conflict', KEYS[op[2]]} end
   end
 end
 local desk_ms = tonumber(ARGV[2])
@@ -265,6 +269,14 @@ class Tx:
 
     def expect_counter(self, key: str, value: int) -> None:
         self.ops.append(["n", self._k(key), value])
+
+    def expect_exists(self, key: str, exists: bool = True) -> None:
+        """The key exists (or, with `exists=False`, does not: an empty set or sorted set)."""
+        self.ops.append(["x", self._k(key), int(exists)])
+
+    def expect_size(self, key: str, size: int) -> None:
+        """The set at `key` has `size` members."""
+        self.ops.append(["c", self._k(key), size])
 
     def set(self, key: str, value: str, ttl_s: int = 0) -> None:
         self.ops.append(["set", self._k(key), value, ttl_s])

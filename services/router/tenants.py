@@ -1,6 +1,7 @@
 """The tenants the router serves: those with queues, whose timers and queue snapshots the workers
 look after. One set outside every tenant's slot, like `tickets:tenants`: a tenant enters it when
-it puts a queue (contacts, and so timers, only ever wait in a queue).
+it puts a queue (contacts, and so timers, only ever wait in a queue) and leaves it when its last
+queue is removed and no timer is left.
 
 Routers before this registry wrote the set only for tenants with timers and found the tenants with
 queues by SCAN of the whole database, every interval on every replica. The first read of a router
@@ -33,6 +34,21 @@ class TenantRegistry:
 
     def add(self, tenant: str) -> None:
         self.client.sadd(TENANTS, tenant)
+
+    def forget_if_idle(self, tenant: str) -> bool:
+        """Take a tenant with no queue and no timer out; True if it is out.
+
+        Removed first and checked after, against `Catalog.put_queue`, which adds the tenant after
+        committing its queue: whichever order the two run in, a tenant with a queue stays in."""
+        self.client.srem(TENANTS, tenant)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(Keys(tenant).queues())
+        pipe.exists(Keys(tenant).timers())
+        queues, timers = pipe.execute()
+        if queues or timers:
+            self.add(tenant)
+            return False
+        return True
 
     def tenants(self) -> list[str]:
         if not self._migrated:

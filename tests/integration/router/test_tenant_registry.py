@@ -79,3 +79,16 @@ def test_the_scan_runs_once(redis_client: redis.Redis, tenant: str) -> None:
         assert tenant not in TenantRegistry(redis_client).tenants()
     finally:
         redis_client.delete(Keys(tenant).queues())
+
+
+def test_a_tenant_with_timers_stays_registered(redis_client: redis.Redis, tenant: str) -> None:
+    registry = TenantRegistry(redis_client)
+    registry.add(tenant)
+    redis_client.zadd(Keys(tenant).timers(), {"acw|c1": 1})
+    try:
+        assert not registry.forget_if_idle(tenant)
+        assert tenant in registry.tenants()
+    finally:
+        redis_client.delete(Keys(tenant).timers())
+    assert registry.forget_if_idle(tenant)
+    assert tenant not in registry.tenants()
