@@ -17,6 +17,7 @@ from services.router.api.grpc import SERVICE_NAME, registration
 from services.router.api.rest import build_router
 from services.router.consumers import GROUP, TOPICS, RouterEvents
 from services.router.engine import Router
+from services.router.pruning import SignaturePruner
 from services.router.retention import Retention
 from services.router.snapshots import QueueSnapshots
 from services.router.store import OUTBOX_STREAM
@@ -52,6 +53,11 @@ class RouterSettings(Settings):
         description="Seconds an agent's desk stream (what their desktop is sent) keeps an entry; a desk "
         "not written to for as long expires. At most half the contact retention.",
     )
+    signature_prune_interval_seconds: float = Field(
+        3600,
+        gt=0,
+        description="Seconds between prunings of the requirement signatures no contact waits on.",
+    )
 
     @model_validator(mode="after")
     def _retention_holds(self) -> RouterSettings:
@@ -79,6 +85,8 @@ def build(settings: RouterSettings) -> ServiceRuntime:
     runtime.add_worker("timers", timers.run, timers.stop)
     snapshots = QueueSnapshots(router, settings.snapshot_interval_seconds)
     runtime.add_worker("queue-snapshots", snapshots.run, snapshots.stop)
+    pruner = SignaturePruner(router, settings.signature_prune_interval_seconds)
+    runtime.add_worker("signature-pruning", pruner.run, pruner.stop)
     runtime.add_grpc([SERVICE_NAME], registration(lambda: router))
     return runtime
 

@@ -134,7 +134,9 @@ class Catalog:
             configured = queue_to_proto(new)
             configured.configured_at.CopyFrom(timestamp(now))
             tx.emit([configured], queue.queue_id)
-            self.register_signatures(tx, new, queue_signatures(new, now))
+            signatures = queue_signatures(new, now)
+            self.register_signatures(tx, new, signatures)
+            self._stage_pruning(tx, new, signatures)
             self.store.commit(tx)
             return new
 
@@ -242,6 +244,55 @@ class Catalog:
         if added:
             tx.incr(keys.signature_epoch())
         return added
+
+    def prune_signatures(self, tenant: str, queue_id: str) -> bool:
+        """Forget the queue's signatures that no contact waits on and its configuration does not
+        make (those of contacts with skills of their own, or of an earlier configuration), so the
+        agents leave their ready sets; True if any went. A contact that needs one again registers
+        it again."""
+        now = self.core.now()
+
+        def attempt() -> bool:
+            record = self.store.queue(tenant, queue_id)
+            if record is None:
+                return False
+            tx = Tx(Keys(tenant))
+            tx.expect_version(tx.keys.queue(queue_id), record.version)
+            if not self._stage_pruning(tx, record.queue, queue_signatures(record.queue, now)):
+                return False
+            self.store.commit(tx)
+            return True
+
+        pruned = self.core.retry(f"queue {queue_id}", attempt)
+        if pruned:
+            self.reindex(tenant, self.store.ids(Keys(tenant).members(queue_id)))
+        return pruned
+
+    def _stage_pruning(self, tx: Tx, queue: Queue, keep: Mapping[Channel, set[str]]) -> bool:
+        """Stage the removal of the registered signatures not in `keep` whose waiting set is empty,
+        each checked empty at the commit (Core.stage_contact checks the other way round)."""
+        keys = tx.keys
+        slots = [(queue.queue_id, channel) for channel in QUEUED_CHANNELS]
+        unkept = [
+            (channel, signature)
+            for (_, channel), registered in sorted(self.store.signatures(keys, slots).items())
+            for signature in sorted(registered - keep.get(channel, set()))
+        ]
+        waiting = [keys.waiting(queue.queue_id, channel, signature) for channel, signature in unkept]
+        unused = [
+            (channel, signature, key)
+            for (channel, signature), key, present in zip(
+                unkept, waiting, self.store.exist(waiting), strict=True
+            )
+            if not present
+        ]
+        for channel, signature, key in unused:
+            tx.expect_exists(key, exists=False)
+            tx.srem(keys.signatures(queue.queue_id, channel), signature)
+        if unused:
+            # An agent change computed with the pruned signatures retries without them.
+            tx.incr(keys.signature_epoch())
+        return bool(unused)
 
     def ensure_signature(self, queue: Queue, channel: Channel, signature: str) -> None:
         """Make sure the ready set of `signature` exists before a contact waits on it."""

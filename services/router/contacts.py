@@ -168,7 +168,7 @@ class Contacts:
                     # The same contact id arrived twice at once; the other delivery created it.
                     existing = self.core.require_contact(tenant, contact.contact_id)
                     return Placed(existing.contact, created=False)
-                # The queue was removed meanwhile.
+                # The queue was removed, or the signature the contact waits on pruned, meanwhile.
                 queue = self.core.require_queue(tenant, queue.queue_id) if queue is not None else None
         else:
             raise ContendedError(f"contact {contact.contact_id}")

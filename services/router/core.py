@@ -18,7 +18,14 @@ from services.router.domain.contact import WAITING, Contact, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Agent, Queue
 from services.router.domain.routing import readiness_refusal
-from services.router.indexes import Registry, agent_entries, agent_slots, contact_entries, contact_timers
+from services.router.indexes import (
+    Registry,
+    agent_entries,
+    agent_slots,
+    contact_entries,
+    contact_timers,
+    waiting_signature,
+)
 from services.router.records import AGENTS, CONTACTS, AgentRecord, ContactRecord
 from services.router.store import ConflictError, Keys, Store, Tx
 
@@ -162,9 +169,12 @@ class Core:
         key = tx.keys.contact(contact.contact_id)
         tx.expect_version(key, old.version if old else 0)
         if entries and queue is not None:
-            # Catalog.remove_queue deletes the queue this contact would wait in: it waits there
-            # only while the queue is there, or decides again.
+            # Catalog.remove_queue and the signature pruner delete what this contact would join:
+            # it joins only while they are there, or decides again.
             tx.expect_exists(tx.keys.queue(queue.queue_id))
+            signature = waiting_signature(staged, queue, now)
+            if signature is not None:
+                tx.expect_member(tx.keys.signatures(queue.queue_id, contact.channel), signature)
         retention = self.store.retention.contact_s
         tx.set(key, CONTACTS.dumps(new), ttl_s=retention if _expires(contact) else 0)
         ended = base.contact.offer_id

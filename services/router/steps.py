@@ -104,6 +104,8 @@ class Steps:
             tx.set(tx.keys.customer_agent(customer), record.contact.agent_id, ttl_s=last_agent)
         if outcome.spawned is not None:
             spawned_queue = self.core.queue_of(outcome.spawned)
+            if spawned_queue is not None:
+                self.ensure_signature(ContactRecord(0, outcome.spawned), spawned_queue, now)
             self.core.stage_contact(tx, None, outcome.spawned, spawned_queue, now)
         if step.agent is not None and agent_record is not None:
             changes = dict(step.agent_changes)

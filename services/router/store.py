@@ -67,6 +67,8 @@ for i = 1, #ops do
     if redis.call('EXISTS', KEYS[op[2]]) ~= op[3] then return {'conflict', KEYS[op[2]]} end
   elseif op[1] == 'c' then
     if redis.call('SCARD', KEYS[op[2]]) ~= op[3] then return {'conflict', KEYS[op[2]]} end
+  elseif op[1] == 'm' then
+    if redis.call('SISMEMBER', KEYS[op[2]], op[3]) ~= 1 then return {'conflict', KEYS[op[2]]} end
   end
 end
 local desk_ms = tonumber(ARGV[2])
@@ -277,6 +279,10 @@ class Tx:
     def expect_size(self, key: str, size: int) -> None:
         """The set at `key` has `size` members."""
         self.ops.append(["c", self._k(key), size])
+
+    def expect_member(self, key: str, member: str) -> None:
+        """The set at `key` has `member`."""
+        self.ops.append(["m", self._k(key), member])
 
     def set(self, key: str, value: str, ttl_s: int = 0) -> None:
         self.ops.append(["set", self._k(key), value, ttl_s])
@@ -489,6 +495,13 @@ class Store:
         """1 + how many entries of the set score below `score` (ties by member count as ahead)."""
         ahead: Any = self.client.zcount(key, "-inf", f"({score}")
         return int(ahead) + 1
+
+    def exist(self, keys: Sequence[str]) -> list[bool]:
+        """Whether each key exists, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return [bool(found) for found in pipe.execute()]
 
     def set_size(self, key: str) -> int:
         size: Any = self.client.zcard(key)

@@ -2,7 +2,7 @@
 
 A property test drives one tenant's contacts through random sequences of the use cases (arrivals,
 returns, offers answered or not, the conversation, transfers, hand-offs, callbacks, abandons,
-self-service, timers), checking after every step that only finished (or merely
+self-service, timers, signature pruning), checking after every step that only finished (or merely
 received) contacts have an expiry, then drives every contact to a final state and checks that
 nothing of them is left but keys that expire within the contact retention: no set, sorted-set or
 hash member names a contact or one of its offers. A second test really waits for the expiry.
@@ -241,6 +241,7 @@ def step(data: st.DataObject, floor: Floor) -> None:
                 "submit", "submit", "submit", "return", "status", "accept", "accept", "accept",
                 "reject", "stale_accept", "tick", "tick", "hold", "resume", "end", "end", "complete",
                 "complete", "transfer", "warm", "abandon", "callback", "hand_off", "self_served",
+                "prune",
             ]
         ),
         label="step",
@@ -270,6 +271,9 @@ def step(data: st.DataObject, floor: Floor) -> None:
         return
     if kind == "tick":
         floor.tick(data.draw(st.integers(min_value=1, max_value=700)))
+        return
+    if kind == "prune":
+        router.catalog.prune_signatures(tenant, "front")
         return
     record = router.store.agent(tenant, agent_id)
     offer = record.offer if record is not None else None
