@@ -62,7 +62,8 @@ from services.router.catalog import AgentConfig
 from services.router.consumers import GROUP
 from services.router.domain.model import AgentStatus, Channel, Queue, QueueMembership, RoutingProfile
 from services.router.engine import Router
-from services.router.store import OUTBOX_STREAM, TENANTS, Keys
+from services.router.store import OUTBOX_STREAM, Keys
+from services.router.tenants import TENANTS
 
 console = Console(stderr=True)
 

@@ -5,7 +5,7 @@ queue topics."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from helpline.auth import ApiKeyStore
 from helpline.clock import SystemClock
@@ -17,6 +17,8 @@ from services.router.api.grpc import SERVICE_NAME, registration
 from services.router.api.rest import build_router
 from services.router.consumers import GROUP, TOPICS, RouterEvents
 from services.router.engine import Router
+from services.router.pruning import SignaturePruner
+from services.router.retention import Retention
 from services.router.snapshots import QueueSnapshots
 from services.router.store import OUTBOX_STREAM
 
@@ -32,11 +34,47 @@ class RouterSettings(Settings):
     grpc_max_workers: int = Field(
         256, ge=1, description="gRPC calls served at once; each connected agent desktop holds one."
     )
+    contact_retention_seconds: int = Field(
+        Retention.contact_s,
+        ge=1,
+        description="Seconds a finished contact (completed, abandoned, timed out, called back, "
+        "self-served) and its offers stay in Redis, so late events and desktop answers about it are "
+        "answered as at once; also how long a received contact no queue or outcome followed is kept.",
+    )
+    last_agent_retention_seconds: int = Field(
+        Retention.last_agent_s,
+        ge=1,
+        description="Seconds the router remembers the agent who last served a customer (preferred_agent "
+        "queues), counted from that customer's last completed contact.",
+    )
+    desk_retention_seconds: int = Field(
+        Retention.desk_s,
+        ge=1,
+        description="Seconds an agent's desk stream (what their desktop is sent) keeps an entry; a desk "
+        "not written to for as long expires. At most half the contact retention.",
+    )
+    signature_prune_interval_seconds: float = Field(
+        3600,
+        gt=0,
+        description="Seconds between prunings of the requirement signatures no contact waits on.",
+    )
+
+    @model_validator(mode="after")
+    def _retention_holds(self) -> RouterSettings:
+        self.retention()
+        return self
+
+    def retention(self) -> Retention:
+        return Retention(
+            contact_s=self.contact_retention_seconds,
+            last_agent_s=self.last_agent_retention_seconds,
+            desk_s=self.desk_retention_seconds,
+        )
 
 
 def build(settings: RouterSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
-    router = Router(runtime.redis, SystemClock())
+    router = Router(runtime.redis, SystemClock(), settings.retention())
     api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)
@@ -47,6 +85,8 @@ def build(settings: RouterSettings) -> ServiceRuntime:
     runtime.add_worker("timers", timers.run, timers.stop)
     snapshots = QueueSnapshots(router, settings.snapshot_interval_seconds)
     runtime.add_worker("queue-snapshots", snapshots.run, snapshots.stop)
+    pruner = SignaturePruner(router, settings.signature_prune_interval_seconds)
+    runtime.add_worker("signature-pruning", pruner.run, pruner.stop)
     runtime.add_grpc([SERVICE_NAME], registration(lambda: router))
     return runtime
 

@@ -10,11 +10,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from helpline.domain import duration, timestamp
-from helpline.v1 import agent_events_pb2, common_pb2
+from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
 from services.router.core import Core, NotFoundError, require_id
 from services.router.domain.convert import CHANNEL_TO_PROTO, CROSS_CHANNEL_TO_PROTO, queue_to_proto
 from services.router.domain.errors import InvalidConfiguration
-from services.router.domain.model import Agent, Channel, Queue, RoutingProfile, WaitingContact
+from services.router.domain.model import (
+    CAPACITY_CHANNEL,
+    Agent,
+    Channel,
+    Queue,
+    RoutingProfile,
+    WaitingContact,
+)
 from services.router.domain.routing import overflow
 from services.router.records import (
     PROFILES,
@@ -26,9 +33,12 @@ from services.router.records import (
     SkillRecord,
 )
 from services.router.store import Keys, Tx
+from services.router.tenants import TenantRegistry
 
 # Agents re-indexed per script when a queue, profile or signature changes.
 REINDEX_CHUNK = 100
+# The channels a contact can wait on, whatever a queue's configuration routes now or did before.
+QUEUED_CHANNELS = tuple(sorted(CAPACITY_CHANNEL))
 
 
 @dataclass(frozen=True)
@@ -44,9 +54,10 @@ class AgentConfig:
 
 
 class Catalog:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, registry: TenantRegistry) -> None:
         self.core = core
         self.store = core.store
+        self.registry = registry
 
     # -- skills --
 
@@ -83,13 +94,16 @@ class Catalog:
                 "unknown_skill", f"no skill {', '.join(unknown)}; create it first", skill=unknown[0]
             )
 
-    def _require_queues(self, tenant: str, queue_ids: Iterable[str]) -> None:
+    def _require_queues(self, tx: Tx, queue_ids: Iterable[str]) -> None:
+        """The queues exist, and still do when `tx` commits (remove_queue may be at work)."""
         wanted = set(queue_ids)
-        unknown = sorted(wanted - set(self.store.queues(tenant, wanted)))
+        unknown = sorted(wanted - set(self.store.queues(tx.keys.tenant, wanted)))
         if unknown:
             raise InvalidConfiguration(
                 "unknown_queue", f"no queue {', '.join(unknown)}; create it first", queue_id=unknown[0]
             )
+        for queue_id in sorted(wanted):
+            tx.expect_exists(tx.keys.queue(queue_id))
 
     # -- queues --
 
@@ -98,9 +112,6 @@ class Catalog:
         require_id("queue", queue.queue_id)
         self._require_skills(tenant, [skill.name for skill in queue.required_skills])
         self._require_skills(tenant, [name for step in queue.overflow_steps for name in step.drop_skills])
-        self._require_queues(
-            tenant, [step.move_to_queue_id for step in queue.overflow_steps if step.move_to_queue_id]
-        )
         now = self.core.now()
 
         def attempt() -> Queue:
@@ -114,19 +125,102 @@ class Catalog:
                 )
             new = replace(queue, version=old_version + 1)
             tx = Tx(keys)
+            self._require_queues(
+                tx, [step.move_to_queue_id for step in queue.overflow_steps if step.move_to_queue_id]
+            )
             tx.expect_version(keys.queue(queue.queue_id), old_version)
             tx.set(keys.queue(queue.queue_id), QUEUES.dumps(QueueRecord(new.version, new)))
             tx.sadd(keys.queues(), queue.queue_id)
             configured = queue_to_proto(new)
             configured.configured_at.CopyFrom(timestamp(now))
             tx.emit([configured], queue.queue_id)
-            self.register_signatures(tx, new, queue_signatures(new, now))
+            signatures = queue_signatures(new, now)
+            self.register_signatures(tx, new, signatures)
+            self._stage_pruning(tx, new, signatures)
             self.store.commit(tx)
             return new
 
+        # Before the commit, so a queue is never without its tenant registered (a crash right after
+        # the commit); after it too, against a remove_queue of the tenant's last queue meanwhile.
+        self.registry.add(tenant)
         saved = self.core.retry(f"queue {queue.queue_id}", attempt)
+        self.registry.add(tenant)
         self.reindex(tenant, self.store.ids(Keys(tenant).members(queue.queue_id)))
         return saved
+
+    def remove_queue(self, tenant: str, queue_id: str, expected_version: int | None = None) -> None:
+        """Remove a queue nothing uses: no agent serves it, no routing profile lists it, no queue
+        overflows to it and no contact waits in it. Contacts that passed through it keep its id.
+        With the queue go its requirement signatures and its handle-time average; the agent and
+        contact sets of the queue are empty already, since nobody serves or waits in it."""
+        now = self.core.now()
+
+        def attempt() -> None:
+            keys = Keys(tenant)
+            record = self.store.queue(tenant, queue_id)
+            if record is None:
+                raise NotFoundError("queue", queue_id)
+            if expected_version is not None and expected_version != record.version:
+                raise InvalidConfiguration(
+                    "version_mismatch",
+                    f"queue {queue_id} is at version {record.version}, not {expected_version}",
+                )
+            tx = Tx(keys)
+            tx.expect_version(keys.queue(queue_id), record.version)
+            self._refuse_while_used(tx, queue_id)
+            tx.delete(keys.queue(queue_id))
+            tx.srem(keys.queues(), queue_id)
+            tx.delete(keys.queue_stats(queue_id))
+            for channel in QUEUED_CHANNELS:
+                tx.delete(keys.signatures(queue_id, channel))
+            removed = queue_events_pb2.QueueRemoved(
+                tenant_id=tenant, queue_id=queue_id, removed_at=timestamp(now)
+            )
+            tx.emit([removed], queue_id)
+            self.store.commit(tx)
+
+        self.core.retry(f"queue {queue_id}", attempt)
+        if not self.store.members_of(Keys(tenant).queues()):
+            self.registry.forget_if_idle(tenant)
+
+    def _refuse_while_used(self, tx: Tx, queue_id: str) -> None:
+        """Refuse to remove a queue in use, and stage the checks that it still is not at the commit."""
+        keys = tx.keys
+        tenant = keys.tenant
+        serving = self.store.set_size(keys.members(queue_id))
+        if serving:
+            raise InvalidConfiguration(
+                "queue_in_use", f"queue {queue_id} has agents who serve it ({serving})", queue_id=queue_id
+            )
+        tx.expect_exists(keys.members(queue_id), exists=False)
+        waiting = sum(self.store.set_size(keys.depth(queue_id, channel)) for channel in QUEUED_CHANNELS)
+        if waiting:
+            raise InvalidConfiguration(
+                "queue_in_use", f"queue {queue_id} has contacts waiting ({waiting})", queue_id=queue_id
+            )
+        for channel in QUEUED_CHANNELS:
+            tx.expect_exists(keys.depth(queue_id, channel), exists=False)
+        # A profile or queue put meanwhile that names this one changes a version or a set's size.
+        profiles = self.profiles(tenant)
+        tx.expect_size(keys.profiles(), len(profiles))
+        for profile in profiles:
+            tx.expect_version(keys.profile(profile.profile_id), profile.version)
+            if any(member.queue_id == queue_id for member in profile.profile.queues):
+                raise InvalidConfiguration(
+                    "queue_in_use",
+                    f"routing profile {profile.profile_id} lists queue {queue_id}",
+                    queue_id=queue_id,
+                )
+        queues = self.queues(tenant)
+        tx.expect_size(keys.queues(), len(queues))
+        for queue in queues:
+            tx.expect_version(keys.queue(queue.queue_id), queue.version)
+            if any(step.move_to_queue_id == queue_id for step in queue.overflow_steps):
+                raise InvalidConfiguration(
+                    "queue_in_use",
+                    f"queue {queue.queue_id} overflows to queue {queue_id}",
+                    queue_id=queue_id,
+                )
 
     def queue(self, tenant: str, queue_id: str) -> Queue:
         return self.core.require_queue(tenant, queue_id)
@@ -150,6 +244,55 @@ class Catalog:
         if added:
             tx.incr(keys.signature_epoch())
         return added
+
+    def prune_signatures(self, tenant: str, queue_id: str) -> bool:
+        """Forget the queue's signatures that no contact waits on and its configuration does not
+        make (those of contacts with skills of their own, or of an earlier configuration), so the
+        agents leave their ready sets; True if any went. A contact that needs one again registers
+        it again."""
+        now = self.core.now()
+
+        def attempt() -> bool:
+            record = self.store.queue(tenant, queue_id)
+            if record is None:
+                return False
+            tx = Tx(Keys(tenant))
+            tx.expect_version(tx.keys.queue(queue_id), record.version)
+            if not self._stage_pruning(tx, record.queue, queue_signatures(record.queue, now)):
+                return False
+            self.store.commit(tx)
+            return True
+
+        pruned = self.core.retry(f"queue {queue_id}", attempt)
+        if pruned:
+            self.reindex(tenant, self.store.ids(Keys(tenant).members(queue_id)))
+        return pruned
+
+    def _stage_pruning(self, tx: Tx, queue: Queue, keep: Mapping[Channel, set[str]]) -> bool:
+        """Stage the removal of the registered signatures not in `keep` whose waiting set is empty,
+        each checked empty at the commit (Core.stage_contact checks the other way round)."""
+        keys = tx.keys
+        slots = [(queue.queue_id, channel) for channel in QUEUED_CHANNELS]
+        unkept = [
+            (channel, signature)
+            for (_, channel), registered in sorted(self.store.signatures(keys, slots).items())
+            for signature in sorted(registered - keep.get(channel, set()))
+        ]
+        waiting = [keys.waiting(queue.queue_id, channel, signature) for channel, signature in unkept]
+        unused = [
+            (channel, signature, key)
+            for (channel, signature), key, present in zip(
+                unkept, waiting, self.store.exist(waiting), strict=True
+            )
+            if not present
+        ]
+        for channel, signature, key in unused:
+            tx.expect_exists(key, exists=False)
+            tx.srem(keys.signatures(queue.queue_id, channel), signature)
+        if unused:
+            # An agent change computed with the pruned signatures retries without them.
+            tx.incr(keys.signature_epoch())
+        return bool(unused)
 
     def ensure_signature(self, queue: Queue, channel: Channel, signature: str) -> None:
         """Make sure the ready set of `signature` exists before a contact waits on it."""
@@ -176,7 +319,6 @@ class Catalog:
 
     def put_profile(self, tenant: str, profile_id: str, name: str, profile: RoutingProfile) -> ProfileRecord:
         require_id("profile", profile_id)
-        self._require_queues(tenant, [member.queue_id for member in profile.queues])
         now = self.core.now()
 
         def attempt() -> ProfileRecord:
@@ -184,6 +326,7 @@ class Catalog:
             old = self.store.profile(tenant, profile_id)
             new = ProfileRecord((old.version if old else 0) + 1, profile_id, name, profile)
             tx = Tx(keys)
+            self._require_queues(tx, [member.queue_id for member in profile.queues])
             tx.expect_version(keys.profile(profile_id), old.version if old else 0)
             tx.set(keys.profile(profile_id), PROFILES.dumps(new))
             tx.sadd(keys.profiles(), profile_id)
@@ -224,9 +367,7 @@ class Catalog:
     def put_agent(self, tenant: str, config: AgentConfig) -> AgentRecord:
         require_id("agent", config.agent_id)
         self._require_skills(tenant, config.skills)
-        if config.profile is not None and not config.profile_id:
-            self._require_queues(tenant, [member.queue_id for member in config.profile.queues])
-        elif not config.profile_id:
+        if config.profile is None and not config.profile_id:
             raise InvalidConfiguration("profile_required", "give the agent a profile_id or a routing profile")
         now = self.core.now()
 
@@ -234,6 +375,8 @@ class Catalog:
             keys = Keys(tenant)
             tx = Tx(keys)
             profile = config.profile
+            if profile is not None and not config.profile_id:
+                self._require_queues(tx, [member.queue_id for member in profile.queues])
             if config.profile_id:
                 named = self.store.profile(tenant, config.profile_id)
                 if named is None:

@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from helpline.domain import timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
 from services.router.catalog import Catalog
-from services.router.core import Core, NotFoundError, new_id, require_id
+from services.router.core import MAX_ATTEMPTS, ContendedError, Core, NotFoundError, new_id, require_id
 from services.router.domain import calls, moves
 from services.router.domain.calls import Outcome, Placement
 from services.router.domain.contact import Contact, ContactContext, ContactStatus, EntryReason, require_agent
@@ -153,17 +153,25 @@ class Contacts:
             raw = self.store.client.get(Keys(tenant).customer_agent(contact.context.customer_id))
             preferred = raw.decode() if isinstance(raw, bytes) else ""
         record = ContactRecord(0, contact, preferred_agent_id=preferred)
-        if queue is not None and contact.status is ContactStatus.QUEUED:
-            self.steps.ensure_signature(record, queue, now)
-        tx = Tx(Keys(tenant))
-        created = self.core.stage_contact(
-            tx, None, contact, queue, now, outcome.events, preferred_agent_id=preferred
-        )
-        try:
-            self.store.commit(tx)
-        except ConflictError:
-            # The same contact id arrived twice at once; the other delivery created it.
-            return Placed(self.core.require_contact(tenant, contact.contact_id).contact, created=False)
+        for _ in range(MAX_ATTEMPTS):
+            if queue is not None and contact.status is ContactStatus.QUEUED:
+                self.steps.ensure_signature(record, queue, now)
+            tx = Tx(Keys(tenant))
+            created = self.core.stage_contact(
+                tx, None, contact, queue, now, outcome.events, preferred_agent_id=preferred
+            )
+            try:
+                self.store.commit(tx)
+                break
+            except ConflictError as lost:
+                if lost.key == tx.keys.contact(contact.contact_id):
+                    # The same contact id arrived twice at once; the other delivery created it.
+                    existing = self.core.require_contact(tenant, contact.contact_id)
+                    return Placed(existing.contact, created=False)
+                # The queue was removed, or the signature the contact waits on pruned, meanwhile.
+                queue = self.core.require_queue(tenant, queue.queue_id) if queue is not None else None
+        else:
+            raise ContendedError(f"contact {contact.contact_id}")
         if queue is not None:
             self.matcher.route_contact(tenant, contact.contact_id, fresh=(created, queue))
         return placed
@@ -505,7 +513,8 @@ class Contacts:
                 now,
                 to_queue_id=to_queue_id,
                 to_department=target.department,
-                agent_id=record.contact.agent_id,
+                # No agent: one in a conversation hands it off by `transfer`, which frees the agent.
+                agent_id="",
                 reason=reason,
                 placement=placement,
             )

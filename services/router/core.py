@@ -15,11 +15,18 @@ from ulid import ULID
 from helpline.clock import Clock
 from helpline.failures import TransientError
 from services.router.domain import agent_facts
-from services.router.domain.contact import Contact
+from services.router.domain.contact import WAITING, Contact, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Agent, Queue
 from services.router.domain.routing import readiness_refusal
-from services.router.indexes import Registry, agent_entries, agent_slots, contact_entries, contact_timers
+from services.router.indexes import (
+    Registry,
+    agent_entries,
+    agent_slots,
+    contact_entries,
+    contact_timers,
+    waiting_signature,
+)
 from services.router.records import AGENTS, CONTACTS, AgentRecord, ContactRecord
 from services.router.store import ConflictError, Keys, Store, Tx
 
@@ -150,6 +157,9 @@ class Core:
         events: Iterable[Message] = (),
         **changes: Any,
     ) -> ContactRecord:
+        """Raises NotFoundError for a contact that would wait in a queue that does not exist."""
+        if contact.status in WAITING and queue is None:
+            raise NotFoundError("queue", contact.queue_id)
         # The record's version moves on every write, even when the contact's does not (an index
         # move after an overflow step), so a writer that read it before always loses the race.
         base = old if old is not None else ContactRecord(version=0, contact=contact)
@@ -159,8 +169,27 @@ class Core:
         new = replace(staged, entries=entries, timers=timers)
         key = tx.keys.contact(contact.contact_id)
         tx.expect_version(key, old.version if old else 0)
-        tx.set(key, CONTACTS.dumps(new))
+        if entries and queue is not None:
+            # Catalog.remove_queue and the signature pruner delete what this contact would join:
+            # it joins only while they are there, or decides again.
+            tx.expect_exists(tx.keys.queue(queue.queue_id))
+            signature = waiting_signature(staged, queue, now)
+            if signature is not None:
+                tx.expect_member(tx.keys.signatures(queue.queue_id, contact.channel), signature)
+        retention = self.store.retention.contact_s
+        tx.set(key, CONTACTS.dumps(new), ttl_s=retention if _expires(contact) else 0)
+        ended = base.contact.offer_id
+        if ended and (ended != contact.offer_id or contact.is_final):
+            # Set with the contact's retention plus the offer timeout when made, the offer's id
+            # expires `retention` after the offer ended: with its contact at the latest.
+            tx.expire(tx.keys.offer(ended), retention)
         tx.move_entries(contact.contact_id, base.entries, entries)
         tx.move_timers(base.timers, timers)
         tx.emit(events, contact.contact_id)
         return new
+
+
+def _expires(contact: Contact) -> bool:
+    """A finished contact is only kept for late questions about it; a received one that no bot or
+    self-service outcome ever followed (nothing times it out) is forgotten as late."""
+    return contact.is_final or contact.status is ContactStatus.RECEIVED

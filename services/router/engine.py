@@ -11,20 +11,25 @@ from services.router.catalog import Catalog
 from services.router.contacts import Contacts
 from services.router.core import Core
 from services.router.matching import Matcher
+from services.router.retention import Retention
 from services.router.steps import Steps
 from services.router.store import Store
+from services.router.tenants import TenantRegistry
 from services.router.timers import TimerWorker
 
 
 class Router:
-    def __init__(self, client: redis.Redis, clock: Clock) -> None:
-        self.store = Store(client)
+    def __init__(self, client: redis.Redis, clock: Clock, retention: Retention | None = None) -> None:
+        self.store = Store(client, retention)
+        self.registry = TenantRegistry(client)
         self.core = Core(self.store, clock)
-        self.catalog = Catalog(self.core)
+        self.catalog = Catalog(self.core, self.registry)
         self.matcher = Matcher(self.core)
         self.steps = Steps(self.core, self.catalog, self.matcher)
         self.contacts = Contacts(self.core, self.catalog, self.matcher, self.steps)
         self.agents = Agents(self.core, self.matcher)
 
     def timer_worker(self, poll_seconds: float = 0.2) -> TimerWorker:
-        return TimerWorker(self.store, self.core.clock, self.contacts, poll_seconds=poll_seconds)
+        return TimerWorker(
+            self.store, self.registry, self.core.clock, self.contacts, poll_seconds=poll_seconds
+        )

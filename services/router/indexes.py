@@ -119,6 +119,15 @@ def is_routable(contact: Contact, now: datetime) -> bool:
     )
 
 
+def waiting_signature(record: ContactRecord, queue: Queue, now: datetime) -> str | None:
+    """The registered signature whose set the contact waits in, if it waits in one (not in an
+    agent's own set, not before its callback is due)."""
+    if not is_routable(record.contact, now):
+        return None
+    signature = routing_signature(record, queue, now)
+    return None if signature.startswith("@") else signature
+
+
 def contact_entries(record: ContactRecord, queue: Queue | None, now: datetime) -> dict[str, str]:
     contact = record.contact
     if queue is None or contact.status not in (ContactStatus.QUEUED, ContactStatus.OFFERED):

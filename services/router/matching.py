@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from math import ceil
 
 from helpline.domain import duration, timestamp
 from helpline.v1 import router_service_pb2
@@ -39,8 +40,6 @@ from services.router.store import ConflictError, Keys, Tx
 # entry whose record moved on between the read and the decision.
 SLACK = 2
 HEADS_PER_BAND = 3
-# An offer is answered within its timeout (seconds); a day covers any desktop's late answer.
-OFFER_ID_TTL_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,9 @@ class Matcher:
             contact_id=contact.contact_id,
             offer=PendingOffer(contact.contact_id, offer_id),
         )
-        tx.set(tx.keys.offer(offer_id), contact.contact_id, ttl_s=OFFER_ID_TTL_S)
+        # Answerable until the offer ends, then for the contact's retention (Core.stage_contact).
+        lifetime = self.store.retention.contact_s + ceil(queue.offer_timeout.total_seconds())
+        tx.set(tx.keys.offer(offer_id), contact.contact_id, ttl_s=lifetime)
         tx.desk(agent.agent_id, "offer", offer_message(contact, queue, now))
         self.store.commit(tx)
         return Offered(contact.contact_id, agent.agent_id, offer_id)

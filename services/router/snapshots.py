@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 
 from helpline.domain import duration, timestamp
@@ -22,8 +21,6 @@ from services.router.store import Keys, Tx
 
 log = get_logger(__name__)
 
-_QUEUES_KEY_PREFIX = "rt:{"
-_SCAN_BATCH = 500
 # A tenant's snapshots go out a few queues at a time with a pause between, at most half the
 # interval in all: built and committed at once, the hundred queues of a tenant held the interpreter
 # and then the relay in one burst, and the contacts routed meanwhile waited behind it (the
@@ -56,25 +53,12 @@ class QueueSnapshots:
     def run_once(self) -> int:
         """Snapshot every tenant whose lease this worker takes; returns the snapshots emitted."""
         emitted = 0
-        for tenant in self.tenants():
+        for tenant in self.router.registry.tenants():
             if self._stop.is_set():
                 break
             if self._take_lease(tenant):
                 emitted += self.snapshot(tenant)
         return emitted
-
-    def tenants(self) -> Iterator[str]:
-        # No registry lists the tenants that have queues (router:tenants only has those with
-        # timers), so the queue sets are found by SCAN: a few round trips per interval for one
-        # admin-level job, never on a request's path. On a cluster it sees one node only, so a
-        # registry written by Catalog.put_queue should replace it before the router runs on one.
-        pattern = f"{_QUEUES_KEY_PREFIX}*}}:queues"
-        for raw in self.router.store.client.scan_iter(match=pattern, count=_SCAN_BATCH):
-            key = raw.decode() if isinstance(raw, bytes) else str(raw)
-            tenant = key[len(_QUEUES_KEY_PREFIX) : key.find("}")]
-            # A queue id may hold the pattern's text; only the tenant's own queue set counts.
-            if tenant and key == Keys(tenant).queues():
-                yield tenant
 
     def _take_lease(self, tenant: str) -> bool:
         # Three replicas tick at their own moments; whoever sets the key first publishes for this

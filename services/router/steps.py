@@ -23,9 +23,6 @@ from services.router.matching import Matcher
 from services.router.records import AgentRecord, ContactRecord
 from services.router.store import Keys, Tx
 
-# preferred_agent looks this far back for the agent who last served a customer.
-LAST_AGENT_TTL_S = 30 * 24 * 3600
-
 
 @dataclass(frozen=True)
 class Step:
@@ -103,11 +100,23 @@ class Steps:
             tx.moving_average(tx.keys.queue_stats(queue.queue_id), "aht_ms", handle_ms, AHT_WEIGHT)
         customer = record.contact.context.customer_id
         if step.handle_time is not None and customer and record.contact.agent_id:
-            tx.set(tx.keys.customer_agent(customer), record.contact.agent_id, ttl_s=LAST_AGENT_TTL_S)
+            last_agent = self.store.retention.last_agent_s
+            tx.set(tx.keys.customer_agent(customer), record.contact.agent_id, ttl_s=last_agent)
         if outcome.spawned is not None:
             spawned_queue = self.core.queue_of(outcome.spawned)
+            if spawned_queue is not None:
+                self.ensure_signature(ContactRecord(0, outcome.spawned), spawned_queue, now)
             self.core.stage_contact(tx, None, outcome.spawned, spawned_queue, now)
         if step.agent is not None and agent_record is not None:
+            changes = dict(step.agent_changes)
+            pending = agent_record.offer
+            if (
+                pending
+                and pending.contact_id == contact_id
+                and outcome.contact.status is not ContactStatus.OFFERED
+            ):
+                # The offer ended: the agent's record keeps no id of it, nor of its contact.
+                changes["offer"] = None
             self.core.stage_agent(
                 tx,
                 agent_record,
@@ -116,7 +125,7 @@ class Steps:
                 contact_id=contact_id,
                 wrap_up_until=step.wrap_up_until,
                 events=step.agent_events,
-                **step.agent_changes,
+                **changes,
             )
             if step.withdrawn:
                 withdrawn = router_service_pb2.OfferWithdrawn(

@@ -9,6 +9,7 @@ the change. That is how the invariants "never offer a contact twice" and "never 
 hold across replicas without locks.
 
 Keys carry the tenant as a hash tag (`rt:{acme}:...`), so a script never crosses cluster slots.
+A record past its use gets its Redis expiry in the same script (services/router/retention.py).
 """
 
 from __future__ import annotations
@@ -38,16 +39,18 @@ from services.router.records import (
     QueueRecord,
     SkillRecord,
 )
+from services.router.retention import Retention
 
 SOURCE = "/helpline/router"
 OUTBOX_STREAM = "router:outbox"
-# Tenants with timers, for the timer workers (outside any tenant's slot, like tickets:tenants).
-TENANTS = "router:tenants"
 # A desk stream keeps the last offers of an agent for a desktop that reconnects.
 DESK_MAXLEN = 100
 
 TOPIC_OF_DOMAIN = {"contact": "helpline.contacts", "agent": "helpline.agents", "queue": "helpline.queues"}
 
+# ARGV[1]: the ops, checks first; ARGV[2]: how long a desk keeps an entry (ms). A desk entry's id
+# is the server's time it was written, so each write drops the entries older than that, then the
+# whole stream expires once nothing has been written to it for as long.
 _COMMIT = """
 local ops = cjson.decode(ARGV[1])
 for i = 1, #ops do
@@ -60,8 +63,15 @@ for i = 1, #ops do
   elseif op[1] == 'n' then
     local current = tonumber(redis.call('GET', KEYS[op[2]]) or '0')
     if current ~= op[3] then return {'conflict', KEYS[op[2]]} end
+  elseif op[1] == 'x' then
+    if redis.call('EXISTS', KEYS[op[2]]) ~= op[3] then return {'conflict', KEYS[op[2]]} end
+  elseif op[1] == 'c' then
+    if redis.call('SCARD', KEYS[op[2]]) ~= op[3] then return {'conflict', KEYS[op[2]]} end
+  elseif op[1] == 'm' then
+    if redis.call('SISMEMBER', KEYS[op[2]], op[3]) ~= 1 then return {'conflict', KEYS[op[2]]} end
   end
 end
+local desk_ms = tonumber(ARGV[2])
 for i = 1, #ops do
   local op = ops[i]
   local name, key = op[1], KEYS[op[2]]
@@ -79,8 +89,12 @@ for i = 1, #ops do
     local old = redis.call('HGET', key, op[3])
     if old then x = tonumber(old) + (x - tonumber(old)) * tonumber(op[5]) end
     redis.call('HSET', key, op[3], string.format('%.0f', x))
+  elseif name == 'expire' then redis.call('EXPIRE', key, op[3])
   elseif name == 'xadd' then
-    redis.call('XADD', key, 'MAXLEN', '~', op[3], '*', 'kind', op[4], 'data', op[5])
+    local id = redis.call('XADD', key, 'MAXLEN', '~', op[3], '*', 'kind', op[4], 'data', op[5])
+    local written_ms = tonumber(string.match(id, '^(%d+)'))
+    redis.call('XTRIM', key, 'MINID', string.format('%.0f', written_ms - desk_ms))
+    redis.call('PEXPIRE', key, desk_ms)
   end
 end
 emit_all()
@@ -241,7 +255,6 @@ class Tx:
     _key_index: dict[str, int] = field(default_factory=dict)
     ops: list[list[Any]] = field(default_factory=list)
     records: list[OutgoingRecord] = field(default_factory=list)
-    uses_timers: bool = False
 
     def _k(self, key: str) -> int:
         if key not in self._key_index:
@@ -259,11 +272,27 @@ class Tx:
     def expect_counter(self, key: str, value: int) -> None:
         self.ops.append(["n", self._k(key), value])
 
+    def expect_exists(self, key: str, exists: bool = True) -> None:
+        """The key exists (or, with `exists=False`, does not: an empty set or sorted set)."""
+        self.ops.append(["x", self._k(key), int(exists)])
+
+    def expect_size(self, key: str, size: int) -> None:
+        """The set at `key` has `size` members."""
+        self.ops.append(["c", self._k(key), size])
+
+    def expect_member(self, key: str, member: str) -> None:
+        """The set at `key` has `member`."""
+        self.ops.append(["m", self._k(key), member])
+
     def set(self, key: str, value: str, ttl_s: int = 0) -> None:
         self.ops.append(["set", self._k(key), value, ttl_s])
 
     def delete(self, key: str) -> None:
         self.ops.append(["del", self._k(key)])
+
+    def expire(self, key: str, ttl_s: int) -> None:
+        """The key, if it exists, expires `ttl_s` from now."""
+        self.ops.append(["expire", self._k(key), ttl_s])
 
     def zadd(self, key: str, score: int | str, member: str) -> None:
         self.ops.append(["zadd", self._k(key), str(score), member])
@@ -305,7 +334,6 @@ class Tx:
         for member, due in sorted(new.items()):
             if old.get(member) != due:
                 self.zadd(timers, due, member)
-                self.uses_timers = True
 
     def emit(self, events: Iterable[Message], subject: str) -> None:
         for event in events:
@@ -315,18 +343,16 @@ class Tx:
 
 
 class Store:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, retention: Retention | None = None) -> None:
         self.client = client
+        self.retention = retention or Retention()
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
         self._queue_counts = client.register_script(_QUEUE_COUNTS)
 
     def commit(self, tx: Tx) -> None:
-        if tx.uses_timers:
-            # Outside the script: it is another slot, and adding a tenant twice is harmless.
-            self.client.sadd(TENANTS, tx.keys.tenant)
         reply = self._commit(
             keys=tx.key_list,
-            args=[json.dumps(tx.ops, separators=(",", ":"))],
+            args=[json.dumps(tx.ops, separators=(",", ":")), self.retention.desk_s * 1000],
             records=tx.records,
         )
         if reply[0] == b"conflict":
@@ -470,6 +496,13 @@ class Store:
         ahead: Any = self.client.zcount(key, "-inf", f"({score}")
         return int(ahead) + 1
 
+    def exist(self, keys: Sequence[str]) -> list[bool]:
+        """Whether each key exists, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return [bool(found) for found in pipe.execute()]
+
     def set_size(self, key: str) -> int:
         size: Any = self.client.zcard(key)
         return int(size)
@@ -486,9 +519,6 @@ class Store:
 
     def next_timer_ms(self, tenant: str) -> int | None:
         return self.oldest_score(Keys(tenant).timers())
-
-    def tenants(self) -> list[str]:
-        return self.members_of(TENANTS)
 
     def postpone_timer(self, tenant: str, member: str, due_ms: int) -> None:
         # XX: a timer another replica handled meanwhile stays gone.

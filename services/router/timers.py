@@ -16,6 +16,7 @@ from services.router.core import NotFoundError
 from services.router.domain.errors import DomainError
 from services.router.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
 from services.router.store import Store
+from services.router.tenants import TenantRegistry
 
 log = get_logger(__name__)
 
@@ -25,8 +26,17 @@ BATCH = 200
 
 
 class TimerWorker:
-    def __init__(self, store: Store, clock: Clock, contacts: Contacts, *, poll_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: TenantRegistry,
+        clock: Clock,
+        contacts: Contacts,
+        *,
+        poll_seconds: float = 0.2,
+    ) -> None:
         self.store = store
+        self.registry = registry
         self.clock = clock
         self.contacts = contacts
         self.poll_seconds = poll_seconds
@@ -45,7 +55,7 @@ class TimerWorker:
         """Fire every timer due now; returns how many fired."""
         fired = 0
         now_ms = ms(self.clock.now())
-        for tenant in self.store.tenants():
+        for tenant in self.registry.tenants():
             for member in self.store.due_timers(tenant, now_ms, BATCH):
                 self.fire(tenant, member)
                 fired += 1

@@ -39,7 +39,7 @@ from services.router.engine import Router
 
 IF_MATCH_DOC = (
     'The ETag the caller last saw (e.g. `"3"`); a stale one is a 412, and so is any on a queue that '
-    "does not exist yet. Without it, the PUT replaces whatever is there."
+    "does not exist yet. Without it, a PUT replaces, and a DELETE removes, whatever is there."
 )
 IfMatch = Annotated[str | None, Header(max_length=64, description=IF_MATCH_DOC)]
 ResourceId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -147,6 +147,25 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
             queue = router().catalog.queue(caller.tenant_id, queue_id)
         response.headers["ETag"] = etag(queue.version)
         return QueueOut.of(queue)
+
+    @api.delete(
+        "/queues/{queue_id}",
+        tags=["queues"],
+        status_code=204,
+        response_class=Response,
+        responses={
+            **missing,
+            **written,
+            **problem_responses({412: "If-Match names a version the queue is not at."}),
+        },
+    )
+    def delete_queue(queue_id: ResourceId, caller: Caller, if_match: IfMatch = None) -> Response:
+        """Remove a queue nothing uses any more: no agent serves it, no routing profile lists it, no
+        queue overflows to it and no contact waits in it (else 422 `queue_in_use`)."""
+        expected = parse_if_match(if_match)
+        with refusals():
+            router().catalog.remove_queue(caller.tenant_id, queue_id, expected)
+        return Response(status_code=204)
 
     @api.get("/queues", tags=["queues"], response_model=QueueList)
     def list_queues(caller: Caller) -> QueueList:

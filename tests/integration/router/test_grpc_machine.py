@@ -61,7 +61,8 @@ from services.router.domain.model import (
     Strategy,
 )
 from services.router.engine import Router
-from services.router.store import TENANTS, Keys
+from services.router.store import Keys
+from services.router.tenants import TENANTS
 
 pytestmark = pytest.mark.integration
 

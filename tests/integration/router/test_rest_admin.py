@@ -155,6 +155,26 @@ def test_a_queue_change_is_pinned_by_if_match(api: Admin) -> None:
     assert versions == [1, 2, 3, 4]
 
 
+def test_a_queue_nothing_uses_is_removed(api: Admin) -> None:
+    chat_queue(api)
+    chat_queue(api, "mail")
+    desk(api)
+    delete = api.client.delete
+    problem(delete("/v1/queues/chat", headers=api.mine), 422, "queue_in_use")
+    desk(api, {"queues": [{"queue_id": "mail"}]}, 200)
+    problem(delete("/v1/queues/chat", headers=api.mine | {"If-Match": '"2"'}), 412, "version_mismatch")
+    problem(delete("/v1/queues/chat", headers=api.theirs), 404)
+
+    removed = delete("/v1/queues/chat", headers=api.mine | {"If-Match": '"1"'})
+
+    assert (removed.status_code, removed.content) == (204, b"")
+    problem(api.client.get("/v1/queues/chat", headers=api.mine), 404)
+    problem(delete("/v1/queues/chat", headers=api.mine), 404)
+    assert [q["id"] for q in get(api, "/v1/queues")["items"]] == ["mail"]
+    removals = router_events(api.redis, api.tenant, queue_events_pb2.QueueRemoved)
+    assert [event.queue_id for event in removals] == ["chat"]
+
+
 @pytest.mark.parametrize(
     ("change", "rule"),
     [
@@ -368,6 +388,7 @@ def test_an_unknown_id_is_not_found(api: Admin, path: str) -> None:
         ("PUT", "/v1/queues/chat"),
         ("PUT", "/v1/routing-profiles/desk"),
         ("PUT", "/v1/agents/ann"),
+        ("DELETE", "/v1/queues/chat"),
     ],
 )
 def test_a_key_is_required(api: Admin, method: str, path: str) -> None:
