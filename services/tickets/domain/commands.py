@@ -25,6 +25,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from helpline.domain import timestamp
+from helpline.limits import FIELD_KEY, FIELD_VALUE, LISTS, LONG_TEXT, MAPS, SUBJECT
 from helpline.v1 import common_pb2, ticket_events_pb2
 from services.tickets.domain import lifecycle
 from services.tickets.domain.convert import (
@@ -38,7 +39,7 @@ from services.tickets.domain.convert import (
     tier_from_proto,
     to_snapshot,
 )
-from services.tickets.domain.errors import InvalidCommand
+from services.tickets.domain.errors import InvalidCommand, LimitReached
 from services.tickets.domain.model import (
     SYSTEM,
     Actor,
@@ -53,13 +54,16 @@ from services.tickets.domain.model import (
     Tier,
 )
 
-SUBJECT_MAX = 250
-TEXT_MAX = 65_536
-MAX_TAGS = 50
-MAX_CUSTOM_FIELDS = 50
-CUSTOM_FIELD_VALUE_MAX = 1024
+# The maxima are helpline.limits', which every API holds requests to before they get here.
+SUBJECT_MAX = SUBJECT.max_chars
+TEXT_MAX = LONG_TEXT.max_chars
+MAX_TAGS = LISTS["tags"]
+MAX_CUSTOM_FIELDS = MAPS["custom_fields"].max_entries
+CUSTOM_FIELD_VALUE_MAX = FIELD_VALUE.max_chars
+MAX_LINKED_CONTACTS = LISTS["contact_ids"]
+# Tags are compared lower-cased: the REST pattern (helpline.limits.TAG) lower-cased.
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_:-]{0,49}$")
-CUSTOM_FIELD_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+CUSTOM_FIELD_KEY_PATTERN = re.compile(FIELD_KEY.pattern or "")
 FOLLOW_UP_PREFIX = "Re: "
 DEFAULT_SURVEY_KINDS: tuple[common_pb2.SurveyKind.ValueType, ...] = (
     common_pb2.SURVEY_KIND_CSAT,
@@ -221,6 +225,13 @@ def link_contact(ticket: Ticket, contact_id: str, actor: Actor, now: datetime) -
     _require(contact_id, "contact_id")
     if contact_id in ticket.contact_ids:
         return Outcome(ticket)
+    if len(ticket.contact_ids) >= MAX_LINKED_CONTACTS:
+        raise LimitReached(
+            "contact_limit_reached",
+            f"ticket {ticket.ticket_id} has {len(ticket.contact_ids):,} contacts linked; at most "
+            f"{MAX_LINKED_CONTACTS:,}: open a follow-up ticket",
+            limit=str(MAX_LINKED_CONTACTS),
+        )
     after = ticket.evolve(now, contact_ids=(*ticket.contact_ids, contact_id))
     return Outcome(after, (_updated(after, ["contact_ids"], actor),))
 
@@ -473,7 +484,8 @@ def add_comment(
     changes: dict[str, Any] = {"comment_count": ticket.comment_count + 1}
     if first_response:
         changes["first_agent_reply_at"] = now
-    if contact_id and contact_id not in ticket.contact_ids:
+    # A comment is never refused for its contact: past the most a ticket links, it is kept unlinked.
+    if contact_id and contact_id not in ticket.contact_ids and len(ticket.contact_ids) < MAX_LINKED_CONTACTS:
         changes["contact_ids"] = (*ticket.contact_ids, contact_id)
     move = lifecycle.move(ticket, target, now) if target is not ticket.status else None
     if move is not None:

@@ -11,8 +11,8 @@ import pytest
 from helpline.domain import from_timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2
 from services.tickets.domain import commands
-from services.tickets.domain.commands import NewTicket
-from services.tickets.domain.errors import InvalidCommand, TransitionRefused
+from services.tickets.domain.commands import MAX_LINKED_CONTACTS, NewTicket
+from services.tickets.domain.errors import InvalidCommand, LimitReached, TransitionRefused
 from services.tickets.domain.model import (
     SYSTEM,
     Actor,
@@ -640,3 +640,14 @@ def test_every_event_carries_tenant_ticket_and_version() -> None:
         assert fields["tenant_id"] == "acme"
         assert fields["ticket_id"] == "t-1"
         assert fields.get("version", outcome.ticket.version) == outcome.ticket.version
+
+
+def test_a_ticket_links_at_most_its_maximum_of_contacts_and_a_comment_past_it_stays_unlinked() -> None:
+    full = replace(new_ticket(), contact_ids=tuple(f"k-{n}" for n in range(MAX_LINKED_CONTACTS)))
+    with pytest.raises(LimitReached) as refused:
+        commands.link_contact(full, "k-new", AGENT, later(1))
+    assert refused.value.rule == "contact_limit_reached"
+    assert commands.link_contact(full, "k-0", AGENT, later(1)).ticket is full
+    commented = commands.add_comment(full, "Thanks", AGENT, later(2), comment_id="c-1", contact_id="k-new")
+    assert commented.ticket.contact_ids == full.contact_ids
+    assert commented.ticket.comment_count == full.comment_count + 1
