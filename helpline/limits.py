@@ -72,6 +72,9 @@ FIELD_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,49}$"
 ATTRIBUTE_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 
 ID = TextLimit(128, ID_PATTERN, "id")
+# An idempotency key: whatever a client generates (a UUID, base64), printable ASCII as HTTP's
+# Idempotency-Key header; it lands in Redis key names and derived ids, so it is bounded like an id.
+REQUEST_ID = TextLimit(128, r"^[\x21-\x7e]+$", "request id")
 TENANT = TextLimit(63, TENANT_PATTERN, "tenant id")
 TEXT = TextLimit(1_000)
 LONG_TEXT = TextLimit(65_536)
@@ -98,6 +101,7 @@ STRINGS: dict[str, TextLimit] = {
     "customer_address": ADDRESS,
     "callback_number": ADDRESS,
     "page_token": TOKEN,
+    "request_id": REQUEST_ID,
     "tags": TAG,
 }
 # Items of repeated fields by name; any other holds at most MAX_ITEMS.

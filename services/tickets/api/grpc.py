@@ -65,8 +65,6 @@ from services.tickets.usecases import (
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TicketService"].full_name
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-# A request_id lands in Redis key names and derived ids; a UUID or ULID needs far less.
-REQUEST_ID_MAX = 128
 
 Decide = Callable[[Ticket, Actor, datetime], Outcome]
 
@@ -134,14 +132,6 @@ def _pinned(expected_version: int) -> int | None:
     if expected_version < 0:
         raise InvalidCommand("invalid_expected_version", "expected_version is a ticket version, or 0")
     return expected_version or None
-
-
-def _request_id(request_id: str) -> str:
-    if len(request_id) > REQUEST_ID_MAX:
-        raise InvalidCommand(
-            "request_id_too_long", f"request_id has {len(request_id)} characters; at most {REQUEST_ID_MAX}"
-        )
-    return request_id
 
 
 def _fingerprint(request: pb.CreateTicketRequest) -> str:
@@ -237,7 +227,7 @@ class _CommentOnce:
         self.tenant = tenant
         self.request = request
         self.author = author
-        request_id = _request_id(request.request_id)
+        request_id = request.request_id
         if request_id:
             self.comment_id = _derived_id("comment", request.ticket_id, request_id)
             self.follow_up_id = _derived_id("follow_up", request.ticket_id, request_id)
@@ -307,7 +297,7 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
             lambda ticket_id, now: commands.create(
                 draft, actor, now, ticket_id=ticket_id, comment_id=comment_id
             ),
-            idempotency_key=_request_id(request.request_id),
+            idempotency_key=request.request_id,
             fingerprint=_fingerprint(request),
         )
         return pb.CreateTicketResponse(ticket=to_proto(result.ticket))

@@ -171,7 +171,8 @@ def test_create_is_idempotent_by_request_id(stub: TicketServiceStub, a: Caller, 
         ({"subject": " "}, "subject_required"),
         ({"priority": 99}, "unknown_enum"),
         ({"tags": ["no spaces"]}, "invalid_tag"),
-        ({"request_id": "r" * 129}, "request_id_too_long"),
+        ({"request_id": "r" * 129}, "too_long"),
+        ({"request_id": "with space"}, "invalid_request_id"),
     ],
 )
 def test_create_refuses_bad_requests(
