@@ -117,9 +117,7 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             principal = self._store.resolve(key)
         except redis.RedisError as exc:
             log.warning("api key store unavailable", error=str(exc))
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE, "unavailable: authentication backend unavailable, retry"
-            )
+            context.abort(grpc.StatusCode.UNAVAILABLE, _STORE_AWAY)
         if principal is None:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNKNOWN_KEY)
         return principal

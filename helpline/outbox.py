@@ -285,10 +285,6 @@ class OutboxRelay:
                 return int(group.get("pending", 0)) + int(lag or 0)
         return int(self.client.xlen(self.stream))
 
-    def dead_letters(self) -> int:
-        """How many refused entries the dead-letter stream holds."""
-        return int(self.client.xlen(self.dead_stream))
-
     def _read(self, start: str, block: int | None = None) -> list[Entry]:
         # redis-py types every reply shape at once; this call returns [[stream, [(id, fields), ...]]].
         response: Any = self.client.xreadgroup(
