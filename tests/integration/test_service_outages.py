@@ -91,21 +91,8 @@ def test_a_service_started_before_kafka_waits_for_it_not_ready_and_then_serves(
     # The broker's ports are chosen now; the broker starts after the service.
     env = service_env("tickets", redis_url, private_stack.kafka_bootstrap, unique)
     process = ServiceProcess("tickets", env, tmp_path / "tickets.log")
-    process.start(wait_ready=False)
-    try:
-        wait_until(lambda: _http_answers(process), what="the HTTP server to answer", timeout=60)
-        wait_until(lambda: "waiting for Kafka" in process.log.read_text(), what="the wait to be logged")
-        status, body = _readiness(process)
-        assert status == 503
-        assert body["checks"]["startup"]["ok"] is False  # type: ignore[index]
-        assert process.process is not None
-        assert process.process.poll() is None, "the service must wait for Kafka, not exit"
-
-        private_stack.start("kafka")
-        wait_until(lambda: _readiness(process)[0] == 200, what="the service to be ready", timeout=120)
-    finally:
-        code = process.stop()
-    assert code == 0
+    _waits_unready_until_started(process, private_stack, "kafka", failing_check="startup")
+    assert "waiting for Kafka" in process.log.read_text()
 
 
 def _http_answers(process: ServiceProcess) -> bool:
@@ -157,18 +144,26 @@ def test_a_service_started_before_redis_waits_for_it_not_ready_and_then_serves(
 ) -> None:
     env = service_env(service, private_stack.db_url(1), kafka_bootstrap, unique)
     process = ServiceProcess(service, env, tmp_path / f"{service}.log")
+    _waits_unready_until_started(process, private_stack, "redis", failing_check="redis")
+
+
+def _waits_unready_until_started(
+    process: ServiceProcess, stack: PrivateStack, dependency: str, failing_check: str
+) -> None:
+    """Start `process` before its `dependency`: it answers HTTP, unready, without exiting, until
+    the dependency starts; then it becomes ready, and stops cleanly."""
     process.start(wait_ready=False)
     try:
         wait_until(lambda: _http_answers(process), what="the HTTP server to answer", timeout=60)
-        time.sleep(5)
+        # Long enough for a first attempt on the dependency to fail and be retried.
+        time.sleep(8)
         status, body = _readiness(process)
         assert status == 503
-        assert body["checks"]["redis"]["ok"] is False  # type: ignore[index]
+        assert body["checks"][failing_check]["ok"] is False  # type: ignore[index]
         assert process.process is not None
-        assert process.process.poll() is None, "the service must wait for Redis, not exit"
-
-        private_stack.start("redis")
-        wait_until(lambda: _readiness(process)[0] == 200, what="the service to be ready", timeout=60)
+        assert process.process.poll() is None, f"the service must wait for {dependency}, not exit"
+        stack.start(dependency)
+        wait_until(lambda: _readiness(process)[0] == 200, what="the service to be ready", timeout=120)
     finally:
         code = process.stop()
     assert code == 0, process.log.read_text()[-3000:]
