@@ -100,12 +100,14 @@ from tests.integration.service_process import ServiceProcess
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 60.0
-# The centre runs this long before the first outage, and between one recovery and the next outage.
-CALM_S = 20.0
+# The centre runs this long before the first outage (time for tickets and waits to run their whole
+# course clear of any outage), and between one recovery and the next outage.
+BEFORE_S = 35.0
+BETWEEN_S = 20.0
 # SLA alerts are compared only for what ran wholly outside each outage widened by this on both
 # sides: an end just before the stop may not have reached the SLA service yet, and its timers are
 # polled.
-SETTLE_S = 5.0
+SETTLE_S = 2.0
 SLA_TOLERANCE_S = 0.3
 # Simulated seconds: far above any wrap-up, stretched by an outage or not, so the router never
 # closes one itself.
@@ -123,29 +125,29 @@ REST_CHECKS = {
 
 
 def scenario(tenant: str) -> Scenario:
-    """Arrivals for 15.6 simulated minutes at 5x (187 s: through both outages, until the broker is
-    back), then up to 2.4 minutes of drain: voice tight enough to queue, abandon and take callbacks,
+    """Arrivals for 16.8 simulated minutes at 5x (202 s: through both outages, until the broker is
+    back), then up to 2.4 minutes of drain: voice busy enough to queue, abandon and take callbacks,
     some calls held or handed off to support, chat, a bot that keeps half its conversations, emails
-    every 15 s as tickets held to a first reply in 60 s and a resolution in 120 s (often enough for
-    some to run their course between the outages), some pending until the customer writes back,
-    some on hold, half of the solved closed; surveys."""
+    every 20 s as tickets held to a first reply in 60 s and a resolution in 120 s and answered
+    quickly (so that some run their course before the first outage), some pending until the
+    customer writes back, some on hold, half of the solved closed; surveys."""
     queue = {"wrap_up_timeout_s": WRAP_UP_TIMEOUT_S, "service_level_threshold_s": 40}
     return Scenario(
         seed=16,
         tenant=tenant,
-        hours=0.26,
+        hours=0.28,
         speed=5,
         drain_h=0.04,
         curve=(1.0,) * 24,
         channels={
             "voice": ChannelLoad(
-                per_hour=150, queue="out-voice", patience_mean_s=180, handle=Duration(mean_s=60),
+                per_hour=100, queue="out-voice", patience_mean_s=180, handle=Duration(mean_s=60),
                 hold_rate=0.3, transfer_rate=0.3, transfer_to="out-support-voice", callback_acceptance=0.3,
             ),
             "chat": ChannelLoad(
                 per_hour=60, queue="out-chat", patience_mean_s=600, handle=Duration(mean_s=90)
             ),
-            "email": ChannelLoad(per_hour=240, queue="out-email", handle=Duration(mean_s=30)),
+            "email": ChannelLoad(per_hour=180, queue="out-email", handle=Duration(mean_s=30)),
         },
         queues={
             "out-voice": QueueSpec(callback_threshold_s=20, **queue),
@@ -171,7 +173,7 @@ def scenario(tenant: str) -> Scenario:
                 shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.0,
             ),
             AgentGroup(
-                name="email", count=2, queues=("out-email",), capacity={"email": 1},
+                name="email", count=4, queues=("out-email",), capacity={"email": 1},
                 shift_start_h=0, shift_end_h=24, reject_rate=0.0, miss_rate=0.0,
             ),
         ),
@@ -236,9 +238,9 @@ def test_the_centre_rides_out_a_minute_without_redis_and_one_without_kafka(
         wait_for_queues(platform.prometheus, tenant, {("out-voice", "voice"), ("out-chat", "chat")})
         with playing(sim) as played:
             wait_until(lambda: sim.floor.arrived > 0, what="the first customer")
-            time.sleep(CALM_S)
+            time.sleep(BEFORE_S)
             outages.append(pull("redis", platform, private_stack, sim))
-            time.sleep(CALM_S)
+            time.sleep(BETWEEN_S)
             outages.append(pull("kafka", platform, private_stack, sim))
             played.result(timeout=300)
     finally:
