@@ -5,7 +5,6 @@ complete with a disposition, and log out when the shift or the run ends."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
 import grpc
@@ -13,15 +12,17 @@ import grpc
 from helpline.simulation.floor import AgentActivity
 from helpline.simulation.model import HOUR_S
 from helpline.simulation.plan import PlannedContact, plan_number, stream
+from helpline.simulation.retry import BACKOFF, RETRIED, RefusedError
 from helpline.simulation.scenario import AgentGroup
 from helpline.v1 import common_pb2
 from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2 as ticket_pb
 
 if TYPE_CHECKING:
-    from helpline.simulation.runner import CallOptions, Simulation
+    from helpline.simulation.runner import Simulation
 
-T = TypeVar("T")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 # Simulated seconds an agent takes to pick up an offer they answer.
 PICK_UP_S = 3.0
 # A held contact is held for this share of its handle time, after this share of talking.
@@ -44,6 +45,7 @@ class Desktop:
         self._idle = asyncio.Event()
         self._idle.set()
         self._missed: set[str] = set()
+        self._offer_ids: set[str] = set()
         self._handling: set[asyncio.Task[None]] = set()
         self.breaks = 0
         self._show(sim.clock.now())
@@ -54,8 +56,7 @@ class Desktop:
         end_s = (self.group.shift_end_h - sim.scenario.start_h) * HOUR_S
         if end_s <= 0 or not await self._sleep_until(start_s, leave):
             return
-        call = sim.stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id), metadata=sim.metadata)
-        reader = asyncio.create_task(self._offers(call))
+        reader = asyncio.create_task(self._offers())
         try:
             at = await self._status(common_pb2.AGENT_STATUS_AVAILABLE)
             self.on_duty = True
@@ -70,7 +71,6 @@ class Desktop:
                 next_break_s += every_s
             await self._log_out()
         finally:
-            call.cancel()
             reader.cancel()
             await asyncio.gather(reader, *self._handling, return_exceptions=True)
 
@@ -113,22 +113,41 @@ class Desktop:
         self.on_duty = False
         self._show(at)
 
-    async def _offers(
-        self, call: grpc.aio.UnaryStreamCall[pb.StreamOffersRequest, pb.StreamOffersResponse]
-    ) -> None:
-        try:
-            async for item in call:
-                if item.WhichOneof("item") == "offer":
-                    task = asyncio.create_task(self._offered(item.offer))
-                    self._handling.add(task)
-                    task.add_done_callback(self._handling.discard)
-                elif item.withdrawn.offer_id in self._missed:
-                    await self._missed_offer_gone(item.withdrawn.offer_id)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                self.sim.problem(
-                    f"{self.agent_id}: the offer stream ended: {exc.code().name} {exc.details()}"
-                )
+    async def _offers(self) -> None:
+        """The desk's offers as they come. A stream the router cannot keep for now (UNAVAILABLE:
+        Redis away as it opens, or the desktop fell behind its desk) is opened again, as the
+        router asks; the offer pending then comes again, and is not taken twice."""
+        failures = 0
+        while True:
+            request = pb.StreamOffersRequest(agent_id=self.agent_id)
+            call = self.sim.stub.StreamOffers(request, metadata=self.sim.metadata)
+            try:
+                async for item in call:
+                    failures = 0
+                    await self._desk_item(item)
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in RETRIED:
+                    if exc.code() != grpc.StatusCode.CANCELLED:
+                        self.sim.problem(
+                            f"{self.agent_id}: the offer stream ended: {exc.code().name} {exc.details()}"
+                        )
+                    return
+            finally:
+                call.cancel()
+            failures += 1
+            await asyncio.sleep(BACKOFF.delay(failures))
+
+    async def _desk_item(self, item: pb.StreamOffersResponse) -> None:
+        if item.WhichOneof("item") == "offer":
+            if item.offer.offer_id in self._offer_ids:
+                return
+            self._offer_ids.add(item.offer.offer_id)
+            task = asyncio.create_task(self._offered(item.offer))
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+        elif item.withdrawn.offer_id in self._missed:
+            await self._missed_offer_gone(item.withdrawn.offer_id)
 
     async def _missed_offer_gone(self, offer_id: str) -> None:
         """After missed offers the router may set the agent away (missed): they notice and come back."""
@@ -141,7 +160,7 @@ class Desktop:
         caller = sim.floor.callers.get(offer.contact_id)
         if caller is None:
             # Not this run's contact (left over from an earlier run): someone else's to take.
-            await self._rpc(sim.stub.RejectOffer(self._reject(offer, "not_this_run"), **self._call()))
+            await self._act(sim.stub.RejectOffer, self._reject(offer, "not_this_run"))
             return
         contact = caller.contact
         rng = stream(sim.scenario.seed, f"{plan_number(contact)}:{self.agent_id}:offer")
@@ -152,20 +171,21 @@ class Desktop:
             return
         if draw < self.group.miss_rate + self.group.reject_rate:
             sim.floor.rejected += 1
-            await self._rpc(sim.stub.RejectOffer(self._reject(offer, "busy"), **self._call()))
+            await self._act(sim.stub.RejectOffer, self._reject(offer, "busy"))
             return
         await sim.clock.pause(PICK_UP_S)
         if not sim.floor.pick_up(contact.contact_id):
             return
         accept = pb.AcceptOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id)
-        sent = sim.clock.now()
         try:
-            await sim.stub.AcceptOffer(accept, **self._call())
-        except grpc.aio.AioRpcError:
-            # The offer had expired or been withdrawn meanwhile.
-            sim.pick_up_failed(contact)
-            return
-        answered_at = self.sim.clock.between(sent)
+            sent, _accepted = await sim.call(sim.stub.AcceptOffer, accept)
+            answered_at = sim.clock.between(sent)
+        except RefusedError as refused:
+            if not refused.landed("already_accepted"):
+                # The offer had expired or been withdrawn meanwhile.
+                sim.pick_up_failed(contact)
+                return
+            answered_at = sim.clock.now()
         sim.answered(contact.contact_id, answered_at)
         await self._handle(contact, answered_at)
 
@@ -190,21 +210,18 @@ class Desktop:
         rng = stream(sim.scenario.seed, f"{leg}:hold")
         if load is not None and rng.random() < load.hold_rate:
             await sim.clock.pause(contact.handle_s * TALK_BEFORE_HOLD)
-            sent = sim.clock.now()
-            await self._rpc(sim.stub.HoldContact(pb.HoldContactRequest(**ids), **self._call()))
-            held_at = self.sim.clock.between(sent)
+            held_at = await self._act(sim.stub.HoldContact, pb.HoldContactRequest(**ids), "already_held")
             await sim.clock.pause(contact.handle_s * HOLD_SHARE)
-            sent = sim.clock.now()
-            await self._rpc(sim.stub.ResumeContact(pb.ResumeContactRequest(**ids), **self._call()))
-            held = self.sim.clock.between(sent) - held_at
+            resumed_at = await self._act(sim.stub.ResumeContact, pb.ResumeContactRequest(**ids))
+            if held_at is not None and resumed_at is not None:
+                held = resumed_at - held_at
             await sim.clock.pause(contact.handle_s * (1 - TALK_BEFORE_HOLD - HOLD_SHARE))
         else:
             await sim.clock.pause(contact.handle_s)
         if ticket_id:
             await self._reply(ticket_id, contact.contact_id)
-        sent = sim.clock.now()
-        await self._rpc(sim.stub.EndContact(pb.EndContactRequest(**ids), **self._call()))
-        ended = self.sim.clock.between(sent)
+        ended = await self._act(sim.stub.EndContact, pb.EndContactRequest(**ids), "already_ended")
+        ended = sim.clock.now() if ended is None else ended
         self._busy(ended, talking=-1, wrapping=1)
         await sim.clock.pause(contact.wrap_up_s)
         if ticket_id:
@@ -217,11 +234,10 @@ class Desktop:
                 await self._move(ticket_id, common_pb2.TICKET_STATUS_ON_HOLD, contact.contact_id)
             else:
                 await sim.solve_ticket(ticket_id, contact)
-        sent = sim.clock.now()
         disposition = contact.intent or "resolved"
         complete = pb.CompleteContactRequest(**ids, disposition_code=disposition, ticket_id=ticket_id)
-        await self._rpc(sim.stub.CompleteContact(complete, **self._call()))
-        completed = self.sim.clock.between(sent)
+        completed = await self._act(sim.stub.CompleteContact, complete, "already_completed")
+        completed = sim.clock.now() if completed is None else completed
         self._busy(completed, wrapping=-1)
         sim.floor.ledger.handled(
             contact.contact_id, talk_s=ended - answered_at - held, hold_s=held, wrap_up_s=completed - ended
@@ -244,10 +260,9 @@ class Desktop:
             to_queue_id=to_queue,
             reason="needs_specialist",
         )
-        sent = sim.clock.now()
-        if await self._rpc(sim.stub.TransferContact(request, **self._call())) is None:
+        at = await self._act(sim.stub.TransferContact, request)
+        if at is None:
             return False
-        at = self.sim.clock.between(sent)
         sim.floor.transferred(contact.contact_id, to_queue, at)
         sim.floor.transfers += 1
         self._busy(at, talking=-1)
@@ -256,22 +271,22 @@ class Desktop:
     async def _take_ticket(self, ticket_id: str, *, opening: bool) -> None:
         tickets = self.sim.tickets
         assign = ticket_pb.AssignTicketRequest(ticket_id=ticket_id, assignee_id=self.agent_id)
-        await self._rpc(tickets.AssignTicket(assign, **self._call()))
+        await self._act(tickets.AssignTicket, assign)
         if opening:
             opened = ticket_pb.TransitionTicketRequest(
                 ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_OPEN
             )
-            await self._rpc(tickets.TransitionTicket(opened, **self._call()))
+            await self._act(tickets.TransitionTicket, opened)
 
     async def _move(self, ticket_id: str, status: common_pb2.TicketStatus.ValueType, contact_id: str) -> None:
         """The reply asked the customer for more (pending), or the ticket waits on a third party
         (on hold): the customer's side of the simulation takes it from there."""
         request = ticket_pb.TransitionTicketRequest(ticket_id=ticket_id, to_status=status)
-        sent = self.sim.clock.now()
-        if await self._rpc(self.sim.tickets.TransitionTicket(request, **self._call())) is None:
+        moved = await self._act(self.sim.tickets.TransitionTicket, request)
+        if moved is None:
             return
         if status == common_pb2.TICKET_STATUS_PENDING:
-            self.sim.floor.ledger.ticket_pending(ticket_id, self.sim.clock.between(sent))
+            self.sim.floor.ledger.ticket_pending(ticket_id, moved)
         self.sim.waiting_tickets[contact_id] = (ticket_id, status)
 
     async def _reply(self, ticket_id: str, contact_id: str) -> None:
@@ -285,9 +300,9 @@ class Desktop:
             contact_id=contact_id,
             request_id=f"{contact_id}-reply",
         )
-        sent = self.sim.clock.now()
-        if await self._rpc(self.sim.tickets.AddComment(reply, **self._call())) is not None:
-            self.sim.floor.ledger.ticket_replied(ticket_id, self.sim.clock.between(sent))
+        replied = await self._act(self.sim.tickets.AddComment, reply)
+        if replied is not None:
+            self.sim.floor.ledger.ticket_replied(ticket_id, replied)
 
     def _busy(self, at: float, talking: int = 0, wrapping: int = 0) -> None:
         self.talking += talking
@@ -317,15 +332,13 @@ class Desktop:
     async def _status(self, status: common_pb2.AgentStatus.ValueType, reason: str = "") -> float:
         """When the router set the status."""
         request = pb.SetAgentStatusRequest(agent_id=self.agent_id, status=status, reason_code=reason)
-        sent = self.sim.clock.now()
-        await self._rpc(self.sim.stub.SetAgentStatus(request, **self._call()))
-        return self.sim.clock.between(sent)
+        done = await self._act(self.sim.stub.SetAgentStatus, request)
+        return self.sim.clock.now() if done is None else done
 
     def _reject(self, offer: pb.Offer, reason: str) -> pb.RejectOfferRequest:
         return pb.RejectOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id, reason=reason)
 
-    def _call(self) -> CallOptions:
-        return self.sim.call_options()
-
-    async def _rpc(self, call: Awaitable[T]) -> T | None:
-        return await self.sim.rpc(call, self.agent_id)
+    async def _act(
+        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req, done_rule: str = ""
+    ) -> float | None:
+        return await self.sim.act(method, request, self.agent_id, done_rule)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from helpline.simulation.floor import Floor
 from helpline.simulation.gateway import CHANNELS, INGRESS, Gateway
 from helpline.simulation.model import HOUR_S
 from helpline.simulation.plan import PlannedContact, plan_contacts, plan_number, stream
+from helpline.simulation.retry import RefusedError, answered
 from helpline.simulation.scenario import Scenario
 from helpline.simulation.setup import SetupError, agent_ids, configure_router, configure_sla
 from helpline.v1 import common_pb2, router_service_pb2_grpc, ticket_service_pb2_grpc
@@ -41,7 +42,11 @@ IVR_S = 5.0
 # Channels whose customers can hang up while queued, as the router takes it (a bot escalation is a chat).
 ABANDONING = frozenset({"voice", "chat", "bot"})
 RPC_TIMEOUT_S = 10.0
-T = TypeVar("T")
+# How long the run waits at its end for Kafka's acks: longer than librdkafka keeps trying a record
+# (message.timeout.ms, 120 s in helpline.producer), so each is acked or refused by then.
+FLUSH_S = 150.0
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 
 class CallOptions(TypedDict):
@@ -102,7 +107,9 @@ class Simulation:
         self.view = view
         self._heartbeat = heartbeat
         self.ticket_of: dict[str, str] = {}
-        self._answered: dict[str, asyncio.Event] = {}
+        # Set when a customer's wait is over: answered, or gone (hung up, or sent away by the run's
+        # end), so a patient customer's coroutine ends with the wait.
+        self._wait_over: dict[str, asyncio.Event] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self._deliveries: list[Delivery] = []
         self._producer = make_producer(
@@ -170,7 +177,7 @@ class Simulation:
                     task.cancel()
                 await asyncio.gather(*agents, ticker, return_exceptions=True)
                 await self._close_floor(desks)
-        await asyncio.to_thread(self._producer.flush)
+        await asyncio.to_thread(self._producer.flush, FLUSH_S)
         self._check_deliveries()
         self._show()
         return self.floor
@@ -235,7 +242,7 @@ class Simulation:
     async def _wait_in_queue(self, contact: PlannedContact) -> None:
         """Queued: answered, or gone at the end of their patience or for a callback; then, for a
         ticket the agent set pending, writing back."""
-        answered = self._answered[contact.contact_id] = asyncio.Event()
+        over = self._wait_over[contact.contact_id] = asyncio.Event()
         finished = self._finished[contact.contact_id] = asyncio.Event()
         self.floor.queue(contact)
         channel = "chat" if contact.channel == "bot" else contact.channel
@@ -245,12 +252,12 @@ class Simulation:
         if load is not None and load.callback_acceptance:
             # The IVR tells the caller the expected wait a moment after they queue.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(answered.wait(), self.clock.real(IVR_S))
-            if not answered.is_set() and await self._called_back(contact, load.callback_acceptance):
+                await asyncio.wait_for(over.wait(), self.clock.real(IVR_S))
+            if not over.is_set() and await self._called_back(contact, load.callback_acceptance):
                 return
         if math.isfinite(contact.patience_s):
             try:
-                await asyncio.wait_for(answered.wait(), max(0.0, patience_until - self.clock.now()))
+                await asyncio.wait_for(over.wait(), max(0.0, patience_until - self.clock.now()))
             except TimeoutError:
                 if self.floor.out_of_patience(contact.contact_id):
                     self.hang_up(contact)
@@ -269,18 +276,24 @@ class Simulation:
         confirm it."""
         tickets = self.scenario.tickets
         assert tickets is not None  # only a scenario with tickets opens them
-        statuses = [common_pb2.TICKET_STATUS_OPEN] if reopening else []
-        for status in (*statuses, common_pb2.TICKET_STATUS_SOLVED):
-            request = ticket_pb.TransitionTicketRequest(ticket_id=ticket_id, to_status=status)
-            sent = self.clock.now()
-            if await self.rpc(self.tickets.TransitionTicket(request, **self.call_options())) is None:
+        if reopening:
+            opened = ticket_pb.TransitionTicketRequest(
+                ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_OPEN
+            )
+            if await self.act(self.tickets.TransitionTicket, opened) is None:
                 return
-        self.floor.ledger.ticket_solved(ticket_id, self.clock.between(sent))
+        solve = ticket_pb.TransitionTicketRequest(
+            ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_SOLVED
+        )
+        solved = await self.act(self.tickets.TransitionTicket, solve)
+        if solved is None:
+            return
+        self.floor.ledger.ticket_solved(ticket_id, solved)
         if stream(self.scenario.seed, f"{plan_number(contact)}:close").random() < tickets.close_rate:
             closed = ticket_pb.TransitionTicketRequest(
                 ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_CLOSED
             )
-            await self.rpc(self.tickets.TransitionTicket(closed, **self.call_options()))
+            await self.act(self.tickets.TransitionTicket, closed)
 
     async def _after(self, simulated_s: float) -> bool:
         """Wait, unless the run ends first; False then."""
@@ -316,10 +329,10 @@ class Simulation:
             body="Here is what you asked for.",
             request_id=f"{ticket_id}-customer",
         )
-        sent = self.clock.now()
-        if await self.rpc(self.tickets.AddComment(comment, **self.call_options())) is None:
+        written = await self.act(self.tickets.AddComment, comment)
+        if written is None:
             return
-        self.floor.ledger.ticket_written_back(ticket_id, self.clock.between(sent))
+        self.floor.ledger.ticket_written_back(ticket_id, written)
         follow_up = replace(contact, contact_id=f"{contact.contact_id}-r1", survey=None)
         self.ticket_of[follow_up.contact_id] = ticket_id
         self.floor.arrived += 1
@@ -333,11 +346,7 @@ class Simulation:
         caller takes it or not (a draw of the plan's); one who does hangs up and waits for the
         callback, which keeps their place."""
         threshold_s = self.scenario.real_s(self.scenario.queue_spec(contact.queue_id).callback_threshold_s)
-        status = await self.rpc(
-            self.stub.GetQueueStatus(
-                pb.GetQueueStatusRequest(queue_id=contact.queue_id), **self.call_options()
-            )
-        )
+        status = await self.ask(self.stub.GetQueueStatus, pb.GetQueueStatusRequest(queue_id=contact.queue_id))
         voice = [c for c in status.channels if c.channel == CHANNELS["voice"]] if status else []
         if not voice or voice[0].estimated_wait.ToTimedelta().total_seconds() <= threshold_s:
             return False
@@ -348,17 +357,16 @@ class Simulation:
         request = pb.RequestCallbackRequest(
             contact_id=contact.contact_id, callback_number=f"+1555{plan_number(contact)[1:]}"
         )
-        sent = self.clock.now()
         try:
-            response = await self.stub.RequestCallback(request, **self.call_options())
-        except grpc.aio.AioRpcError:
+            sent, response = await self.call(self.stub.RequestCallback, request)
+        except RefusedError:
             # Answered or not queued yet on the router's side: the caller stays on the line.
             self.pick_up_failed(contact)
             return False
         callback = replace(
             contact, contact_id=response.callback_contact_id, channel="callback", patience_s=math.inf
         )
-        self._answered[callback.contact_id] = asyncio.Event()
+        self._wait_over[callback.contact_id] = asyncio.Event()
         finished = self._finished[callback.contact_id] = asyncio.Event()
         self.floor.called_back(contact.contact_id, callback, self.clock.between(sent))
         self.floor.callbacks += 1
@@ -370,15 +378,47 @@ class Simulation:
     def call_options(self) -> CallOptions:
         return {"metadata": self.metadata, "timeout": RPC_TIMEOUT_S}
 
-    async def rpc(self, call: Awaitable[T], who: str = "") -> T | None:
-        """A refusal is the platform's answer to note, not a reason to stop the floor; `who` (an
-        agent) made the call, if not the customers' side."""
+    async def call(
+        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
+    ) -> tuple[float, Resp]:
+        """The call's answer, retried through the platform's transient failures (helpline.simulation
+        .retry), and when its last attempt was sent; raises RefusedError."""
+        sent = self.clock.now()
+
+        def attempt() -> grpc.aio.UnaryUnaryCall[Req, Resp]:
+            nonlocal sent
+            sent = self.clock.now()
+            return method(request, **self.call_options())
+
+        response = await answered(attempt)
+        return sent, response
+
+    async def act(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp],
+        request: Req,
+        who: str = "",
+        done_rule: str = "",
+    ) -> float | None:
+        """A change the platform makes: when it acted (halfway through the attempt that it
+        answered), or None when it refused. A refusal is the platform's answer to note, not a
+        reason to stop the floor; `who` (an agent) made the call, if not the customers' side;
+        `done_rule` is the rule the platform refuses it with once it has happened."""
         try:
-            return await call
-        except grpc.aio.AioRpcError as exc:
-            self.problem(
-                f"{who}: {exc.code().name} {exc.details()}" if who else f"{exc.code().name} {exc.details()}"
-            )
+            sent, _response = await self.call(method, request)
+        except RefusedError as refused:
+            if refused.landed(done_rule):
+                return self.clock.now()
+            self.problem(f"{who}: {refused}" if who else str(refused))
+            return None
+        return self.clock.between(sent)
+
+    async def ask(self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp | None:
+        """A question to the platform: its answer, or None when it refused (noted as a problem)."""
+        try:
+            return (await self.call(method, request))[1]
+        except RefusedError as refused:
+            self.problem(str(refused))
             return None
 
     async def _open_ticket(self, contact: PlannedContact) -> None:
@@ -392,11 +432,10 @@ class Simulation:
             requester_id=f"cust-{contact.contact_id}",
             contact_id=contact.contact_id,
         )
-        sent = self.clock.now()
         try:
-            created = await self.tickets.CreateTicket(request, **self.call_options())
-        except grpc.aio.AioRpcError as exc:
-            self.problem(f"ticket for {contact.contact_id}: {exc.code().name} {exc.details()}")
+            sent, created = await self.call(self.tickets.CreateTicket, request)
+        except RefusedError as refused:
+            self.problem(f"ticket for {contact.contact_id}: {refused}")
             return
         opened = self.clock.between(sent)
         self.ticket_of[contact.contact_id] = created.ticket.ticket_id
@@ -407,6 +446,7 @@ class Simulation:
         now = self.clock.now()
         queued_at = self.floor.ledger.contacts[contact.contact_id].queued_at or now
         self.floor.left(contact.contact_id, now)
+        self._wait_over[contact.contact_id].set()
         waited = timedelta(seconds=now - queued_at)
         self.publish(self.gateway.abandoned(contact, waited, self.clock.wall()))
         self.done(contact.contact_id)
@@ -419,7 +459,7 @@ class Simulation:
 
     def answered(self, contact_id: str, at: float) -> None:
         self.floor.picked_up(contact_id, at)
-        self._answered[contact_id].set()
+        self._wait_over[contact_id].set()
 
     def done(self, contact_id: str) -> None:
         self.floor.finished += 1

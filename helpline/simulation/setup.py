@@ -4,10 +4,13 @@ its tickets' SLA policy through the SLA service's."""
 
 from __future__ import annotations
 
+import time
+from http import HTTPStatus
 from typing import Any
 
 import httpx
 
+from helpline.simulation.retry import BACKOFF
 from helpline.simulation.scenario import AgentGroup, Scenario
 
 
@@ -76,10 +79,27 @@ def configure_router(client: httpx.Client, api_key: str, scenario: Scenario) -> 
 
 def _put_all(client: httpx.Client, api_key: str, requests: list[tuple[str, dict[str, Any]]]) -> int:
     for path, body in requests:
-        response = client.put(path, json=body, headers={"X-API-Key": api_key})
+        response = _put(client, path, body, api_key)
         if response.status_code >= 300:
             raise SetupError(f"PUT {client.base_url}{path}: {response.status_code} {response.text}")
     return len(requests)
+
+
+def _put(client: httpx.Client, path: str, body: dict[str, Any], api_key: str) -> httpx.Response:
+    """The PUT's answer, made again while the service answers 503 (a dependency away, for as long
+    as that lasts), no sooner than its Retry-After asks."""
+    failures = 0
+    while True:
+        response = client.put(path, json=body, headers={"X-API-Key": api_key})
+        if response.status_code != HTTPStatus.SERVICE_UNAVAILABLE:
+            return response
+        failures += 1
+        time.sleep(max(BACKOFF.delay(failures), _retry_after_s(response)))
+
+
+def _retry_after_s(response: httpx.Response) -> float:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else 0.0
 
 
 POLICY_ID = "simulated-tickets"

@@ -79,6 +79,8 @@ class TicketTruth:
     replied_at: float | None = None
     solved_at: float | None = None
     contacts: int = 1
+    # Public agent replies, the first one included.
+    replies: int = 0
     # Time pending so far, and since when it is pending now.
     paused_s: float = 0.0
     pending_since: float | None = None
@@ -249,8 +251,9 @@ class Ledger:
         self.tickets[ticket_id] = TicketTruth(ticket_id, contact_id, at)
 
     def ticket_replied(self, ticket_id: str, at: float) -> None:
-        """The first public agent reply; later ones start no SLA of the run's policy."""
+        """A public agent reply; only the first counts for the run's policy (first_reply)."""
         ticket = self.tickets[ticket_id]
+        ticket.replies += 1
         if ticket.replied_at is None:
             ticket.replied_at = at
 

@@ -87,12 +87,21 @@ class MetricsSettings(Settings):
         "agents topic keeps them.",
     )
 
+    delivery_marker_retention_seconds: float = Field(
+        RETENTION.delivered.total_seconds(),
+        gt=0,
+        description="Seconds a counted event's delivery is remembered from the first, so an event "
+        "delivered again is counted once; longer than the outages of Redis or Kafka the counts are to "
+        "come through exact, since an event comes again up to an outage's length later.",
+    )
+
     def retention(self) -> Retention:
         return Retention(
             answered=timedelta(seconds=self.answer_marker_retention_seconds),
             closed_ticket=timedelta(seconds=self.closed_ticket_marker_retention_seconds),
             first_contact_solve=timedelta(seconds=self.fcr_marker_retention_seconds),
             removed_agent=timedelta(seconds=self.removed_agent_marker_retention_seconds),
+            delivered=timedelta(seconds=self.delivery_marker_retention_seconds),
         )
 
 

@@ -10,7 +10,9 @@ what it needs from Redis on the batch's one round trip, in event order, and retu
 its series; once the trip has run, those moves are made, in event order. A bad event ends the
 batch before it, queuing nothing: the events before it are handled, and the bus hands it to
 `handle` on its own. A failed trip fails its batch before any series moved, and the bus hands the
-events back one by one: since every Redis change is idempotent, nothing is counted twice (the
+events back one by one. Every Redis change is idempotent, and every count is made on a mark the
+trip made (the event's delivery, or the contact's answer: services.metrics.claims), so an event
+delivered again, or handed back after a trip Redis ran without replying, is counted once (the
 staffing workload aside, which is at least once by design).
 
 A survey answer off its scale, or an event without the instant its idempotence rests on, can never
@@ -21,7 +23,7 @@ dead-lettered.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -44,6 +46,7 @@ from helpline.v1 import (
     ticket_events_pb2,
 )
 from services.metrics import labels as enum_labels
+from services.metrics.claims import Claim, Claims
 from services.metrics.domain.errors import KpiError
 from services.metrics.domain.kpis import (
     ServiceLevelRule,
@@ -72,10 +75,13 @@ Apply = Callable[[], None]
 
 @dataclass(frozen=True)
 class _Work:
-    """What the events of one batch queue their Redis work on."""
+    """What the events of one batch queue their Redis work on, and the marks they claim there."""
 
     trip: RoundTrip
     tally: WorkloadTally
+    # What the marks this trip makes hold (services.metrics.claims).
+    token: str
+    claims: list[Claim] = field(default_factory=list)
 
 
 _Route = Callable[[Any, str, _Work], Apply | None]
@@ -94,6 +100,21 @@ _STAFFING_ENTRY = _FIRST_ENTRY | {
     contact_events_pb2.QUEUE_ENTRY_REASON_OVERFLOW,
     contact_events_pb2.QUEUE_ENTRY_REASON_HAND_OFF,
 }
+
+
+# Events whose moves count once already, through the state they change: an answer through the
+# contact's first-answer mark, an agent's change only when newer than the last applied; a
+# configuration or snapshot sets gauges. Every other event's moves are counted once by its id.
+_ONCE_BY_STATE = frozenset(
+    {
+        contact_events_pb2.ContactConnected,
+        agent_events_pb2.AgentStatusChanged,
+        agent_events_pb2.AgentRemoved,
+        agent_events_pb2.AgentStateChanged,
+        queue_events_pb2.QueueSnapshot,
+        queue_events_pb2.QueueConfigured,
+    }
+)
 
 
 # The labels of every contact and agent event: remembered, as there are few values of each, within a
@@ -120,6 +141,7 @@ class MetricsEvents:
         self.state = state
         self.workload = workload
         self.rule = ServiceLevelRule(short_abandon_threshold=short_abandon)
+        self.claims = Claims()
         self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         c, a, q, t, s = (
             contact_events_pb2,
@@ -186,10 +208,14 @@ class MetricsEvents:
     def _handle(self, plan: Callable[[_Work], list[Apply | None]]) -> list[Apply | None]:
         self.state.read_thresholds()
         with RoundTrip(self.state.client) as trip:
-            work = _Work(trip, self.workload.tally())
-            moves = plan(work)
-            work.tally.send(trip)
-            trip.run()
+            work = _Work(trip, self.workload.tally(), self.claims.token())
+            try:
+                moves = plan(work)
+                work.tally.send(trip)
+                trip.run()
+            except Exception:
+                self.claims.failed(work.claims)
+                raise
         for move in moves:
             if move is not None:
                 move()
@@ -212,9 +238,28 @@ class MetricsEvents:
         if not tenant_id:
             raise EventError(f"{envelope.type} {envelope.id} names no tenant")
         try:
-            return route(envelope.message, tenant_id, work)
+            move = route(envelope.message, tenant_id, work)
         except KpiError as exc:
             raise EventError(f"{envelope.type} {envelope.id}: {exc}") from exc
+        if move is None or type(envelope.message) in _ONCE_BY_STATE:
+            return move
+        # Delivery is at least once, and a count made twice stays wrong: a relay publishes again
+        # what it could not acknowledge while Redis was away, a group hands over again what it
+        # could not commit while Kafka was.
+        first = self._claim(
+            work, self.state.first_delivery(work.trip, envelope.source, envelope.id, work.token)
+        )
+
+        def apply() -> None:
+            if first():
+                move()
+
+        return apply
+
+    def _claim(self, work: _Work, claim: Claim) -> Callable[[], bool]:
+        """Whether the claim is won, asked once the trip has run."""
+        work.claims.append(claim)
+        return lambda: self.claims.won(claim)
 
     # -- contacts --
 
@@ -238,13 +283,13 @@ class MetricsEvents:
         return None
 
     def _connected(self, e: contact_events_pb2.ContactConnected, tenant: str, work: _Work) -> Apply:
-        first = self.state.first_answer(work.trip, tenant, e.contact_id)
+        first = self._claim(work, self.state.first_answer(work.trip, tenant, e.contact_id, work.token))
         threshold = self.state.threshold(work.trip, tenant, e.queue_id)
         labels = (tenant, e.queue_id, channel_label(e.channel))
         wait = _seconds(e.wait_duration)
 
         def apply() -> None:
-            if not first.get():
+            if not first():
                 return
             self._child(self.series.contacts_answered, *labels).inc()
             self._child(self.series.queue_wait, *labels).observe(wait)

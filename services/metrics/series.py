@@ -3,8 +3,8 @@ alert rules in deploy/prometheus/ and the dashboards in deploy/grafana/.
 
 Prometheus naming: base units (`_seconds`), `_total` on counters, and only bounded labels: tenant,
 queue, channel, department, priority, status, state, metric, tier and the like. Contact, ticket and
-agent ids are never labels. Counters count events as they are consumed from committed offsets, so a
-restart redelivers at most what was not committed (at least once) and `rate()` absorbs the reset;
+agent ids are never labels. Counters count each event once, however often it is delivered (the
+exporter's marks in Redis), and start again from zero with the process, which `rate()` absorbs;
 gauges are set from the latest snapshot or state a replica owns, so replicas of one consumer group
 sum to the whole. The exceptions are `helpline_agents`, `helpline_tickets` and the Erlang C staffing
 gauges: figures from the Redis every replica shares, read at scrape time, so each replica exports

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from helpline.clock import Clock
+from services.metrics.claims import Claim
 from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
 from services.metrics.labels import EVERY_CHANNEL
 from services.metrics.round_trip import Arg, Known, Lua, Reply, RoundTrip
@@ -76,6 +77,10 @@ class Retention:
     # A removed agent's record, from the removal: as long as the agents topic keeps the agent's
     # older changes (7 days), which must still find the removal's instant and be ignored.
     removed_agent: timedelta = timedelta(days=7)
+    # A counted event's delivery, from the first: an event comes again up to an outage's length
+    # later (a relay publishing again the entries it could not acknowledge while Redis was away, a
+    # group handing over again the records it could not commit while Kafka was away).
+    delivered: timedelta = timedelta(hours=1)
 
 
 # Time in a state is counted in segments, each closed by a change of state or of status, so that
@@ -287,12 +292,26 @@ class MetricsState:
             )
         return goals
 
-    def first_answer(self, trip: RoundTrip, tenant_id: str, contact_id: str) -> Reply[bool]:
-        """Whether this is the contact's first answer: a contact connected again after a transfer
-        is answered once, as it entered the queues once, and a redelivered answer is not counted."""
-        key = f"{PREFIX}answered:{_field(tenant_id, contact_id)}"
-        trip.call("SET", key, 1, "NX", "PX", _ms_of(self.retention.answered))
-        return trip.reply(bool)
+    def first_answer(self, trip: RoundTrip, tenant_id: str, contact_id: str, token: str) -> Claim:
+        """The contact's first-answer mark (services.metrics.claims): a contact connected again
+        after a transfer is answered once, as it entered the queues once, and a redelivered answer
+        is not counted."""
+        return self._claim(
+            trip, f"{PREFIX}answered:{_field(tenant_id, contact_id)}", token, self.retention.answered
+        )
+
+    def first_delivery(self, trip: RoundTrip, source: str, event_id: str, token: str) -> Claim:
+        """The event's delivery mark (CloudEvents' source and id name one event), so that what it
+        counts is counted once however often it is delivered."""
+        return self._claim(
+            trip, f"{PREFIX}delivered:{_field(source, event_id)}", token, self.retention.delivered
+        )
+
+    @staticmethod
+    def _claim(trip: RoundTrip, key: str, token: str, keep: timedelta) -> Claim:
+        # GET beside NX (Redis 7.0): the trip that had made the mark, or nil when this one did.
+        trip.call("SET", key, token, "NX", "GET", "PX", _ms_of(keep))
+        return Claim(key, token, trip.reply(_token))
 
     # -- agents --
 
@@ -430,6 +449,10 @@ def _ms_of(span: timedelta) -> int:
 
 def _ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
+
+
+def _token(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode()
 
 
 def _text(raw: bytes | str | None) -> str:

@@ -15,19 +15,12 @@ SLA_TOLERANCE_S of its warning or deadline is left out of the comparison.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
-from google.protobuf.message import Message
-from kafka import KafkaConsumer, TopicPartition
 
-from helpline.auth import ApiKeyStore
-from helpline.events import from_record
-from helpline.simulation.runner import Connections, Simulation
+from helpline.simulation.runner import Simulation
 from helpline.simulation.scenario import (
     AgentGroup,
     ChannelLoad,
@@ -38,19 +31,26 @@ from helpline.simulation.scenario import (
     Surveys,
     Tickets,
 )
-from helpline.simulation.truth import Figures, SlaExpectation
-from helpline.v1 import common_pb2
-from tests.e2e.prometheus import Prometheus, scraping
+from helpline.simulation.truth import Figures
+from tests.e2e.platform import (
+    Platform,
+    SlaEvents,
+    Slot,
+    by_slot,
+    counted,
+    eventually,
+    kinds,
+    running_platform,
+    wait_for_queues,
+)
+from tests.e2e.prometheus import Prometheus
 from tests.integration.helpers import wait_until
-from tests.integration.service_process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration
 
 TIME_TOLERANCE_S = 0.15
 SLA_TOLERANCE_S = 0.3
 OCCUPANCY_TOLERANCE = 0.01
-SLA_TOPIC = "helpline.sla"
-Slot = tuple[str, str]
 
 
 def scenario(tenant: str) -> Scenario:
@@ -116,63 +116,20 @@ def scenario(tenant: str) -> Scenario:
     )  # fmt: skip
 
 
-@dataclass
-class Stack:
-    connections: Connections
-    prometheus: Prometheus
-
-
 @pytest.fixture
-def stack(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Stack]:
-    services = {
-        name: ServiceProcess(
-            name, service_env(name, redis_url, kafka_bootstrap, unique), tmp_path / f"{name}.log"
-        )
-        for name in ("router", "tickets", "sla", "metrics")
-    }
-    for service in services.values():
-        service.start()
-    router = services["router"]
-    key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=unique).create(f"sim{unique}", "simulator")[1]
-    try:
-        with scraping(services["metrics"].port, tmp_path) as prometheus:
-            yield Stack(
-                Connections(
-                    kafka_bootstrap=kafka_bootstrap,
-                    router_http=f"http://127.0.0.1:{router.port}",
-                    router_grpc=f"127.0.0.1:{router.grpc_port}",
-                    api_key=key,
-                    sla_http=f"http://127.0.0.1:{services['sla'].port}",
-                    tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
-                ),
-                prometheus,
-            )
-    finally:
-        for service in services.values():
-            assert service.stop() == 0, f"{service.name} did not stop cleanly; see {service.log}"
+def stack(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Platform]:
+    with running_platform(redis_url, kafka_bootstrap, f"sim{unique}", unique, tmp_path) as platform:
+        yield platform
 
 
-def by_slot(prometheus: Prometheus, expr: str) -> dict[Slot, float]:
-    return {
-        (sample["metric"]["queue"], sample["metric"]["channel"]): float(sample["value"][1])
-        for sample in prometheus.query(expr)
-    }
-
-
-def test_the_platform_reports_the_kpis_the_simulated_centre_lived(stack: Stack, unique: str) -> None:
+def test_the_platform_reports_the_kpis_the_simulated_centre_lived(stack: Platform, unique: str) -> None:
     tenant = f"sim{unique}"
     sim = Simulation(scenario(tenant), stack.connections)
     try:
         sim.configure()
         where = f'tenant="{tenant}"'
         every_queue = {("e2e-voice", "voice"), ("e2e-chat", "chat"), ("e2e-email", "email")}
-        wait_until(
-            lambda: (
-                every_queue <= set(by_slot(stack.prometheus, f"helpline_contacts_queued_total{{{where}}}"))
-            ),
-            timeout=60,
-            what="the queues' series, from zero, in Prometheus",
-        )
+        wait_for_queues(stack.prometheus, tenant, every_queue)
         floor = asyncio.run(sim.run())
     finally:
         sim.close()
@@ -180,19 +137,18 @@ def test_the_platform_reports_the_kpis_the_simulated_centre_lived(stack: Stack, 
     truth = floor.ledger.figures(sim.thresholds())
     queued = {slot: float(seen.queued) for slot, seen in truth.queues.items()}
 
-    def counted(name: str) -> dict[Slot, float]:
-        found = by_slot(stack.prometheus, f"sum by (queue, channel) ({name}{{{where}}})")
-        return {slot: value for slot, value in found.items() if value or slot in queued}
+    def count(name: str) -> dict[Slot, float]:
+        return counted(stack.prometheus, name, tenant, queued)
 
     wait_until(
-        lambda: counted("helpline_contacts_queued_total") == queued,
+        lambda: count("helpline_contacts_queued_total") == queued,
         timeout=60,
         what="every contact in Prometheus",
     )
-    assert counted("helpline_contacts_answered_total") == {
+    assert count("helpline_contacts_answered_total") == {
         s: float(f.answered) for s, f in truth.queues.items()
     }
-    assert counted("helpline_contacts_abandoned_total") == {
+    assert count("helpline_contacts_abandoned_total") == {
         s: float(f.abandoned) for s, f in truth.queues.items()
     }
     assert_service_levels(stack.prometheus, where, sim, truth)
@@ -206,58 +162,6 @@ def test_the_platform_reports_the_kpis_the_simulated_centre_lived(stack: Stack, 
     assert len(floor.ledger.tickets) > 0
     with SlaEvents(stack.connections.kafka_bootstrap, tenant) as alerts:
         eventually(lambda: assert_sla_events(alerts, sim))
-
-
-class SlaEvents:
-    """The tenant's SLA events on Kafka, read from the start of the topic and kept up to date."""
-
-    def __init__(self, bootstrap: str, tenant: str) -> None:
-        self.tenant = tenant
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        partitions = self.consumer.partitions_for_topic(SLA_TOPIC) or set()
-        assigned = [TopicPartition(SLA_TOPIC, p) for p in sorted(partitions)]
-        self.consumer.assign(assigned)
-        self.consumer.seek_to_beginning(*assigned)
-        self.tickets: dict[tuple[str, str], set[str]] = {}
-        self.contacts: dict[tuple[str, str], set[str]] = {}
-
-    def __enter__(self) -> SlaEvents:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.consumer.close()
-
-    def read(self) -> None:
-        while batches := self.consumer.poll(timeout_ms=500):
-            for records in batches.values():
-                for record in records:
-                    self._take(from_record(record.headers, record.value, record.key).message)
-
-    def _take(self, event: Message) -> None:
-        if getattr(event, "tenant_id", None) != self.tenant:
-            return
-        kind = KINDS.get(type(event).__name__)
-        if kind is None:
-            return
-        if event.WhichOneof("subject") == "ticket_id":  # type: ignore[attr-defined]
-            metric = common_pb2.SlaMetric.Name(event.metric).removeprefix("SLA_METRIC_").lower()  # type: ignore[attr-defined]
-            self.tickets.setdefault((event.ticket_id, metric), set()).add(kind)  # type: ignore[attr-defined]
-        else:
-            entry = event.queued_contact  # type: ignore[attr-defined]
-            self.contacts.setdefault((entry.contact_id, entry.queue_id), set()).add(kind)
-
-
-KINDS = {
-    "SlaWarning": "warned",
-    "SlaBreached": "breached",
-    "SlaFulfilled": "fulfilled",
-    "SlaQueueWarning": "warned",
-    "SlaQueueBreached": "breached",
-}
-
-
-def kinds(expected: SlaExpectation) -> set[str]:
-    return {kind for kind in ("warned", "breached", "fulfilled") if getattr(expected, kind)}
 
 
 def assert_sla_events(alerts: SlaEvents, sim: Simulation) -> None:
@@ -281,18 +185,6 @@ def assert_sla_events(alerts: SlaEvents, sim: Simulation) -> None:
     assert clear_watches, "every wait ended too close to its warning or deadline to compare"
     assert {c: alerts.contacts.get(c, set()) for c in clear_watches} == clear_watches
     assert set(alerts.contacts) <= set(watched)
-
-
-def eventually(check: Callable[[], None], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            check()
-            return
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.5)
 
 
 def assert_service_levels(prometheus: Prometheus, where: str, sim: Simulation, truth: Figures) -> None:

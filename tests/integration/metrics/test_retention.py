@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from helpline.clock import FakeClock
 from helpline.domain import timestamp
-from helpline.events import new_event
+from helpline.events import Envelope, new_event
 from helpline.v1 import agent_events_pb2, common_pb2, contact_events_pb2, queue_events_pb2, ticket_events_pb2
 from services.metrics.app import MetricsSettings, exporter
 from services.metrics.exporter import MetricsEvents
@@ -41,12 +41,15 @@ class Replica:
             answer_marker_retention_seconds=RETENTION_S,
             closed_ticket_marker_retention_seconds=RETENTION_S,
             removed_agent_marker_retention_seconds=RETENTION_S,
+            delivery_marker_retention_seconds=RETENTION_S,
             # Shorter than the FCR window the settings insist on, to see it run out.
         ).model_copy(update={"fcr_marker_retention_seconds": RETENTION_S})
         self.events: MetricsEvents = exporter(settings, client, self.registry, self.clock)
 
-    def deliver(self, message: Message) -> None:
-        self.events.handle(new_event(message, source="/test"))
+    def deliver(self, message: Message) -> Envelope:
+        envelope = new_event(message, source="/test")
+        self.events.handle(envelope)
+        return envelope
 
     def at(self, seconds: float = 0) -> object:
         return timestamp(START + timedelta(seconds=seconds))
@@ -96,6 +99,22 @@ def test_a_contacts_first_answer_is_forgotten_after_the_retention(replica: Repli
     )
     replica.gone(contact_id)
     assert replica.value("helpline_contacts_answered_total", queue="q1", channel="voice") == 1
+
+
+def test_an_events_delivery_is_forgotten_after_the_retention(replica: Replica, unique: str) -> None:
+    abandoned = replica.deliver(
+        c.ContactAbandoned(
+            tenant_id=replica.tenant,
+            contact_id=f"c-{unique}",
+            queue_id="q1",
+            channel=common_pb2.CHANNEL_VOICE,
+        )
+    )
+    # Delivered again within its life: still one abandon.
+    replica.events.handle(abandoned)
+    assert _within_retention(replica.expiry_ms(abandoned.id))
+    replica.gone(abandoned.id)
+    assert replica.value("helpline_contacts_abandoned_total", queue="q1", channel="voice") == 1
 
 
 def test_a_closed_tickets_record_and_first_contact_solve_are_forgotten(replica: Replica, unique: str) -> None:

@@ -3,6 +3,8 @@ agent as the scenario says, the same configuration after a second run, and a ref
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,9 +16,12 @@ from helpline.simulation.scenario import Scenario
 from helpline.simulation.setup import SetupError, agent_ids, configure_router, router_requests
 from services.router.domain.model import Channel, Department
 from services.router.engine import Router
+from tests.integration.private_stack import PrivateStack
 from tests.integration.router.rest_app import admin
 
 pytestmark = pytest.mark.integration
+
+AWAY_S = 3.0
 
 
 @pytest.fixture
@@ -74,3 +79,27 @@ def test_what_the_router_refuses_is_named(router: Router, redis_client: redis.Re
     refused = pytest.raises(SetupError, match="PUT http://testserver/v1/agents/voice-01: 422")
     with admin(router, redis_client, unique) as a, refused:
         configure_router(a.client, a.mine["X-API-Key"], scenario)
+
+
+def test_a_setup_made_while_redis_is_away_waits_for_it_and_then_configures_the_centre(
+    private_stack: PrivateStack, unique: str
+) -> None:
+    private_stack.start("redis")
+    client = redis.Redis.from_url(private_stack.redis_url)
+    router = Router(client, SystemClock())
+    scenario = Scenario.default()
+    with admin(router, client, unique) as a:
+        private_stack.stop("redis")
+        # The router answers 503 until Redis is back; the setup asks again meanwhile.
+        back = threading.Timer(AWAY_S, private_stack.start, args=("redis",))
+        started = time.monotonic()
+        back.start()
+        try:
+            written = configure_router(a.client, a.mine["X-API-Key"], scenario)
+        finally:
+            back.join()
+        took = time.monotonic() - started
+        assert written == len(router_requests(scenario))
+        assert took >= AWAY_S
+        assert {q.queue_id for q in router.catalog.queues(a.tenant)} == set(scenario.queue_channels())
+    client.close()

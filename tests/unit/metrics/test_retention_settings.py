@@ -19,6 +19,7 @@ def test_the_defaults_are_the_documented_retentions() -> None:
         closed_ticket=timedelta(days=30),
         first_contact_solve=timedelta(days=8),
         removed_agent=timedelta(days=7),
+        delivered=timedelta(hours=1),
     )
 
 
@@ -27,11 +28,13 @@ def test_each_retention_is_read_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HELPLINE_CLOSED_TICKET_MARKER_RETENTION_SECONDS", "86400")
     monkeypatch.setenv("HELPLINE_FCR_MARKER_RETENTION_SECONDS", "864000")
     monkeypatch.setenv("HELPLINE_REMOVED_AGENT_MARKER_RETENTION_SECONDS", "60.5")
+    monkeypatch.setenv("HELPLINE_DELIVERY_MARKER_RETENTION_SECONDS", "7200")
     assert MetricsSettings().retention() == Retention(
         answered=timedelta(hours=1),
         closed_ticket=timedelta(days=1),
         first_contact_solve=timedelta(days=10),
         removed_agent=timedelta(seconds=60.5),
+        delivered=timedelta(hours=2),
     )
 
 
@@ -47,6 +50,7 @@ def test_a_first_contact_solve_is_kept_for_the_fcr_window_at_least() -> None:
         "answer_marker_retention_seconds",
         "closed_ticket_marker_retention_seconds",
         "removed_agent_marker_retention_seconds",
+        "delivery_marker_retention_seconds",
     ],
 )
 def test_a_retention_is_positive(name: str) -> None:

@@ -99,6 +99,8 @@ def test_a_ticket_replied_in_time_is_fulfilled_and_one_replied_late_warned_and_b
     # Never solved: running 10 s against 6, so breached and not fulfilled.
     assert slas[("t2", "requester_wait")] == SlaExpectation(True, True, False, margin_s=4.0)
     assert slas[("t3", "first_reply")].fulfilled is False
+    # Every public reply is counted; only the first one starts and ends first_reply.
+    assert [ledger.tickets[t].replies for t in ("t1", "t2", "t3")] == [2, 1, 0]
 
 
 def test_a_ticket_is_opened_and_solved_once() -> None:

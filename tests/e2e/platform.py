@@ -1,0 +1,185 @@
+"""The platform as the end-to-end tests run the simulated centre against it: all four services as
+processes on a given Redis and Kafka, a real Prometheus scraping the metrics service every second
+with the project's rules, and what the tests read back (counts per queue and channel, the SLA
+events on Kafka)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from google.protobuf.message import Message
+from kafka import KafkaConsumer, TopicPartition
+
+from helpline.auth import ApiKeyStore
+from helpline.events import from_record
+from helpline.simulation.runner import Connections
+from helpline.simulation.truth import SlaExpectation
+from helpline.v1 import common_pb2
+from tests.e2e.prometheus import Prometheus, scraping
+from tests.integration.helpers import wait_until
+from tests.integration.service_process import ServiceProcess, service_env
+
+SERVICES = ("router", "tickets", "sla", "metrics")
+SLA_TOPIC = "helpline.sla"
+Slot = tuple[str, str]
+
+
+@dataclass
+class Platform:
+    services: dict[str, ServiceProcess]
+    connections: Connections
+    prometheus: Prometheus
+
+
+@contextmanager
+def running_platform(
+    redis_url: str, kafka_bootstrap: str, tenant: str, pepper: str, folder: Path, **env: str
+) -> Iterator[Platform]:
+    """Every service started and ready, a simulator's API key for `tenant`, Prometheus scraping;
+    each service stopped at the end, which it must do cleanly."""
+    services = {
+        name: ServiceProcess(
+            name, service_env(name, redis_url, kafka_bootstrap, pepper, **env), folder / f"{name}.log"
+        )
+        for name in SERVICES
+    }
+    try:
+        for service in services.values():
+            service.start()
+        router = services["router"]
+        key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper).create(tenant, "simulator")[1]
+        with scraping(services["metrics"].port, folder) as prometheus:
+            yield Platform(
+                services,
+                Connections(
+                    kafka_bootstrap=kafka_bootstrap,
+                    router_http=f"http://127.0.0.1:{router.port}",
+                    router_grpc=f"127.0.0.1:{router.grpc_port}",
+                    api_key=key,
+                    sla_http=f"http://127.0.0.1:{services['sla'].port}",
+                    tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
+                ),
+                prometheus,
+            )
+    finally:
+        for service in services.values():
+            assert service.stop() in (0, None), f"{service.name} did not stop cleanly; see {service.log}"
+
+
+def by_slot(prometheus: Prometheus, expr: str) -> dict[Slot, float]:
+    return {
+        (sample["metric"]["queue"], sample["metric"]["channel"]): float(sample["value"][1])
+        for sample in prometheus.query(expr)
+    }
+
+
+def counted(prometheus: Prometheus, name: str, tenant: str, known: Collection[Slot]) -> dict[Slot, float]:
+    """The tenant's counter `name` per queue and channel: each slot that counted something, and each
+    `known` one even at zero."""
+    found = by_slot(prometheus, f'sum by (queue, channel) ({name}{{tenant="{tenant}"}})')
+    return {slot: value for slot, value in found.items() if value or slot in known}
+
+
+def wait_for_queues(prometheus: Prometheus, tenant: str, slots: Collection[Slot]) -> None:
+    """Every queue's series in Prometheus, from zero, before the run: an answer the metrics service
+    sees before its queue's threshold counts as not within it."""
+    wait_until(
+        lambda: (
+            set(slots) <= set(by_slot(prometheus, f'helpline_contacts_queued_total{{tenant="{tenant}"}}'))
+        ),
+        timeout=60,
+        what="the queues' series, from zero, in Prometheus",
+    )
+
+
+def eventually(check: Callable[[], None], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
+KINDS = {
+    "SlaApplied": "applied",
+    "SlaWarning": "warned",
+    "SlaBreached": "breached",
+    "SlaFulfilled": "fulfilled",
+    "SlaQueueWarning": "warned",
+    "SlaQueueBreached": "breached",
+}
+
+
+def kinds(expected: SlaExpectation) -> set[str]:
+    """The alerts an expectation implies (an applied target is no alert)."""
+    return {kind for kind in ("warned", "breached", "fulfilled") if getattr(expected, kind)}
+
+
+@dataclass
+class SlaEvents:
+    """The tenant's SLA events on Kafka, read from the start of the topic and kept up to date: the
+    alerts of each (ticket, metric) and each queued (contact, queue), and the event ids of each
+    (subject, kind), to tell a duplicate in effect (two events) from a record delivered twice."""
+
+    bootstrap: str
+    tenant: str
+    tickets: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    contacts: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    ids: dict[tuple[str, str, str, str], set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        partitions = self.consumer.partitions_for_topic(SLA_TOPIC) or set()
+        assigned = [TopicPartition(SLA_TOPIC, p) for p in sorted(partitions)]
+        self.consumer.assign(assigned)
+        self.consumer.seek_to_beginning(*assigned)
+
+    def __enter__(self) -> SlaEvents:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.consumer.close()
+
+    def read(self) -> None:
+        while batches := self.consumer.poll(timeout_ms=500):
+            for records in batches.values():
+                for record in records:
+                    envelope = from_record(record.headers, record.value, record.key)
+                    self._take(envelope.id, envelope.message)
+
+    def _take(self, event_id: str, event: Message) -> None:
+        if getattr(event, "tenant_id", None) != self.tenant:
+            return
+        kind = KINDS.get(type(event).__name__)
+        if kind is None:
+            return
+        if event.WhichOneof("subject") == "ticket_id":  # type: ignore[attr-defined]
+            metric = common_pb2.SlaMetric.Name(event.metric).removeprefix("SLA_METRIC_").lower()  # type: ignore[attr-defined]
+            subject, alerts = ("ticket", event.ticket_id, metric), self.tickets  # type: ignore[attr-defined]
+        else:
+            entry = event.queued_contact  # type: ignore[attr-defined]
+            subject, alerts = ("contact", entry.contact_id, entry.queue_id), self.contacts
+        self.ids.setdefault((*subject, kind), set()).add(event_id)
+        if kind != "applied":
+            alerts.setdefault(subject[1:], set()).add(kind)
+
+    def applied(self) -> set[tuple[str, str]]:
+        """The (ticket, metric) targets that started running."""
+        return {
+            (ticket, metric)
+            for (subject, ticket, metric, kind) in self.ids
+            if (subject, kind) == ("ticket", "applied")
+        }
+
+    def duplicates(self) -> dict[tuple[str, str, str, str], set[str]]:
+        """Subjects that fired one kind of event more than once (distinct event ids)."""
+        return {key: ids for key, ids in self.ids.items() if len(ids) > 1}
