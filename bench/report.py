@@ -131,6 +131,19 @@ BENCHES: dict[str, Bench] = {
         about_s=75,
         quick_about_s=25,
     ),
+    "soak": Bench(
+        measures="Redis memory of each service, each on its own redis-server, through simulated days of "
+        "the simulated contact centre at high time compression, every retention scaled by the speed: "
+        "router, sla and metrics must level off (the last day's growth at most 5% of the first "
+        "day's), tickets grow by what a ticket costs; bytes per contact, ticket and SLA record.",
+        baseline="the first simulated day's growth of the same service in the same run (the plateau "
+        "ratio), and each service's memory with the centre configured and no contact yet (the bytes "
+        "per record).",
+        args=(),
+        quick_args=("--days", "2", "--agents", "50", "--contacts-per-day", "800", "--speed", "1440"),
+        about_s=1440,
+        quick_about_s=150,
+    ),
 }
 
 
