@@ -142,8 +142,8 @@ BENCHES: dict[str, Bench] = {
         "ratio), and each service's memory with the centre configured and no contact yet (the bytes "
         "per record).",
         args=(),
-        quick_args=("--days", "2", "--agents", "50", "--contacts-per-day", "800", "--speed", "1440"),
-        about_s=1440,
+        quick_args=("--days", "2", "--agents", "50", "--contacts-per-day", "300", "--speed", "1440"),
+        about_s=1600,
         quick_about_s=150,
     ),
 }

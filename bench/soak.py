@@ -2,7 +2,7 @@
 memory per service sampled as it goes. Router, sla and metrics must level off (every record they
 keep expires); tickets, the system of record, grow by what each ticket costs.
 
-    uv run python -m bench.soak [--days 7] [--agents 200] [--contacts-per-day 4000] [--speed 480]
+    uv run python -m bench.soak [--days 7] [--agents 200] [--contacts-per-day 1200] [--speed 400]
 
 What runs: Kafka (HELPLINE_KAFKA_BOOTSTRAP when set, else the benchmark's own broker), one
 redis-server per service plus one for the API keys (always the benchmark's own, started empty), the
@@ -37,14 +37,18 @@ Design, and why:
   SMS, social, email and web forms as tickets (some pending until the customer writes back, some
   on hold for a third party, some closed at once, the rest closed by the auto-close), a bot that
   keeps most of its conversations, surveys; agents in shifts (early and late voice, digital,
-  support, and a round-the-clock group), every day the same, as the office arrival curve is.
-  The load is what the 2-CPU development machine sustains at the speed with every process on it,
-  not what 200 agents could take: the bytes per record do not depend on it, and the plateau
-  criterion is a ratio.
+  support, and a round-the-clock group), every day the same, as the arrival curve (CURVE, a
+  round-the-clock day) is. The load is what the 2-CPU development machine sustains at the speed
+  with Kafka, five Redis servers, four services and the simulator on it (and whatever else runs
+  there), not what 200 agents could take: the router must keep up with the busiest hour, or
+  callers hang up before it has queued them and the centre measured is no longer the one
+  planned. The bytes per record do not depend on the load, and the plateau criterion is a
+  ratio. Answer targets and offer timeouts are at least SHORTEST_REAL_S on the wall clock.
 - Sampling: every `--samples-per-day`th of a simulated day, after letting the outbox relays publish
   what they hold (at most DRAIN_S), INFO memory of every server; at each day's start, also the
-  census. Day 0 is the centre configured, before its first contact; the run starts at midnight, so
-  each day's sample falls in the quiet night hours.
+  census, and every service's consumer lag (how far the platform is behind). Day 0 is the centre
+  configured, before its first contact; the run starts at midnight, so each day's sample falls in
+  the quiet night hours.
 - Plateau: the last day's growth at most 5% of the first day's (bench.soak_report).
 
 Prints Markdown (bench.report takes it into docs/benchmarks.md); progress goes to stderr. Asserts
@@ -58,6 +62,7 @@ import asyncio
 import logging
 import os
 import shutil
+import statistics
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -71,9 +76,21 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from rich.console import Console
 
+from bench.consumer_lag import ConsumerLag
 from bench.redis_census import census, used_memory
 from bench.service_process import ServiceProcess
-from bench.soak_report import DAY_S, SERVICES, Sample, SettingUsed, SoakRun, clock_text, markdown, size
+from bench.soak_backoffice import BackOffice
+from bench.soak_report import (
+    DAY_S,
+    SERVICES,
+    CentreDay,
+    Sample,
+    SettingUsed,
+    SoakRun,
+    clock_text,
+    markdown,
+    size,
+)
 from bench.stack import bench_stack, machine_line, service_env
 from helpline.auth import ApiKeyStore
 from helpline.local_stack import LocalStack, StackConfig, free_port
@@ -112,9 +129,10 @@ GROUPS = {
 }
 # How long a sample waits for the relays to publish their outboxes, in real seconds.
 DRAIN_S = 2.0
-# The shortest offer timeout, in real seconds: an agent's accept crosses the platform's latency,
-# which the compression does not shrink.
-OFFER_REAL_S = 0.3
+# The shortest time a queue enforces (an offer's timeout, an answer target), in real seconds: it
+# must outlast the platform's own latency (the Kafka hop, a gRPC round trip), which compression
+# does not shrink, or every contact would breach its target and every offer expire.
+SHORTEST_REAL_S = 0.3
 STAFFING_WINDOW_S = 60
 Unit = Literal["seconds", "whole seconds", "days"]
 
@@ -157,10 +175,11 @@ SETTINGS = (
 
 
 def duration_text(seconds: float) -> str:
-    for unit, name in ((DAY_S, "day"), (HOUR_S, "h")):
-        if seconds >= unit and seconds % unit == 0:
-            count = round(seconds / unit)
-            return f"{count} {name}s" if name == "day" and count > 1 else f"{count} {name}"
+    if seconds >= DAY_S and seconds % DAY_S == 0:
+        days = round(seconds / DAY_S)
+        return f"{days} day{'s' if days > 1 else ''}"
+    if seconds >= HOUR_S:
+        return f"{seconds / HOUR_S:.3g} h"
     return f"{seconds:g} s"
 
 
@@ -201,6 +220,10 @@ CHANNEL_SHARES = {"voice": 0.35, "chat": 0.15, "sms": 0.05, "social": 0.05, "ema
 BOT_SHARE = 0.20
 # Shares of the agents by group; the round-the-clock group takes the rest.
 GROUP_SHARES = {"voice-early": 0.2, "voice-late": 0.2, "digital": 0.2, "support": 0.25}
+# A centre open round the clock: quieter nights, a flat day. Its busiest hour is 1.5 times the mean
+# (the office day's is 2.6): the platform must keep up with that hour on the development machine,
+# and a flatter day carries more contacts for the same peak.
+CURVE = (0.4,) * 6 + (0.8, 1.2) + (1.5,) * 10 + (1.2, 1.0, 0.8, 0.6, 0.5, 0.4)
 
 
 def centre(*, agents: int, contacts_per_day: float, days: int, speed: float, seed: int = 1) -> Scenario:
@@ -208,7 +231,17 @@ def centre(*, agents: int, contacts_per_day: float, days: int, speed: float, see
     per_hour = contacts_per_day / 24
     counts = {name: max(1, round(share * agents)) for name, share in GROUP_SHARES.items()}
     counts["allday"] = max(1, agents - sum(counts.values()))
-    offer_s = max(20, round(OFFER_REAL_S * speed))
+    shortest_s = round(SHORTEST_REAL_S * speed)
+
+    def queue(threshold_s: int, **more: object) -> QueueSpec:
+        return QueueSpec.model_validate(
+            {
+                "service_level_threshold_s": max(threshold_s, shortest_s),
+                "offer_timeout_s": max(20, shortest_s),
+            }
+            | more
+        )
+
     chat_like = {"chat": 3, "sms": 3, "social": 3}
 
     def load(channel: str, queue: str, handle_s: float, **more: object) -> ChannelLoad:
@@ -232,6 +265,7 @@ def centre(*, agents: int, contacts_per_day: float, days: int, speed: float, see
         hours=days * 24,
         speed=speed,
         drain_h=0.25,
+        curve=CURVE,
         channels={
             "voice": load(
                 "voice", "service-voice", 300, patience_mean_s=180, hold_rate=0.15, transfer_rate=0.05,
@@ -244,16 +278,10 @@ def centre(*, agents: int, contacts_per_day: float, days: int, speed: float, see
             "web_form": load("web_form", "support-email", 420),
         },
         queues={
-            "service-voice": QueueSpec(callback_threshold_s=120, offer_timeout_s=offer_s),
-            "service-chat": QueueSpec(offer_timeout_s=offer_s),
-            "support-email": QueueSpec(
-                department="support", service_level_threshold_s=4 * 3600, service_level_target=0.9,
-                offer_timeout_s=offer_s,
-            ),
-            "support-voice": QueueSpec(
-                department="support", service_level_threshold_s=60, required_skills={"technical": 3},
-                offer_timeout_s=offer_s,
-            ),
+            "service-voice": queue(20, callback_threshold_s=120),
+            "service-chat": queue(20),
+            "support-email": queue(4 * 3600, department="support", service_level_target=0.9),
+            "support-voice": queue(60, department="support", required_skills={"technical": 3}),
         },
         self_service=SelfService(per_hour=BOT_SHARE * per_hour, contained=0.6, escalate_to="service-chat"),
         tickets=Tickets(
@@ -347,9 +375,12 @@ def running_services(
 
 
 class Sampler:
-    def __init__(self, urls: Mapping[str, str], services: Mapping[str, ServiceProcess], per_day: int) -> None:
+    def __init__(
+        self, urls: Mapping[str, str], services: Mapping[str, ServiceProcess], lag: ConsumerLag, per_day: int
+    ) -> None:
         self.clients = {name: redis.Redis.from_url(urls[name]) for name in SERVICES}
         self.services = services
+        self.lag = lag
         self.per_day = per_day
         self.samples: list[Sample] = []
 
@@ -370,6 +401,7 @@ class Sampler:
             at_s,
             {name: used_memory(client) for name, client in self.clients.items()},
             self._outbox(),
+            self.lag.behind(),
             {name: census(client) for name, client in self.clients.items()} if with_census else None,
         )
         self.samples.append(sample)
@@ -393,6 +425,7 @@ class Sampler:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
+        self.lag.close()
 
 
 class Cpu:
@@ -411,10 +444,33 @@ class Cpu:
         return {name: (now[name] - self.before[name]) / wall_s for name in now}
 
 
-async def play(sim: Simulation, sampler: Sampler, days: int) -> None:
-    """The centre's run and the sampling side by side; either failing stops the other."""
+def centre_days(sim: Simulation, days: int) -> list[CentreDay]:
+    """Each simulated day's contacts from the plan (arrivals) and the ledger (what became of them),
+    by the day they arrived or queued; the ledger's times are the run's real seconds."""
+    arrived = [0] * days
+    for planned in sim.plan:
+        arrived[min(days - 1, int(planned.at_s // DAY_S))] += 1
+    queued, answered, abandoned = [0] * days, [0] * days, [0] * days
+    waits: list[list[float]] = [[] for _ in range(days)]
+    for truth in sim.floor.ledger.contacts.values():
+        if truth.queued_at is None:
+            continue
+        day = min(days - 1, int(sim.scenario.speed * truth.queued_at // DAY_S))
+        queued[day] += 1
+        if truth.answered_at is not None:
+            answered[day] += 1
+            waits[day].append(sim.scenario.speed * (truth.answered_at - truth.queued_at))
+        elif truth.abandoned_at is not None:
+            abandoned[day] += 1
+    means = [statistics.fmean(day) if day else None for day in waits]
+    return [CentreDay(arrived[d], queued[d], answered[d], abandoned[d], means[d]) for d in range(days)]
+
+
+async def play(sim: Simulation, sampler: Sampler, office: BackOffice, days: int) -> None:
+    """The centre's run, its back office and the sampling side by side; one failing stops all."""
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(sim.run())
+        tasks.create_task(office.run(days * DAY_S))
         tasks.create_task(sampler.follow(sim, days))
 
 
@@ -460,19 +516,22 @@ def soak(options: Options, bootstrap: str, var_dir: Path, log_dir: Path) -> tupl
                 tickets_grpc=f"127.0.0.1:{tickets.grpc_port}",
             ),
         )
-        sampler = Sampler(urls, services, options.samples_per_day)
+        sampler = Sampler(urls, services, ConsumerLag(bootstrap, GROUPS), options.samples_per_day)
         stack.callback(sampler.close)
         try:
             sim.configure()
             sampler.take(0.0, with_census=True)
             console.print(f"configured {options.agents} agents; {len(sim.plan):,} contacts planned")
+            office = BackOffice(sim, f"127.0.0.1:{tickets.grpc_port}")
             cpu = Cpu(services)
-            asyncio.run(play(sim, sampler, options.days))
+            asyncio.run(play(sim, sampler, office, options.days))
             cores = cpu.cores()
         finally:
             sim.close()
         codes = {name: service.stop() for name, service in services.items()}
     notes = [
+        f"the back office solved {office.solved:,} tickets the platform had opened for the centre's "
+        f"contacts and nobody worked ({len(office.refused)} solves refused, found again the next round)",
         "CPU over the run, in cores (1.00: one core all along): "
         + ", ".join(f"{name} {used:.2f}" for name, used in cores.items())
         + "; Kafka and the Redis servers besides",
@@ -488,6 +547,7 @@ def soak(options: Options, bootstrap: str, var_dir: Path, log_dir: Path) -> tupl
         samples=sampler.samples,
         settings=settings_used(options.speed),
         arrived=sim.floor.arrived,
+        centre=centre_days(sim, options.days),
         refusals=sim.problems,
     )
     return run, notes
@@ -498,10 +558,10 @@ def parse_args() -> Options:
     parser.add_argument("--days", type=int, default=7, help="simulated days (default %(default)s)")
     parser.add_argument("--agents", type=int, default=200, help="agents of the centre (default %(default)s)")
     parser.add_argument(
-        "--contacts-per-day", type=float, default=4000, help="contacts a simulated day (default %(default)s)"
+        "--contacts-per-day", type=float, default=1200, help="contacts a simulated day (default %(default)s)"
     )
     parser.add_argument(
-        "--speed", type=float, default=480, help="simulated seconds a real second (default %(default)s)"
+        "--speed", type=float, default=400, help="simulated seconds a real second (default %(default)s)"
     )
     parser.add_argument(
         "--samples-per-day", type=int, default=4, help="memory samples a simulated day (default %(default)s)"

@@ -29,12 +29,26 @@ class Sample:
     used: Mapping[str, int]
     # Per service with an outbox, the entries the relay had not published yet.
     outbox: Mapping[str, int]
+    # Per service, the events its consumer group had not committed yet.
+    lag: Mapping[str, int]
     # Per service, its keys by kind; taken at the start of each simulated day only.
     census: Mapping[str, Mapping[str, Kind]] | None = None
 
     @property
     def day(self) -> float:
         return self.at_s / DAY_S
+
+
+@dataclass(frozen=True)
+class CentreDay:
+    """One simulated day of the centre as the simulator's ledger has it, by the day contacts queued."""
+
+    arrived: int
+    queued: int
+    answered: int
+    abandoned: int
+    # The answered contacts' mean wait, in simulated seconds.
+    mean_wait_s: float | None
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class SoakRun:
     samples: Sequence[Sample]
     settings: Sequence[SettingUsed]
     arrived: int
+    centre: Sequence[CentreDay]
     refusals: Sequence[str]
 
     @property
@@ -168,14 +183,34 @@ def daily_table(run: SoakRun) -> list[str]:
 
 
 def samples_table(run: SoakRun) -> list[str]:
-    lines = ["| simulated | " + " | ".join(SERVICES) + " | outbox entries left |", "|" + "---|" * 6]
+    lines = [
+        "| simulated | "
+        + " | ".join(SERVICES)
+        + " | outbox entries left | consumer lag (events), "
+        + " / ".join(SERVICES)
+        + " |",
+        "|" + "---|" * 7,
+    ]
     for sample in run.samples:
         left = sum(sample.outbox.values())
+        lag = " / ".join(f"{sample.lag.get(s, 0):,}" for s in SERVICES)
         lines.append(
             f"| {clock_text(sample.at_s)} | "
             + " | ".join(size(sample.used[s]) for s in SERVICES)
-            + f" | {left} |"
+            + f" | {left} | {lag} |"
         )
+    return lines
+
+
+def centre_table(run: SoakRun) -> list[str]:
+    lines = [
+        "| day | contacts arrived | queued | answered | abandoned | mean wait of the answered (simulated) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for day, lived in enumerate(run.centre, 1):
+        wait = f"{lived.mean_wait_s:,.0f} s" if lived.mean_wait_s is not None else "-"
+        counts = (lived.arrived, lived.queued, lived.answered, lived.abandoned)
+        lines.append(f"| {day} | " + " | ".join(f"{n:,}" for n in counts) + f" | {wait} |")
     return lines
 
 
@@ -279,6 +314,8 @@ def markdown(run: SoakRun, notes: Sequence[str] = ()) -> str:
     last = len(run.daily) - 1
     sections: list[list[str]] = [
         summary(run),
+        ["The centre by simulated day, as the simulator lived it (its own ledger):"],
+        centre_table(run),
         ["Redis memory per service at the start of each simulated day, and its growth over the day:"],
         daily_table(run),
         [
@@ -295,7 +332,10 @@ def markdown(run: SoakRun, notes: Sequence[str] = ()) -> str:
         per_record_lines(run),
         ["What each Redis holds at the end, by kind of key, and its change over the last day:"],
         census_lines(run),
-        ["Every sample (after the relays had published their outboxes):"],
+        [
+            "Every sample (after the relays had published their outboxes), with how far each "
+            "service's consumers were behind:"
+        ],
         samples_table(run),
         ["Settings: every retention and time the platform keeps, scaled to the wall clock by the speed:"],
         settings_lines(run),

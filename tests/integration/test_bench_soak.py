@@ -43,6 +43,14 @@ def test_a_quick_soak_reports_memory_per_service_per_day_and_the_plateau(
     assert "| router | `HELPLINE_CONTACT_RETENTION_SECONDS` | 1 day | 1 day | 60 |" in section
     assert "simulated days at 1440x" in section
     assert "every service stopped cleanly (exit code 0)" in section
+    solved = re.search(r"the back office solved ([\d,]+) tickets", section)
+    assert solved is not None
+    assert int(solved.group(1).replace(",", "")) > 0, "the tickets the platform opened were worked"
+    lived = re.findall(
+        r"^\| [12] \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ s \|$", section, re.MULTILINE
+    )
+    assert len(lived) == 2, "the centre as the simulator lived it, day by day"
+    assert "consumer lag (events), router / tickets / sla / metrics" in section
     servers = StackConfig().var_dir / "bench-soak" / "redis"
     assert not list(servers.glob("*/redis-data")), "the redis-servers' data is removed"
     assert not list(servers.glob("*/run/*.pid")), "every redis-server is stopped"

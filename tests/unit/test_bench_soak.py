@@ -16,6 +16,7 @@ from bench.soak_report import (
     DAY_S,
     SLA_KINDS,
     TICKET_KIND,
+    CentreDay,
     Sample,
     SoakRun,
     bytes_per_ticket,
@@ -81,10 +82,12 @@ def test_every_retention_the_soak_shortens_is_reached_well_within_a_week() -> No
     assert used["HELPLINE_LAST_AGENT_RETENTION_SECONDS"].default == "30 days"
     assert used["HELPLINE_LAST_AGENT_RETENTION_SECONDS"].simulated == "2 days"
     assert used["HELPLINE_DESK_RETENTION_SECONDS"].simulated == "1 h"
+    assert used["HELPLINE_STAFFING_WINDOW_SECONDS"].simulated == "8 h (its least, a real minute)"
+    assert used["HELPLINE_STAFFING_WINDOW_SECONDS"].value == "60"
 
 
 def test_the_full_centre_is_200_agents_over_a_week_of_every_channel() -> None:
-    scenario = centre(agents=200, contacts_per_day=4000, days=7, speed=480)
+    scenario = centre(agents=200, contacts_per_day=2400, days=7, speed=400)
     assert sum(group.count for group in scenario.agents) == 200
     assert scenario.hours == 7 * 24
     assert scenario.start_h == 0
@@ -92,9 +95,11 @@ def test_the_full_centre_is_200_agents_over_a_week_of_every_channel() -> None:
     assert scenario.tickets is not None
     assert scenario.self_service is not None
     daily = sum(load.per_hour for load in scenario.channels.values()) + scenario.self_service.per_hour
-    assert daily * 24 == pytest.approx(4000)
-    # An offer waits long enough on the wall clock for an agent's accept to cross the platform.
-    assert min(spec.offer_timeout_s for spec in scenario.queues.values()) / scenario.speed >= 0.29
+    assert daily * 24 == pytest.approx(2400)
+    # An offer and an answer target last long enough on the wall clock for the platform's latency.
+    for spec in scenario.queues.values():
+        assert min(spec.offer_timeout_s, spec.service_level_threshold_s) / scenario.speed >= 0.3
+    assert scenario.queues["support-email"].service_level_threshold_s == 4 * 3600
     # Someone is on shift at every hour of every day.
     assert any(group.shift_start_h == 0 and group.shift_end_h == 24 for group in scenario.agents)
 
@@ -142,9 +147,9 @@ def _run(router: list[int], sla: list[int], tickets: list[int], kept: list[tuple
     samples = []
     for day, (r, s, t, counts) in enumerate(zip(router, sla, tickets, kept, strict=True)):
         used = {"router": r, "sla": s, "tickets": t, "metrics": r // 10}
-        samples.append(Sample(day * DAY_S, used, {"router": 0}, _census(*counts)))
+        samples.append(Sample(day * DAY_S, used, {"router": 0}, {"metrics": 0}, _census(*counts)))
         if day < len(router) - 1:
-            samples.append(Sample(day * DAY_S + 12 * HOUR_S, used, {"router": 2}))
+            samples.append(Sample(day * DAY_S + 12 * HOUR_S, used, {"router": 2}, {"metrics": 1200}))
     return SoakRun(
         days=len(router) - 1,
         agents=200,
@@ -153,6 +158,7 @@ def _run(router: list[int], sla: list[int], tickets: list[int], kept: list[tuple
         samples=samples,
         settings=settings_used(480),
         arrived=12_000,
+        centre=[CentreDay(4000, 3500, 3000, 400, 61.5), CentreDay(4000, 3500, 2900, 500, None)],
         refusals=["voice-01: FAILED_PRECONDITION already_abandoned"],
     )
 
@@ -201,7 +207,9 @@ def test_the_report_has_every_table_and_verdict() -> None:
     assert "| ticket (tickets `tk:{t}:ticket`) | 3,000 | 9.00 MB | 3,000 | 900 |" in text
     assert "| router | `rt:{t}:contact` | 4,000 | 6.00 MB | 1,500 | +0 | +0 B |" in text
     assert "| tickets | `tk:{t}:ticket` | 3,000 | 2.70 MB | 900 | +1,000 | +900 kB |" in text
-    assert "| day 2 12:00 | 7.00 MB | 4.00 MB | 5.00 MB | 700 kB | 2 |" in text
+    assert "| day 2 12:00 | 7.00 MB | 4.00 MB | 5.00 MB | 700 kB | 2 | 0 / 0 / 0 / 1,200 |" in text
+    assert "| 1 | 4,000 | 3,500 | 3,000 | 400 | 62 s |" in text
+    assert "| 2 | 4,000 | 3,500 | 2,900 | 500 | - |" in text
     assert "| router | `HELPLINE_CONTACT_RETENTION_SECONDS` | 1 day | 1 day | 180 |" in text
     assert "- the platform refused 1 calls of the simulated centre" in text
     assert text.endswith("- wall time 24.0 min")
