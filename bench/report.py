@@ -452,8 +452,8 @@ def merged(existing: str, results: Sequence[Captured], *, started: datetime, com
     for result in results:
         sections[result.name] = "\n".join(bench_section(result))
     names = ", ".join(result.name for result in results)
-    said = f"- {names}: ran again"
-    note = f"{said} {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC with `{command}`, and merged in"
+    said = f"- {names}: ran"
+    note = f"{said} {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC with `{command}`, merged into this report"
     lines = [line for line in head.split("\n") if not line.startswith(said)]
     at = lines.index("## Machine") - 1 if "## Machine" in lines else len(lines)
     lines.insert(at, note)

@@ -244,8 +244,8 @@ def test_a_merge_puts_the_sections_run_again_in_place_and_keeps_the_others() -> 
     text = merged(full, again, started=later, command="python -m bench.report --only x --merge")
     assert text.startswith(full[: full.index("\n\n## Machine")])
     note = (
-        "- router_latency, metrics_ingest: ran again 2025-12-06 17:05 UTC with "
-        "`python -m bench.report --only x --merge`, and merged in"
+        "- router_latency, metrics_ingest: ran 2025-12-06 17:05 UTC with "
+        "`python -m bench.report --only x --merge`, merged into this report"
     )
     assert f"{note}\n\n## Machine" in text
     assert TABLE.strip() in text
@@ -360,7 +360,7 @@ def test_a_merge_rewrites_only_the_sections_run(tmp_path: Path, monkeypatch: pyt
     text = out.read_text()
     assert "| router_latency | again |" in text
     assert TABLE.strip() in text
-    assert "- router_latency: ran again " in text
+    assert "- router_latency: ran " in text
 
 
 def test_writing_replaces_the_file_whole(tmp_path: Path) -> None:
