@@ -2,12 +2,14 @@
 Markdown (throughput, p50 and p99 latency, ratios to the baselines it measures in the same run), with
 what it measures, how long it took and the machine it ran on.
 
-    uv run python -m bench.report [--out docs/benchmarks.md] [--only NAME ...] [--quick]
+    uv run python -m bench.report [--out docs/benchmarks.md] [--only NAME ...] [--merge] [--quick]
 
 Each benchmark runs as a child process (`python -m bench.<name>`), one after another so they never
 share the CPUs; its stdout is the report's section, its stderr (progress) goes to the terminal. The
 file is replaced only once every benchmark has succeeded. `--quick` runs them all with small sizes,
-to check the report end to end in a few minutes; its figures are not representative.
+to check the report end to end in a few minutes; its figures are not representative. `--merge`
+(with `--only`) runs those benchmarks again and puts their sections into the existing report in
+place of the old ones, keeping the others, with a line saying when they ran.
 """
 
 from __future__ import annotations
@@ -130,6 +132,19 @@ BENCHES: dict[str, Bench] = {
         quick_args=("--records", "3000"),
         about_s=75,
         quick_about_s=25,
+    ),
+    "soak": Bench(
+        measures="Redis memory of each service, each on its own redis-server, through simulated days of "
+        "the simulated contact centre at high time compression, every retention scaled by the speed: "
+        "router, sla and metrics must level off (the last day's growth at most 5% of the first "
+        "day's), tickets grow by what a ticket costs; bytes per contact, ticket and SLA record.",
+        baseline="the first simulated day's growth of the same service in the same run (the plateau "
+        "ratio), and each service's memory with the centre configured and no contact yet (the bytes "
+        "per record).",
+        args=(),
+        quick_args=("--days", "2", "--agents", "50", "--contacts-per-day", "300", "--speed", "1440"),
+        about_s=1600,
+        quick_about_s=150,
     ),
 }
 
@@ -417,6 +432,36 @@ def document(
     return "\n".join(lines) + "\n"
 
 
+def split_report(text: str) -> tuple[str, dict[str, str]]:
+    """A report's head (title, run, machine) and each benchmark's section by name, in order."""
+    head, sections = "", {}
+    for part in re.split(r"^(?=## )", text, flags=re.MULTILINE):
+        name = part.removeprefix("## ").split("\n", 1)[0].strip()
+        if not part.startswith("## ") or name == "Machine":
+            head += part
+        else:
+            sections[name] = part.rstrip("\n")
+    return head.rstrip("\n"), sections
+
+
+def merged(existing: str, results: Sequence[Captured], *, started: datetime, command: str) -> str:
+    """The existing report with the sections of `results` in place of their namesakes (or added in
+    the catalog's order), the other sections as they were, and a line in the head saying when and
+    how these ran again; a later merge of the same benchmarks replaces that line."""
+    head, sections = split_report(existing)
+    for result in results:
+        sections[result.name] = "\n".join(bench_section(result))
+    names = ", ".join(result.name for result in results)
+    said = f"- {names}: ran"
+    note = f"{said} {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC with `{command}`, merged into this report"
+    lines = [line for line in head.split("\n") if not line.startswith(said)]
+    at = lines.index("## Machine") - 1 if "## Machine" in lines else len(lines)
+    lines.insert(at, note)
+    order = [name for name in BENCHES if name in sections]
+    order += [name for name in sections if name not in BENCHES]
+    return "\n\n".join(["\n".join(lines), *(sections[name] for name in order)]) + "\n"
+
+
 def write_atomically(path: Path, text: str) -> None:
     """A temporary file beside `path`, renamed over it: a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -438,7 +483,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--only", nargs="+", choices=list(BENCHES), metavar="NAME", help=f"of: {', '.join(BENCHES)}"
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a check, not a measurement")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: put their sections into the existing report, keeping the others",
+    )
+    args = parser.parse_args(argv)
+    if args.merge and (args.only is None or args.quick):
+        parser.error("--merge takes --only, and not --quick: a quick section would pass for a measurement")
+    return args
 
 
 def selected(only: Sequence[str] | None) -> list[str]:
@@ -451,6 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     names = selected(args.only)
     started, clock = datetime.now(UTC), time.perf_counter()
+    if args.merge and not args.out.exists():
+        print(
+            f"bench.report: --merge needs the report to merge into; {args.out} does not exist.",
+            file=sys.stderr,
+        )
+        return 2
     machine = describe_machine(os.environ)
     try:
         results = run_all(names, args.quick)
@@ -462,7 +521,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     seconds = time.perf_counter() - clock
     command = shlex.join(["python", "-m", "bench.report", *argv])
-    text = document(results, machine, started=started, seconds=seconds, command=command, quick=args.quick)
+    if args.merge:
+        text = merged(args.out.read_text(), results, started=started, command=command)
+    else:
+        text = document(results, machine, started=started, seconds=seconds, command=command, quick=args.quick)
     write_atomically(args.out, text)
     print(f"bench.report: wrote {args.out} in {duration_text(seconds)}", file=sys.stderr)
     return 0

@@ -1,6 +1,7 @@
 """One simulated agent at their desktop, on the router's gRPC API: they log in when their shift
 starts, take breaks, answer, reject or miss offers, hold, end the conversation, wrap up and
-complete with a disposition, and log out when the shift or the run ends."""
+complete with a disposition, and log out when the shift or the run ends; the next day, the same
+shift again."""
 
 from __future__ import annotations
 
@@ -51,11 +52,13 @@ class Desktop:
         self._show(sim.clock.now())
 
     async def work(self, leave: asyncio.Event) -> None:
-        sim = self.sim
-        start_s = (self.group.shift_start_h - sim.scenario.start_h) * HOUR_S
-        end_s = (self.group.shift_end_h - sim.scenario.start_h) * HOUR_S
-        if end_s <= 0 or not await self._sleep_until(start_s, leave):
-            return
+        """Every day's shift, until the run ends."""
+        for start_s, end_s in self.group.shifts(self.sim.scenario.start_h):
+            if not await self._sleep_until(start_s, leave):
+                return
+            await self._shift(start_s, end_s, leave)
+
+    async def _shift(self, start_s: float, end_s: float, leave: asyncio.Event) -> None:
         reader = asyncio.create_task(self._offers())
         try:
             at = await self._status(common_pb2.AGENT_STATUS_AVAILABLE)

@@ -4,11 +4,13 @@ run (a channel nobody serves, a shift that ends before it starts) is refused bef
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-from helpline.simulation.model import DailyCurve, Lognormal
+from helpline.simulation.model import DAY_S, HOUR_S, DailyCurve, Lognormal
 
 ChannelName = Literal["voice", "chat", "email", "sms", "social", "web_form"]
 # The channels an agent has a capacity for: a web form is worked as an email, out of the email
@@ -90,6 +92,16 @@ class AgentGroup(_Strict):
                 f"group {self.name}: the shift ends at {self.shift_end_h} h, not after it starts"
             )
         return self
+
+    def shifts(self, run_start_h: float) -> Iterator[tuple[float, float]]:
+        """Each day's shift as (start, end) in simulated seconds from a run that starts at
+        `run_start_h`, day after day without end (the run stops its agents): the shift under way at
+        the start begins before it (a negative start), one already over that day is skipped."""
+        for day in itertools.count():
+            start_s = day * DAY_S + (self.shift_start_h - run_start_h) * HOUR_S
+            end_s = day * DAY_S + (self.shift_end_h - run_start_h) * HOUR_S
+            if end_s > 0:
+                yield start_s, end_s
 
 
 class QueueSpec(_Strict):

@@ -49,6 +49,7 @@ from services.metrics import labels as enum_labels
 from services.metrics.claims import Claim, Claims
 from services.metrics.domain.errors import KpiError
 from services.metrics.domain.kpis import (
+    FCR_REOPEN_WINDOW,
     ServiceLevelRule,
     csat_satisfied,
     effort_score,
@@ -136,12 +137,14 @@ class MetricsEvents:
         state: MetricsState,
         workload: QueueWorkload,
         short_abandon: timedelta = timedelta(0),
+        fcr_window: timedelta = FCR_REOPEN_WINDOW,
     ) -> None:
         self.series = series
         self.state = state
         self.workload = workload
         self.rule = ServiceLevelRule(short_abandon_threshold=short_abandon)
         self.claims = Claims()
+        self.fcr_window = fcr_window
         self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         c, a, q, t, s = (
             contact_events_pb2,
@@ -485,7 +488,7 @@ class MetricsEvents:
             if solved_at is None:
                 return
             reopened_after = max(reopened_at - solved_at, timedelta(0))
-            if not first_contact_resolved(1, reopened_after):
+            if not first_contact_resolved(1, reopened_after, self.fcr_window):
                 self._child(self.series.tickets_reopened_in_fcr_window, tenant).inc()
 
         return apply

@@ -19,7 +19,7 @@ from services.tickets.api.grpc import SERVICE_NAME, registration
 from services.tickets.api.rest import build_router
 from services.tickets.closer import AutoCloser
 from services.tickets.consumers import GROUP, TOPICS, TicketEvents
-from services.tickets.store import DEFAULT_MAX_COMMENTS, OUTBOX_STREAM, TicketStore
+from services.tickets.store import DEFAULT_MAX_COMMENTS, IDEMPOTENCY_TTL_S, OUTBOX_STREAM, TicketStore
 from services.tickets.usecases import Tickets
 
 
@@ -35,13 +35,23 @@ class TicketsSettings(Settings):
         ge=1,
         description="The most comments one ticket holds; one more is refused (HELPLINE_TICKET_MAX_COMMENTS).",
     )
+    idempotency_key_retention_seconds: int = Field(
+        IDEMPOTENCY_TTL_S,
+        ge=1,
+        description="Seconds an idempotency key (an Idempotency-Key, a gRPC request_id, a contact's "
+        "ticket) is remembered; longer than a client retries and than the consumer's events are "
+        "delivered again (HELPLINE_IDEMPOTENCY_KEY_RETENTION_SECONDS).",
+    )
 
 
 def build(settings: TicketsSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
     close_after = timedelta(days=settings.close_after_days)
     store = TicketStore(
-        runtime.redis, int(close_after.total_seconds() * 1000), max_comments=settings.ticket_max_comments
+        runtime.redis,
+        int(close_after.total_seconds() * 1000),
+        max_comments=settings.ticket_max_comments,
+        idempotency_ttl_s=settings.idempotency_key_retention_seconds,
     )
     tickets = Tickets(store, SystemClock(), close_after)
     api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)

@@ -12,8 +12,8 @@ survey answers, each decoded and applied through the use cases as a domain comma
 
 A contact's ticket is created with the idempotency key `contact:<id>`, whichever event creates it,
 so a redelivery, or a completion after the receipt that created it, finds the same ticket. The
-key lives IDEMPOTENCY_TTL_S (a day): an event later than that must name the ticket, which the
-router can learn from the ticket's TicketCreated (it carries the contact id).
+key lives HELPLINE_IDEMPOTENCY_KEY_RETENTION_SECONDS (a day): an event later than that must name
+the ticket, which the router can learn from the ticket's TicketCreated (it carries the contact id).
 
 Every lookup is by the event's own tenant, so an event can only reach its tenant's tickets.
 

@@ -35,6 +35,8 @@ TOPIC = "helpline.tickets"
 SOURCE = "/helpline/tickets"
 OUTBOX_STREAM = "tickets:outbox"
 TENANTS = "tickets:tenants"
+# How long an idempotency key is remembered: a retry comes within seconds, a redelivered event
+# within the consumer's last commit.
 IDEMPOTENCY_TTL_S = 24 * 3600
 # Enough for the longest real conversation; a ticket past it is a loop or an attack.
 DEFAULT_MAX_COMMENTS = 10_000
@@ -266,11 +268,16 @@ def records_for(events: Iterable[Message], ticket_id: str) -> list[OutgoingRecor
 
 class TicketStore:
     def __init__(
-        self, client: redis.Redis, close_after_ms: int, max_comments: int = DEFAULT_MAX_COMMENTS
+        self,
+        client: redis.Redis,
+        close_after_ms: int,
+        max_comments: int = DEFAULT_MAX_COMMENTS,
+        idempotency_ttl_s: int = IDEMPOTENCY_TTL_S,
     ) -> None:
         self.client = client
         self.close_after_ms = close_after_ms
         self.max_comments = max_comments
+        self.idempotency_ttl_s = idempotency_ttl_s
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
         self._list = client.register_script(_LIST)
         self._comment_page = client.register_script(_COMMENT_PAGE)
@@ -386,7 +393,7 @@ class TicketStore:
                 due_action,
                 due_score,
                 marker,
-                IDEMPOTENCY_TTL_S,
+                self.idempotency_ttl_s,
                 len(removed),
                 len(added),
                 _ms(new.updated_at),

@@ -29,6 +29,7 @@ from bench.report import (
     kafka_version,
     logical_cpus,
     memory_text,
+    merged,
     redis_version,
     run_all,
     run_one,
@@ -231,6 +232,45 @@ def test_a_quick_or_partial_report_says_so_at_the_top() -> None:
     assert f"- only: bus_throughput, router_latency (of {len(BENCHES)} benchmarks)" in text
 
 
+def test_a_merge_puts_the_sections_run_again_in_place_and_keeps_the_others() -> None:
+    full = document(
+        _results(), MACHINE, started=STARTED, seconds=431, command="python -m bench.report", quick=False
+    )
+    again = [
+        Captured("router_latency", "python -m bench.router_latency --rate 50", "| new | 2 |\n", 300.0),
+        Captured("metrics_ingest", "python -m bench.metrics_ingest", "| ingest | 3 |\n", 15.0),
+    ]
+    later = datetime(2025, 12, 6, 17, 5, tzinfo=UTC)
+    text = merged(full, again, started=later, command="python -m bench.report --only x --merge")
+    assert text.startswith(full[: full.index("\n\n## Machine")])
+    note = (
+        "- router_latency, metrics_ingest: ran 2025-12-06 17:05 UTC with "
+        "`python -m bench.report --only x --merge`, merged into this report"
+    )
+    assert f"{note}\n\n## Machine" in text
+    assert TABLE.strip() in text
+    assert NOTES.strip() not in text
+    assert "| new | 2 |" in text
+    order = [text.index(f"## {name}") for name in ("bus_throughput", "router_latency", "metrics_ingest")]
+    assert order == sorted(order)
+    assert text.endswith("| ingest | 3 |\n")
+    # Merged again, the sections and the line are replaced, not repeated.
+    twice = merged(text, again, started=later, command="python -m bench.report --only x --merge")
+    assert twice == text
+
+
+def test_a_merge_needs_only_and_a_report_to_merge_into(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "benchmarks.md"
+    for argv in (["--merge"], ["--merge", "--only", "soak", "--quick"]):
+        with pytest.raises(SystemExit):
+            report.main(["--out", str(out), *argv])
+    assert report.main(["--out", str(out), "--only", "soak", "--merge"]) == 2
+    assert f"{out} does not exist" in capsys.readouterr().err
+    assert not out.exists()
+
+
 # -- running and writing --------------------------------------------------------------------------
 
 
@@ -307,6 +347,20 @@ def test_a_successful_run_replaces_the_report(tmp_path: Path, monkeypatch: pytes
     assert "| metrics_ingest | 1 |" in text
     assert f"- command: `python -m bench.report --out {out} --only bus_throughput metrics_ingest`" in text
     assert list(out.parent.iterdir()) == [out]
+
+
+def test_a_merge_rewrites_only_the_sections_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "benchmarks.md"
+    out.write_text(document(_results(), MACHINE, started=STARTED, seconds=1, command="c", quick=False))
+    monkeypatch.setattr(report, "describe_machine", lambda env: MACHINE)
+    monkeypatch.setattr(
+        report, "bench_argv", lambda name, quick: [sys.executable, "-c", f"print('| {name} | again |')"]
+    )
+    assert report.main(["--out", str(out), "--only", "router_latency", "--merge"]) == 0
+    text = out.read_text()
+    assert "| router_latency | again |" in text
+    assert TABLE.strip() in text
+    assert "- router_latency: ran " in text
 
 
 def test_writing_replaces_the_file_whole(tmp_path: Path) -> None:

@@ -128,15 +128,17 @@ def occupancy(handle_seconds: float, available_idle_seconds: float) -> float | N
     return _ratio(handle_seconds, handle_seconds + available_idle_seconds)
 
 
-def first_contact_resolved(contacts: int, reopened_after: timedelta | None) -> bool:
+def first_contact_resolved(
+    contacts: int, reopened_after: timedelta | None, window: timedelta = FCR_REOPEN_WINDOW
+) -> bool:
     """Whether a solved ticket counts as resolved on its first contact: it was solved with a single
-    contact and not reopened within FCR_REOPEN_WINDOW (7 days, inclusive) of being solved.
-    `reopened_after` is the time from solving to the first reopen, None if it was not reopened.
-    The answer is final only once the window has passed without a reopen."""
+    contact and not reopened within `window` (FCR_REOPEN_WINDOW, 7 days, inclusive) of being
+    solved. `reopened_after` is the time from solving to the first reopen, None if it was not
+    reopened. The answer is final only once the window has passed without a reopen."""
     _count("contacts", contacts)
     if reopened_after is not None and reopened_after < timedelta(0):
         raise KpiError("invalid_duration", f"reopened {reopened_after} after being solved")
-    return contacts == 1 and (reopened_after is None or reopened_after > FCR_REOPEN_WINDOW)
+    return contacts == 1 and (reopened_after is None or reopened_after > window)
 
 
 def first_contact_resolution(resolved: int, first_contacts: int) -> float | None:

@@ -38,13 +38,14 @@ c, a, q, t, s = contact_events_pb2, agent_events_pb2, queue_events_pb2, ticket_e
 class Replica:
     """One exporter with its own registry, as one replica of the service has."""
 
-    def __init__(self, client: redis.Redis, clock: FakeClock | None = None) -> None:
+    def __init__(self, client: redis.Redis, clock: FakeClock | None = None, **settings_: float) -> None:
         self.registry = CollectorRegistry()
         self.clock = clock or FakeClock(START)
         settings = MetricsSettings(
             service_name="metrics",
             short_abandon_seconds=SHORT_ABANDON.total_seconds(),
             staffing_window_seconds=int(STAFFING_WINDOW.total_seconds()),
+            **settings_,
         )
         self.events = exporter(settings, client, self.registry, self.clock)
         self.delivered: list[Envelope] = []
@@ -429,6 +430,15 @@ def test_agents_and_tickets_give_state_gauges_fcr_and_ticket_times(replica: Repl
     assert v("helpline_ticket_first_reply_seconds_sum", **email_support) == 300
     assert v("helpline_ticket_resolution_seconds_sum", **email_support) == 3600 + 7200
     assert v("helpline_ticket_resolution_seconds_count", **email_support) == 2
+
+
+def test_a_shorter_fcr_window_leaves_a_later_reopen_out_of_it(redis_client: redis.Redis, tenant: str) -> None:
+    """t1 is reopened two days after its solve: within the 7-day window, past a 1-day one."""
+    day = timedelta(days=1).total_seconds()
+    replica = Replica(redis_client, fcr_reopen_window_seconds=day, fcr_marker_retention_seconds=2 * day)
+    _ticket_events(replica, tenant)
+    assert replica.value("helpline_tickets_reopened_total", tenant=tenant) == 2
+    assert (replica.value("helpline_tickets_reopened_in_fcr_window_total", tenant=tenant) or 0) == 0
 
 
 def test_an_agent_logging_in_is_idle_until_the_router_tells_a_state(replica: Replica, tenant: str) -> None:

@@ -140,6 +140,18 @@ def test_idempotent_create(store: TicketStore, unique: str) -> None:
         store.create(ticket(unique, 3), [], idempotency_key="k1", fingerprint="other")
 
 
+def test_an_idempotency_key_is_remembered_for_its_retention(redis_client: redis.Redis, unique: str) -> None:
+    default, short = f"d{unique}", f"s{unique}"
+    TicketStore(redis_client, close_after_ms=DAY_MS).create(
+        ticket(default, 1), [], idempotency_key="k1", fingerprint="f"
+    )
+    TicketStore(redis_client, close_after_ms=DAY_MS, idempotency_ttl_s=60).create(
+        ticket(short, 1), [], idempotency_key="k1", fingerprint="f"
+    )
+    assert 86_400 - 60 < redis_client.ttl(f"tk:{{{default}}}:idem:k1") <= 86_400
+    assert 0 < redis_client.ttl(f"tk:{{{short}}}:idem:k1") <= 60
+
+
 def test_list_filters_and_pages_through_indexes(store: TicketStore, unique: str) -> None:
     tickets = [
         ticket(

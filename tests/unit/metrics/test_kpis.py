@@ -148,6 +148,11 @@ def test_first_contact_resolution_needs_one_contact_and_no_reopen_within_seven_d
         first_contact_resolved(1, -SECOND)
 
 
+def test_a_shorter_reopen_window_ends_sooner() -> None:
+    assert first_contact_resolved(1, DAY + SECOND, window=DAY)
+    assert not first_contact_resolved(1, DAY, window=DAY)
+
+
 def test_fcr_ratio() -> None:
     assert first_contact_resolution(70, 100) == pytest.approx(0.7)
     assert first_contact_resolution(0, 0) is None

@@ -39,9 +39,18 @@ def test_each_retention_is_read_from_the_environment(monkeypatch: pytest.MonkeyP
 
 
 def test_a_first_contact_solve_is_kept_for_the_fcr_window_at_least() -> None:
+    assert MetricsSettings().fcr_reopen_window_seconds == FCR_REOPEN_WINDOW.total_seconds()
     MetricsSettings(fcr_marker_retention_seconds=FCR_REOPEN_WINDOW.total_seconds())
     with pytest.raises(ValidationError, match="fcr_marker_retention_seconds"):
         MetricsSettings(fcr_marker_retention_seconds=FCR_REOPEN_WINDOW.total_seconds() - 1)
+
+
+def test_a_shorter_fcr_window_lets_the_solve_be_forgotten_sooner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPLINE_FCR_REOPEN_WINDOW_SECONDS", "3600")
+    monkeypatch.setenv("HELPLINE_FCR_MARKER_RETENTION_SECONDS", "3600")
+    assert MetricsSettings().retention().first_contact_solve == timedelta(hours=1)
+    with pytest.raises(ValidationError, match=r"under fcr_reopen_window_seconds \(3600\)"):
+        MetricsSettings(fcr_marker_retention_seconds=3599)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +60,7 @@ def test_a_first_contact_solve_is_kept_for_the_fcr_window_at_least() -> None:
         "closed_ticket_marker_retention_seconds",
         "removed_agent_marker_retention_seconds",
         "delivery_marker_retention_seconds",
+        "fcr_reopen_window_seconds",
     ],
 )
 def test_a_retention_is_positive(name: str) -> None:

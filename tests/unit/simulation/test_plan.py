@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from helpline.simulation.model import HOUR_S
+from helpline.simulation.model import DAY_S, HOUR_S
 from helpline.simulation.plan import INTENTS, plan_contacts
-from helpline.simulation.scenario import Scenario
+from helpline.simulation.scenario import AgentGroup, Scenario
 
 
 def _changed(**changes: Any) -> Scenario:
@@ -47,6 +48,20 @@ def test_agents_for_queues_no_contact_enters_and_shifts_backwards_are_refused() 
         _changed(agents=[*groups, {**groups[0], "name": "extra", "queues": ["spare"]}])
     with pytest.raises(ValidationError, match=r"the shift ends at 9\.0 h, not after it starts"):
         _changed(agents=[{**groups[0], "shift_start_h": 10, "shift_end_h": 9}, *groups[1:]])
+
+
+def test_a_shift_comes_back_every_day_of_a_run_over_several_days() -> None:
+    group = AgentGroup(
+        name="early", count=1, queues=("q",), capacity={"voice": 1}, shift_start_h=7, shift_end_h=16
+    )
+    shifts = itertools.islice(group.shifts(run_start_h=0), 3)
+    assert [(s / HOUR_S, e / HOUR_S) for s, e in shifts] == [(7, 16), (31, 40), (55, 64)]
+    # From 10:00, the day's shift is under way (it began 3 h before) and the next is tomorrow's.
+    under_way, tomorrow = itertools.islice(group.shifts(run_start_h=10), 2)
+    assert under_way == (-3 * HOUR_S, 6 * HOUR_S)
+    assert tomorrow == (DAY_S - 3 * HOUR_S, DAY_S + 6 * HOUR_S)
+    # From 17:00 the day's shift is over: the first is tomorrow's.
+    assert next(group.shifts(run_start_h=17)) == (14 * HOUR_S, 23 * HOUR_S)
 
 
 def test_one_seed_one_plan_numbered_by_arrival() -> None:
