@@ -163,7 +163,7 @@ class Desktop:
         caller = sim.floor.callers.get(offer.contact_id)
         if caller is None:
             # Not this run's contact (left over from an earlier run): someone else's to take.
-            await self._act(sim.stub.RejectOffer, self._reject(offer, "not_this_run"))
+            await self._decline(offer, "not_this_run")
             return
         contact = caller.contact
         rng = stream(sim.scenario.seed, f"{plan_number(contact)}:{self.agent_id}:offer")
@@ -174,7 +174,7 @@ class Desktop:
             return
         if draw < self.group.miss_rate + self.group.reject_rate:
             sim.floor.rejected += 1
-            await self._act(sim.stub.RejectOffer, self._reject(offer, "busy"))
+            await self._decline(offer, "busy")
             return
         await sim.clock.pause(PICK_UP_S)
         if not sim.floor.pick_up(contact.contact_id):
@@ -338,8 +338,16 @@ class Desktop:
         done = await self._act(self.sim.stub.SetAgentStatus, request)
         return self.sim.clock.now() if done is None else done
 
-    def _reject(self, offer: pb.Offer, reason: str) -> pb.RejectOfferRequest:
-        return pb.RejectOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id, reason=reason)
+    async def _decline(self, offer: pb.Offer, reason: str) -> None:
+        """Reject the offer. A reject the router refuses because the offer is no longer pending
+        (expired, or withdrawn as its customer hung up meanwhile) is no refusal: the offer is gone,
+        as the agent wanted; an outage's backlog makes that race common."""
+        request = pb.RejectOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id, reason=reason)
+        try:
+            await self.sim.call(self.sim.stub.RejectOffer, request)
+        except RefusedError as refused:
+            if refused.code != grpc.StatusCode.FAILED_PRECONDITION:
+                self.sim.problem(f"{self.agent_id}: {refused}")
 
     async def _act(
         self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req, done_rule: str = ""

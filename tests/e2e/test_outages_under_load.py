@@ -247,8 +247,10 @@ def test_the_centre_rides_out_a_minute_without_redis_and_one_without_kafka(
         sim.close()
     assert sim.problems == []
     assert_nothing_exited_or_failed(platform)
-    assert_counts(platform.prometheus, tenant, sim)
-    assert_tickets(platform, sim)
+    # What the run's last acts emitted reaches the metrics service, Prometheus (a scrape a second)
+    # and the tickets service a moment after the run: the comparisons are made again meanwhile.
+    eventually(lambda: assert_counts(platform.prometheus, tenant, sim), timeout=60)
+    eventually(lambda: assert_tickets(platform, sim), timeout=60)
     with SlaEvents(platform.connections.kafka_bootstrap, tenant) as alerts:
         eventually(lambda: assert_sla_events(alerts, sim, outages), timeout=60)
         assert_sla_counted_once(platform.prometheus, tenant, alerts)
@@ -370,12 +372,7 @@ def assert_counts(prometheus: Prometheus, tenant: str, sim: Simulation) -> None:
     def count(name: str, known: dict[Slot, float]) -> dict[Slot, float]:
         return counted(prometheus, name, tenant, known)
 
-    # The Kafka outage leaves the metrics service a backlog to work off after the run.
-    wait_until(
-        lambda: count("helpline_contacts_queued_total", queued) == queued,
-        timeout=120,
-        what="every contact in Prometheus",
-    )
+    assert count("helpline_contacts_queued_total", queued) == queued
     assert count("helpline_contacts_answered_total", queued) == {
         slot: float(seen.answered) for slot, seen in truth.queues.items()
     }
@@ -386,7 +383,7 @@ def assert_counts(prometheus: Prometheus, tenant: str, sim: Simulation) -> None:
     assert count("helpline_contacts_completed_total", queued) == {
         slot: float(completed[slot]) for slot in queued
     }
-    eventually(lambda: assert_totals(prometheus, tenant, sim))
+    assert_totals(prometheus, tenant, sim)
 
 
 def ticketless(sim: Simulation) -> set[str]:
