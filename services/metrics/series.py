@@ -19,11 +19,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import permutations, product
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from helpline.failures import OutageLog, is_transient
 from services.metrics.labels import (
     AGENT_STATES,
     AGENT_STATUSES,
@@ -63,6 +65,7 @@ class ScrapedGauge(Collector):
         self.documentation = documentation
         self.labelnames = list(labelnames)
         self._read = read
+        self._outage = OutageLog(f"scrape of {name}")
         registry.register(self)
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
@@ -70,9 +73,28 @@ class ScrapedGauge(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for labels, value in self._read():
+        # While Redis is away the gauge has no samples in this scrape: the counters, kept in this
+        # process, are still served, rather than the whole scrape failing (and the target
+        # reading down) for the gauges it cannot read.
+        for labels, value in _while_available(self._read, self._outage):
             family.add_metric(list(labels), value)
         yield family
+
+
+T = TypeVar("T")
+
+
+def _while_available(read: Callable[[], Iterable[T]], outage: OutageLog) -> list[T]:
+    """What `read` returns, or nothing while the shared state cannot be read."""
+    try:
+        found = list(read())
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        outage.failed(exc)
+        return []
+    outage.recovered()
+    return found
 
 
 @dataclass(frozen=True)
@@ -104,12 +126,13 @@ class _Primer(Collector):
         self._queue_channels = queue_channels
         self._primed: set[tuple[str, str, str]] = set()
         self._tenants: set[str] = set()
+        self._outage = OutageLog("scrape of the queues known")
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        for key in self._queue_channels():
+        for key in _while_available(self._queue_channels, self._outage):
             if key in self._primed:
                 continue
             tenant_id, queue_id, channel = key

@@ -168,3 +168,29 @@ def _waits_unready_until_started(
         code = process.stop()
     assert code == 0, process.log.read_text()[-3000:]
     assert "worker failed" not in process.log.read_text()
+
+
+def test_the_metrics_endpoint_serves_its_counters_while_redis_is_away(
+    private_stack: PrivateStack, kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    private_stack.start("redis")
+    env = service_env("metrics", private_stack.db_url(4), kafka_bootstrap, unique)
+    process = ServiceProcess("metrics", env, tmp_path / "metrics.log")
+    process.start()
+    scrape = f"http://127.0.0.1:{process.port}/metrics"
+    try:
+        assert "helpline_agents" in httpx.get(scrape, timeout=10).text
+        private_stack.stop("redis")
+        wait_until(lambda: _readiness(process)[0] == 503, what="readiness to go false")
+        away = httpx.get(scrape, timeout=30)
+        # The process's own series are served; the gauges read from Redis have no samples meanwhile.
+        assert away.status_code == 200
+        assert "helpline_http_request_duration_seconds" in away.text
+        assert "helpline_agents{" not in away.text
+        private_stack.start("redis")
+        wait_until(lambda: _readiness(process)[0] == 200, what="readiness to come back", timeout=60)
+        assert httpx.get(scrape, timeout=10).status_code == 200
+    finally:
+        code = process.stop()
+    assert code == 0
+    assert "Traceback" not in process.log.read_text()
