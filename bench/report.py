@@ -74,6 +74,18 @@ BENCHES: dict[str, Bench] = {
         about_s=90,
         quick_about_s=10,
     ),
+    "durability": Bench(
+        measures="What durability costs: ticket-create throughput and p50/p99 latency through the "
+        "tickets use cases with Redis's AOF fsynced before every reply (`always`), and with a replica "
+        "holding each create before it is acknowledged (`WAIT 1`, HELPLINE_REDIS_WAIT_REPLICAS=1), "
+        "at 1 and 4 clients, with what each setup can lose.",
+        baseline="the same creates on the default setup (one Redis, AOF fsynced every second), in the "
+        "same run on the same machine.",
+        args=(),
+        quick_args=("--count", "200"),
+        about_s=60,
+        quick_about_s=10,
+    ),
     "router_latency": Bench(
         measures="Routing latency (p50/p99 from a contact event on Kafka to its offer event on Kafka), "
         "offers/s and router CPU per decision of the router process, at two agent counts, paced and "

@@ -88,7 +88,7 @@ def _draft(tenant: str, i: int) -> commands.NewTicket:
     )
 
 
-def _create(tickets: Tickets, tenant: str, i: int, created: list[str]) -> str:
+def create_ticket(tickets: Tickets, tenant: str, i: int, created: list[str]) -> str:
     draft = _draft(tenant, i)
     customer = Actor(AuthorType.CUSTOMER, draft.requester_id)
     result = tickets.create(
@@ -106,7 +106,7 @@ def _transition(tickets: Tickets, tenant: str, to: Status) -> Callable[[str], No
     return change
 
 
-def _drive(
+def drive(
     label: str, batches: Sequence[Sequence[X]], op: Callable[[X], R], progress: Progress
 ) -> tuple[Measured, list[list[R]]]:
     """Run `op` on every item, one thread (and so one Redis connection) per batch, timing each call."""
@@ -212,11 +212,11 @@ def measure(
     ticket_ids: list[str] = []
     try:
         indexes = [list(range(k, count, clients)) for k in range(clients)]
-        created, ids_by_client = _drive(
-            CREATE, indexes, lambda i: _create(tickets, tenant, i, ticket_ids), progress
+        created, ids_by_client = drive(
+            CREATE, indexes, lambda i: create_ticket(tickets, tenant, i, ticket_ids), progress
         )
-        opened, _ = _drive(OPEN, ids_by_client, _transition(tickets, tenant, Status.OPEN), progress)
-        solved, _ = _drive(SOLVE, ids_by_client, _transition(tickets, tenant, Status.SOLVED), progress)
+        opened, _ = drive(OPEN, ids_by_client, _transition(tickets, tenant, Status.OPEN), progress)
+        solved, _ = drive(SOLVE, ids_by_client, _transition(tickets, tenant, Status.SOLVED), progress)
         baseline = None
         if benchmark_binary is not None:
             sample = tickets.get(tenant, ticket_ids[0])
@@ -276,15 +276,21 @@ def _markdown(table: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=20_000, help="tickets per client count")
+def parse_count_and_clients(description: str, count: int, count_help: str) -> argparse.Namespace:
+    """--count, --clients and --json, the options of the benchmarks that drive ticket use cases."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--count", type=int, default=count, help=count_help)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4], help="client counts to measure")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
     if args.count < 2 or min(args.clients) < 1:
         parser.error("--count needs at least 2 tickets and --clients at least 1 client")
     configure_logging("bench", level="WARNING", fmt="console")
+    return args
+
+
+def main() -> None:
+    args = parse_count_and_clients(__doc__.splitlines()[0], 20_000, "tickets per client count")
     binary = shutil.which("redis-benchmark")
     if binary is None:
         raise SystemExit("`redis-benchmark` is not installed; run `make deps` (it ships with redis-server).")

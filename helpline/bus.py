@@ -255,9 +255,13 @@ class ConsumerLoop:
         max_poll_records: int = 200,
         poll_timeout_ms: int = 500,
         batch_handler: BatchHandler | None = None,
+        before_commit: Callable[[], None] = lambda: None,
         **options: Any,
     ) -> None:
         self.group_id = group_id
+        # Passed before each commit (helpline.durability): an offset is committed only once the
+        # writes its records made would survive a Redis failover.
+        self._before_commit = before_commit
         self.topics = list(topics)
         self.handler = handler
         self.batch_handler = batch_handler
@@ -401,9 +405,20 @@ class ConsumerLoop:
         return offsets
 
     def commit(self, only: set[_TopicPartition] | None = None) -> None:
-        offsets = self.take_handled(only)
-        if not offsets:
+        if not any(only is None or tp in only for tp in self._handled):
             return
+        try:
+            self._before_commit()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # Left uncommitted: this loop commits them on a later round, or a new owner of the
+            # partitions handles them again (handlers are idempotent).
+            log.warning("commit deferred: writes not durable yet", error=str(exc), group=self.group_id)
+            if only is not None:
+                self.take_handled(only)
+            return
+        offsets = self.take_handled(only)
         try:
             self.consumer.commit(
                 offsets=[confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()],

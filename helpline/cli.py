@@ -19,6 +19,7 @@ from helpline.auth import ApiKeyStore
 from helpline.local_stack import LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
 from helpline.prometheus_config import write_prometheus_config
+from helpline.redis_client import connect
 from helpline.settings import load_settings
 from helpline.topics import CATALOG, ensure_topics
 
@@ -504,7 +505,7 @@ def _scenario(path: Path | None, **overrides: object) -> Scenario:
 
 def _api_keys() -> ApiKeyStore:
     settings = load_settings()
-    return ApiKeyStore(redis.Redis.from_url(settings.auth_redis_url), pepper=settings.api_key_pepper)
+    return ApiKeyStore(connect(settings.auth_redis_url, settings), pepper=settings.api_key_pepper)
 
 
 @apikey_app.command("create")
@@ -551,7 +552,8 @@ Stream = Annotated[str, typer.Argument(help="router:outbox, tickets:outbox or sl
 
 
 def _service_redis(url: str | None) -> redis.Redis:
-    return redis.Redis.from_url(url or load_settings().redis_url)
+    settings = load_settings()
+    return connect(url or settings.redis_url, settings)
 
 
 @outbox_app.command("dead")

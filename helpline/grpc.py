@@ -181,10 +181,18 @@ def _with_behaviours(
 RETRY_AFTER_S = 1
 
 
+# Unary RPCs named so only read: the rest write, and answer OK only past the replica barrier.
+_READ_PREFIXES = ("Get", "List")
+
+
 class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Holds every request to helpline.limits before its handler runs (INVALID_ARGUMENT naming the
-    field), and answers a transient failure (helpline.failures: Redis or Kafka away, a full pool)
-    with UNAVAILABLE, which clients retry, instead of UNKNOWN."""
+    field), answers a transient failure (helpline.failures: Redis or Kafka away, a full pool)
+    with UNAVAILABLE, which clients retry, instead of UNKNOWN, and answers a write OK only once
+    `barrier` passed (helpline.durability: its replicas hold it)."""
+
+    def __init__(self, barrier: Callable[[], None] = lambda: None) -> None:
+        self._barrier = barrier
 
     def intercept_service(
         self,
@@ -195,11 +203,16 @@ class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None or handler_call_details.method.startswith(_EXEMPT_PREFIXES):
             return handler
 
+        writes = not handler_call_details.method.rsplit("/", 1)[-1].startswith(_READ_PREFIXES)
+
         def unary_response(behavior: Behaviour) -> Behaviour:
             def call(request: Any, context: grpc.ServicerContext) -> Any:
                 with _answering_failures(context):
                     _check_request(request)
-                    return behavior(request, context)
+                    response = behavior(request, context)
+                    if writes:
+                        self._barrier()
+                    return response
 
             return call
 
@@ -392,6 +405,7 @@ def build_grpc_server(
     host: str = "127.0.0.1",
     registry: CollectorRegistry | None = None,
     max_message_bytes: int = 1_048_576,
+    barrier: Callable[[], None] = lambda: None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A server (not started) with health, reflection, and, given a store, API-key auth.
 
@@ -409,7 +423,7 @@ def build_grpc_server(
         interceptors.append(ApiKeyInterceptor(auth))
     else:
         log.warning("gRPC server without authentication", services=list(services))
-    interceptors.append(GuardInterceptor())
+    interceptors.append(GuardInterceptor(barrier))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=interceptors,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -237,18 +238,24 @@ class LocalStack:
             log_file=cfg.log_dir / "kafka.out",
         )
 
-    def redis(self) -> Component:
+    def redis(
+        self, name: str = "redis", port: int | None = None, *, replica_of: int | None = None
+    ) -> Component:
+        """The stack's Redis; another `name` and `port` make one more (a replica of the Redis on
+        port `replica_of`, for a Sentinel group), with its own data directory."""
         cfg = self.cfg
-        data_dir = cfg.var_dir / "redis-data"
+        port = port or cfg.redis_port
+        data_dir = cfg.var_dir / f"{name}-data"
         data_dir.mkdir(exist_ok=True)
+        replication = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
         return Component(
-            name="redis",
+            name=name,
             argv=[
                 _require("redis-server"),
                 "--bind",
                 "127.0.0.1",
                 "--port",
-                str(cfg.redis_port),
+                str(port),
                 "--protected-mode",
                 "yes",
                 "--dir",
@@ -263,9 +270,36 @@ class LocalStack:
                 "no",
                 "--logfile",
                 "",
+                *replication,
             ],
-            ready=self.redis_ready,
-            log_file=cfg.log_dir / "redis.log",
+            ready=functools.partial(redis_answers, port),
+            log_file=cfg.log_dir / f"{name}.log",
+            start_timeout=20.0,
+        )
+
+    def redis_sentinel(
+        self, name: str, port: int, *, primary_port: int, master_name: str, quorum: int
+    ) -> Component:
+        """A Redis Sentinel watching the primary on `primary_port` (redis-server in Sentinel mode, the
+        program Debian's redis-sentinel runs). It fails over one second after the primary stops
+        answering, so a test sees a failover within seconds; production keeps Redis's defaults."""
+        conf = self.cfg.var_dir / f"{name}.conf"
+        # Sentinel rewrites its configuration file as the group changes, so each has its own.
+        conf.write_text(
+            f"port {port}\n"
+            "bind 127.0.0.1\n"
+            "daemonize no\n"
+            f"dir {self.cfg.var_dir}\n"
+            f"sentinel monitor {master_name} 127.0.0.1 {primary_port} {quorum}\n"
+            f"sentinel down-after-milliseconds {master_name} 1000\n"
+            f"sentinel failover-timeout {master_name} 5000\n"
+            f"sentinel parallel-syncs {master_name} 1\n"
+        )
+        return Component(
+            name=name,
+            argv=[_require("redis-server"), str(conf), "--sentinel"],
+            ready=functools.partial(redis_answers, port),
+            log_file=self.cfg.log_dir / f"{name}.log",
             start_timeout=20.0,
         )
 
@@ -324,13 +358,7 @@ class LocalStack:
             admin.close()
 
     def redis_ready(self) -> bool:
-        client = redis.Redis.from_url(self.cfg.redis_url, socket_timeout=1)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return redis_answers(self.cfg.redis_port)
 
     # -- process control ----------------------------------------------------------------------
 
@@ -414,6 +442,17 @@ class LocalStack:
                 names.insert(0, pid_file.stem)
         for name in names:
             self.stop(name)
+
+
+def redis_answers(port: int) -> bool:
+    """True when the Redis (or Sentinel) on the loopback `port` answers PING."""
+    client = redis.Redis(port=port, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def _alive(pid: int) -> bool:

@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -165,8 +165,12 @@ class OutboxRelay:
         dead_letter_maxlen: int = 10_000,
         backoff: Backoff | None = None,
         metrics: OutboxMetrics | None = None,
+        barrier: Callable[[], None] = lambda: None,
     ) -> None:
         self.client = client
+        # Passed before each batch is published (helpline.durability): an event never reaches Kafka
+        # while the write that made it could still be lost in a Redis failover.
+        self._barrier = barrier
         self.stream = stream
         self.dead_stream = dead_letter_stream(stream)
         self.producer = producer
@@ -302,6 +306,7 @@ class OutboxRelay:
     def _publish(self, entries: list[Entry]) -> int:
         """Publish `entries` in order and settle them; raises the first transient failure after
         settling what came before it, so the rest is published again, still in order."""
+        self._barrier()
         sent: list[tuple[Entry, Delivery | ProduceError]] = []
         for entry in entries:
             sent.append((entry, self._send(entry)))

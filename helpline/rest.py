@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,7 @@ PROBLEM_JSON = "application/problem+json"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 # Seconds a client is asked to wait before retrying a request a dependency outage refused.
 RETRY_AFTER_S = 1
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (`hlk_...`).")
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
@@ -83,6 +85,12 @@ def problem_response(status: int, title: str, detail: str, **extensions: Any) ->
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def dependency_unavailable(exc: BaseException) -> JSONResponse:
+    """503 with Retry-After, for a request a transient failure (helpline.failures) refused."""
+    detail = f"a dependency is unavailable ({type(exc).__name__}); retry after {RETRY_AFTER_S} s"
+    return problem_response(503, "Service Unavailable", detail, rule="unavailable")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -117,8 +125,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(500, "Internal Server Error", "the server failed; the error is logged")
         # No traceback: an outage refuses every request alike, and one line each says enough.
         log.warning("request refused: a dependency is unavailable", path=request.url.path, error=repr(exc))
-        detail = f"a dependency is unavailable ({type(exc).__name__}); retry after {RETRY_AFTER_S} s"
-        return problem_response(503, "Service Unavailable", detail, rule="unavailable")
+        return dependency_unavailable(exc)
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(LimitError, on_limit)
@@ -167,6 +174,39 @@ class BodyLimitMiddleware:
 
     def _detail(self) -> str:
         return f"the request body is over {self.max_bytes} bytes"
+
+
+class DurableAnswerMiddleware:
+    """Answers a write (a successful POST, PUT, PATCH or DELETE) only once `barrier` passed
+    (helpline.durability: the Redis replicas hold it); otherwise 503 with Retry-After, as for any
+    outage, since a failover could still take the write back. Reads pass untouched."""
+
+    def __init__(self, app: ASGIApp, barrier: Callable[[], None]) -> None:
+        self.app = app
+        self.barrier = barrier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        refused = False
+
+        async def send_when_durable(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                try:
+                    await run_in_threadpool(self.barrier)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning("write not acknowledged: not durable yet", error=str(exc))
+                    refused = True
+                    await dependency_unavailable(exc)(scope, receive, send)
+                    return
+            if not refused:
+                await send(message)
+
+        await self.app(scope, receive, send_when_durable)
 
 
 def _title(status: int) -> str:

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from helpline.auth import ApiKeyStore
 from helpline.bus import BatchHandler, BusMetrics, ConsumerLoop, Handler, RetryPolicy, make_producer
+from helpline.durability import ReplicaBarrier
 from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
 from helpline.health import HttpServer, build_http_app, kafka_check, redis_check
@@ -28,6 +29,7 @@ from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
 from helpline.producer import Producer
 from helpline.redis_client import connect
+from helpline.rest import DurableAnswerMiddleware
 from helpline.settings import Settings
 from helpline.topics import CATALOG, ensure_topics
 
@@ -60,6 +62,9 @@ class ServiceRuntime:
         # briefly for a connection, then answer 503 / UNAVAILABLE (helpline.redis_client).
         self.redis = connect(settings.redis_url, settings)
         self.auth_redis = connect(settings.auth_redis_url, settings)
+        self.barrier = ReplicaBarrier(
+            self.redis, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
+        )
         self.bus_metrics = BusMetrics(self.registry)
         self.outbox_metrics = OutboxMetrics(self.registry)
         self.worker_restarts = Counter(
@@ -79,6 +84,8 @@ class ServiceRuntime:
                 "kafka": kafka_check(settings.kafka_bootstrap, kafka_options=settings.kafka_options()),
             },
         )
+        if settings.redis_wait_replicas:
+            self.app.add_middleware(DurableAnswerMiddleware, barrier=self.barrier)
         self._producer: Producer | None = None
         self._workers: list[_Worker] = []
         self._grpc_registrations: list[Callable[[grpc.Server], None]] = []
@@ -119,6 +126,7 @@ class ServiceRuntime:
             client_id=self.settings.service_name,
             metrics=self.bus_metrics,
             batch_handler=batch_handler,
+            before_commit=self.barrier,
             **self.settings.kafka_options(),
         )
         self.add_worker(f"consumer:{group}", loop.run, loop.stop)
@@ -133,6 +141,7 @@ class ServiceRuntime:
             claim_idle_ms=self.settings.outbox_claim_idle_ms,
             dead_letter_maxlen=self.settings.outbox_dead_letter_maxlen,
             metrics=self.outbox_metrics,
+            barrier=self.barrier,
         )
         self.add_worker(f"outbox:{stream}", relay.run, relay.stop)
         return relay
@@ -189,6 +198,7 @@ class ServiceRuntime:
                 auth=ApiKeyStore(self.auth_redis, pepper=s.api_key_pepper),
                 register=self._grpc_registrations,
                 registry=self.registry,
+                barrier=self.barrier,
             )
             grpc_server.start()
         failed = threading.Event()

@@ -43,6 +43,36 @@ class Settings(BaseSettings):
     auth_redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis URL of the API keys shared by every service."
     )
+    redis_sentinels: str = Field(
+        "",
+        max_length=2000,
+        description="Redis Sentinel addresses (host:port, comma separated) to find the primary by; "
+        "empty connects to the URLs' host. With Sentinels, the URLs give only database, password and TLS.",
+    )
+    redis_master_name: str = Field(
+        "helpline",
+        min_length=1,
+        max_length=200,
+        description="Name of the primary the Sentinels monitor, with HELPLINE_REDIS_SENTINELS.",
+    )
+    redis_sentinel_password: SecretStr = Field(
+        SecretStr(""), description="Password of the Sentinels themselves (their `requirepass`), if any."
+    )
+    redis_wait_replicas: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Redis replicas that must hold a write before it is acknowledged (a 2xx, a gRPC "
+        "OK, a committed offset, a published event), so a failover cannot lose it; 0 acknowledges "
+        "at once.",
+    )
+    redis_wait_timeout_ms: int = Field(
+        1000,
+        ge=10,
+        le=10_000,
+        description="How long a write waits for those replicas before it answers 503 / UNAVAILABLE "
+        "(and an offset or an event waits a round).",
+    )
     http_host: str = Field("127.0.0.1", description="Address of the HTTP server (health, metrics, REST).")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server; 0 picks a free one.")
     grpc_port: int = Field(0, ge=0, le=65535, description="Port of the gRPC server; 0 picks a free one.")
@@ -112,6 +142,29 @@ class Settings(BaseSettings):
                 f"HELPLINE_KAFKA_SECURITY_PROTOCOL={protocol} needs a HELPLINE_KAFKA_SASL_USERNAME"
             )
         return self
+
+    @model_validator(mode="after")
+    def _sentinels_are_host_port(self) -> Settings:
+        self.sentinel_addresses()
+        return self
+
+    @model_validator(mode="after")
+    def _replica_wait_within_the_socket_timeout(self) -> Settings:
+        if self.redis_wait_timeout_ms >= self.redis_socket_timeout_seconds * 1000:
+            raise ValueError(
+                "HELPLINE_REDIS_WAIT_TIMEOUT_MS must be shorter than HELPLINE_REDIS_SOCKET_TIMEOUT_SECONDS"
+            )
+        return self
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """HELPLINE_REDIS_SENTINELS as (host, port) pairs; empty without Sentinels."""
+        addresses = []
+        for item in filter(None, (part.strip() for part in self.redis_sentinels.split(","))):
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"HELPLINE_REDIS_SENTINELS: {item!r} is not host:port")
+            addresses.append((host.strip("[]"), int(port)))
+        return addresses
 
     def redis_pool_size(self) -> int:
         """The connections a Redis pool may open: enough for every thread that may use it at once,

@@ -6,12 +6,42 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterable
 from pathlib import Path
 
 from helpline.local_stack import LocalStack, StackConfig, free_port
 
 
-class PrivateStack:
+class Signalled:
+    """Signals a LocalStack's processes by their own pids (each leads its process group)."""
+
+    stack: LocalStack
+
+    def freeze(self, name: str) -> None:
+        """SIGSTOP: the process keeps its sockets and answers nothing, as a stalled server does."""
+        os.killpg(self._pid(name), signal.SIGSTOP)
+
+    def thaw(self, name: str) -> None:
+        os.killpg(self._pid(name), signal.SIGCONT)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a machine dying takes a process: no shutdown, no last fsync."""
+        os.killpg(self._pid(name), signal.SIGKILL)
+
+    def thaw_all(self, names: Iterable[str]) -> None:
+        """Before stopping: a frozen process ignores SIGTERM until it runs again."""
+        for name in names:
+            pid = self.stack.running_pid(name)
+            if pid is not None:
+                os.killpg(pid, signal.SIGCONT)
+
+    def _pid(self, name: str) -> int:
+        pid = self.stack.running_pid(name)
+        assert pid is not None, f"{name} is not running"
+        return pid
+
+
+class PrivateStack(Signalled):
     """Redis and (when asked) Kafka on free loopback ports under `directory`."""
 
     def __init__(self, directory: Path) -> None:
@@ -46,22 +76,6 @@ class PrivateStack:
     def stop(self, name: str) -> None:
         self.stack.stop(name)
 
-    def freeze(self, name: str) -> None:
-        """SIGSTOP: the process keeps its sockets and answers nothing, as a stalled server does."""
-        os.killpg(self._pid(name), signal.SIGSTOP)
-
-    def thaw(self, name: str) -> None:
-        os.killpg(self._pid(name), signal.SIGCONT)
-
-    def _pid(self, name: str) -> int:
-        pid = self.stack.running_pid(name)
-        assert pid is not None, f"the private {name} is not running"
-        return pid
-
     def down(self) -> None:
-        for name in ("kafka", "redis"):
-            pid = self.stack.running_pid(name)
-            if pid is not None:
-                # A frozen process ignores SIGTERM until it runs again.
-                os.killpg(pid, signal.SIGCONT)
+        self.thaw_all(("kafka", "redis"))
         self.stack.down()

@@ -23,6 +23,7 @@ from helpline.bus import (
     make_producer,
     publish,
 )
+from helpline.durability import ReplicaLagError
 from helpline.events import STRUCTURED_JSON, new_event, to_record, to_structured_json
 from helpline.local_stack import REPO_ROOT
 from helpline.v1 import contact_events_pb2
@@ -392,3 +393,36 @@ def test_the_records_of_a_failed_batch_are_handled_one_by_one_with_retries(
     assert failures == [b"first"]
     assert one_by_one[0] == b"first"
     assert one_by_one + in_batches[:-1] == [b"first", b"second", b"third"]
+
+
+def test_offsets_wait_for_the_replica_barrier(kafka_bootstrap: str, unique: str) -> None:
+    """A commit waits for the barrier (helpline.durability): while the replicas lag, nothing is
+    committed and the records come again to the group; once it passes, they are committed."""
+    topic = make_topic(kafka_bootstrap, f"test.barrier.{unique}", partitions=1)
+    producer = make_producer(kafka_bootstrap, "test")
+    received = new_event(
+        contact_events_pb2.ContactReceived(tenant_id="acme", contact_id="c-1"), source="/test"
+    )
+
+    def consume_five(barrier: Callable[[], None]) -> list[bytes]:
+        """Publish five records, let a loop behind `barrier` handle them, then ask the group again."""
+        for i in range(5):
+            publish(producer, to_record(received, topic, key=str(i).encode()))
+        handled: list[bytes] = []
+        loop = ConsumerLoop(
+            bootstrap=kafka_bootstrap,
+            group_id=f"g-{unique}",
+            topics=[topic],
+            handler=lambda r: handled.append(r.key),
+            dlq_producer=producer,
+            before_commit=barrier,
+        )
+        _run_until(loop, lambda: len(handled) == 5, "every record handled")
+        return redelivered(kafka_bootstrap, f"g-{unique}", topic, producer)
+
+    def lagging() -> None:
+        raise ReplicaLagError("0 of 1 Redis replicas acknowledged within 10 ms")
+
+    assert len(consume_five(lagging)) == 5
+    assert consume_five(lambda: None) == []
+    producer.close()

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from prometheus_client import CollectorRegistry
 
 from helpline.auth import ApiKeyStore, current_principal, current_tenant
+from helpline.durability import ReplicaLagError
 from helpline.grpc import build_grpc_server, mark_not_serving, stop_grpc_server
 from helpline.local_stack import free_port
 from tests.integration.helpers import wait_until
@@ -268,3 +269,36 @@ def test_unknown_methods_mint_no_label_values(channel: grpc.Channel, registry: C
     }
     assert "Nope" not in methods
     assert "Thing" not in methods
+
+
+def test_a_write_is_answered_ok_only_past_the_replica_barrier(store: ApiKeyStore, unique: str) -> None:
+    """A unary call not named Get or List writes: its OK waits for the barrier, and a barrier that
+    refuses (the replicas lag) makes it UNAVAILABLE; reads never wait."""
+    calls: list[str] = []
+
+    def lagging() -> None:
+        calls.append("barrier")
+        raise ReplicaLagError("0 of 1 Redis replicas acknowledged within 10 ms")
+
+    key = store.create(f"t{unique}", "barrier")[1]
+    server, port, health = build_grpc_server(
+        port=0, services=[ECHO], auth=store, register=[_register_echo, _register_reader], barrier=lagging
+    )
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                _who_call(channel)(b"", metadata=(("x-api-key", key),), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert calls == ["barrier"]
+            read = channel.unary_unary(f"/{ECHO}/GetWho", None, None)
+            assert read(b"", metadata=(("x-api-key", key),), timeout=5) == f"t{unique}".encode()
+            assert calls == ["barrier"]
+    finally:
+        stop_grpc_server(server, health, grace=1.0)
+
+
+def _register_reader(server: grpc.Server) -> None:
+    identity = lambda data: data  # noqa: E731 -- raw bytes on the wire, no protobuf needed
+    handlers = {"GetWho": grpc.unary_unary_rpc_method_handler(_who, identity, identity)}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(ECHO, handlers),))

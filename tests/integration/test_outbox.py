@@ -6,14 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import redis
 
 from helpline.bus import OutgoingRecord, make_producer
+from helpline.durability import ReplicaLagError
 from helpline.idempotency import DUPLICATE, ApplyOnce
 from helpline.local_stack import REPO_ROOT
-from helpline.outbox import OutboxRelay, OutboxScript
+from helpline.outbox import RELAY_GROUP, OutboxRelay, OutboxScript
 from tests.integration.helpers import make_topic, read_all, wait_until
 
 pytestmark = pytest.mark.integration
@@ -134,3 +136,38 @@ def test_one_relay_at_a_time_publishes_a_stream_in_commit_order(
     producer.close()
     values = [r.value.decode() for r in read_all(kafka_bootstrap, topic, expected=5)]
     assert values == [f"v{i}" for i in range(5)]
+
+
+def test_the_relay_publishes_nothing_the_replicas_do_not_hold_yet(
+    kafka_bootstrap: str, redis_client: redis.Redis, unique: str
+) -> None:
+    """Behind a lagging replica barrier (helpline.durability) a round publishes nothing and keeps the
+    entries pending; once the barrier passes, they go out in order, each once."""
+    topic = make_topic(kafka_bootstrap, f"test.outbox.barrier.{unique}")
+    stream = f"outbox:{unique}"
+    script = OutboxScript(redis_client, stream, SET_IF_VERSION)
+    producer = make_producer(kafka_bootstrap, "relay-barrier")
+    lagging = True
+
+    def barrier() -> None:
+        if lagging:
+            raise ReplicaLagError("0 of 1 Redis replicas acknowledged within 10 ms")
+
+    relay = OutboxRelay(redis_client, stream, producer, block_ms=50, barrier=barrier)
+    for i in range(3):
+        record = OutgoingRecord(topic, f"v{i}".encode(), b"key", [("ce_id", f"evt-{i}".encode())])
+        script(keys=[f"entity:{unique}:{i}"], args=[0, f"v{i}"], records=[record])
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    try:
+        pending = lambda: redis_client.xpending(stream, RELAY_GROUP)["pending"]  # noqa: E731
+        wait_until(lambda: pending() == 3, what="a round to read the entries")
+        time.sleep(0.5)
+        assert relay.backlog() == 3
+        lagging = False
+        wait_until(lambda: relay.backlog() == 0, what="the entries to be published")
+    finally:
+        relay.stop()
+        thread.join(30)
+    producer.close()
+    assert [r.value for r in read_all(kafka_bootstrap, topic, expected=3)] == [b"v0", b"v1", b"v2"]

@@ -1,0 +1,135 @@
+"""A Redis primary, two replicas and three Sentinels of a test's own, as processes on free loopback
+ports: the smallest group in which Sentinel fails over (a quorum of two Sentinels agreeing that the
+primary is down) and the new primary still has a replica to wait for. Each process is signalled by
+its own pid only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+from helpline.local_stack import LocalStack, StackConfig, free_port
+from tests.integration.helpers import wait_until
+from tests.integration.private_stack import Signalled
+from tests.integration.tcp_link import TcpLink
+
+MASTER_NAME = "helpline"
+SENTINELS = 3
+QUORUM = 2
+REPLICAS = 2
+
+
+class SentinelGroup(Signalled):
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.stack = LocalStack(StackConfig(var_dir=directory))
+        self.redis_ports = {f"redis-{n}": free_port() for n in range(1 + REPLICAS)}
+        self.sentinel_ports = [free_port() for _ in range(SENTINELS)]
+        # The replicas first follow the primary through links a test can cut (a partition).
+        self.links: list[TcpLink] = []
+
+    @property
+    def sentinels(self) -> str:
+        """HELPLINE_REDIS_SENTINELS for the services."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+
+    def up(self, *, sentinels: bool = True) -> None:
+        (primary_name, primary), *replicas = self.redis_ports.items()
+        self.stack.start(self.stack.redis(primary_name, primary))
+        for name, port in replicas:
+            self.links.append(TcpLink(primary))
+            self.stack.start(self.stack.redis(name, port, replica_of=self.links[-1].port))
+        for _name, port in replicas:
+            wait_until(lambda port=port: self._linked(port), what="the replicas to sync with the primary")
+        if not sentinels:
+            return
+        for n, port in enumerate(self.sentinel_ports):
+            sentinel = self.stack.redis_sentinel(
+                f"sentinel-{n}", port, primary_port=primary, master_name=MASTER_NAME, quorum=QUORUM
+            )
+            self.stack.start(sentinel)
+        # A Sentinel learns of the others through the primary's hello channel; a failover needs
+        # them to know each other (and the replica) first.
+        wait_until(self._acquainted, what="the Sentinels to find each other and the replicas")
+
+    def primary_port(self) -> int:
+        """The primary's port, as the first Sentinel names it."""
+        client = redis.Redis(port=self.sentinel_ports[0], socket_timeout=2)
+        try:
+            _host, port = client.sentinel_get_master_addr_by_name(MASTER_NAME)
+        finally:
+            client.close()
+        return int(port)
+
+    def partition_replicas(self) -> None:
+        """Cut the replicas off the primary: what it writes from now on never reaches them."""
+        for link in self.links:
+            link.cut()
+
+    def kill_primary(self) -> int:
+        """SIGKILL the primary, as a machine dying takes it: no shutdown, no last fsync. Its port."""
+        port = self.primary_port()
+        self.kill(next(name for name, p in self.redis_ports.items() if p == port))
+        return port
+
+    def wait_for_failover(self, old_port: int, timeout: float = 60) -> int:
+        """Until every Sentinel names a new primary, that Redis answers as one and the other replica
+        follows it. Its port."""
+
+        def promoted() -> bool:
+            named = set()
+            for port in self.sentinel_ports:
+                client = redis.Redis(port=port, socket_timeout=2)
+                try:
+                    named.add(int(client.sentinel_get_master_addr_by_name(MASTER_NAME)[1]))
+                except redis.RedisError:
+                    return False
+                finally:
+                    client.close()
+            return len(named) == 1 and old_port not in named and self._role(named.pop()) == "master"
+
+        wait_until(promoted, timeout=timeout, what="Sentinel to promote a replica")
+        new_port = self.primary_port()
+        others = [p for p in self.redis_ports.values() if p not in (old_port, new_port)]
+        wait_until(
+            lambda: all(self._linked(p, to=new_port) for p in others),
+            timeout=timeout,
+            what="the other replica to follow the new primary",
+        )
+        return new_port
+
+    def down(self) -> None:
+        for link in self.links:
+            link.close()
+        self.thaw_all(self.redis_ports)
+        self.stack.down()
+
+    def _acquainted(self) -> bool:
+        client = redis.Redis(port=self.sentinel_ports[0], socket_timeout=2)
+        try:
+            state = client.sentinel_master(MASTER_NAME)
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+        return int(state["num-other-sentinels"]) == SENTINELS - 1 and int(state["num-slaves"]) == REPLICAS
+
+    def _linked(self, port: int, to: int | None = None) -> bool:
+        client = redis.Redis(port=port, socket_timeout=2)
+        try:
+            info = client.info("replication")
+            return info.get("master_link_status") == "up" and to in (None, info.get("master_port"))
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def _role(self, port: int) -> str:
+        client = redis.Redis(port=port, socket_timeout=2)
+        try:
+            return str(client.info("replication")["role"])
+        except redis.RedisError:
+            return "unknown"
+        finally:
+            client.close()
