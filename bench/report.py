@@ -83,7 +83,7 @@ BENCHES: dict[str, Bench] = {
         "same run on the same machine.",
         args=(),
         quick_args=("--count", "200"),
-        about_s=60,
+        about_s=120,
         quick_about_s=10,
     ),
     "router_latency": Bench(
