@@ -226,7 +226,7 @@ def topics(
         created = ensure_topics(
             settings.kafka_bootstrap,
             CATALOG,
-            partitions=settings.topic_partitions,
+            **settings.topic_layout(),
             kafka_options=settings.kafka_options(),
         )
         console.print(f"created {len(created)} topics")

@@ -179,7 +179,7 @@ class ServiceRuntime:
         try:
             until_available(
                 lambda: ensure_topics(
-                    s.kafka_bootstrap, CATALOG, partitions=s.topic_partitions, kafka_options=s.kafka_options()
+                    s.kafka_bootstrap, CATALOG, **s.topic_layout(), kafka_options=s.kafka_options()
                 ),
                 "creating the topics (waiting for Kafka)",
                 self._stopping,

@@ -6,7 +6,7 @@ build their own without sharing global state.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +16,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # relays, timers, readiness checks), with room to spare.
 HTTP_THREADS = 40
 BACKGROUND_THREADS = 24
+
+
+class TopicLayout(TypedDict):
+    """The layout arguments of helpline.topics.ensure_topics."""
+
+    partitions: int
+    replication_factor: int
+    min_insync_replicas: int
 
 
 class Settings(BaseSettings):
@@ -111,6 +119,20 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(
         0, ge=0, description="Partitions for every topic created at start; 0 keeps each topic's own."
     )
+    topic_replication_factor: int = Field(
+        -1,
+        ge=-1,
+        le=16,
+        description="Replicas of every topic created at start (3 in production); -1 takes the broker's "
+        "`default.replication.factor`.",
+    )
+    topic_min_insync_replicas: int = Field(
+        0,
+        ge=0,
+        le=15,
+        description="`min.insync.replicas` of every topic created at start (2 of 3 in production): a "
+        "write is acknowledged once that many replicas hold it; 0 takes the broker's default.",
+    )
     consumer_max_retries: int = Field(
         3,
         ge=0,
@@ -144,6 +166,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _in_sync_within_the_replicas(self) -> Settings:
+        if 0 < self.topic_replication_factor < self.topic_min_insync_replicas:
+            raise ValueError(
+                "HELPLINE_TOPIC_MIN_INSYNC_REPLICAS must not exceed HELPLINE_TOPIC_REPLICATION_FACTOR: "
+                "no write could ever be acknowledged"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _sentinels_are_host_port(self) -> Settings:
         self.sentinel_addresses()
         return self
@@ -170,6 +201,14 @@ class Settings(BaseSettings):
         """The connections a Redis pool may open: enough for every thread that may use it at once,
         so a full pool means a stuck dependency, not a busy process."""
         return self.redis_max_connections or self.grpc_max_workers + HTTP_THREADS + BACKGROUND_THREADS
+
+    def topic_layout(self) -> TopicLayout:
+        """The keyword arguments of helpline.topics.ensure_topics these settings give."""
+        return {
+            "partitions": self.topic_partitions,
+            "replication_factor": self.topic_replication_factor,
+            "min_insync_replicas": self.topic_min_insync_replicas,
+        }
 
     def kafka_options(self) -> dict[str, Any]:
         """The connection options every Kafka client of the process takes (kafka-python's names)."""

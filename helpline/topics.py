@@ -142,26 +142,30 @@ def ensure_topics(
     *,
     partitions: int = 0,
     replication_factor: int = -1,
+    min_insync_replicas: int = 0,
     prefix: str = "",
     kafka_options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create every missing topic and its DLQ; returns the names created. Safe to run concurrently:
     a topic another replica created first counts as present. `partitions` > 0 overrides the catalog
-    (a small local stack); `replication_factor` -1 takes the broker's default; `prefix` isolates tests;
-    `kafka_options` are the connection settings (Settings.kafka_options())."""
+    (a small local stack); `replication_factor` -1 and `min_insync_replicas` 0 take the broker's
+    defaults; `prefix` isolates tests; `kafka_options` are the connection settings
+    (Settings.kafka_options()). Settings.topic_layout() gives the layout arguments."""
+    durability = {"min.insync.replicas": str(min_insync_replicas)} if min_insync_replicas else {}
     wanted: dict[str, dict[str, object]] = {}
     for s in specs:
         count = partitions or s.partitions
         wanted[prefix + s.name] = {
             "num_partitions": count,
             "replication_factor": replication_factor,
-            "configs": s.configs(),
+            "configs": s.configs() | durability,
         }
         wanted[prefix + s.dlq] = {
             "num_partitions": count,
             "replication_factor": replication_factor,
             # Room for the headers a dead-lettered record gains (the error, where it came from).
-            "configs": {"retention.ms": str(30 * DAY_MS), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)},
+            "configs": {"retention.ms": str(30 * DAY_MS), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
+            | durability,
         }
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap,

@@ -59,3 +59,12 @@ def test_a_sasl_protocol_without_a_user_is_refused(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HELPLINE_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
     with pytest.raises(ValidationError, match="HELPLINE_KAFKA_SASL_USERNAME"):
         load_settings()
+
+
+def test_more_in_sync_replicas_than_replicas_is_refused() -> None:
+    with pytest.raises(ValidationError, match="HELPLINE_TOPIC_MIN_INSYNC_REPLICAS"):
+        load_settings(topic_replication_factor=3, topic_min_insync_replicas=4)
+    layout = load_settings(topic_replication_factor=3, topic_min_insync_replicas=2).topic_layout()
+    assert layout == {"partitions": 0, "replication_factor": 3, "min_insync_replicas": 2}
+    # The broker's defaults: nothing to check the in-sync count against.
+    assert load_settings(topic_min_insync_replicas=2).topic_replication_factor == -1

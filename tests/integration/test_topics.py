@@ -1,0 +1,41 @@
+"""Topics created from the catalog on a real broker, with the layout the settings give: the
+replication factor and `min.insync.replicas` reach the broker, and a layout the cluster cannot hold
+fails with Kafka's reason (a service start waits on it; the topics Job fails and says why)."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+from helpline.settings import load_settings
+from helpline.topics import DLQ_MAX_MESSAGE_BYTES, TopicSpec, ensure_topics
+
+pytestmark = pytest.mark.integration
+
+SPEC = TopicSpec("test.layout", key="id", partitions=2, domains=("test",))
+
+
+def _configs(bootstrap: str, topic: str) -> dict[str, str]:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    entries = admin.describe_configs([resource])[resource].result(timeout=10)
+    return {name: entry.value for name, entry in entries.items()}
+
+
+def test_the_settings_layout_reaches_every_topic_and_its_dlq(kafka_bootstrap: str, unique: str) -> None:
+    layout = load_settings(topic_replication_factor=1, topic_min_insync_replicas=1).topic_layout()
+    prefix = f"{unique}."
+    created = ensure_topics(kafka_bootstrap, [SPEC], prefix=prefix, **layout)
+    assert created == [f"{prefix}{SPEC.name}", f"{prefix}{SPEC.dlq}"]
+    topic, dlq = _configs(kafka_bootstrap, created[0]), _configs(kafka_bootstrap, created[1])
+    assert topic["min.insync.replicas"] == dlq["min.insync.replicas"] == "1"
+    assert dlq["max.message.bytes"] == str(DLQ_MAX_MESSAGE_BYTES)
+    # Present already: left as they are.
+    assert ensure_topics(kafka_bootstrap, [SPEC], prefix=prefix, **layout) == []
+
+
+def test_more_replicas_than_brokers_is_refused_with_kafkas_reason(kafka_bootstrap: str, unique: str) -> None:
+    with pytest.raises(RuntimeError, match=f"creating topic {unique}.test.layout.* failed"):
+        ensure_topics(
+            kafka_bootstrap, [SPEC], prefix=f"{unique}.", replication_factor=3, min_insync_replicas=2
+        )
