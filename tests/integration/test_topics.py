@@ -1,6 +1,6 @@
 """Topics created from the catalog on a real broker, with the layout the settings give: the
 replication factor and `min.insync.replicas` reach the broker, and a layout the cluster cannot hold
-fails with Kafka's reason (a service start waits on it; the topics Job fails and says why)."""
+fails with Kafka's reason, which the topics Job (or a service creating a missing topic) stops on."""
 
 from __future__ import annotations
 
