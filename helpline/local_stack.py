@@ -357,9 +357,6 @@ class LocalStack:
         finally:
             admin.close()
 
-    def redis_ready(self) -> bool:
-        return redis_answers(self.cfg.redis_port)
-
     # -- process control ----------------------------------------------------------------------
 
     def _pid_file(self, name: str) -> Path:

@@ -55,12 +55,9 @@ class SentinelGroup(Signalled):
 
     def primary_port(self) -> int:
         """The primary's port, as the first Sentinel names it."""
-        client = redis.Redis(port=self.sentinel_ports[0], socket_timeout=2)
-        try:
-            _host, port = client.sentinel_get_master_addr_by_name(MASTER_NAME)
-        finally:
-            client.close()
-        return int(port)
+        port = _named_primary(self.sentinel_ports[0])
+        assert port is not None, "the first Sentinel names no primary"
+        return port
 
     def partition_replicas(self) -> None:
         """Cut the replicas off the primary: what it writes from now on never reaches them."""
@@ -78,16 +75,11 @@ class SentinelGroup(Signalled):
         follows it. Its port."""
 
         def promoted() -> bool:
-            named = set()
-            for port in self.sentinel_ports:
-                client = redis.Redis(port=port, socket_timeout=2)
-                try:
-                    named.add(int(client.sentinel_get_master_addr_by_name(MASTER_NAME)[1]))
-                except redis.RedisError:
-                    return False
-                finally:
-                    client.close()
-            return len(named) == 1 and old_port not in named and self._role(named.pop()) == "master"
+            named = {_named_primary(port) for port in self.sentinel_ports}
+            if len(named) != 1 or None in named or old_port in named:
+                return False
+            new_port = named.pop()
+            return new_port is not None and _replication(new_port).get("role") == "master"
 
         wait_until(promoted, timeout=timeout, what="Sentinel to promote a replica")
         new_port = self.primary_port()
@@ -106,30 +98,32 @@ class SentinelGroup(Signalled):
         self.stack.down()
 
     def _acquainted(self) -> bool:
-        client = redis.Redis(port=self.sentinel_ports[0], socket_timeout=2)
-        try:
-            state = client.sentinel_master(MASTER_NAME)
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        with redis.Redis(port=self.sentinel_ports[0], socket_timeout=2) as client:
+            try:
+                state = client.sentinel_master(MASTER_NAME)
+            except redis.RedisError:
+                return False
         return int(state["num-other-sentinels"]) == SENTINELS - 1 and int(state["num-slaves"]) == REPLICAS
 
     def _linked(self, port: int, to: int | None = None) -> bool:
-        client = redis.Redis(port=port, socket_timeout=2)
-        try:
-            info = client.info("replication")
-            return info.get("master_link_status") == "up" and to in (None, info.get("master_port"))
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        info = _replication(port)
+        return info.get("master_link_status") == "up" and to in (None, info.get("master_port"))
 
-    def _role(self, port: int) -> str:
-        client = redis.Redis(port=port, socket_timeout=2)
+
+def _named_primary(sentinel_port: int) -> int | None:
+    """The primary's port as the Sentinel on `sentinel_port` names it; None if it does not answer."""
+    with redis.Redis(port=sentinel_port, socket_timeout=2) as client:
         try:
-            return str(client.info("replication")["role"])
+            _host, port = client.sentinel_get_master_addr_by_name(MASTER_NAME)
         except redis.RedisError:
-            return "unknown"
-        finally:
-            client.close()
+            return None
+    return int(port)
+
+
+def _replication(port: int) -> dict[str, object]:
+    """INFO replication of the Redis on `port`; empty if it does not answer."""
+    with redis.Redis(port=port, socket_timeout=2) as client:
+        try:
+            return dict(client.info("replication"))
+        except redis.RedisError:
+            return {}
