@@ -66,6 +66,9 @@ class StackConfig:
     kafka_heap: str = "-Xms512m -Xmx1g"
     redis_appendfsync: str = "everysec"
     prometheus_config: Path | None = None
+    # (name, port, advertised port): a plaintext listener whose clients are sent to the advertised
+    # port, where a proxy relays to `port` (the chaos tests put Toxiproxy between services and Kafka).
+    kafka_relayed_listeners: tuple[tuple[str, int, int], ...] = ()
 
     port_offset: int = 0
 
@@ -194,6 +197,9 @@ class LocalStack:
                 sasl_user=LOCAL_SASL_USER,
                 sasl_password=LOCAL_SASL_PASSWORD,
                 data_dir=data_dir,
+                extra_listeners="".join(f",{n}://127.0.0.1:{p}" for n, p, _ in cfg.kafka_relayed_listeners),
+                extra_advertised="".join(f",{n}://127.0.0.1:{a}" for n, _, a in cfg.kafka_relayed_listeners),
+                extra_protocols="".join(f",{n}:PLAINTEXT" for n, _, _ in cfg.kafka_relayed_listeners),
             )
         )
         classpath = f"{cfg.kafka_lib}/*"
