@@ -15,12 +15,12 @@ RUN := $(UV) run --frozen
 APT_PACKAGES := redis-server prometheus kcat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps up down test lint unit proto bench clean
+.PHONY: help deps up down test lint unit proto bench chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin/grpcurl .tools/bin/docker-compose .tools/bin/kube-score ## install everything the stack and tests need
+deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin/grpcurl .tools/bin/docker-compose .tools/bin/kube-score .tools/bin/toxiproxy-server ## install everything the stack and tests need
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -35,6 +35,10 @@ deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin
 # kube-score, to lint the built Kubernetes overlays (tests/unit/test_k8s_manifests.py).
 .tools/bin/kube-score: scripts/install_kube_score.sh
 	bash scripts/install_kube_score.sh
+
+# Toxiproxy, the network faults of the chaos tests (tests/chaos/).
+.tools/bin/toxiproxy-server: scripts/install_toxiproxy.sh
+	bash scripts/install_toxiproxy.sh
 
 # Docker Compose v2, to validate docker-compose.yml offline (`config -q`; test_container_files.py).
 .tools/bin/docker-compose: scripts/install_docker_compose.sh
@@ -78,6 +82,9 @@ test: lint ## everything CI runs: lint, then every test on the real Kafka and Re
 
 bench: deps ## every benchmark beside its baselines, measured in the same run; writes docs/benchmarks.md
 	$(RUN) python -m bench.report
+
+chaos: deps ## the long fault schedule under the simulated centre; writes docs/reliability.md
+	$(RUN) python -m tests.chaos --report docs/reliability.md
 
 proto: deps ## regenerate helpline/v1 from proto/
 	$(RUN) python scripts/proto.py generate

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ from services.sla import consumers as sla_consumers
 from services.sla.store import OUTBOX_STREAM as SLA_OUTBOX
 from services.tickets import consumers as tickets_consumers
 from services.tickets.store import OUTBOX_STREAM as TICKETS_OUTBOX
-from tests.e2e.platform import Platform, SlaEvents, Slot, counted, eventually, kinds
+from tests.e2e.platform import Platform, SlaEvents, counted, eventually, kinds
 from tests.e2e.prometheus import Prometheus
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess
@@ -130,27 +130,92 @@ def assert_nothing_exited_or_failed(platform: Platform) -> None:
         assert "worker failed" not in service.log.read_text(), f"a worker of {service.name} failed"
 
 
-def assert_counts(prometheus: Prometheus, tenant: str, sim: Simulation) -> None:
-    """Every contact, survey and ticket the centre lived, counted once by the metrics service."""
+# A counter's selector -> the expression Prometheus sums: the counter itself, or its increase over a
+# run with restarts of the metrics service (tests/chaos/).
+Over = Callable[[str], str]
+
+
+def as_is(selector: str) -> str:
+    return selector
+
+
+def across_restarts(range_s: int) -> Over:
+    """The counter's increase over the last `range_s` seconds counted through restarts, exactly:
+    each second's rise over the series' last sample before it (a scrape missed in between, the
+    series stale meanwhile, counts nothing twice), or the whole value where it fell (a restarted
+    process counts from zero) or had no sample before it (a new series). `increase()` would
+    extrapolate. `+ 0` drops the metric name, as the difference does, so that the two sides of
+    `or` are one series."""
+
+    def over(selector: str) -> str:
+        rise = f"{selector} - last_over_time({selector}[1m] offset 1s)"
+        return f"sum_over_time((({rise}) >= 0 or {selector} + 0)[{range_s}s:1s])"
+
+    return over
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One figure as the metrics service counted it and as the ledger says it should be."""
+
+    what: str
+    found: float
+    expected: float
+
+
+def tallies(prometheus: Prometheus, tenant: str, sim: Simulation, over: Over = as_is) -> list[Tally]:
+    """Every contact, survey and ticket count of the centre: the metrics service's, and the
+    ledger's. Per queue and channel, each slot one tally."""
     ledger = sim.floor.ledger
     truth = ledger.figures(sim.thresholds())
     queued = {slot: float(seen.queued) for slot, seen in truth.queues.items()}
-
-    def count(name: str, known: dict[Slot, float]) -> dict[Slot, float]:
-        return counted(prometheus, name, tenant, known)
-
-    assert count("helpline_contacts_queued_total", queued) == queued
-    assert count("helpline_contacts_answered_total", queued) == {
-        slot: float(seen.answered) for slot, seen in truth.queues.items()
-    }
-    assert count("helpline_contacts_abandoned_total", queued) == {
-        slot: float(seen.abandoned) for slot, seen in truth.queues.items()
-    }
     completed = Counter((t.completed_queue, t.channel) for t in ledger.contacts.values() if t.handled)
-    assert count("helpline_contacts_completed_total", queued) == {
-        slot: float(completed[slot]) for slot in queued
+    per_slot = {
+        "helpline_contacts_queued_total": queued,
+        "helpline_contacts_answered_total": {s: float(seen.answered) for s, seen in truth.queues.items()},
+        "helpline_contacts_abandoned_total": {s: float(seen.abandoned) for s, seen in truth.queues.items()},
+        "helpline_contacts_completed_total": {slot: float(completed[slot]) for slot in queued},
     }
-    assert_totals(prometheus, tenant, sim)
+    found: list[Tally] = []
+    for name, expected in per_slot.items():
+        counts = counted(prometheus, name, tenant, queued, over)
+        found.extend(
+            Tally(f"{name}{{queue={q},channel={c}}}", counts.get((q, c), 0.0), expected.get((q, c), 0.0))
+            for q, c in sorted(set(counts) | set(expected))
+        )
+
+    def total(name: str, expected: float, **labels: str) -> None:
+        selector = ",".join(f'{label}="{value}"' for label, value in {"tenant": tenant, **labels}.items())
+        shown = ",".join(f"{label}={value}" for label, value in labels.items())
+        got = sum(prometheus.values(f"sum({over(f'{name}{{{selector}}}')})"))
+        found.append(Tally(f"{name}{{{shown}}}", got, float(expected)))
+
+    contacts = ledger.contacts.values()
+    total("helpline_contacts_self_served_total", sum(t.self_served for t in contacts))
+    total("helpline_callbacks_scheduled_total", sum(1 for t in contacts if t.callback))
+    surveys = [t.survey for t in contacts if t.survey is not None]
+    satisfied = sum(1 for s in surveys if s.csat >= 4)
+    total("helpline_csat_responses_total", satisfied, satisfied="true")
+    total("helpline_csat_responses_total", len(surveys) - satisfied, satisfied="false")
+    total("helpline_nps_responses_total", sum(1 for s in surveys if s.nps >= 9), category="promoter")
+    total("helpline_nps_responses_total", sum(1 for s in surveys if s.nps <= 6), category="detractor")
+    total("helpline_ces_responses_total", len(surveys))
+    total("helpline_ces_score_total", sum(s.ces for s in surveys))
+    solved = [t for t in ledger.tickets.values() if t.solved_at is not None]
+    total("helpline_tickets_created_total", len(ledger.tickets) + len(ticketless(sim)))
+    total("helpline_tickets_solved_total", len(solved))
+    total("helpline_tickets_solved_first_contact_total", sum(1 for t in solved if t.contacts == 1))
+    return found
+
+
+def assert_counts(prometheus: Prometheus, tenant: str, sim: Simulation, over: Over = as_is) -> None:
+    """Every contact, survey and ticket the centre lived, counted once by the metrics service."""
+    contacts = sim.floor.ledger.contacts.values()
+    assert any(t.self_served for t in contacts)
+    assert any(t.survey is not None for t in contacts)
+    assert any(t.solved_at is not None for t in sim.floor.ledger.tickets.values())
+    wrong = [tally for tally in tallies(prometheus, tenant, sim, over) if tally.found != tally.expected]
+    assert wrong == []
 
 
 def ticketless(sim: Simulation) -> set[str]:
@@ -159,44 +224,12 @@ def ticketless(sim: Simulation) -> set[str]:
     return {c for c, truth in sim.floor.ledger.contacts.items() if truth.handled and c not in sim.ticket_of}
 
 
-def assert_totals(prometheus: Prometheus, tenant: str, sim: Simulation) -> None:
-    ledger = sim.floor.ledger
-
-    def total(name: str, **labels: str) -> float:
-        selector = ",".join(f'{label}="{value}"' for label, value in {"tenant": tenant, **labels}.items())
-        return sum(prometheus.values(f"sum({name}{{{selector}}})"))
-
-    contacts = ledger.contacts.values()
-    self_served = sum(t.self_served for t in contacts)
-    callbacks = sum(1 for t in contacts if t.callback)
-    assert self_served > 0
-    assert total("helpline_contacts_self_served_total") == self_served
-    assert total("helpline_callbacks_scheduled_total") == callbacks
-    surveys = [t.survey for t in contacts if t.survey is not None]
-    assert surveys
-    satisfied = sum(1 for s in surveys if s.csat >= 4)
-    assert total("helpline_csat_responses_total", satisfied="true") == satisfied
-    assert total("helpline_csat_responses_total", satisfied="false") == len(surveys) - satisfied
-    assert total("helpline_nps_responses_total", category="promoter") == sum(1 for s in surveys if s.nps >= 9)
-    assert total("helpline_nps_responses_total", category="detractor") == sum(
-        1 for s in surveys if s.nps <= 6
-    )
-    assert total("helpline_ces_responses_total") == len(surveys)
-    assert total("helpline_ces_score_total") == sum(s.ces for s in surveys)
-    solved = [t for t in ledger.tickets.values() if t.solved_at is not None]
-    assert solved
-    assert total("helpline_tickets_created_total") == len(ledger.tickets) + len(ticketless(sim))
-    assert total("helpline_tickets_solved_total") == len(solved)
-    assert total("helpline_tickets_solved_first_contact_total") == sum(1 for t in solved if t.contacts == 1)
-
-
-def assert_tickets(platform: Platform, sim: Simulation) -> None:
-    """The tenant's tickets, read from the tickets service: the ledger's, each as its people left
-    it, and one for each contact completed without one."""
+def read_tickets(platform: Platform) -> dict[str, ticket_service_pb2.GetTicketResponse]:
+    """The tenant's tickets in the tickets service, each with its comments."""
     metadata = (("x-api-key", platform.connections.api_key),)
+    found: dict[str, ticket_service_pb2.GetTicketResponse] = {}
     with grpc.insecure_channel(platform.connections.tickets_grpc) as channel:
         stub = ticket_service_pb2_grpc.TicketServiceStub(channel)
-        found: dict[str, ticket_service_pb2.GetTicketResponse] = {}
         token = ""
         while True:
             page = stub.ListTickets(
@@ -209,7 +242,13 @@ def assert_tickets(platform: Platform, sim: Simulation) -> None:
                 )
             token = page.next_page_token
             if not token:
-                break
+                return found
+
+
+def assert_tickets(platform: Platform, sim: Simulation) -> None:
+    """The tenant's tickets, read from the tickets service: the ledger's, each as its people left
+    it, and one for each contact completed without one."""
+    found = read_tickets(platform)
     ledger = sim.floor.ledger
     assert set(ledger.tickets) <= set(found)
     for ticket_id, truth in ledger.tickets.items():
@@ -289,8 +328,8 @@ def assert_sla_events(alerts: SlaEvents, sim: Simulation, outages: list[Outage])
     assert {key: alerts.contacts.get(key, set()) for key in clear_watches} == clear_watches
 
 
-def assert_sla_counted_once(prometheus: Prometheus, tenant: str, alerts: SlaEvents) -> None:
-    """The metrics service counted each SLA event on the topic once."""
+def sla_tallies(prometheus: Prometheus, tenant: str, alerts: SlaEvents, over: Over = as_is) -> list[Tally]:
+    """The SLA events on the topic as the metrics service counted them, and as they are."""
     events = Counter((subject, kind) for (subject, *_key, kind) in alerts.ids)
     expected = {
         "helpline_sla_applied_total": events["ticket", "applied"],
@@ -300,10 +339,21 @@ def assert_sla_counted_once(prometheus: Prometheus, tenant: str, alerts: SlaEven
         "helpline_sla_queue_warned_total": events["contact", "warned"],
         "helpline_sla_queue_breached_total": events["contact", "breached"],
     }
+    found = []
+    for name, count in expected.items():
+        selector = f'{name}{{tenant="{tenant}"}}'
+        found.append(Tally(name, sum(prometheus.values(f"sum({over(selector)})")), float(count)))
+    return found
+
+
+def assert_sla_counted_once(
+    prometheus: Prometheus, tenant: str, alerts: SlaEvents, over: Over = as_is
+) -> None:
+    """The metrics service counted each SLA event on the topic once."""
 
     def check() -> None:
-        found = {name: sum(prometheus.values(f'sum({name}{{tenant="{tenant}"}})')) for name in expected}
-        assert found == expected
+        wrong = [t for t in sla_tallies(prometheus, tenant, alerts, over) if t.found != t.expected]
+        assert wrong == []
 
     eventually(check)
 

@@ -6,7 +6,7 @@ events on Kafka)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +38,23 @@ class Platform:
 
 @contextmanager
 def running_platform(
-    redis_url: str, kafka_bootstrap: str, tenant: str, pepper: str, folder: Path, **env: str
+    redis_url: str,
+    kafka_bootstrap: str,
+    tenant: str,
+    pepper: str,
+    folder: Path,
+    per_service: Mapping[str, Mapping[str, str]] | None = None,
+    **env: str,
 ) -> Iterator[Platform]:
     """Every service started and ready, a simulator's API key for `tenant`, Prometheus scraping;
-    each service stopped at the end, which it must do cleanly."""
+    each service stopped at the end, which it must do cleanly. `per_service` adds to one service's
+    environment (its own way to Redis and Kafka, say)."""
+    own = per_service or {}
     services = {
         name: ServiceProcess(
-            name, service_env(name, redis_url, kafka_bootstrap, pepper, **env), folder / f"{name}.log"
+            name,
+            service_env(name, redis_url, kafka_bootstrap, pepper, **(env | dict(own.get(name, {})))),
+            folder / f"{name}.log",
         )
         for name in SERVICES
     }
@@ -78,10 +88,17 @@ def by_slot(prometheus: Prometheus, expr: str) -> dict[Slot, float]:
     }
 
 
-def counted(prometheus: Prometheus, name: str, tenant: str, known: Collection[Slot]) -> dict[Slot, float]:
-    """The tenant's counter `name` per queue and channel: each slot that counted something, and each
-    `known` one even at zero."""
-    found = by_slot(prometheus, f'sum by (queue, channel) ({name}{{tenant="{tenant}"}})')
+def counted(
+    prometheus: Prometheus,
+    name: str,
+    tenant: str,
+    known: Collection[Slot],
+    over: Callable[[str], str] = lambda selector: selector,
+) -> dict[Slot, float]:
+    """The tenant's counter `name` per queue and channel (`over` the expression summed, the counter
+    itself by default): each slot that counted something, and each `known` one even at zero."""
+    selector = f'{name}{{tenant="{tenant}"}}'
+    found = by_slot(prometheus, f"sum by (queue, channel) ({over(selector)})")
     return {slot: value for slot, value in found.items() if value or slot in known}
 
 

@@ -44,9 +44,17 @@ class Signalled:
 class PrivateStack(Signalled):
     """Redis and (when asked) Kafka on free loopback ports under `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        redis_appendfsync: str = "everysec",
+        kafka_relayed_listeners: tuple[tuple[str, int, int], ...] = (),
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.cfg = StackConfig(
+            redis_appendfsync=redis_appendfsync,
+            kafka_relayed_listeners=kafka_relayed_listeners,
             var_dir=directory,
             kafka_port=free_port(),
             controller_port=free_port(),

@@ -1,0 +1,275 @@
+"""A chaos run: the simulated centre plays through all four services while a seeded schedule of
+faults is injected, one step at a time; the platform is held to the simulator's ledger after each
+step and at the end. Every invariant is asserted: a run that returns held them all.
+
+After each step, once the platform has recovered (every service ready, every consumer group less
+than LAG_LIMIT records behind; the time that takes from the heal is its recovery time):
+- no service process exited or had a worker fail, nothing reached a dead-letter topic or outbox;
+- no acknowledged ticket is missing: every ticket the ledger had when the step healed is in the
+  tickets service;
+- no contact was offered to two agents at once or with two at once, no agent was over capacity
+  (tests/chaos/assignments.py, on every contact and agent event so far);
+- no SLA subject was warned, breached, fulfilled or applied by two distinct events.
+
+At the end, once the centre has drained, as tests/e2e/test_outages_under_load.py holds it: every
+count of contacts, surveys and tickets in Prometheus equal to the ledger's, the tickets as the
+ledger's people left them, the SLA events the ledger implies (warned or breached compared only for
+what ran clear of every step), each SLA event counted once. The counts are read through restarts
+of the metrics service (ledger_checks.across_restarts). A SIGKILL of the metrics service loses what
+it counted since Prometheus last scraped it (at most a second): a counter lives in the process, and
+the marks that keep it from counting an event twice live on in Redis. After such a kill the counts
+are held to at most the ledger's, and the shortfall is reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from bench.consumer_lag import ConsumerLag
+from helpline.events import from_record
+from helpline.simulation.runner import Simulation
+from helpline.simulation.setup import agent_ids
+from tests.chaos.assignments import AssignmentAudit
+from tests.chaos.faults import Step
+from tests.chaos.injector import Injector
+from tests.chaos.stack import ChaosStack, chaos_stack
+from tests.e2e.centre import SPEED, troubled_centre
+from tests.e2e.ledger_checks import (
+    CONSUMERS,
+    Outage,
+    Tally,
+    across_restarts,
+    assert_nothing_dead_lettered,
+    assert_nothing_exited_or_failed,
+    assert_sla_events,
+    assert_tickets,
+    playing,
+    read_tickets,
+    sla_tallies,
+    tallies,
+)
+from tests.e2e.platform import Platform, SlaEvents, eventually, running_platform, wait_for_queues
+from tests.integration.helpers import wait_until
+
+# The centre runs this long before the first fault: tickets and waits run their whole course clear
+# of any fault, for the SLA comparison.
+WARM_UP_S = 35.0
+# Between a recovery and the next step.
+GAP_S = 3.0
+# What a step takes beyond its hold, on average, to size the centre's arrivals to the schedule.
+STEP_ESTIMATE_S = 6.0
+RECOVERY_TIMEOUT_S = 180.0
+LAG_LIMIT = 100
+ROUTING_TOPICS = ("helpline.contacts", "helpline.agents")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: Step
+    recovery_s: float
+    outage: Outage
+
+
+@dataclass
+class ChaosResult:
+    seed: int
+    steps: list[StepResult] = field(default_factory=list)
+    contacts: int = 0
+    tickets: int = 0
+    comments: int = 0
+    surveys: int = 0
+    offers: int = 0
+    state_changes: int = 0
+    # Counts the metrics service lost to its SIGKILLs: expected minus found, where they differ.
+    shortfall: list[Tally] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def recovery(self) -> tuple[float, float]:
+        """Median and maximum recovery time, in seconds."""
+        times = [result.recovery_s for result in self.steps]
+        return statistics.median(times), max(times)
+
+
+def run_chaos(steps: list[Step], folder: Path, *, seed: int, tenant: str, pepper: str) -> ChaosResult:
+    began = time.monotonic()
+    result = ChaosResult(seed)
+    planned_s = WARM_UP_S + sum(max(f.hold_s for f in s.faults) + STEP_ESTIMATE_S + GAP_S for s in steps)
+    scenario = troubled_centre(tenant, hours=planned_s * SPEED / 3600)
+    capacity = {agent: dict(group.capacity) for group in scenario.agents for agent in agent_ids(group)}
+    metrics_killed = any(f.kind == "kill" and f.target == "metrics" for s in steps for f in s.faults)
+    with (
+        chaos_stack(folder / "stack") as stack,
+        running_platform(
+            stack.redis_url, stack.kafka_bootstrap, tenant, pepper, folder, per_service=stack.service_env
+        ) as platform,
+        routing_events(stack.kafka_bootstrap, tenant, capacity) as audit,
+        SlaEvents(stack.kafka_bootstrap, tenant) as alerts,
+        lag_reader(stack.kafka_bootstrap) as lag,
+    ):
+        sim = Simulation(scenario, platform.connections)
+        injector = Injector(platform, stack)
+        try:
+            sim.configure()
+            wait_for_queues(platform.prometheus, tenant, {("out-voice", "voice"), ("out-chat", "chat")})
+            with playing(sim) as played:
+                wait_until(lambda: sim.floor.arrived > 0, what="the first customer")
+                time.sleep(WARM_UP_S)
+                for number, step in enumerate(steps, 1):
+                    print(f"chaos step {number}/{len(steps)}: {step}", flush=True)
+                    outcome = play_step(step, injector, platform, sim, lag)
+                    result.steps.append(outcome)
+                    print(f"  recovered in {outcome.recovery_s:.1f} s", flush=True)
+                    check_step(platform, stack, sim, audit(), alerts)
+                    time.sleep(GAP_S)
+                played.result(timeout=planned_s + 600)
+        finally:
+            sim.close()
+        assert sim.problems == []
+        assert_nothing_exited_or_failed(platform)
+        check_end(result, platform, stack, sim, alerts, metrics_killed, time.monotonic() - began)
+        final = audit()
+        assert final.violations == []
+        result.offers, result.state_changes = final.offers, final.state_changes
+    ledger = sim.floor.ledger
+    result.contacts = len(ledger.contacts)
+    result.tickets = len(ledger.tickets)
+    result.comments = sum(t.replies + t.contacts - 1 for t in ledger.tickets.values())
+    result.surveys = sum(1 for t in ledger.contacts.values() if t.survey is not None)
+    result.duration_s = time.monotonic() - began
+    return result
+
+
+def play_step(
+    step: Step, injector: Injector, platform: Platform, sim: Simulation, lag: LagReader
+) -> StepResult:
+    began = sim.clock.now()
+    for fault in step.faults:
+        injector.inject(fault)
+    time.sleep(max(fault.hold_s for fault in step.faults))
+    # Recovery counts from the fault's end: a restart of what was killed is part of it.
+    healed = time.monotonic()
+    for fault in step.faults:
+        injector.heal(fault)
+    wait_until(
+        lambda: all(s.ready() for s in platform.services.values()) and lag.behind() < LAG_LIMIT,
+        timeout=RECOVERY_TIMEOUT_S,
+        what=f"the platform to recover from {step}",
+    )
+    return StepResult(step, time.monotonic() - healed, Outage(began, sim.clock.now()))
+
+
+def check_step(
+    platform: Platform, stack: ChaosStack, sim: Simulation, audit: AssignmentAudit, alerts: SlaEvents
+) -> None:
+    assert_nothing_exited_or_failed(platform)
+    assert_nothing_dead_lettered(stack.redis_url, stack.kafka_bootstrap)
+    acknowledged = settled(lambda: set(sim.floor.ledger.tickets))
+    missing = acknowledged - set(read_tickets(platform))
+    assert missing == set(), f"acknowledged tickets missing: {sorted(missing)}"
+    assert audit.violations == []
+    alerts.read()
+    assert alerts.duplicates() == {}
+
+
+def check_end(
+    result: ChaosResult,
+    platform: Platform,
+    stack: ChaosStack,
+    sim: Simulation,
+    alerts: SlaEvents,
+    metrics_killed: bool,
+    elapsed_s: float,
+) -> None:
+    over = across_restarts(int(elapsed_s) + 120)
+    tenant = sim.scenario.tenant
+
+    def counts() -> list[Tally]:
+        alerts.read()
+        return tallies(platform.prometheus, tenant, sim, over) + sla_tallies(
+            platform.prometheus, tenant, alerts, over
+        )
+
+    def held() -> None:
+        found = counts()
+        if metrics_killed:
+            assert [t for t in found if t.found > t.expected] == []
+        else:
+            assert [t for t in found if t.found != t.expected] == []
+
+    eventually(held, timeout=60)
+    if metrics_killed:
+        result.shortfall = [t for t in counts() if t.found != t.expected]
+    eventually(lambda: assert_tickets(platform, sim), timeout=60)
+    eventually(lambda: assert_sla_events(alerts, sim, [s.outage for s in result.steps]), timeout=60)
+    assert_nothing_dead_lettered(stack.redis_url, stack.kafka_bootstrap)
+
+
+def settled(read: Callable[[], T]) -> T:
+    """`read()` of what the simulation's thread may be changing: again if it changed meanwhile."""
+    while True:
+        try:
+            return read()
+        except RuntimeError:
+            continue
+
+
+@contextmanager
+def routing_events(
+    bootstrap: str, tenant: str, capacity: dict[str, dict[str, int]]
+) -> Iterator[Callable[[], AssignmentAudit]]:
+    """The audit of the tenant's contact and agent events, brought up to date at each call."""
+    checked = AssignmentAudit(capacity)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    assigned = [
+        TopicPartition(topic, p)
+        for topic in ROUTING_TOPICS
+        for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+    consumer.assign(assigned)
+    consumer.seek_to_beginning(*assigned)
+
+    def audit() -> AssignmentAudit:
+        while batches := consumer.poll(timeout_ms=500):
+            for records in batches.values():
+                envelopes = (from_record(r.headers, r.value, r.key) for r in records)
+                checked.feed((e.id, e.message) for e in envelopes if e.tenant_id == tenant)
+        return checked
+
+    try:
+        yield audit
+    finally:
+        consumer.close()
+
+
+class LagReader:
+    """How far behind the busiest consumer group is, in records; unknown (infinite) while the broker
+    cannot say."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.lag = ConsumerLag(bootstrap, {group: (group, topics) for group, topics in CONSUMERS.items()})
+
+    def behind(self) -> float:
+        try:
+            return max(self.lag.behind().values())
+        except KafkaError:
+            return float("inf")
+
+
+@contextmanager
+def lag_reader(bootstrap: str) -> Iterator[LagReader]:
+    reader = LagReader(bootstrap)
+    try:
+        yield reader
+    finally:
+        reader.lag.close()
