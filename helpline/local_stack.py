@@ -115,6 +115,8 @@ class StackConfig:
     @property
     def kafka_nodes(self) -> tuple[KafkaNode, ...]:
         """Every Kafka process of the stack, node 1 on `kafka_port`, `controller_port`, `sasl_port`."""
+        if self.kafka_brokers < 1:
+            raise StackError(f"the stack needs a Kafka broker; kafka_brokers is {self.kafka_brokers}")
         if self.kafka_brokers == 1:
             return (KafkaNode(1, "kafka", self.kafka_port, self.controller_port, self.sasl_port),)
         first = (self.kafka_port, self.controller_port, self.sasl_port)
@@ -126,7 +128,7 @@ class StackConfig:
             )
             for n in range(1, self.kafka_brokers)
         )
-        if self.kafka_brokers < 1 or len(others) != self.kafka_brokers - 1:
+        if len(others) != self.kafka_brokers - 1:
             raise StackError(
                 f"{self.kafka_brokers} Kafka brokers need the ports of {self.kafka_brokers - 1} besides "
                 f"the first; kafka_other_ports has {len(others)}"
@@ -273,7 +275,10 @@ class LocalStack:
         cfg = self.cfg
         ensure_kafka_jars(cfg)
         java = _require("java")
-        node = cfg.kafka_nodes[node_id - 1]
+        nodes = {n.node_id: n for n in cfg.kafka_nodes}
+        if node_id not in nodes:
+            raise StackError(f"no Kafka node {node_id}: the stack has nodes {sorted(nodes)}")
+        node = nodes[node_id]
         data_dir = self._kafka_data_dir(node)
         props = cfg.var_dir / f"{node.name}.properties"
         props.write_text(kafka_properties(cfg, node, data_dir))
@@ -320,8 +325,8 @@ class LocalStack:
             log_file=cfg.log_dir / f"{node.name}.out",
         )
 
-    def kafka_nodes(self) -> list[Component]:
-        """Every Kafka node of the stack, to start together (a cluster's need each other's votes)."""
+    def kafka_components(self) -> list[Component]:
+        """Every Kafka node of the stack, to start together: a cluster's nodes need each other's votes."""
         return [self.kafka(node.node_id) for node in self.cfg.kafka_nodes]
 
     def _kafka_data_dir(self, node: KafkaNode) -> Path:
@@ -555,7 +560,7 @@ class LocalStack:
 
     def up(self, *, prometheus: bool = False) -> None:
         self.start(self.redis())
-        self.start_together(self.kafka_nodes())
+        self.start_together(self.kafka_components())
         if prometheus:
             self.start(self.prometheus())
 

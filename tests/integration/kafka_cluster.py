@@ -37,7 +37,7 @@ class KafkaCluster(Signalled):
 
     def start(self) -> None:
         """Every broker, ready once each lists all of them: the quorum has a leader."""
-        self.stack.start_together(self.stack.kafka_nodes())
+        self.stack.start_together(self.stack.kafka_components())
 
     def restart(self, broker_id: int) -> None:
         self.stack.start(self.stack.kafka(broker_id))
