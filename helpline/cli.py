@@ -85,18 +85,32 @@ def up(
     live: Annotated[
         bool, typer.Option(help="With --simulate: a live view; --no-live prints a progress line.")
     ] = True,
+    kafka_brokers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=5,
+            help="Kafka brokers: 1, or a cluster whose topics have three replicas, two in sync (3).",
+        ),
+    ] = 1,
 ) -> None:
     """Start Kafka, Redis, Prometheus and every service in the background; print the endpoints.
     With --simulate (what `make up` runs), stay in the foreground running the simulator."""
     configure_logging("helpline-cli", level="INFO", fmt="console")
     cfg = StackConfig.from_env()
+    cfg.kafka_brokers = kafka_brokers
     stack = LocalStack(cfg)
     names = [s for s in SERVICE_PORTS if s in _services()] if services else []
     try:
         with console.status("starting Redis and Kafka (the first start resolves the Kafka jars)..."):
             stack.up()
         with console.status("creating topics..."):
-            created = ensure_topics(cfg.kafka_bootstrap, CATALOG)
+            created = ensure_topics(
+                cfg.kafka_bootstrap,
+                CATALOG,
+                replication_factor=cfg.kafka_replication_factor,
+                min_insync_replicas=cfg.kafka_min_insync_replicas,
+            )
         console.print(f"topics: {len(created)} created, {len(CATALOG) * 2 - len(created)} already there")
         if prometheus:
             cfg.prometheus_config = _prometheus_config(cfg, names)
@@ -112,7 +126,8 @@ def up(
     table.add_column("component", no_wrap=True)
     table.add_column("endpoint")
     table.add_column("log", no_wrap=True)
-    table.add_row("kafka", cfg.kafka_bootstrap, _shown(cfg.log_dir / "kafka" / "server.log"))
+    kafka_logs = "\n".join(_shown(cfg.log_dir / node.name / "server.log") for node in cfg.kafka_nodes)
+    table.add_row("kafka", cfg.kafka_bootstrap.replace(",", "\n"), kafka_logs)
     table.add_row("redis", cfg.redis_url, _shown(cfg.log_dir / "redis.log"))
     if prometheus:
         table.add_row("prometheus", cfg.prometheus_url, _shown(cfg.log_dir / "prometheus.log"))

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,10 @@ LOCAL_DEPLOY = REPO_ROOT / "deploy" / "local"
 # The one user of the local broker's SASL listener: a loopback-only stack for development and tests.
 LOCAL_SASL_USER = "helpline"
 LOCAL_SASL_PASSWORD = "helpline-local"  # noqa: S105 - a loopback-only development credential
+# Broker n of a cluster listens on the first broker's ports plus (n - 1) strides: 9102-9104, 9112-9114.
+KAFKA_PORT_STRIDE = 10
+# The pid-file names of Kafka processes: `kafka` alone, `kafka-<node id>` in a cluster.
+_KAFKA_PROCESS = re.compile(r"kafka(-\d+)?")
 
 
 class StackError(RuntimeError):
@@ -69,6 +74,11 @@ class StackConfig:
     # (name, port, advertised port): a plaintext listener whose clients are sent to the advertised
     # port, where a proxy relays to `port` (the chaos tests put Toxiproxy between services and Kafka).
     kafka_relayed_listeners: tuple[tuple[str, int, int], ...] = ()
+    # Kafka processes, each a broker and a controller: one alone, or a cluster with a static quorum.
+    kafka_brokers: int = 1
+    # (client, controller, SASL) ports of brokers 2, 3, ... of a cluster; empty: KAFKA_PORT_STRIDE
+    # above the previous broker's.
+    kafka_other_ports: tuple[tuple[int, int, int], ...] = ()
 
     port_offset: int = 0
 
@@ -103,13 +113,49 @@ class StackConfig:
         return self.var_dir / "run"
 
     @property
+    def kafka_nodes(self) -> tuple[KafkaNode, ...]:
+        """Every Kafka process of the stack, node 1 on `kafka_port`, `controller_port`, `sasl_port`."""
+        if self.kafka_brokers < 1:
+            raise StackError(f"the stack needs a Kafka broker; kafka_brokers is {self.kafka_brokers}")
+        if self.kafka_brokers == 1:
+            return (KafkaNode(1, "kafka", self.kafka_port, self.controller_port, self.sasl_port),)
+        first = (self.kafka_port, self.controller_port, self.sasl_port)
+        others = self.kafka_other_ports or tuple(
+            (
+                first[0] + n * KAFKA_PORT_STRIDE,
+                first[1] + n * KAFKA_PORT_STRIDE,
+                first[2] + n * KAFKA_PORT_STRIDE,
+            )
+            for n in range(1, self.kafka_brokers)
+        )
+        if len(others) != self.kafka_brokers - 1:
+            raise StackError(
+                f"{self.kafka_brokers} Kafka brokers need the ports of {self.kafka_brokers - 1} besides "
+                f"the first; kafka_other_ports has {len(others)}"
+            )
+        return tuple(
+            KafkaNode(node_id, f"kafka-{node_id}", *ports)
+            for node_id, ports in enumerate((first, *others), start=1)
+        )
+
+    @property
+    def kafka_replication_factor(self) -> int:
+        """Replicas of each topic: one on every broker, up to three."""
+        return min(self.kafka_brokers, 3)
+
+    @property
+    def kafka_min_insync_replicas(self) -> int:
+        """Replicas holding a write before it is acknowledged: all but one, so one broker may die."""
+        return max(1, self.kafka_replication_factor - 1)
+
+    @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{node.port}" for node in self.kafka_nodes)
 
     @property
     def kafka_sasl_bootstrap(self) -> str:
-        """The listener that asks for a SASL/PLAIN login as LOCAL_SASL_USER."""
-        return f"127.0.0.1:{self.sasl_port}"
+        """The listeners that ask for a SASL/PLAIN login as LOCAL_SASL_USER."""
+        return ",".join(f"127.0.0.1:{node.sasl_port}" for node in self.kafka_nodes)
 
     @property
     def redis_url(self) -> str:
@@ -118,6 +164,47 @@ class StackConfig:
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One Kafka process of the local stack: a broker and a controller, with its own ports."""
+
+    node_id: int
+    # Its component name, which names its pid file, data folder, properties and logs too.
+    name: str
+    port: int
+    controller_port: int
+    sasl_port: int
+
+
+def kafka_properties(cfg: StackConfig, node: KafkaNode, data_dir: Path) -> str:
+    """The broker configuration of `node`: deploy/local/kafka.properties with its placeholders filled."""
+    nodes = cfg.kafka_nodes
+    if len(nodes) == 1:
+        quorum = f"controller.quorum.bootstrap.servers=127.0.0.1:{node.controller_port}"
+    elif cfg.kafka_relayed_listeners:
+        # Each broker would need its own relayed port, and the chaos tests relay one broker only.
+        raise StackError("relayed Kafka listeners need a single broker (kafka_brokers=1)")
+    else:
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
+        quorum = f"controller.quorum.voters={voters}"
+    template = string.Template((LOCAL_DEPLOY / "kafka.properties").read_text())
+    return template.substitute(
+        node_id=node.node_id,
+        quorum=quorum,
+        kafka_port=node.port,
+        controller_port=node.controller_port,
+        sasl_port=node.sasl_port,
+        sasl_user=LOCAL_SASL_USER,
+        sasl_password=LOCAL_SASL_PASSWORD,
+        data_dir=data_dir,
+        replicas=cfg.kafka_replication_factor,
+        min_insync=cfg.kafka_min_insync_replicas,
+        extra_listeners="".join(f",{n}://127.0.0.1:{p}" for n, p, _ in cfg.kafka_relayed_listeners),
+        extra_advertised="".join(f",{n}://127.0.0.1:{a}" for n, _, a in cfg.kafka_relayed_listeners),
+        extra_protocols="".join(f",{n}:PLAINTEXT" for n, _, _ in cfg.kafka_relayed_listeners),
+    )
 
 
 @dataclass
@@ -182,29 +269,23 @@ class LocalStack:
 
     # -- components -------------------------------------------------------------------------
 
-    def kafka(self) -> Component:
+    def kafka(self, node_id: int = 1) -> Component:
+        """Kafka node `node_id`: the stack's one broker, or one of its cluster (StackConfig.kafka_brokers).
+        Its storage is formatted on first use, with the cluster id the other nodes have, if any."""
         cfg = self.cfg
         ensure_kafka_jars(cfg)
         java = _require("java")
-        data_dir = cfg.var_dir / "kafka-data"
-        props = cfg.var_dir / "kafka.properties"
-        template = string.Template((LOCAL_DEPLOY / "kafka.properties").read_text())
-        props.write_text(
-            template.substitute(
-                kafka_port=cfg.kafka_port,
-                controller_port=cfg.controller_port,
-                sasl_port=cfg.sasl_port,
-                sasl_user=LOCAL_SASL_USER,
-                sasl_password=LOCAL_SASL_PASSWORD,
-                data_dir=data_dir,
-                extra_listeners="".join(f",{n}://127.0.0.1:{p}" for n, p, _ in cfg.kafka_relayed_listeners),
-                extra_advertised="".join(f",{n}://127.0.0.1:{a}" for n, _, a in cfg.kafka_relayed_listeners),
-                extra_protocols="".join(f",{n}:PLAINTEXT" for n, _, _ in cfg.kafka_relayed_listeners),
-            )
-        )
+        nodes = {n.node_id: n for n in cfg.kafka_nodes}
+        if node_id not in nodes:
+            raise StackError(f"no Kafka node {node_id}: the stack has nodes {sorted(nodes)}")
+        node = nodes[node_id]
+        data_dir = self._kafka_data_dir(node)
+        props = cfg.var_dir / f"{node.name}.properties"
+        props.write_text(kafka_properties(cfg, node, data_dir))
         classpath = f"{cfg.kafka_lib}/*"
         if not (data_dir / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            # Alone, the node is its own quorum's first voter; a static quorum is named in the config.
+            standalone = ["--standalone"] if cfg.kafka_brokers == 1 else []
             done = subprocess.run(
                 [
                     java,
@@ -215,8 +296,8 @@ class LocalStack:
                     "--config",
                     str(props),
                     # One argument: a url-safe id may start with "-", which argparse takes for an option.
-                    f"--cluster-id={cluster_id}",
-                    "--standalone",
+                    f"--cluster-id={self._kafka_cluster_id()}",
+                    *standalone,
                 ],
                 capture_output=True,
                 text=True,
@@ -224,10 +305,10 @@ class LocalStack:
             )
             if done.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
-        kafka_logs = cfg.log_dir / "kafka"
+        kafka_logs = cfg.log_dir / node.name
         kafka_logs.mkdir(exist_ok=True)
         return Component(
-            name="kafka",
+            name=node.name,
             argv=[
                 java,
                 *cfg.kafka_heap.split(),
@@ -240,9 +321,28 @@ class LocalStack:
                 "kafka.Kafka",
                 str(props),
             ],
-            ready=self.kafka_ready,
-            log_file=cfg.log_dir / "kafka.out",
+            ready=functools.partial(self.kafka_node_ready, node),
+            log_file=cfg.log_dir / f"{node.name}.out",
         )
+
+    def kafka_components(self) -> list[Component]:
+        """Every Kafka node of the stack, to start together: a cluster's nodes need each other's votes."""
+        return [self.kafka(node.node_id) for node in self.cfg.kafka_nodes]
+
+    def _kafka_data_dir(self, node: KafkaNode) -> Path:
+        return self.cfg.var_dir / f"{node.name}-data"
+
+    def _kafka_cluster_id(self) -> str:
+        """The id a node's storage is formatted with: the one another node of the cluster already
+        has, else a new one."""
+        for node in self.cfg.kafka_nodes:
+            meta = self._kafka_data_dir(node) / "meta.properties"
+            if meta.exists():
+                for line in meta.read_text().splitlines():
+                    key, _, value = line.partition("=")
+                    if key.strip() == "cluster.id":
+                        return value.strip()
+        return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
     def redis(
         self, name: str = "redis", port: int | None = None, *, replica_of: int | None = None
@@ -340,15 +440,17 @@ class LocalStack:
 
     # -- readiness ----------------------------------------------------------------------------
 
-    def kafka_ready(self) -> bool:
+    def kafka_node_ready(self, node: KafkaNode) -> bool:
+        """The node answers, and its metadata lists every broker of the stack unfenced: the
+        controller quorum has a leader and every broker registered with it."""
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
-        if not port_open(self.cfg.kafka_port):
+        if not port_open(node.port):
             return False
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=self.cfg.kafka_bootstrap,
+                bootstrap_servers=f"127.0.0.1:{node.port}",
                 request_timeout_ms=5000,
                 bootstrap_timeout_ms=5000,
                 client_id="helpline-stack-probe",
@@ -356,8 +458,8 @@ class LocalStack:
         except KafkaError:
             return False
         try:
-            admin.list_topics()
-            return True
+            brokers = admin.describe_cluster()["brokers"]
+            return sum(1 for b in brokers if not b.get("is_fenced")) == self.cfg.kafka_brokers
         except KafkaError:
             return False
         finally:
@@ -380,10 +482,27 @@ class LocalStack:
 
     def start(self, component: Component) -> int:
         """Start a component (or adopt the one already running) and wait until it really answers."""
-        pid = self.running_pid(component.name)
-        if pid is not None and component.ready():
-            log.info("already running", component=component.name, pid=pid)
-            return pid
+        (pid,) = self.start_together([component])
+        return pid
+
+    def start_together(self, components: Sequence[Component]) -> list[int]:
+        """Start components that answer only once all of them run (a Kafka cluster's nodes wait for
+        a quorum of controllers): each is launched, or adopted when it runs and answers, before any
+        is waited for."""
+        started: list[int | subprocess.Popen[bytes]] = []
+        for component in components:
+            pid = self.running_pid(component.name)
+            if pid is not None and component.ready():
+                log.info("already running", component=component.name, pid=pid)
+                started.append(pid)
+            else:
+                started.append(self._launch(component))
+        return [
+            proc if isinstance(proc, int) else self._await_ready(component, proc)
+            for component, proc in zip(components, started, strict=True)
+        ]
+
+    def _launch(self, component: Component) -> subprocess.Popen[bytes]:
         component.log_file.parent.mkdir(parents=True, exist_ok=True)
         with component.log_file.open("ab") as out:
             proc = subprocess.Popen(
@@ -395,6 +514,9 @@ class LocalStack:
                 env={**os.environ, **component.env},
             )
         self._pid_file(component.name).write_text(str(proc.pid))
+        return proc
+
+    def _await_ready(self, component: Component, proc: subprocess.Popen[bytes]) -> int:
         deadline = time.monotonic() + component.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -415,36 +537,44 @@ class LocalStack:
 
     def stop(self, name: str, timeout: float = 30.0) -> bool:
         """SIGTERM the component's process group, SIGKILL it after `timeout`. True if one was running."""
-        pid = self.running_pid(name)
-        if pid is None:
-            return False
-        _signal_group(pid, signal.SIGTERM)
+        return bool(self.stop_together([name], timeout))
+
+    def stop_together(self, names: Sequence[str], timeout: float = 30.0) -> list[str]:
+        """Stop components at once (a cluster's Kafka nodes: the last one stopped alone would wait
+        for a quorum that is gone); returns those that were running."""
+        running = {name: pid for name in names if (pid := self.running_pid(name)) is not None}
+        for pid in running.values():
+            _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while any(_alive(pid) for pid in running.values()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _alive(pid):
-            log.warning("did not stop in time, killing", component=name, pid=pid)
-            _signal_group(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.1)
-        self._pid_file(name).unlink(missing_ok=True)
-        log.info("stopped", component=name, pid=pid)
-        return True
+        for name, pid in running.items():
+            if _alive(pid):
+                log.warning("did not stop in time, killing", component=name, pid=pid)
+                _signal_group(pid, signal.SIGKILL)
+                while _alive(pid):
+                    time.sleep(0.1)
+            self._pid_file(name).unlink(missing_ok=True)
+            log.info("stopped", component=name, pid=pid)
+        return list(running)
 
     def up(self, *, prometheus: bool = False) -> None:
         self.start(self.redis())
-        self.start(self.kafka())
+        self.start_together(self.kafka_components())
         if prometheus:
             self.start(self.prometheus())
 
     def down(self) -> None:
-        # Reverse order of start; an unknown name in run/ (a service) is stopped too.
-        names = ["prometheus", "kafka", "redis"]
-        for pid_file in sorted(self.cfg.run_dir.glob("*.pid")):
-            if pid_file.stem not in names:
-                names.insert(0, pid_file.stem)
-        for name in names:
-            self.stop(name)
+        # Reverse order of start; an unknown name in run/ (a service) is stopped first. Kafka's
+        # processes are found by their names, so a cluster stops whatever brokers this config has.
+        running = sorted(pid_file.stem for pid_file in self.cfg.run_dir.glob("*.pid"))
+        kafka = [name for name in running if _KAFKA_PROCESS.fullmatch(name)]
+        for name in reversed(running):
+            if name not in kafka and name not in ("prometheus", "redis"):
+                self.stop(name)
+        self.stop("prometheus")
+        self.stop_together(kafka)
+        self.stop("redis")
 
 
 def redis_answers(port: int) -> bool:
