@@ -69,9 +69,10 @@ def render(result: ChaosResult, command: str, durability: str) -> str:
         out += [
             "## What a SIGKILL of the metrics service costs",
             "",
-            "Its counters live in the process: what it counted after Prometheus' last scrape (at most a "
-            "second) is lost with it, and the marks in Redis keep it from counting those events again. "
-            "Every other count held exactly.",
+            "Its counters live in the process: what it counted after Prometheus' last scrape is lost "
+            "with it, and the marks in Redis keep it from counting those events again. Scrapes are a "
+            "second apart, but a second can hold a burst of events when the service works off a "
+            "backlog. Every other count held exactly.",
             "",
             "| series | ledger | counted |",
             "|---|---|---|",

@@ -2,10 +2,11 @@
 service's way to them: every service reaches Kafka and Redis through proxies of its own, so a
 network fault cuts one service off and leaves the others be.
 
-Redis appends every write to its AOF before answering (`appendfsync always`): the durable setting
-for a Redis without replicas (docs/operations.md), without which a SIGKILL of Redis loses the last
-second of acknowledged writes. Kafka's records are on the broker's page cache once acknowledged,
-which a SIGKILL of the process keeps.
+Redis runs as production should without replicas: its AOF fsynced before every answer
+(`appendfsync always`, docs/operations.md). A SIGKILL of the process would lose nothing even with
+`everysec` (Redis writes the AOF to the kernel before it answers; the fsync guards against the
+machine dying, which a run on one machine cannot do). Kafka's records are in the broker's page cache
+once acknowledged, which a SIGKILL of the process keeps too.
 
 The broker advertises each service's proxy as the address of a listener of that service's own
 (StackConfig.kafka_relayed_listeners), so the service's clients, sent on from the bootstrap to
