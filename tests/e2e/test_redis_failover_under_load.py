@@ -2,9 +2,10 @@
 four services as processes on a Redis primary with two replicas behind three Sentinels
 (tests/integration/sentinel_group.py), each finding the primary through the Sentinels, for its own
 keyspace and for the API keys, and waiting for a replica before it acknowledges a write
-(HELPLINE_REDIS_WAIT_REPLICAS=1). The centre runs; BEFORE_S in, the primary is SIGKILLed, as a
-machine dying takes it; the Sentinels promote a replica, and the services follow it by themselves:
-no service restarts (the same pids throughout), none exits, no worker fails.
+(HELPLINE_REDIS_WAIT_REPLICAS=1). The centre runs; BEFORE_S in, the replicas are cut off for
+PARTITION_S, so that what the primary applies meanwhile exists nowhere else, then the primary is
+SIGKILLed, as a machine dying takes it; the Sentinels promote a replica, and the services follow it
+by themselves: no service restarts (the same pids throughout), none exits, no worker fails.
 
 The broker is one of the test's own, as in test_outages_under_load: the services' consumer groups
 have fixed names, and on the session's shared broker they would take over what earlier tests left
@@ -18,7 +19,9 @@ the ledger says outside the failover's window, each SLA event counted once, noth
 Kafka or in the new primary's outboxes. What a service acknowledged (an answer, a committed offset,
 a published event) was on a replica first, so the new primary holds it, together with the
 deduplication marks of everything a consumer committed: a record handled again after the failover
-is recognised, or applied once if its first handling was lost with the primary.
+is recognised, or applied once if its first handling was lost with the primary. Without the wait
+(HELPLINE_REDIS_WAIT_REPLICAS=0) the same run fails: calls refused about tickets and contacts the
+platform had confirmed, counts missing, SLA alerts fired twice (docs/operations.md).
 """
 
 from __future__ import annotations
