@@ -56,8 +56,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-up: deps ## start Kafka, Redis, Prometheus and every service, then run the simulated centre until Ctrl-C
-	$(RUN) helpline up --simulate
+up: deps ## start Kafka, Redis, Prometheus and every service, then run the simulated centre until Ctrl-C (REDIS_SENTINEL=1: Redis with replicas behind Sentinels)
+	$(RUN) helpline up --simulate $(if $(REDIS_SENTINEL),--redis-sentinel)
 
 down: ## stop everything `make up` started
 	$(RUN) helpline down

@@ -256,12 +256,19 @@ class ConsumerLoop:
         poll_timeout_ms: int = 500,
         batch_handler: BatchHandler | None = None,
         before_commit: Callable[[], None] = lambda: None,
+        replay_unkept: bool = True,
         **options: Any,
     ) -> None:
         self.group_id = group_id
         # Passed before each commit (helpline.durability): an offset is committed only once the
         # writes its records made would survive a Redis failover.
         self._before_commit = before_commit
+        # When it refuses, those writes may exist only on a primary about to die, and a commit made
+        # once a promoted replica passes it would skip records whose effects died with the old one:
+        # the records since the last commit are handled again instead (idempotent handlers apply
+        # each once, on whichever primary holds their marks). A handler with effects outside Redis,
+        # which a second handling would repeat, is not replayed: its offsets wait for the barrier.
+        self._replay_unkept = replay_unkept
         self.topics = list(topics)
         self.handler = handler
         self.batch_handler = batch_handler
@@ -272,6 +279,8 @@ class ConsumerLoop:
         self.poll_timeout_ms = poll_timeout_ms
         self._stop = threading.Event()
         self._handled: dict[_TopicPartition, int] = {}
+        # The first record handled since the last commit, by partition: where a replay starts.
+        self._since: dict[_TopicPartition, int] = {}
         # Records polled and not yet handled, in the order they came: a poll's batch, kept while an
         # outage is ridden out.
         self._pending: collections.deque[Record] = collections.deque()
@@ -402,6 +411,7 @@ class ConsumerLoop:
         offsets = {tp: offset for tp, offset in self._handled.items() if only is None or tp in only}
         for tp in offsets:
             self._handled.pop(tp, None)
+            self._since.pop(tp, None)
         return offsets
 
     def commit(self, only: set[_TopicPartition] | None = None) -> None:
@@ -412,11 +422,13 @@ class ConsumerLoop:
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            # Left uncommitted: this loop commits them on a later round, or a new owner of the
-            # partitions handles them again (handlers are idempotent).
+            # Left uncommitted: handled again by this loop (a replay) or by the partitions' next
+            # owner, or, without a replay, committed on a later round.
             log.warning("commit deferred: writes not durable yet", error=str(exc), group=self.group_id)
             if only is not None:
                 self.take_handled(only)
+            elif self._replay_unkept and not self._stop.is_set():
+                self._replay()
             return
         offsets = self.take_handled(only)
         try:
@@ -428,6 +440,16 @@ class ConsumerLoop:
             # The group rebalanced under us, or the coordinator is away: these records will be
             # handled again by whoever owns their partitions next.
             log.warning("commit failed; records will be redelivered", error=str(exc), group=self.group_id)
+
+    def _replay(self) -> None:
+        """Handle again every record handled since the last commit: each partition is sought back to
+        the first of them, and the records fetched behind it are fetched again."""
+        since = dict(self._since)
+        # Forgotten before seeking: if a seek fails, nothing past it can be committed by this loop.
+        self.take_handled(set(since))
+        self._forget_pending(set(since))
+        for (topic, partition), offset in since.items():
+            self.consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))
 
     # -- handling -------------------------------------------------------------------------------
 
@@ -475,6 +497,7 @@ class ConsumerLoop:
     def _mark_handled(self, records: Sequence[Record]) -> None:
         for record in records:
             self._handled[(record.topic, record.partition)] = record.offset + 1
+            self._since.setdefault((record.topic, record.partition), record.offset)
 
     def _process(self, record: Record) -> None:
         """Handle the first pending record to its end (handled or dead-lettered), or until its

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from helpline.auth import ApiKeyStore
-from helpline.local_stack import LocalStack, StackConfig, StackError
+from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
 from helpline.prometheus_config import write_prometheus_config
 from helpline.redis_client import connect
@@ -76,6 +76,13 @@ def _prometheus_config(cfg: StackConfig, services: list[str]) -> Path:
 def up(
     services: Annotated[bool, typer.Option(help="Start the services too, not only Kafka and Redis.")] = True,
     prometheus: Annotated[bool, typer.Option(help="Start Prometheus scraping the services.")] = True,
+    redis_sentinel: Annotated[
+        bool,
+        typer.Option(
+            help="Run Redis as a primary with two replicas behind three Sentinels; the services find "
+            "the primary through them and wait for a replica before they acknowledge a write."
+        ),
+    ] = False,
     simulate: Annotated[
         bool,
         typer.Option(
@@ -103,7 +110,7 @@ def up(
     names = [s for s in SERVICE_PORTS if s in _services()] if services else []
     try:
         with console.status("starting Redis and Kafka (the first start resolves the Kafka jars)..."):
-            stack.up()
+            stack.up(redis_sentinel=redis_sentinel)
         with console.status("creating topics..."):
             created = ensure_topics(
                 cfg.kafka_bootstrap,
@@ -118,7 +125,8 @@ def up(
                 stack.start(stack.prometheus())
         for name in names:
             with console.status(f"starting {name}..."):
-                stack.start(stack.service(name, _service_env(cfg, name), _port(cfg, name, "http")))
+                env = _service_env(cfg, name, redis_sentinel=redis_sentinel)
+                stack.start(stack.service(name, env, _port(cfg, name, "http")))
     except StackError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
@@ -128,7 +136,10 @@ def up(
     table.add_column("log", no_wrap=True)
     kafka_logs = "\n".join(_shown(cfg.log_dir / node.name / "server.log") for node in cfg.kafka_nodes)
     table.add_row("kafka", cfg.kafka_bootstrap.replace(",", "\n"), kafka_logs)
-    table.add_row("redis", cfg.redis_url, _shown(cfg.log_dir / "redis.log"))
+    if redis_sentinel:
+        _add_sentinel_rows(table, cfg, stack.sentinel_primary())
+    else:
+        table.add_row("redis", cfg.redis_url, _shown(cfg.log_dir / "redis.log"))
     if prometheus:
         table.add_row("prometheus", cfg.prometheus_url, _shown(cfg.log_dir / "prometheus.log"))
     for name in names:
@@ -140,7 +151,16 @@ def up(
     if not simulate:
         out.print("Stop everything with [bold]make down[/bold] (or `helpline down`).")
         return
-    _simulate_until_stopped(cfg, stack, prometheus=prometheus, live=live)
+    _simulate_until_stopped(cfg, stack, prometheus=prometheus, live=live, redis_sentinel=redis_sentinel)
+
+
+def _add_sentinel_rows(table: Table, cfg: StackConfig, primary: int) -> None:
+    """A row for each Redis server, saying which is the primary, then one for the Sentinels."""
+    for name, port in cfg.redis_servers.items():
+        role = "primary" if port == primary else f"replica of {primary}"
+        table.add_row(name, f"redis://127.0.0.1:{port} ({role})", _shown(cfg.log_dir / f"{name}.log"))
+    endpoint = f"{cfg.redis_sentinels} (master name {SENTINEL_MASTER_NAME})"
+    table.add_row("sentinels", endpoint, _shown(cfg.log_dir / "sentinel-*.log"))
 
 
 def _local_endpoints(cfg: StackConfig) -> dict[str, str]:
@@ -153,13 +173,21 @@ def _local_endpoints(cfg: StackConfig) -> dict[str, str]:
     }
 
 
-def _simulate_until_stopped(cfg: StackConfig, stack: LocalStack, *, prometheus: bool, live: bool) -> None:
+def _simulate_until_stopped(
+    cfg: StackConfig, stack: LocalStack, *, prometheus: bool, live: bool, redis_sentinel: bool
+) -> None:
     from helpline.simulation.runner import Connections
     from helpline.simulation.scenario import Scenario as Default
 
     scenario = Default.default()
     settings = load_settings()
-    keys = ApiKeyStore(redis.Redis.from_url(cfg.redis_url), pepper=settings.api_key_pepper)
+    # The key goes where the services read it: through the Sentinels, to whichever is the primary.
+    store = (
+        connect(cfg.redis_url, load_settings(**_sentinel_settings(cfg)))
+        if redis_sentinel
+        else redis.Redis.from_url(cfg.redis_url)
+    )
+    keys = ApiKeyStore(store, pepper=settings.api_key_pepper)
     key_id, key = keys.create(scenario.tenant, "simulator", scopes=())
     connections = Connections(
         kafka_bootstrap=cfg.kafka_bootstrap,
@@ -198,8 +226,8 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _service_env(cfg: StackConfig, name: str) -> dict[str, str]:
-    return {
+def _service_env(cfg: StackConfig, name: str, *, redis_sentinel: bool = False) -> dict[str, str]:
+    env = {
         "HELPLINE_SERVICE_NAME": name,
         "HELPLINE_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
         "HELPLINE_REDIS_URL": f"redis://127.0.0.1:{cfg.redis_port}/{SERVICE_PORTS[name]['redis_db']}",
@@ -207,6 +235,18 @@ def _service_env(cfg: StackConfig, name: str) -> dict[str, str]:
         "HELPLINE_HTTP_PORT": str(_port(cfg, name, "http")),
         "HELPLINE_GRPC_PORT": str(_port(cfg, name, "grpc")),
     }
+    if redis_sentinel:
+        # The URLs keep their databases; the Sentinels name the host, for the API keys too.
+        env |= {f"HELPLINE_{key.upper()}": value for key, value in _sentinel_settings(cfg).items()}
+        # With two replicas, one may be away (or resyncing after a failover) while every write
+        # still finds one to wait for.
+        env["HELPLINE_REDIS_WAIT_REPLICAS"] = "1"
+    return env
+
+
+def _sentinel_settings(cfg: StackConfig) -> dict[str, str]:
+    """How a client finds the Sentinel stack's primary."""
+    return {"redis_sentinels": cfg.redis_sentinels, "redis_master_name": SENTINEL_MASTER_NAME}
 
 
 @app.command()

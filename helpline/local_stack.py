@@ -42,6 +42,10 @@ LOCAL_SASL_PASSWORD = "helpline-local"  # noqa: S105 - a loopback-only developme
 KAFKA_PORT_STRIDE = 10
 # The pid-file names of Kafka processes: `kafka` alone, `kafka-<node id>` in a cluster.
 _KAFKA_PROCESS = re.compile(r"kafka(-\d+)?")
+# The primary the stack's Sentinels monitor (`helpline up --redis-sentinel`): the services' default
+# HELPLINE_REDIS_MASTER_NAME. Two of the three Sentinels agree that it is down before one fails over.
+SENTINEL_MASTER_NAME = "helpline"
+SENTINEL_QUORUM = 2
 
 
 class StackError(RuntimeError):
@@ -67,6 +71,9 @@ class StackConfig:
     controller_port: int = 9093
     sasl_port: int = 9094
     redis_port: int = 6379
+    # With `helpline up --redis-sentinel`: the stack's Redis gets these replicas and Sentinels.
+    redis_replica_ports: tuple[int, ...] = (6380, 6381)
+    sentinel_ports: tuple[int, ...] = (26379, 26380, 26381)
     prometheus_port: int = 9090
     kafka_heap: str = "-Xms512m -Xmx1g"
     redis_appendfsync: str = "everysec"
@@ -95,6 +102,8 @@ class StackConfig:
             controller_port=defaults.controller_port + offset,
             sasl_port=defaults.sasl_port + offset,
             redis_port=defaults.redis_port + offset,
+            redis_replica_ports=tuple(port + offset for port in defaults.redis_replica_ports),
+            sentinel_ports=tuple(port + offset for port in defaults.sentinel_ports),
             prometheus_port=defaults.prometheus_port + offset,
             port_offset=offset,
         )
@@ -160,6 +169,21 @@ class StackConfig:
     @property
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def redis_servers(self) -> dict[str, int]:
+        """The Redis servers of a Sentinel stack by component name: the stack's Redis, then the others."""
+        others = {f"redis-{n}": port for n, port in enumerate(self.redis_replica_ports, start=2)}
+        return {"redis": self.redis_port} | others
+
+    @property
+    def sentinels(self) -> dict[str, int]:
+        return {f"sentinel-{n}": port for n, port in enumerate(self.sentinel_ports, start=1)}
+
+    @property
+    def redis_sentinels(self) -> str:
+        """HELPLINE_REDIS_SENTINELS of a Sentinel stack."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
 
     @property
     def prometheus_url(self) -> str:
@@ -409,6 +433,44 @@ class LocalStack:
             start_timeout=20.0,
         )
 
+    def redis_sentinel_group(self) -> list[Component]:
+        """The stack's Redis servers, the primary first and the others its replicas, then the
+        Sentinels watching them (`helpline up --redis-sentinel`). The primary is the one the
+        Sentinels named last: after a failover, a former replica. Started the other way round, the
+        old primary would hand its older data to the others and the writes made since the failover
+        would be lost."""
+        primary = self.sentinel_primary()
+        servers = sorted(self.cfg.redis_servers.items(), key=lambda server: server[1] != primary)
+        return [
+            *(
+                self.redis(name, port, replica_of=None if port == primary else primary)
+                for name, port in servers
+            ),
+            *(
+                self.redis_sentinel(
+                    name, port, primary_port=primary, master_name=SENTINEL_MASTER_NAME, quorum=SENTINEL_QUORUM
+                )
+                for name, port in self.cfg.sentinels.items()
+            ),
+        ]
+
+    def sentinel_primary(self) -> int:
+        """The port of the primary in the first Sentinel's configuration, which Sentinel rewrites on
+        every failover; the stack's Redis before the first start."""
+        first = next(iter(self.cfg.sentinels))
+        try:
+            lines = (self.cfg.var_dir / f"{first}.conf").read_text().splitlines()
+        except FileNotFoundError:
+            return self.cfg.redis_port
+        for line in lines:
+            words = line.split()
+            # sentinel monitor <master name> <host> <port> <quorum>
+            if words[:3] == ["sentinel", "monitor", SENTINEL_MASTER_NAME] and len(words) == 6:
+                port = int(words[4])
+                if port in self.cfg.redis_servers.values():
+                    return port
+        return self.cfg.redis_port
+
     def prometheus(self) -> Component:
         cfg = self.cfg
         if cfg.prometheus_config is None:
@@ -558,8 +620,9 @@ class LocalStack:
             log.info("stopped", component=name, pid=pid)
         return list(running)
 
-    def up(self, *, prometheus: bool = False) -> None:
-        self.start(self.redis())
+    def up(self, *, prometheus: bool = False, redis_sentinel: bool = False) -> None:
+        for redis_component in self.redis_sentinel_group() if redis_sentinel else [self.redis()]:
+            self.start(redis_component)
         self.start_together(self.kafka_components())
         if prometheus:
             self.start(self.prometheus())
@@ -567,14 +630,17 @@ class LocalStack:
     def down(self) -> None:
         # Reverse order of start; an unknown name in run/ (a service) is stopped first. Kafka's
         # processes are found by their names, so a cluster stops whatever brokers this config has.
+        # The Sentinels go before the Redis servers, so that none fails over while they stop.
         running = sorted(pid_file.stem for pid_file in self.cfg.run_dir.glob("*.pid"))
         kafka = [name for name in running if _KAFKA_PROCESS.fullmatch(name)]
+        redis = [*self.cfg.sentinels, *reversed(self.cfg.redis_servers)]
         for name in reversed(running):
-            if name not in kafka and name not in ("prometheus", "redis"):
+            if name not in kafka and name not in redis and name != "prometheus":
                 self.stop(name)
         self.stop("prometheus")
         self.stop_together(kafka)
-        self.stop("redis")
+        for name in redis:
+            self.stop(name)
 
 
 def redis_answers(port: int) -> bool:

@@ -109,9 +109,12 @@ class ServiceRuntime:
         topics: Sequence[str],
         handler: Handler,
         batch_handler: BatchHandler | None = None,
+        *,
+        replay_unkept: bool = True,
     ) -> ConsumerLoop:
         """A consumer group's loop; `batch_handler`, when given, takes each poll's records at once
-        and `handler` the ones it leaves (see ConsumerLoop)."""
+        and `handler` the ones it leaves; `replay_unkept=False` for a handler with effects outside
+        Redis (see ConsumerLoop)."""
         loop = ConsumerLoop(
             bootstrap=self.settings.kafka_bootstrap,
             group_id=group,
@@ -127,6 +130,7 @@ class ServiceRuntime:
             metrics=self.bus_metrics,
             batch_handler=batch_handler,
             before_commit=self.barrier,
+            replay_unkept=replay_unkept,
             **self.settings.kafka_options(),
         )
         self.add_worker(f"consumer:{group}", loop.run, loop.stop)

@@ -152,9 +152,15 @@ def exporter(
 def build(settings: MetricsSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
     events = exporter(settings, runtime.redis, runtime.registry, SystemClock())
-    # Each poll's events share one Redis round trip.
+    # Each poll's events share one Redis round trip. Not replayed when the replica barrier refuses
+    # a commit: the series count in this process's memory, and an event handled again after a
+    # failover took its delivery mark would be counted twice.
     runtime.add_consumer(
-        GROUP, TOPICS, event_handler(events.handle), batch_handler=batch_handler(events.handle_batch)
+        GROUP,
+        TOPICS,
+        event_handler(events.handle),
+        batch_handler=batch_handler(events.handle_batch),
+        replay_unkept=False,
     )
     return runtime
 

@@ -1,5 +1,6 @@
 """What a user does first: `helpline up` (what `make up` runs), publish an event, tail it decoded,
-`helpline down`. Runs a whole second stack on shifted ports in its own folder."""
+`helpline down`; and `helpline up --redis-sentinel`, whose services ride out the loss of their
+primary. Each runs a whole second stack on shifted ports in its own folder."""
 
 from __future__ import annotations
 
@@ -12,20 +13,34 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
-from helpline.local_stack import REPO_ROOT, port_open
+from helpline.local_stack import REPO_ROOT, SENTINEL_MASTER_NAME, port_open
+from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
 BASE_PORTS = (9092, 9093, 9094, 6379, 9090, 8081, 8082, 8083, 8084, 50051, 50052, 50053)
+SENTINEL_PORTS = (6380, 6381, 26379, 26380, 26381)
 
 
 def _free_offset() -> int:
     for _ in range(50):
         offset = random.randrange(10_000, 14_000, 10)
-        if not any(port_open(p + offset) for p in BASE_PORTS):
+        if not any(port_open(p + offset) for p in BASE_PORTS + SENTINEL_PORTS):
             return offset
     raise RuntimeError("no free block of ports for a second stack")
+
+
+def _stack_env(tmp_path: Path, offset: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HELPLINE_STACK_DIR": str(tmp_path / "var"),
+        "HELPLINE_STACK_PORT_OFFSET": str(offset),
+        "HELPLINE_KAFKA_BOOTSTRAP": f"127.0.0.1:{9092 + offset}",
+        "HELPLINE_AUTH_REDIS_URL": f"redis://127.0.0.1:{6379 + offset}/0",
+        "COLUMNS": "200",
+    }
 
 
 def helpline(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -42,14 +57,7 @@ def helpline(env: dict[str, str], *args: str, timeout: float = 300) -> subproces
 
 def test_up_publish_tail_down(tmp_path: Path) -> None:
     offset = _free_offset()
-    env = {
-        **os.environ,
-        "HELPLINE_STACK_DIR": str(tmp_path / "var"),
-        "HELPLINE_STACK_PORT_OFFSET": str(offset),
-        "HELPLINE_KAFKA_BOOTSTRAP": f"127.0.0.1:{9092 + offset}",
-        "HELPLINE_AUTH_REDIS_URL": f"redis://127.0.0.1:{6379 + offset}/0",
-        "COLUMNS": "200",
-    }
+    env = _stack_env(tmp_path, offset)
     try:
         started = helpline(env, "up")
         assert started.returncode == 0, started.stdout + started.stderr
@@ -125,3 +133,49 @@ def assert_make_up_runs_the_simulator_until_ctrl_c(env: dict[str, str]) -> None:
     assert "stopped" in rest.splitlines(), output
     for port in (9092, 6379, 8081, 8084):
         assert not port_open(port + int(env["HELPLINE_STACK_PORT_OFFSET"])), f"{port} still answers"
+
+
+def test_up_with_redis_sentinel_follows_a_failover_and_down_stops_it_all(tmp_path: Path) -> None:
+    """`helpline up --redis-sentinel`: a primary, two replicas and three Sentinels, which the table
+    shows; the services find the primary through the Sentinels, so when it is killed they are ready
+    again on the replica promoted, with no restart; `helpline down` stops every process."""
+    offset = _free_offset()
+    env = _stack_env(tmp_path, offset)
+    sentinels = [26379 + offset, 26380 + offset, 26381 + offset]
+    services = {name: 8081 + n + offset for n, name in enumerate(("router", "tickets", "sla", "metrics"))}
+    run = tmp_path / "var" / "run"
+    try:
+        started = helpline(env, "up", "--redis-sentinel", "--no-prometheus")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"redis://127.0.0.1:{6379 + offset} (primary)" in started.stdout
+        for port in (6380, 6381):
+            assert f"redis://127.0.0.1:{port + offset} (replica of {6379 + offset})" in started.stdout
+        assert ",".join(f"127.0.0.1:{port}" for port in sentinels) in started.stdout
+        pids = {name: (run / f"{name}.pid").read_text() for name in services}
+
+        os.killpg(int((run / "redis.pid").read_text()), signal.SIGKILL)
+        wait_until(lambda: _named_primary(sentinels[0]) not in (None, 6379 + offset), what="a failover")
+        for name, port in services.items():
+            wait_until(lambda port=port: _ready(port), timeout=30, what=f"{name} ready on the new primary")
+        assert {name: (run / f"{name}.pid").read_text() for name in services} == pids
+    finally:
+        stopped = helpline(env, "down", timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+    for port in (6379, 6380, 6381, *(p - offset for p in sentinels), 8081, 8084):
+        assert not port_open(port + offset), f"port {port + offset} still answers after down"
+
+
+def _named_primary(sentinel_port: int) -> int | None:
+    with redis.Redis(port=sentinel_port, socket_timeout=2) as sentinel:
+        try:
+            _host, port = sentinel.sentinel_get_master_addr_by_name(SENTINEL_MASTER_NAME)
+        except redis.RedisError:
+            return None
+    return int(port)
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False

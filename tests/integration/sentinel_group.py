@@ -1,7 +1,12 @@
 """A Redis primary, two replicas and three Sentinels of a test's own, as processes on free loopback
 ports: the smallest group in which Sentinel fails over (a quorum of two Sentinels agreeing that the
 primary is down) and the new primary still has a replica to wait for. Each process is signalled by
-its own pid only."""
+its own pid only.
+
+A partition cuts the replicas off the primary while the primary goes on serving its clients: each
+replica is given a replication password the primary refuses (`masterauth`) and its link dropped, so
+it can neither keep nor resume replicating. (A TCP link in between cannot do it: a Sentinel repoints
+every replica at the primary's own address within seconds of starting, `+fix-slave-config`.)"""
 
 from __future__ import annotations
 
@@ -9,15 +14,16 @@ from pathlib import Path
 
 import redis
 
-from helpline.local_stack import LocalStack, StackConfig, free_port
+from helpline.local_stack import LocalStack, StackConfig, free_port, port_open
 from tests.integration.helpers import wait_until
 from tests.integration.private_stack import Signalled
-from tests.integration.tcp_link import TcpLink
 
 MASTER_NAME = "helpline"
 SENTINELS = 3
 QUORUM = 2
 REPLICAS = 2
+# No password opens the primary: a replica that sends one is refused at every reconnection.
+PARTITIONED = "partitioned"
 
 
 class SentinelGroup(Signalled):
@@ -26,8 +32,6 @@ class SentinelGroup(Signalled):
         self.stack = LocalStack(StackConfig(var_dir=directory))
         self.redis_ports = {f"redis-{n}": free_port() for n in range(1 + REPLICAS)}
         self.sentinel_ports = [free_port() for _ in range(SENTINELS)]
-        # The replicas first follow the primary through links a test can cut (a partition).
-        self.links: list[TcpLink] = []
 
     @property
     def sentinels(self) -> str:
@@ -38,8 +42,7 @@ class SentinelGroup(Signalled):
         (primary_name, primary), *replicas = self.redis_ports.items()
         self.stack.start(self.stack.redis(primary_name, primary))
         for name, port in replicas:
-            self.links.append(TcpLink(primary))
-            self.stack.start(self.stack.redis(name, port, replica_of=self.links[-1].port))
+            self.stack.start(self.stack.redis(name, port, replica_of=primary))
         for _name, port in replicas:
             wait_until(lambda port=port: self._linked(port), what="the replicas to sync with the primary")
         if not sentinels:
@@ -59,15 +62,31 @@ class SentinelGroup(Signalled):
         assert port is not None, "the first Sentinel names no primary"
         return port
 
+    def primary_url(self, db: int) -> str:
+        """The URL of database `db` on the current primary, for a client that does not ask the
+        Sentinels (a test's own reads)."""
+        return f"redis://127.0.0.1:{self.primary_port()}/{db}"
+
     def partition_replicas(self) -> None:
         """Cut the replicas off the primary: what it writes from now on never reaches them."""
-        for link in self.links:
-            link.cut()
+        primary = self.primary_port()
+        for port in self.redis_ports.values():
+            if port != primary:
+                with redis.Redis(port=port, socket_timeout=2) as replica:
+                    replica.config_set("masterauth", PARTITIONED)
+                    replica.client_kill_filter(_type="master")
 
     def kill_primary(self) -> int:
-        """SIGKILL the primary, as a machine dying takes it: no shutdown, no last fsync. Its port."""
+        """SIGKILL the primary, as a machine dying takes it: no shutdown, no last fsync. Its port.
+        A partition ends with it, so that the replicas can follow whichever the Sentinels promote."""
         port = self.primary_port()
         self.kill(next(name for name, p in self.redis_ports.items() if p == port))
+        # Healed only once the primary is gone: a replica reconnecting sooner would catch up.
+        wait_until(lambda: not port_open(port), timeout=10, what="the killed primary to be gone")
+        for other in self.redis_ports.values():
+            if other != port:
+                with redis.Redis(port=other, socket_timeout=2) as replica:
+                    replica.config_set("masterauth", "")
         return port
 
     def wait_for_failover(self, old_port: int, timeout: float = 60) -> int:
@@ -92,8 +111,6 @@ class SentinelGroup(Signalled):
         return new_port
 
     def down(self) -> None:
-        for link in self.links:
-            link.close()
         self.thaw_all(self.redis_ports)
         self.stack.down()
 

@@ -417,7 +417,8 @@ def test_offsets_wait_for_the_replica_barrier(kafka_bootstrap: str, unique: str)
             dlq_producer=producer,
             before_commit=barrier,
         )
-        _run_until(loop, lambda: len(handled) == 5, "every record handled")
+        # While the barrier refuses, the loop hands the records again (test_replays_...).
+        _run_until(loop, lambda: len(handled) >= 5, "every record handled")
         return redelivered(kafka_bootstrap, f"g-{unique}", topic, producer)
 
     def lagging() -> None:
@@ -425,4 +426,46 @@ def test_offsets_wait_for_the_replica_barrier(kafka_bootstrap: str, unique: str)
 
     assert len(consume_five(lagging)) == 5
     assert consume_five(lambda: None) == []
+    producer.close()
+
+
+@pytest.mark.parametrize("replay", [True, False])
+def test_replays_what_it_handled_when_the_barrier_refuses_a_commit(
+    kafka_bootstrap: str, unique: str, replay: bool
+) -> None:
+    """The records handled since the last commit whose writes no replica acknowledged may die with
+    the Redis primary: the loop handles them again (its handlers are idempotent), from the first,
+    before anything is committed. A loop told not to (a handler with effects outside Redis) keeps
+    them and commits once the barrier passes."""
+    topic = make_topic(kafka_bootstrap, f"test.replay.{unique}", partitions=1)
+    producer = make_producer(kafka_bootstrap, "test")
+    for i in range(5):
+        publish(producer, OutgoingRecord(topic, str(i).encode(), key=b"k"))
+    handled: list[bytes] = []
+    refused_after: list[int] = []
+
+    def barrier() -> None:
+        # Refuses once, after however many records the loop handled before its first commit.
+        if not refused_after:
+            refused_after.append(len(handled))
+            raise ReplicaLagError("0 of 1 Redis replicas acknowledged within 10 ms")
+
+    loop = ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"g-{unique}",
+        topics=[topic],
+        handler=lambda r: handled.append(r.value),
+        dlq_producer=producer,
+        before_commit=barrier,
+        replay_unkept=replay,
+    )
+    values = [str(i).encode() for i in range(5)]
+
+    def done() -> bool:
+        return bool(refused_after) and len(handled) >= (refused_after[0] if replay else 0) + 5
+
+    _run_until(loop, done, "every record handled after the refusal")
+    again = values[: refused_after[0]] if replay else []
+    assert handled == again + values
+    assert redelivered(kafka_bootstrap, f"g-{unique}", topic, producer) == []
     producer.close()

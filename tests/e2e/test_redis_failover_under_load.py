@@ -1,0 +1,220 @@
+"""The simulated centre while its Redis primary dies (issue 17, "Kill anything, lose nothing"): all
+four services as processes on a Redis primary with two replicas behind three Sentinels
+(tests/integration/sentinel_group.py), each finding the primary through the Sentinels, for its own
+keyspace and for the API keys, and waiting for a replica before it acknowledges a write
+(HELPLINE_REDIS_WAIT_REPLICAS=1). The centre runs; BEFORE_S in, the replicas are cut off for
+PARTITION_S, so that what the primary applies meanwhile exists nowhere else, then the primary is
+SIGKILLed, as a machine dying takes it; the Sentinels promote a replica, and the services follow it
+by themselves: no service restarts (the same pids throughout), none exits, no worker fails.
+
+The broker is one of the test's own, as in test_outages_under_load: the services' consumer groups
+have fixed names, and on the session's shared broker they would take over what earlier tests left
+unconsumed (and its dead letters) into this test's empty Redis.
+
+The simulator rides the failover out as a client (helpline.simulation.retry), and afterwards the
+platform is held to its ledger exactly as after an outage (tests/e2e/ledger_checks.py; what each
+comparison holds is said in test_outages_under_load): every contact, survey and ticket counted once
+in Prometheus, the tickets as their people left them, each SLA target applied once and alerted as
+the ledger says outside the failover's window, each SLA event counted once, nothing dead-lettered on
+Kafka or in the new primary's outboxes. What a service acknowledged (an answer, a committed offset,
+a published event) was on a replica first, so the new primary holds it, together with the
+deduplication marks of everything a consumer committed: a record handled again after the failover
+is recognised, or applied once if its first handling was lost with the primary. Without the wait
+(HELPLINE_REDIS_WAIT_REPLICAS=0) the same run fails: calls refused about tickets and contacts the
+platform had confirmed, counts missing, SLA alerts fired twice (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpline.simulation.runner import Simulation
+from helpline.simulation.scenario import (
+    AgentGroup,
+    ChannelLoad,
+    Duration,
+    QueueSpec,
+    Scenario,
+    SelfService,
+    Surveys,
+    Tickets,
+)
+from tests.e2e.ledger_checks import (
+    Outage,
+    assert_counts,
+    assert_nothing_dead_lettered,
+    assert_nothing_exited_or_failed,
+    assert_sla_counted_once,
+    assert_sla_events,
+    assert_tickets,
+    playing,
+    readiness,
+    work_off,
+)
+from tests.e2e.platform import Platform, SlaEvents, eventually, running_platform, wait_for_queues
+from tests.integration.helpers import wait_until
+from tests.integration.private_stack import PrivateStack
+from tests.integration.sentinel_group import MASTER_NAME, SentinelGroup
+
+pytestmark = pytest.mark.integration
+
+# Real seconds the centre runs before the primary dies: time for tickets and waits to run their
+# whole course clear of the failover.
+BEFORE_S = 25.0
+# The replicas are cut off this long before the primary dies, longer than a write waits for one
+# (HELPLINE_REDIS_WAIT_TIMEOUT_MS, 1 s): what the primary applied meanwhile dies with it.
+PARTITION_S = 2.0
+WRAP_UP_TIMEOUT_S = 3600
+
+
+def scenario(tenant: str) -> Scenario:
+    """test_outages_under_load's centre at 10x for 9 simulated minutes of arrivals (54 s) and up to
+    2.4 minutes of drain (14 s): the failover, a few real seconds, is under a minute simulated, so
+    callers mostly hold on through it."""
+    queue = {"wrap_up_timeout_s": WRAP_UP_TIMEOUT_S, "service_level_threshold_s": 40}
+    return Scenario(
+        seed=17,
+        tenant=tenant,
+        hours=0.15,
+        speed=10,
+        drain_h=0.04,
+        curve=(1.0,) * 24,
+        channels={
+            "voice": ChannelLoad(
+                per_hour=100, queue="fo-voice", patience_mean_s=180, handle=Duration(mean_s=60),
+                hold_rate=0.3, transfer_rate=0.3, transfer_to="fo-support-voice", callback_acceptance=0.3,
+            ),
+            "chat": ChannelLoad(
+                per_hour=60, queue="fo-chat", patience_mean_s=600, handle=Duration(mean_s=90)
+            ),
+            "email": ChannelLoad(per_hour=180, queue="fo-email", handle=Duration(mean_s=30)),
+        },
+        queues={
+            "fo-voice": QueueSpec(callback_threshold_s=20, **queue),
+            "fo-chat": QueueSpec(**queue),
+            "fo-email": QueueSpec(department="support", **queue),
+            "fo-support-voice": QueueSpec(department="support", required_skills={"technical": 2}, **queue),
+        },
+        self_service=SelfService(
+            per_hour=60, contained=0.5, escalate_to="fo-chat", conversation=Duration(mean_s=30),
+            patience_mean_s=600, handle=Duration(mean_s=90),
+        ),
+        agents=(
+            AgentGroup(
+                name="voice", count=3, queues=("fo-voice",), capacity={"voice": 1},
+                shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.05,
+            ),
+            AgentGroup(
+                name="support", count=1, queues=("fo-support-voice",), capacity={"voice": 1},
+                skills={"technical": 3}, shift_start_h=0, shift_end_h=24, reject_rate=0.0, miss_rate=0.0,
+            ),
+            AgentGroup(
+                name="digital", count=2, queues=("fo-chat",), capacity={"chat": 1},
+                shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.0,
+            ),
+            AgentGroup(
+                name="email", count=4, queues=("fo-email",), capacity={"email": 1},
+                shift_start_h=0, shift_end_h=24, reject_rate=0.0, miss_rate=0.0,
+            ),
+        ),
+        tickets=Tickets(
+            channels=("email",), first_reply_target_s=60, resolution_target_s=120, pending_rate=0.3,
+            customer_reply=Duration(mean_s=30), on_hold_rate=0.2, third_party=Duration(mean_s=30),
+            close_rate=0.5,
+        ),
+        surveys=Surveys(response_rate=0.5),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Iterator[SentinelGroup]:
+    group = SentinelGroup(tmp_path / "sentinel-group")
+    try:
+        group.up()
+        yield group
+    finally:
+        group.down()
+
+
+@pytest.fixture
+def platform(
+    group: SentinelGroup, private_stack: PrivateStack, unique: str, tmp_path: Path
+) -> Iterator[Platform]:
+    private_stack.start("kafka")
+    # The simulator's API key goes straight to the primary; the services' host is the Sentinels'.
+    with running_platform(
+        group.primary_url(0),
+        private_stack.kafka_bootstrap,
+        f"sim{unique}",
+        unique,
+        tmp_path,
+        HELPLINE_REDIS_SENTINELS=group.sentinels,
+        HELPLINE_REDIS_MASTER_NAME=MASTER_NAME,
+        HELPLINE_REDIS_WAIT_REPLICAS="1",
+    ) as running:
+        yield running
+
+
+@pytest.mark.timeout(300)
+def test_the_centre_rides_out_a_redis_failover_and_loses_nothing_acknowledged(
+    platform: Platform, group: SentinelGroup, private_stack: PrivateStack, unique: str
+) -> None:
+    tenant = f"sim{unique}"
+    sim = Simulation(scenario(tenant), platform.connections)
+    pids = _pids(platform)
+    try:
+        sim.configure()
+        wait_for_queues(platform.prometheus, tenant, {("fo-voice", "voice"), ("fo-chat", "chat")})
+        with playing(sim) as played:
+            wait_until(lambda: sim.floor.arrived > 0, what="the first customer")
+            time.sleep(BEFORE_S)
+            failover = fail_over(group, platform, private_stack, sim)
+            played.result(timeout=180)
+    finally:
+        sim.close()
+    assert sim.problems == []
+    assert _pids(platform) == pids, "a service was restarted"
+    assert_nothing_exited_or_failed(platform)
+    eventually(lambda: assert_counts(platform.prometheus, tenant, sim), timeout=60)
+    eventually(lambda: assert_tickets(platform, sim), timeout=60)
+    with SlaEvents(platform.connections.kafka_bootstrap, tenant) as alerts:
+        eventually(lambda: assert_sla_events(alerts, sim, [failover]), timeout=60)
+        assert_sla_counted_once(platform.prometheus, tenant, alerts)
+    assert_nothing_dead_lettered(group.primary_url(0), private_stack.kafka_bootstrap)
+    assert_nothing_exited_or_failed(platform)
+
+
+def fail_over(
+    group: SentinelGroup, platform: Platform, private_stack: PrivateStack, sim: Simulation
+) -> Outage:
+    """Cut the replicas off, then SIGKILL the primary under the running centre; over once the
+    Sentinels promoted a replica, every service is ready on it and the platform has worked off what
+    waited meanwhile."""
+    began = sim.clock.now()
+    group.partition_replicas()
+    time.sleep(PARTITION_S)
+    old_port = group.kill_primary()
+    killed = sim.clock.now()
+    new_port = group.wait_for_failover(old_port)
+    promoted = sim.clock.now()
+    wait_until(
+        lambda: all(readiness(s) == 200 for s in platform.services.values()),
+        timeout=60,
+        what="every service ready on the new primary",
+    )
+    ready = sim.clock.now()
+    work_off(group.primary_url(0), private_stack.kafka_bootstrap)
+    print(
+        f"failover: replicas cut off for {killed - began:.1f} s, then primary {old_port} killed; "
+        f"{new_port} promoted {promoted - killed:.1f} s later, every service ready on it after "
+        f"{ready - killed:.1f} s, the backlog worked off after {sim.clock.now() - killed:.1f} s"
+    )
+    return Outage(began, sim.clock.now())
+
+
+def _pids(platform: Platform) -> dict[str, int]:
+    return {name: service.process.pid for name, service in platform.services.items() if service.process}
