@@ -537,7 +537,8 @@ class LocalStack:
         if not pid_file.exists():
             return None
         pid = int(pid_file.read_text().strip() or 0)
-        if pid <= 0 or not _alive(pid):
+        # Init's pid in a stale or hand-made file would take every process down with a stop.
+        if pid <= 1 or not _alive(pid):
             pid_file.unlink(missing_ok=True)
             return None
         return pid
