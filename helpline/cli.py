@@ -241,6 +241,10 @@ def _service_env(cfg: StackConfig, name: str, *, redis_sentinel: bool = False) -
         # With two replicas, one may be away (or resyncing after a failover) while every write
         # still finds one to wait for.
         env["HELPLINE_REDIS_WAIT_REPLICAS"] = "1"
+    if name == "metrics":
+        # Its KPI counters live in the process: a stop waits for the next scrape (every 5 s) to
+        # take the last counts.
+        env["HELPLINE_FINAL_SCRAPE_WAIT_SECONDS"] = "10"
     return env
 
 

@@ -162,12 +162,38 @@ def _describe(exc: BaseException | None) -> str:
     return text if text.startswith(name) else f"{name}: {text}"
 
 
+class Scrapes:
+    """When /metrics was served: a process stopping waits for one more scrape, so that what its
+    counters counted last reaches Prometheus before they die with it."""
+
+    def __init__(self) -> None:
+        self._served = 0
+        self._changed = threading.Condition()
+
+    def served(self) -> None:
+        with self._changed:
+            self._served += 1
+            self._changed.notify_all()
+
+    @property
+    def any(self) -> bool:
+        """Whether this process was ever scraped: if not, nobody will scrape it while it stops."""
+        return self._served > 0
+
+    def wait_for_one(self, timeout_s: float) -> bool:
+        """Whether a scrape was served within `timeout_s` from now."""
+        with self._changed:
+            before = self._served
+            return self._changed.wait_for(lambda: self._served > before, timeout_s)
+
+
 def build_http_app(
     *,
     service: str,
     registry: CollectorRegistry,
     readiness_checks: Mapping[str, Check],
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
+    scrapes: Scrapes | None = None,
 ) -> FastAPI:
     """The app with /healthz, /readyz and /metrics; a service adds its REST routes to it.
 
@@ -206,7 +232,10 @@ def build_http_app(
     async def metrics(request: Request) -> Response:
         # Prometheus asks for OpenMetrics when it can; anything else gets the classic text format.
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(registry), media_type=content_type)
+        response = Response(encoder(registry), media_type=content_type)
+        if scrapes is not None:
+            scrapes.served()
+        return response
 
     return app
 

@@ -24,7 +24,7 @@ from helpline.bus import BatchHandler, BusMetrics, ConsumerLoop, Handler, RetryP
 from helpline.durability import ReplicaBarrier
 from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
-from helpline.health import HttpServer, build_http_app, kafka_check, redis_check
+from helpline.health import HttpServer, Scrapes, build_http_app, kafka_check, redis_check
 from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
 from helpline.producer import Producer
@@ -75,9 +75,11 @@ class ServiceRuntime:
         )
         # Ready only once the topics exist and every part runs: until then /readyz answers 503.
         self._started = threading.Event()
+        self.scrapes = Scrapes()
         self.app: FastAPI = build_http_app(
             service=settings.service_name,
             registry=self.registry,
+            scrapes=self.scrapes,
             readiness_checks={
                 "startup": self._started.is_set,
                 "redis": redis_check(self.redis),
@@ -229,6 +231,11 @@ class ServiceRuntime:
         for worker in reversed(self._workers):
             if worker.thread is not None:
                 worker.thread.join(30)
+        # Nothing counts any more: one more scrape takes the last counts before the process ends.
+        if s.final_scrape_wait_seconds and self.scrapes.any and not failed.is_set():
+            log.info("waiting for a last scrape", seconds=s.final_scrape_wait_seconds)
+            if not self.scrapes.wait_for_one(s.final_scrape_wait_seconds):
+                log.warning("stopping without a last scrape", seconds=s.final_scrape_wait_seconds)
         http.stop()
         if self._producer is not None:
             self._producer.close(timeout=10)

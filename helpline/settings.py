@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         ge=100,
         description="Entries Kafka refused for good kept per `<stream>:dead` (the oldest go first).",
     )
+    final_scrape_wait_seconds: float = Field(
+        0,
+        ge=0,
+        le=120,
+        description="On SIGTERM, once its work has stopped, how long a process Prometheus scrapes waits "
+        "for one more scrape, so that the counts it made last are not lost with it; 0 does not wait. "
+        "Set it to the scrape interval, within the pod's termination grace period.",
+    )
     api_key_pepper: str = Field(
         "", description="Secret mixed into API-key hashes; set it in production (a Secret in Kubernetes)."
     )

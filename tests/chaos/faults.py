@@ -3,6 +3,8 @@
 A fault has a kind, a target and how long it holds before it heals:
 - `kill`: SIGKILL of a service replica, Kafka or Redis; it is started again when the fault heals,
   as an orchestrator restarts what died.
+- `stop`: SIGTERM of one of them, as an orchestrator stops a pod it moves or upgrades; it stops
+  cleanly and is started again when the fault heals.
 - `freeze`: SIGSTOP of one of them (a process that keeps its sockets and answers nothing: a long GC
   pause, a stalled VM), then SIGCONT.
 - `latency`, `stall`, `reset`: a network fault on the link between one service and Kafka or Redis,
@@ -22,7 +24,7 @@ from itertools import product
 
 SERVICES = ("router", "tickets", "sla", "metrics")
 DEPENDENCIES = ("kafka", "redis")
-PROCESS_KINDS = ("kill", "freeze")
+PROCESS_KINDS = ("kill", "stop", "freeze")
 NETWORK_KINDS = ("latency", "stall", "reset")
 KINDS = PROCESS_KINDS + NETWORK_KINDS
 # Seconds a fault holds, at least and at most: long enough for clients' timeouts and retries to run,
@@ -72,7 +74,8 @@ def schedule(
     seed: int, *, every_target: bool, mixed: int, hold_s: tuple[float, float] = HOLD_S
 ) -> list[Step]:
     """Each kind of fault alone (on every target if `every_target`, else on one drawn per kind, a
-    service and each dependency for the process kinds), then `mixed` pairs on two different targets."""
+    service and each dependency for a kill or a freeze, a service for a stop), then `mixed` pairs on
+    two different targets."""
     rng = random.Random(seed)
 
     def fault(kind: str, target: str) -> Fault:
@@ -83,6 +86,9 @@ def schedule(
         chosen: Sequence[str]
         if every_target:
             chosen = targets(kind)
+        elif kind == "stop":
+            # A clean stop of Kafka or Redis is what tests/e2e/test_outages_under_load.py does.
+            chosen = [rng.choice(SERVICES)]
         elif kind in PROCESS_KINDS:
             chosen = [rng.choice(SERVICES), *DEPENDENCIES]
         else:

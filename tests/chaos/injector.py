@@ -34,11 +34,15 @@ class Injector:
             service = self.platform.services[fault.process]
             if fault.kind == "kill":
                 service.kill()
+            elif fault.kind == "stop":
+                assert service.stop() == 0, f"{service.name} did not stop cleanly; see {service.log}"
             else:
                 assert service.process is not None
                 os.kill(service.process.pid, signal.SIGSTOP)
         elif fault.kind == "kill":
             self.stack.dependencies.kill(fault.process)
+        elif fault.kind == "stop":
+            self.stack.dependencies.stop(fault.process)
         else:
             self.stack.dependencies.freeze(fault.process)
 
@@ -47,12 +51,12 @@ class Injector:
             self.stack.toxiproxy.remove_toxic(fault.target, TOXICS[fault.kind][0])
         elif fault.process in SERVICES:
             service = self.platform.services[fault.process]
-            if fault.kind == "kill":
+            if fault.kind in ("kill", "stop"):
                 service.start(wait_ready=False)
             else:
                 assert service.process is not None
                 os.kill(service.process.pid, signal.SIGCONT)
-        elif fault.kind == "kill":
+        elif fault.kind in ("kill", "stop"):
             self.stack.dependencies.start(fault.process)
         else:
             self.stack.dependencies.thaw(fault.process)

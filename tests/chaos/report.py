@@ -14,6 +14,7 @@ from tests.chaos.run import ChaosResult
 
 KIND_WORDS = {
     "kill": "SIGKILL, then restart",
+    "stop": "SIGTERM (a clean stop), then restart",
     "freeze": "SIGSTOP, then SIGCONT",
     "latency": "1 s ± 0.5 s latency on a link",
     "stall": "a link that passes no byte",

@@ -50,35 +50,55 @@ def running_platform(
     each service stopped at the end, which it must do cleanly. `per_service` adds to one service's
     environment (its own way to Redis and Kafka, say)."""
     own = per_service or {}
+    # The metrics service's KPI counters live in the process: a stop waits for Prometheus' next
+    # scrape (every second here), which is why the services stop before Prometheus does.
+    last_scrape = {"metrics": {"HELPLINE_FINAL_SCRAPE_WAIT_SECONDS": "5"}}
     services = {
         name: ServiceProcess(
             name,
-            service_env(name, redis_url, kafka_bootstrap, pepper, **(env | dict(own.get(name, {})))),
+            service_env(
+                name,
+                redis_url,
+                kafka_bootstrap,
+                pepper,
+                **(env | last_scrape.get(name, {}) | dict(own.get(name, {}))),
+            ),
             folder / f"{name}.log",
         )
         for name in SERVICES
     }
+    codes: dict[str, int | None] = {}
+
+    def stop_all() -> None:
+        for service in services.values():
+            if service.name not in codes:
+                codes[service.name] = service.stop()
+
     try:
         for service in services.values():
             service.start()
         router = services["router"]
         key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper).create(tenant, "simulator")[1]
         with scraping(services["metrics"].port, folder) as prometheus:
-            yield Platform(
-                services,
-                Connections(
-                    kafka_bootstrap=kafka_bootstrap,
-                    router_http=f"http://127.0.0.1:{router.port}",
-                    router_grpc=f"127.0.0.1:{router.grpc_port}",
-                    api_key=key,
-                    sla_http=f"http://127.0.0.1:{services['sla'].port}",
-                    tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
-                ),
-                prometheus,
-            )
+            try:
+                yield Platform(
+                    services,
+                    Connections(
+                        kafka_bootstrap=kafka_bootstrap,
+                        router_http=f"http://127.0.0.1:{router.port}",
+                        router_grpc=f"127.0.0.1:{router.grpc_port}",
+                        api_key=key,
+                        sla_http=f"http://127.0.0.1:{services['sla'].port}",
+                        tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
+                    ),
+                    prometheus,
+                )
+            finally:
+                stop_all()
     finally:
-        for service in services.values():
-            assert service.stop() in (0, None), f"{service.name} did not stop cleanly; see {service.log}"
+        stop_all()
+        for name, code in codes.items():
+            assert code in (0, None), f"{name} did not stop cleanly; see {services[name].log}"
 
 
 def by_slot(prometheus: Prometheus, expr: str) -> dict[Slot, float]:

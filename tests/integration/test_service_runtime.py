@@ -98,3 +98,43 @@ def round_trip(plain_bootstrap: str, redis_url: str, unique: str, **kafka: objec
         runtime.stop()
         thread.join(60)
     assert result == [0]
+
+
+def test_a_scraped_process_stops_after_one_more_scrape_and_an_unscraped_one_at_once(
+    kafka_bootstrap: str, redis_url: str, unique: str
+) -> None:
+    """With HELPLINE_FINAL_SCRAPE_WAIT_SECONDS, what the process counted last reaches Prometheus:
+    once its work has stopped, it serves /metrics until the next scrape, within the wait."""
+    settings = load_settings(
+        service_name=f"svc-{unique}",
+        redis_url=redis_url,
+        auth_redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        http_port=0,
+        log_format="console",
+        final_scrape_wait_seconds=60,
+    )
+
+    def started() -> tuple[ServiceRuntime, threading.Thread, str]:
+        runtime = ServiceRuntime(settings)
+        thread = threading.Thread(target=lambda: runtime.run(install_signals=False))
+        thread.start()
+        wait_until(lambda: runtime.http_port is not None, what="the HTTP server")
+        base = f"http://127.0.0.1:{runtime.http_port}"
+        wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, what="readiness")
+        return runtime, thread, base
+
+    runtime, thread, base = started()
+    httpx.get(f"{base}/metrics").raise_for_status()
+    runtime.stop()
+    thread.join(3)
+    assert thread.is_alive(), "it stopped before the scrape that takes its last counts"
+    assert httpx.get(f"{base}/healthz").status_code == 200
+    httpx.get(f"{base}/metrics").raise_for_status()
+    thread.join(30)
+    assert not thread.is_alive(), "the scrape it waited for came, and it went on waiting"
+
+    runtime, thread, _base = started()
+    runtime.stop()
+    thread.join(30)
+    assert not thread.is_alive(), "nobody ever scraped it, yet it waited for a scrape"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from tests.chaos.faults import DEPENDENCIES, KINDS, SERVICES, schedule, targets
 
 
-def test_the_short_schedule_injects_each_kind_alone_on_a_service_and_each_dependency() -> None:
+def test_the_short_schedule_injects_each_kind_alone_on_a_service_and_each_dependency_but_stops() -> None:
     steps = schedule(3, every_target=False, mixed=0, hold_s=(1.0, 3.0))
     faults = [step.faults[0] for step in steps]
     assert all(len(step.faults) == 1 for step in steps)
     assert {f.kind for f in faults} == set(KINDS)
+    (stopped,) = [f.target for f in faults if f.kind == "stop"]
+    assert stopped in SERVICES
     for kind in ("kill", "freeze"):
         hit = [f.target for f in faults if f.kind == kind]
         assert set(DEPENDENCIES) <= set(hit)
