@@ -13,6 +13,10 @@ from helpline.logging import configure_logging
 from tests.integration.private_stack import PrivateStack
 from tests.stack_provider import Endpoints, provide
 
+# The checks the end-to-end and chaos tests share live outside test modules: a failed assert there
+# shows what it compared only if pytest rewrites those modules too.
+pytest.register_assert_rewrite("tests.e2e", "tests.chaos")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _logging() -> None:

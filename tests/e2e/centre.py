@@ -21,56 +21,61 @@ WRAP_UP_TIMEOUT_S = 3600
 SPEED = 5
 
 
-def troubled_centre(tenant: str, hours: float) -> Scenario:
-    """Arrivals for `hours` simulated at 5x, then up to 2.4 minutes of drain: voice busy enough
-    to queue, abandon and take callbacks, some calls held or handed off to support, chat, a bot
-    that keeps half its conversations, emails every 20 s as tickets held to a first reply in 60 s
-    and a resolution in 120 s and answered quickly (so that some run their course before the first
-    outage), some pending until the customer writes back, some on hold, half of the solved closed;
-    surveys."""
+def troubled_centre(
+    tenant: str, hours: float, *, speed: float = SPEED, seed: int = 16, prefix: str = "out"
+) -> Scenario:
+    """Arrivals for `hours` simulated at `speed` (5x), on queues named `<prefix>-voice` and so
+    on, then up to 2.4 minutes of drain: voice busy enough to queue, abandon and take callbacks,
+    some calls held or handed off to support, chat, a bot that keeps half its conversations,
+    emails every 20 s as tickets held to a first reply in 60 s and a resolution in 120 s and
+    answered quickly (so that some run their course before the first outage), some pending until
+    the customer writes back, some on hold, half of the solved closed; surveys."""
     queue = {"wrap_up_timeout_s": WRAP_UP_TIMEOUT_S, "service_level_threshold_s": 40}
     return Scenario(
-        seed=16,
+        seed=seed,
         tenant=tenant,
         hours=hours,
-        speed=SPEED,
+        speed=speed,
         drain_h=0.04,
         curve=(1.0,) * 24,
         channels={
             "voice": ChannelLoad(
-                per_hour=100, queue="out-voice", patience_mean_s=180, handle=Duration(mean_s=60),
-                hold_rate=0.3, transfer_rate=0.3, transfer_to="out-support-voice", callback_acceptance=0.3,
+                per_hour=100, queue=f"{prefix}-voice", patience_mean_s=180, handle=Duration(mean_s=60),
+                hold_rate=0.3, transfer_rate=0.3, transfer_to=f"{prefix}-support-voice",
+                callback_acceptance=0.3,
             ),
             "chat": ChannelLoad(
-                per_hour=60, queue="out-chat", patience_mean_s=600, handle=Duration(mean_s=90)
+                per_hour=60, queue=f"{prefix}-chat", patience_mean_s=600, handle=Duration(mean_s=90)
             ),
-            "email": ChannelLoad(per_hour=180, queue="out-email", handle=Duration(mean_s=30)),
+            "email": ChannelLoad(per_hour=180, queue=f"{prefix}-email", handle=Duration(mean_s=30)),
         },
         queues={
-            "out-voice": QueueSpec(callback_threshold_s=20, **queue),
-            "out-chat": QueueSpec(**queue),
-            "out-email": QueueSpec(department="support", **queue),
-            "out-support-voice": QueueSpec(department="support", required_skills={"technical": 2}, **queue),
+            f"{prefix}-voice": QueueSpec(callback_threshold_s=20, **queue),
+            f"{prefix}-chat": QueueSpec(**queue),
+            f"{prefix}-email": QueueSpec(department="support", **queue),
+            f"{prefix}-support-voice": QueueSpec(
+                department="support", required_skills={"technical": 2}, **queue
+            ),
         },
         self_service=SelfService(
-            per_hour=60, contained=0.5, escalate_to="out-chat", conversation=Duration(mean_s=30),
+            per_hour=60, contained=0.5, escalate_to=f"{prefix}-chat", conversation=Duration(mean_s=30),
             patience_mean_s=600, handle=Duration(mean_s=90),
         ),
         agents=(
             AgentGroup(
-                name="voice", count=3, queues=("out-voice",), capacity={"voice": 1},
+                name="voice", count=3, queues=(f"{prefix}-voice",), capacity={"voice": 1},
                 shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.05,
             ),
             AgentGroup(
-                name="support", count=1, queues=("out-support-voice",), capacity={"voice": 1},
+                name="support", count=1, queues=(f"{prefix}-support-voice",), capacity={"voice": 1},
                 skills={"technical": 3}, shift_start_h=0, shift_end_h=24, reject_rate=0.0, miss_rate=0.0,
             ),
             AgentGroup(
-                name="digital", count=2, queues=("out-chat",), capacity={"chat": 1},
+                name="digital", count=2, queues=(f"{prefix}-chat",), capacity={"chat": 1},
                 shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.0,
             ),
             AgentGroup(
-                name="email", count=4, queues=("out-email",), capacity={"email": 1},
+                name="email", count=4, queues=(f"{prefix}-email",), capacity={"email": 1},
                 shift_start_h=0, shift_end_h=24, reject_rate=0.0, miss_rate=0.0,
             ),
         ),

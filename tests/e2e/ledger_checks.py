@@ -142,14 +142,17 @@ def as_is(selector: str) -> str:
 def across_restarts(range_s: int) -> Over:
     """The counter's increase over the last `range_s` seconds counted through restarts, exactly:
     each second's rise over the series' last sample before it (a scrape missed in between, the
-    series stale meanwhile, counts nothing twice), or the whole value where it fell (a restarted
-    process counts from zero) or had no sample before it (a new series). `increase()` would
-    extrapolate. `+ 0` drops the metric name, as the difference does, so that the two sides of
-    `or` are one series."""
+    series stale meanwhile, counts nothing twice), or its whole value where a process started it
+    anew (its `_created` time changed, or it fell: a restarted process counts from zero, and may
+    have counted past the old value by its first scrape) or it had no sample before (a new series).
+    `increase()` would extrapolate, and miss a restart whose count did not fall. `+ 0` drops the
+    metric name, as the difference does, so that the two sides of `or` are one series."""
 
     def over(selector: str) -> str:
-        rise = f"{selector} - last_over_time({selector}[1m] offset 1s)"
-        return f"sum_over_time((({rise}) >= 0 or {selector} + 0)[{range_s}s:1s])"
+        created = selector.replace("_total{", "_created{", 1)
+        anew = f"{created} != last_over_time({created}[1m] offset 1s)"
+        rise = f"({selector} - last_over_time({selector}[1m] offset 1s)) >= 0 unless {anew}"
+        return f"sum_over_time((({rise}) or {selector} + 0)[{range_s}s:1s])"
 
     return over
 

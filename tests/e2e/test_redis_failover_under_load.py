@@ -33,16 +33,8 @@ from pathlib import Path
 import pytest
 
 from helpline.simulation.runner import Simulation
-from helpline.simulation.scenario import (
-    AgentGroup,
-    ChannelLoad,
-    Duration,
-    QueueSpec,
-    Scenario,
-    SelfService,
-    Surveys,
-    Tickets,
-)
+from helpline.simulation.scenario import Scenario
+from tests.e2e.centre import troubled_centre
 from tests.e2e.ledger_checks import (
     Outage,
     assert_counts,
@@ -68,66 +60,13 @@ BEFORE_S = 25.0
 # The replicas are cut off this long before the primary dies, longer than a write waits for one
 # (HELPLINE_REDIS_WAIT_TIMEOUT_MS, 1 s): what the primary applied meanwhile dies with it.
 PARTITION_S = 2.0
-WRAP_UP_TIMEOUT_S = 3600
 
 
 def scenario(tenant: str) -> Scenario:
     """test_outages_under_load's centre at 10x for 9 simulated minutes of arrivals (54 s) and up to
     2.4 minutes of drain (14 s): the failover, a few real seconds, is under a minute simulated, so
     callers mostly hold on through it."""
-    queue = {"wrap_up_timeout_s": WRAP_UP_TIMEOUT_S, "service_level_threshold_s": 40}
-    return Scenario(
-        seed=17,
-        tenant=tenant,
-        hours=0.15,
-        speed=10,
-        drain_h=0.04,
-        curve=(1.0,) * 24,
-        channels={
-            "voice": ChannelLoad(
-                per_hour=100, queue="fo-voice", patience_mean_s=180, handle=Duration(mean_s=60),
-                hold_rate=0.3, transfer_rate=0.3, transfer_to="fo-support-voice", callback_acceptance=0.3,
-            ),
-            "chat": ChannelLoad(
-                per_hour=60, queue="fo-chat", patience_mean_s=600, handle=Duration(mean_s=90)
-            ),
-            "email": ChannelLoad(per_hour=180, queue="fo-email", handle=Duration(mean_s=30)),
-        },
-        queues={
-            "fo-voice": QueueSpec(callback_threshold_s=20, **queue),
-            "fo-chat": QueueSpec(**queue),
-            "fo-email": QueueSpec(department="support", **queue),
-            "fo-support-voice": QueueSpec(department="support", required_skills={"technical": 2}, **queue),
-        },
-        self_service=SelfService(
-            per_hour=60, contained=0.5, escalate_to="fo-chat", conversation=Duration(mean_s=30),
-            patience_mean_s=600, handle=Duration(mean_s=90),
-        ),
-        agents=(
-            AgentGroup(
-                name="voice", count=3, queues=("fo-voice",), capacity={"voice": 1},
-                shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.05,
-            ),
-            AgentGroup(
-                name="support", count=1, queues=("fo-support-voice",), capacity={"voice": 1},
-                skills={"technical": 3}, shift_start_h=0, shift_end_h=24, reject_rate=0.0, miss_rate=0.0,
-            ),
-            AgentGroup(
-                name="digital", count=2, queues=("fo-chat",), capacity={"chat": 1},
-                shift_start_h=0, shift_end_h=24, reject_rate=0.05, miss_rate=0.0,
-            ),
-            AgentGroup(
-                name="email", count=4, queues=("fo-email",), capacity={"email": 1},
-                shift_start_h=0, shift_end_h=24, reject_rate=0.0, miss_rate=0.0,
-            ),
-        ),
-        tickets=Tickets(
-            channels=("email",), first_reply_target_s=60, resolution_target_s=120, pending_rate=0.3,
-            customer_reply=Duration(mean_s=30), on_hold_rate=0.2, third_party=Duration(mean_s=30),
-            close_rate=0.5,
-        ),
-        surveys=Surveys(response_rate=0.5),
-    )  # fmt: skip
+    return troubled_centre(tenant, hours=0.15, speed=10, seed=17, prefix="fo")
 
 
 @pytest.fixture
