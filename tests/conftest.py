@@ -11,6 +11,7 @@ import redis
 
 from helpline.logging import configure_logging
 from tests.integration.private_stack import PrivateStack
+from tests.integration.sentinel_group import SentinelGroup
 from tests.stack_provider import Endpoints, provide
 
 # The checks the end-to-end and chaos tests share live outside test modules: a failed assert there
@@ -61,3 +62,14 @@ def private_stack(tmp_path: Path) -> Iterator[PrivateStack]:
         yield stack
     finally:
         stack.down()
+
+
+@pytest.fixture
+def sentinel_group(tmp_path: Path) -> Iterator[SentinelGroup]:
+    """A Redis primary, two replicas and three Sentinels of the test's own."""
+    group = SentinelGroup(tmp_path / "sentinel-group")
+    try:
+        group.up()
+        yield group
+    finally:
+        group.down()

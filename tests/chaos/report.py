@@ -66,6 +66,16 @@ def render(result: ChaosResult, command: str, durability: str) -> str:
         f"| recovery p50 / max | {p50:.1f} s / {worst:.1f} s |",
         "",
     ]
+    metrics_kills = sum(
+        1 for step in result.steps for f in step.step.faults if (f.kind, f.target) == ("kill", "metrics")
+    )
+    if metrics_kills and not result.shortfall:
+        out += [
+            f"The SIGKILLs of the metrics service ({metrics_kills}) lost no count in this run. One "
+            "can lose what the service counted since Prometheus last scraped it: its counters live "
+            "in the process (a SIGTERM waits for that scrape, `HELPLINE_FINAL_SCRAPE_WAIT_SECONDS`).",
+            "",
+        ]
     if result.shortfall:
         out += [
             "## What a SIGKILL of the metrics service costs",

@@ -70,28 +70,18 @@ def scenario(tenant: str) -> Scenario:
 
 
 @pytest.fixture
-def group(tmp_path: Path) -> Iterator[SentinelGroup]:
-    group = SentinelGroup(tmp_path / "sentinel-group")
-    try:
-        group.up()
-        yield group
-    finally:
-        group.down()
-
-
-@pytest.fixture
 def platform(
-    group: SentinelGroup, private_stack: PrivateStack, unique: str, tmp_path: Path
+    sentinel_group: SentinelGroup, private_stack: PrivateStack, unique: str, tmp_path: Path
 ) -> Iterator[Platform]:
     private_stack.start("kafka")
     # The simulator's API key goes straight to the primary; the services' host is the Sentinels'.
     with running_platform(
-        group.primary_url(0),
+        sentinel_group.primary_url(0),
         private_stack.kafka_bootstrap,
         f"sim{unique}",
         unique,
         tmp_path,
-        HELPLINE_REDIS_SENTINELS=group.sentinels,
+        HELPLINE_REDIS_SENTINELS=sentinel_group.sentinels,
         HELPLINE_REDIS_MASTER_NAME=MASTER_NAME,
         HELPLINE_REDIS_WAIT_REPLICAS="1",
     ) as running:
@@ -100,7 +90,7 @@ def platform(
 
 @pytest.mark.timeout(300)
 def test_the_centre_rides_out_a_redis_failover_and_loses_nothing_acknowledged(
-    platform: Platform, group: SentinelGroup, private_stack: PrivateStack, unique: str
+    platform: Platform, sentinel_group: SentinelGroup, private_stack: PrivateStack, unique: str
 ) -> None:
     tenant = f"sim{unique}"
     sim = Simulation(scenario(tenant), platform.connections)
@@ -111,7 +101,7 @@ def test_the_centre_rides_out_a_redis_failover_and_loses_nothing_acknowledged(
         with playing(sim) as played:
             wait_until(lambda: sim.floor.arrived > 0, what="the first customer")
             time.sleep(BEFORE_S)
-            failover = fail_over(group, platform, private_stack, sim)
+            failover = fail_over(sentinel_group, platform, private_stack, sim)
             played.result(timeout=180)
     finally:
         sim.close()
@@ -123,7 +113,7 @@ def test_the_centre_rides_out_a_redis_failover_and_loses_nothing_acknowledged(
     with SlaEvents(platform.connections.kafka_bootstrap, tenant) as alerts:
         eventually(lambda: assert_sla_events(alerts, sim, [failover]), timeout=60)
         assert_sla_counted_once(platform.prometheus, tenant, alerts)
-    assert_nothing_dead_lettered(group.primary_url(0), private_stack.kafka_bootstrap)
+    assert_nothing_dead_lettered(sentinel_group.primary_url(0), private_stack.kafka_bootstrap)
     assert_nothing_exited_or_failed(platform)
 
 

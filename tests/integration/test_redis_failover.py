@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -60,25 +59,15 @@ class Callers:
         return sum(1 for at, status, _ in self.answers if at > instant and status == 201)
 
 
-@pytest.fixture
-def group(tmp_path: Path) -> Iterator[SentinelGroup]:
-    group = SentinelGroup(tmp_path / "sentinel-group")
-    try:
-        group.up()
-        yield group
-    finally:
-        group.down()
-
-
 def test_a_service_follows_a_failover_without_a_restart_and_loses_no_acknowledged_write(
-    group: SentinelGroup, kafka_bootstrap: str, unique: str, tmp_path: Path
+    sentinel_group: SentinelGroup, kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:
     sentinel = {
-        "HELPLINE_REDIS_SENTINELS": group.sentinels,
+        "HELPLINE_REDIS_SENTINELS": sentinel_group.sentinels,
         "HELPLINE_REDIS_MASTER_NAME": MASTER_NAME,
         "HELPLINE_REDIS_WAIT_REPLICAS": "1",
     }
-    settings = load_settings(redis_sentinels=group.sentinels, redis_master_name=MASTER_NAME)
+    settings = load_settings(redis_sentinels=sentinel_group.sentinels, redis_master_name=MASTER_NAME)
     key = ApiKeyStore(connect(AUTH_DB, settings), pepper=unique).create(f"t{unique}", "failover")[1]
     env = service_env(
         "tickets", SERVICE_DB, kafka_bootstrap, unique, HELPLINE_AUTH_REDIS_URL=AUTH_DB, **sentinel
@@ -91,11 +80,11 @@ def test_a_service_follows_a_failover_without_a_restart_and_loses_no_acknowledge
         wait_until(lambda: callers.created_since(0) >= 20, what="tickets created before the failover")
         # The replicas fall behind (a partition) and then the primary dies: whatever it acknowledged
         # meanwhile exists nowhere else. Waiting for a replica, the service acknowledged none of it.
-        group.partition_replicas()
+        sentinel_group.partition_replicas()
         time.sleep(PARTITION_S)
-        old_port = group.kill_primary()
+        old_port = sentinel_group.kill_primary()
         killed_at = time.monotonic()
-        new_port = group.wait_for_failover(old_port)
+        new_port = sentinel_group.wait_for_failover(old_port)
         assert new_port != old_port
         wait_until(
             lambda: callers.created_since(time.monotonic() - 1) >= 5,

@@ -48,3 +48,10 @@ def test_the_durability_table_is_taken_from_the_benchmarks_report(tmp_path: Path
     report.write_text("# B\n\n## durability\n\nWhat.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## next\n| x |\n")
     assert durability_section(report) == "| a | b |\n|---|---|\n| 1 | 2 |\n"
     assert "make bench" in durability_section(tmp_path / "missing.md")
+
+
+def test_a_metrics_kill_that_lost_nothing_still_says_what_one_can_lose() -> None:
+    kill = Step((Fault("kill", "metrics", 2.0),))
+    run = ChaosResult(seed=1, steps=[StepResult(kill, 2.0, Outage(0, 3))], duration_s=60)
+    text = render(run, "make chaos", "")
+    assert "The SIGKILLs of the metrics service (1) lost no count in this run." in text
