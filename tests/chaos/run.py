@@ -26,7 +26,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -53,12 +53,12 @@ from tests.e2e.ledger_checks import (
     assert_nothing_exited_or_failed,
     assert_sla_events,
     assert_tickets,
-    playing,
+    centre_running,
     read_tickets,
     sla_tallies,
     tallies,
 )
-from tests.e2e.platform import Platform, SlaEvents, eventually, running_platform, wait_for_queues
+from tests.e2e.platform import Platform, SlaEvents, eventually, running_platform
 from tests.integration.helpers import wait_until
 
 # The centre runs this long before the first fault: tickets and waits run their whole course clear
@@ -116,26 +116,19 @@ def run_chaos(steps: list[Step], folder: Path, *, seed: int, tenant: str, pepper
         ) as platform,
         routing_events(stack.kafka_bootstrap, tenant, capacity) as audit,
         SlaEvents(stack.kafka_bootstrap, tenant) as alerts,
-        lag_reader(stack.kafka_bootstrap) as lag,
+        closing(ConsumerLag(stack.kafka_bootstrap, {g: (g, t) for g, t in CONSUMERS.items()})) as lag,
     ):
         sim = Simulation(scenario, platform.connections)
         injector = Injector(platform, stack)
-        try:
-            sim.configure()
-            wait_for_queues(platform.prometheus, tenant, {("out-voice", "voice"), ("out-chat", "chat")})
-            with playing(sim) as played:
-                wait_until(lambda: sim.floor.arrived > 0, what="the first customer")
-                time.sleep(WARM_UP_S)
-                for number, step in enumerate(steps, 1):
-                    print(f"chaos step {number}/{len(steps)}: {step}", flush=True)
-                    outcome = play_step(step, injector, platform, sim, lag)
-                    result.steps.append(outcome)
-                    print(f"  recovered in {outcome.recovery_s:.1f} s", flush=True)
-                    check_step(platform, stack, sim, audit(), alerts)
-                    time.sleep(GAP_S)
-                played.result(timeout=planned_s + 600)
-        finally:
-            sim.close()
+        with centre_running(sim, platform, WARM_UP_S) as played:
+            for number, step in enumerate(steps, 1):
+                print(f"chaos step {number}/{len(steps)}: {step}", flush=True)
+                outcome = play_step(step, injector, platform, sim, lag)
+                result.steps.append(outcome)
+                print(f"  recovered in {outcome.recovery_s:.1f} s", flush=True)
+                check_step(platform, stack, sim, audit(), alerts)
+                time.sleep(GAP_S)
+            played.result(timeout=planned_s + 600)
         assert sim.problems == []
         assert_nothing_exited_or_failed(platform)
         check_end(result, platform, stack, sim, alerts, metrics_killed, time.monotonic() - began)
@@ -152,7 +145,7 @@ def run_chaos(steps: list[Step], folder: Path, *, seed: int, tenant: str, pepper
 
 
 def play_step(
-    step: Step, injector: Injector, platform: Platform, sim: Simulation, lag: LagReader
+    step: Step, injector: Injector, platform: Platform, sim: Simulation, lag: ConsumerLag
 ) -> StepResult:
     began = sim.clock.now()
     for fault in step.faults:
@@ -163,7 +156,7 @@ def play_step(
     for fault in step.faults:
         injector.heal(fault)
     wait_until(
-        lambda: all(s.ready() for s in platform.services.values()) and lag.behind() < LAG_LIMIT,
+        lambda: all(s.ready() for s in platform.services.values()) and behind(lag) < LAG_LIMIT,
         timeout=RECOVERY_TIMEOUT_S,
         what=f"the platform to recover from {step}",
     )
@@ -259,24 +252,10 @@ def routing_events(
         consumer.close()
 
 
-class LagReader:
+def behind(lag: ConsumerLag) -> float:
     """How far behind the busiest consumer group is, in records; unknown (infinite) while the broker
     cannot say."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.lag = ConsumerLag(bootstrap, {group: (group, topics) for group, topics in CONSUMERS.items()})
-
-    def behind(self) -> float:
-        try:
-            return max(self.lag.behind().values())
-        except KafkaError:
-            return float("inf")
-
-
-@contextmanager
-def lag_reader(bootstrap: str) -> Iterator[LagReader]:
-    reader = LagReader(bootstrap)
     try:
-        yield reader
-    finally:
-        reader.lag.close()
+        return max(lag.behind().values())
+    except KafkaError:
+        return float("inf")

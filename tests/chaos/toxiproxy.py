@@ -57,9 +57,6 @@ class Toxiproxy:
         for stream in ("upstream", "downstream"):
             self._call("DELETE", f"/proxies/{proxy}/toxics/{kind}-{stream}")
 
-    def toxics(self, proxy: str) -> list[str]:
-        return [toxic["name"] for toxic in self._call("GET", f"/proxies/{proxy}/toxics")]
-
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         answer = httpx.request(method, f"{self.url}{path}", json=body, timeout=10)
         answer.raise_for_status()

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from services.sla import consumers as sla_consumers
 from services.sla.store import OUTBOX_STREAM as SLA_OUTBOX
 from services.tickets import consumers as tickets_consumers
 from services.tickets.store import OUTBOX_STREAM as TICKETS_OUTBOX
-from tests.e2e.platform import Platform, SlaEvents, counted, eventually, kinds
+from tests.e2e.platform import Over, Platform, SlaEvents, as_is, counted, eventually, kinds, wait_for_queues
 from tests.e2e.prometheus import Prometheus
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess
@@ -79,6 +80,44 @@ def playing(sim: Simulation) -> Iterator[Future[Floor]]:
         thread.join(30)
         if not thread.is_alive():
             loop.close()
+
+
+@contextmanager
+def centre_running(sim: Simulation, platform: Platform, warm_up_s: float) -> Iterator[Future[Floor]]:
+    """The scenario configured and its voice and chat queues' series in Prometheus from zero, then
+    the run playing in another thread, past its first customer and `warm_up_s` more (time for
+    tickets and waits to run their whole course before any trouble); the simulator closed after."""
+    try:
+        sim.configure()
+        channels = sim.scenario.channels
+        slots = {(channels[channel].queue, channel) for channel in ("voice", "chat")}
+        wait_for_queues(platform.prometheus, sim.scenario.tenant, slots)
+        with playing(sim) as played:
+            wait_until(lambda: sim.floor.arrived > 0, what="the first customer")
+            time.sleep(warm_up_s)
+            yield played
+    finally:
+        sim.close()
+
+
+def assert_ledger_held(
+    platform: Platform, sim: Simulation, outages: list[Outage], redis_url: str, kafka_bootstrap: str
+) -> None:
+    """After a run through trouble: the simulator met no refusal, and the platform is held to its
+    ledger (counts, tickets, SLA events and their counts), with nothing dead-lettered and no
+    service exited. What the run's last acts emitted reaches the metrics service, Prometheus (a
+    scrape a second) and the tickets service a moment after the run: the comparisons are made
+    again meanwhile."""
+    assert sim.problems == []
+    assert_nothing_exited_or_failed(platform)
+    tenant = sim.scenario.tenant
+    eventually(lambda: assert_counts(platform.prometheus, tenant, sim), timeout=60)
+    eventually(lambda: assert_tickets(platform, sim), timeout=60)
+    with SlaEvents(platform.connections.kafka_bootstrap, tenant) as alerts:
+        eventually(lambda: assert_sla_events(alerts, sim, outages), timeout=60)
+        assert_sla_counted_once(platform.prometheus, tenant, alerts)
+    assert_nothing_dead_lettered(redis_url, kafka_bootstrap)
+    assert_nothing_exited_or_failed(platform)
 
 
 def work_off(redis_url: str, kafka_bootstrap: str) -> None:
@@ -131,15 +170,6 @@ def assert_nothing_exited_or_failed(platform: Platform) -> None:
         assert service.process is not None
         assert service.process.poll() is None, f"{service.name} exited; see {service.log}"
         assert "worker failed" not in service.log.read_text(), f"a worker of {service.name} failed"
-
-
-# A counter's selector -> the expression Prometheus sums: the counter itself, or its increase over a
-# run with restarts of the metrics service (tests/chaos/).
-Over = Callable[[str], str]
-
-
-def as_is(selector: str) -> str:
-    return selector
 
 
 def across_restarts(range_s: int) -> Over:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
-from helpline.local_stack import REPO_ROOT, SENTINEL_MASTER_NAME, port_open
+from helpline.local_stack import REPO_ROOT, port_open
 from tests.integration.helpers import wait_until
+from tests.integration.sentinel_group import named_primary
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +154,7 @@ def test_up_with_redis_sentinel_follows_a_failover_and_down_stops_it_all(tmp_pat
         pids = {name: (run / f"{name}.pid").read_text() for name in services}
 
         os.killpg(int((run / "redis.pid").read_text()), signal.SIGKILL)
-        wait_until(lambda: _named_primary(sentinels[0]) not in (None, 6379 + offset), what="a failover")
+        wait_until(lambda: named_primary(sentinels[0]) not in (None, 6379 + offset), what="a failover")
         for name, port in services.items():
             wait_until(lambda port=port: _ready(port), timeout=30, what=f"{name} ready on the new primary")
         assert {name: (run / f"{name}.pid").read_text() for name in services} == pids
@@ -163,15 +163,6 @@ def test_up_with_redis_sentinel_follows_a_failover_and_down_stops_it_all(tmp_pat
     assert stopped.returncode == 0, stopped.stderr
     for port in (6379, 6380, 6381, *(p - offset for p in sentinels), 8081, 8084):
         assert not port_open(port + offset), f"port {port + offset} still answers after down"
-
-
-def _named_primary(sentinel_port: int) -> int | None:
-    with redis.Redis(port=sentinel_port, socket_timeout=2) as sentinel:
-        try:
-            _host, port = sentinel.sentinel_get_master_addr_by_name(SENTINEL_MASTER_NAME)
-        except redis.RedisError:
-            return None
-    return int(port)
 
 
 def _ready(port: int) -> bool:

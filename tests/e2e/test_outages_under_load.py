@@ -54,17 +54,13 @@ from helpline.simulation.runner import Simulation
 from tests.e2e.centre import troubled_centre
 from tests.e2e.ledger_checks import (
     Outage,
-    assert_counts,
-    assert_nothing_dead_lettered,
+    assert_ledger_held,
     assert_nothing_exited_or_failed,
-    assert_sla_counted_once,
-    assert_sla_events,
-    assert_tickets,
-    playing,
+    centre_running,
     readiness,
     work_off,
 )
-from tests.e2e.platform import Platform, SlaEvents, eventually, running_platform, wait_for_queues
+from tests.e2e.platform import Platform, running_platform
 from tests.integration.helpers import wait_until
 from tests.integration.private_stack import PrivateStack
 
@@ -96,32 +92,14 @@ def platform(private_stack: PrivateStack, unique: str, tmp_path: Path) -> Iterat
 def test_the_centre_rides_out_a_minute_without_redis_and_one_without_kafka(
     platform: Platform, private_stack: PrivateStack, unique: str
 ) -> None:
-    tenant = f"sim{unique}"
-    sim = Simulation(troubled_centre(tenant, hours=0.28), platform.connections)
+    sim = Simulation(troubled_centre(f"sim{unique}", hours=0.28), platform.connections)
     outages = []
-    try:
-        sim.configure()
-        wait_for_queues(platform.prometheus, tenant, {("out-voice", "voice"), ("out-chat", "chat")})
-        with playing(sim) as played:
-            wait_until(lambda: sim.floor.arrived > 0, what="the first customer")
-            time.sleep(BEFORE_S)
-            outages.append(pull("redis", platform, private_stack, sim))
-            time.sleep(BETWEEN_S)
-            outages.append(pull("kafka", platform, private_stack, sim))
-            played.result(timeout=300)
-    finally:
-        sim.close()
-    assert sim.problems == []
-    assert_nothing_exited_or_failed(platform)
-    # What the run's last acts emitted reaches the metrics service, Prometheus (a scrape a second)
-    # and the tickets service a moment after the run: the comparisons are made again meanwhile.
-    eventually(lambda: assert_counts(platform.prometheus, tenant, sim), timeout=60)
-    eventually(lambda: assert_tickets(platform, sim), timeout=60)
-    with SlaEvents(platform.connections.kafka_bootstrap, tenant) as alerts:
-        eventually(lambda: assert_sla_events(alerts, sim, outages), timeout=60)
-        assert_sla_counted_once(platform.prometheus, tenant, alerts)
-    assert_nothing_dead_lettered(private_stack.redis_url, private_stack.kafka_bootstrap)
-    assert_nothing_exited_or_failed(platform)
+    with centre_running(sim, platform, BEFORE_S) as played:
+        outages.append(pull("redis", platform, private_stack, sim))
+        time.sleep(BETWEEN_S)
+        outages.append(pull("kafka", platform, private_stack, sim))
+        played.result(timeout=300)
+    assert_ledger_held(platform, sim, outages, private_stack.redis_url, private_stack.kafka_bootstrap)
 
 
 def pull(dependency: str, platform: Platform, private_stack: PrivateStack, sim: Simulation) -> Outage:

@@ -37,17 +37,12 @@ from helpline.simulation.scenario import Scenario
 from tests.e2e.centre import troubled_centre
 from tests.e2e.ledger_checks import (
     Outage,
-    assert_counts,
-    assert_nothing_dead_lettered,
-    assert_nothing_exited_or_failed,
-    assert_sla_counted_once,
-    assert_sla_events,
-    assert_tickets,
-    playing,
+    assert_ledger_held,
+    centre_running,
     readiness,
     work_off,
 )
-from tests.e2e.platform import Platform, SlaEvents, eventually, running_platform, wait_for_queues
+from tests.e2e.platform import Platform, running_platform
 from tests.integration.helpers import wait_until
 from tests.integration.private_stack import PrivateStack
 from tests.integration.sentinel_group import MASTER_NAME, SentinelGroup
@@ -92,29 +87,14 @@ def platform(
 def test_the_centre_rides_out_a_redis_failover_and_loses_nothing_acknowledged(
     platform: Platform, sentinel_group: SentinelGroup, private_stack: PrivateStack, unique: str
 ) -> None:
-    tenant = f"sim{unique}"
-    sim = Simulation(scenario(tenant), platform.connections)
+    sim = Simulation(scenario(f"sim{unique}"), platform.connections)
     pids = _pids(platform)
-    try:
-        sim.configure()
-        wait_for_queues(platform.prometheus, tenant, {("fo-voice", "voice"), ("fo-chat", "chat")})
-        with playing(sim) as played:
-            wait_until(lambda: sim.floor.arrived > 0, what="the first customer")
-            time.sleep(BEFORE_S)
-            failover = fail_over(sentinel_group, platform, private_stack, sim)
-            played.result(timeout=180)
-    finally:
-        sim.close()
-    assert sim.problems == []
+    with centre_running(sim, platform, BEFORE_S) as played:
+        failover = fail_over(sentinel_group, platform, private_stack, sim)
+        played.result(timeout=180)
     assert _pids(platform) == pids, "a service was restarted"
-    assert_nothing_exited_or_failed(platform)
-    eventually(lambda: assert_counts(platform.prometheus, tenant, sim), timeout=60)
-    eventually(lambda: assert_tickets(platform, sim), timeout=60)
-    with SlaEvents(platform.connections.kafka_bootstrap, tenant) as alerts:
-        eventually(lambda: assert_sla_events(alerts, sim, [failover]), timeout=60)
-        assert_sla_counted_once(platform.prometheus, tenant, alerts)
-    assert_nothing_dead_lettered(sentinel_group.primary_url(0), private_stack.kafka_bootstrap)
-    assert_nothing_exited_or_failed(platform)
+    new_primary = sentinel_group.primary_url(0)
+    assert_ledger_held(platform, sim, [failover], new_primary, private_stack.kafka_bootstrap)
 
 
 def fail_over(

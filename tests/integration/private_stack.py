@@ -25,7 +25,7 @@ class Signalled:
         os.killpg(self._pid(name), signal.SIGCONT)
 
     def kill(self, name: str) -> None:
-        """SIGKILL, as a machine dying takes a process: no shutdown, no last fsync."""
+        """SIGKILL, as the kernel kills a process: no shutdown, nothing flushed that it held itself."""
         os.killpg(self._pid(name), signal.SIGKILL)
 
     def thaw_all(self, names: Iterable[str]) -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import redis
 
-from helpline.local_stack import LocalStack, StackConfig, free_port, port_open
+from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, free_port, port_open
 from tests.integration.helpers import wait_until
 from tests.integration.private_stack import Signalled
 
-MASTER_NAME = "helpline"
+MASTER_NAME = SENTINEL_MASTER_NAME
 SENTINELS = 3
 QUORUM = 2
 REPLICAS = 2
@@ -58,7 +58,7 @@ class SentinelGroup(Signalled):
 
     def primary_port(self) -> int:
         """The primary's port, as the first Sentinel names it."""
-        port = _named_primary(self.sentinel_ports[0])
+        port = named_primary(self.sentinel_ports[0])
         assert port is not None, "the first Sentinel names no primary"
         return port
 
@@ -94,7 +94,7 @@ class SentinelGroup(Signalled):
         follows it. Its port."""
 
         def promoted() -> bool:
-            named = {_named_primary(port) for port in self.sentinel_ports}
+            named = {named_primary(port) for port in self.sentinel_ports}
             if len(named) != 1 or None in named or old_port in named:
                 return False
             new_port = named.pop()
@@ -127,7 +127,7 @@ class SentinelGroup(Signalled):
         return info.get("master_link_status") == "up" and to in (None, info.get("master_port"))
 
 
-def _named_primary(sentinel_port: int) -> int | None:
+def named_primary(sentinel_port: int) -> int | None:
     """The primary's port as the Sentinel on `sentinel_port` names it; None if it does not answer."""
     with redis.Redis(port=sentinel_port, socket_timeout=2) as client:
         try:
