@@ -81,6 +81,7 @@ from helpline.v1 import (
     ticket_events_pb2,
 )
 from services.metrics.app import GROUP, TOPICS
+from services.metrics.counts import KEY_PREFIX as COUNTS_PREFIX
 from services.metrics.state import PREFIX, SEP
 
 console = Console(stderr=True)
@@ -362,10 +363,11 @@ class Offsets:
 class MetricsProcess:
     """`python -m services.metrics` as the benchmark's child, configured by environment like a pod."""
 
-    def __init__(self, bootstrap: str, redis_url: str, log_path: Path) -> None:
+    def __init__(self, bootstrap: str, redis_url: str, log_path: Path, replica: str) -> None:
         self.log_path = log_path
         self.http_port = free_port()
-        # The clock starts at the consumer loop's "consuming" line: JSON at INFO, as deployed.
+        # The clock starts at the consumer loop's "consuming" line: JSON at INFO, as deployed. A
+        # replica name of its own keeps its counts apart from a stack's metrics service.
         self.env = service_env(
             "metrics",
             bootstrap,
@@ -373,6 +375,7 @@ class MetricsProcess:
             self.http_port,
             HELPLINE_LOG_LEVEL="INFO",
             HELPLINE_LOG_FORMAT="json",
+            HELPLINE_REPLICA_NAME=replica,
         )
         self.process: subprocess.Popen[bytes] | None = None
         self.log_offset = 0
@@ -555,10 +558,12 @@ def measure_exporter(
 
 
 def cleanup(client: redis.Redis, tenant: str) -> None:
-    """Delete the tenant's exporter state: the keys of its own (agents, tickets, answers), and its
-    fields (`tenant<SEP>...`) of the hashes it shares with other tenants (thresholds, counts, workload
-    buckets), whichever the service keeps now."""
+    """Delete the tenant's exporter state: the keys of its own (agents, tickets, answers), the
+    counts of the benchmark's replica (named after the tenant), and its fields (`tenant<SEP>...`) of
+    the hashes it shares with other tenants (thresholds, counts, workload buckets), whichever the
+    service keeps now."""
     unlink_matching(client, f"{PREFIX}*{tenant}{SEP}*")
+    client.unlink(f"{COUNTS_PREFIX}{tenant}")
     for shared in client.scan_iter(match=f"{PREFIX}*", count=1000, _type="HASH"):
         fields = [field for field, _ in client.hscan_iter(shared, match=f"{tenant}{SEP}*", count=1000)]
         if fields:
@@ -598,7 +603,7 @@ def run(bootstrap: str, redis_url: str, count: int, log_path: Path, progress: Pr
             bare_consume(bootstrap, CONTACTS, count)
             bare_rate = count / (time.perf_counter() - started)
         console.print(f"bare kafka-python consumer: {bare_rate:,.0f} records/s")
-        process = MetricsProcess(bootstrap, redis_url, log_path)
+        process = MetricsProcess(bootstrap, redis_url, log_path, replica=tenant)
         try:
             exporter = measure_exporter(offsets, start, process, tenant, kinds, progress)
         finally:

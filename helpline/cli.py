@@ -242,8 +242,8 @@ def _service_env(cfg: StackConfig, name: str, *, redis_sentinel: bool = False) -
         # still finds one to wait for.
         env["HELPLINE_REDIS_WAIT_REPLICAS"] = "1"
     if name == "metrics":
-        # Its KPI counters live in the process: a stop waits for the next scrape (every 5 s) to
-        # take the last counts.
+        # Its KPI counts live in Redis under the host's name, which a restart keeps; a stop waits
+        # for the next scrape (every 5 s) to take the process's own counters.
         env["HELPLINE_FINAL_SCRAPE_WAIT_SECONDS"] = "10"
     return env
 

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -52,10 +53,40 @@ class StackError(RuntimeError):
     """A component could not be installed, started or reached; the message says what to do."""
 
 
+# Ports handed out by this process: each goes to one listener, though it may not be bound yet.
+_HANDED_OUT: set[int] = set()
+# Below the kernel's ephemeral range (32768 and up by default), from which an outgoing connection
+# could take a port between its check here and the bind of whatever it is given: a broker started
+# a few seconds later found its port held by a client's connection.
+_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, never handed out before by this process."""
+    ports = range(_PORTS.start, min(_PORTS.stop, _ephemeral_range_start()))
+    for _ in range(1000 if ports else 0):
+        port = random.choice(ports)  # noqa: S311 (a port, not a secret)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    # A machine whose ephemeral range leaves none of ours: the kernel's pick, as a last resort.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@functools.cache
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _PORTS.stop
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

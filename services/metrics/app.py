@@ -9,6 +9,7 @@ this service's Redis (`services.metrics.state`).
 from __future__ import annotations
 
 import gc
+import socket
 from datetime import timedelta
 
 import redis
@@ -20,6 +21,7 @@ from helpline.events import batch_handler, event_handler
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from helpline.topics import CATALOG
+from services.metrics.counts import Counts
 from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
 from services.metrics.exporter import MetricsEvents
 from services.metrics.series import ScrapedSamples, Series
@@ -33,6 +35,16 @@ RETENTION = Retention()
 
 
 class MetricsSettings(Settings):
+    replica_name: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="This replica's name: its counts are kept in Redis under it, so a replica started "
+        "again under the same name carries on from them (a pod's container restarted keeps the "
+        "pod's name). Unique among the replicas running: two of one name would export the same "
+        "counts twice. The host name by default, which in Kubernetes is the pod's name.",
+    )
     short_abandon_seconds: float = Field(
         0,
         ge=0,
@@ -101,6 +113,13 @@ class MetricsSettings(Settings):
         "delivered again is counted once; longer than the outages of Redis or Kafka the counts are to "
         "come through exact, since an event comes again up to an outage's length later.",
     )
+    replica_counts_retention_seconds: float = Field(
+        RETENTION.counts.total_seconds(),
+        gt=0,
+        description="Seconds a replica's counts are kept in Redis from its last count or scrape: "
+        "longer than a replica takes to start again under its name, after which it carries on "
+        "from them.",
+    )
 
     @model_validator(mode="after")
     def _fcr_marker_outlives_the_window(self) -> MetricsSettings:
@@ -119,6 +138,7 @@ class MetricsSettings(Settings):
             first_contact_solve=timedelta(seconds=self.fcr_marker_retention_seconds),
             removed_agent=timedelta(seconds=self.removed_agent_marker_retention_seconds),
             delivered=timedelta(seconds=self.delivery_marker_retention_seconds),
+            counts=timedelta(seconds=self.replica_counts_retention_seconds),
         )
 
 
@@ -126,11 +146,14 @@ def exporter(
     settings: MetricsSettings, client: redis.Redis, registry: CollectorRegistry, clock: Clock
 ) -> MetricsEvents:
     """The event handler and the series it moves, on `registry`, sharing its state in `client`."""
-    state = MetricsState(client, clock, settings.retention())
+    retention = settings.retention()
+    counts = Counts(client, settings.replica_name, retention.counts)
+    state = MetricsState(client, counts, retention)
     workload = QueueWorkload(client, clock, timedelta(seconds=settings.staffing_window_seconds))
     staffing = QueueStaffing(workload, state, settings.staffing_max_occupancy)
     series = Series(
         registry,
+        counts,
         ScrapedSamples(
             agents_by_status=state.agent_counts,
             tickets_by_status=state.ticket_counts,

@@ -1,19 +1,21 @@
 """Events in, series out: the metrics service's handler of every event topic.
 
-Each event moves the counters and histograms of `Series`; what an event alone cannot tell (a queue's
-threshold, an agent's state before a change, a ticket's status and creation) comes from
-`MetricsState`, which also holds the status counts exported at scrape time. Labels are the enum
-values as lower-case words (CHANNEL_VOICE is "voice"); ids never are.
+Each event moves the counters and histograms of `Series`, which are counted in Redis
+(services.metrics.counts); what an event alone cannot tell (a queue's threshold, an agent's state
+before a change, a ticket's status and creation) comes from `MetricsState`, which also holds the
+status counts exported at scrape time. Labels are the enum values as lower-case words
+(CHANNEL_VOICE is "voice"); ids never are.
 
-Events are handled in batches (one event is a batch of one) in two steps. Each event first queues
-what it needs from Redis on the batch's one round trip, in event order, and returns how it moves
-its series; once the trip has run, those moves are made, in event order. A bad event ends the
-batch before it, queuing nothing: the events before it are handled, and the bus hands it to
-`handle` on its own. A failed trip fails its batch before any series moved, and the bus hands the
-events back one by one. Every Redis change is idempotent, and every count is made on a mark the
-trip made (the event's delivery, or the contact's answer: services.metrics.claims), so an event
-delivered again, or handed back after a trip Redis ran without replying, is counted once (the
-staffing workload aside, which is at least once by design).
+Events are handled in batches (one event is a batch of one), each event queuing its Redis work on
+the batch's one round trip, in event order: its state changes, and its counts in the script that
+makes the mark they are counted once on (the event's delivery, the contact's answer, the agent's
+change newer than the last applied, the ticket's first-contact solve or reopen). The gauges an
+event sets are set once the trip has run. A bad event ends the batch before it, queuing nothing:
+the events before it are handled, and the bus hands it to `handle` on its own. A failed trip fails
+its batch, and the bus hands the events back one by one: whatever Redis ran of the trip made its
+marks with their counts, so an event delivered again, or handed back after a trip Redis ran
+without replying, or after this process died, is counted once (the staffing workload aside, which
+is at least once by design).
 
 A survey answer off its scale, or an event without the instant its idempotence rests on, can never
 be counted: it goes to the DLQ at once. Any other failure (Redis away) is retried, then
@@ -23,15 +25,15 @@ dead-lettered.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client import Gauge
 
 from helpline.domain import from_timestamp
 from helpline.events import Envelope, EventError
@@ -46,14 +48,13 @@ from helpline.v1 import (
     ticket_events_pb2,
 )
 from services.metrics import labels as enum_labels
-from services.metrics.claims import Claim, Claims
+from services.metrics.counts import Family
 from services.metrics.domain.errors import KpiError
 from services.metrics.domain.kpis import (
     FCR_REOPEN_WINDOW,
     ServiceLevelRule,
     csat_satisfied,
     effort_score,
-    first_contact_resolved,
     nps_category,
 )
 from services.metrics.labels import (
@@ -63,30 +64,32 @@ from services.metrics.labels import (
     tier_label,
     word,
 )
-from services.metrics.round_trip import RoundTrip
+from services.metrics.round_trip import Arg, Reply, RoundTrip
 from services.metrics.series import QueueFigures, Series
-from services.metrics.state import CLOSED, MetricsState, StateTime, TicketFacts
+from services.metrics.state import CLOSED, MetricsState, TicketFacts
 from services.metrics.workload import QueueWorkload, WorkloadTally
 
 log = get_logger(__name__)
 
-# How an event moves its series, once the Redis replies it waits for are in.
+# What an event does once its batch's round trip has run: set gauges, tell what Redis replied.
 Apply = Callable[[], None]
+# The counts an event makes on its first delivery: pairs of a field and its increment.
+Moves = list[Arg]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Work:
-    """What the events of one batch queue their Redis work on, and the marks they claim there."""
+    """What the events of one batch queue their Redis work on, and the event being planned (whose
+    source and id name its delivery mark)."""
 
     trip: RoundTrip
     tally: WorkloadTally
-    # What the marks this trip makes hold (services.metrics.claims).
-    token: str
-    claims: list[Claim] = field(default_factory=list)
+    envelope: Envelope | None = None
 
 
-_Route = Callable[[Any, str, _Work], Apply | None]
-_Family = TypeVar("_Family", bound=MetricWrapperBase)
+# A route queues the event's Redis work, adds what its first delivery counts to the moves, and
+# returns what is left to do once the trip has run.
+_Route = Callable[[Any, str, _Work, Moves], Apply | None]
 
 # Contacts enter a queue for the first time with these reasons; transfers, overflows, returns,
 # hand-offs and re-queues are the same contact again, and callbacks keep the caller's first entry.
@@ -101,21 +104,6 @@ _STAFFING_ENTRY = _FIRST_ENTRY | {
     contact_events_pb2.QUEUE_ENTRY_REASON_OVERFLOW,
     contact_events_pb2.QUEUE_ENTRY_REASON_HAND_OFF,
 }
-
-
-# Events whose moves count once already, through the state they change: an answer through the
-# contact's first-answer mark, an agent's change only when newer than the last applied; a
-# configuration or snapshot sets gauges. Every other event's moves are counted once by its id.
-_ONCE_BY_STATE = frozenset(
-    {
-        contact_events_pb2.ContactConnected,
-        agent_events_pb2.AgentStatusChanged,
-        agent_events_pb2.AgentRemoved,
-        agent_events_pb2.AgentStateChanged,
-        queue_events_pb2.QueueSnapshot,
-        queue_events_pb2.QueueConfigured,
-    }
-)
 
 
 # The labels of every contact and agent event: remembered, as there are few values of each, within a
@@ -143,9 +131,9 @@ class MetricsEvents:
         self.state = state
         self.workload = workload
         self.rule = ServiceLevelRule(short_abandon_threshold=short_abandon)
-        self.claims = Claims()
+        self.counts = series.counts
         self.fcr_window = fcr_window
-        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+        self._gauges: dict[tuple[Gauge, tuple[str, ...]], Gauge] = {}
         c, a, q, t, s = (
             contact_events_pb2,
             agent_events_pb2,
@@ -209,28 +197,24 @@ class MetricsEvents:
         return moves
 
     def _handle(self, plan: Callable[[_Work], list[Apply | None]]) -> list[Apply | None]:
-        self.state.read_thresholds()
         with RoundTrip(self.state.client) as trip:
-            work = _Work(trip, self.workload.tally(), self.claims.token())
-            try:
-                moves = plan(work)
-                work.tally.send(trip)
-                trip.run()
-            except Exception:
-                self.claims.failed(work.claims)
-                raise
-        for move in moves:
-            if move is not None:
-                move()
-        return moves
+            work = _Work(trip, self.workload.tally())
+            applies = plan(work)
+            work.tally.send(trip)
+            self.counts.keep(trip)
+            trip.run()
+        for apply in applies:
+            if apply is not None:
+                apply()
+        return applies
 
-    def _child(self, family: _Family, *values: str) -> _Family:
-        """The family's child of these label values, kept once made: `labels()` checks and copies
-        its values and takes a lock on every call, and an event makes several."""
+    def _gauge(self, family: Gauge, *values: str) -> Gauge:
+        """The gauge's child of these label values, kept once made: `labels()` checks and copies
+        its values and takes a lock on every call."""
         key = (family, values)
-        child = self._children.get(key)
+        child = self._gauges.get(key)
         if child is None:
-            child = self._children[key] = family.labels(*values)
+            child = self._gauges[key] = family.labels(*values)
         return child
 
     def _plan(self, envelope: Envelope, work: _Work) -> Apply | None:
@@ -240,147 +224,141 @@ class MetricsEvents:
         tenant_id = envelope.tenant_id
         if not tenant_id:
             raise EventError(f"{envelope.type} {envelope.id} names no tenant")
+        moves: Moves = []
+        work.envelope = envelope
         try:
-            move = route(envelope.message, tenant_id, work)
+            apply = route(envelope.message, tenant_id, work, moves)
         except KpiError as exc:
             raise EventError(f"{envelope.type} {envelope.id}: {exc}") from exc
-        if move is None or type(envelope.message) in _ONCE_BY_STATE:
-            return move
-        # Delivery is at least once, and a count made twice stays wrong: a relay publishes again
-        # what it could not acknowledge while Redis was away, a group hands over again what it
-        # could not commit while Kafka was.
-        first = self._claim(
-            work, self.state.first_delivery(work.trip, envelope.source, envelope.id, work.token)
-        )
-
-        def apply() -> None:
-            if first():
-                move()
-
+        if moves:
+            # Delivery is at least once, and a count made twice stays wrong: a relay publishes again
+            # what it could not acknowledge while Redis was away, a group hands over again what it
+            # could not commit while Kafka was.
+            self.state.delivered(work.trip, envelope.source, envelope.id, moves)
         return apply
 
-    def _claim(self, work: _Work, claim: Claim) -> Callable[[], bool]:
-        """Whether the claim is won, asked once the trip has run."""
-        work.claims.append(claim)
-        return lambda: self.claims.won(claim)
+    def _add(self, moves: Moves, family: Family, *labels: str) -> None:
+        self.counts.add(moves, family, labels)
 
     # -- contacts --
 
-    def _received(self, e: contact_events_pb2.ContactReceived, tenant: str, work: _Work) -> Apply:
-        return self._child(
-            self.series.contacts_received, tenant, channel_label(e.channel), department_label(e.department)
-        ).inc
+    def _received(
+        self, e: contact_events_pb2.ContactReceived, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        s = self.series
+        self._add(
+            moves, s.contacts_received, tenant, channel_label(e.channel), department_label(e.department)
+        )
 
-    def _self_served(self, e: contact_events_pb2.ContactSelfServed, tenant: str, work: _Work) -> Apply:
-        return self._child(self.series.contacts_self_served, tenant, channel_label(e.channel)).inc
+    def _self_served(
+        self, e: contact_events_pb2.ContactSelfServed, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        self._add(moves, self.series.contacts_self_served, tenant, channel_label(e.channel))
 
-    def _queued(self, e: contact_events_pb2.ContactQueued, tenant: str, work: _Work) -> Apply | None:
+    def _queued(self, e: contact_events_pb2.ContactQueued, tenant: str, work: _Work, moves: Moves) -> None:
         # The caller who chose a callback entered the queue already; the callback is that entry.
         if e.channel == common_pb2.CHANNEL_CALLBACK:
-            return None
+            return
         labels = (tenant, e.queue_id, channel_label(e.channel))
         if e.reason in _STAFFING_ENTRY:
             work.tally.arrived(labels, _instant(e, "queued_at"))
         if e.reason in _FIRST_ENTRY:
-            return self._child(self.series.contacts_queued, *labels).inc
-        return None
+            self._add(moves, self.series.contacts_queued, *labels)
 
-    def _connected(self, e: contact_events_pb2.ContactConnected, tenant: str, work: _Work) -> Apply:
-        first = self._claim(work, self.state.first_answer(work.trip, tenant, e.contact_id, work.token))
-        threshold = self.state.threshold(work.trip, tenant, e.queue_id)
-        labels = (tenant, e.queue_id, channel_label(e.channel))
+    def _connected(
+        self, e: contact_events_pb2.ContactConnected, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        # Counted on the contact's first answer, not on the event's delivery: `moves` stays empty.
+        s, labels = self.series, (tenant, e.queue_id, channel_label(e.channel))
         wait = _seconds(e.wait_duration)
+        answered: Moves = []
+        self.counts.add(answered, s.contacts_answered, labels)
+        self.counts.observe(answered, s.queue_wait, labels, wait)
+        within = self.counts.field(s.contacts_answered_in_threshold, labels)
+        self.state.answered(work.trip, tenant, e.contact_id, e.queue_id, wait, within, answered)
 
-        def apply() -> None:
-            if not first():
-                return
-            self._child(self.series.contacts_answered, *labels).inc()
-            self._child(self.series.queue_wait, *labels).observe(wait)
-            within = threshold.get()
-            # A queue whose threshold was never seen has no "within X" to meet: the answer counts as
-            # not within, so service level reads low (and visibly so) rather than high.
-            if within is not None and wait <= within.total_seconds():
-                self._child(self.series.contacts_answered_in_threshold, *labels).inc()
-
-        return apply
-
-    def _abandoned(self, e: contact_events_pb2.ContactAbandoned, tenant: str, work: _Work) -> Apply | None:
+    def _abandoned(
+        self, e: contact_events_pb2.ContactAbandoned, tenant: str, work: _Work, moves: Moves
+    ) -> None:
         if e.channel == common_pb2.CHANNEL_CALLBACK:
-            return None
+            return
         labels = (tenant, e.queue_id, channel_label(e.channel))
-        short = self.rule.is_short_abandon(e.wait_duration.ToTimedelta())
+        self._add(moves, self.series.contacts_abandoned, *labels)
+        if self.rule.is_short_abandon(e.wait_duration.ToTimedelta()):
+            self._add(moves, self.series.contacts_abandoned_short, *labels)
 
-        def apply() -> None:
-            self._child(self.series.contacts_abandoned, *labels).inc()
-            if short:
-                self._child(self.series.contacts_abandoned_short, *labels).inc()
-
-        return apply
-
-    def _transferred(self, e: contact_events_pb2.ContactTransferred, tenant: str, work: _Work) -> Apply:
+    def _transferred(
+        self, e: contact_events_pb2.ContactTransferred, tenant: str, work: _Work, moves: Moves
+    ) -> None:
         # The event carries no channel; the queue transferred from is the one that lost the contact.
-        return self._child(self.series.contacts_transferred, tenant, e.from_queue_id, "").inc
+        self._add(moves, self.series.contacts_transferred, tenant, e.from_queue_id, "")
 
-    def _contact_handed_off(self, e: contact_events_pb2.ContactHandedOff, tenant: str, work: _Work) -> Apply:
-        return self._child(
+    def _contact_handed_off(
+        self, e: contact_events_pb2.ContactHandedOff, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        self._add(
+            moves,
             self.series.contacts_handed_off,
             tenant,
             department_label(e.from_department),
             department_label(e.to_department),
-        ).inc
+        )
 
-    def _timed_out(self, e: contact_events_pb2.ContactTimedOut, tenant: str, work: _Work) -> Apply:
-        return self._child(self.series.contacts_timed_out, tenant, e.queue_id, channel_label(e.channel)).inc
+    def _timed_out(
+        self, e: contact_events_pb2.ContactTimedOut, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        self._add(moves, self.series.contacts_timed_out, tenant, e.queue_id, channel_label(e.channel))
 
     def _callback_scheduled(
-        self, e: contact_events_pb2.ContactCallbackScheduled, tenant: str, work: _Work
-    ) -> Apply:
-        return self._child(self.series.callbacks_scheduled, tenant, e.queue_id).inc
+        self, e: contact_events_pb2.ContactCallbackScheduled, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        self._add(moves, self.series.callbacks_scheduled, tenant, e.queue_id)
 
-    def _completed(self, e: contact_events_pb2.ContactCompleted, tenant: str, work: _Work) -> Apply:
-        labels = (tenant, e.queue_id, channel_label(e.channel))
+    def _completed(
+        self, e: contact_events_pb2.ContactCompleted, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        s, labels = self.series, (tenant, e.queue_id, channel_label(e.channel))
         talk, hold, wrap_up = (
             _seconds(e.talk_duration),
             _seconds(e.hold_duration),
             _seconds(e.wrap_up_duration),
         )
         work.tally.handled(labels, timedelta(seconds=talk + hold + wrap_up), _instant(e, "completed_at"))
-
-        def apply() -> None:
-            s = self.series
-            self._child(s.contacts_completed, *labels).inc()
-            self._child(s.talk, *labels).observe(talk)
-            self._child(s.hold, *labels).observe(hold)
-            self._child(s.wrap_up, *labels).observe(wrap_up)
-            self._child(s.handle, *labels).observe(talk + hold + wrap_up)
-
-        return apply
+        self.counts.add(moves, s.contacts_completed, labels)
+        self.counts.observe(moves, s.talk, labels, talk)
+        self.counts.observe(moves, s.hold, labels, hold)
+        self.counts.observe(moves, s.wrap_up, labels, wrap_up)
+        self.counts.observe(moves, s.handle, labels, talk + hold + wrap_up)
 
     # -- agents --
+    # Counted as the state changes, only when newer than the last applied: `moves` stays empty.
 
-    def _agent_status(self, e: agent_events_pb2.AgentStatusChanged, tenant: str, work: _Work) -> Apply:
+    def _agent_status(
+        self, e: agent_events_pb2.AgentStatusChanged, tenant: str, work: _Work, moves: Moves
+    ) -> None:
         status = word(common_pb2.AgentStatus, "AGENT_STATUS_", e.status)
-        closed = self.state.agent_status(work.trip, tenant, e.agent_id, status, _required_ms(e, "changed_at"))
-        return lambda: self._count(tenant, closed.get())
+        at = _required_ms(e, "changed_at")
+        self.state.agent_status(work.trip, tenant, e.agent_id, status, at, self._state_time(tenant))
 
-    def _agent_removed(self, e: agent_events_pb2.AgentRemoved, tenant: str, work: _Work) -> Apply:
-        closed = self.state.agent_status(work.trip, tenant, e.agent_id, "", _required_ms(e, "removed_at"))
-        return lambda: self._count(tenant, closed.get())
+    def _agent_removed(
+        self, e: agent_events_pb2.AgentRemoved, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        at = _required_ms(e, "removed_at")
+        self.state.agent_status(work.trip, tenant, e.agent_id, "", at, self._state_time(tenant))
 
-    def _agent_state(self, e: agent_events_pb2.AgentStateChanged, tenant: str, work: _Work) -> Apply:
+    def _agent_state(
+        self, e: agent_events_pb2.AgentStateChanged, tenant: str, work: _Work, moves: Moves
+    ) -> None:
         state = agent_state_label(e.state)
-        closed = self.state.agent_state(work.trip, tenant, e.agent_id, state, _required_ms(e, "changed_at"))
-        return lambda: self._count(tenant, closed.get())
+        at = _required_ms(e, "changed_at")
+        self.state.agent_state(work.trip, tenant, e.agent_id, state, at, self._state_time(tenant))
 
-    def _count(self, tenant: str, stretch: StateTime | None) -> None:
-        if stretch is not None:
-            self._child(self.series.agent_state_seconds, tenant, stretch.status, stretch.state).inc(
-                stretch.duration.total_seconds()
-            )
+    def _state_time(self, tenant: str) -> str:
+        return self.counts.start(self.series.agent_state_seconds, (tenant,))
 
     # -- queues --
 
-    def _snapshot(self, e: queue_events_pb2.QueueSnapshot, tenant: str, work: _Work) -> Apply:
+    def _snapshot(self, e: queue_events_pb2.QueueSnapshot, tenant: str, work: _Work, moves: Moves) -> Apply:
         labels = (tenant, e.queue_id, channel_label(e.channel))
         by_state = dict.fromkeys(AGENT_STATES, 0)
         for entry in e.agents_by_state:
@@ -395,10 +373,14 @@ class MetricsEvents:
 
         return apply
 
-    def _queue_configured(self, e: queue_events_pb2.QueueConfigured, tenant: str, work: _Work) -> Apply:
+    def _queue_configured(
+        self, e: queue_events_pb2.QueueConfigured, tenant: str, work: _Work, moves: Moves
+    ) -> Apply:
         return self._goal(tenant, e.queue_id, list(e.channels), e, work)
 
-    def _queue_removed(self, e: queue_events_pb2.QueueRemoved, tenant: str, work: _Work) -> None:
+    def _queue_removed(
+        self, e: queue_events_pb2.QueueRemoved, tenant: str, work: _Work, moves: Moves
+    ) -> None:
         self.state.remove_queue(work.trip, tenant, e.queue_id)
 
     def _goal(self, tenant: str, queue_id: str, channels: list[int], e: Any, work: _Work) -> Apply:
@@ -417,20 +399,23 @@ class MetricsEvents:
         def apply() -> None:
             for channel in names:
                 if threshold is not None:
-                    self._child(self.series.queue_threshold, tenant, queue_id, channel).set(
+                    self._gauge(self.series.queue_threshold, tenant, queue_id, channel).set(
                         threshold.total_seconds()
                     )
                 if target:
-                    self._child(self.series.queue_target, tenant, queue_id, channel).set(target)
+                    self._gauge(self.series.queue_target, tenant, queue_id, channel).set(target)
 
         return apply
 
     # -- tickets --
 
-    def _ticket_created(self, e: ticket_events_pb2.TicketCreated, tenant: str, work: _Work) -> Apply:
+    def _ticket_created(
+        self, e: ticket_events_pb2.TicketCreated, tenant: str, work: _Work, moves: Moves
+    ) -> None:
         t = e.ticket
         channel, department = channel_label(t.channel), department_label(t.department)
         created_at = from_timestamp(t.created_at)
+        priority = word(common_pb2.Priority, "PRIORITY_", t.priority)
         self.state.ticket_created(
             work.trip,
             tenant,
@@ -440,143 +425,135 @@ class MetricsEvents:
             created_at,
             TicketFacts(created_at, channel, department),
         )
-        return self._child(
-            self.series.tickets_created,
-            tenant,
-            channel,
-            department,
-            word(common_pb2.Priority, "PRIORITY_", t.priority),
-        ).inc
+        self._add(moves, self.series.tickets_created, tenant, channel, department, priority)
 
-    def _ticket_status(self, e: ticket_events_pb2.TicketStatusChanged, tenant: str, work: _Work) -> None:
+    def _ticket_status(
+        self, e: ticket_events_pb2.TicketStatusChanged, tenant: str, work: _Work, moves: Moves
+    ) -> None:
         self.state.ticket_status(work.trip, tenant, e.ticket_id, e.version, ticket_status_label(e.to_status))
 
-    def _ticket_closed(self, e: ticket_events_pb2.TicketClosed, tenant: str, work: _Work) -> None:
+    def _ticket_closed(
+        self, e: ticket_events_pb2.TicketClosed, tenant: str, work: _Work, moves: Moves
+    ) -> None:
         self.state.ticket_status(work.trip, tenant, e.ticket_id, e.version, CLOSED)
 
-    def _ticket_solved(self, e: ticket_events_pb2.TicketSolved, tenant: str, work: _Work) -> Apply:
-        labels = (tenant, channel_label(e.channel), department_label(e.department))
+    def _ticket_solved(
+        self, e: ticket_events_pb2.TicketSolved, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        s, labels = self.series, (tenant, channel_label(e.channel), department_label(e.department))
         solved_at = from_timestamp(e.solved_at)
-        resolution = (
-            solved_at - from_timestamp(e.created_at)
-            if e.HasField("created_at") and e.HasField("solved_at")
-            else None
-        )
-        first_contact = e.contact_count == 1 and e.reopen_count == 0
-        first = (
-            self.state.first_contact_solve(work.trip, tenant, e.ticket_id, solved_at)
-            if first_contact
-            else None
-        )
+        self.counts.add(moves, s.tickets_solved, labels)
+        if e.HasField("created_at") and e.HasField("solved_at"):
+            resolution = solved_at - from_timestamp(e.created_at)
+            self.counts.observe(moves, s.ticket_resolution, labels, resolution.total_seconds())
+        if e.contact_count == 1 and e.reopen_count == 0:
+            # Counted on the ticket's first-contact solve, which a redelivery finds made.
+            first_contact: Moves = []
+            self.counts.add(first_contact, s.tickets_solved_first_contact, labels)
+            self.state.first_contact_solve(work.trip, tenant, e.ticket_id, solved_at, first_contact)
 
-        def apply() -> None:
-            self._child(self.series.tickets_solved, *labels).inc()
-            if resolution is not None:
-                self._child(self.series.ticket_resolution, *labels).observe(resolution.total_seconds())
-            if first is not None and first.get():
-                self._child(self.series.tickets_solved_first_contact, *labels).inc()
-
-        return apply
-
-    def _ticket_reopened(self, e: ticket_events_pb2.TicketReopened, tenant: str, work: _Work) -> Apply:
-        reopened_at = from_timestamp(e.reopened_at)
-        solved = self.state.first_contact_reopened(work.trip, tenant, e.ticket_id)
-
-        def apply() -> None:
-            self._child(self.series.tickets_reopened, tenant).inc()
-            solved_at = solved.get()
-            if solved_at is None:
-                return
-            reopened_after = max(reopened_at - solved_at, timedelta(0))
-            if not first_contact_resolved(1, reopened_after, self.fcr_window):
-                self._child(self.series.tickets_reopened_in_fcr_window, tenant).inc()
-
-        return apply
+    def _ticket_reopened(
+        self, e: ticket_events_pb2.TicketReopened, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        s = self.series
+        at = _us(e.reopened_at)
+        within = self.counts.field(s.tickets_reopened_in_fcr_window, (tenant,))
+        self.state.first_contact_reopened(work.trip, tenant, e.ticket_id, at, self.fcr_window, within)
+        self._add(moves, s.tickets_reopened, tenant)
 
     def _ticket_commented(
-        self, e: ticket_events_pb2.TicketCommented, tenant: str, work: _Work
+        self, e: ticket_events_pb2.TicketCommented, tenant: str, work: _Work, moves: Moves
     ) -> Apply | None:
         if not e.first_response:
             return None
-        commented_at = from_timestamp(e.commented_at)
-        facts = self.state.ticket_facts(work.trip, tenant, e.ticket_id)
+        # Observed on the event's first delivery, in the script that reads the ticket's creation:
+        # `moves` stays empty.
+        histogram = self.series.ticket_first_reply
+        start = self.counts.start(histogram, (tenant,))
+        assert work.envelope is not None
+        observed = self.state.first_reply(
+            work.trip,
+            work.envelope,
+            (tenant, e.ticket_id),
+            _us(e.commented_at),
+            (start, histogram.buckets),
+        )
+        return lambda: _untimed(observed, tenant, e.ticket_id)
 
-        def apply() -> None:
-            known = facts.get()
-            if known is None:
-                log.info(
-                    "first reply of a ticket created before the metrics state; not timed",
-                    tenant=tenant,
-                    ticket_id=e.ticket_id,
-                )
-                return
-            first_reply = commented_at - known.created_at
-            self._child(self.series.ticket_first_reply, tenant, known.channel, known.department).observe(
-                max(first_reply.total_seconds(), 0.0)
-            )
+    def _ticket_escalated(
+        self, e: ticket_events_pb2.TicketEscalated, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        self._add(
+            moves, self.series.tickets_escalated, tenant, tier_label(e.from_tier), tier_label(e.to_tier)
+        )
 
-        return apply
-
-    def _ticket_escalated(self, e: ticket_events_pb2.TicketEscalated, tenant: str, work: _Work) -> Apply:
-        return self._child(
-            self.series.tickets_escalated, tenant, tier_label(e.from_tier), tier_label(e.to_tier)
-        ).inc
-
-    def _ticket_handed_off(self, e: ticket_events_pb2.TicketHandedOff, tenant: str, work: _Work) -> Apply:
-        return self._child(
+    def _ticket_handed_off(
+        self, e: ticket_events_pb2.TicketHandedOff, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        self._add(
+            moves,
             self.series.tickets_handed_off,
             tenant,
             department_label(e.from_department),
             department_label(e.to_department),
-        ).inc
+        )
 
     # -- SLA --
 
-    def _sla_applied(self, e: sla_events_pb2.SlaApplied, tenant: str, work: _Work) -> Apply:
-        return self._child(self.series.sla_applied, tenant, sla_metric_label(e.metric)).inc
+    def _sla_applied(self, e: sla_events_pb2.SlaApplied, tenant: str, work: _Work, moves: Moves) -> None:
+        self._add(moves, self.series.sla_applied, tenant, sla_metric_label(e.metric))
 
-    def _sla_warning(self, e: sla_events_pb2.SlaWarning, tenant: str, work: _Work) -> Apply:
-        return self._child(self.series.sla_warned, tenant, sla_metric_label(e.metric)).inc
+    def _sla_warning(self, e: sla_events_pb2.SlaWarning, tenant: str, work: _Work, moves: Moves) -> None:
+        self._add(moves, self.series.sla_warned, tenant, sla_metric_label(e.metric))
 
-    def _sla_breached(self, e: sla_events_pb2.SlaBreached, tenant: str, work: _Work) -> Apply:
-        return self._child(self.series.sla_breached, tenant, sla_metric_label(e.metric)).inc
+    def _sla_breached(self, e: sla_events_pb2.SlaBreached, tenant: str, work: _Work, moves: Moves) -> None:
+        self._add(moves, self.series.sla_breached, tenant, sla_metric_label(e.metric))
 
-    def _sla_fulfilled(self, e: sla_events_pb2.SlaFulfilled, tenant: str, work: _Work) -> Apply:
-        return self._child(
-            self.series.sla_fulfilled, tenant, sla_metric_label(e.metric), "true" if e.breached else "false"
-        ).inc
+    def _sla_fulfilled(self, e: sla_events_pb2.SlaFulfilled, tenant: str, work: _Work, moves: Moves) -> None:
+        late = "true" if e.breached else "false"
+        self._add(moves, self.series.sla_fulfilled, tenant, sla_metric_label(e.metric), late)
 
-    def _sla_queue_warning(self, e: sla_events_pb2.SlaQueueWarning, tenant: str, work: _Work) -> Apply:
-        return self._child(
-            self.series.sla_queue_warned, tenant, e.queued_contact.queue_id, channel_label(e.channel)
-        ).inc
+    def _sla_queue_warning(
+        self, e: sla_events_pb2.SlaQueueWarning, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        queue_id = e.queued_contact.queue_id
+        self._add(moves, self.series.sla_queue_warned, tenant, queue_id, channel_label(e.channel))
 
-    def _sla_queue_breached(self, e: sla_events_pb2.SlaQueueBreached, tenant: str, work: _Work) -> Apply:
-        return self._child(
-            self.series.sla_queue_breached, tenant, e.queued_contact.queue_id, channel_label(e.channel)
-        ).inc
+    def _sla_queue_breached(
+        self, e: sla_events_pb2.SlaQueueBreached, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        queue_id = e.queued_contact.queue_id
+        self._add(moves, self.series.sla_queue_breached, tenant, queue_id, channel_label(e.channel))
 
     # -- surveys --
 
-    def _survey_answered(self, e: feedback_events_pb2.SurveyAnswered, tenant: str, work: _Work) -> Apply:
+    def _survey_answered(
+        self, e: feedback_events_pb2.SurveyAnswered, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        s = self.series
         if e.kind == common_pb2.SURVEY_KIND_CSAT:
-            satisfied = csat_satisfied(e.score)
-            return self._child(self.series.csat_responses, tenant, "true" if satisfied else "false").inc
-        if e.kind == common_pb2.SURVEY_KIND_NPS:
-            return self._child(self.series.nps_responses, tenant, nps_category(e.score)).inc
-        if e.kind == common_pb2.SURVEY_KIND_CES:
+            self._add(moves, s.csat_responses, tenant, "true" if csat_satisfied(e.score) else "false")
+        elif e.kind == common_pb2.SURVEY_KIND_NPS:
+            self._add(moves, s.nps_responses, tenant, nps_category(e.score))
+        elif e.kind == common_pb2.SURVEY_KIND_CES:
             score = effort_score(e.score, e.scale_max)
-            responses, scores = (
-                self._child(self.series.ces_responses, tenant),
-                self._child(self.series.ces_score, tenant),
-            )
+            self._add(moves, s.ces_responses, tenant)
+            self.counts.add(moves, s.ces_score, (tenant,), score)
+        else:
+            raise EventError(f"survey answer of kind {e.kind}, which is not CSAT, NPS or CES")
 
-            def apply() -> None:
-                responses.inc()
-                scores.inc(score)
 
-            return apply
-        raise EventError(f"survey answer of kind {e.kind}, which is not CSAT, NPS or CES")
+def _untimed(observed: Reply[int], tenant: str, ticket_id: str) -> None:
+    if observed.get() == _NOT_KNOWN:
+        log.info(
+            "first reply of a ticket created before the metrics state; not timed",
+            tenant=tenant,
+            ticket_id=ticket_id,
+        )
+
+
+# What the first-reply script replies when the ticket's creation is not known.
+_NOT_KNOWN = 2
 
 
 def _instant(event: Any, field: str) -> datetime | None:
@@ -597,3 +574,8 @@ def _required_ms(event: Any, field: str) -> int:
     if not (_FIRST_SECOND <= stamp.seconds <= _LAST_SECOND and 0 <= stamp.nanos < 1_000_000_000):
         raise EventError(f"{type(event).__name__} with {field} out of range")
     return round((stamp.seconds * 1_000_000 + stamp.nanos // 1000) / 1_000_000 * 1000)
+
+
+def _us(stamp: Timestamp) -> int:
+    """The instant in epoch microseconds, exactly."""
+    return stamp.seconds * 1_000_000 + stamp.nanos // 1000

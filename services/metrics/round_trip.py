@@ -108,18 +108,6 @@ def _pack(args: Sequence[Arg]) -> bytes:
     return b"".join(parts)
 
 
-class Known(Generic[T]):
-    """An answer known without asking Redis, read as a `Reply` is."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: T) -> None:
-        self._value = value
-
-    def get(self) -> T:
-        return self._value
-
-
 class Reply(Generic[T]):
     __slots__ = ("_index", "_read", "_trip")
 

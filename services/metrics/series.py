@@ -1,14 +1,15 @@
-"""Every series the metrics service exports: the contract between the exporter, the recording and
-alert rules in deploy/prometheus/ and the dashboards in deploy/grafana/.
+"""Every series the metrics service exports: the contract between the exporter, the recording and alert
+rules in deploy/prometheus/ and the dashboards in deploy/grafana/.
 
 Prometheus naming: base units (`_seconds`), `_total` on counters, and only bounded labels: tenant,
 queue, channel, department, priority, status, state, metric, tier and the like. Contact, ticket and
-agent ids are never labels. Counters count each event once, however often it is delivered (the
-exporter's marks in Redis), and start again from zero with the process, which `rate()` absorbs;
-gauges are set from the latest snapshot or state a replica owns, so replicas of one consumer group
-sum to the whole. The exceptions are `helpline_agents`, `helpline_tickets` and the Erlang C staffing
-gauges: figures from the Redis every replica shares, read at scrape time, so each replica exports
-the same whole figure and rules aggregate them with `max without(instance)`.
+agent ids are never labels. Counters and histograms count each event once, however often it is
+delivered (the exporter's marks in Redis), and are kept in Redis with the marks, so a replica
+started again carries on from its counts (services.metrics.counts); gauges are set from the latest
+snapshot or state a replica owns. Either way, replicas of one consumer group sum to the whole. The
+exceptions are `helpline_agents`, `helpline_tickets` and the Erlang C staffing gauges: figures from
+the Redis every replica shares, read at scrape time, so each replica exports the same whole figure
+and rules aggregate them with `max without(instance)`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from datetime import timedelta
 from itertools import permutations, product
 from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from helpline.failures import OutageLog, is_transient
+from services.metrics.counts import Counts
 from services.metrics.labels import (
     AGENT_STATES,
     AGENT_STATUSES,
@@ -73,9 +75,9 @@ class ScrapedGauge(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        # While Redis is away the gauge has no samples in this scrape: the counters, kept in this
-        # process, are still served, rather than the whole scrape failing (and the target
-        # reading down) for the gauges it cannot read.
+        # While Redis is away the gauge has no samples in this scrape: the counters, as last read,
+        # are still served, rather than the whole scrape failing (and the target reading down)
+        # for the gauges it cannot read.
         for labels, value in _while_available(self._read, self._outage):
             family.add_metric(list(labels), value)
         yield family
@@ -110,13 +112,13 @@ class ScrapedSamples:
 
 
 class _Primer(Collector):
-    """Creates, at scrape time, the zero series of every queue and tenant known to the shared state
-    that this replica has not yet created, and exports nothing itself.
+    """Primes, at scrape time, the zero series of every queue and tenant known to the shared state
+    that this replica has not yet primed, and exports nothing itself.
 
     `increase()` cannot see the first increment of a series that appears at 1: it has no sample
     before it. A series exported at 0 first counts from there, which a new queue's first contacts
     need to show, and which makes a ratio of increases exact: its terms share their samples.
-    Registered before the series, so the zeros are in the very scrape that creates them. Ticket
+    Registered before the counts, so the zeros are in the very scrape that primes them. Ticket
     time histograms are left out: 20 channel and department pairs of 15 series each per tenant
     would cost more than the one first observation of each they would save.
     """
@@ -231,115 +233,102 @@ class Series:
     def __init__(
         self,
         registry: CollectorRegistry,
+        counts: Counts,
         scraped: ScrapedSamples,
         snapshot_stale_after: timedelta = timedelta(minutes=1),
     ) -> None:
-        r = registry
+        r, c = registry, counts
+        self.counts = counts
         registry.register(_Primer(self, scraped.queue_channels))
+        registry.register(counts)
         # -- contacts (helpline.contacts) --
-        self.contacts_received = Counter(
+        self.contacts_received = c.counter(
             "helpline_contacts_received_total",
             "Contacts that arrived.",
             ["tenant", "channel", "department"],
-            registry=r,
         )
-        self.contacts_self_served = Counter(
+        self.contacts_self_served = c.counter(
             "helpline_contacts_self_served_total",
             "Contacts resolved by IVR, bot or web self-service.",
             ["tenant", "channel"],
-            registry=r,
         )
-        self.contacts_queued = Counter(
+        self.contacts_queued = c.counter(
             "helpline_contacts_queued_total",
             "Contacts entering a queue (first entries only; callbacks excluded).",
             CONTACT,
-            registry=r,
         )
-        self.contacts_answered = Counter(
-            "helpline_contacts_answered_total", "Queued contacts connected to an agent.", CONTACT, registry=r
+        self.contacts_answered = c.counter(
+            "helpline_contacts_answered_total", "Queued contacts connected to an agent.", CONTACT
         )
-        self.contacts_answered_in_threshold = Counter(
+        self.contacts_answered_in_threshold = c.counter(
             "helpline_contacts_answered_in_threshold_total",
             "Answered contacts whose queue time was within their queue's service-level threshold.",
             CONTACT,
-            registry=r,
         )
-        self.contacts_abandoned = Counter(
+        self.contacts_abandoned = c.counter(
             "helpline_contacts_abandoned_total",
             "Contacts that left the queue unanswered.",
             CONTACT,
-            registry=r,
         )
-        self.contacts_abandoned_short = Counter(
+        self.contacts_abandoned_short = c.counter(
             "helpline_contacts_abandoned_short_total",
             "Abandons quicker than the short-abandon threshold (left out of service level when it is set).",
             CONTACT,
-            registry=r,
         )
-        self.contacts_transferred = Counter(
+        self.contacts_transferred = c.counter(
             "helpline_contacts_transferred_total",
             "Contacts transferred to a queue or an agent.",
             CONTACT,
-            registry=r,
         )
-        self.contacts_handed_off = Counter(
+        self.contacts_handed_off = c.counter(
             "helpline_contacts_handed_off_total",
             "Contacts handed off between customer service and support.",
             ["tenant", "from_department", "to_department"],
-            registry=r,
         )
-        self.contacts_timed_out = Counter(
+        self.contacts_timed_out = c.counter(
             "helpline_contacts_timed_out_total",
             "Contacts that reached their queue's maximum wait.",
             CONTACT,
-            registry=r,
         )
-        self.callbacks_scheduled = Counter(
+        self.callbacks_scheduled = c.counter(
             "helpline_callbacks_scheduled_total",
             "Callers who chose a callback.",
             ["tenant", "queue"],
-            registry=r,
         )
-        self.contacts_completed = Counter(
+        self.contacts_completed = c.counter(
             "helpline_contacts_completed_total",
             "Contacts handled to the end of wrap-up.",
             CONTACT,
-            registry=r,
         )
-        self.queue_wait = Histogram(
+        self.queue_wait = c.histogram(
             "helpline_contact_queue_wait_seconds",
             "Queue time of answered contacts.",
             CONTACT,
-            buckets=WAIT_BUCKETS,
-            registry=r,
+            WAIT_BUCKETS,
         )
-        self.talk = Histogram(
+        self.talk = c.histogram(
             "helpline_contact_talk_seconds",
             "Talk time of completed contacts.",
             CONTACT,
-            buckets=HANDLE_BUCKETS,
-            registry=r,
+            HANDLE_BUCKETS,
         )
-        self.hold = Histogram(
+        self.hold = c.histogram(
             "helpline_contact_hold_seconds",
             "Hold time of completed contacts.",
             CONTACT,
-            buckets=HANDLE_BUCKETS,
-            registry=r,
+            HANDLE_BUCKETS,
         )
-        self.wrap_up = Histogram(
+        self.wrap_up = c.histogram(
             "helpline_contact_wrap_up_seconds",
             "After-contact work of completed contacts.",
             CONTACT,
-            buckets=HANDLE_BUCKETS,
-            registry=r,
+            HANDLE_BUCKETS,
         )
-        self.handle = Histogram(
+        self.handle = c.histogram(
             "helpline_contact_handle_seconds",
             "Handle time (talk + hold + wrap-up) of completed contacts.",
             CONTACT,
-            buckets=HANDLE_BUCKETS,
-            registry=r,
+            HANDLE_BUCKETS,
         )
         # -- agents (helpline.agents) --
         self.agents_by_status = ScrapedGauge(
@@ -349,12 +338,11 @@ class Series:
             scraped.agents_by_status,
             r,
         )
-        self.agent_state_seconds = Counter(
+        self.agent_state_seconds = c.counter(
             "helpline_agent_state_seconds_total",
             "Seconds agents spent in each state (idle, offered, busy, after_contact_work, missed), by "
             "their status meanwhile; counted when the state or status changes.",
             ["tenant", "status", "state"],
-            registry=r,
         )
         # -- queues (the router's snapshots on helpline.queues) --
         self.snapshots = QueueSnapshots(r, snapshot_stale_after)
@@ -386,32 +374,28 @@ class Series:
             r,
         )
         # -- tickets (helpline.tickets) --
-        self.tickets_created = Counter(
+        self.tickets_created = c.counter(
             "helpline_tickets_created_total",
             "Tickets created.",
             ["tenant", "channel", "department", "priority"],
-            registry=r,
         )
-        self.tickets_solved = Counter(
+        self.tickets_solved = c.counter(
             "helpline_tickets_solved_total",
             "Tickets solved.",
             ["tenant", "channel", "department"],
-            registry=r,
         )
-        self.tickets_solved_first_contact = Counter(
+        self.tickets_solved_first_contact = c.counter(
             "helpline_tickets_solved_first_contact_total",
             "Tickets solved with one contact and no reopen before.",
             ["tenant", "channel", "department"],
-            registry=r,
         )
-        self.tickets_reopened = Counter(
-            "helpline_tickets_reopened_total", "Tickets reopened after being solved.", ["tenant"], registry=r
+        self.tickets_reopened = c.counter(
+            "helpline_tickets_reopened_total", "Tickets reopened after being solved.", ["tenant"]
         )
-        self.tickets_reopened_in_fcr_window = Counter(
+        self.tickets_reopened_in_fcr_window = c.counter(
             "helpline_tickets_reopened_in_fcr_window_total",
             "Tickets solved with one contact and reopened within the FCR window (7 days).",
             ["tenant"],
-            registry=r,
         )
         self.tickets_by_status = ScrapedGauge(
             "helpline_tickets",
@@ -420,83 +404,69 @@ class Series:
             scraped.tickets_by_status,
             r,
         )
-        self.ticket_first_reply = Histogram(
+        self.ticket_first_reply = c.histogram(
             "helpline_ticket_first_reply_seconds",
             "Time from creation to the first public agent reply.",
             ["tenant", "channel", "department"],
-            buckets=TICKET_BUCKETS,
-            registry=r,
+            TICKET_BUCKETS,
         )
-        self.ticket_resolution = Histogram(
+        self.ticket_resolution = c.histogram(
             "helpline_ticket_resolution_seconds",
             "Time from creation to solved.",
             ["tenant", "channel", "department"],
-            buckets=TICKET_BUCKETS,
-            registry=r,
+            TICKET_BUCKETS,
         )
-        self.tickets_escalated = Counter(
+        self.tickets_escalated = c.counter(
             "helpline_tickets_escalated_total",
             "Escalations between tiers.",
             ["tenant", "from_tier", "to_tier"],
-            registry=r,
         )
-        self.tickets_handed_off = Counter(
+        self.tickets_handed_off = c.counter(
             "helpline_tickets_handed_off_total",
             "Hand-offs between customer service and support.",
             ["tenant", "from_department", "to_department"],
-            registry=r,
         )
         # -- SLA (helpline.sla) --
-        self.sla_applied = Counter(
-            "helpline_sla_applied_total", "SLA targets applied.", ["tenant", "metric"], registry=r
+        self.sla_applied = c.counter(
+            "helpline_sla_applied_total", "SLA targets applied.", ["tenant", "metric"]
         )
-        self.sla_warned = Counter(
-            "helpline_sla_warned_total", "SLA warnings.", ["tenant", "metric"], registry=r
-        )
-        self.sla_breached = Counter(
-            "helpline_sla_breached_total", "SLA breaches.", ["tenant", "metric"], registry=r
-        )
-        self.sla_fulfilled = Counter(
+        self.sla_warned = c.counter("helpline_sla_warned_total", "SLA warnings.", ["tenant", "metric"])
+        self.sla_breached = c.counter("helpline_sla_breached_total", "SLA breaches.", ["tenant", "metric"])
+        self.sla_fulfilled = c.counter(
             "helpline_sla_fulfilled_total",
             'SLA targets met; late="true" when met after the deadline (compliance counts those as breached).',
             ["tenant", "metric", "late"],
-            registry=r,
         )
-        self.sla_queue_warned = Counter(
+        self.sla_queue_warned = c.counter(
             "helpline_sla_queue_warned_total",
             "Queued contacts past the warning share of their answer target.",
             ["tenant", "queue", "channel"],
-            registry=r,
         )
-        self.sla_queue_breached = Counter(
+        self.sla_queue_breached = c.counter(
             "helpline_sla_queue_breached_total",
             "Queued contacts past their answer target.",
             ["tenant", "queue", "channel"],
-            registry=r,
         )
         # -- surveys (helpline.feedback) --
-        self.csat_responses = Counter(
+        self.csat_responses = c.counter(
             "helpline_csat_responses_total",
             'CSAT answers; satisfied="true" for 4-5 of 5.',
             ["tenant", "satisfied"],
-            registry=r,
         )
-        self.nps_responses = Counter(
+        self.nps_responses = c.counter(
             "helpline_nps_responses_total",
             "NPS answers by category (promoter, passive, detractor).",
             ["tenant", "category"],
-            registry=r,
         )
-        self.ces_responses = Counter("helpline_ces_responses_total", "CES answers.", ["tenant"], registry=r)
-        self.ces_score = Counter(
+        self.ces_responses = c.counter("helpline_ces_responses_total", "CES answers.", ["tenant"])
+        self.ces_score = c.counter(
             "helpline_ces_score_total",
             "Sum of CES answers on a 1-7 scale (1-5 answers mapped onto it).",
             ["tenant"],
-            registry=r,
         )
 
     def prime_queue(self, tenant_id: str, queue_id: str, channel: str) -> None:
-        """Create the queue's contact series on `channel` at zero."""
+        """Export the queue's contact series on `channel` from zero."""
         labels = (tenant_id, queue_id, channel)
         for series in (
             self.contacts_queued,
@@ -514,41 +484,41 @@ class Series:
             self.sla_queue_warned,
             self.sla_queue_breached,
         ):
-            series.labels(*labels)
-        self.contacts_transferred.labels(tenant_id, queue_id, "")
-        self.callbacks_scheduled.labels(tenant_id, queue_id)
+            self.counts.prime(series, labels)
+        self.counts.prime(self.contacts_transferred, (tenant_id, queue_id, ""))
+        self.counts.prime(self.callbacks_scheduled, (tenant_id, queue_id))
 
     def prime_tenant(self, tenant_id: str) -> None:
-        """Create the tenant's series at zero, for every label value the enums give."""
+        """Export the tenant's series from zero, for every label value the enums give."""
         t = tenant_id
         for channel, department in product(CHANNELS, DEPARTMENTS):
-            self.contacts_received.labels(t, channel, department)
-            self.tickets_solved.labels(t, channel, department)
-            self.tickets_solved_first_contact.labels(t, channel, department)
+            self.counts.prime(self.contacts_received, (t, channel, department))
+            self.counts.prime(self.tickets_solved, (t, channel, department))
+            self.counts.prime(self.tickets_solved_first_contact, (t, channel, department))
             for priority in PRIORITIES:
-                self.tickets_created.labels(t, channel, department, priority)
+                self.counts.prime(self.tickets_created, (t, channel, department, priority))
         for channel in CHANNELS:
-            self.contacts_self_served.labels(t, channel)
+            self.counts.prime(self.contacts_self_served, (t, channel))
         for source, target in permutations(DEPARTMENTS, 2):
-            self.contacts_handed_off.labels(t, source, target)
-            self.tickets_handed_off.labels(t, source, target)
+            self.counts.prime(self.contacts_handed_off, (t, source, target))
+            self.counts.prime(self.tickets_handed_off, (t, source, target))
         for source, target in permutations(TIERS, 2):
-            self.tickets_escalated.labels(t, source, target)
+            self.counts.prime(self.tickets_escalated, (t, source, target))
         for status, state in product(AGENT_STATUSES, AGENT_STATES):
-            self.agent_state_seconds.labels(t, status, state)
+            self.counts.prime(self.agent_state_seconds, (t, status, state))
         for metric in SLA_METRICS:
             for series in (self.sla_applied, self.sla_warned, self.sla_breached):
-                series.labels(t, metric)
+                self.counts.prime(series, (t, metric))
             for late in ("true", "false"):
-                self.sla_fulfilled.labels(t, metric, late)
+                self.counts.prime(self.sla_fulfilled, (t, metric, late))
         for satisfied in ("true", "false"):
-            self.csat_responses.labels(t, satisfied)
+            self.counts.prime(self.csat_responses, (t, satisfied))
         for category in NPS_CATEGORIES:
-            self.nps_responses.labels(t, category)
+            self.counts.prime(self.nps_responses, (t, category))
         for series in (
             self.tickets_reopened,
             self.tickets_reopened_in_fcr_window,
             self.ces_responses,
             self.ces_score,
         ):
-            series.labels(t)
+            self.counts.prime(series, (t,))

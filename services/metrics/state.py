@@ -3,7 +3,9 @@
 Counters count events, so they need no state; what does need it is whatever one event alone cannot
 tell: a queue's service-level threshold when its contacts are answered, an agent's status and state
 before a change, a ticket's status before a change and its creation instant at its first reply, and
-whether a solved ticket was a first-contact resolution when it is reopened.
+whether a solved ticket was a first-contact resolution when it is reopened. What such an event
+counts is counted in the script that reads the state, into the replica's counts
+(services.metrics.counts), so that the state and the count move together or not at all.
 
 Each change is one command or one Lua script, so replicas sharing the Redis never interleave, and
 each is idempotent under the bus's at-least-once delivery: agent changes apply only when newer than
@@ -29,17 +31,17 @@ agents not removed, the counts per tenant and status, and the tickets not closed
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import redis
 
-from helpline.clock import Clock
-from services.metrics.claims import Claim
+from helpline.events import Envelope
+from services.metrics.counts import Counts
 from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
 from services.metrics.labels import EVERY_CHANNEL
-from services.metrics.round_trip import Arg, Known, Lua, Reply, RoundTrip
+from services.metrics.round_trip import Arg, Lua, Reply, RoundTrip
 
 PREFIX = "metrics:"
 THRESHOLDS = f"{PREFIX}thresholds"
@@ -53,9 +55,6 @@ SEP = "\x1f"
 CLOSED = "closed"
 # The router's default, for configurations older than the target field.
 DEFAULT_SERVICE_LEVEL_TARGET = 0.8
-# A replica keeps the queues' thresholds this long between reads of them all: every answer needs its
-# queue's, and a threshold changed through another replica reaches this one within this.
-THRESHOLDS_KEPT = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -81,24 +80,26 @@ class Retention:
     # later (a relay publishing again the entries it could not acknowledge while Redis was away, a
     # group handing over again the records it could not commit while Kafka was away).
     delivered: timedelta = timedelta(hours=1)
+    # A replica's counts, from its last count or scrape: far longer than a replica's container takes
+    # to start again, after which it carries on from them.
+    counts: timedelta = timedelta(days=7)
 
 
 # Time in a state is counted in segments, each closed by a change of state or of status, so that
 # each segment has one status: idle time counts as open for contacts only while available. The
 # agent's `segment_at` is where the current segment began.
 
-# KEYS: the agent, the counts. ARGV: tenant, the new status ('' when the agent is removed), the
-# change instant (epoch ms), the milliseconds a removed agent's record is kept. Returns nil when not
-# newer than the last applied status change, else the segment it closes: the state ('' for none
-# known), its milliseconds and the status left, as one string with SEP between them (a reply of one
-# string is read back in a third of the time of a list of three). An agent with no state known who
-# logs in (from offline, or first seen) is idle: the router creates agents idle and tells only
-# changes of state, so the stretch from the login to the first offer would otherwise count nowhere.
-# A removal sets the record to expire, and a status after it (the agent added again) keeps it for
-# good.
+# KEYS: the agent, the counts by status, the replica's counts. ARGV: tenant, the new status ('' when
+# the agent is removed), the change instant (epoch ms), the milliseconds a removed agent's record is
+# kept, the start of the state-time counter's fields (its name and the tenant). Unless not newer
+# than the last applied status change, counts the segment it closes, when its state is known, under
+# the status left. An agent with no state known who logs in (from offline, or first seen) is idle:
+# the router creates agents idle and tells only changes of state, so the stretch from the login to
+# the first offer would otherwise count nowhere. A removal sets the record to expire, and a status
+# after it (the agent added again) keeps it for good.
 _AGENT_STATUS = Lua("""
 local at = tonumber(ARGV[3])
-if at <= tonumber(redis.call('HGET', KEYS[1], 'status_at') or '-1') then return false end
+if at <= tonumber(redis.call('HGET', KEYS[1], 'status_at') or '-1') then return end
 local old = redis.call('HGET', KEYS[1], 'status') or ''
 local state = redis.call('HGET', KEYS[1], 'state') or ''
 local segment = redis.call('HGET', KEYS[1], 'segment_at')
@@ -117,16 +118,20 @@ if ARGV[2] == '' then
 else
   redis.call('PERSIST', KEYS[1])
 end
-return state .. '\\31' .. math.max(at - since, 0) .. '\\31' .. old
+if state ~= '' then
+  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[5] .. '\\31' .. old .. '\\31' .. state,
+             string.format('%.17g', math.max(at - since, 0) / 1000))
+end
 """)
 
-# KEYS: the agent. ARGV: the new state, the change instant (epoch ms), the milliseconds a removed
-# agent's record is kept. The record of an agent with no status (removed, or not logged in as far
-# as this service knows) expires as a removed agent's does. Returns nil when not newer than the
-# last applied state change, else the segment it closes, as _AGENT_STATUS does.
+# KEYS: the agent, the replica's counts. ARGV: the new state, the change instant (epoch ms), the
+# milliseconds a removed agent's record is kept, the start of the state-time counter's fields. The
+# record of an agent with no status (removed, or not logged in as far as this service knows)
+# expires as a removed agent's does. Unless not newer than the last applied state change, counts
+# the segment it closes, when the state left is known, as _AGENT_STATUS does.
 _AGENT_STATE = Lua("""
 local at = tonumber(ARGV[2])
-if at <= tonumber(redis.call('HGET', KEYS[1], 'state_at') or '-1') then return false end
+if at <= tonumber(redis.call('HGET', KEYS[1], 'state_at') or '-1') then return end
 local old = redis.call('HGET', KEYS[1], 'state') or ''
 local status = redis.call('HGET', KEYS[1], 'status') or ''
 local segment = redis.call('HGET', KEYS[1], 'segment_at')
@@ -134,7 +139,10 @@ local since = tonumber(segment or ARGV[2])
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_at', ARGV[2])
 if not segment or at > since then redis.call('HSET', KEYS[1], 'segment_at', ARGV[2]) end
 if status == '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return old .. '\\31' .. math.max(at - since, 0) .. '\\31' .. status
+if old ~= '' then
+  redis.call('HINCRBYFLOAT', KEYS[2], ARGV[4] .. '\\31' .. status .. '\\31' .. old,
+             string.format('%.17g', math.max(at - since, 0) / 1000))
+end
 """)
 
 # KEYS: the ticket, the counts. ARGV: tenant, version, status, created (epoch ms), channel,
@@ -169,13 +177,52 @@ return 1
 """)
 
 
-# KEYS: the ticket's first-contact solve. Returns the solve instant (epoch ms) the first time, nil
-# after, leaving a mark for the rest of the key's life so a redelivered solve cannot set it again.
+# KEYS: the ticket's first-contact solve, the replica's counts. ARGV: the reopen instant (epoch
+# microseconds), the FCR window (microseconds), the field of the reopens within it. The first reopen
+# of a ticket solved on its first contact counts within the window (inclusive, as
+# domain.kpis.first_contact_resolved has it) or not at all, and leaves a mark for the rest of the
+# key's life, so a redelivered reopen counts nothing.
 _FCR_REOPENED = Lua("""
 local solved = redis.call('GET', KEYS[1])
-if not solved or solved == 'reopened' then return false end
+if not solved or solved == 'reopened' then return end
 redis.call('SET', KEYS[1], 'reopened', 'KEEPTTL')
-return solved
+if math.max(tonumber(ARGV[1]) - tonumber(solved) * 1000, 0) <= tonumber(ARGV[2]) then
+  redis.call('HINCRBYFLOAT', KEYS[2], ARGV[3], 1)
+end
+""")
+
+# KEYS: the contact's first-answer mark, the replica's counts, the queues' thresholds. ARGV: the
+# mark's life (ms), the queue's field in the thresholds, the wait (seconds), the field of answers
+# within the threshold, then pairs of a field and its increment. The contact's first answer makes
+# the increments, and counts within the threshold when its queue has one the wait is within (an
+# answer in a queue whose threshold was never seen counts as not within, so service level reads low,
+# and visibly so, rather than high).
+_ANSWERED = Lua("""
+if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return end
+for i = 5, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local within = redis.call('HGET', KEYS[3], ARGV[2])
+if within and tonumber(ARGV[3]) <= tonumber(within) then redis.call('HINCRBYFLOAT', KEYS[2], ARGV[4], 1) end
+""")
+
+# KEYS: the event's delivery mark, the replica's counts, the ticket. ARGV: the mark's life (ms), the
+# reply's instant (epoch microseconds), the start of the first-reply histogram's fields (its name
+# and the tenant), then its buckets' upper bounds (seconds). The first delivery of a ticket's first
+# reply observes the time from the ticket's creation, under the ticket's channel and department;
+# returns 2 when the ticket's creation is not known (created before the metrics state), 1 when
+# observed, 0 when delivered before.
+_FIRST_REPLY = Lua("""
+if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return 0 end
+local facts = redis.call('HMGET', KEYS[3], 'created', 'channel', 'department')
+if not facts[1] then return 2 end
+local seconds = math.max((tonumber(ARGV[2]) - tonumber(facts[1]) * 1000) / 1000000, 0)
+local bucket = #ARGV - 3
+for i = 4, #ARGV do
+  if seconds <= tonumber(ARGV[i]) then bucket = i - 4 break end
+end
+local start = ARGV[3] .. '\\31' .. (facts[2] or '') .. '\\31' .. (facts[3] or '') .. '\\31'
+redis.call('HINCRBYFLOAT', KEYS[2], start .. bucket, 1)
+redis.call('HINCRBYFLOAT', KEYS[2], start .. 'sum', string.format('%.17g', seconds))
+return 1
 """)
 
 
@@ -185,15 +232,6 @@ class AnswerTarget:
 
     threshold: timedelta
     share: float
-
-
-@dataclass(frozen=True)
-class StateTime:
-    """A stretch an agent spent in one state under one status, closed by a change of either."""
-
-    state: str
-    status: str
-    duration: timedelta
 
 
 @dataclass(frozen=True)
@@ -209,41 +247,15 @@ class MetricsState:
     """The exporter's state; each change or read of an event is queued on the batch's `RoundTrip`
     and answers, if anything, with a `Reply` read once the trip has run."""
 
-    def __init__(self, client: redis.Redis, clock: Clock, retention: Retention | None = None) -> None:
+    def __init__(self, client: redis.Redis, counts: Counts, retention: Retention | None = None) -> None:
         self.client = client
-        self._clock = clock
+        self.counts = counts
         self.retention = retention or Retention()
-        self._thresholds: dict[str, timedelta] = {}
-        self._thresholds_read_at: datetime | None = None
 
     # -- queues --
 
-    def read_thresholds(self) -> None:
-        """Refresh the thresholds this replica keeps, when THRESHOLDS_KEPT has passed since it last
-        read them; called before a batch, whose own changes then go on top."""
-        now = self._clock.now()
-        if self._thresholds_read_at is not None and now - self._thresholds_read_at < THRESHOLDS_KEPT:
-            return
-        raw = self.client.hgetall(THRESHOLDS)
-        self._thresholds = {_text(field): timedelta(seconds=float(seconds)) for field, seconds in raw.items()}
-        self._thresholds_read_at = now
-
     def set_threshold(self, trip: RoundTrip, tenant_id: str, queue_id: str, threshold: timedelta) -> None:
-        field = _field(tenant_id, queue_id)
-        trip.call("HSET", THRESHOLDS, field, threshold.total_seconds())
-        self._thresholds[field] = threshold
-
-    def threshold(
-        self, trip: RoundTrip, tenant_id: str, queue_id: str
-    ) -> Known[timedelta | None] | Reply[timedelta | None]:
-        """The queue's threshold as this replica keeps it, or from Redis for a queue it does not
-        know yet (configured through another replica since it last read them, or not at all)."""
-        field = _field(tenant_id, queue_id)
-        known = self._thresholds.get(field)
-        if known is not None:
-            return Known(known)
-        trip.call("HGET", THRESHOLDS, field)
-        return trip.reply(_seconds)
+        trip.call("HSET", THRESHOLDS, _field(tenant_id, queue_id), threshold.total_seconds())
 
     def add_queue_channels(
         self, trip: RoundTrip, tenant_id: str, queue_id: str, channels: Iterable[str]
@@ -275,7 +287,6 @@ class MetricsState:
         trip.call(
             "HDEL", QUEUE_CHANNELS, *(_field(tenant_id, queue_id, channel) for channel in EVERY_CHANNEL)
         )
-        self._thresholds.pop(field, None)
 
     def answer_targets(self) -> dict[tuple[str, str], AnswerTarget]:
         """Every queue's service-level goal, by (tenant, queue); a queue whose target was never
@@ -292,50 +303,76 @@ class MetricsState:
             )
         return goals
 
-    def first_answer(self, trip: RoundTrip, tenant_id: str, contact_id: str, token: str) -> Claim:
-        """The contact's first-answer mark (services.metrics.claims): a contact connected again
-        after a transfer is answered once, as it entered the queues once, and a redelivered answer
-        is not counted."""
-        return self._claim(
-            trip, f"{PREFIX}answered:{_field(tenant_id, contact_id)}", token, self.retention.answered
+    def answered(
+        self,
+        trip: RoundTrip,
+        tenant_id: str,
+        contact_id: str,
+        queue_id: str,
+        wait: float,
+        within: str,
+        moves: Sequence[Arg],
+    ) -> None:
+        """Make `moves` on the contact's first answer, and count it `within` its queue's threshold
+        when the wait is: a contact connected again after a transfer is answered once, as it
+        entered the queues once, and a redelivered answer is not counted."""
+        trip.script(
+            _ANSWERED,
+            [f"{PREFIX}answered:{_field(tenant_id, contact_id)}", self.counts.key, THRESHOLDS],
+            [_ms_of(self.retention.answered), _field(tenant_id, queue_id), wait, within, *moves],
         )
 
-    def first_delivery(self, trip: RoundTrip, source: str, event_id: str, token: str) -> Claim:
-        """The event's delivery mark (CloudEvents' source and id name one event), so that what it
-        counts is counted once however often it is delivered."""
-        return self._claim(
-            trip, f"{PREFIX}delivered:{_field(source, event_id)}", token, self.retention.delivered
+    def delivered(self, trip: RoundTrip, source: str, event_id: str, moves: Sequence[Arg]) -> None:
+        """Make `moves` on the event's first delivery (CloudEvents' source and id name one event),
+        so that what it counts is counted once however often it is delivered."""
+        self.counts.once(trip, self._delivery(source, event_id), 1, _ms_of(self.retention.delivered), moves)
+
+    def first_reply(
+        self,
+        trip: RoundTrip,
+        event: Envelope,
+        ticket: tuple[str, str],
+        at_us: int,
+        histogram: tuple[str, Sequence[float]],
+    ) -> Reply[int]:
+        """Observe the (tenant, ticket)'s first reply at `at_us` (epoch microseconds) on the first
+        delivery of its event, into the histogram of the fields' start and bucket bounds given; 2
+        when the ticket's creation is not known."""
+        start, bounds = histogram
+        trip.script(
+            _FIRST_REPLY,
+            [self._delivery(event.source, event.id), self.counts.key, _ticket(*ticket)],
+            [_ms_of(self.retention.delivered), at_us, start, *bounds],
         )
+        return trip.reply(int)
 
     @staticmethod
-    def _claim(trip: RoundTrip, key: str, token: str, keep: timedelta) -> Claim:
-        # GET beside NX (Redis 7.0): the trip that had made the mark, or nil when this one did.
-        trip.call("SET", key, token, "NX", "GET", "PX", _ms_of(keep))
-        return Claim(key, token, trip.reply(_token))
+    def _delivery(source: str, event_id: str) -> str:
+        return f"{PREFIX}delivered:{_field(source, event_id)}"
 
     # -- agents --
 
     def agent_status(
-        self, trip: RoundTrip, tenant_id: str, agent_id: str, status: str, at_ms: int
-    ) -> Reply[StateTime | None]:
-        """Record the agent's status ('' once removed) as of `at_ms` (epoch ms); the stretch it
-        closes, None when the change is not newer or no state is known."""
+        self, trip: RoundTrip, tenant_id: str, agent_id: str, status: str, at_ms: int, state_time: str
+    ) -> None:
+        """Record the agent's status ('' once removed) as of `at_ms` (epoch ms), unless not newer,
+        counting the stretch it closes into the counter whose fields begin with `state_time`."""
         trip.script(
             _AGENT_STATUS,
-            [_agent(tenant_id, agent_id), AGENT_COUNTS],
-            [tenant_id, status, at_ms, _ms_of(self.retention.removed_agent)],
+            [_agent(tenant_id, agent_id), AGENT_COUNTS, self.counts.key],
+            [tenant_id, status, at_ms, _ms_of(self.retention.removed_agent), state_time],
         )
-        return trip.reply(_stretch)
 
     def agent_state(
-        self, trip: RoundTrip, tenant_id: str, agent_id: str, state: str, at_ms: int
-    ) -> Reply[StateTime | None]:
-        """Record the agent's state as of `at_ms` (epoch ms); the stretch it closes, None when the
-        change is not newer or no earlier state is known."""
+        self, trip: RoundTrip, tenant_id: str, agent_id: str, state: str, at_ms: int, state_time: str
+    ) -> None:
+        """Record the agent's state as of `at_ms` (epoch ms), unless not newer, counting the
+        stretch it closes as `agent_status` does."""
         trip.script(
-            _AGENT_STATE, [_agent(tenant_id, agent_id)], [state, at_ms, _ms_of(self.retention.removed_agent)]
+            _AGENT_STATE,
+            [_agent(tenant_id, agent_id), self.counts.key],
+            [state, at_ms, _ms_of(self.retention.removed_agent), state_time],
         )
-        return trip.reply(_stretch)
 
     def agent_counts(self) -> Iterable[tuple[tuple[str, str], float]]:
         return _counts(self.client.hgetall(AGENT_COUNTS))
@@ -368,62 +405,32 @@ class MetricsState:
             [tenant_id, version, status, _ms_of(self.retention.closed_ticket)],
         )
 
-    def ticket_facts(self, trip: RoundTrip, tenant_id: str, ticket_id: str) -> Reply[TicketFacts | None]:
-        trip.call("HMGET", _ticket(tenant_id, ticket_id), "created", "channel", "department")
-        return trip.reply(_facts)
-
     def ticket_counts(self) -> Iterable[tuple[tuple[str, str], float]]:
         return _counts(self.client.hgetall(TICKET_COUNTS))
 
     def first_contact_solve(
-        self, trip: RoundTrip, tenant_id: str, ticket_id: str, solved_at: datetime
-    ) -> Reply[bool]:
-        """Remember a solve on the first contact; False when it was already remembered (a redelivery)."""
-        trip.call(
-            "SET",
+        self, trip: RoundTrip, tenant_id: str, ticket_id: str, solved_at: datetime, moves: Sequence[Arg]
+    ) -> None:
+        """Remember a solve on the first contact, making `moves` the first time (not on a redelivery)."""
+        self.counts.once(
+            trip,
             _fcr(tenant_id, ticket_id),
             _ms(solved_at),
-            "NX",
-            "PX",
             _ms_of(self.retention.first_contact_solve),
+            moves,
         )
-        return trip.reply(bool)
 
     def first_contact_reopened(
-        self, trip: RoundTrip, tenant_id: str, ticket_id: str
-    ) -> Reply[datetime | None]:
-        """When the reopened ticket was solved on its first contact, if it was and this is its first
-        reopen seen; a redelivered reopen finds the mark left by the first one and gets None."""
-        trip.script(_FCR_REOPENED, [_fcr(tenant_id, ticket_id)])
-        return trip.reply(_instant)
-
-
-def _stretch(closed: bytes | None) -> StateTime | None:
-    if not closed:
-        return None
-    state, milliseconds, status = closed.decode().split(SEP)
-    if not state:
-        return None
-    return StateTime(state, status, timedelta(milliseconds=int(milliseconds)))
-
-
-def _seconds(raw: bytes | None) -> timedelta | None:
-    return None if raw is None else timedelta(seconds=float(raw))
-
-
-def _facts(raw: list[bytes | None]) -> TicketFacts | None:
-    created, channel, department = raw
-    if created is None:
-        return None
-    return TicketFacts(_from_ms(created), _text(channel), _text(department))
-
-
-def _instant(raw: bytes | None) -> datetime | None:
-    return None if raw is None else _from_ms(raw)
-
-
-def _from_ms(raw: bytes) -> datetime:
-    return datetime.fromtimestamp(int(raw) / 1000, UTC)
+        self, trip: RoundTrip, tenant_id: str, ticket_id: str, at_us: int, window: timedelta, within: str
+    ) -> None:
+        """Count `within` the first reopen (at `at_us`, epoch microseconds) of a ticket solved on its
+        first contact when it came within `window` of the solve; a redelivered reopen finds the mark
+        left by the first one and counts nothing."""
+        trip.script(
+            _FCR_REOPENED,
+            [_fcr(tenant_id, ticket_id), self.counts.key],
+            [at_us, window // timedelta(microseconds=1), within],
+        )
 
 
 def _field(*parts: str) -> str:
@@ -449,10 +456,6 @@ def _ms_of(span: timedelta) -> int:
 
 def _ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
-
-
-def _token(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode()
 
 
 def _text(raw: bytes | str | None) -> str:

@@ -15,10 +15,8 @@ At the end, once the centre has drained, as tests/e2e/test_outages_under_load.py
 count of contacts, surveys and tickets in Prometheus equal to the ledger's, the tickets as the
 ledger's people left them, the SLA events the ledger implies (warned or breached compared only for
 what ran clear of every step), each SLA event counted once. The counts are read through restarts
-of the metrics service (ledger_checks.across_restarts). A SIGKILL of the metrics service loses what
-it counted since Prometheus last scraped it (at most a second): a counter lives in the process, and
-the marks that keep it from counting an event twice live on in Redis. After such a kill the counts
-are held to at most the ledger's, and the shortfall is reported.
+of the metrics service (ledger_checks.across_restarts), and held exact through its SIGKILLs too:
+its counts live in Redis beside the marks that make them once (services/metrics/counts.py).
 """
 
 from __future__ import annotations
@@ -92,8 +90,6 @@ class ChaosResult:
     surveys: int = 0
     offers: int = 0
     state_changes: int = 0
-    # Counts the metrics service lost to its SIGKILLs: expected minus found, where they differ.
-    shortfall: list[Tally] = field(default_factory=list)
     duration_s: float = 0.0
 
     def recovery(self) -> tuple[float, float]:
@@ -108,7 +104,6 @@ def run_chaos(steps: list[Step], folder: Path, *, seed: int, tenant: str, pepper
     planned_s = WARM_UP_S + sum(max(f.hold_s for f in s.faults) + STEP_ESTIMATE_S + GAP_S for s in steps)
     scenario = troubled_centre(tenant, hours=planned_s * SPEED / 3600)
     capacity = {agent: dict(group.capacity) for group in scenario.agents for agent in agent_ids(group)}
-    metrics_killed = any(f.kind == "kill" and f.target == "metrics" for s in steps for f in s.faults)
     with (
         chaos_stack(folder / "stack") as stack,
         running_platform(
@@ -131,7 +126,7 @@ def run_chaos(steps: list[Step], folder: Path, *, seed: int, tenant: str, pepper
             played.result(timeout=planned_s + 600)
         assert sim.problems == []
         assert_nothing_exited_or_failed(platform)
-        check_end(result, platform, stack, sim, alerts, metrics_killed, time.monotonic() - began)
+        check_end(result, platform, stack, sim, alerts, time.monotonic() - began)
         final = audit()
         assert final.violations == []
         result.offers, result.state_changes = final.offers, final.state_changes
@@ -187,7 +182,6 @@ def check_end(
     stack: ChaosStack,
     sim: Simulation,
     alerts: SlaEvents,
-    metrics_killed: bool,
     elapsed_s: float,
 ) -> None:
     over = across_restarts(int(elapsed_s) + 120)
@@ -200,16 +194,10 @@ def check_end(
         )
 
     def held() -> None:
-        found = counts()
-        if metrics_killed:
-            wrong = [t for t in found if t.found > t.expected]
-        else:
-            wrong = [t for t in found if t.found != t.expected]
+        wrong = [t for t in counts() if t.found != t.expected]
         assert not wrong, f"counts other than the ledger's: {wrong}"
 
     eventually(held, timeout=60)
-    if metrics_killed:
-        result.shortfall = [t for t in counts() if t.found != t.expected]
     eventually(lambda: assert_tickets(platform, sim), timeout=60)
     eventually(lambda: assert_sla_events(alerts, sim, [s.outage for s in result.steps]), timeout=60)
     assert_nothing_dead_lettered(stack.redis_url, stack.kafka_bootstrap)

@@ -50,8 +50,9 @@ def running_platform(
     each service stopped at the end, which it must do cleanly. `per_service` adds to one service's
     environment (its own way to Redis and Kafka, say)."""
     own = per_service or {}
-    # The metrics service's KPI counters live in the process: a stop waits for Prometheus' next
-    # scrape (every second here), which is why the services stop before Prometheus does.
+    # A stop of the metrics service waits for Prometheus' next scrape (every second here), which
+    # takes the process's own counters (its KPI counts live on in Redis under its name) and is why
+    # the services stop before Prometheus does.
     last_scrape = {"metrics": {"HELPLINE_FINAL_SCRAPE_WAIT_SECONDS": "5"}}
     services = {
         name: ServiceProcess(

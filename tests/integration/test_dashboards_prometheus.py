@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
 from helpline.bus import BusMetrics
@@ -24,8 +27,11 @@ from helpline.grpc import GrpcMetrics
 from helpline.health import HttpMetrics
 from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.outbox import OutboxMetrics
+from services.metrics.counts import Counts
+from services.metrics.round_trip import Arg
 from services.metrics.series import QueueFigures, ScrapedSamples, Series
 from services.sla.timers import TimerMetrics
+from tests.stack_provider import Endpoints
 from tests.unit.test_dashboards import LABEL_VALUES, dashboards, queries, variables
 
 pytestmark = pytest.mark.integration
@@ -86,12 +92,15 @@ def child(metric: Any, **labels: str) -> Any:
     return metric.labels(**{name: labels.get(name, LABEL_VALUES_FOR.get(name, "")) for name in names})
 
 
-def registry_like_the_services() -> CollectorRegistry:
-    """The metrics catalog and platform series, with a sample in every series the dashboards read."""
+def registry_like_the_services(client: redis.Redis) -> CollectorRegistry:
+    """The metrics catalog, its counts in `client`, and platform series, with a sample in every
+    series the dashboards read."""
     registry = CollectorRegistry()
     queue = (TENANT, QUEUE, CHANNEL)
+    counts = Counts(client, f"dashboards-{uuid.uuid4().hex}", timedelta(hours=1))
     series = Series(
         registry,
+        counts,
         ScrapedSamples(
             agents_by_status=lambda: [((TENANT, "available"), 4), ((TENANT, "away"), 1)],
             tickets_by_status=lambda: [((TENANT, "open"), 7), ((TENANT, "pending"), 2)],
@@ -104,8 +113,11 @@ def registry_like_the_services() -> CollectorRegistry:
     for gauge, value in ((series.queue_threshold, 20), (series.queue_target, 0.8)):
         child(gauge).set(value)
     # Ticket time histograms are the series not primed at zero: they start at a first observation.
-    child(series.ticket_first_reply).observe(600)
-    child(series.ticket_resolution).observe(7200)
+    moves: list[Arg] = []
+    for histogram, seconds in ((series.ticket_first_reply, 600), (series.ticket_resolution, 7200)):
+        labels = tuple(LABEL_VALUES_FOR[name] for name in histogram.labelnames)
+        counts.observe(moves, histogram, labels, seconds)
+    client.hset(counts.key, mapping=dict(zip(moves[::2], moves[1::2], strict=True)))
 
     bus = BusMetrics(registry)
     for counter in (bus.handled, bus.retries, bus.dlq_writes):
@@ -126,9 +138,10 @@ def registry_like_the_services() -> CollectorRegistry:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prometheus(tmp_path_factory: pytest.TempPathFactory, stack: Endpoints) -> Iterator[str]:
     """A real Prometheus scraping two replicas of the exporter every second; its base URL."""
-    registry = registry_like_the_services()
+    client = redis.Redis.from_url(stack.redis_url)
+    registry = registry_like_the_services(client)
     servers = [start_http_server(0, addr="127.0.0.1", registry=registry)[0] for _ in range(2)]
     var_dir: Path = tmp_path_factory.mktemp("prometheus")
     config = var_dir / "prometheus.yml"
@@ -148,6 +161,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for server in servers:
             server.shutdown()
             server.server_close()
+        client.close()
 
 
 def _wait_for_scrapes(url: str) -> None:

@@ -1,7 +1,8 @@
 """Each event counted once, however often it is delivered, on the real Redis: an event handed over
 again (a relay publishing again what Redis never acknowledged, a group handing over again what
 Kafka never committed) to the same replica or to another, and an event whose round trip failed
-after Redis ran it (Redis frozen past the socket timeout) when the bus hands it back."""
+after Redis ran it (Redis frozen past the socket timeout) when the bus hands it back, and an event
+handed to a replica started again after a SIGKILL."""
 
 from __future__ import annotations
 
@@ -93,15 +94,31 @@ def test_an_event_whose_trip_failed_after_redis_ran_it_is_counted_when_handed_ba
             replica.events.handle_batch(events)
     finally:
         private_stack.thaw("redis")
-    # Redis ran the trip when it thawed: the marks are made, and nothing was counted from them.
+    # Redis ran the trip when it thawed: the marks are made, and the counts with them.
     marks = [key for key in client.scan_iter(match="metrics:delivered:*")]
     assert len(marks) == 5
     assert client.exists(f"metrics:answered:{tenant}\x1fc1")
-    assert _counts(replica, tenant)[0] == 1
-    assert not any(_counts(replica, tenant)[1:])
+    assert _counts(replica, tenant) == ONCE
     for envelope in events:
         replica.events.handle(envelope)
     assert _counts(replica, tenant) == ONCE
     replica.events.handle_batch(events)
     assert _counts(replica, tenant) == ONCE
     client.close()
+
+
+def test_a_replica_started_again_under_its_name_carries_on_from_its_counts(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    tenant = f"t{unique}"
+    before = Replica(redis_client, name=f"metrics-{unique}")
+    events = _events(tenant)
+    before.events.handle_batch(events[:3])
+    # A SIGKILL takes the process with everything in its memory; the group hands the uncommitted
+    # events to the replica started again, whose name, and so whose counts, are the same.
+    after = Replica(redis_client, name=before.name)
+    assert _counts(after, tenant) == [1.0, 1.0, 1.0, None, None, None]
+    after.events.handle_batch(events)
+    assert _counts(after, tenant) == ONCE
+    # Another replica exports nothing of them: the sum over replicas is the whole.
+    assert not any(_counts(Replica(redis_client), tenant))

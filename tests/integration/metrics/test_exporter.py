@@ -3,6 +3,7 @@ state-derived figures unchanged by redelivery and the same from every replica.""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,11 +39,19 @@ c, a, q, t, s = contact_events_pb2, agent_events_pb2, queue_events_pb2, ticket_e
 class Replica:
     """One exporter with its own registry, as one replica of the service has."""
 
-    def __init__(self, client: redis.Redis, clock: FakeClock | None = None, **settings_: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        clock: FakeClock | None = None,
+        name: str | None = None,
+        **settings_: float,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.clock = clock or FakeClock(START)
+        self.name = name or f"replica-{uuid.uuid4().hex}"
         settings = MetricsSettings(
             service_name="metrics",
+            replica_name=self.name,
             short_abandon_seconds=SHORT_ABANDON.total_seconds(),
             staffing_window_seconds=int(STAFFING_WINDOW.total_seconds()),
             **settings_,

@@ -7,12 +7,12 @@ import re
 from prometheus_client import CollectorRegistry
 
 from helpline.local_stack import REPO_ROOT
-from services.metrics.series import ScrapedSamples, Series
+from tests.unit.metrics.catalog import catalog_series
 
 
 def _catalog() -> set[tuple[str, str, str]]:
     registry = CollectorRegistry()
-    Series(registry, ScrapedSamples(list, list, list, list, list))
+    catalog_series(registry)
     return {
         (family.name + ("_total" if family.type == "counter" else ""), family.type, family.documentation)
         for family in registry.collect()
