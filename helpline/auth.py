@@ -3,11 +3,14 @@
 A key is shown once, when it is created, and stored only as a keyed hash. Redis layout, under a
 namespace (default `auth`):
 
-    <ns>:key:<digest>       hash: tenant_id, key_id, name, scopes (JSON list), created_at, digest
+    <ns>:key:<digest>       hash: tenant_id, key_id, name, scopes (JSON list), created_at, digest,
+                            role, agent_id (an agent's key), expires_at (epoch s, a key that expires)
     <ns>:keyid:<key_id>     string: the digest, so a key can be revoked by its id
     <ns>:tenant:<tenant_id> set: the tenant's key ids
 
-Create and revoke each run as one Lua script, so a half-written or half-revoked key never exists.
+Create and revoke each run as one Lua script, so a half-written or half-revoked key never exists. A
+key that expires is refused from its `expires_at`, and its hash and id go with it from Redis. A key
+made before roles existed has none and acts as `admin`, as it did (helpline.roles).
 """
 
 from __future__ import annotations
@@ -18,15 +21,17 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis
 
-from helpline.limits import TENANT_PATTERN
+from helpline.limits import ID_PATTERN, TENANT_PATTERN
 from helpline.logging import get_logger
+from helpline.roles import Role
 
 log = get_logger(__name__)
 
@@ -38,18 +43,26 @@ _TENANT_RE = re.compile(TENANT_PATTERN)
 # Scopes travel in logs and metadata; keep them to a plain, bounded alphabet.
 _SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9:._-]{0,63}$")
 _CREATE_ATTEMPTS = 5
+# An agent's key names an agent by the id the APIs take (helpline.limits).
+_AGENT_RE = re.compile(ID_PATTERN)
 
-# KEYS: key hash, key id, tenant set. ARGV: digest, key id, tenant, name, scopes, created_at.
-# Refuses to overwrite (a digest or key id collision is astronomically unlikely, but silently
-# re-pointing an existing key at another tenant must be impossible, not just unlikely).
+# KEYS: key hash, key id, tenant set. ARGV: digest, key id, tenant, name, scopes, created_at, role,
+# agent id ('' for none), expires_at (epoch s, '' for never). Refuses to overwrite (a digest or key
+# id collision is astronomically unlikely, but silently re-pointing an existing key at another
+# tenant must be impossible, not just unlikely).
 _CREATE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
 end
 redis.call('HSET', KEYS[1], 'tenant_id', ARGV[3], 'key_id', ARGV[2], 'name', ARGV[4],
-           'scopes', ARGV[5], 'created_at', ARGV[6], 'digest', ARGV[1])
+           'scopes', ARGV[5], 'created_at', ARGV[6], 'digest', ARGV[1], 'role', ARGV[7],
+           'agent_id', ARGV[8], 'expires_at', ARGV[9])
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
+if ARGV[9] ~= '' then
+  redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(ARGV[9])))
+  redis.call('EXPIREAT', KEYS[2], math.ceil(tonumber(ARGV[9])))
+end
 return 1
 """
 
@@ -76,15 +89,33 @@ class NotAuthenticatedError(RuntimeError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the tenant a key acts for, and which key."""
+    """Who is calling: the tenant a key acts for, which key, its role, and for an agent's key the
+    agent it acts for."""
 
     tenant_id: str
     key_id: str
     name: str
     scopes: frozenset[str] = frozenset()
+    role: Role = Role.ADMIN
+    agent_id: str | None = None
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 current_principal: ContextVar[Principal | None] = ContextVar("helpline_current_principal", default=None)
+# Whether the key of the call being served still stands (not revoked, not expired): set for the
+# calls that outlive their start (a gRPC stream), which ask it as they go.
+current_key_check: ContextVar[Callable[[], bool] | None] = ContextVar(
+    "helpline_current_key_check", default=None
+)
+
+
+def key_still_valid() -> bool:
+    """Whether the key of the call being served still stands; True where nothing checks it."""
+    check = current_key_check.get()
+    return check is None or check()
 
 
 def require_principal() -> Principal:
@@ -169,23 +200,51 @@ class ApiKeyStore:
     def _tenant(self, tenant_id: str) -> str:
         return f"{self._ns}:tenant:{tenant_id}"
 
-    def create(self, tenant_id: str, name: str, scopes: Iterable[str] = ()) -> tuple[str, str]:
-        """Create a key for the tenant. Returns (key_id, plaintext key); the key is not stored."""
+    def create(
+        self,
+        tenant_id: str,
+        name: str,
+        scopes: Iterable[str] = (),
+        *,
+        role: Role = Role.ADMIN,
+        agent_id: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[str, str]:
+        """Create a key of `role` for the tenant (an agent's key for `agent_id`, which only it
+        takes), expiring at `expires_at` if given. Returns (key_id, plaintext key); the key is not
+        stored."""
         validate_tenant_id(tenant_id)
         scope_list = sorted(set(scopes))
         for scope in scope_list:
             if not _SCOPE_RE.fullmatch(scope):
                 raise ValueError(f"invalid scope {scope!r}: use a-z, 0-9 and ':._-', at most 64 characters")
+        if (role is Role.AGENT) != (agent_id is not None):
+            raise ValueError("an agent's key, and only one, names the agent it acts for")
+        if agent_id is not None and not _AGENT_RE.fullmatch(agent_id):
+            raise ValueError(f"invalid agent id {agent_id!r}: use 1-128 of A-Z, a-z, 0-9 and '._:@-'")
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise ValueError(f"the key would expire at {expires_at.isoformat()}, which has passed")
+        expires = "" if expires_at is None else f"{expires_at.timestamp():.3f}"
         for _ in range(_CREATE_ATTEMPTS):
             key_id = secrets.token_hex(8)
             plaintext = generate_key()
             digest = hash_key(plaintext, self._pepper)
             created = self._create(
                 keys=[self._key(digest), self._keyid(key_id), self._tenant(tenant_id)],
-                args=[digest, key_id, tenant_id, name, json.dumps(scope_list), f"{time.time():.3f}"],
+                args=[
+                    digest,
+                    key_id,
+                    tenant_id,
+                    name,
+                    json.dumps(scope_list),
+                    f"{time.time():.3f}",
+                    role.value,
+                    agent_id or "",
+                    expires,
+                ],
             )
             if int(created) == 1:
-                log.info("api key created", tenant=tenant_id, key_id=key_id, key_name=name)
+                log.info("api key created", tenant=tenant_id, key_id=key_id, key_name=name, role=role.value)
                 return key_id, plaintext
         raise RuntimeError(f"could not allocate a unique API key after {_CREATE_ATTEMPTS} attempts")
 
@@ -202,7 +261,22 @@ class ApiKeyStore:
         # path ever compares key material with an early-exit string comparison.
         if not hmac.compare_digest(record.get("digest", "").encode(), digest.encode()):
             return None
-        return _principal(record)
+        principal = _principal(record)
+        # Redis drops the key at its expiry to the second; this refuses it from the instant.
+        if principal.expired(datetime.now(UTC)):
+            return None
+        return principal
+
+    def still_valid(self, principal: Principal) -> bool:
+        """Whether the key `principal` was resolved from still stands: not expired, not revoked.
+        While the store cannot be read, it does (an outage is no revocation)."""
+        if principal.expired(datetime.now(UTC)):
+            return False
+        try:
+            return bool(self._client.exists(self._keyid(principal.key_id)))
+        except redis.RedisError as exc:
+            log.warning("api key store unavailable; the key is taken to stand", error=str(exc))
+            return True
 
     def revoke(self, key_id: str) -> bool:
         """Revoke at once: the key stops resolving. False if there was no such key."""
@@ -243,9 +317,14 @@ class ApiKeyStore:
 
 
 def _principal(record: dict[str, str]) -> Principal:
+    expires = record.get("expires_at", "")
     return Principal(
         tenant_id=record["tenant_id"],
         key_id=record["key_id"],
         name=record.get("name", ""),
         scopes=frozenset(json.loads(record.get("scopes", "[]"))),
+        # A key made before roles existed could do everything, and still can: recreate it with a role.
+        role=Role(record.get("role") or Role.ADMIN),
+        agent_id=record.get("agent_id") or None,
+        expires_at=datetime.fromtimestamp(float(expires), UTC) if expires else None,
     )

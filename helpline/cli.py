@@ -3,8 +3,10 @@ and tail events."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -20,6 +22,7 @@ from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, 
 from helpline.logging import configure_logging
 from helpline.prometheus_config import write_prometheus_config
 from helpline.redis_client import connect
+from helpline.roles import Role
 from helpline.settings import load_settings
 from helpline.topics import CATALOG, ensure_topics
 
@@ -567,15 +570,50 @@ def _api_keys() -> ApiKeyStore:
     return ApiKeyStore(connect(settings.auth_redis_url, settings), pepper=settings.api_key_pepper)
 
 
+_SPAN = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
+_SPAN_UNITS = {
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+
+
+def _span(text: str) -> timedelta:
+    match = _SPAN.fullmatch(text.strip())
+    if match is None:
+        raise typer.BadParameter(f"{text!r}: give a whole number and m, h, d or w, e.g. 30d")
+    return int(match.group(1)) * _SPAN_UNITS[match.group(2)]
+
+
 @apikey_app.command("create")
 def apikey_create(
     tenant: Annotated[str, typer.Argument(help="The tenant the key acts for.")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="What the key may do: admin (configuration, keys, everything), supervisor, agent "
+            "(one agent's desk: give --agent), gateway (the channels) or reader (read-only)."
+        ),
+    ],
+    agent: Annotated[str | None, typer.Option(help="The agent an agent's key acts for.")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="The key stops working this long from now, e.g. 90m, 12h, 30d, 8w.")
+    ] = None,
     name: Annotated[str, typer.Option(help="What the key is for, e.g. the integration's name.")] = "default",
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
+    expires_at = datetime.now(UTC) + _span(expires) if expires else None
     store = _api_keys()
-    key_id, key = store.create(tenant, name, scopes=())
-    console.print(f"key id {key_id} for tenant {tenant}; keep the key, it is not shown again:")
+    try:
+        key_id, key = store.create(tenant, name, role=role, agent_id=agent, expires_at=expires_at)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    until = f", expiring {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    console.print(
+        f"key id {key_id} ({role}) for tenant {tenant}{until}; keep the key, it is not shown again:"
+    )
     out.print(key)
 
 
@@ -584,10 +622,11 @@ def apikey_list(tenant: Annotated[str, typer.Argument()]) -> None:
     """List a tenant's keys (never the keys themselves)."""
     store = _api_keys()
     table = Table(title=f"API keys of {tenant}")
-    table.add_column("key id")
-    table.add_column("name")
+    for column in ("key id", "name", "role", "agent", "expires"):
+        table.add_column(column)
     for principal in store.list(tenant):
-        table.add_row(principal.key_id, principal.name)
+        expires = f"{principal.expires_at:%Y-%m-%d %H:%M}" if principal.expires_at else ""
+        table.add_row(principal.key_id, principal.name, principal.role, principal.agent_id or "", expires)
     out.print(table)
 
 

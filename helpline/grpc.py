@@ -2,7 +2,9 @@
 request latency.
 
 Every RPC other than health and reflection needs an API key (metadata `x-api-key: <key>` or
-`authorization: Bearer <key>`); the handler runs with `helpline.auth.current_principal` set, and
+`authorization: Bearer <key>`) of a role the RPC's class of access admits (its `access` option,
+helpline.roles), and an agent's key may only name its own agent: PERMISSION_DENIED otherwise. The
+handler runs with `helpline.auth.current_principal` set, and
 with the tenant and key id bound into the structlog context of its log lines. Given the service's
 registry, every RPC, health and reflection included, is timed to its status code in
 `helpline_grpc_request_duration_seconds`.
@@ -15,7 +17,7 @@ import contextvars
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,15 +25,18 @@ from typing import Any, TypeVar
 import grpc
 import redis
 import structlog
+from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Histogram
 
-from helpline.auth import ApiKeyStore, NotAuthenticatedError, Principal, current_principal
+from helpline.auth import ApiKeyStore, NotAuthenticatedError, Principal, current_key_check, current_principal
 from helpline.failures import is_transient
 from helpline.limits import LimitError, validate
 from helpline.logging import get_logger
+from helpline.roles import Access, Role, admitted, agent_refusal, refusal
+from helpline.v1 import options_pb2
 
 log = get_logger(__name__)
 
@@ -91,10 +96,13 @@ class _PrincipalIterator(Iterator[T]):
 
 
 class ApiKeyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    """Authenticates every RPC except health and reflection against the API-key store."""
+    """Authenticates every RPC except health and reflection against the API-key store, and admits
+    the roles its class of access does: the `access` option of its .proto, or for an RPC no .proto
+    describes (a generic handler's) its entry in `undescribed`."""
 
-    def __init__(self, store: ApiKeyStore) -> None:
+    def __init__(self, store: ApiKeyStore, undescribed: Mapping[str, Access] | None = None) -> None:
         self._store = store
+        self._undescribed = dict(undescribed or {})
 
     def intercept_service(
         self,
@@ -102,12 +110,24 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
         handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(_EXEMPT_PREFIXES):
+        method = handler_call_details.method
+        if handler is None or method.startswith(_EXEMPT_PREFIXES):
             return handler
+        allowed = admitted(self._undescribed[method]) if method in self._undescribed else admitted_by(method)
+
         # grpc calls interceptors on the server's single polling thread, so the Redis lookup must not
         # happen here (it would stall every other call): it runs in the wrapped behaviour instead, on
         # the worker thread that serves this RPC.
-        return _wrap(handler, self._authenticate)
+        def authorize(request: Any, context: grpc.ServicerContext) -> contextvars.Context:
+            principal = self._authenticate(context)
+            why = refusal(principal.role, allowed, f"call {method.rsplit('/', 1)[-1]}")
+            if why is None and _names_agent(request):
+                why = agent_refusal(principal.role, principal.agent_id, request.agent_id)
+            if why is not None:
+                context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+            return _rpc_context(principal, lambda: self._store.still_valid(principal))
+
+        return _wrap(handler, authorize)
 
     def _authenticate(self, context: grpc.ServicerContext) -> Principal:
         key = _key_from_metadata(context.invocation_metadata())
@@ -123,30 +143,49 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         return principal
 
 
-def _rpc_context(principal: Principal) -> contextvars.Context:
+@functools.cache
+def admitted_by(method: str) -> frozenset[Role]:
+    """The roles an RPC (`/package.Service/Method`) admits, from the `access` option its .proto
+    sets (helpline.roles); none for an RPC that sets none."""
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(method.strip("/").replace("/", "."))
+    except KeyError:
+        return frozenset()
+    return admitted(descriptor.GetOptions().Extensions[options_pb2.access])
+
+
+def _names_agent(request: Any) -> bool:
+    """Whether the request is one of an agent's, by an `agent_id` field (a client-streaming call's
+    request is an iterator, and names none)."""
+    descriptor = getattr(request, "DESCRIPTOR", None)
+    return descriptor is not None and "agent_id" in descriptor.fields_by_name
+
+
+def _rpc_context(principal: Principal, still_valid: Callable[[], bool]) -> contextvars.Context:
     # A fresh copy per RPC: the principal (and log context) set in it never leaks into the pooled
     # worker thread's own context, so the next RPC on that thread starts clean even if this one
     # raised, and a streaming response sees the same values on every step, whichever thread steps it.
     ctx = contextvars.copy_context()
     ctx.run(current_principal.set, principal)
+    ctx.run(current_key_check.set, still_valid)
     ctx.run(structlog.contextvars.bind_contextvars, tenant=principal.tenant_id, key_id=principal.key_id)
     return ctx
 
 
 def _wrap(
     handler: grpc.RpcMethodHandler,  # type: ignore[type-arg]
-    authenticate: Callable[[grpc.ServicerContext], Principal],
+    authorize: Callable[[Any, grpc.ServicerContext], contextvars.Context],
 ) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
     def unary_response(behavior: Behaviour) -> Behaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
-            ctx = _rpc_context(authenticate(context))
+            ctx = authorize(request, context)
             return ctx.run(behavior, request, context)
 
         return call
 
     def streaming_response(behavior: StreamingBehaviour) -> StreamingBehaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            ctx = _rpc_context(authenticate(context))
+            ctx = authorize(request, context)
             return _PrincipalIterator(ctx, ctx.run(behavior, request, context))
 
         return call
@@ -395,6 +434,10 @@ class LatencyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         return _with_behaviours(handler, unary_response, streaming_response)
 
 
+# Seconds between the server's pings of a connection, and how long it waits for the answer.
+KEEPALIVE_S, KEEPALIVE_TIMEOUT_S = 30, 10
+
+
 def build_grpc_server(
     *,
     port: int,
@@ -406,6 +449,7 @@ def build_grpc_server(
     registry: CollectorRegistry | None = None,
     max_message_bytes: int = 1_048_576,
     barrier: Callable[[], None] = lambda: None,
+    undescribed: Mapping[str, Access] | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A server (not started) with health, reflection, and, given a store, API-key auth.
 
@@ -413,14 +457,15 @@ def build_grpc_server(
     is marked SERVING in the health service and listed by reflection. Returns the server, the bound
     port (`port=0` picks a free one) and the health servicer, for `stop_grpc_server`. `auth=None`
     serves without authentication: only for tests and tools, never a deployed service. Given a
-    `registry` (the service's own), every RPC's latency is recorded in it.
+    `registry` (the service's own), every RPC's latency is recorded in it. `undescribed` gives the
+    class of access of RPCs no .proto describes (`/package.Service/Method`, for generic handlers).
     """
     interceptors: list[grpc.ServerInterceptor] = []  # type: ignore[type-arg]
     if registry is not None:
         # First, so it is outermost and times the calls the API-key check refuses.
         interceptors.append(LatencyInterceptor(GrpcMetrics(registry)))
     if auth is not None:
-        interceptors.append(ApiKeyInterceptor(auth))
+        interceptors.append(ApiKeyInterceptor(auth, undescribed))
     else:
         log.warning("gRPC server without authentication", services=list(services))
     interceptors.append(GuardInterceptor(barrier))
@@ -433,7 +478,14 @@ def build_grpc_server(
             ("grpc.so_reuseport", 0),
             # A request larger than this is refused (RESOURCE_EXHAUSTED) before it is read whole.
             ("grpc.max_receive_message_length", max_message_bytes),
+            # A peer that went away without a word (a desktop's laptop closed, a NAT that dropped
+            # the connection) is found by a ping unanswered, and its streams end.
+            ("grpc.keepalive_time_ms", KEEPALIVE_S * 1000),
+            ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_S * 1000),
         ],
+        # Calls past the threads wait in a queue as long as the threads' count, and past that are
+        # refused (RESOURCE_EXHAUSTED) rather than queued without end behind held streams.
+        maximum_concurrent_rpcs=2 * max_workers,
     )
     for add in register:
         add(server)

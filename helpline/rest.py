@@ -1,5 +1,6 @@
-"""What every Helpline REST API shares: API-key authentication as a FastAPI dependency, and errors
-as RFC 9457 problem details (`application/problem+json`) with a clear message."""
+"""What every Helpline REST API shares: API-key authentication and role checks as FastAPI
+dependencies, and errors as RFC 9457 problem details (`application/problem+json`) with a clear
+message."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from helpline.failures import TransientError, is_transient
 from helpline.limits import EventTooLargeError, LimitError
 from helpline.logging import get_logger
 from helpline.producer import ProduceError
+from helpline.roles import Access, admitted, agent_refusal, refusal
 
 log = get_logger(__name__)
 
@@ -69,7 +71,9 @@ def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[s
 
 COMMON_PROBLEMS = {
     400: "The request is malformed (a body that does not parse, a bad header or cursor).",
-    401: "Missing, unknown or revoked API key.",
+    401: "Missing, unknown, expired or revoked API key.",
+    403: "The key's role does not admit this operation (`admits` lists the roles that do), or an "
+    "agent's key names another agent.",
     413: "The request body, or the event it would make, is too large; `field` says what to shorten.",
     422: "The request is invalid; `errors` or `rule` say why.",
     500: "The server failed; the error is logged.",
@@ -237,3 +241,36 @@ def principal_dependency(store_factory: Callable[[], ApiKeyStore]) -> Callable[.
         return principal
 
     return resolve
+
+
+# The OpenAPI operation's extensions: a route's class of access, and the roles that admits.
+ACCESS_FIELD, ROLES_FIELD = "x-access", "x-roles"
+
+
+def admits(access: Access) -> dict[str, Any]:
+    """A route's `openapi_extra`: its class of access and the roles it admits, in its OpenAPI
+    operation, where the authorization dependency reads the class and clients read both."""
+    return {ACCESS_FIELD: access.value, ROLES_FIELD: sorted(admitted(access))}
+
+
+def authorization(resolve: Callable[..., Principal]) -> Callable[..., None]:
+    """A dependency for every route of an API: 403 problem unless the caller's role is one the
+    route admits (a route that names none admits nobody), or when an agent's key names another
+    agent in the path. `resolve` is the API's principal dependency, which FastAPI then runs once a
+    request for both."""
+
+    # `Depends` as the default, not in `Annotated`: the annotations are strings (PEP 563), and one
+    # naming `resolve`, a local, would not resolve when FastAPI reads the signature.
+    def authorize(request: Request, principal: Principal = Depends(resolve)) -> None:  # noqa: B008
+        route = request.scope.get("route")
+        declared = (getattr(route, "openapi_extra", None) or {}).get(ACCESS_FIELD)
+        operation = f"{request.method} {getattr(route, 'path', request.url.path)}"
+        allowed = admitted(declared)
+        why = refusal(principal.role, allowed, operation)
+        agent_id = request.path_params.get("agent_id")
+        if why is None and agent_id is not None:
+            why = agent_refusal(principal.role, principal.agent_id, agent_id)
+        if why is not None:
+            raise ProblemError(403, "Forbidden", why, role=principal.role.value, admits=sorted(allowed))
+
+    return authorize

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19helpline/v1/options.proto\x12\x0bhelpline.v1\x1a google/protobuf/descriptor.proto:5\n\nevent_type\x12\x1f.google.protobuf.MessageOptions\x18\xd1\x86\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19helpline/v1/options.proto\x12\x0bhelpline.v1\x1a google/protobuf/descriptor.proto:5\n\nevent_type\x12\x1f.google.protobuf.MessageOptions\x18\xd1\x86\x03 \x01(\t:0\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xd2\x86\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

@@ -11,6 +11,7 @@ import builtins as _builtins
 DESCRIPTOR: _descriptor.FileDescriptor
 
 EVENT_TYPE_FIELD_NUMBER: _builtins.int
+ACCESS_FIELD_NUMBER: _builtins.int
 event_type: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MessageOptions, _builtins.str]
 """The CloudEvents `type` of an event message, `helpline.<domain>.<fact>.v1`.
 
@@ -18,4 +19,10 @@ Set on every event message and on nothing else: `helpline.events` builds its typ
 registry from it, so the .proto files are the one source of that mapping. Each type is unique.
 From Python: `Message.DESCRIPTOR.GetOptions().Extensions[options_pb2.event_type]`.
 50001 lies in the range protobuf reserves for an organisation's own options (50000-99999).
+"""
+access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.str]
+"""The class of access an RPC is (helpline.roles.Access: configure, read, agent_desk, intake,
+ticket_work, ticket_intake), which says the roles of the keys it admits. Set on every
+RPC: one without it admits no key. From Python:
+`MethodDescriptor.GetOptions().Extensions[options_pb2.access]`.
 """

@@ -25,49 +25,56 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from helpline.v1 import common_pb2 as helpline_dot_v1_dot_common__pb2
+from helpline.v1 import options_pb2 as helpline_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dhelpline/v1/sla_service.proto\x12\x0bhelpline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18helpline/v1/common.proto\"\x83\x04\n\x0fSlaMetricStatus\x12&\n\x06metric\x18\x01 \x01(\x0e\x32\x16.helpline.v1.SlaMetric\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.helpline.v1.SlaMetricState\x12\x11\n\tpolicy_id\x18\x04 \x01(\t\x12)\n\x06target\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\ntime_basis\x18\x06 \x01(\x0e\x32\x19.helpline.v1.SlaTimeBasis\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07warn_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\tremaining\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\x0c\x66ulfilled_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x62reached_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\rSlaConditions\x12)\n\npriorities\x18\x01 \x03(\x0e\x32\x15.helpline.v1.Priority\x12&\n\x05types\x18\x02 \x03(\x0e\x32\x17.helpline.v1.TicketType\x12&\n\x08\x63hannels\x18\x03 \x03(\x0e\x32\x14.helpline.v1.Channel\x12,\n\x0b\x64\x65partments\x18\x04 \x03(\x0e\x32\x17.helpline.v1.Department\x12\x0c\n\x04tags\x18\x05 \x03(\t\"\xb6\x01\n\tSlaTarget\x12&\n\x06metric\x18\x01 \x01(\x0e\x32\x16.helpline.v1.SlaMetric\x12\'\n\x08priority\x18\x02 \x01(\x0e\x32\x15.helpline.v1.Priority\x12)\n\x06target\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\ntime_basis\x18\x04 \x01(\x0e\x32\x19.helpline.v1.SlaTimeBasis\"\x9b\x01\n\rSlaEscalation\x12&\n\x06metric\x18\x01 \x01(\x0e\x32\x16.helpline.v1.SlaMetric\x12\x32\n\x07trigger\x18\x02 \x01(\x0e\x32!.helpline.v1.SlaEscalationTrigger\x12.\n\x07\x61\x63tions\x18\x03 \x03(\x0b\x32\x1d.helpline.v1.EscalationAction\"\xf3\x01\n\tSlaPolicy\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12.\n\nconditions\x18\x04 \x01(\x0b\x32\x1a.helpline.v1.SlaConditions\x12\'\n\x07targets\x18\x05 \x03(\x0b\x32\x16.helpline.v1.SlaTarget\x12\x13\n\x0b\x63\x61lendar_id\x18\x06 \x01(\t\x12\x14\n\x0cwarn_percent\x18\x07 \x01(\x05\x12/\n\x0b\x65scalations\x18\x08 \x03(\x0b\x32\x1a.helpline.v1.SlaEscalation\"T\n\x0cOpenInterval\x12%\n\x07weekday\x18\x01 \x01(\x0e\x32\x14.helpline.v1.Weekday\x12\r\n\x05opens\x18\x02 \x01(\t\x12\x0e\n\x06\x63loses\x18\x03 \x01(\t\"%\n\x07Holiday\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xb6\x01\n\x08\x43\x61lendar\x12\x13\n\x0b\x63\x61lendar_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x31\n\x0eopen_intervals\x18\x04 \x03(\x0b\x32\x19.helpline.v1.OpenInterval\x12\x19\n\x11holiday_countries\x18\x05 \x03(\t\x12&\n\x08holidays\x18\x06 \x03(\x0b\x32\x14.helpline.v1.Holiday\".\n\x19GetTicketSlaStatusRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"q\n\x1aGetTicketSlaStatusResponse\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x11\n\tpolicy_id\x18\x02 \x01(\t\x12-\n\x07metrics\x18\x03 \x03(\x0b\x32\x1c.helpline.v1.SlaMetricStatus\"<\n\x13ListPoliciesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Y\n\x14ListPoliciesResponse\x12(\n\x08policies\x18\x01 \x03(\x0b\x32\x16.helpline.v1.SlaPolicy\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x12GetCalendarRequest\x12\x13\n\x0b\x63\x61lendar_id\x18\x01 \x01(\t\">\n\x13GetCalendarResponse\x12\'\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32\x15.helpline.v1.Calendar*\xab\x01\n\x0eSlaMetricState\x12 \n\x1cSLA_METRIC_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17SLA_METRIC_STATE_ACTIVE\x10\x01\x12\x1b\n\x17SLA_METRIC_STATE_PAUSED\x10\x02\x12\x1e\n\x1aSLA_METRIC_STATE_FULFILLED\x10\x03\x12\x1d\n\x19SLA_METRIC_STATE_BREACHED\x10\x04*\x85\x01\n\x14SlaEscalationTrigger\x12&\n\"SLA_ESCALATION_TRIGGER_UNSPECIFIED\x10\x00\x12\"\n\x1eSLA_ESCALATION_TRIGGER_WARNING\x10\x01\x12!\n\x1dSLA_ESCALATION_TRIGGER_BREACH\x10\x02*\xb6\x01\n\x07Weekday\x12\x17\n\x13WEEKDAY_UNSPECIFIED\x10\x00\x12\x12\n\x0eWEEKDAY_MONDAY\x10\x01\x12\x13\n\x0fWEEKDAY_TUESDAY\x10\x02\x12\x15\n\x11WEEKDAY_WEDNESDAY\x10\x03\x12\x14\n\x10WEEKDAY_THURSDAY\x10\x04\x12\x12\n\x0eWEEKDAY_FRIDAY\x10\x05\x12\x14\n\x10WEEKDAY_SATURDAY\x10\x06\x12\x12\n\x0eWEEKDAY_SUNDAY\x10\x07\x32\x9a\x02\n\nSlaService\x12\x65\n\x12GetTicketSlaStatus\x12&.helpline.v1.GetTicketSlaStatusRequest\x1a\'.helpline.v1.GetTicketSlaStatusResponse\x12S\n\x0cListPolicies\x12 .helpline.v1.ListPoliciesRequest\x1a!.helpline.v1.ListPoliciesResponse\x12P\n\x0bGetCalendar\x12\x1f.helpline.v1.GetCalendarRequest\x1a .helpline.v1.GetCalendarResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dhelpline/v1/sla_service.proto\x12\x0bhelpline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18helpline/v1/common.proto\x1a\x19helpline/v1/options.proto\"\x83\x04\n\x0fSlaMetricStatus\x12&\n\x06metric\x18\x01 \x01(\x0e\x32\x16.helpline.v1.SlaMetric\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.helpline.v1.SlaMetricState\x12\x11\n\tpolicy_id\x18\x04 \x01(\t\x12)\n\x06target\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\ntime_basis\x18\x06 \x01(\x0e\x32\x19.helpline.v1.SlaTimeBasis\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07warn_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\tremaining\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\x0c\x66ulfilled_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x62reached_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\rSlaConditions\x12)\n\npriorities\x18\x01 \x03(\x0e\x32\x15.helpline.v1.Priority\x12&\n\x05types\x18\x02 \x03(\x0e\x32\x17.helpline.v1.TicketType\x12&\n\x08\x63hannels\x18\x03 \x03(\x0e\x32\x14.helpline.v1.Channel\x12,\n\x0b\x64\x65partments\x18\x04 \x03(\x0e\x32\x17.helpline.v1.Department\x12\x0c\n\x04tags\x18\x05 \x03(\t\"\xb6\x01\n\tSlaTarget\x12&\n\x06metric\x18\x01 \x01(\x0e\x32\x16.helpline.v1.SlaMetric\x12\'\n\x08priority\x18\x02 \x01(\x0e\x32\x15.helpline.v1.Priority\x12)\n\x06target\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\ntime_basis\x18\x04 \x01(\x0e\x32\x19.helpline.v1.SlaTimeBasis\"\x9b\x01\n\rSlaEscalation\x12&\n\x06metric\x18\x01 \x01(\x0e\x32\x16.helpline.v1.SlaMetric\x12\x32\n\x07trigger\x18\x02 \x01(\x0e\x32!.helpline.v1.SlaEscalationTrigger\x12.\n\x07\x61\x63tions\x18\x03 \x03(\x0b\x32\x1d.helpline.v1.EscalationAction\"\xf3\x01\n\tSlaPolicy\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12.\n\nconditions\x18\x04 \x01(\x0b\x32\x1a.helpline.v1.SlaConditions\x12\'\n\x07targets\x18\x05 \x03(\x0b\x32\x16.helpline.v1.SlaTarget\x12\x13\n\x0b\x63\x61lendar_id\x18\x06 \x01(\t\x12\x14\n\x0cwarn_percent\x18\x07 \x01(\x05\x12/\n\x0b\x65scalations\x18\x08 \x03(\x0b\x32\x1a.helpline.v1.SlaEscalation\"T\n\x0cOpenInterval\x12%\n\x07weekday\x18\x01 \x01(\x0e\x32\x14.helpline.v1.Weekday\x12\r\n\x05opens\x18\x02 \x01(\t\x12\x0e\n\x06\x63loses\x18\x03 \x01(\t\"%\n\x07Holiday\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xb6\x01\n\x08\x43\x61lendar\x12\x13\n\x0b\x63\x61lendar_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x31\n\x0eopen_intervals\x18\x04 \x03(\x0b\x32\x19.helpline.v1.OpenInterval\x12\x19\n\x11holiday_countries\x18\x05 \x03(\t\x12&\n\x08holidays\x18\x06 \x03(\x0b\x32\x14.helpline.v1.Holiday\".\n\x19GetTicketSlaStatusRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"q\n\x1aGetTicketSlaStatusResponse\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x11\n\tpolicy_id\x18\x02 \x01(\t\x12-\n\x07metrics\x18\x03 \x03(\x0b\x32\x1c.helpline.v1.SlaMetricStatus\"<\n\x13ListPoliciesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Y\n\x14ListPoliciesResponse\x12(\n\x08policies\x18\x01 \x03(\x0b\x32\x16.helpline.v1.SlaPolicy\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x12GetCalendarRequest\x12\x13\n\x0b\x63\x61lendar_id\x18\x01 \x01(\t\">\n\x13GetCalendarResponse\x12\'\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32\x15.helpline.v1.Calendar*\xab\x01\n\x0eSlaMetricState\x12 \n\x1cSLA_METRIC_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17SLA_METRIC_STATE_ACTIVE\x10\x01\x12\x1b\n\x17SLA_METRIC_STATE_PAUSED\x10\x02\x12\x1e\n\x1aSLA_METRIC_STATE_FULFILLED\x10\x03\x12\x1d\n\x19SLA_METRIC_STATE_BREACHED\x10\x04*\x85\x01\n\x14SlaEscalationTrigger\x12&\n\"SLA_ESCALATION_TRIGGER_UNSPECIFIED\x10\x00\x12\"\n\x1eSLA_ESCALATION_TRIGGER_WARNING\x10\x01\x12!\n\x1dSLA_ESCALATION_TRIGGER_BREACH\x10\x02*\xb6\x01\n\x07Weekday\x12\x17\n\x13WEEKDAY_UNSPECIFIED\x10\x00\x12\x12\n\x0eWEEKDAY_MONDAY\x10\x01\x12\x13\n\x0fWEEKDAY_TUESDAY\x10\x02\x12\x15\n\x11WEEKDAY_WEDNESDAY\x10\x03\x12\x14\n\x10WEEKDAY_THURSDAY\x10\x04\x12\x12\n\x0eWEEKDAY_FRIDAY\x10\x05\x12\x14\n\x10WEEKDAY_SATURDAY\x10\x06\x12\x12\n\x0eWEEKDAY_SUNDAY\x10\x07\x32\xb8\x02\n\nSlaService\x12o\n\x12GetTicketSlaStatus\x12&.helpline.v1.GetTicketSlaStatusRequest\x1a\'.helpline.v1.GetTicketSlaStatusResponse\"\x08\x92\xb5\x18\x04read\x12]\n\x0cListPolicies\x12 .helpline.v1.ListPoliciesRequest\x1a!.helpline.v1.ListPoliciesResponse\"\x08\x92\xb5\x18\x04read\x12Z\n\x0bGetCalendar\x12\x1f.helpline.v1.GetCalendarRequest\x1a .helpline.v1.GetCalendarResponse\"\x08\x92\xb5\x18\x04readb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpline.v1.sla_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SLAMETRICSTATE']._serialized_start=2179
-  _globals['_SLAMETRICSTATE']._serialized_end=2350
-  _globals['_SLAESCALATIONTRIGGER']._serialized_start=2353
-  _globals['_SLAESCALATIONTRIGGER']._serialized_end=2486
-  _globals['_WEEKDAY']._serialized_start=2489
-  _globals['_WEEKDAY']._serialized_end=2671
-  _globals['_SLAMETRICSTATUS']._serialized_start=138
-  _globals['_SLAMETRICSTATUS']._serialized_end=653
-  _globals['_SLACONDITIONS']._serialized_start=656
-  _globals['_SLACONDITIONS']._serialized_end=854
-  _globals['_SLATARGET']._serialized_start=857
-  _globals['_SLATARGET']._serialized_end=1039
-  _globals['_SLAESCALATION']._serialized_start=1042
-  _globals['_SLAESCALATION']._serialized_end=1197
-  _globals['_SLAPOLICY']._serialized_start=1200
-  _globals['_SLAPOLICY']._serialized_end=1443
-  _globals['_OPENINTERVAL']._serialized_start=1445
-  _globals['_OPENINTERVAL']._serialized_end=1529
-  _globals['_HOLIDAY']._serialized_start=1531
-  _globals['_HOLIDAY']._serialized_end=1568
-  _globals['_CALENDAR']._serialized_start=1571
-  _globals['_CALENDAR']._serialized_end=1753
-  _globals['_GETTICKETSLASTATUSREQUEST']._serialized_start=1755
-  _globals['_GETTICKETSLASTATUSREQUEST']._serialized_end=1801
-  _globals['_GETTICKETSLASTATUSRESPONSE']._serialized_start=1803
-  _globals['_GETTICKETSLASTATUSRESPONSE']._serialized_end=1916
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=1918
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=1978
-  _globals['_LISTPOLICIESRESPONSE']._serialized_start=1980
-  _globals['_LISTPOLICIESRESPONSE']._serialized_end=2069
-  _globals['_GETCALENDARREQUEST']._serialized_start=2071
-  _globals['_GETCALENDARREQUEST']._serialized_end=2112
-  _globals['_GETCALENDARRESPONSE']._serialized_start=2114
-  _globals['_GETCALENDARRESPONSE']._serialized_end=2176
-  _globals['_SLASERVICE']._serialized_start=2674
-  _globals['_SLASERVICE']._serialized_end=2956
+  _globals['_SLASERVICE'].methods_by_name['GetTicketSlaStatus']._loaded_options = None
+  _globals['_SLASERVICE'].methods_by_name['GetTicketSlaStatus']._serialized_options = b'\222\265\030\004read'
+  _globals['_SLASERVICE'].methods_by_name['ListPolicies']._loaded_options = None
+  _globals['_SLASERVICE'].methods_by_name['ListPolicies']._serialized_options = b'\222\265\030\004read'
+  _globals['_SLASERVICE'].methods_by_name['GetCalendar']._loaded_options = None
+  _globals['_SLASERVICE'].methods_by_name['GetCalendar']._serialized_options = b'\222\265\030\004read'
+  _globals['_SLAMETRICSTATE']._serialized_start=2206
+  _globals['_SLAMETRICSTATE']._serialized_end=2377
+  _globals['_SLAESCALATIONTRIGGER']._serialized_start=2380
+  _globals['_SLAESCALATIONTRIGGER']._serialized_end=2513
+  _globals['_WEEKDAY']._serialized_start=2516
+  _globals['_WEEKDAY']._serialized_end=2698
+  _globals['_SLAMETRICSTATUS']._serialized_start=165
+  _globals['_SLAMETRICSTATUS']._serialized_end=680
+  _globals['_SLACONDITIONS']._serialized_start=683
+  _globals['_SLACONDITIONS']._serialized_end=881
+  _globals['_SLATARGET']._serialized_start=884
+  _globals['_SLATARGET']._serialized_end=1066
+  _globals['_SLAESCALATION']._serialized_start=1069
+  _globals['_SLAESCALATION']._serialized_end=1224
+  _globals['_SLAPOLICY']._serialized_start=1227
+  _globals['_SLAPOLICY']._serialized_end=1470
+  _globals['_OPENINTERVAL']._serialized_start=1472
+  _globals['_OPENINTERVAL']._serialized_end=1556
+  _globals['_HOLIDAY']._serialized_start=1558
+  _globals['_HOLIDAY']._serialized_end=1595
+  _globals['_CALENDAR']._serialized_start=1598
+  _globals['_CALENDAR']._serialized_end=1780
+  _globals['_GETTICKETSLASTATUSREQUEST']._serialized_start=1782
+  _globals['_GETTICKETSLASTATUSREQUEST']._serialized_end=1828
+  _globals['_GETTICKETSLASTATUSRESPONSE']._serialized_start=1830
+  _globals['_GETTICKETSLASTATUSRESPONSE']._serialized_end=1943
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=1945
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=2005
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=2007
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=2096
+  _globals['_GETCALENDARREQUEST']._serialized_start=2098
+  _globals['_GETCALENDARREQUEST']._serialized_end=2139
+  _globals['_GETCALENDARRESPONSE']._serialized_start=2141
+  _globals['_GETCALENDARRESPONSE']._serialized_end=2203
+  _globals['_SLASERVICE']._serialized_start=2701
+  _globals['_SLASERVICE']._serialized_end=3013
 # @@protoc_insertion_point(module_scope)

@@ -13,14 +13,18 @@ from helpline.events import event_handler
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
-from services.router.api.grpc import SERVICE_NAME, registration
+from services.router.api.grpc import DEFAULT_OFFER_STREAMS, SERVICE_NAME, registration
 from services.router.api.rest import build_router
 from services.router.consumers import GROUP, TOPICS, RouterEvents
 from services.router.engine import Router
+from services.router.offer_streams import OfferStreams
 from services.router.pruning import SignaturePruner
 from services.router.retention import Retention
 from services.router.snapshots import QueueSnapshots
 from services.router.store import OUTBOX_STREAM
+
+# gRPC threads the offer streams always leave to every other call.
+UNARY_THREADS = 8
 
 
 class RouterSettings(Settings):
@@ -33,6 +37,13 @@ class RouterSettings(Settings):
     # Every connected agent desktop keeps one StreamOffers call open.
     grpc_max_workers: int = Field(
         256, ge=1, description="gRPC calls served at once; each connected agent desktop holds one."
+    )
+    max_offer_streams: int = Field(
+        DEFAULT_OFFER_STREAMS,
+        ge=1,
+        description="Offer streams (connected agent desktops) a replica holds at once; one more is "
+        "refused with RESOURCE_EXHAUSTED. At least 8 under `HELPLINE_GRPC_MAX_WORKERS`, so the "
+        "streams always leave threads for every other call.",
     )
     contact_retention_seconds: int = Field(
         Retention.contact_s,
@@ -64,6 +75,15 @@ class RouterSettings(Settings):
         self.retention()
         return self
 
+    @model_validator(mode="after")
+    def _streams_leave_threads(self) -> RouterSettings:
+        if self.max_offer_streams > self.grpc_max_workers - UNARY_THREADS:
+            raise ValueError(
+                f"max_offer_streams ({self.max_offer_streams}) must leave {UNARY_THREADS} of "
+                f"grpc_max_workers ({self.grpc_max_workers}) to the other calls"
+            )
+        return self
+
     def retention(self) -> Retention:
         return Retention(
             contact_s=self.contact_retention_seconds,
@@ -87,7 +107,7 @@ def build(settings: RouterSettings) -> ServiceRuntime:
     runtime.add_worker("queue-snapshots", snapshots.run, snapshots.stop)
     pruner = SignaturePruner(router, settings.signature_prune_interval_seconds)
     runtime.add_worker("signature-pruning", pruner.run, pruner.stop)
-    runtime.add_grpc([SERVICE_NAME], registration(lambda: router))
+    runtime.add_grpc([SERVICE_NAME], registration(lambda: router, OfferStreams(settings.max_offer_streams)))
     return runtime
 
 

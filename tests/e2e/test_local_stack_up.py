@@ -83,7 +83,7 @@ def test_up_publish_tail_down(tmp_path: Path) -> None:
         assert "c-42" in tailed.stdout
         assert '"channel": "CHANNEL_CHAT"' in tailed.stdout
 
-        key = helpline(env, "apikey", "create", "acme", "--name", "e2e")
+        key = helpline(env, "apikey", "create", "acme", "--role", "admin", "--name", "e2e")
         assert key.returncode == 0, key.stderr
         assert key.stdout.strip().startswith("hlk_")
 

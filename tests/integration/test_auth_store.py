@@ -3,10 +3,16 @@ hash is ever stored."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import redis
+from typer.testing import CliRunner
 
 from helpline.auth import ApiKeyStore, InvalidTenantError, Principal, hash_key
+from helpline.cli import app
+from helpline.roles import Role
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +36,7 @@ def test_create_resolve_list_revoke(store: ApiKeyStore, unique: str) -> None:
 
     assert store.revoke(key_id) is True
     assert store.resolve(key) is None
+    assert not store.still_valid(principal)
     assert [p.key_id for p in store.list(tenant)] == [other_id]
     assert store.revoke(key_id) is False
 
@@ -122,3 +129,81 @@ def test_works_with_a_decoding_client(redis_url: str, unique: str) -> None:
         assert store.revoke(key_id)
     finally:
         client.close()
+
+
+def test_a_key_has_a_role_and_an_agents_key_names_its_agent(store: ApiKeyStore, unique: str) -> None:
+    tenant = f"acme-{unique}"
+    _id, desk = store.create(tenant, "desk", role=Role.AGENT, agent_id="ann")
+    _id, gateway = store.create(tenant, "web", role=Role.GATEWAY)
+    assert (store.resolve(desk) or _none()).role is Role.AGENT
+    assert (store.resolve(desk) or _none()).agent_id == "ann"
+    assert (store.resolve(gateway) or _none()).agent_id is None
+    assert {p.role for p in store.list(tenant)} == {Role.AGENT, Role.GATEWAY}
+    with pytest.raises(ValueError, match="names the agent"):
+        store.create(tenant, "desk", role=Role.AGENT)
+    with pytest.raises(ValueError, match="names the agent"):
+        store.create(tenant, "web", role=Role.GATEWAY, agent_id="ann")
+    with pytest.raises(ValueError, match="invalid agent id"):
+        store.create(tenant, "desk", role=Role.AGENT, agent_id="ann bob")
+
+
+def test_a_key_stops_resolving_when_it_expires_and_leaves_redis(
+    store: ApiKeyStore, redis_client: redis.Redis, unique: str
+) -> None:
+    tenant = f"acme-{unique}"
+    key_id, key = store.create(
+        tenant, "temp", role=Role.READER, expires_at=datetime.now(UTC) + timedelta(seconds=2)
+    )
+    principal = store.resolve(key)
+    assert principal is not None
+    assert principal.expires_at is not None
+    assert 0 < redis_client.ttl(f"auth-{unique}:keyid:{key_id}") <= 3
+    assert store.still_valid(principal)
+    time.sleep(2.1)
+    assert store.resolve(key) is None
+    assert not store.still_valid(principal)
+    with pytest.raises(ValueError, match="has passed"):
+        store.create(tenant, "late", role=Role.READER, expires_at=datetime.now(UTC))
+
+
+def test_a_key_made_before_roles_acts_as_admin(
+    store: ApiKeyStore, redis_client: redis.Redis, unique: str
+) -> None:
+    key_id, key = store.create(f"acme-{unique}", "old")
+    digest = redis_client.get(f"auth-{unique}:keyid:{key_id}")
+    assert digest is not None
+    redis_client.hdel(f"auth-{unique}:key:{digest.decode()}", "role", "agent_id", "expires_at")
+    principal = store.resolve(key)
+    assert principal is not None
+    assert (principal.role, principal.agent_id, principal.expires_at) == (Role.ADMIN, None, None)
+
+
+def test_the_cli_creates_a_key_of_the_role_given(
+    store: ApiKeyStore, redis_url: str, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPLINE_AUTH_REDIS_URL", redis_url)
+    monkeypatch.setenv("HELPLINE_API_KEY_PEPPER", PEPPER)
+    tenant = f"acme-{unique}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["apikey", "create", tenant]).exit_code == 2
+    refused = runner.invoke(app, ["apikey", "create", tenant, "--role", "agent"])
+    assert refused.exit_code == 2
+    assert "names the agent" in refused.output
+    made = runner.invoke(
+        app, ["apikey", "create", tenant, "--role", "agent", "--agent", "ann", "--expires", "30d"]
+    )
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip().splitlines()[-1]
+    principal = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=PEPPER).resolve(key)
+    assert principal is not None
+    assert (principal.tenant_id, principal.role, principal.agent_id) == (tenant, Role.AGENT, "ann")
+    assert principal.expires_at is not None
+    assert timedelta(days=29) < principal.expires_at - datetime.now(UTC) <= timedelta(days=30)
+    assert (
+        runner.invoke(app, ["apikey", "create", tenant, "--role", "reader", "--expires", "soon"]).exit_code
+        == 2
+    )
+
+
+def _none() -> Principal:
+    raise AssertionError("the key did not resolve")

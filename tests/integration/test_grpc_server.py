@@ -17,12 +17,15 @@ from helpline.auth import ApiKeyStore, current_principal, current_tenant
 from helpline.durability import ReplicaLagError
 from helpline.grpc import build_grpc_server, mark_not_serving, stop_grpc_server
 from helpline.local_stack import free_port
+from helpline.roles import Access
 from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
 ECHO = "test.Echo"
 LATENCY = "helpline_grpc_request_duration_seconds"
+# The echo service has no .proto to name its RPCs' class of access.
+ECHO_ACCESS = {f"/{ECHO}/{name}": Access.READ for name in ("Who", "Count", "Fail", "GetWho")}
 
 
 def _who(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -74,7 +77,12 @@ def registry() -> CollectorRegistry:
 @pytest.fixture
 def channel(store: ApiKeyStore, registry: CollectorRegistry) -> Iterator[grpc.Channel]:
     server, port, health = build_grpc_server(
-        port=0, services=[ECHO], auth=store, register=[_register_echo], registry=registry
+        port=0,
+        services=[ECHO],
+        auth=store,
+        register=[_register_echo],
+        registry=registry,
+        undescribed=ECHO_ACCESS,
     )
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -282,7 +290,12 @@ def test_a_write_is_answered_ok_only_past_the_replica_barrier(store: ApiKeyStore
 
     key = store.create(f"t{unique}", "barrier")[1]
     server, port, health = build_grpc_server(
-        port=0, services=[ECHO], auth=store, register=[_register_echo, _register_reader], barrier=lagging
+        port=0,
+        services=[ECHO],
+        auth=store,
+        register=[_register_echo, _register_reader],
+        barrier=lagging,
+        undescribed=ECHO_ACCESS,
     )
     server.start()
     try:
@@ -302,3 +315,16 @@ def _register_reader(server: grpc.Server) -> None:
     identity = lambda data: data  # noqa: E731 -- raw bytes on the wire, no protobuf needed
     handlers = {"GetWho": grpc.unary_unary_rpc_method_handler(_who, identity, identity)}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(ECHO, handlers),))
+
+
+def test_an_rpc_that_names_no_class_of_access_admits_no_key(store: ApiKeyStore, unique: str) -> None:
+    key = store.create(f"t{unique}", "admin")[1]
+    server, port, health = build_grpc_server(port=0, services=[ECHO], auth=store, register=[_register_echo])
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel, pytest.raises(grpc.RpcError) as refused:
+            _who_call(channel)(b"", metadata=(("x-api-key", key),), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert refused.value.details() == "a key of role admin cannot call Who; it takes no role"
+    finally:
+        stop_grpc_server(server, health, grace=1.0)

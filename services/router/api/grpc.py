@@ -16,13 +16,14 @@ from __future__ import annotations
 import base64
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
 import grpc
 
-from helpline.auth import current_tenant
+from helpline.auth import current_tenant, key_still_valid
 from helpline.domain import duration, from_timestamp, timestamp
 from helpline.grpc import Refusal, answers_refusals
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2_grpc
@@ -46,6 +47,7 @@ from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Department
 from services.router.engine import Router
 from services.router.matching import offer_message
+from services.router.offer_streams import OfferStream, OfferStreams, StreamsFullError
 from services.router.queue_status import ChannelStatus, channel_statuses
 from services.router.records import AgentRecord
 from services.router.steps import Applied
@@ -54,6 +56,10 @@ from services.router.store import Keys
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 # How long a stream waits for its next desk entry before it checks whether its client is still there.
 DESK_WAIT_S = 1.0
+# How often a desk's stream asks whether its key still stands.
+KEY_CHECK_S = 2.0
+# Offer streams a replica holds at once, when not configured (RouterSettings.max_offer_streams).
+DEFAULT_OFFER_STREAMS = 224
 _DESK_BEHIND = "desk_behind: this desktop fell behind its desk; reconnect"
 # XREAD from before the first entry of a stream that does not exist yet.
 _STREAM_START = b"0-0"
@@ -182,14 +188,25 @@ def _pending_offer(router: Router, agent: AgentRecord) -> pb.Offer | None:
 
 
 def _follow_desk(
-    subscription: Subscription, context: grpc.ServicerContext
+    subscription: Subscription, stream: OfferStream, context: grpc.ServicerContext
 ) -> Iterator[pb.StreamOffersResponse]:
-    """The desk's entries after the subscription's start, as they come, until the RPC ends."""
+    """The desk's entries after the subscription's start, as they come, until the RPC ends, or the
+    caller's key is revoked or expires (within KEY_CHECK_S: offers carry customers' details)."""
+    checked_at = time.monotonic()
     while context.is_active():
         if subscription.overflowed:
             context.abort(
                 grpc.StatusCode.UNAVAILABLE, "desk_behind: this desktop fell behind its desk; reconnect"
             )
+        if stream.replaced.is_set():
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"replaced: agent {stream.agent_id}'s offers go to a newer stream, opened since",
+            )
+        if time.monotonic() - checked_at >= KEY_CHECK_S:
+            if not key_still_valid():
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "the API key was revoked or has expired")
+            checked_at = time.monotonic()
         try:
             _entry_id, fields = subscription.entries.get(timeout=DESK_WAIT_S)
         except queue.Empty:
@@ -200,22 +217,41 @@ def _follow_desk(
 
 
 def _offers(
-    feed: DeskFeed, subscription: Subscription, pending: pb.Offer | None, context: grpc.ServicerContext
+    ended: Callable[[], None],
+    subscription: Subscription,
+    stream: OfferStream,
+    pending: pb.Offer | None,
+    context: grpc.ServicerContext,
 ) -> Iterator[pb.StreamOffersResponse]:
     try:
         if pending is not None:
             yield pb.StreamOffersResponse(offer=pending)
-        yield from _follow_desk(subscription, context)
+        yield from _follow_desk(subscription, stream, context)
     finally:
-        feed.unsubscribe(subscription)
+        ended()
+
+
+class _Once:
+    """Calls `action` the first time it is called, and never again."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action: Callable[[], None] | None = action
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            action, self._action = self._action, None
+        if action is not None:
+            action()
 
 
 # -- the service -----------------------------------------------------------------------------------
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
-    def __init__(self, router: Callable[[], Router]) -> None:
+    def __init__(self, router: Callable[[], Router], streams: OfferStreams) -> None:
         self._router = router
+        self._streams = streams
         self._feed: DeskFeed | None = None
         self._feed_lock = threading.Lock()
 
@@ -274,12 +310,22 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         # missed (desktops drop an offer_id they already have).
         after = _last_entry_id(router, key)
         pending = _pending_offer(router, router.core.require_agent(tenant, agent_id))
+        try:
+            stream = self._streams.open(tenant, agent_id)
+        except StreamsFullError as exc:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         feed = self._desk_feed(router)
         subscription = feed.subscribe(tenant, key, after)
+
         # grpc may stop stepping a stream whose client went away without closing it: this ends the
-        # subscription either way.
-        context.add_callback(lambda: feed.unsubscribe(subscription))
-        return _offers(feed, subscription, pending, context)
+        # subscription, and gives back the stream's place, either way (each at most once).
+        def end() -> None:
+            feed.unsubscribe(subscription)
+            self._streams.close(stream)
+
+        ended = _Once(end)
+        context.add_callback(ended)
+        return _offers(ended, subscription, stream, pending, context)
 
     @_answers_refusals
     def AcceptOffer(  # noqa: N802
@@ -454,10 +500,14 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         )
 
 
-def registration(router: Callable[[], Router]) -> Callable[[grpc.Server], None]:
-    """What `ServiceRuntime.add_grpc` calls to add the servicer to its server."""
+def registration(
+    router: Callable[[], Router], streams: OfferStreams | None = None
+) -> Callable[[grpc.Server], None]:
+    """What `ServiceRuntime.add_grpc` calls to add the servicer to its server; `streams` caps its
+    offer streams (DEFAULT_OFFER_STREAMS by default)."""
 
     def register(server: grpc.Server) -> None:
-        router_service_pb2_grpc.add_RouterServiceServicer_to_server(RouterServicer(router), server)
+        servicer = RouterServicer(router, streams or OfferStreams(DEFAULT_OFFER_STREAMS))
+        router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
 
     return register

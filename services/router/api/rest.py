@@ -18,7 +18,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Response
 
 from helpline.auth import ApiKeyStore, Principal
-from helpline.rest import COMMON_PROBLEMS, ProblemError, principal_dependency, problem_responses
+from helpline.rest import (
+    COMMON_PROBLEMS,
+    ProblemError,
+    admits,
+    authorization,
+    principal_dependency,
+    problem_responses,
+)
+from helpline.roles import Access
 from services.router.api.schemas import (
     ID_PATTERN,
     SKILL_PATTERN,
@@ -85,8 +93,13 @@ def saved(response: Response, version: int, location: str) -> None:
 
 
 def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) -> APIRouter:
-    api = APIRouter(prefix="/v1", responses=problem_responses(COMMON_PROBLEMS))
-    Caller = Annotated[Principal, Depends(principal_dependency(keys))]  # noqa: N806 -- a type alias
+    resolve = principal_dependency(keys)
+    api = APIRouter(
+        prefix="/v1",
+        responses=problem_responses(COMMON_PROBLEMS),
+        dependencies=[Depends(authorization(resolve))],
+    )
+    Caller = Annotated[Principal, Depends(resolve)]  # noqa: N806 -- a type alias
     missing = problem_responses({404: "Nothing with this id for this tenant."})
     written = problem_responses(
         {
@@ -101,7 +114,13 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
 
     # -- skills --
 
-    @api.put("/skills/{name}", tags=["skills"], response_model=SkillOut, responses=put(SkillOut, "skill"))
+    @api.put(
+        "/skills/{name}",
+        openapi_extra=admits(Access.CONFIGURE),
+        tags=["skills"],
+        response_model=SkillOut,
+        responses=put(SkillOut, "skill"),
+    )
     def put_skill(name: SkillPath, body: SkillIn, caller: Caller, response: Response) -> SkillOut:
         """Create a skill or change its description."""
         with refusals():
@@ -109,14 +128,20 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         saved(response, record.version, f"/v1/skills/{name}")
         return SkillOut.of(record)
 
-    @api.get("/skills/{name}", tags=["skills"], response_model=SkillOut, responses=missing)
+    @api.get(
+        "/skills/{name}",
+        openapi_extra=admits(Access.READ),
+        tags=["skills"],
+        response_model=SkillOut,
+        responses=missing,
+    )
     def get_skill(name: SkillPath, caller: Caller, response: Response) -> SkillOut:
         with refusals():
             record = router().catalog.skill(caller.tenant_id, name)
         response.headers["ETag"] = etag(record.version)
         return SkillOut.of(record)
 
-    @api.get("/skills", tags=["skills"], response_model=SkillList)
+    @api.get("/skills", openapi_extra=admits(Access.READ), tags=["skills"], response_model=SkillList)
     def list_skills(caller: Caller) -> SkillList:
         return SkillList(items=[SkillOut.of(r) for r in router().catalog.skills(caller.tenant_id)])
 
@@ -124,6 +149,7 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
 
     @api.put(
         "/queues/{queue_id}",
+        openapi_extra=admits(Access.CONFIGURE),
         tags=["queues"],
         response_model=QueueOut,
         responses={
@@ -141,7 +167,13 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         saved(response, queue.version, f"/v1/queues/{queue_id}")
         return QueueOut.of(queue)
 
-    @api.get("/queues/{queue_id}", tags=["queues"], response_model=QueueOut, responses=missing)
+    @api.get(
+        "/queues/{queue_id}",
+        openapi_extra=admits(Access.READ),
+        tags=["queues"],
+        response_model=QueueOut,
+        responses=missing,
+    )
     def get_queue(queue_id: ResourceId, caller: Caller, response: Response) -> QueueOut:
         with refusals():
             queue = router().catalog.queue(caller.tenant_id, queue_id)
@@ -150,6 +182,7 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
 
     @api.delete(
         "/queues/{queue_id}",
+        openapi_extra=admits(Access.CONFIGURE),
         tags=["queues"],
         status_code=204,
         response_class=Response,
@@ -167,7 +200,7 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
             router().catalog.remove_queue(caller.tenant_id, queue_id, expected)
         return Response(status_code=204)
 
-    @api.get("/queues", tags=["queues"], response_model=QueueList)
+    @api.get("/queues", openapi_extra=admits(Access.READ), tags=["queues"], response_model=QueueList)
     def list_queues(caller: Caller) -> QueueList:
         return QueueList(items=[QueueOut.of(q) for q in router().catalog.queues(caller.tenant_id)])
 
@@ -175,6 +208,7 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
 
     @api.put(
         "/routing-profiles/{profile_id}",
+        openapi_extra=admits(Access.CONFIGURE),
         tags=["routing profiles"],
         response_model=ProfileOut,
         responses=put(ProfileOut, "routing profile"),
@@ -190,6 +224,7 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
 
     @api.get(
         "/routing-profiles/{profile_id}",
+        openapi_extra=admits(Access.READ),
         tags=["routing profiles"],
         response_model=ProfileOut,
         responses=missing,
@@ -200,13 +235,24 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         response.headers["ETag"] = etag(record.version)
         return ProfileOut.of(record)
 
-    @api.get("/routing-profiles", tags=["routing profiles"], response_model=ProfileList)
+    @api.get(
+        "/routing-profiles",
+        openapi_extra=admits(Access.READ),
+        tags=["routing profiles"],
+        response_model=ProfileList,
+    )
     def list_profiles(caller: Caller) -> ProfileList:
         return ProfileList(items=[ProfileOut.of(r) for r in router().catalog.profiles(caller.tenant_id)])
 
     # -- agents --
 
-    @api.put("/agents/{agent_id}", tags=["agents"], response_model=AgentOut, responses=put(AgentOut, "agent"))
+    @api.put(
+        "/agents/{agent_id}",
+        openapi_extra=admits(Access.CONFIGURE),
+        tags=["agents"],
+        response_model=AgentOut,
+        responses=put(AgentOut, "agent"),
+    )
     def put_agent(agent_id: ResourceId, body: AgentIn, caller: Caller, response: Response) -> AgentOut:
         """Create an agent or replace their skills and routing profile; status, state and load are
         the router's and stay as they are."""
@@ -224,7 +270,13 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         saved(response, record.version, f"/v1/agents/{agent_id}")
         return AgentOut.of(record)
 
-    @api.get("/agents/{agent_id}", tags=["agents"], response_model=AgentOut, responses=missing)
+    @api.get(
+        "/agents/{agent_id}",
+        openapi_extra=admits(Access.READ),
+        tags=["agents"],
+        response_model=AgentOut,
+        responses=missing,
+    )
     def get_agent(agent_id: ResourceId, caller: Caller, response: Response) -> AgentOut:
         """The agent's configuration and the router's view of them: status, state and load."""
         with refusals():
@@ -232,7 +284,7 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         response.headers["ETag"] = etag(record.version)
         return AgentOut.of(record)
 
-    @api.get("/agents", tags=["agents"], response_model=AgentList)
+    @api.get("/agents", openapi_extra=admits(Access.READ), tags=["agents"], response_model=AgentList)
     def list_agents(caller: Caller) -> AgentList:
         return AgentList(items=[AgentOut.of(r) for r in router().catalog.agents(caller.tenant_id)])
 

@@ -25,7 +25,15 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from helpline.auth import ApiKeyStore, Principal
 from helpline.clock import Clock
 from helpline.domain import DomainError
-from helpline.rest import COMMON_PROBLEMS, ProblemError, principal_dependency, problem_responses
+from helpline.rest import (
+    COMMON_PROBLEMS,
+    ProblemError,
+    admits,
+    authorization,
+    principal_dependency,
+    problem_responses,
+)
+from helpline.roles import Access
 from services.sla.api.paging import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -87,8 +95,13 @@ def created(response: Response, existed: bool, location: str) -> None:
 def build_router(
     tickets: Callable[[], TicketSlas], keys: Callable[[], ApiKeyStore], clock: Clock
 ) -> APIRouter:
-    api = APIRouter(prefix="/v1/sla", responses=problem_responses(COMMON_PROBLEMS))
-    Caller = Annotated[Principal, Depends(principal_dependency(keys))]  # noqa: N806 -- a type alias
+    resolve = principal_dependency(keys)
+    api = APIRouter(
+        prefix="/v1/sla",
+        responses=problem_responses(COMMON_PROBLEMS),
+        dependencies=[Depends(authorization(resolve))],
+    )
+    Caller = Annotated[Principal, Depends(resolve)]  # noqa: N806 -- a type alias
     missing = problem_responses({404: "Nothing with this id for this tenant."})
     invalid = {
         422: "The request is invalid: `errors` list the fields, or `rule` names the refusal (e.g. "
@@ -106,6 +119,7 @@ def build_router(
 
     @api.put(
         "/policies/{policy_id}",
+        openapi_extra=admits(Access.CONFIGURE),
         tags=["sla policies"],
         response_model=PolicyOut,
         responses=put(PolicyOut, "policy"),
@@ -130,7 +144,13 @@ def build_router(
         created(response, existed, f"/v1/sla/policies/{policy_id}")
         return PolicyOut.of(policy)
 
-    @api.get("/policies/{policy_id}", tags=["sla policies"], response_model=PolicyOut, responses=missing)
+    @api.get(
+        "/policies/{policy_id}",
+        openapi_extra=admits(Access.READ),
+        tags=["sla policies"],
+        response_model=PolicyOut,
+        responses=missing,
+    )
     def get_policy(policy_id: ResourceId, caller: Caller) -> PolicyOut:
         policy = tickets().config.policy(caller.tenant_id, policy_id)
         if policy is None:
@@ -139,6 +159,7 @@ def build_router(
 
     @api.delete(
         "/policies/{policy_id}",
+        openapi_extra=admits(Access.CONFIGURE),
         tags=["sla policies"],
         status_code=204,
         response_class=Response,
@@ -150,7 +171,7 @@ def build_router(
             raise not_found("policy", policy_id)
         return Response(status_code=204)
 
-    @api.get("/policies", tags=["sla policies"], response_model=PolicyPage)
+    @api.get("/policies", openapi_extra=admits(Access.READ), tags=["sla policies"], response_model=PolicyPage)
     def list_policies(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> PolicyPage:
         """Policies in evaluation order: the first whose conditions match a ticket applies."""
         found = paged(tickets().config.policies(caller.tenant_id), policy_order, limit, cursor)
@@ -160,6 +181,7 @@ def build_router(
 
     @api.put(
         "/calendars/{calendar_id}",
+        openapi_extra=admits(Access.CONFIGURE),
         tags=["sla calendars"],
         response_model=CalendarOut,
         responses=put(CalendarOut, "calendar"),
@@ -178,7 +200,11 @@ def build_router(
         return CalendarOut.of(calendar)
 
     @api.get(
-        "/calendars/{calendar_id}", tags=["sla calendars"], response_model=CalendarOut, responses=missing
+        "/calendars/{calendar_id}",
+        openapi_extra=admits(Access.READ),
+        tags=["sla calendars"],
+        response_model=CalendarOut,
+        responses=missing,
     )
     def get_calendar(calendar_id: ResourceId, caller: Caller) -> CalendarOut:
         calendar = tickets().config.calendar(caller.tenant_id, calendar_id)
@@ -188,6 +214,7 @@ def build_router(
 
     @api.delete(
         "/calendars/{calendar_id}",
+        openapi_extra=admits(Access.CONFIGURE),
         tags=["sla calendars"],
         status_code=204,
         response_class=Response,
@@ -213,7 +240,9 @@ def build_router(
             raise not_found("calendar", calendar_id)
         return Response(status_code=204)
 
-    @api.get("/calendars", tags=["sla calendars"], response_model=CalendarPage)
+    @api.get(
+        "/calendars", openapi_extra=admits(Access.READ), tags=["sla calendars"], response_model=CalendarPage
+    )
     def list_calendars(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> CalendarPage:
         stored = tickets().config.calendars(caller.tenant_id).values()
         calendars = [calendar for calendar in stored if isinstance(calendar, Calendar)]
@@ -226,6 +255,7 @@ def build_router(
 
     @api.get(
         "/tickets/{ticket_id}",
+        openapi_extra=admits(Access.READ),
         tags=["sla tickets"],
         response_model=TicketSlaOut,
         responses={

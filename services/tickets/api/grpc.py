@@ -19,6 +19,7 @@ from helpline.auth import require_principal
 from helpline.grpc import Refusal, answers_refusals
 from helpline.v1 import ticket_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2_grpc
+from services.tickets.api.authorship import AuthorshipError, actor_of, comment_author
 from services.tickets.domain import commands
 from services.tickets.domain.commands import NewTicket, Outcome
 from services.tickets.domain.convert import (
@@ -99,6 +100,8 @@ def _refusal(exc: Exception) -> Refusal | None:
     if isinstance(exc, ContendedError | VersionConflictError):
         # Another writer won the race; the caller reads again and retries, as ABORTED asks.
         return Refusal(grpc.StatusCode.ABORTED, "contended", str(exc))
+    if isinstance(exc, AuthorshipError):
+        return Refusal(grpc.StatusCode.PERMISSION_DENIED, "author_not_the_keys", str(exc))
     if isinstance(exc, IdempotencyMismatchError):
         # The caller's own id is taken (by another request), the case ALREADY_EXISTS names; unlike
         # FAILED_PRECONDITION, no change to the ticket can make the call succeed: only a new id.
@@ -117,9 +120,9 @@ _answers_refusals = answers_refusals(_refusal)
 
 
 def _caller() -> tuple[str, Actor]:
-    """The caller's tenant, and the agent its key acts as (named by the key's name, else its id)."""
+    """The caller's tenant, and who its key acts as (services.tickets.api.authorship)."""
     principal = require_principal()
-    return principal.tenant_id, Actor(AuthorType.AGENT, principal.name or principal.key_id)
+    return principal.tenant_id, actor_of(principal)
 
 
 def _required(value: str, name: str) -> str:
@@ -394,9 +397,10 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
     def AddComment(  # noqa: N802
         self, request: pb.AddCommentRequest, context: grpc.ServicerContext
     ) -> pb.AddCommentResponse:
-        tenant, caller = _caller()
-        author = Actor(
-            author_type_from_proto(request.author_type, AuthorType.AGENT), request.author_id or caller.id
+        principal = require_principal()
+        tenant = principal.tenant_id
+        author = comment_author(
+            principal, author_type_from_proto(request.author_type, AuthorType.AGENT), request.author_id
         )
         tickets = self._tickets()
         decide = _CommentOnce(tickets, tenant, request, author)

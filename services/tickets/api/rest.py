@@ -18,7 +18,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from helpline.auth import ApiKeyStore, Principal
-from helpline.rest import COMMON_PROBLEMS, ProblemError, principal_dependency, problem_responses
+from helpline.rest import (
+    COMMON_PROBLEMS,
+    ProblemError,
+    admits,
+    authorization,
+    principal_dependency,
+    problem_responses,
+)
+from helpline.roles import Access
+from services.tickets.api.authorship import AuthorshipError, actor_of, comment_author
 from services.tickets.api.schemas import (
     AssignIn,
     CommentCreated,
@@ -36,7 +45,7 @@ from services.tickets.api.schemas import (
 )
 from services.tickets.domain import commands
 from services.tickets.domain.errors import DomainError, LimitReached, TransitionRefused
-from services.tickets.domain.model import Actor, AuthorType, Department, Priority, Status, Ticket
+from services.tickets.domain.model import Actor, Department, Priority, Status, Ticket
 from services.tickets.store import (
     COMMENT_PAGE_DEFAULT,
     COMMENT_PAGE_MAX,
@@ -122,11 +131,6 @@ def refusals() -> Iterator[None]:
         ) from exc
 
 
-def actor_of(caller: Principal) -> Actor:
-    """API keys act for agents and integrations; the key's name says which in the events."""
-    return Actor(AuthorType.AGENT, caller.name or caller.key_id)
-
-
 def fingerprint(body: TicketCreate) -> str:
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
@@ -137,8 +141,14 @@ def ticket_response(response: Response, ticket: Ticket) -> TicketOut:
 
 
 def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeyStore]) -> APIRouter:
-    router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=problem_responses(COMMON_PROBLEMS))
-    Caller = Annotated[Principal, Depends(principal_dependency(api_keys))]  # noqa: N806 -- a type alias
+    resolve = principal_dependency(api_keys)
+    router = APIRouter(
+        prefix="/v1/tickets",
+        tags=["tickets"],
+        responses=problem_responses(COMMON_PROBLEMS),
+        dependencies=[Depends(authorization(resolve))],
+    )
+    Caller = Annotated[Principal, Depends(resolve)]  # noqa: N806 -- a type alias
     changed = problem_responses(
         {
             404: "No such ticket for this tenant.",
@@ -163,7 +173,13 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             )
         return ticket_response(response, result.ticket)
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=TicketOut, responses=changed)
+    @router.post(
+        "",
+        openapi_extra=admits(Access.TICKET_INTAKE),
+        status_code=status.HTTP_201_CREATED,
+        response_model=TicketOut,
+        responses=changed,
+    )
     def create_ticket(
         body: TicketCreate, caller: Caller, response: Response, idempotency_key: IdempotencyKey = None
     ) -> TicketOut:
@@ -197,13 +213,20 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             response.headers["Idempotent-Replayed"] = "true"
         return ticket_response(response, result.ticket)
 
-    @router.get("/{ticket_id}", response_model=TicketOut, responses={404: changed[404]})
+    @router.get(
+        "/{ticket_id}",
+        openapi_extra=admits(Access.READ),
+        response_model=TicketOut,
+        responses={404: changed[404]},
+    )
     def get_ticket(ticket_id: str, caller: Caller, response: Response) -> TicketOut:
         with refusals():
             ticket = tickets().get(caller.tenant_id, ticket_id)
         return ticket_response(response, ticket)
 
-    @router.patch("/{ticket_id}", response_model=TicketOut, responses=changed)
+    @router.patch(
+        "/{ticket_id}", openapi_extra=admits(Access.TICKET_WORK), response_model=TicketOut, responses=changed
+    )
     def patch_ticket(
         ticket_id: str, body: TicketPatch, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
@@ -220,7 +243,12 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             lambda ticket, actor, now: commands.update_fields(ticket, actor, now, **fields),
         )
 
-    @router.post("/{ticket_id}/transition", response_model=TicketOut, responses=changed)
+    @router.post(
+        "/{ticket_id}/transition",
+        openapi_extra=admits(Access.TICKET_WORK),
+        response_model=TicketOut,
+        responses=changed,
+    )
     def transition_ticket(
         ticket_id: str, body: TransitionIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
@@ -236,7 +264,12 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             ),
         )
 
-    @router.post("/{ticket_id}/assign", response_model=TicketOut, responses=changed)
+    @router.post(
+        "/{ticket_id}/assign",
+        openapi_extra=admits(Access.TICKET_WORK),
+        response_model=TicketOut,
+        responses=changed,
+    )
     def assign_ticket(
         ticket_id: str, body: AssignIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
@@ -255,7 +288,12 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             ),
         )
 
-    @router.post("/{ticket_id}/links", response_model=TicketOut, responses=changed)
+    @router.post(
+        "/{ticket_id}/links",
+        openapi_extra=admits(Access.TICKET_WORK),
+        response_model=TicketOut,
+        responses=changed,
+    )
     def link_contact(
         ticket_id: str, body: LinkIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
@@ -267,7 +305,12 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             lambda ticket, actor, now: commands.link_contact(ticket, body.contact_id, actor, now),
         )
 
-    @router.post("/{ticket_id}/escalate", response_model=TicketOut, responses=changed)
+    @router.post(
+        "/{ticket_id}/escalate",
+        openapi_extra=admits(Access.TICKET_WORK),
+        response_model=TicketOut,
+        responses=changed,
+    )
     def escalate_ticket(
         ticket_id: str, body: EscalateIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
@@ -281,7 +324,12 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             ),
         )
 
-    @router.post("/{ticket_id}/hand-off", response_model=TicketOut, responses=changed)
+    @router.post(
+        "/{ticket_id}/hand-off",
+        openapi_extra=admits(Access.TICKET_WORK),
+        response_model=TicketOut,
+        responses=changed,
+    )
     def hand_off_ticket(
         ticket_id: str, body: HandOffIn, caller: Caller, response: Response, if_match: IfMatch = None
     ) -> TicketOut:
@@ -295,7 +343,12 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             ),
         )
 
-    @router.get("/{ticket_id}/comments", response_model=CommentPage, responses={404: changed[404]})
+    @router.get(
+        "/{ticket_id}/comments",
+        openapi_extra=admits(Access.READ),
+        response_model=CommentPage,
+        responses={404: changed[404]},
+    )
     def list_comments(
         ticket_id: str,
         caller: Caller,
@@ -317,6 +370,7 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
 
     @router.post(
         "/{ticket_id}/comments",
+        openapi_extra=admits(Access.TICKET_INTAKE),
         status_code=status.HTTP_201_CREATED,
         response_model=CommentCreated,
         responses=changed,
@@ -328,7 +382,10 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
         follow-up ticket, returned as `follow_up` (the comment is its first). A ticket holds at
         most a set number of comments (10,000 unless the operator changed it); one more is a 409
         `comment_limit_reached`."""
-        actor = Actor(body.author_type, body.author_id or caller.name or caller.key_id)
+        try:
+            actor = comment_author(caller, body.author_type, body.author_id or "")
+        except AuthorshipError as exc:
+            raise ProblemError(403, "Forbidden", str(exc), rule="author_not_the_keys") from exc
         comment_id, follow_up_id = new_id(), new_id()
         expected = parse_if_match(if_match)
         with refusals():
@@ -357,7 +414,7 @@ def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeySt
             follow_up=TicketOut.of(result.follow_up) if result.follow_up else None,
         )
 
-    @router.get("", response_model=TicketPage)
+    @router.get("", openapi_extra=admits(Access.READ), response_model=TicketPage)
     def list_tickets(
         caller: Caller,
         status: Status | None = None,
