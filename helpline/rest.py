@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import confluent_kafka
 import redis
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -251,6 +251,19 @@ def admits(access: Access) -> dict[str, Any]:
     """A route's `openapi_extra`: its class of access and the roles it admits, in its OpenAPI
     operation, where the authorization dependency reads the class and clients read both."""
     return {ACCESS_FIELD: access.value, ROLES_FIELD: sorted(admitted(access))}
+
+
+def authorized_router(
+    keys: Callable[[], ApiKeyStore], **router: Any
+) -> tuple[APIRouter, Callable[..., Principal]]:
+    """An API's router, its every route checking the caller's role (`authorization`) and answering
+    the common problems, and the principal dependency its handlers take the caller from (FastAPI
+    resolves it once a request for both)."""
+    resolve = principal_dependency(keys)
+    api = APIRouter(
+        responses=problem_responses(COMMON_PROBLEMS), dependencies=[Depends(authorization(resolve))], **router
+    )
+    return api, resolve
 
 
 def authorization(resolve: Callable[..., Principal]) -> Callable[..., None]:

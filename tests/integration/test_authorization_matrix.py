@@ -34,23 +34,30 @@ SERVICES = ("router", "tickets", "sla")
 AGENT = "ann"
 
 
+@dataclass(frozen=True)
+class Services:
+    processes: dict[str, ServiceProcess]
+    # The keys of the services' pepper.
+    keys: ApiKeyStore
+
+
 @pytest.fixture(scope="module")
-def services(
-    stack: Endpoints, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[dict[str, ServiceProcess], str]]:
+def services(stack: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     pepper = "matrix-pepper"
     folder = tmp_path_factory.mktemp("matrix")
     started: dict[str, ServiceProcess] = {}
+    client = redis.Redis.from_url(stack.redis_url)
     try:
         for name in SERVICES:
             env = service_env(name, stack.redis_url, stack.kafka_bootstrap, pepper)
             process = ServiceProcess(name, env, folder / f"{name}.log")
             process.start()
             started[name] = process
-        yield started, pepper
+        yield Services(started, ApiKeyStore(client, pepper=pepper))
     finally:
         for process in started.values():
             process.stop()
+        client.close()
 
 
 # A call answers whether the key was refused for its role, and the status it got: an HTTP status,
@@ -126,10 +133,9 @@ UNAUTHENTICATED = {"401", "UNAUTHENTICATED"}
 
 
 def test_each_role_gets_past_authorization_exactly_where_its_operations_class_admits_it(
-    services: tuple[dict[str, ServiceProcess], str], redis_url: str, unique: str
+    services: Services, unique: str
 ) -> None:
-    processes, pepper = services
-    store = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper)
+    processes, store = services.processes, services.keys
     tenant = f"matrix{unique}"
     keys = {
         role: store.create(tenant, role.value, role=role, agent_id=AGENT if role is Role.AGENT else None)[1]
@@ -153,10 +159,9 @@ def test_each_role_gets_past_authorization_exactly_where_its_operations_class_ad
 
 
 def test_a_refusal_says_which_role_was_refused_and_which_roles_the_operation_takes(
-    services: tuple[dict[str, ServiceProcess], str], redis_url: str, unique: str
+    services: Services, unique: str
 ) -> None:
-    processes, pepper = services
-    store = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper)
+    processes, store = services.processes, services.keys
     tenant = f"matrix{unique}"
     desk = store.create(tenant, "desk", role=Role.AGENT, agent_id=AGENT)[1]
     router = processes["router"]
@@ -187,10 +192,9 @@ def test_a_refusal_says_which_role_was_refused_and_which_roles_the_operation_tak
 
 
 def test_a_comment_is_recorded_under_the_keys_author_and_a_forged_one_is_refused(
-    services: tuple[dict[str, ServiceProcess], str], redis_url: str, unique: str
+    services: Services, unique: str
 ) -> None:
-    processes, pepper = services
-    store = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper)
+    processes, store = services.processes, services.keys
     tenant = f"authors{unique}"
     desk = {"X-API-Key": store.create(tenant, "desk", role=Role.AGENT, agent_id=AGENT)[1]}
     web = {"X-API-Key": store.create(tenant, "web", role=Role.GATEWAY)[1]}
@@ -217,11 +221,8 @@ def test_a_comment_is_recorded_under_the_keys_author_and_a_forged_one_is_refused
     assert authors[-2:] == [("agent", AGENT), ("customer", "cust-7")]
 
 
-def test_revoking_a_key_ends_the_offer_stream_it_opened(
-    services: tuple[dict[str, ServiceProcess], str], redis_url: str, unique: str
-) -> None:
-    processes, pepper = services
-    store = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper)
+def test_revoking_a_key_ends_the_offer_stream_it_opened(services: Services, unique: str) -> None:
+    processes, store = services.processes, services.keys
     tenant = f"revoke{unique}"
     setup = {"X-API-Key": store.create(tenant, "setup", role=Role.ADMIN)[1]}
     router = processes["router"]

@@ -19,11 +19,9 @@ from fastapi import APIRouter, Depends, Header, Path, Response
 
 from helpline.auth import ApiKeyStore, Principal
 from helpline.rest import (
-    COMMON_PROBLEMS,
     ProblemError,
     admits,
-    authorization,
-    principal_dependency,
+    authorized_router,
     problem_responses,
 )
 from helpline.roles import Access
@@ -93,12 +91,7 @@ def saved(response: Response, version: int, location: str) -> None:
 
 
 def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) -> APIRouter:
-    resolve = principal_dependency(keys)
-    api = APIRouter(
-        prefix="/v1",
-        responses=problem_responses(COMMON_PROBLEMS),
-        dependencies=[Depends(authorization(resolve))],
-    )
+    api, resolve = authorized_router(keys, prefix="/v1")
     Caller = Annotated[Principal, Depends(resolve)]  # noqa: N806 -- a type alias
     missing = problem_responses({404: "Nothing with this id for this tenant."})
     written = problem_responses(

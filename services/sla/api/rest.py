@@ -26,11 +26,9 @@ from helpline.auth import ApiKeyStore, Principal
 from helpline.clock import Clock
 from helpline.domain import DomainError
 from helpline.rest import (
-    COMMON_PROBLEMS,
     ProblemError,
     admits,
-    authorization,
-    principal_dependency,
+    authorized_router,
     problem_responses,
 )
 from helpline.roles import Access
@@ -95,12 +93,7 @@ def created(response: Response, existed: bool, location: str) -> None:
 def build_router(
     tickets: Callable[[], TicketSlas], keys: Callable[[], ApiKeyStore], clock: Clock
 ) -> APIRouter:
-    resolve = principal_dependency(keys)
-    api = APIRouter(
-        prefix="/v1/sla",
-        responses=problem_responses(COMMON_PROBLEMS),
-        dependencies=[Depends(authorization(resolve))],
-    )
+    api, resolve = authorized_router(keys, prefix="/v1/sla")
     Caller = Annotated[Principal, Depends(resolve)]  # noqa: N806 -- a type alias
     missing = problem_responses({404: "Nothing with this id for this tenant."})
     invalid = {

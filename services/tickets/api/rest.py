@@ -19,11 +19,9 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from helpline.auth import ApiKeyStore, Principal
 from helpline.rest import (
-    COMMON_PROBLEMS,
     ProblemError,
     admits,
-    authorization,
-    principal_dependency,
+    authorized_router,
     problem_responses,
 )
 from helpline.roles import Access
@@ -141,13 +139,7 @@ def ticket_response(response: Response, ticket: Ticket) -> TicketOut:
 
 
 def build_router(tickets: Callable[[], Tickets], api_keys: Callable[[], ApiKeyStore]) -> APIRouter:
-    resolve = principal_dependency(api_keys)
-    router = APIRouter(
-        prefix="/v1/tickets",
-        tags=["tickets"],
-        responses=problem_responses(COMMON_PROBLEMS),
-        dependencies=[Depends(authorization(resolve))],
-    )
+    router, resolve = authorized_router(api_keys, prefix="/v1/tickets", tags=["tickets"])
     Caller = Annotated[Principal, Depends(resolve)]  # noqa: N806 -- a type alias
     changed = problem_responses(
         {
