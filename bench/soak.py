@@ -357,8 +357,10 @@ def running_services(
             **settings_env(name, speed),
         }
         if name == "router":
-            # Every agent's desktop holds a gRPC worker with its offer stream.
-            extra["HELPLINE_GRPC_MAX_WORKERS"] = str(max(256, agents + 64))
+            # Every agent's desktop holds a gRPC worker with its offer stream, within the cap.
+            workers = max(256, agents + 64)
+            extra["HELPLINE_GRPC_MAX_WORKERS"] = str(workers)
+            extra["HELPLINE_MAX_OFFER_STREAMS"] = str(workers - 8)
         env = service_env(name, bootstrap, urls[name], free_port(), **extra)
         services[name] = ServiceProcess(name, env, log_dir / f"soak-{name}.log")
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -77,6 +78,41 @@ redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[2])
 return 1
 """
+
+
+# KEYS: a key's bucket. ARGV: tokens a second, the most it holds. Takes a token at Redis' own clock
+# (every replica then counts on one); returns 0 when one was taken, else the milliseconds until one
+# will be there. A bucket left alone for as long as it takes to fill again goes, as a full one.
+_TAKE_LUA = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(bucket[1]) or burst
+local at = tonumber(bucket[2]) or ms
+tokens = math.min(burst, tokens + math.max(ms - at, 0) * rate / 1000)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', ms)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return wait
+"""
+
+
+@dataclass(frozen=True)
+class KeyRate:
+    """How fast one key may call: `per_second` on average, `burst` at once (a token bucket)."""
+
+    per_second: float
+    burst: int
+
+
+class RateLimitedError(RuntimeError):
+    """A known key called faster than its rate."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"this key called faster than its rate allows; retry after {retry_after_s:g} s")
+        self.retry_after_s = retry_after_s
 
 
 class InvalidTenantError(ValueError):
@@ -182,14 +218,25 @@ def _text(value: bytes | str) -> str:
 
 
 class ApiKeyStore:
-    def __init__(self, client: redis.Redis, *, pepper: str | bytes, namespace: str = "auth") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        pepper: str | bytes,
+        namespace: str = "auth",
+        rate: KeyRate | None = None,
+    ) -> None:
+        """`rate` bounds how fast each key may call (RateLimitedError past it); None leaves keys
+        unbounded, for tools and tests."""
         if not pepper:
             log.warning("api key pepper is empty; set HELPLINE_API_KEY_PEPPER outside development")
         self._client = client
         self._pepper = pepper
         self._ns = namespace
+        self._rate = rate
         self._create = client.register_script(_CREATE_LUA)
         self._revoke = client.register_script(_REVOKE_LUA)
+        self._take = client.register_script(_TAKE_LUA)
 
     def _key(self, digest: str) -> str:
         return f"{self._ns}:key:{digest}"
@@ -253,7 +300,20 @@ class ApiKeyStore:
         if not looks_like_key(plaintext_key):
             return None
         digest = hash_key(plaintext_key, self._pepper)
-        fields = self._client.hgetall(self._key(digest))
+        if self._rate is None:
+            fields = self._client.hgetall(self._key(digest))
+            wait_ms = 0
+        else:
+            # One round trip: the bucket is the digest's, so it is taken from before the key is
+            # known (an unknown key's bucket costs a few bytes for a few seconds).
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hgetall(self._key(digest))
+            self._take(
+                keys=[f"{self._ns}:rate:{digest}"],
+                args=[self._rate.per_second, self._rate.burst],
+                client=pipe,
+            )
+            fields, wait_ms = pipe.execute()
         if not fields:
             return None
         record = {_text(k): _text(v) for k, v in fields.items()}
@@ -265,6 +325,8 @@ class ApiKeyStore:
         # Redis drops the key at its expiry to the second; this refuses it from the instant.
         if principal.expired(datetime.now(UTC)):
             return None
+        if wait_ms:
+            raise RateLimitedError(max(1, math.ceil(int(wait_ms) / 1000)))
         return principal
 
     def still_valid(self, principal: Principal) -> bool:

@@ -31,7 +31,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Histogram
 
-from helpline.auth import ApiKeyStore, NotAuthenticatedError, Principal, current_key_check, current_principal
+from helpline.auth import (
+    ApiKeyStore,
+    NotAuthenticatedError,
+    Principal,
+    RateLimitedError,
+    current_key_check,
+    current_principal,
+)
 from helpline.failures import is_transient
 from helpline.limits import LimitError, validate
 from helpline.logging import get_logger
@@ -135,6 +142,9 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             context.abort(grpc.StatusCode.UNAUTHENTICATED, _MISSING_KEY)
         try:
             principal = self._store.resolve(key)
+        except RateLimitedError as exc:
+            context.set_trailing_metadata((("retry-after", f"{exc.retry_after_s:g}"),))
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"rate_limited: {exc}")
         except redis.RedisError as exc:
             log.warning("api key store unavailable", error=str(exc))
             context.abort(grpc.StatusCode.UNAVAILABLE, _STORE_AWAY)

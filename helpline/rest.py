@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from helpline.auth import ApiKeyStore, Principal
+from helpline.auth import ApiKeyStore, Principal, RateLimitedError
 from helpline.failures import TransientError, is_transient
 from helpline.limits import EventTooLargeError, LimitError
 from helpline.logging import get_logger
@@ -74,6 +74,8 @@ COMMON_PROBLEMS = {
     401: "Missing, unknown, expired or revoked API key.",
     403: "The key's role does not admit this operation (`admits` lists the roles that do), or an "
     "agent's key names another agent.",
+    429: "The key called faster than its rate (`HELPLINE_API_KEY_RATE_PER_SECOND`); retry after "
+    "`Retry-After` seconds.",
     413: "The request body, or the event it would make, is too large; `field` says what to shorten.",
     422: "The request is invalid; `errors` or `rule` say why.",
     500: "The server failed; the error is logged.",
@@ -86,6 +88,8 @@ def problem_response(status: int, title: str, detail: str, **extensions: Any) ->
     headers = {"WWW-Authenticate": 'Bearer realm="helpline"'} if status == 401 else None
     if status == 503:
         headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if status == 429:
+        headers = {"Retry-After": f"{extensions['retry_after_s']:g}"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -224,7 +228,8 @@ def _title(status: int) -> str:
 
 def principal_dependency(store_factory: Callable[[], ApiKeyStore]) -> Callable[..., Principal]:
     """A dependency that resolves `X-API-Key` (or `Authorization: Bearer`) to the caller's tenant;
-    401 problem when missing or unknown. The store comes from a factory so tests can override it."""
+    401 problem when missing or unknown, 429 with Retry-After when the key calls faster than its
+    rate. The store comes from a factory so tests can override it."""
 
     def resolve(
         api_key: Annotated[str | None, Depends(_api_key_header)],
@@ -235,7 +240,12 @@ def principal_dependency(store_factory: Callable[[], ApiKeyStore]) -> Callable[.
             raise ProblemError(
                 401, "Unauthorized", "missing API key: send `X-API-Key: <key>` or a bearer token"
             )
-        principal = store_factory().resolve(key)
+        try:
+            principal = store_factory().resolve(key)
+        except RateLimitedError as exc:
+            raise ProblemError(
+                429, "Too Many Requests", str(exc), rule="rate_limited", retry_after_s=exc.retry_after_s
+            ) from exc
         if principal is None:
             raise ProblemError(401, "Unauthorized", "unknown or revoked API key")
         return principal

@@ -62,6 +62,7 @@ class ServiceRuntime:
         # briefly for a connection, then answer 503 / UNAVAILABLE (helpline.redis_client).
         self.redis = connect(settings.redis_url, settings)
         self.auth_redis = connect(settings.auth_redis_url, settings)
+        self._api_keys: ApiKeyStore | None = None
         self.barrier = ReplicaBarrier(
             self.redis, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
         )
@@ -104,6 +105,15 @@ class ServiceRuntime:
                 self.settings.kafka_bootstrap, self.settings.service_name, **self.settings.kafka_options()
             )
         return self._producer
+
+    @property
+    def api_keys(self) -> ApiKeyStore:
+        """The API keys, one store for the REST API and the gRPC server, so that a key's rate is
+        counted once whichever it calls; made when first asked for (the metrics service has none)."""
+        if self._api_keys is None:
+            s = self.settings
+            self._api_keys = ApiKeyStore(self.auth_redis, pepper=s.api_key_pepper, rate=s.api_key_rate())
+        return self._api_keys
 
     def add_consumer(
         self,
@@ -201,7 +211,7 @@ class ServiceRuntime:
                 max_workers=s.grpc_max_workers,
                 max_message_bytes=s.grpc_max_message_bytes,
                 services=self._grpc_services,
-                auth=ApiKeyStore(self.auth_redis, pepper=s.api_key_pepper),
+                auth=self.api_keys,
                 register=self._grpc_registrations,
                 registry=self.registry,
                 barrier=self.barrier,

@@ -11,6 +11,8 @@ from typing import Any, Literal, TypedDict
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from helpline.auth import KeyRate
+
 # Threads of a process that may each hold a Redis connection at once, besides its gRPC workers:
 # the HTTP server's worker threads (anyio's default limit) and the background loops (consumers,
 # relays, timers, readiness checks), with room to spare.
@@ -163,6 +165,18 @@ class Settings(BaseSettings):
     api_key_pepper: str = Field(
         "", description="Secret mixed into API-key hashes; set it in production (a Secret in Kubernetes)."
     )
+    api_key_rate_per_second: float = Field(
+        1000,
+        gt=0,
+        description="Calls a second one API key may make, on average, to all the services together; past "
+        "it, 429 with Retry-After or RESOURCE_EXHAUSTED.",
+    )
+    api_key_rate_burst: int = Field(
+        2000, ge=1, description="Calls one API key may make at once, above its rate, before it is held to it."
+    )
+
+    def api_key_rate(self) -> KeyRate:
+        return KeyRate(self.api_key_rate_per_second, self.api_key_rate_burst)
 
     @model_validator(mode="after")
     def _sasl_has_a_user(self) -> Settings:

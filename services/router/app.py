@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from helpline.auth import ApiKeyStore
 from helpline.clock import SystemClock
 from helpline.events import event_handler
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
@@ -95,7 +94,7 @@ class RouterSettings(Settings):
 def build(settings: RouterSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
     router = Router(runtime.redis, SystemClock(), settings.retention())
-    api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
+    api_keys = runtime.api_keys
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)
     runtime.app.include_router(build_router(lambda: router, lambda: api_keys))

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from helpline.auth import ApiKeyStore
 from helpline.clock import SystemClock
 from helpline.events import event_handler
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
@@ -58,7 +57,7 @@ def build(settings: SlaSettings) -> ServiceRuntime:
     tickets = TicketSlas(
         store, SlaConfig(store), timedelta(seconds=settings.closed_ticket_sla_retention_seconds)
     )
-    api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
+    api_keys = runtime.api_keys
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)
     runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys, clock))

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from helpline.auth import ApiKeyStore
 from helpline.clock import SystemClock
 from helpline.events import event_handler
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
@@ -54,7 +53,7 @@ def build(settings: TicketsSettings) -> ServiceRuntime:
         idempotency_ttl_s=settings.idempotency_key_retention_seconds,
     )
     tickets = Tickets(store, SystemClock(), close_after)
-    api_keys = ApiKeyStore(runtime.auth_redis, pepper=settings.api_key_pepper)
+    api_keys = runtime.api_keys
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)
     runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys))

@@ -10,7 +10,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from helpline.auth import ApiKeyStore, InvalidTenantError, Principal, hash_key
+from helpline.auth import ApiKeyStore, InvalidTenantError, KeyRate, Principal, RateLimitedError, hash_key
 from helpline.cli import app
 from helpline.roles import Role
 
@@ -207,3 +207,22 @@ def test_the_cli_creates_a_key_of_the_role_given(
 
 def _none() -> Principal:
     raise AssertionError("the key did not resolve")
+
+
+def test_a_key_calling_faster_than_its_rate_is_held_to_it(redis_client: redis.Redis, unique: str) -> None:
+    store = ApiKeyStore(redis_client, pepper=PEPPER, namespace=f"auth-{unique}", rate=KeyRate(5, 3))
+    _id, key = store.create(f"acme-{unique}", "busy", role=Role.READER)
+    for _ in range(3):
+        assert store.resolve(key) is not None
+    with pytest.raises(RateLimitedError) as held:
+        store.resolve(key)
+    assert held.value.retry_after_s == 1
+    # Five tokens a second: one is back within a fifth of a second.
+    time.sleep(0.25)
+    assert store.resolve(key) is not None
+    # An unknown key is unknown, however fast it comes; its bucket leaves Redis once full again.
+    stranger = "hlk_" + "B" * 43
+    assert [store.resolve(stranger) for _ in range(5)] == [None] * 5
+    assert all(
+        0 < redis_client.pttl(bucket) <= 1600 for bucket in redis_client.scan_iter(f"auth-{unique}:rate:*")
+    )
