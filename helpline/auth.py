@@ -32,6 +32,7 @@ import redis
 
 from helpline.limits import ID_PATTERN, TENANT_PATTERN
 from helpline.logging import get_logger
+from helpline.quotas import QuotaReachedError
 from helpline.roles import Role
 
 log = get_logger(__name__)
@@ -48,12 +49,21 @@ _CREATE_ATTEMPTS = 5
 _AGENT_RE = re.compile(ID_PATTERN)
 
 # KEYS: key hash, key id, tenant set. ARGV: digest, key id, tenant, name, scopes, created_at, role,
-# agent id ('' for none), expires_at (epoch s, '' for never). Refuses to overwrite (a digest or key
-# id collision is astronomically unlikely, but silently re-pointing an existing key at another
-# tenant must be impossible, not just unlikely).
+# agent id ('' for none), expires_at (epoch s, '' for never), the most keys a tenant may hold, the
+# prefix of key ids. Refuses to overwrite (a digest or key id collision is astronomically unlikely,
+# but silently re-pointing an existing key at another tenant must be impossible, not just
+# unlikely): 0. Refuses a key past the tenant's most, once the ids of keys that expired are gone
+# from its set: -1.
 _CREATE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
+end
+local most = tonumber(ARGV[10])
+if redis.call('SCARD', KEYS[3]) >= most then
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    if redis.call('EXISTS', ARGV[11] .. id) == 0 then redis.call('SREM', KEYS[3], id) end
+  end
+  if redis.call('SCARD', KEYS[3]) >= most then return -1 end
 end
 redis.call('HSET', KEYS[1], 'tenant_id', ARGV[3], 'key_id', ARGV[2], 'name', ARGV[4],
            'scopes', ARGV[5], 'created_at', ARGV[6], 'digest', ARGV[1], 'role', ARGV[7],
@@ -225,15 +235,18 @@ class ApiKeyStore:
         pepper: str | bytes,
         namespace: str = "auth",
         rate: KeyRate | None = None,
+        max_per_tenant: int = 1000,
     ) -> None:
         """`rate` bounds how fast each key may call (RateLimitedError past it); None leaves keys
-        unbounded, for tools and tests."""
+        unbounded, for tools and tests. A tenant holds at most `max_per_tenant` keys
+        (helpline.quotas)."""
         if not pepper:
             log.warning("api key pepper is empty; set HELPLINE_API_KEY_PEPPER outside development")
         self._client = client
         self._pepper = pepper
         self._ns = namespace
         self._rate = rate
+        self._max_per_tenant = max_per_tenant
         self._create = client.register_script(_CREATE_LUA)
         self._revoke = client.register_script(_REVOKE_LUA)
         self._take = client.register_script(_TAKE_LUA)
@@ -288,8 +301,12 @@ class ApiKeyStore:
                     role.value,
                     agent_id or "",
                     expires,
+                    self._max_per_tenant,
+                    self._keyid(""),
                 ],
             )
+            if int(created) == -1:
+                raise QuotaReachedError("API keys", self._max_per_tenant, "HELPLINE_TENANT_MAX_API_KEYS")
             if int(created) == 1:
                 log.info("api key created", tenant=tenant_id, key_id=key_id, key_name=name, role=role.value)
                 return key_id, plaintext

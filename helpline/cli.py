@@ -21,6 +21,7 @@ from helpline.auth import ApiKeyStore
 from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
 from helpline.prometheus_config import write_prometheus_config
+from helpline.quotas import QuotaReachedError
 from helpline.redis_client import connect
 from helpline.roles import Role
 from helpline.settings import load_settings
@@ -567,7 +568,8 @@ def _scenario(path: Path | None, **overrides: object) -> Scenario:
 
 def _api_keys() -> ApiKeyStore:
     settings = load_settings()
-    return ApiKeyStore(connect(settings.auth_redis_url, settings), pepper=settings.api_key_pepper)
+    client = connect(settings.auth_redis_url, settings)
+    return ApiKeyStore(client, pepper=settings.api_key_pepper, max_per_tenant=settings.tenant_max_api_keys)
 
 
 _SPAN = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
@@ -607,7 +609,7 @@ def apikey_create(
     store = _api_keys()
     try:
         key_id, key = store.create(tenant, name, role=role, agent_id=agent, expires_at=expires_at)
-    except ValueError as exc:
+    except (ValueError, QuotaReachedError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     until = f", expiring {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""

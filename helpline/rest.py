@@ -23,6 +23,7 @@ from helpline.failures import TransientError, is_transient
 from helpline.limits import EventTooLargeError, LimitError
 from helpline.logging import get_logger
 from helpline.producer import ProduceError
+from helpline.quotas import QuotaReachedError
 from helpline.roles import Access, admitted, agent_refusal, refusal
 
 log = get_logger(__name__)
@@ -74,8 +75,8 @@ COMMON_PROBLEMS = {
     401: "Missing, unknown, expired or revoked API key.",
     403: "The key's role does not admit this operation (`admits` lists the roles that do), or an "
     "agent's key names another agent.",
-    429: "The key called faster than its rate (`HELPLINE_API_KEY_RATE_PER_SECOND`); retry after "
-    "`Retry-After` seconds.",
+    429: "The key called faster than its rate (`rate_limited`: retry after `Retry-After` seconds), or "
+    "the tenant keeps as many of a kind of thing as its quota lets it (`quota_reached`).",
     413: "The request body, or the event it would make, is too large; `field` says what to shorten.",
     422: "The request is invalid; `errors` or `rule` say why.",
     500: "The server failed; the error is logged.",
@@ -88,7 +89,7 @@ def problem_response(status: int, title: str, detail: str, **extensions: Any) ->
     headers = {"WWW-Authenticate": 'Bearer realm="helpline"'} if status == 401 else None
     if status == 503:
         headers = {"Retry-After": str(RETRY_AFTER_S)}
-    if status == 429:
+    if status == 429 and "retry_after_s" in extensions:
         headers = {"Retry-After": f"{extensions['retry_after_s']:g}"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -127,6 +128,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         title = "Content Too Large" if status == 413 else "Invalid request"
         return problem_response(status, title, exc.message, rule=exc.rule, field=exc.field)
 
+    async def on_quota(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, QuotaReachedError)
+        return problem_response(
+            429, "Too Many Requests", str(exc), rule="quota_reached", quota=exc.kind, limit=exc.limit
+        )
+
     async def on_dependency(request: Request, exc: Exception) -> JSONResponse:
         if not is_transient(exc):
             log.error("request failed", path=request.url.path, error=repr(exc))
@@ -137,6 +144,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(LimitError, on_limit)
+    app.add_exception_handler(QuotaReachedError, on_quota)
     for dependency_failure in (
         redis.RedisError,
         ProduceError,

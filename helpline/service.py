@@ -112,7 +112,12 @@ class ServiceRuntime:
         counted once whichever it calls; made when first asked for (the metrics service has none)."""
         if self._api_keys is None:
             s = self.settings
-            self._api_keys = ApiKeyStore(self.auth_redis, pepper=s.api_key_pepper, rate=s.api_key_rate())
+            self._api_keys = ApiKeyStore(
+                self.auth_redis,
+                pepper=s.api_key_pepper,
+                rate=s.api_key_rate(),
+                max_per_tenant=s.tenant_max_api_keys,
+            )
         return self._api_keys
 
     def add_consumer(

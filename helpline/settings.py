@@ -171,6 +171,9 @@ class Settings(BaseSettings):
         description="Calls a second one API key may make, on average, to all the services together; past "
         "it, 429 with Retry-After or RESOURCE_EXHAUSTED.",
     )
+    tenant_max_api_keys: int = Field(
+        1000, ge=1, description="API keys one tenant may hold (expired ones aside)."
+    )
     api_key_rate_burst: int = Field(
         2000, ge=1, description="Calls one API key may make at once, above its rate, before it is held to it."
     )

@@ -14,6 +14,7 @@ from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from services.router.api.grpc import DEFAULT_OFFER_STREAMS, SERVICE_NAME, registration
 from services.router.api.rest import build_router
+from services.router.catalog import Quotas
 from services.router.consumers import GROUP, TOPICS, RouterEvents
 from services.router.engine import Router
 from services.router.offer_streams import OfferStreams
@@ -22,6 +23,7 @@ from services.router.retention import Retention
 from services.router.snapshots import QueueSnapshots
 from services.router.store import OUTBOX_STREAM
 
+QUOTAS = Quotas()
 # gRPC threads the offer streams always leave to every other call.
 UNARY_THREADS = 8
 
@@ -63,6 +65,14 @@ class RouterSettings(Settings):
         description="Seconds an agent's desk stream (what their desktop is sent) keeps an entry; a desk "
         "not written to for as long expires. At most half the contact retention.",
     )
+    tenant_max_skills: int = Field(QUOTAS.skills, ge=1, description="Skills one tenant may keep.")
+    tenant_max_queues: int = Field(
+        QUOTAS.queues, ge=1, description="Queues one tenant may keep; each adds series to Prometheus."
+    )
+    tenant_max_profiles: int = Field(
+        QUOTAS.profiles, ge=1, description="Routing profiles one tenant may keep."
+    )
+    tenant_max_agents: int = Field(QUOTAS.agents, ge=1, description="Agents one tenant may keep.")
     signature_prune_interval_seconds: float = Field(
         3600,
         gt=0,
@@ -83,6 +93,14 @@ class RouterSettings(Settings):
             )
         return self
 
+    def quotas(self) -> Quotas:
+        return Quotas(
+            skills=self.tenant_max_skills,
+            queues=self.tenant_max_queues,
+            profiles=self.tenant_max_profiles,
+            agents=self.tenant_max_agents,
+        )
+
     def retention(self) -> Retention:
         return Retention(
             contact_s=self.contact_retention_seconds,
@@ -93,7 +111,7 @@ class RouterSettings(Settings):
 
 def build(settings: RouterSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings)
-    router = Router(runtime.redis, SystemClock(), settings.retention())
+    router = Router(runtime.redis, SystemClock(), settings.retention(), settings.quotas())
     api_keys = runtime.api_keys
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from helpline.domain import duration, timestamp
+from helpline.quotas import QuotaReachedError
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
 from services.router.core import Core, NotFoundError, require_id
 from services.router.domain.convert import CHANNEL_TO_PROTO, CROSS_CHANNEL_TO_PROTO, queue_to_proto
@@ -53,11 +54,31 @@ class AgentConfig:
     profile: RoutingProfile | None = None
 
 
+@dataclass(frozen=True)
+class Quotas:
+    """How many of each a tenant may keep (helpline.quotas)."""
+
+    skills: int = 1000
+    queues: int = 1000
+    profiles: int = 1000
+    agents: int = 10_000
+
+
 class Catalog:
-    def __init__(self, core: Core, registry: TenantRegistry) -> None:
+    def __init__(self, core: Core, registry: TenantRegistry, quotas: Quotas | None = None) -> None:
         self.core = core
         self.store = core.store
         self.registry = registry
+        self.quotas = quotas or Quotas()
+
+    def _within_quota(self, tx: Tx, members: str, kind: str) -> None:
+        """Let one more of `kind` in while the tenant keeps fewer than its quota; the count is
+        checked again as `tx` commits, so creations at once cannot pass the quota together."""
+        limit: int = getattr(self.quotas, kind)
+        held = int(self.store.client.scard(members))
+        if held >= limit:
+            raise QuotaReachedError(kind, limit, f"HELPLINE_TENANT_MAX_{kind.upper()}")
+        tx.expect_size(members, held)
 
     # -- skills --
 
@@ -70,6 +91,8 @@ class Catalog:
             old = self.store.skill(tenant, name)
             new = SkillRecord(version=(old.version if old else 0) + 1, name=name, description=description)
             tx = Tx(keys)
+            if old is None:
+                self._within_quota(tx, keys.skills(), "skills")
             tx.expect_version(keys.skill(name), old.version if old else 0)
             tx.set(keys.skill(name), SKILLS.dumps(new))
             tx.sadd(keys.skills(), name)
@@ -128,6 +151,8 @@ class Catalog:
             self._require_queues(
                 tx, [step.move_to_queue_id for step in queue.overflow_steps if step.move_to_queue_id]
             )
+            if old is None:
+                self._within_quota(tx, keys.queues(), "queues")
             tx.expect_version(keys.queue(queue.queue_id), old_version)
             tx.set(keys.queue(queue.queue_id), QUEUES.dumps(QueueRecord(new.version, new)))
             tx.sadd(keys.queues(), queue.queue_id)
@@ -327,6 +352,8 @@ class Catalog:
             new = ProfileRecord((old.version if old else 0) + 1, profile_id, name, profile)
             tx = Tx(keys)
             self._require_queues(tx, [member.queue_id for member in profile.queues])
+            if old is None:
+                self._within_quota(tx, keys.profiles(), "profiles")
             tx.expect_version(keys.profile(profile_id), old.version if old else 0)
             tx.set(keys.profile(profile_id), PROFILES.dumps(new))
             tx.sadd(keys.profiles(), profile_id)
@@ -391,6 +418,7 @@ class Catalog:
             assert profile is not None
             old = self.store.agent(tenant, config.agent_id)
             if old is None:
+                self._within_quota(tx, keys.agents(), "agents")
                 old = AgentRecord(0, Agent(config.agent_id, tenant, profile))
             agent = replace(old.agent, profile=profile, skills=dict(config.skills))
             if old.profile_id != config.profile_id:

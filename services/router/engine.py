@@ -7,7 +7,7 @@ import redis
 
 from helpline.clock import Clock
 from services.router.agents import Agents
-from services.router.catalog import Catalog
+from services.router.catalog import Catalog, Quotas
 from services.router.contacts import Contacts
 from services.router.core import Core
 from services.router.matching import Matcher
@@ -19,11 +19,17 @@ from services.router.timers import TimerWorker
 
 
 class Router:
-    def __init__(self, client: redis.Redis, clock: Clock, retention: Retention | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        clock: Clock,
+        retention: Retention | None = None,
+        quotas: Quotas | None = None,
+    ) -> None:
         self.store = Store(client, retention)
         self.registry = TenantRegistry(client)
         self.core = Core(self.store, clock)
-        self.catalog = Catalog(self.core, self.registry)
+        self.catalog = Catalog(self.core, self.registry, quotas)
         self.matcher = Matcher(self.core)
         self.steps = Steps(self.core, self.catalog, self.matcher)
         self.contacts = Contacts(self.core, self.catalog, self.matcher, self.steps)

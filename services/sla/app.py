@@ -15,15 +15,21 @@ from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from services.sla.api.grpc import SERVICE_NAME, registration
 from services.sla.api.rest import build_router
-from services.sla.config import SlaConfig
+from services.sla.config import Quotas, SlaConfig
 from services.sla.consumers import GROUP, TOPICS, SlaEvents
 from services.sla.store import OUTBOX_STREAM, SlaStore, Subject
 from services.sla.ticket_slas import CLOSED_RETENTION, TicketSlas
 from services.sla.timers import TimerMetrics, TimerWorker
 from services.sla.watches import WATCH_RETENTION, QueueWatches
 
+QUOTAS = Quotas()
+
 
 class SlaSettings(Settings):
+    tenant_max_policies: int = Field(QUOTAS.policies, ge=1, description="SLA policies one tenant may keep.")
+    tenant_max_calendars: int = Field(
+        QUOTAS.calendars, ge=1, description="Business-hours calendars one tenant may keep."
+    )
     timer_poll_seconds: float = Field(
         0.1, gt=0, description="Seconds between the timer worker's polls when nothing was due."
     )
@@ -55,7 +61,9 @@ def build(settings: SlaSettings) -> ServiceRuntime:
     store = SlaStore(runtime.redis)
     watches = QueueWatches(store, timedelta(seconds=settings.queue_watch_retention_seconds))
     tickets = TicketSlas(
-        store, SlaConfig(store), timedelta(seconds=settings.closed_ticket_sla_retention_seconds)
+        store,
+        SlaConfig(store, Quotas(settings.tenant_max_policies, settings.tenant_max_calendars)),
+        timedelta(seconds=settings.closed_ticket_sla_retention_seconds),
     )
     api_keys = runtime.api_keys
     install_problem_handlers(runtime.app)

@@ -78,6 +78,17 @@ return due
 """
 
 
+# KEYS: a configuration hash. ARGV: the item's id, its data, the most items the hash may hold. One
+# script, so that items written at once cannot pass the most together.
+_PUT_WITHIN = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
 class Subject(StrEnum):
     """What a timer runs on: a ticket's metric or a queued contact's answer target."""
 
@@ -155,6 +166,7 @@ class SlaStore:
         self.client = client
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
         self._claim = client.register_script(_CLAIM)
+        self._put_within = client.register_script(_PUT_WITHIN)
 
     def load(self, tenant_id: str, subject: Subject, subject_id: str) -> Loaded:
         revision, data = self.client.hmget(Keys(tenant_id).record(subject, subject_id), ["r", "d"])
@@ -214,8 +226,9 @@ class SlaStore:
 
     # -- configuration: one hash per tenant and kind, field = id, value = JSON ----------------------
 
-    def put_config(self, key: str, item_id: str, data: str) -> None:
-        self.client.hset(key, item_id, data)
+    def put_config(self, key: str, item_id: str, data: str, most: int) -> bool:
+        """Write the item, unless it is new and the hash already holds `most`: then False."""
+        return bool(self._put_within(keys=[key], args=[item_id, data, most]))
 
     def delete_config(self, key: str, item_id: str) -> bool:
         return bool(self.client.hdel(key, item_id))

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from helpline.auth import ApiKeyStore, InvalidTenantError, KeyRate, Principal, RateLimitedError, hash_key
 from helpline.cli import app
+from helpline.quotas import QuotaReachedError
 from helpline.roles import Role
 
 pytestmark = pytest.mark.integration
@@ -226,3 +227,18 @@ def test_a_key_calling_faster_than_its_rate_is_held_to_it(redis_client: redis.Re
     assert all(
         0 < redis_client.pttl(bucket) <= 1600 for bucket in redis_client.scan_iter(f"auth-{unique}:rate:*")
     )
+
+
+def test_a_tenant_holds_its_quota_of_api_keys_and_an_expired_one_frees_its_place(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    store = ApiKeyStore(redis_client, pepper="p", namespace=f"auth-{unique}", max_per_tenant=2)
+    tenant = f"t{unique}"
+    store.create(tenant, "one")
+    store.create(tenant, "brief", expires_at=datetime.now(UTC) + timedelta(seconds=1))
+    with pytest.raises(QuotaReachedError, match="HELPLINE_TENANT_MAX_API_KEYS"):
+        store.create(tenant, "three")
+    # Redis drops the expired key at the next whole second at the latest.
+    time.sleep(2.1)
+    store.create(tenant, "three")
+    assert sorted(p.name for p in store.list(tenant)) == ["one", "three"]
