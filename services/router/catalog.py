@@ -5,7 +5,7 @@ and a change that moves agents between sets re-indexes them in chunks, each chun
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -107,8 +107,21 @@ class Catalog:
             raise NotFoundError("skill", name)
         return record
 
-    def skills(self, tenant: str) -> list[SkillRecord]:
-        return [self.skill(tenant, name) for name in sorted(self.store.skill_names(tenant))]
+    def skills(self, tenant: str, names: Iterable[str] | None = None) -> list[SkillRecord]:
+        """The tenant's skills, or those of them named, in the order of the names."""
+        listed = sorted(self.store.skill_names(tenant)) if names is None else names
+        return [record for record in (self.store.skill(tenant, name) for name in listed) if record]
+
+    def ids(self, tenant: str, kind: str) -> list[str]:
+        """The ids the tenant keeps of a kind of configuration (skills, queues, profiles, agents)."""
+        keys = Keys(tenant)
+        members = {
+            "skills": keys.skills,
+            "queues": keys.queues,
+            "profiles": keys.profiles,
+            "agents": keys.agents,
+        }
+        return self.store.members_of(members[kind]())
 
     def _require_skills(self, tenant: str, names: Iterable[str]) -> None:
         unknown = sorted(set(names) - self.store.skill_names(tenant))
@@ -250,8 +263,9 @@ class Catalog:
     def queue(self, tenant: str, queue_id: str) -> Queue:
         return self.core.require_queue(tenant, queue_id)
 
-    def queues(self, tenant: str) -> list[Queue]:
-        ids = self.store.members_of(Keys(tenant).queues())
+    def queues(self, tenant: str, queue_ids: Iterable[str] | None = None) -> list[Queue]:
+        """The tenant's queues, or those of them named, by id."""
+        ids = self.store.members_of(Keys(tenant).queues()) if queue_ids is None else queue_ids
         return [record.queue for record in self.store.queues(tenant, ids).values()]
 
     # -- signatures and re-indexing --
@@ -386,8 +400,10 @@ class Catalog:
             raise NotFoundError("routing profile", profile_id)
         return record
 
-    def profiles(self, tenant: str) -> list[ProfileRecord]:
-        return [self.profile(tenant, pid) for pid in self.store.members_of(Keys(tenant).profiles())]
+    def profiles(self, tenant: str, profile_ids: Iterable[str] | None = None) -> list[ProfileRecord]:
+        """The tenant's routing profiles, or those of them named, in the order of the ids."""
+        ids = self.store.members_of(Keys(tenant).profiles()) if profile_ids is None else profile_ids
+        return [record for record in (self.store.profile(tenant, pid) for pid in ids) if record]
 
     # -- agents --
 
@@ -444,8 +460,10 @@ class Catalog:
     def agent(self, tenant: str, agent_id: str) -> AgentRecord:
         return self.core.require_agent(tenant, agent_id)
 
-    def agents(self, tenant: str) -> list[AgentRecord]:
-        return self.store.agents(tenant, self.store.members_of(Keys(tenant).agents()))
+    def agents(self, tenant: str, agent_ids: Sequence[str] | None = None) -> list[AgentRecord]:
+        """The tenant's agents, or those of them named, in the order of the ids."""
+        ids = self.store.members_of(Keys(tenant).agents()) if agent_ids is None else agent_ids
+        return self.store.agents(tenant, ids)
 
 
 def queue_signatures(queue: Queue, now: datetime) -> dict[Channel, set[str]]:

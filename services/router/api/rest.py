@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Response
 
 from helpline.auth import ApiKeyStore, Principal
+from helpline.paging import DEFAULT_PAGE_SIZE, Cursor, Limit, by_id, paged
 from helpline.rest import (
     ProblemError,
     admits,
@@ -135,8 +136,11 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         return SkillOut.of(record)
 
     @api.get("/skills", openapi_extra=admits(Access.READ), tags=["skills"], response_model=SkillList)
-    def list_skills(caller: Caller) -> SkillList:
-        return SkillList(items=[SkillOut.of(r) for r in router().catalog.skills(caller.tenant_id)])
+    def list_skills(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> SkillList:
+        catalog = router().catalog
+        found = paged(catalog.ids(caller.tenant_id, "skills"), by_id, limit, cursor)
+        listed = catalog.skills(caller.tenant_id, found.items)
+        return SkillList(items=[SkillOut.of(r) for r in listed], next_cursor=found.next_cursor or None)
 
     # -- queues --
 
@@ -194,8 +198,11 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         return Response(status_code=204)
 
     @api.get("/queues", openapi_extra=admits(Access.READ), tags=["queues"], response_model=QueueList)
-    def list_queues(caller: Caller) -> QueueList:
-        return QueueList(items=[QueueOut.of(q) for q in router().catalog.queues(caller.tenant_id)])
+    def list_queues(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> QueueList:
+        catalog = router().catalog
+        found = paged(catalog.ids(caller.tenant_id, "queues"), by_id, limit, cursor)
+        listed = catalog.queues(caller.tenant_id, found.items)
+        return QueueList(items=[QueueOut.of(q) for q in listed], next_cursor=found.next_cursor or None)
 
     # -- routing profiles --
 
@@ -234,8 +241,11 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         tags=["routing profiles"],
         response_model=ProfileList,
     )
-    def list_profiles(caller: Caller) -> ProfileList:
-        return ProfileList(items=[ProfileOut.of(r) for r in router().catalog.profiles(caller.tenant_id)])
+    def list_profiles(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> ProfileList:
+        catalog = router().catalog
+        found = paged(catalog.ids(caller.tenant_id, "profiles"), by_id, limit, cursor)
+        listed = catalog.profiles(caller.tenant_id, found.items)
+        return ProfileList(items=[ProfileOut.of(r) for r in listed], next_cursor=found.next_cursor or None)
 
     # -- agents --
 
@@ -278,7 +288,10 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         return AgentOut.of(record)
 
     @api.get("/agents", openapi_extra=admits(Access.READ), tags=["agents"], response_model=AgentList)
-    def list_agents(caller: Caller) -> AgentList:
-        return AgentList(items=[AgentOut.of(r) for r in router().catalog.agents(caller.tenant_id)])
+    def list_agents(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> AgentList:
+        catalog = router().catalog
+        found = paged(catalog.ids(caller.tenant_id, "agents"), by_id, limit, cursor)
+        listed = catalog.agents(caller.tenant_id, found.items)
+        return AgentList(items=[AgentOut.of(r) for r in listed], next_cursor=found.next_cursor or None)
 
     return api

@@ -110,7 +110,10 @@ class SkillOut(BaseModel):
 
 
 class SkillList(BaseModel):
-    items: list[SkillOut]
+    items: list[SkillOut] = Field(description="By id.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; absent on the last."
+    )
 
 
 class MembershipIn(In):
@@ -162,7 +165,10 @@ class ProfileOut(ProfileIn):
 
 
 class ProfileList(BaseModel):
-    items: list[ProfileOut]
+    items: list[ProfileOut] = Field(description="By id.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; absent on the last."
+    )
 
 
 class AgentIn(In):
@@ -218,4 +224,7 @@ class AgentOut(BaseModel):
 
 
 class AgentList(BaseModel):
-    items: list[AgentOut]
+    items: list[AgentOut] = Field(description="By id.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; absent on the last."
+    )

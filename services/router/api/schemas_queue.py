@@ -171,4 +171,7 @@ class QueueOut(QueueIn):
 
 
 class QueueList(BaseModel):
-    items: list[QueueOut]
+    items: list[QueueOut] = Field(description="By id.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; absent on the last."
+    )

@@ -17,10 +17,11 @@ from helpline.auth import current_tenant
 from helpline.clock import Clock
 from helpline.domain import DomainError, duration, timestamp
 from helpline.grpc import Refusal, answers_refusals
+from helpline.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page
 from helpline.v1 import common_pb2, sla_service_pb2_grpc
 from helpline.v1 import sla_service_pb2 as pb
 from services.sla.api.convert_config import calendar_proto, policy_proto
-from services.sla.api.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page, policy_order
+from services.sla.api.order import policy_order
 from services.sla.convert import metric_proto, to_proto
 from services.sla.domain import engine
 from services.sla.domain.engine import MetricStatus

@@ -18,13 +18,14 @@ No `from __future__ import annotations`: FastAPI reads the route signatures at r
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from helpline.auth import ApiKeyStore, Principal
 from helpline.clock import Clock
 from helpline.domain import DomainError
+from helpline.paging import DEFAULT_PAGE_SIZE, Cursor, Limit, paged
 from helpline.rest import (
     ProblemError,
     admits,
@@ -32,15 +33,7 @@ from helpline.rest import (
     problem_responses,
 )
 from helpline.roles import Access
-from services.sla.api.paging import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    Page,
-    SortKey,
-    calendar_order,
-    page,
-    policy_order,
-)
+from services.sla.api.order import calendar_order, policy_order
 from services.sla.api.schemas import (
     ID_PATTERN,
     TICKET_ID_PATTERN,
@@ -59,9 +52,6 @@ from services.sla.ticket_slas import TicketSlas
 
 ResourceId = Annotated[str, Path(pattern=ID_PATTERN)]
 TicketId = Annotated[str, Path(pattern=TICKET_ID_PATTERN)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")]
-Cursor = Annotated[str, Query(max_length=512, description="`next_cursor` of the page before.")]
-T = TypeVar("T")
 
 
 @contextmanager
@@ -75,13 +65,6 @@ def refusals() -> Iterator[None]:
 
 def not_found(kind: str, item_id: str) -> ProblemError:
     return ProblemError(404, "Not Found", f"no {kind} {item_id}", kind=kind, id=item_id)
-
-
-def paged(items: list[T], key: Callable[[T], SortKey], limit: int, cursor: str) -> Page[T]:
-    try:
-        return page(items, key, limit, cursor)
-    except ValueError as exc:
-        raise ProblemError(400, "Bad Request", "the cursor is not one this API returned") from exc
 
 
 def created(response: Response, existed: bool, location: str) -> None:

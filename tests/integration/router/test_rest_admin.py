@@ -407,7 +407,7 @@ def test_a_tenant_never_sees_another_tenants_configuration(api: Admin) -> None:
     for path in ("/v1/skills/billing", "/v1/queues/chat", "/v1/routing-profiles/desk", "/v1/agents/ann"):
         problem(api.client.get(path, headers=api.theirs), 404)
     for path in ("/v1/skills", "/v1/queues", "/v1/routing-profiles", "/v1/agents"):
-        assert ok(api.client.get(path, headers=api.theirs)) == {"items": []}
+        assert ok(api.client.get(path, headers=api.theirs)) == {"items": [], "next_cursor": None}
 
     def theirs(path: str, body: dict[str, Any]) -> Response:
         return api.client.put(path, json=body, headers=api.theirs)
@@ -428,3 +428,19 @@ def test_a_write_that_keeps_losing_races_is_a_conflict(api: Admin, monkeypatch: 
 
     monkeypatch.setattr(api.router.catalog, "put_skill", contended)
     problem(api.client.put("/v1/skills/billing", json={}, headers=api.mine), 409, "contended")
+
+
+def test_lists_come_a_page_at_a_time_by_id(api: Admin) -> None:
+    names = [f"s{n:02d}" for n in range(7)]
+    for name in reversed(names):
+        put(api, f"/v1/skills/{name}", {}, 201)
+    seen, cursor = [], ""
+    for _ in range(4):
+        page = ok(api.client.get("/v1/skills", params={"limit": 3, "cursor": cursor}, headers=api.mine))
+        seen.append([skill["name"] for skill in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [names[0:3], names[3:6], names[6:7]]
+    problem(api.client.get("/v1/skills", params={"cursor": "not-ours"}, headers=api.mine), 400)
+    problem(api.client.get("/v1/agents", params={"limit": 201}, headers=api.mine), 422)

@@ -1,9 +1,9 @@
-"""Pages of a tenant's policies or calendars, for REST (`limit`, `cursor`) and gRPC (`page_size`,
-`page_token`) alike.
+"""Pages of a tenant's configuration (queues, agents, SLA policies...), for REST (`limit`,
+`cursor`) and gRPC (`page_size`, `page_token`) alike.
 
 A cursor names the sort key of the last item returned rather than an offset, so a client paging
-through while an administrator adds or removes policies neither sees one twice nor skips one that
-was there throughout.
+through while an administrator adds or removes items neither sees one twice nor skips one that was
+there throughout.
 """
 
 from __future__ import annotations
@@ -12,17 +12,21 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from services.sla.domain.calendar import Calendar
-from services.sla.domain.policy import Policy
+from fastapi import Query
+
+from helpline.rest import ProblemError
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 T = TypeVar("T")
-# What a list is sorted by: a policy's position and id; a calendar's id (position 0).
+# What a list is sorted by: a position and an id (an SLA policy's evaluation order), or an id alone
+# (position 0).
 SortKey = tuple[int, str]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")]
+Cursor = Annotated[str, Query(max_length=512, description="`next_cursor` of the page before.")]
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,8 @@ class Page(Generic[T]):
     next_cursor: str
 
 
-def policy_order(policy: Policy) -> SortKey:
-    """Evaluation order, as SlaConfig.policies gives it."""
-    return policy.position, policy.policy_id
-
-
-def calendar_order(calendar: Calendar) -> SortKey:
-    return 0, calendar.calendar_id
+def by_id(item_id: str) -> SortKey:
+    return 0, item_id
 
 
 def encode_cursor(key: SortKey) -> str:
@@ -66,3 +65,11 @@ def page(items: Iterable[T], key: Callable[[T], SortKey], size: int, cursor: str
     rest = [item for item in sorted(items, key=key) if after is None or key(item) > after]
     chunk = rest[:size]
     return Page(chunk, encode_cursor(key(chunk[-1])) if len(rest) > size else "")
+
+
+def paged(items: Iterable[T], key: Callable[[T], SortKey], limit: int, cursor: str) -> Page[T]:
+    """`page` for a REST API: a cursor it did not hand out is a 400 problem."""
+    try:
+        return page(items, key, limit, cursor)
+    except ValueError as exc:
+        raise ProblemError(400, "Bad Request", "the cursor is not one this API returned") from exc
