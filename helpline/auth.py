@@ -240,8 +240,6 @@ class ApiKeyStore:
         """`rate` bounds how fast each key may call (RateLimitedError past it); None leaves keys
         unbounded, for tools and tests. A tenant holds at most `max_per_tenant` keys
         (helpline.quotas)."""
-        if not pepper:
-            log.warning("api key pepper is empty; set HELPLINE_API_KEY_PEPPER outside development")
         self._client = client
         self._pepper = pepper
         self._ns = namespace

@@ -238,6 +238,8 @@ def _service_env(cfg: StackConfig, name: str, *, redis_sentinel: bool = False) -
         "HELPLINE_AUTH_REDIS_URL": f"redis://127.0.0.1:{cfg.redis_port}/0",
         "HELPLINE_HTTP_PORT": str(_port(cfg, name, "http")),
         "HELPLINE_GRPC_PORT": str(_port(cfg, name, "grpc")),
+        # A development machine: the keys `helpline apikey create` makes here need no pepper.
+        "HELPLINE_ENV": "dev",
     }
     if redis_sentinel:
         # The URLs keep their databases; the Sentinels name the host, for the API keys too.

@@ -53,6 +53,10 @@ class _Worker:
     thread: threading.Thread | None = None
 
 
+class MissingPepperError(RuntimeError):
+    """A service with an API was configured without the secret its API keys are hashed with."""
+
+
 class ServiceRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -112,6 +116,11 @@ class ServiceRuntime:
         counted once whichever it calls; made when first asked for (the metrics service has none)."""
         if self._api_keys is None:
             s = self.settings
+            if not s.api_key_pepper and s.env != "dev":
+                raise MissingPepperError(
+                    "HELPLINE_API_KEY_PEPPER is empty: set it to a long random secret (keys made under "
+                    "one pepper work only under it), or HELPLINE_ENV=dev on a development machine"
+                )
             self._api_keys = ApiKeyStore(
                 self.auth_redis,
                 pepper=s.api_key_pepper,

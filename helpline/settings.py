@@ -163,7 +163,14 @@ class Settings(BaseSettings):
         "Set it to the scrape interval, within the pod's termination grace period.",
     )
     api_key_pepper: str = Field(
-        "", description="Secret mixed into API-key hashes; set it in production (a Secret in Kubernetes)."
+        "",
+        description="Secret mixed into API-key hashes (a Secret in Kubernetes). A service with an API "
+        "refuses to start without one, unless `HELPLINE_ENV=dev`.",
+    )
+    env: Literal["production", "dev"] = Field(
+        "production",
+        description="`dev` on a development machine (`make up` sets it): the services start without an "
+        "API-key pepper. Anything else is production.",
     )
     api_key_rate_per_second: float = Field(
         1000,

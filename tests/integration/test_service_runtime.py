@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpline.events import Envelope, event_handler, new_event, to_record
 from helpline.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER
 from helpline.outbox import OutboxScript
-from helpline.service import ServiceRuntime
+from helpline.service import MissingPepperError, ServiceRuntime
 from helpline.settings import load_settings
 from helpline.v1 import contact_events_pb2
 from tests.integration.helpers import make_topic, wait_until
@@ -56,6 +56,7 @@ def round_trip(plain_bootstrap: str, redis_url: str, unique: str, **kafka: objec
         grpc_port=0,
         topic_partitions=1,
         log_format="console",
+        api_key_pepper=unique,
         **({"kafka_bootstrap": plain_bootstrap} | kafka),
     )
     runtime = ServiceRuntime(settings)
@@ -138,3 +139,14 @@ def test_a_scraped_process_stops_after_one_more_scrape_and_an_unscraped_one_at_o
     runtime.stop()
     thread.join(30)
     assert not thread.is_alive(), "nobody ever scraped it, yet it waited for a scrape"
+
+
+def test_a_service_with_an_api_refuses_to_start_without_a_pepper_outside_dev(
+    kafka_bootstrap: str, redis_url: str, unique: str
+) -> None:
+    common = {"service_name": f"svc-{unique}", "redis_url": redis_url, "auth_redis_url": redis_url}
+    runtime = ServiceRuntime(load_settings(kafka_bootstrap=kafka_bootstrap, **common))
+    with pytest.raises(MissingPepperError, match="HELPLINE_API_KEY_PEPPER is empty"):
+        runtime.api_keys  # noqa: B018 -- the property is what refuses
+    dev = ServiceRuntime(load_settings(kafka_bootstrap=kafka_bootstrap, env="dev", **common))
+    assert dev.api_keys is dev.api_keys
