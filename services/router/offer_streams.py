@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, Gauge
+
 
 @dataclass(eq=False)
 class OfferStream:
@@ -26,13 +28,24 @@ class StreamsFullError(RuntimeError):
 
 
 class OfferStreams:
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, registry: CollectorRegistry | None = None) -> None:
         if cap < 1:
             raise ValueError(f"a replica holds at least one offer stream, not {cap}")
         self.cap = cap
         self._lock = threading.Lock()
         self._held = 0
         self._latest: dict[tuple[str, str], OfferStream] = {}
+        if registry is not None:
+            Gauge(
+                "helpline_offer_streams",
+                "Offer streams (agent desktops) the replica holds.",
+                registry=registry,
+            ).set_function(lambda: self.held)
+            Gauge(
+                "helpline_offer_streams_limit",
+                "Offer streams the replica may hold (HELPLINE_MAX_OFFER_STREAMS).",
+                registry=registry,
+            ).set(cap)
 
     @property
     def held(self) -> int:

@@ -90,6 +90,9 @@ def test_streams_past_the_cap_are_refused_and_a_newer_stream_replaces_an_agents_
         stub = router_service_pb2_grpc.RouterServiceStub(channel)
         held = [Stream(stub, agent, supervisor) for agent in AGENTS[:CAP]]
         assert all(stream.open() for stream in held)
+        scraped = httpx.get(f"http://127.0.0.1:{router.port}/metrics", timeout=15).text
+        assert f"helpline_offer_streams {CAP:.1f}" in scraped
+        assert f"helpline_offer_streams_limit {CAP:.1f}" in scraped
 
         refused = Stream(stub, AGENTS[CAP], supervisor)
         assert refused.wait_ended() is grpc.StatusCode.RESOURCE_EXHAUSTED
