@@ -446,6 +446,8 @@ class LatencyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
 # Seconds between the server's pings of a connection, and how long it waits for the answer.
 KEEPALIVE_S, KEEPALIVE_TIMEOUT_S = 30, 10
+# Calls waiting for a thread at most: a burst of desktops' calls waits a moment rather than fails.
+MAX_QUEUED_CALLS = 1000
 
 
 def build_grpc_server(
@@ -493,9 +495,9 @@ def build_grpc_server(
             ("grpc.keepalive_time_ms", KEEPALIVE_S * 1000),
             ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_S * 1000),
         ],
-        # Calls past the threads wait in a queue as long as the threads' count, and past that are
-        # refused (RESOURCE_EXHAUSTED) rather than queued without end behind held streams.
-        maximum_concurrent_rpcs=2 * max_workers,
+        # Calls past the threads wait in a queue of MAX_QUEUED_CALLS, and past that are refused
+        # (RESOURCE_EXHAUSTED) rather than queued without end behind held streams.
+        maximum_concurrent_rpcs=max_workers + MAX_QUEUED_CALLS,
     )
     for add in register:
         add(server)
