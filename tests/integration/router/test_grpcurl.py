@@ -18,9 +18,11 @@ pytestmark = pytest.mark.integration
 
 GRPCURL = Path(__file__).resolve().parents[3] / ".tools" / "bin" / "grpcurl"
 SERVICE = "helpline.v1.RouterService"
+# With the class of access it admits keys of (helpline.roles), a client can read it too.
 STREAM_OFFERS = (
     "rpc StreamOffers ( .helpline.v1.StreamOffersRequest )"
-    " returns ( stream .helpline.v1.StreamOffersResponse );"
+    " returns ( stream .helpline.v1.StreamOffersResponse ) {\n"
+    '    option (.helpline.v1.access) = "agent_desk";'
 )
 
 
