@@ -180,6 +180,7 @@ def test_the_built_service_closes_due_tickets(
         log_format="console",
         close_after_days=1 / 86_400,
         close_poll_seconds=0.1,
+        api_key_pepper=unique,
     )
     runtime = build(settings)
     result: list[int] = []
