@@ -41,6 +41,7 @@ def test_service_starts_serves_health_and_stops_on_sigterm(
         "HELPLINE_HTTP_PORT": str(http_port),
         "HELPLINE_GRPC_PORT": str(grpc_port),
         "HELPLINE_TOPIC_PARTITIONS": "2",
+        "HELPLINE_API_KEY_PEPPER": "shells-pepper",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "helpline.cli", "run", service],
@@ -72,3 +73,29 @@ def test_service_starts_serves_health_and_stops_on_sigterm(
         logs = proc.stderr.read() if proc.stderr else ""
     assert code == 0, logs[-3000:]
     assert '"event": "service stopped"' in logs
+
+
+def test_a_service_with_an_api_and_no_pepper_exits_saying_so(kafka_bootstrap: str, redis_url: str) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HELPLINE_API_KEY_PEPPER", "HELPLINE_ENV")
+    }
+    env |= {
+        "HELPLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "HELPLINE_REDIS_URL": redis_url,
+        "HELPLINE_AUTH_REDIS_URL": redis_url,
+        "HELPLINE_HTTP_PORT": str(free_port()),
+        "HELPLINE_GRPC_PORT": str(free_port()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "helpline.cli", "run", "tickets"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "HELPLINE_API_KEY_PEPPER is empty" in done.stderr
