@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -54,6 +56,17 @@ class ServiceProcess:
         if self.process.poll() is None:
             self.process.terminate()
         return self.process.wait(30)
+
+
+@contextmanager
+def running(name: str, env: dict[str, str], log: Path) -> Iterator[ServiceProcess]:
+    """The service started and ready for the block, stopped with SIGTERM after it."""
+    process = ServiceProcess(name, env, log)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 def service_env(name: str, redis_url: str, kafka_bootstrap: str, pepper: str, **extra: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ import redis
 from helpline.auth import ApiKeyStore
 from helpline.roles import Role
 from helpline.v1 import ticket_service_pb2, ticket_service_pb2_grpc
-from tests.integration.service_process import ServiceProcess, service_env
+from tests.integration.service_process import ServiceProcess, running, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +30,8 @@ def tickets(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -
         HELPLINE_API_KEY_RATE_PER_SECOND="1",
         HELPLINE_API_KEY_RATE_BURST="2",
     )
-    process = ServiceProcess("tickets", env, tmp_path / "tickets.log")
-    process.start()
-    try:
+    with running("tickets", env, tmp_path / "tickets.log") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_a_key_past_its_rate_is_told_when_to_come_back_and_other_keys_are_served(

@@ -40,6 +40,7 @@ from services.router.api.schemas import (
     SkillOut,
 )
 from services.router.api.schemas_queue import QueueIn, QueueList, QueueOut
+from services.router.catalog import Catalog
 from services.router.core import ContendedError, NotFoundError
 from services.router.domain.errors import InvalidConfiguration
 from services.router.engine import Router
@@ -81,6 +82,16 @@ def refusals() -> Iterator[None]:
         raise ProblemError(code, title, exc.message, rule=exc.rule, **exc.detail) from exc
     except ContendedError as exc:
         raise ProblemError(409, "Conflict", str(exc), rule="contended") from exc
+
+
+def listing(
+    catalog: Catalog, tenant: str, kind: str, limit: int, cursor: str
+) -> tuple[list[Any], str | None]:
+    """A page of the tenant's configuration of a kind (skills, queues, profiles, agents), by id: the
+    records, read for that page only, and the cursor of the next page (None on the last)."""
+    found = paged(catalog.ids(tenant, kind), by_id, limit, cursor)
+    load: Callable[[str, list[str]], list[Any]] = getattr(catalog, kind)
+    return load(tenant, found.items), found.next_cursor or None
 
 
 def saved(response: Response, version: int, location: str) -> None:
@@ -137,10 +148,8 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
 
     @api.get("/skills", openapi_extra=admits(Access.READ), tags=["skills"], response_model=SkillList)
     def list_skills(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> SkillList:
-        catalog = router().catalog
-        found = paged(catalog.ids(caller.tenant_id, "skills"), by_id, limit, cursor)
-        listed = catalog.skills(caller.tenant_id, found.items)
-        return SkillList(items=[SkillOut.of(r) for r in listed], next_cursor=found.next_cursor or None)
+        listed, after = listing(router().catalog, caller.tenant_id, "skills", limit, cursor)
+        return SkillList(items=[SkillOut.of(r) for r in listed], next_cursor=after)
 
     # -- queues --
 
@@ -199,10 +208,8 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
 
     @api.get("/queues", openapi_extra=admits(Access.READ), tags=["queues"], response_model=QueueList)
     def list_queues(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> QueueList:
-        catalog = router().catalog
-        found = paged(catalog.ids(caller.tenant_id, "queues"), by_id, limit, cursor)
-        listed = catalog.queues(caller.tenant_id, found.items)
-        return QueueList(items=[QueueOut.of(q) for q in listed], next_cursor=found.next_cursor or None)
+        listed, after = listing(router().catalog, caller.tenant_id, "queues", limit, cursor)
+        return QueueList(items=[QueueOut.of(q) for q in listed], next_cursor=after)
 
     # -- routing profiles --
 
@@ -242,10 +249,8 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
         response_model=ProfileList,
     )
     def list_profiles(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> ProfileList:
-        catalog = router().catalog
-        found = paged(catalog.ids(caller.tenant_id, "profiles"), by_id, limit, cursor)
-        listed = catalog.profiles(caller.tenant_id, found.items)
-        return ProfileList(items=[ProfileOut.of(r) for r in listed], next_cursor=found.next_cursor or None)
+        listed, after = listing(router().catalog, caller.tenant_id, "profiles", limit, cursor)
+        return ProfileList(items=[ProfileOut.of(r) for r in listed], next_cursor=after)
 
     # -- agents --
 
@@ -289,9 +294,7 @@ def build_router(router: Callable[[], Router], keys: Callable[[], ApiKeyStore]) 
 
     @api.get("/agents", openapi_extra=admits(Access.READ), tags=["agents"], response_model=AgentList)
     def list_agents(caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = "") -> AgentList:
-        catalog = router().catalog
-        found = paged(catalog.ids(caller.tenant_id, "agents"), by_id, limit, cursor)
-        listed = catalog.agents(caller.tenant_id, found.items)
-        return AgentList(items=[AgentOut.of(r) for r in listed], next_cursor=found.next_cursor or None)
+        listed, after = listing(router().catalog, caller.tenant_id, "agents", limit, cursor)
+        return AgentList(items=[AgentOut.of(r) for r in listed], next_cursor=after)
 
     return api

@@ -18,7 +18,7 @@ from helpline.auth import ApiKeyStore
 from helpline.roles import Role
 from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import router_service_pb2_grpc
-from tests.integration.service_process import ServiceProcess, service_env
+from tests.integration.service_process import ServiceProcess, running, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +36,8 @@ def router(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) ->
         HELPLINE_GRPC_MAX_WORKERS="12",
         HELPLINE_MAX_OFFER_STREAMS=str(CAP),
     )
-    process = ServiceProcess("router", env, tmp_path / "router.log")
-    process.start()
-    try:
+    with running("router", env, tmp_path / "router.log") as process:
         yield process
-    finally:
-        process.stop()
 
 
 class Stream:
