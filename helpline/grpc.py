@@ -42,7 +42,7 @@ from helpline.auth import (
 from helpline.failures import is_transient
 from helpline.limits import LimitError, validate
 from helpline.logging import get_logger
-from helpline.roles import Access, Role, admitted, agent_refusal, refusal
+from helpline.roles import Access, Role, admitted, call_refusal
 from helpline.v1 import options_pb2
 
 log = get_logger(__name__)
@@ -127,9 +127,9 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         # the worker thread that serves this RPC.
         def authorize(request: Any, context: grpc.ServicerContext) -> contextvars.Context:
             principal = self._authenticate(context)
-            why = refusal(principal.role, allowed, f"call {method.rsplit('/', 1)[-1]}")
-            if why is None and _names_agent(request):
-                why = agent_refusal(principal.role, principal.agent_id, request.agent_id)
+            operation = f"call {method.rsplit('/', 1)[-1]}"
+            agent_id = request.agent_id if _names_agent(request) else None
+            why = call_refusal(principal.role, principal.agent_id, allowed, operation, agent_id)
             if why is not None:
                 context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
             return _rpc_context(principal, lambda: self._store.still_valid(principal))

@@ -24,7 +24,7 @@ from helpline.limits import EventTooLargeError, LimitError
 from helpline.logging import get_logger
 from helpline.producer import ProduceError
 from helpline.quotas import QuotaReachedError
-from helpline.roles import Access, admitted, agent_refusal, refusal
+from helpline.roles import Access, admitted, call_refusal
 
 log = get_logger(__name__)
 
@@ -297,10 +297,8 @@ def authorization(resolve: Callable[..., Principal]) -> Callable[..., None]:
         declared = (getattr(route, "openapi_extra", None) or {}).get(ACCESS_FIELD)
         operation = f"{request.method} {getattr(route, 'path', request.url.path)}"
         allowed = admitted(declared)
-        why = refusal(principal.role, allowed, operation)
         agent_id = request.path_params.get("agent_id")
-        if why is None and agent_id is not None:
-            why = agent_refusal(principal.role, principal.agent_id, agent_id)
+        why = call_refusal(principal.role, principal.agent_id, allowed, operation, agent_id)
         if why is not None:
             raise ProblemError(403, "Forbidden", why, role=principal.role.value, admits=sorted(allowed))
 

@@ -76,6 +76,17 @@ def refusal(role: Role, allowed: frozenset[Role], operation: str) -> str | None:
     return f"a key of role {role} cannot {operation}; it takes {admitted}"
 
 
+def call_refusal(
+    role: Role, key_agent: str | None, allowed: frozenset[Role], operation: str, agent_id: str | None
+) -> str | None:
+    """Why a key may not run `operation` (naming `agent_id`, when it names an agent), or None when
+    it may: what REST and gRPC both ask of every call."""
+    why = refusal(role, allowed, operation)
+    if why is None and agent_id is not None:
+        why = agent_refusal(role, key_agent, agent_id)
+    return why
+
+
 def agent_refusal(role: Role, key_agent: str | None, agent_id: str) -> str | None:
     """Why a key may not act for `agent_id`, or None when it may: an agent's key acts for its own
     agent only."""
