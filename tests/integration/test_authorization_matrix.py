@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 
 import grpc
@@ -25,7 +26,7 @@ from helpline.v1 import (
     ticket_service_pb2,
     ticket_service_pb2_grpc,
 )
-from tests.integration.service_process import ServiceProcess, service_env
+from tests.integration.service_process import ServiceProcess, running, service_env
 from tests.stack_provider import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -45,19 +46,18 @@ class Services:
 def services(stack: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     pepper = "matrix-pepper"
     folder = tmp_path_factory.mktemp("matrix")
-    started: dict[str, ServiceProcess] = {}
-    client = redis.Redis.from_url(stack.redis_url)
-    try:
-        for name in SERVICES:
-            env = service_env(name, stack.redis_url, stack.kafka_bootstrap, pepper)
-            process = ServiceProcess(name, env, folder / f"{name}.log")
-            process.start()
-            started[name] = process
-        yield Services(started, ApiKeyStore(client, pepper=pepper))
-    finally:
-        for process in started.values():
-            process.stop()
-        client.close()
+    with ExitStack() as started, closing(redis.Redis.from_url(stack.redis_url)) as client:
+        processes = {
+            name: started.enter_context(
+                running(
+                    name,
+                    service_env(name, stack.redis_url, stack.kafka_bootstrap, pepper),
+                    folder / f"{name}.log",
+                )
+            )
+            for name in SERVICES
+        }
+        yield Services(processes, ApiKeyStore(client, pepper=pepper))
 
 
 # A call answers whether the key was refused for its role, and the status it got: an HTTP status,
