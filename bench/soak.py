@@ -95,6 +95,7 @@ from bench.stack import bench_stack, machine_line, service_env
 from helpline.auth import ApiKeyStore
 from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.logging import configure_logging
+from helpline.simulation.keys import run_keys
 from helpline.simulation.runner import Connections, Simulation
 from helpline.simulation.scenario import (
     AgentGroup,
@@ -506,7 +507,8 @@ def soak(options: Options, bootstrap: str, var_dir: Path, log_dir: Path) -> tupl
                 running_services(bootstrap, urls, options.speed, options.agents, log_dir)
             )
         pepper = services["router"].env["HELPLINE_API_KEY_PEPPER"]
-        key = ApiKeyStore(redis.Redis.from_url(urls["auth"]), pepper=pepper).create(TENANT, "simulator")[1]
+        api_keys = ApiKeyStore(redis.Redis.from_url(urls["auth"]), pepper=pepper)
+        keys = stack.enter_context(run_keys(api_keys, scenario))
         router, tickets, sla = services["router"], services["tickets"], services["sla"]
         sim = Simulation(
             scenario,
@@ -514,7 +516,7 @@ def soak(options: Options, bootstrap: str, var_dir: Path, log_dir: Path) -> tupl
                 kafka_bootstrap=bootstrap,
                 router_http=f"http://127.0.0.1:{router.http_port}",
                 router_grpc=f"127.0.0.1:{router.grpc_port}",
-                api_key=key,
+                keys=keys,
                 sla_http=f"http://127.0.0.1:{sla.http_port}",
                 tickets_grpc=f"127.0.0.1:{tickets.grpc_port}",
             ),

@@ -37,7 +37,7 @@ class BackOffice:
         self.tickets_grpc = tickets_grpc
         tickets = sim.scenario.tickets
         self.agents_work = {CHANNELS[name] for name in (tickets.channels if tickets else ())}
-        self.metadata = (("x-api-key", sim.connections.api_key),)
+        self.metadata = (("x-api-key", sim.connections.keys.admin),)
         self.solved = 0
         self.refused: list[str] = []
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 import signal
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -28,6 +31,7 @@ from helpline.settings import load_settings
 from helpline.topics import CATALOG, ensure_topics
 
 if TYPE_CHECKING:
+    from helpline.simulation.keys import RunKeys
     from helpline.simulation.runner import Connections
     from helpline.simulation.scenario import Scenario
 
@@ -180,25 +184,28 @@ def _local_endpoints(cfg: StackConfig) -> dict[str, str]:
 def _simulate_until_stopped(
     cfg: StackConfig, stack: LocalStack, *, prometheus: bool, live: bool, redis_sentinel: bool
 ) -> None:
+    from helpline.simulation.keys import run_keys
     from helpline.simulation.runner import Connections
     from helpline.simulation.scenario import Scenario as Default
 
     scenario = Default.default()
     settings = load_settings()
-    # The key goes where the services read it: through the Sentinels, to whichever is the primary.
+    # The keys go where the services read them: through the Sentinels, to whichever is the primary.
     store = (
         connect(cfg.redis_url, load_settings(**_sentinel_settings(cfg)))
         if redis_sentinel
         else redis.Redis.from_url(cfg.redis_url)
     )
     keys = ApiKeyStore(store, pepper=settings.api_key_pepper)
-    key_id, key = keys.create(scenario.tenant, "simulator", scopes=())
-    connections = Connections(
-        kafka_bootstrap=cfg.kafka_bootstrap,
-        api_key=key,
-        kafka_options=settings.kafka_options(),
-        **_local_endpoints(cfg),
-    )
+
+    def connections(given: RunKeys) -> Connections:
+        return Connections(
+            kafka_bootstrap=cfg.kafka_bootstrap,
+            keys=given,
+            kafka_options=settings.kafka_options(),
+            **_local_endpoints(cfg),
+        )
+
     out.print(
         f"Simulating a contact centre as tenant [bold]{scenario.tenant}[/bold]; Ctrl-C stops everything."
     )
@@ -210,14 +217,13 @@ def _simulate_until_stopped(
             " Grafana shows them at http://127.0.0.1:3000."
         )
     try:
-        _simulate(scenario, connections, forever=True, live=live)
+        _simulate(scenario, connections, partial(run_keys, keys), forever=True, live=live)
     except KeyboardInterrupt:
         console.print("stopping: the customers hung up and the agents logged off; stopping the stack...")
     finally:
         # One Ctrl-C can arrive twice (from the terminal and forwarded by `uv run`): the second must
         # not cut the stack's stop short and leave a broker running.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        keys.revoke(key_id)
         stack.down()
         out.print("stopped")
 
@@ -485,12 +491,14 @@ def simulate(
         str | None,
         typer.Option(
             envvar="HELPLINE_SIMULATOR_API_KEY",
-            help="The tenant's API key; default: one created for the run.",
+            help="An admin's API key of the tenant, for every call of the run; default: keys made for "
+            "each run, of the narrowest role each caller needs, revoked when it ends.",
         ),
     ] = None,
 ) -> None:
     """Run a simulated contact centre against the running stack: customers through the Kafka ingress,
     agents on gRPC desktops, surveys on the feedback topic; the KPIs it implies are shown as it runs."""
+    from helpline.simulation.keys import RunKeys, run_keys
     from helpline.simulation.runner import Connections
 
     scenario = _scenario(scenario_file, seed=seed, hours=hours, speed=speed, tenant=tenant)
@@ -502,32 +510,43 @@ def simulate(
         "sla_http": sla_http,
         "tickets_grpc": tickets_grpc,
     }
+    endpoints = _local_endpoints(cfg) | {name: url for name, url in given.items() if url}
+
+    def connections(keys: RunKeys) -> Connections:
+        return Connections(
+            kafka_bootstrap=settings.kafka_bootstrap,
+            keys=keys,
+            kafka_options=settings.kafka_options(),
+            **endpoints,
+        )
+
+    def shared(_run: Scenario) -> AbstractContextManager[RunKeys]:
+        return nullcontext(RunKeys.shared(api_key or ""))
+
     try:
-        # A key of the run's own unless one is given, revoked when the run ends.
-        keys = None if api_key else _api_keys()
-        key_id, key = keys.create(scenario.tenant, "simulator", scopes=()) if keys else ("", api_key or "")
-    except redis.RedisError as exc:
-        console.print(f"[red]cannot create the simulator's API key: {exc}[/red]; give one with --api-key")
-        raise typer.Exit(1) from exc
-    connections = Connections(
-        kafka_bootstrap=settings.kafka_bootstrap,
-        api_key=key,
-        kafka_options=settings.kafka_options(),
-        **(_local_endpoints(cfg) | {name: url for name, url in given.items() if url}),
-    )
-    try:
-        _simulate(scenario, connections, forever=forever, live=live, heartbeat=heartbeat)
+        _simulate(
+            scenario,
+            connections,
+            shared if api_key else partial(run_keys, _api_keys()),
+            forever=forever,
+            live=live,
+            heartbeat=heartbeat,
+        )
     except KeyboardInterrupt:
         console.print("stopped: the waiting customers hung up and the agents logged off")
-    finally:
-        if keys is not None:
-            keys.revoke(key_id)
 
 
 def _simulate(
-    scenario: Scenario, connections: Connections, *, forever: bool, live: bool, heartbeat: Path | None = None
+    scenario: Scenario,
+    connections: Callable[[RunKeys], Connections],
+    keys: Callable[[Scenario], AbstractContextManager[RunKeys]],
+    *,
+    forever: bool,
+    live: bool,
+    heartbeat: Path | None = None,
 ) -> None:
-    """One run, or one after another (each a new simulated day, seeded in turn) until Ctrl-C."""
+    """One run, or one after another (each a new simulated day, seeded in turn) until Ctrl-C, each
+    with the keys `keys` gives it."""
     import grpc
     import httpx
 
@@ -538,19 +557,22 @@ def _simulate(
     runs = 0
     try:
         while True:
-            sim = Simulation(
-                scenario.model_copy(update={"seed": scenario.seed + runs}), connections, heartbeat=heartbeat
-            )
-            try:
-                play(sim, out, live=live)
-            finally:
-                sim.close()
+            run = scenario.model_copy(update={"seed": scenario.seed + runs})
+            with keys(run) as run_keys:
+                sim = Simulation(run, connections(run_keys), heartbeat=heartbeat)
+                try:
+                    play(sim, out, live=live)
+                finally:
+                    sim.close()
             out.print(summary(sim))
             runs += 1
             if not forever:
                 break
     except (SetupError, SimulationError, OSError, httpx.HTTPError, grpc.aio.AioRpcError) as exc:
         console.print(f"[red]the simulation stopped: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    except (redis.RedisError, QuotaReachedError) as exc:
+        console.print(f"[red]cannot make the run's API keys: {exc}[/red]; give an admin's with --api-key")
         raise typer.Exit(1) from exc
 
 

@@ -87,11 +87,12 @@ class _Readiness:
     """Runs the checks in a small pool with a deadline.
 
     A check still running from an earlier probe is awaited again rather than started twice, so a
-    hung dependency holds at most one thread per check however often the probe comes.
+    hung dependency holds at most one thread per check however often the probe comes. The mapping
+    is kept, not copied: a part of the service built after the app adds its own check to it.
     """
 
     def __init__(self, checks: Mapping[str, Check], timeout_s: float) -> None:
-        self._checks = dict(checks)
+        self._checks = checks
         self._timeout_s = timeout_s
         self._pool: futures.ThreadPoolExecutor | None = None
         self._in_flight: dict[str, futures.Future[bool]] = {}

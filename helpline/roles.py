@@ -36,8 +36,11 @@ class Access(StrEnum):
 
     # Skills, queues, routing profiles, agents, SLA policies and calendars, keys.
     CONFIGURE = "configure"
-    # Configuration, status and tickets read.
+    # Configuration and tickets read.
     READ = "read"
+    # A queue's depth and expected wait: the desks and wallboards watch it, and a channel's IVR
+    # tells the caller the wait and offers a callback by it.
+    QUEUE_STATUS = "queue_status"
     # What an agent does at its desk: its status, its offers, its contacts.
     AGENT_DESK = "agent_desk"
     # What the channels do: contacts submitted, abandoned, called back.
@@ -52,6 +55,7 @@ _DESKS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
 ADMITS: dict[Access, frozenset[Role]] = {
     Access.CONFIGURE: frozenset({Role.ADMIN}),
     Access.READ: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT, Role.READER}),
+    Access.QUEUE_STATUS: frozenset(Role),
     Access.AGENT_DESK: _DESKS,
     Access.INTAKE: frozenset({Role.ADMIN, Role.GATEWAY}),
     Access.TICKET_WORK: _DESKS,

@@ -24,7 +24,7 @@ from helpline.bus import BatchHandler, BusMetrics, ConsumerLoop, Handler, RetryP
 from helpline.durability import ReplicaBarrier
 from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
-from helpline.health import HttpServer, Scrapes, build_http_app, kafka_check, redis_check
+from helpline.health import Check, HttpServer, Scrapes, build_http_app, kafka_check, redis_check
 from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
 from helpline.producer import Producer
@@ -81,15 +81,16 @@ class ServiceRuntime:
         # Ready only once the topics exist and every part runs: until then /readyz answers 503.
         self._started = threading.Event()
         self.scrapes = Scrapes()
+        self._readiness_checks: dict[str, Check] = {
+            "startup": self._started.is_set,
+            "redis": redis_check(self.redis),
+            "kafka": kafka_check(settings.kafka_bootstrap, kafka_options=settings.kafka_options()),
+        }
         self.app: FastAPI = build_http_app(
             service=settings.service_name,
             registry=self.registry,
             scrapes=self.scrapes,
-            readiness_checks={
-                "startup": self._started.is_set,
-                "redis": redis_check(self.redis),
-                "kafka": kafka_check(settings.kafka_bootstrap, kafka_options=settings.kafka_options()),
-            },
+            readiness_checks=self._readiness_checks,
         )
         if settings.redis_wait_replicas:
             self.app.add_middleware(DurableAnswerMiddleware, barrier=self.barrier)
@@ -182,6 +183,11 @@ class ServiceRuntime:
         fails on a dependency (helpline.failures) is started again after a backoff, and any other
         failure stops the process."""
         self._workers.append(_Worker(name, run, stop))
+
+    def add_readiness_check(self, name: str, check: Check) -> None:
+        """Make /readyz answer 503 while `check` returns false or raises (its message is the
+        reason): a part of the service that can be full, not only a dependency that can be away."""
+        self._readiness_checks[name] = check
 
     def add_grpc(
         self, service_names: Sequence[str] = (), register: Callable[[grpc.Server], None] | None = None

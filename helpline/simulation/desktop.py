@@ -6,7 +6,7 @@ shift again."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import grpc
 
@@ -30,6 +30,14 @@ PICK_UP_S = 3.0
 HOLD_SHARE, TALK_BEFORE_HOLD = 0.2, 0.4
 # A contact to transfer is sent on after this share of its handle time.
 TALK_BEFORE_TRANSFER = 0.3
+
+
+class WaitingTicket(NamedTuple):
+    """A ticket its agent set pending or on hold, waiting on the customer or a third party."""
+
+    ticket_id: str
+    status: int
+    agent_id: str
 
 
 class Desktop:
@@ -123,7 +131,7 @@ class Desktop:
         failures = 0
         while True:
             request = pb.StreamOffersRequest(agent_id=self.agent_id)
-            call = self.sim.stub.StreamOffers(request, metadata=self.sim.metadata)
+            call = self.sim.stub.StreamOffers(request, metadata=self.sim.metadata(self.agent_id))
             try:
                 async for item in call:
                     failures = 0
@@ -181,7 +189,7 @@ class Desktop:
             return
         accept = pb.AcceptOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id)
         try:
-            sent, _accepted = await sim.call(sim.stub.AcceptOffer, accept)
+            sent, _accepted = await sim.call(sim.stub.AcceptOffer, accept, self.agent_id)
             answered_at = sim.clock.between(sent)
         except RefusedError as refused:
             if not refused.landed("already_accepted"):
@@ -236,7 +244,7 @@ class Desktop:
             elif first and draw < rules.pending_rate + rules.on_hold_rate:
                 await self._move(ticket_id, common_pb2.TICKET_STATUS_ON_HOLD, contact.contact_id)
             else:
-                await sim.solve_ticket(ticket_id, contact)
+                await sim.solve_ticket(ticket_id, contact, self.agent_id)
         disposition = contact.intent or "resolved"
         complete = pb.CompleteContactRequest(**ids, disposition_code=disposition, ticket_id=ticket_id)
         completed = await self._act(sim.stub.CompleteContact, complete, "already_completed")
@@ -290,7 +298,7 @@ class Desktop:
             return
         if status == common_pb2.TICKET_STATUS_PENDING:
             self.sim.floor.ledger.ticket_pending(ticket_id, moved)
-        self.sim.waiting_tickets[contact_id] = (ticket_id, status)
+        self.sim.waiting_tickets[contact_id] = WaitingTicket(ticket_id, status, self.agent_id)
 
     async def _reply(self, ticket_id: str, contact_id: str) -> None:
         """The public reply that answers the customer: the ticket's first response."""
@@ -344,7 +352,7 @@ class Desktop:
         as the agent wanted; an outage's backlog makes that race common."""
         request = pb.RejectOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id, reason=reason)
         try:
-            await self.sim.call(self.sim.stub.RejectOffer, request)
+            await self.sim.call(self.sim.stub.RejectOffer, request, self.agent_id)
         except RefusedError as refused:
             if refused.code != grpc.StatusCode.FAILED_PRECONDITION:
                 self.sim.problem(f"{self.agent_id}: {refused}")

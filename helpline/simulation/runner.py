@@ -23,9 +23,10 @@ from helpline.bus import OutgoingRecord, make_producer, send
 from helpline.producer import Delivery, DeliveryError
 from helpline.simulation.alerts import SlaAlerts
 from helpline.simulation.clock import SimClock
-from helpline.simulation.desktop import Desktop
+from helpline.simulation.desktop import Desktop, WaitingTicket
 from helpline.simulation.floor import Floor
 from helpline.simulation.gateway import CHANNELS, INGRESS, Gateway
+from helpline.simulation.keys import RunKeys
 from helpline.simulation.model import HOUR_S
 from helpline.simulation.plan import PlannedContact, plan_contacts, plan_number, stream
 from helpline.simulation.retry import RefusedError, answered
@@ -67,7 +68,7 @@ class Connections:
     kafka_bootstrap: str
     router_http: str
     router_grpc: str
-    api_key: str
+    keys: RunKeys
     # Needed when the scenario has tickets: the SLA admin for their policy, the tickets API for them.
     sla_http: str = ""
     tickets_grpc: str = ""
@@ -96,13 +97,12 @@ class Simulation:
         self.floor = Floor(planned=len(self.plan))
         self.gateway = Gateway(scenario)
         self.clock = SimClock(scenario.speed)
-        self.metadata = (("x-api-key", connections.api_key),)
         self.problems: list[str] = []
         self.closing = False
         self._closed = asyncio.Event()
         # Tickets an agent set pending or on hold, by the contact: the customer or a third party
         # answers later.
-        self.waiting_tickets: dict[str, tuple[str, int]] = {}
+        self.waiting_tickets: dict[str, WaitingTicket] = {}
         self._configured = False
         self.view = view
         self._heartbeat = heartbeat
@@ -134,12 +134,12 @@ class Simulation:
         it first unless done already: a caller that waits for the platform to take the
         configuration in (as the end-to-end test does) calls it before."""
         with httpx.Client(base_url=self.connections.router_http, timeout=10) as client:
-            configure_router(client, self.connections.api_key, self.scenario)
+            configure_router(client, self.connections.keys.admin, self.scenario)
         if self.scenario.tickets is not None:
             if not (self.connections.sla_http and self.connections.tickets_grpc):
                 raise SetupError("the scenario has tickets: name the SLA service's HTTP and the tickets gRPC")
             with httpx.Client(base_url=self.connections.sla_http, timeout=10) as client:
-                configure_sla(client, self.connections.api_key, self.scenario)
+                configure_sla(client, self.connections.keys.admin, self.scenario)
         self._producer.prepare(INGRESS)
         self.alerts.start()
         self._configured = True
@@ -265,27 +265,28 @@ class Simulation:
         waiting = self.waiting_tickets.pop(contact.contact_id, None)
         if waiting is None:
             return
-        ticket_id, status = waiting
-        if status == common_pb2.TICKET_STATUS_PENDING:
-            await self._write_back(contact, ticket_id)
+        if waiting.status == common_pb2.TICKET_STATUS_PENDING:
+            await self._write_back(contact, waiting.ticket_id)
         else:
-            await self._third_party_answers(contact, ticket_id)
+            await self._third_party_answers(contact, waiting)
 
-    async def solve_ticket(self, ticket_id: str, contact: PlannedContact, *, reopening: bool = False) -> None:
-        """Solved (opened first, from on hold), and closed at once for the share of customers who
-        confirm it."""
+    async def solve_ticket(
+        self, ticket_id: str, contact: PlannedContact, agent_id: str, *, reopening: bool = False
+    ) -> None:
+        """Solved by the agent (opened first, from on hold), and closed at once for the share of
+        customers who confirm it."""
         tickets = self.scenario.tickets
         assert tickets is not None  # only a scenario with tickets opens them
         if reopening:
             opened = ticket_pb.TransitionTicketRequest(
                 ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_OPEN
             )
-            if await self.act(self.tickets.TransitionTicket, opened) is None:
+            if await self.act(self.tickets.TransitionTicket, opened, agent_id) is None:
                 return
         solve = ticket_pb.TransitionTicketRequest(
             ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_SOLVED
         )
-        solved = await self.act(self.tickets.TransitionTicket, solve)
+        solved = await self.act(self.tickets.TransitionTicket, solve, agent_id)
         if solved is None:
             return
         self.floor.ledger.ticket_solved(ticket_id, solved)
@@ -293,7 +294,7 @@ class Simulation:
             closed = ticket_pb.TransitionTicketRequest(
                 ticket_id=ticket_id, to_status=common_pb2.TICKET_STATUS_CLOSED
             )
-            await self.act(self.tickets.TransitionTicket, closed)
+            await self.act(self.tickets.TransitionTicket, closed, agent_id)
 
     async def _after(self, simulated_s: float) -> bool:
         """Wait, unless the run ends first; False then."""
@@ -301,14 +302,14 @@ class Simulation:
             await asyncio.wait_for(self._closed.wait(), self.clock.real(simulated_s))
         return not self.closing
 
-    async def _third_party_answers(self, contact: PlannedContact, ticket_id: str) -> None:
+    async def _third_party_answers(self, contact: PlannedContact, waiting: WaitingTicket) -> None:
         """The third party a ticket on hold waits on answers after a while; its agent then opens
         and solves it. Not once the run is ending."""
         tickets = self.scenario.tickets
         assert tickets is not None  # only tickets go on hold
         delay_s = tickets.third_party.law().draw(stream(self.scenario.seed, f"{plan_number(contact)}:third"))
         if await self._after(delay_s):
-            await self.solve_ticket(ticket_id, contact, reopening=True)
+            await self.solve_ticket(waiting.ticket_id, contact, waiting.agent_id, reopening=True)
 
     async def _write_back(self, contact: PlannedContact, ticket_id: str) -> None:
         """The agent asked for more: after a while the customer answers, with a public comment (the
@@ -375,20 +376,26 @@ class Simulation:
         await finished.wait()
         return True
 
-    def call_options(self) -> CallOptions:
-        return {"metadata": self.metadata, "timeout": RPC_TIMEOUT_S}
+    def metadata(self, agent_id: str = "") -> tuple[tuple[str, str], ...]:
+        """The key of the agent's desk, or with none the channels' (the customers' side)."""
+        keys = self.connections.keys
+        return (("x-api-key", keys.agent(agent_id) if agent_id else keys.gateway),)
+
+    def call_options(self, agent_id: str = "") -> CallOptions:
+        return {"metadata": self.metadata(agent_id), "timeout": RPC_TIMEOUT_S}
 
     async def call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
+        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req, agent_id: str = ""
     ) -> tuple[float, Resp]:
         """The call's answer, retried through the platform's transient failures (helpline.simulation
-        .retry), and when its last attempt was sent; raises RefusedError."""
+        .retry), and when its last attempt was sent; raises RefusedError. Made from the agent's
+        desk, or with none from the customers' side."""
         sent = self.clock.now()
 
         def attempt() -> grpc.aio.UnaryUnaryCall[Req, Resp]:
             nonlocal sent
             sent = self.clock.now()
-            return method(request, **self.call_options())
+            return method(request, **self.call_options(agent_id))
 
         response = await answered(attempt)
         return sent, response
@@ -402,10 +409,10 @@ class Simulation:
     ) -> float | None:
         """A change the platform makes: when it acted (halfway through the attempt that it
         answered), or None when it refused. A refusal is the platform's answer to note, not a
-        reason to stop the floor; `who` (an agent) made the call, if not the customers' side;
-        `done_rule` is the rule the platform refuses it with once it has happened."""
+        reason to stop the floor; `who` (an agent, with its desk's key) made the call, if not the
+        customers' side; `done_rule` is the rule the platform refuses it with once it has happened."""
         try:
-            sent, _response = await self.call(method, request)
+            sent, _response = await self.call(method, request, who)
         except RefusedError as refused:
             if refused.landed(done_rule):
                 return self.clock.now()

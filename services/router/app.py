@@ -124,10 +124,9 @@ def build(settings: RouterSettings) -> ServiceRuntime:
     runtime.add_worker("queue-snapshots", snapshots.run, snapshots.stop)
     pruner = SignaturePruner(router, settings.signature_prune_interval_seconds)
     runtime.add_worker("signature-pruning", pruner.run, pruner.stop)
-    runtime.add_grpc(
-        [SERVICE_NAME],
-        registration(lambda: router, OfferStreams(settings.max_offer_streams, runtime.registry)),
-    )
+    streams = OfferStreams(settings.max_offer_streams, runtime.registry)
+    runtime.add_readiness_check("offer_streams", streams.has_room)
+    runtime.add_grpc([SERVICE_NAME], registration(lambda: router, streams))
     return runtime
 
 

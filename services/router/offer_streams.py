@@ -52,6 +52,17 @@ class OfferStreams:
         with self._lock:
             return self._held
 
+    def has_room(self) -> bool:
+        """The replica's readiness: full, it raises StreamsFullError, so Kubernetes sends new
+        desktops (and every new connection) to replicas with room; the streams it holds, and the
+        connections they ride on, go on."""
+        held = self.held
+        if held >= self.cap:
+            raise StreamsFullError(
+                f"{held} offer streams open, the replica's most (HELPLINE_MAX_OFFER_STREAMS {self.cap})"
+            )
+        return True
+
     def open(self, tenant_id: str, agent_id: str) -> OfferStream:
         """A new stream of the agent's offers, replacing the agent's open one; StreamsFullError when
         the replica holds its cap and the agent had none open (a replacing stream is let in: the

@@ -113,7 +113,7 @@ def run_chaos(steps: list[Step], folder: Path, *, seed: int, tenant: str, pepper
         SlaEvents(stack.kafka_bootstrap, tenant) as alerts,
         closing(ConsumerLag(stack.kafka_bootstrap, {g: (g, t) for g, t in CONSUMERS.items()})) as lag,
     ):
-        sim = Simulation(scenario, platform.connections)
+        sim = Simulation(scenario, platform.simulating(scenario))
         injector = Injector(platform, stack)
         with centre_running(sim, platform, WARM_UP_S) as played:
             for number, step in enumerate(steps, 1):

@@ -262,7 +262,7 @@ def ticketless(sim: Simulation) -> set[str]:
 
 def read_tickets(platform: Platform) -> dict[str, ticket_service_pb2.GetTicketResponse]:
     """The tenant's tickets in the tickets service, each with its comments."""
-    metadata = (("x-api-key", platform.connections.api_key),)
+    metadata = (("x-api-key", platform.connections.keys.admin),)
     found: dict[str, ticket_service_pb2.GetTicketResponse] = {}
     with grpc.insecure_channel(platform.connections.tickets_grpc) as channel:
         stub = ticket_service_pb2_grpc.TicketServiceStub(channel)

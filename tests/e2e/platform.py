@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -17,7 +18,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from helpline.auth import ApiKeyStore
 from helpline.events import from_record
+from helpline.simulation.keys import VALID_FOR, RunKeys, run_keys
 from helpline.simulation.runner import Connections
+from helpline.simulation.scenario import Scenario
 from helpline.simulation.truth import SlaExpectation
 from helpline.v1 import common_pb2
 from tests.e2e.prometheus import Prometheus, scraping
@@ -32,8 +35,16 @@ Slot = tuple[str, str]
 @dataclass
 class Platform:
     services: dict[str, ServiceProcess]
+    # With an admin's key, for the tests' own reads and checks.
     connections: Connections
     prometheus: Prometheus
+    api_keys: ApiKeyStore
+    runs: ExitStack = field(default_factory=ExitStack)
+
+    def simulating(self, scenario: Scenario) -> Connections:
+        """The connections of a simulated run of the scenario, with keys of the narrowest role each
+        of its callers needs (helpline.simulation.keys), revoked when the platform stops."""
+        return replace(self.connections, keys=self.runs.enter_context(run_keys(self.api_keys, scenario)))
 
 
 @contextmanager
@@ -77,21 +88,25 @@ def running_platform(
         for service in services.values():
             service.start()
         router = services["router"]
-        key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper).create(tenant, "simulator")[1]
+        api_keys = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper)
+        key = api_keys.create(tenant, "tests", expires_at=datetime.now(UTC) + VALID_FOR)[1]
         with scraping(services["metrics"].port, folder) as prometheus:
+            platform = Platform(
+                services,
+                Connections(
+                    kafka_bootstrap=kafka_bootstrap,
+                    router_http=f"http://127.0.0.1:{router.port}",
+                    router_grpc=f"127.0.0.1:{router.grpc_port}",
+                    keys=RunKeys.shared(key),
+                    sla_http=f"http://127.0.0.1:{services['sla'].port}",
+                    tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
+                ),
+                prometheus,
+                api_keys,
+            )
             try:
-                yield Platform(
-                    services,
-                    Connections(
-                        kafka_bootstrap=kafka_bootstrap,
-                        router_http=f"http://127.0.0.1:{router.port}",
-                        router_grpc=f"127.0.0.1:{router.grpc_port}",
-                        api_key=key,
-                        sla_http=f"http://127.0.0.1:{services['sla'].port}",
-                        tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
-                    ),
-                    prometheus,
-                )
+                with platform.runs:
+                    yield platform
             finally:
                 stop_all()
     finally:

@@ -92,7 +92,8 @@ def platform(private_stack: PrivateStack, unique: str, tmp_path: Path) -> Iterat
 def test_the_centre_rides_out_a_minute_without_redis_and_one_without_kafka(
     platform: Platform, private_stack: PrivateStack, unique: str
 ) -> None:
-    sim = Simulation(troubled_centre(f"sim{unique}", hours=0.28), platform.connections)
+    centre = troubled_centre(f"sim{unique}", hours=0.28)
+    sim = Simulation(centre, platform.simulating(centre))
     outages = []
     with centre_running(sim, platform, BEFORE_S) as played:
         outages.append(pull("redis", platform, private_stack, sim))
@@ -133,7 +134,7 @@ def _rest(platform: Platform, name: str) -> httpx.Response:
     service = platform.services[name]
     return httpx.get(
         f"http://127.0.0.1:{service.port}{REST_CHECKS[name]}",
-        headers={"X-API-Key": platform.connections.api_key},
+        headers={"X-API-Key": platform.connections.keys.admin},
         timeout=30,
     )
 

@@ -87,7 +87,8 @@ def platform(
 def test_the_centre_rides_out_a_redis_failover_and_loses_nothing_acknowledged(
     platform: Platform, sentinel_group: SentinelGroup, private_stack: PrivateStack, unique: str
 ) -> None:
-    sim = Simulation(scenario(f"sim{unique}"), platform.connections)
+    centre = scenario(f"sim{unique}")
+    sim = Simulation(centre, platform.simulating(centre))
     pids = _pids(platform)
     with centre_running(sim, platform, BEFORE_S) as played:
         failover = fail_over(sentinel_group, platform, private_stack, sim)

@@ -124,7 +124,8 @@ def stack(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> 
 
 def test_the_platform_reports_the_kpis_the_simulated_centre_lived(stack: Platform, unique: str) -> None:
     tenant = f"sim{unique}"
-    sim = Simulation(scenario(tenant), stack.connections)
+    centre = scenario(tenant)
+    sim = Simulation(centre, stack.simulating(centre))
     try:
         sim.configure()
         where = f'tenant="{tenant}"'

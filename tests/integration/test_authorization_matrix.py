@@ -117,7 +117,9 @@ def _operations(processes: dict[str, ServiceProcess], channels: dict[str, grpc.C
             Access.AGENT_DESK,
             _rpc(routing.SetAgentStatus, r.SetAgentStatusRequest(agent_id=AGENT)),
         ),
-        Operation("a queue's status", Access.READ, _rpc(routing.GetQueueStatus, r.GetQueueStatusRequest())),
+        Operation(
+            "a queue's status", Access.QUEUE_STATUS, _rpc(routing.GetQueueStatus, r.GetQueueStatusRequest())
+        ),
         Operation(
             "comment on a ticket", Access.TICKET_INTAKE, _rpc(ticketing.AddComment, t.AddCommentRequest())
         ),

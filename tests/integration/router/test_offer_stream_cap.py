@@ -1,6 +1,6 @@
 """The router's offer streams as a process with a small cap: a stream past the cap is refused while
-every other call is still served, a newer stream of an agent ends the older one, and a stream that
-ends gives its place back."""
+every other call is still served and the replica reports itself not ready, a newer stream of an
+agent ends the older one, and a stream that ends gives its place back."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def router(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) ->
     )
     with running("router", env, tmp_path / "router.log") as process:
         yield process
+
+
+def _ready_within(url: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while httpx.get(url, timeout=15).status_code != 200:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 class Stream:
@@ -89,6 +98,10 @@ def test_streams_past_the_cap_are_refused_and_a_newer_stream_replaces_an_agents_
         scraped = httpx.get(f"http://127.0.0.1:{router.port}/metrics", timeout=15).text
         assert f"helpline_offer_streams {CAP:.1f}" in scraped
         assert f"helpline_offer_streams_limit {CAP:.1f}" in scraped
+        # Full, the replica is not ready: Kubernetes sends new desktops to replicas with room.
+        ready = httpx.get(f"http://127.0.0.1:{router.port}/readyz", timeout=15)
+        assert ready.status_code == 503
+        assert ready.json()["failed"] == ["offer_streams"]
 
         refused = Stream(stub, AGENTS[CAP], supervisor)
         assert refused.wait_ended() is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -105,6 +118,7 @@ def test_streams_past_the_cap_are_refused_and_a_newer_stream_replaces_an_agents_
         assert newer.open()
 
         held[1].call.cancel()
+        assert _ready_within(f"http://127.0.0.1:{router.port}/readyz", 10)
         deadline = time.monotonic() + 10
         while True:
             last = Stream(stub, AGENTS[CAP], supervisor)

@@ -41,3 +41,13 @@ def test_the_same_agent_id_of_two_tenants_is_two_agents() -> None:
     acme = streams.open("acme", "ann")
     streams.open("globex", "ann")
     assert not acme.replaced.is_set()
+
+
+def test_a_full_replica_is_not_ready_until_a_stream_closes() -> None:
+    streams = OfferStreams(cap=1)
+    assert streams.has_room()
+    ann = streams.open("t", "ann")
+    with pytest.raises(StreamsFullError, match="1 offer streams open"):
+        streams.has_room()
+    streams.close(ann)
+    assert streams.has_room()
