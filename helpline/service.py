@@ -70,7 +70,7 @@ class ServiceRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Read before anything starts: a bad certificate stops the process, naming the file.
-        self.tls = load_server_tls(settings.tls_cert_file, settings.tls_key_file)
+        self.tls = load_server_tls(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
         self.registry = CollectorRegistry()
         # A bounded socket timeout turns a hung Redis into a transient error (and a failed
         # readiness check) instead of a thread stuck forever; a bounded pool makes a caller wait

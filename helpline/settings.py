@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     tls_key_file: str = Field(
         "", description="PEM private key of HELPLINE_TLS_CERT_FILE (a Secret in Kubernetes)."
     )
+    tls_client_ca_file: str = Field(
+        "",
+        description="CA bundle that must have signed the certificate every HTTP and gRPC client shows "
+        "(mutual TLS), with HELPLINE_TLS_CERT_FILE; empty asks clients for none.",
+    )
     grpc_max_workers: int = Field(
         16,
         ge=1,
@@ -231,6 +236,10 @@ class Settings(BaseSettings):
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError(
                 "HELPLINE_TLS_CERT_FILE and HELPLINE_TLS_KEY_FILE go together: set both for TLS, or neither"
+            )
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError(
+                "HELPLINE_TLS_CLIENT_CA_FILE needs TLS: set HELPLINE_TLS_CERT_FILE and _KEY_FILE"
             )
         return self
 

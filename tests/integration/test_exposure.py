@@ -1,6 +1,7 @@
 """A service as production runs it behind an ingress: its API over TLS (HTTPS and gRPC) with a
 certificate the test made, the operations endpoints on a port of their own, gRPC reflection off.
-The public port shows neither metrics, readiness detail nor the API's map; plaintext is refused."""
+The public port shows neither metrics, readiness detail nor the API's map; plaintext is refused.
+With a client CA, a client without a certificate it signed is refused too (mutual TLS)."""
 
 from __future__ import annotations
 
@@ -124,6 +125,56 @@ def test_plaintext_to_the_tls_ports_is_refused(exposed: Exposed) -> None:
     ):
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.fixture(scope="module")
+def mutual(stack: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exposed]:
+    """The service asking every HTTP and gRPC client for a certificate the test's CA signed."""
+    directory = tmp_path_factory.mktemp("mutual-tls")
+    certificates = make_certificates(directory / "tls")
+    pepper = uuid.uuid4().hex
+    env = service_env(
+        "tickets",
+        stack.redis_url,
+        stack.kafka_bootstrap,
+        pepper,
+        HELPLINE_OPS_PORT=str(free_port()),
+        HELPLINE_TLS_CERT_FILE=str(certificates.cert_file),
+        HELPLINE_TLS_KEY_FILE=str(certificates.key_file),
+        HELPLINE_TLS_CLIENT_CA_FILE=str(certificates.ca_file),
+    )
+    with running("tickets", env, directory / "tickets.log") as process:
+        keys = ApiKeyStore(redis.Redis.from_url(stack.redis_url), pepper=pepper)
+        _, key = keys.create(f"t{uuid.uuid4().hex[:12]}", "mutual")
+        yield Exposed(process, certificates, key)
+
+
+def test_mutual_tls_serves_a_client_with_a_certificate_of_the_ca(mutual: Exposed) -> None:
+    context = ssl.create_default_context(cafile=mutual.certificates.ca_file)
+    context.load_cert_chain(mutual.certificates.client_cert_file, mutual.certificates.client_key_file)
+    with httpx.Client(verify=context, timeout=10) as client:
+        created = client.post(
+            f"{mutual.api}/v1/tickets", json={"subject": "Mutual"}, headers={"X-API-Key": mutual.key}
+        )
+    assert created.status_code == 201, created.text
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=mutual.certificates.ca_pem,
+        private_key=mutual.certificates.client_key_file.read_bytes(),
+        certificate_chain=mutual.certificates.client_cert_file.read_bytes(),
+    )
+    with grpc.secure_channel(f"localhost:{mutual.process.grpc_port}", credentials) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_mutual_tls_refuses_a_client_without_a_certificate(mutual: Exposed) -> None:
+    with mutual.https() as client, pytest.raises(httpx.TransportError):
+        client.get(f"{mutual.api}/healthz")
+    with mutual.grpc_channel() as channel, pytest.raises(grpc.RpcError) as refused:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    # The probes and Prometheus need none: the operations port is plaintext.
+    assert httpx.get(f"{mutual.ops}/readyz", timeout=10).status_code == 200
 
 
 def test_a_certificate_without_its_key_stops_the_service_saying_so(

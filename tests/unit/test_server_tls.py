@@ -3,6 +3,7 @@ certificate with its own key; each refusal names the setting at fault."""
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,23 @@ def test_a_key_of_another_certificate_is_refused(tmp_path: Path) -> None:
     other = make_certificates(tmp_path / "other")
     with pytest.raises(TlsFilesError, match="not a PEM certificate chain and its private key"):
         load_server_tls(str(mine.cert_file), str(other.key_file))
+
+
+def test_a_client_ca_asks_every_client_for_a_certificate(tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path)
+    tls = load_server_tls(str(certificates.cert_file), str(certificates.key_file), str(certificates.ca_file))
+    assert tls is not None
+    assert tls.client_ca == certificates.ca_pem
+    assert tls.uvicorn_options()["ssl_ca_certs"] == str(certificates.ca_file)
+    assert tls.uvicorn_options()["ssl_cert_reqs"] == ssl.CERT_REQUIRED
+
+
+def test_a_client_ca_without_tls_is_refused() -> None:
+    with pytest.raises(ValidationError, match="HELPLINE_TLS_CLIENT_CA_FILE needs TLS"):
+        load_settings(tls_client_ca_file="/etc/helpline/tls/clients.pem")
+
+
+def test_a_client_ca_that_is_no_certificate_is_named(tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path)
+    with pytest.raises(TlsFilesError, match=r"HELPLINE_TLS_CLIENT_CA_FILE .* holds no PEM certificate"):
+        load_server_tls(str(certificates.cert_file), str(certificates.key_file), str(certificates.key_file))
