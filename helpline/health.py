@@ -1,5 +1,6 @@
 """Each service's HTTP surface for operations: liveness, readiness, Prometheus metrics, request latency,
-and the background-thread server that runs it (and the service's REST routes, added to the same app).
+and the background-thread server that runs it (and the service's REST routes, added to the same app;
+or, with an operations port, to an app of their own on another server: build_split_http_apps).
 
 Liveness stays cheap (no I/O: a slow dependency must not get the process restarted); readiness
 really checks the dependencies, each with a timeout, so a stuck one answers 503 instead of hanging.

@@ -1,5 +1,6 @@
-"""One service process: its HTTP server (health, metrics, REST), gRPC server, Kafka consumers and
-outbox relays, built from settings, run until SIGTERM or SIGINT, and stopped in order.
+"""One service process: its HTTP server (health, metrics, REST; the first two on a server of their own
+with HELPLINE_OPS_PORT), gRPC server, Kafka consumers and outbox relays, built from settings, run
+until SIGTERM or SIGINT, and stopped in order.
 
 Every service's `__main__` builds a `ServiceRuntime`, adds its parts and calls `run()`; nothing is
 built at import time.

@@ -88,7 +88,10 @@ class Settings(BaseSettings):
         description="How long a write waits for those replicas before it answers 503 / UNAVAILABLE "
         "(and an offset or an event waits a round).",
     )
-    http_host: str = Field("127.0.0.1", description="Address of the HTTP server (health, metrics, REST).")
+    http_host: str = Field(
+        "127.0.0.1",
+        description="Address of the HTTP, operations and gRPC servers (`0.0.0.0` in a container).",
+    )
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server; 0 picks a free one.")
     grpc_port: int = Field(0, ge=0, le=65535, description="Port of the gRPC server; 0 picks a free one.")
     ops_port: int | None = Field(
