@@ -462,8 +462,11 @@ def build_grpc_server(
     max_message_bytes: int = 1_048_576,
     barrier: Callable[[], None] = lambda: None,
     undescribed: Mapping[str, Access] | None = None,
+    reflection_enabled: bool = True,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
-    """A server (not started) with health, reflection, and, given a store, API-key auth.
+    """A server (not started) with health, reflection (unless `reflection_enabled` is false), and,
+    given a store, API-key auth; TLS only, given `credentials`.
 
     `services` are the full names of the services `register` adds (e.g. `helpline.v1.TicketService`); each
     is marked SERVING in the health service and listed by reflection. Returns the server, the bound
@@ -506,11 +509,15 @@ def build_grpc_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *services):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([*services, HEALTH_SERVICE, REFLECTION_SERVICE], server)
+    if reflection_enabled:
+        reflection.enable_server_reflection([*services, HEALTH_SERVICE, REFLECTION_SERVICE], server)
 
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, credentials)
     except RuntimeError as exc:
         raise RuntimeError(f"could not bind the gRPC server to {address}: {exc}") from exc
     if bound == 0:

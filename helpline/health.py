@@ -1,5 +1,6 @@
 """Each service's HTTP surface for operations: liveness, readiness, Prometheus metrics, request latency,
-and the background-thread server that runs it (and the service's REST routes, added to the same app).
+and the background-thread server that runs it (and the service's REST routes, added to the same app;
+or, with an operations port, to an app of their own on another server: build_split_http_apps).
 
 Liveness stays cheap (no I/O: a slow dependency must not get the process restarted); readiness
 really checks the dependencies, each with a timeout, so a stuck one answers 503 instead of hanging.
@@ -19,12 +20,14 @@ from typing import Any
 import redis
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.exposition import choose_encoder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.logging import get_logger
+from helpline.tls import ServerTls
 
 log = get_logger(__name__)
 
@@ -195,27 +198,67 @@ def build_http_app(
     readiness_checks: Mapping[str, Check],
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
     scrapes: Scrapes | None = None,
+    docs: bool = True,
 ) -> FastAPI:
-    """The app with /healthz, /readyz and /metrics; a service adds its REST routes to it.
+    """The app with /healthz, /readyz, /metrics and (with `docs`) the API docs; a service adds its
+    REST routes to it.
 
     The app owns the checks from here on: when it shuts down it calls `close()` on any that has one.
     """
     readiness = _Readiness(readiness_checks, check_timeout_s)
+    app = _app(service, HttpMetrics(registry), docs=docs, readiness=readiness)
+    _add_operations(app, service, registry, readiness, scrapes)
+    return app
 
+
+def build_split_http_apps(
+    *,
+    service: str,
+    registry: CollectorRegistry,
+    readiness_checks: Mapping[str, Check],
+    check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
+    scrapes: Scrapes | None = None,
+    docs: bool = True,
+) -> tuple[FastAPI, FastAPI]:
+    """Two apps for two ports: the API's (only /healthz until the service adds its routes), and the
+    operations' (/healthz, /readyz, /metrics and, with `docs`, the API's docs), so the port an
+    ingress reaches shows neither the dependencies' errors, the metrics nor the API's map.
+
+    The operations app owns the checks, as build_http_app's does.
+    """
+    metrics = HttpMetrics(registry)
+    api = _app(service, metrics, docs=False)
+    readiness = _Readiness(readiness_checks, check_timeout_s)
+    ops = _app(service, metrics, docs=False, readiness=readiness)
+    _add_operations(ops, service, registry, readiness, scrapes)
+    if docs:
+        _add_docs_of(api, ops, service)
+    return api, ops
+
+
+def _app(service: str, metrics: HttpMetrics, *, docs: bool, readiness: _Readiness | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            readiness.close()
+            if readiness is not None:
+                readiness.close()
 
-    app = FastAPI(title=service, lifespan=lifespan)
-    app.add_middleware(LatencyMiddleware, metrics=HttpMetrics(registry))
+    hidden: dict[str, Any] = {} if docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title=service, lifespan=lifespan, **hidden)
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
+    return app
+
+
+def _add_operations(
+    app: FastAPI, service: str, registry: CollectorRegistry, readiness: _Readiness, scrapes: Scrapes | None
+) -> None:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         results = await readiness.run()
@@ -238,7 +281,21 @@ def build_http_app(
             scrapes.served()
         return response
 
-    return app
+
+def _add_docs_of(api: FastAPI, ops: FastAPI, service: str) -> None:
+    """`api`'s schema and docs, served by `ops` at FastAPI's usual paths."""
+
+    @ops.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @ops.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{service} - Swagger UI")
+
+    @ops.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{service} - ReDoc")
 
 
 def redis_check(client: redis.Redis) -> Check:
@@ -321,13 +378,23 @@ class HttpServer:
         port: int = 0,
         access_log: bool = False,
         start_timeout_s: float = 10.0,
+        tls: ServerTls | None = None,
+        name: str = "http",
     ) -> None:
         self._host = host
         self._port = port
         self._start_timeout_s = start_timeout_s
+        self._name = name
         # log_config=None keeps uvicorn from replacing the logging set up by configure_logging; its
         # loggers propagate to the root handler like every other library's.
-        self._config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=access_log)
+        self._config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=access_log,
+            **(tls.uvicorn_options() if tls is not None else {}),
+        )
         self._server = uvicorn.Server(self._config)
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -349,7 +416,7 @@ class HttpServer:
         self._socket = sock
         port = int(sock.getsockname()[1])
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="http-server", daemon=True
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"{self._name}-server", daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + self._start_timeout_s
@@ -361,7 +428,7 @@ class HttpServer:
                 self.stop()
                 raise RuntimeError(f"the HTTP server did not start within {self._start_timeout_s:g} s")
             time.sleep(0.01)
-        log.info("http server started", host=self._host, port=port)
+        log.info("http server started", server=self._name, host=self._host, port=port)
         return port
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -375,7 +442,7 @@ class HttpServer:
             self._server.force_exit = True
             self._thread.join(timeout_s)
         self._release()
-        log.info("http server stopped")
+        log.info("http server stopped", server=self._name)
 
     def _release(self) -> None:
         if self._socket is not None:

@@ -112,6 +112,10 @@ class StackConfig:
     # (name, port, advertised port): a plaintext listener whose clients are sent to the advertised
     # port, where a proxy relays to `port` (the chaos tests put Toxiproxy between services and Kafka).
     kafka_relayed_listeners: tuple[tuple[str, int, int], ...] = ()
+    # (port, PEM file of a private key and its certificate chain): a SASL_SSL listener on `port`
+    # that serves that certificate and asks for LOCAL_SASL_USER's SASL/PLAIN login, for the tests of
+    # the clients' TLS settings; a single broker only, its certificate being the test's.
+    kafka_sasl_ssl_listener: tuple[int, Path] | None = None
     # Kafka processes, each a broker and a controller: one alone, or a cluster with a static quorum.
     kafka_brokers: int = 1
     # (client, controller, SASL) ports of brokers 2, 3, ... of a cluster; empty: KAFKA_PORT_STRIDE
@@ -238,12 +242,25 @@ def kafka_properties(cfg: StackConfig, node: KafkaNode, data_dir: Path) -> str:
     nodes = cfg.kafka_nodes
     if len(nodes) == 1:
         quorum = f"controller.quorum.bootstrap.servers=127.0.0.1:{node.controller_port}"
-    elif cfg.kafka_relayed_listeners:
-        # Each broker would need its own relayed port, and the chaos tests relay one broker only.
-        raise StackError("relayed Kafka listeners need a single broker (kafka_brokers=1)")
+    elif cfg.kafka_relayed_listeners or cfg.kafka_sasl_ssl_listener:
+        # Each broker would need its own port, and the tests relay, or serve TLS on, one broker only.
+        raise StackError("relayed and SASL_SSL Kafka listeners need a single broker (kafka_brokers=1)")
     else:
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
         quorum = f"controller.quorum.voters={voters}"
+    listeners = [
+        (name, port, advertised, "PLAINTEXT") for name, port, advertised in cfg.kafka_relayed_listeners
+    ]
+    tls_config = ""
+    if cfg.kafka_sasl_ssl_listener:
+        tls_port, keystore = cfg.kafka_sasl_ssl_listener
+        listeners.append(("SASL_SSL", tls_port, tls_port, "SASL_SSL"))
+        tls_config = (
+            "listener.name.sasl_ssl.ssl.keystore.type=PEM\n"
+            f"listener.name.sasl_ssl.ssl.keystore.location={keystore}\n"
+            "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
+            f'PlainLoginModule required user_{LOCAL_SASL_USER}="{LOCAL_SASL_PASSWORD}";\n'
+        )
     template = string.Template((LOCAL_DEPLOY / "kafka.properties").read_text())
     return template.substitute(
         node_id=node.node_id,
@@ -256,9 +273,10 @@ def kafka_properties(cfg: StackConfig, node: KafkaNode, data_dir: Path) -> str:
         data_dir=data_dir,
         replicas=cfg.kafka_replication_factor,
         min_insync=cfg.kafka_min_insync_replicas,
-        extra_listeners="".join(f",{n}://127.0.0.1:{p}" for n, p, _ in cfg.kafka_relayed_listeners),
-        extra_advertised="".join(f",{n}://127.0.0.1:{a}" for n, _, a in cfg.kafka_relayed_listeners),
-        extra_protocols="".join(f",{n}:PLAINTEXT" for n, _, _ in cfg.kafka_relayed_listeners),
+        extra_listeners="".join(f",{n}://127.0.0.1:{p}" for n, p, _, _ in listeners),
+        extra_advertised="".join(f",{n}://127.0.0.1:{a}" for n, _, a, _ in listeners),
+        extra_protocols="".join(f",{n}:{protocol}" for n, _, _, protocol in listeners),
+        tls_config=tls_config,
     )
 
 

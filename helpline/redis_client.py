@@ -52,6 +52,9 @@ def connect(url: str, settings: Settings) -> redis.Redis:
         "health_check_interval": HEALTH_CHECK_INTERVAL_S,
         "retry": Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.2), 2, (redis.ConnectionError,)),
     }
+    # Only a TLS connection takes a CA: redis-py's plain connection refuses the argument.
+    if url.startswith("rediss://") and settings.redis_ca_file:
+        options["ssl_ca_certs"] = settings.redis_ca_file
     sentinels = settings.sentinel_addresses()
     if not sentinels:
         return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **options))

@@ -1,5 +1,6 @@
-"""One service process: its HTTP server (health, metrics, REST), gRPC server, Kafka consumers and
-outbox relays, built from settings, run until SIGTERM or SIGINT, and stopped in order.
+"""One service process: its HTTP server (health, metrics, REST; the first two on a server of their own
+with HELPLINE_OPS_PORT), gRPC server, Kafka consumers and outbox relays, built from settings, run
+until SIGTERM or SIGINT, and stopped in order.
 
 Every service's `__main__` builds a `ServiceRuntime`, adds its parts and calls `run()`; nothing is
 built at import time.
@@ -24,13 +25,22 @@ from helpline.bus import BatchHandler, BusMetrics, ConsumerLoop, Handler, RetryP
 from helpline.durability import ReplicaBarrier
 from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
-from helpline.health import Check, HttpServer, Scrapes, build_http_app, kafka_check, redis_check
+from helpline.health import (
+    Check,
+    HttpServer,
+    Scrapes,
+    build_http_app,
+    build_split_http_apps,
+    kafka_check,
+    redis_check,
+)
 from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
 from helpline.producer import Producer
 from helpline.redis_client import connect
 from helpline.rest import DurableAnswerMiddleware
 from helpline.settings import Settings
+from helpline.tls import load_server_tls
 from helpline.topics import CATALOG, ensure_topics
 
 log = get_logger(__name__)
@@ -60,6 +70,8 @@ class MissingPepperError(RuntimeError):
 class ServiceRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Read before anything starts: a bad certificate stops the process, naming the file.
+        self.tls = load_server_tls(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
         self.registry = CollectorRegistry()
         # A bounded socket timeout turns a hung Redis into a transient error (and a failed
         # readiness check) instead of a thread stuck forever; a bounded pool makes a caller wait
@@ -86,12 +98,26 @@ class ServiceRuntime:
             "redis": redis_check(self.redis),
             "kafka": kafka_check(settings.kafka_bootstrap, kafka_options=settings.kafka_options()),
         }
-        self.app: FastAPI = build_http_app(
-            service=settings.service_name,
-            registry=self.registry,
-            scrapes=self.scrapes,
-            readiness_checks=self._readiness_checks,
-        )
+        # The app the services add their routes to; with an operations port, the operations
+        # endpoints are on an app of their own (helpline.health).
+        self.app: FastAPI
+        self.ops_app: FastAPI | None = None
+        if settings.ops_port is None:
+            self.app = build_http_app(
+                service=settings.service_name,
+                registry=self.registry,
+                scrapes=self.scrapes,
+                readiness_checks=self._readiness_checks,
+                docs=settings.api_docs,
+            )
+        else:
+            self.app, self.ops_app = build_split_http_apps(
+                service=settings.service_name,
+                registry=self.registry,
+                scrapes=self.scrapes,
+                readiness_checks=self._readiness_checks,
+                docs=settings.api_docs,
+            )
         if settings.redis_wait_replicas:
             self.app.add_middleware(DurableAnswerMiddleware, barrier=self.barrier)
         self._producer: Producer | None = None
@@ -101,6 +127,7 @@ class ServiceRuntime:
         self._grpc_enabled = False
         self._stopping = threading.Event()
         self.http_port: int | None = None
+        self.ops_port: int | None = None
         self.grpc_port: int | None = None
 
     @property
@@ -192,7 +219,8 @@ class ServiceRuntime:
     def add_grpc(
         self, service_names: Sequence[str] = (), register: Callable[[grpc.Server], None] | None = None
     ) -> None:
-        """Serve gRPC (with the standard health and reflection services), plus these services if given."""
+        """Serve gRPC (with the standard health service, and reflection unless HELPLINE_GRPC_REFLECTION
+        is false), plus these services if given."""
         self._grpc_enabled = True
         self._grpc_services.extend(service_names)
         if register is not None:
@@ -210,8 +238,7 @@ class ServiceRuntime:
             self._install_signal_handlers()
         # Serving /healthz and a failing /readyz while Kafka is away: an orchestrator keeps the pod
         # and routes it nothing, instead of restarting it in a loop.
-        http = HttpServer(self.app, host=s.http_host, port=s.http_port)
-        self.http_port = http.start()
+        http_servers = self._start_http()
         try:
             until_available(
                 lambda: ensure_topics(
@@ -221,7 +248,7 @@ class ServiceRuntime:
                 self._stopping,
             )
         except StoppedError:
-            http.stop()
+            _stop_all(http_servers)
             return 0
         grpc_server = health = None
         if self._grpc_enabled:
@@ -235,6 +262,8 @@ class ServiceRuntime:
                 register=self._grpc_registrations,
                 registry=self.registry,
                 barrier=self.barrier,
+                reflection_enabled=s.grpc_reflection,
+                credentials=self.tls.grpc_credentials() if self.tls is not None else None,
             )
             grpc_server.start()
         failed = threading.Event()
@@ -247,7 +276,9 @@ class ServiceRuntime:
         log.info(
             "service started",
             http_port=self.http_port,
+            ops_port=self.ops_port,
             grpc_port=self.grpc_port,
+            tls=self.tls is not None,
             workers=[w.name for w in self._workers],
         )
         while not self._stopping.wait(0.5):
@@ -266,13 +297,30 @@ class ServiceRuntime:
             log.info("waiting for a last scrape", seconds=s.final_scrape_wait_seconds)
             if not self.scrapes.wait_for_one(s.final_scrape_wait_seconds):
                 log.warning("stopping without a last scrape", seconds=s.final_scrape_wait_seconds)
-        http.stop()
+        _stop_all(http_servers)
         if self._producer is not None:
             self._producer.close(timeout=10)
         self.redis.close()
         self.auth_redis.close()
         log.info("service stopped")
         return 1 if failed.is_set() else 0
+
+    def _start_http(self) -> list[HttpServer]:
+        """The HTTP servers, started: the operations server first, so probes find it soonest."""
+        s = self.settings
+        started: list[HttpServer] = []
+        try:
+            if self.ops_app is not None and s.ops_port is not None:
+                ops = HttpServer(self.ops_app, host=s.http_host, port=s.ops_port, name="ops")
+                self.ops_port = ops.start()
+                started.append(ops)
+            http = HttpServer(self.app, host=s.http_host, port=s.http_port, tls=self.tls)
+            self.http_port = http.start()
+            started.append(http)
+        except Exception:
+            _stop_all(started)
+            raise
+        return started
 
     def _guard(self, worker: _Worker, failed: threading.Event) -> Callable[[], None]:
         def run() -> None:
@@ -310,3 +358,8 @@ class ServiceRuntime:
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+
+
+def _stop_all(servers: Sequence[HttpServer]) -> None:
+    for server in reversed(servers):
+        server.stop()

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     auth_redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis URL of the API keys shared by every service."
     )
+    redis_ca_file: str = Field(
+        "",
+        description="CA bundle that signed the Redis servers' certificates, with `rediss://` URLs; empty "
+        "trusts the system's.",
+    )
     redis_sentinels: str = Field(
         "",
         max_length=2000,
@@ -83,9 +88,41 @@ class Settings(BaseSettings):
         description="How long a write waits for those replicas before it answers 503 / UNAVAILABLE "
         "(and an offset or an event waits a round).",
     )
-    http_host: str = Field("127.0.0.1", description="Address of the HTTP server (health, metrics, REST).")
+    http_host: str = Field(
+        "127.0.0.1",
+        description="Address of the HTTP, operations and gRPC servers (`0.0.0.0` in a container).",
+    )
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server; 0 picks a free one.")
     grpc_port: int = Field(0, ge=0, le=65535, description="Port of the gRPC server; 0 picks a free one.")
+    ops_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of a second, plaintext HTTP server for the operations endpoints (/readyz, "
+        "/metrics and the API docs); the HTTP port then serves only the API and /healthz. Unset: "
+        "they share the HTTP port; 0 picks a free one.",
+    )
+    api_docs: bool = Field(
+        True,
+        description="Serve the API's /docs, /redoc and /openapi.json (on the operations port when there "
+        "is one); false serves none of them.",
+    )
+    grpc_reflection: bool = Field(
+        True, description="Serve gRPC reflection; the gRPC health service is served either way."
+    )
+    tls_cert_file: str = Field(
+        "",
+        description="PEM certificate chain of the HTTP and gRPC servers; with HELPLINE_TLS_KEY_FILE they "
+        "serve TLS only. Empty: plaintext.",
+    )
+    tls_key_file: str = Field(
+        "", description="PEM private key of HELPLINE_TLS_CERT_FILE (a Secret in Kubernetes)."
+    )
+    tls_client_ca_file: str = Field(
+        "",
+        description="CA bundle that must have signed the certificate every HTTP and gRPC client shows "
+        "(mutual TLS), with HELPLINE_TLS_CERT_FILE; empty asks clients for none.",
+    )
     grpc_max_workers: int = Field(
         16,
         ge=1,
@@ -194,6 +231,18 @@ class Settings(BaseSettings):
             protocol = self.kafka_security_protocol
             raise ValueError(
                 f"HELPLINE_KAFKA_SECURITY_PROTOCOL={protocol} needs a HELPLINE_KAFKA_SASL_USERNAME"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_has_both_files(self) -> Settings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError(
+                "HELPLINE_TLS_CERT_FILE and HELPLINE_TLS_KEY_FILE go together: set both for TLS, or neither"
+            )
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError(
+                "HELPLINE_TLS_CLIENT_CA_FILE needs TLS: set HELPLINE_TLS_CERT_FILE and _KEY_FILE"
             )
         return self
 

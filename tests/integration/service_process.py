@@ -23,6 +23,8 @@ class ServiceProcess:
         self.env = env
         self.port = int(env["HELPLINE_HTTP_PORT"])
         self.grpc_port = int(env["HELPLINE_GRPC_PORT"])
+        # Readiness is served where the operations endpoints are: their own port, when it has one.
+        self.ops_port = int(env.get("HELPLINE_OPS_PORT") or self.port)
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -40,7 +42,7 @@ class ServiceProcess:
 
     def ready(self) -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200
+            return httpx.get(f"http://127.0.0.1:{self.ops_port}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 

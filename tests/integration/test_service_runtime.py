@@ -45,8 +45,9 @@ def test_the_runtime_logs_in_to_a_sasl_listener(
     )
 
 
-def round_trip(plain_bootstrap: str, redis_url: str, unique: str, **kafka: object) -> None:
-    """`kafka` overrides the runtime's Kafka settings; the test's topic is made over plain_bootstrap."""
+def round_trip(plain_bootstrap: str, redis_url: str, unique: str, **overrides: object) -> None:
+    """`overrides` are settings of the runtime (its Kafka login, its Redis CA); the test's topic is
+    made over plain_bootstrap."""
     topic = make_topic(plain_bootstrap, f"test.runtime.{unique}")
     settings = load_settings(
         service_name=f"svc-{unique}",
@@ -57,7 +58,7 @@ def round_trip(plain_bootstrap: str, redis_url: str, unique: str, **kafka: objec
         topic_partitions=1,
         log_format="console",
         api_key_pepper=unique,
-        **({"kafka_bootstrap": plain_bootstrap} | kafka),
+        **({"kafka_bootstrap": plain_bootstrap} | overrides),
     )
     runtime = ServiceRuntime(settings)
     stream = f"outbox:{unique}"

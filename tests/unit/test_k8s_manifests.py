@@ -4,10 +4,10 @@ passes kube-score, and the project's own rules hold (probes, resources, security
 replicas and budgets, network policies, and agreement with the code and the generated monitoring
 objects).
 
-The Prometheus Operator's kinds (ServiceMonitor, PrometheusRule) have no schema offline:
+The Prometheus Operator's kinds (PodMonitor, PrometheusRule) have no schema offline:
 kubernetes-validate ships only Kubernetes' own, and the operator's CRD schemas come with its
 release manifests, not with a package a registry serves here. They are skipped by the schema test
-and checked by content instead: the ServiceMonitor against the Services, the PrometheusRules
+and checked by content instead: the PodMonitor against the pods, the PrometheusRules
 against the rule files (which test_prometheus_rules.py runs through promtool).
 """
 
@@ -43,7 +43,7 @@ OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir() if path.is_
 # The oldest Kubernetes the manifests support (the preStop sleep action and matchLabelKeys need it).
 KUBERNETES_VERSION = "1.30.0"
 KUBE_SCORE = REPO_ROOT / ".tools" / "bin" / "kube-score"
-OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+OPERATOR_KINDS = {"PodMonitor", "PrometheusRule"}
 # kube-score's checks left off, with the reason; every other check, optional ones included, runs.
 KUBE_SCORE_EXCEPTIONS = {
     "container-resource-requests-equal-limits": "The sum of the three checks below, decided one by one.",
@@ -161,7 +161,7 @@ def test_each_overlay_builds_the_services_the_job_and_the_monitoring(
     assert set(of_kind(objects, "ServiceAccount")) == {*SERVICE_DEPLOYMENTS, "helpline-topics"}
     assert set(of_kind(objects, "PodDisruptionBudget")) == set(SERVICE_DEPLOYMENTS)
     assert set(of_kind(objects, "Job")) == {"helpline-topics"}
-    assert set(of_kind(objects, "ServiceMonitor")) == {"helpline"}
+    assert set(of_kind(objects, "PodMonitor")) == {"helpline"}
     assert {obj["metadata"].get("namespace") for obj in objects if obj["kind"] != "Namespace"} == {"helpline"}
 
 
@@ -183,7 +183,7 @@ def test_every_object_validates_against_the_kubernetes_schemas(objects: tuple[di
 def test_the_operator_kinds_are_the_only_ones_without_a_schema(objects: tuple[dict[str, Any], ...]) -> None:
     skipped = {(obj["apiVersion"], obj["kind"]) for obj in objects if obj["kind"] in OPERATOR_KINDS}
     assert skipped == {
-        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
         ("monitoring.coreos.com/v1", "PrometheusRule"),
     }
 
@@ -255,8 +255,9 @@ def test_the_version_label_is_the_image_tag_and_the_project_version(
 def test_every_deployment_probes_the_health_endpoints(objects: tuple[dict[str, Any], ...]) -> None:
     for name, deployment in of_kind(objects, "Deployment").items():
         probed = container(deployment)
-        assert probed["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, name
-        assert probed["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, name
+        # /readyz is on the operations port (HELPLINE_OPS_PORT), with /healthz as on every port.
+        assert probed["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "ops"}, name
+        assert probed["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ops"}, name
         startup = probed["startupProbe"]
         if SERVICE_PORTS[SERVICE_DEPLOYMENTS[name]]["grpc"]:
             assert startup["grpc"] == {"port": 50051}, name
@@ -306,7 +307,7 @@ def test_the_deployments_run_their_service_as_the_code_defines_it(
         run = container(deployment)
         assert [*run["command"], *run["args"]] == ["helpline", "run", service]
         ports = {port["name"]: port["containerPort"] for port in run["ports"]}
-        expected = {"http": int(settings["HELPLINE_HTTP_PORT"])}
+        expected = {"http": int(settings["HELPLINE_HTTP_PORT"]), "ops": int(settings["HELPLINE_OPS_PORT"])}
         if SERVICE_PORTS[service]["grpc"]:
             expected["grpc"] = int(settings["HELPLINE_GRPC_PORT"])
         assert ports == expected, name
@@ -320,8 +321,9 @@ def test_the_deployments_run_their_service_as_the_code_defines_it(
         assert matches(
             {"matchLabels": exposed["spec"]["selector"]}, deployment["spec"]["template"]["metadata"]["labels"]
         )
+        # The Service, which the ingress reaches, exposes the API's ports, never the operations port.
         assert {port["name"]: port["targetPort"] for port in exposed["spec"]["ports"]} == {
-            port: port for port in ports
+            port: port for port in ports if port != "ops"
         }
 
 
@@ -449,24 +451,30 @@ def test_network_policies_cover_every_pod_and_allow_only_what_the_design_needs(
     assert prometheus["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
 
 
-def test_the_service_monitor_scrapes_every_service_under_the_job_the_alerts_expect(
+def test_the_pod_monitor_scrapes_every_service_under_the_job_the_alerts_expect(
     objects: tuple[dict[str, Any], ...],
 ) -> None:
-    monitor = of_kind(objects, "ServiceMonitor")["helpline"]["spec"]
+    monitor = of_kind(objects, "PodMonitor")["helpline"]["spec"]
     scraped = {
-        name: svc
-        for name, svc in of_kind(objects, "Service").items()
-        if matches(monitor["selector"], svc["metadata"]["labels"])
+        name: deployment
+        for name, deployment in of_kind(objects, "Deployment").items()
+        if matches(monitor["selector"], deployment["spec"]["template"]["metadata"]["labels"])
     }
     assert set(scraped) == set(SERVICE_DEPLOYMENTS)
-    (endpoint,) = monitor["endpoints"]
+    (endpoint,) = monitor["podMetricsEndpoints"]
     assert endpoint["path"] == "/metrics"
     alerts = (REPO_ROOT / "deploy" / "prometheus" / "rules" / "alerts.yml").read_text()
     assert 'job=~"helpline-.+"' in alerts
-    for name, svc in scraped.items():
-        job = svc["metadata"]["labels"][monitor["jobLabel"]]
+    for name, deployment in scraped.items():
+        job = deployment["spec"]["template"]["metadata"]["labels"][monitor["jobLabel"]]
         assert job == job_name(SERVICE_DEPLOYMENTS[name]), "the job the local Prometheus and the alerts use"
-        assert endpoint["port"] in {port["name"] for port in svc["spec"]["ports"]}
+        # /metrics is where HELPLINE_OPS_PORT puts it.
+        assert endpoint["port"] == "ops"
+        assert "ops" in {port["name"] for port in container(deployment)["ports"]}
+
+
+def test_prod_serves_no_grpc_reflection() -> None:
+    assert settings_map(build("prod"))["HELPLINE_GRPC_REFLECTION"] == "false"
 
 
 def test_the_generated_files_are_what_the_generator_writes() -> None:

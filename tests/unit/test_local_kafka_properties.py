@@ -49,6 +49,25 @@ def test_one_broker_is_its_own_dynamic_quorum_with_one_replica_of_everything() -
     assert cfg.kafka_bootstrap == "127.0.0.1:9092"
 
 
+def test_one_broker_takes_a_sasl_ssl_listener_with_a_pem_keystore() -> None:
+    cfg = StackConfig(kafka_sasl_ssl_listener=(19096, Path("/tls/keystore.pem")))
+    props = _rendered(cfg, cfg.kafka_nodes[0])
+
+    assert props["listeners"].endswith(",SASL_SSL://127.0.0.1:19096")
+    assert props["advertised.listeners"].endswith(",SASL_SSL://127.0.0.1:19096")
+    assert props["listener.security.protocol.map"].endswith(",SASL_SSL:SASL_SSL")
+    assert props["listener.name.sasl_ssl.ssl.keystore.type"] == "PEM"
+    assert props["listener.name.sasl_ssl.ssl.keystore.location"] == "/tls/keystore.pem"
+    assert "PlainLoginModule" in props["listener.name.sasl_ssl.plain.sasl.jaas.config"]
+    assert props["controller.listener.names"] == "CONTROLLER"
+
+
+def test_a_cluster_takes_no_sasl_ssl_listener() -> None:
+    cfg = StackConfig(kafka_brokers=3, kafka_sasl_ssl_listener=(19096, Path("/tls/keystore.pem")))
+    with pytest.raises(StackError, match="single broker"):
+        kafka_properties(cfg, cfg.kafka_nodes[0], Path("/data"))
+
+
 def test_one_broker_takes_relayed_listeners() -> None:
     cfg = StackConfig(kafka_relayed_listeners=(("RELAYED", 19092, 29092),))
     props = _rendered(cfg, cfg.kafka_nodes[0])

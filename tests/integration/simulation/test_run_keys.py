@@ -24,8 +24,9 @@ def test_a_run_has_a_key_of_each_callers_role_until_it_ends(redis_client: redis.
     desks = [agent for group in scenario.agents for agent in agent_ids(group)]
     with run_keys(store, scenario, valid_for=timedelta(hours=1)) as keys:
         admin, gateway = store.resolve(keys.admin), store.resolve(keys.gateway)
-        assert admin is not None and admin.role is Role.ADMIN
-        assert gateway is not None and gateway.role is Role.GATEWAY
+        assert admin is not None
+        assert gateway is not None
+        assert (admin.role, gateway.role) == (Role.ADMIN, Role.GATEWAY)
         assert sorted(keys.agents) == sorted(desks)
         for agent in desks:
             desk = store.resolve(keys.agent(agent))
@@ -42,7 +43,14 @@ def test_a_run_has_a_key_of_each_callers_role_until_it_ends(redis_client: redis.
 def test_the_keys_of_a_run_that_failed_are_revoked_too(redis_client: redis.Redis, unique: str) -> None:
     store = ApiKeyStore(redis_client, pepper=unique)
     scenario = Scenario.default().model_copy(update={"tenant": f"keys{unique}"})
-    with pytest.raises(RuntimeError, match="the run broke"), run_keys(store, scenario):
-        assert store.list(scenario.tenant)
-        raise RuntimeError("the run broke")
+    made = []
+
+    def run() -> None:
+        with run_keys(store, scenario):
+            made.extend(store.list(scenario.tenant))
+            raise RuntimeError("the run broke")
+
+    with pytest.raises(RuntimeError, match="the run broke"):
+        run()
+    assert made
     assert store.list(scenario.tenant) == []
