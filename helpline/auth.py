@@ -7,7 +7,6 @@ namespace (default `auth`):
                             role, agent_id (an agent's key), expires_at (epoch s, a key that expires)
     <ns>:keyid:<key_id>     string: the digest, so a key can be revoked by its id
     <ns>:tenant:<tenant_id> set: the tenant's key ids
-
     <ns>:outbox             stream: the audit events of keys created and revoked (helpline.outbox)
 
 Create and revoke each run as one Lua script, so a half-written or half-revoked key never exists,

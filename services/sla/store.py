@@ -237,7 +237,7 @@ class SlaStore:
     def timers(self) -> int:
         return int(self.client.zcard(TIMERS))
 
-    # -- configuration: one hash per tenant and kind, field = id, value = JSON ----------------------
+    # -- configuration: one hash per tenant and kind, field = id, value = JSON; versions beside ------
 
     def config_version(self, key: str, item_id: str) -> int:
         """The item's version; 0 when there is none."""
