@@ -7,20 +7,27 @@ namespace (default `auth`):
                             role, agent_id (an agent's key), expires_at (epoch s, a key that expires)
     <ns>:keyid:<key_id>     string: the digest, so a key can be revoked by its id
     <ns>:tenant:<tenant_id> set: the tenant's key ids
+    <ns>:outbox             stream: the audit events of keys created and revoked (helpline.outbox)
 
-Create and revoke each run as one Lua script, so a half-written or half-revoked key never exists. A
-key that expires is refused from its `expires_at`, and its hash and id go with it from Redis. A key
-made before roles existed has none and acts as `admin`, as it did (helpline.roles).
+Create and revoke each run as one Lua script, so a half-written or half-revoked key never exists,
+and each appends its audit event (helpline.audit) to the outbox in that script, naming the actor
+(`current_actor`): a key is never created or revoked without its record, however long Kafka is
+away. Every service that serves keys relays that outbox. A key that expires is refused from its
+`expires_at`, and its hash and id go with it from Redis; its expiry is no event, the event of its
+creation says when it comes. A key made before roles existed has none and acts as `admin`, as it
+did (helpline.roles).
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import json
 import math
 import re
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -30,14 +37,18 @@ from datetime import UTC, datetime
 
 import redis
 
+from helpline.audit import SYSTEM, Action, Actor, Kind, audit_record, configuration_changed
 from helpline.limits import ID_PATTERN, TENANT_PATTERN
 from helpline.logging import get_logger
+from helpline.outbox import OutboxScript
 from helpline.quotas import QuotaReachedError
 from helpline.roles import Role
 
 log = get_logger(__name__)
 
 KEY_PREFIX = "hlk_"
+# The CloudEvents source of the keys' audit events.
+SOURCE = "/helpline/auth"
 # 32 random bytes: 256 bits, far beyond any guessing; urlsafe base64 of them is 43 characters.
 _KEY_BYTES = 32
 _KEY_RE = re.compile(r"^hlk_[A-Za-z0-9_-]{43}$")
@@ -53,7 +64,7 @@ _AGENT_RE = re.compile(ID_PATTERN)
 # prefix of key ids. Refuses to overwrite (a digest or key id collision is astronomically unlikely,
 # but silently re-pointing an existing key at another tenant must be impossible, not just
 # unlikely): 0. Refuses a key past the tenant's most, once the ids of keys that expired are gone
-# from its set: -1.
+# from its set: -1. Emits the key's audit event (an OutboxScript) only when it creates the key.
 _CREATE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
@@ -74,18 +85,20 @@ if ARGV[9] ~= '' then
   redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(ARGV[9])))
   redis.call('EXPIREAT', KEYS[2], math.ceil(tonumber(ARGV[9])))
 end
+emit_all()
 return 1
 """
 
 # KEYS: key id, key hash, tenant set. ARGV: digest, key id. The caller read the digest and tenant
 # first (so every key is declared); the script checks the key id still points at that digest, so a
-# concurrent revoke makes this one a no-op instead of deleting something else.
+# concurrent revoke makes this one a no-op instead of deleting something else, and emits no event.
 _REVOKE_LUA = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[2])
+emit_all()
 return 1
 """
 
@@ -149,8 +162,13 @@ class Principal:
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
 
+    def actor(self) -> Actor:
+        return Actor(self.key_id, self.role.value, self.agent_id or "", self.name)
+
 
 current_principal: ContextVar[Principal | None] = ContextVar("helpline_current_principal", default=None)
+# Who acts outside any call (the operator at the command line), for the audit trail.
+_acting: ContextVar[Actor | None] = ContextVar("helpline_acting_as", default=None)
 # Whether the key of the call being served still stands (not revoked, not expired): set for the
 # calls that outlive their start (a gRPC stream), which ask it as they go.
 current_key_check: ContextVar[Callable[[], bool] | None] = ContextVar(
@@ -177,6 +195,30 @@ def require_principal() -> Principal:
 def current_tenant() -> str:
     """The tenant of the request being served; raises NotAuthenticatedError outside one."""
     return require_principal().tenant_id
+
+
+def current_actor() -> Actor:
+    """Who a change is recorded as made by: the key of the call being served; outside a call, the
+    actor `acting_as` names; else the system (set-up code, tests driving a domain directly)."""
+    principal = current_principal.get()
+    if principal is not None:
+        return principal.actor()
+    return _acting.get() or SYSTEM
+
+
+@contextmanager
+def acting_as(actor: Actor) -> Iterator[Actor]:
+    """Record the changes made in the block, outside any call, as `actor`'s."""
+    token = _acting.set(actor)
+    try:
+        yield actor
+    finally:
+        _acting.reset(token)
+
+
+def operator() -> Actor:
+    """The person at the command line, who acts with the stores' own rights: an admin with no key."""
+    return Actor(key_id="", role=Role.ADMIN.value, name=f"cli:{getpass.getuser()}@{socket.gethostname()}")
 
 
 @contextmanager
@@ -245,8 +287,9 @@ class ApiKeyStore:
         self._ns = namespace
         self._rate = rate
         self._max_per_tenant = max_per_tenant
-        self._create = client.register_script(_CREATE_LUA)
-        self._revoke = client.register_script(_REVOKE_LUA)
+        self.outbox_stream = f"{namespace}:outbox"
+        self._create = OutboxScript(client, self.outbox_stream, _CREATE_LUA)
+        self._revoke = OutboxScript(client, self.outbox_stream, _REVOKE_LUA)
         self._take = client.register_script(_TAKE_LUA)
 
     def _key(self, digest: str) -> str:
@@ -283,10 +326,14 @@ class ApiKeyStore:
         if expires_at is not None and expires_at <= datetime.now(UTC):
             raise ValueError(f"the key would expire at {expires_at.isoformat()}, which has passed")
         expires = "" if expires_at is None else f"{expires_at.timestamp():.3f}"
+        actor = current_actor()
         for _ in range(_CREATE_ATTEMPTS):
             key_id = secrets.token_hex(8)
             plaintext = generate_key()
             digest = hash_key(plaintext, self._pepper)
+            change = configuration_changed(
+                tenant_id, Kind.API_KEY, key_id, Action.CREATE, (0, 1), datetime.now(UTC), actor, expires_at
+            )
             created = self._create(
                 keys=[self._key(digest), self._keyid(key_id), self._tenant(tenant_id)],
                 args=[
@@ -302,6 +349,7 @@ class ApiKeyStore:
                     self._max_per_tenant,
                     self._keyid(""),
                 ],
+                records=[audit_record(change, SOURCE)],
             )
             if int(created) == -1:
                 raise QuotaReachedError("API keys", self._max_per_tenant, "HELPLINE_TENANT_MAX_API_KEYS")
@@ -364,8 +412,13 @@ class ApiKeyStore:
         raw_tenant = self._client.hget(self._key(digest), "tenant_id")
         # A missing tenant means the hash is already gone; still remove the id mapping.
         tenant = _text(raw_tenant) if raw_tenant is not None else ""
+        change = configuration_changed(
+            tenant, Kind.API_KEY, key_id, Action.REVOKE, (1, 0), datetime.now(UTC), current_actor()
+        )
         revoked = self._revoke(
-            keys=[self._keyid(key_id), self._key(digest), self._tenant(tenant)], args=[digest, key_id]
+            keys=[self._keyid(key_id), self._key(digest), self._tenant(tenant)],
+            args=[digest, key_id],
+            records=[audit_record(change, SOURCE)],
         )
         if int(revoked) == 1:
             log.info("api key revoked", tenant=tenant, key_id=key_id)

@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
-from helpline.auth import ApiKeyStore
+from helpline.auth import ApiKeyStore, acting_as, operator
 from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
 from helpline.prometheus_config import write_prometheus_config
@@ -628,11 +628,13 @@ def apikey_create(
     ] = None,
     name: Annotated[str, typer.Option(help="What the key is for, e.g. the integration's name.")] = "default",
 ) -> None:
-    """Create an API key; it is printed once and stored only as a hash."""
+    """Create an API key; it is printed once and stored only as a hash. The audit trail records
+    its creation as the operator's (`cli:<user>@<host>`)."""
     expires_at = datetime.now(UTC) + _span(expires) if expires else None
     store = _api_keys()
     try:
-        key_id, key = store.create(tenant, name, role=role, agent_id=agent, expires_at=expires_at)
+        with acting_as(operator()):
+            key_id, key = store.create(tenant, name, role=role, agent_id=agent, expires_at=expires_at)
     except (ValueError, QuotaReachedError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -658,9 +660,11 @@ def apikey_list(tenant: Annotated[str, typer.Argument()]) -> None:
 
 @apikey_app.command("revoke")
 def apikey_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
-    """Revoke a key at once."""
+    """Revoke a key at once; the audit trail records it as the operator's (`cli:<user>@<host>`)."""
     store = _api_keys()
-    if not store.revoke(key_id):
+    with acting_as(operator()):
+        revoked = store.revoke(key_id)
+    if not revoked:
         console.print(f"[red]no key {key_id}[/red]")
         raise typer.Exit(1)
     out.print(f"revoked {key_id}")
@@ -672,7 +676,10 @@ RedisUrl = Annotated[
         help="The service's Redis (e.g. redis://127.0.0.1:6379/1 for the router); HELPLINE_REDIS_URL."
     ),
 ]
-Stream = Annotated[str, typer.Argument(help="router:outbox, tickets:outbox or sla:outbox")]
+Stream = Annotated[
+    str,
+    typer.Argument(help="router:outbox, tickets:outbox or sla:outbox; auth:outbox in the auth Redis"),
+]
 
 
 def _service_redis(url: str | None) -> redis.Redis:

@@ -4,7 +4,7 @@ message."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 import confluent_kafka
@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from helpline.auth import ApiKeyStore, Principal, RateLimitedError
+from helpline.auth import ApiKeyStore, Principal, RateLimitedError, current_principal
 from helpline.failures import TransientError, is_transient
 from helpline.limits import EventTooLargeError, LimitError
 from helpline.logging import get_logger
@@ -279,9 +279,26 @@ def authorized_router(
     resolves it once a request for both)."""
     resolve = principal_dependency(keys)
     api = APIRouter(
-        responses=problem_responses(COMMON_PROBLEMS), dependencies=[Depends(authorization(resolve))], **router
+        responses=problem_responses(COMMON_PROBLEMS),
+        dependencies=[Depends(authorization(resolve)), Depends(acting_principal(resolve))],
+        **router,
     )
     return api, resolve
+
+
+def acting_principal(resolve: Callable[..., Principal]) -> Callable[..., Awaitable[None]]:
+    """A dependency that makes the caller the request's `current_principal`, as the gRPC interceptor
+    does for an RPC, so the changes a handler makes are recorded as its key's (helpline.audit).
+
+    Async on purpose: FastAPI awaits it in the request's own task, whose context the handler's
+    worker thread then copies. A sync dependency runs in a worker thread of its own, on a copy of
+    the context that nothing reads after it. Each request is a task of its own, so the principal
+    ends with the request."""
+
+    async def act(principal: Principal = Depends(resolve)) -> None:  # noqa: B008 -- as authorize's
+        current_principal.set(principal)
+
+    return act
 
 
 def authorization(resolve: Callable[..., Principal]) -> Callable[..., None]:

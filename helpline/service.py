@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 import grpc
+import redis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
@@ -155,6 +156,9 @@ class ServiceRuntime:
                 rate=s.api_key_rate(),
                 max_per_tenant=s.tenant_max_api_keys,
             )
+            # Every service that serves keys relays their audit events, so they reach Kafka while
+            # any of them runs; the relay's lease lets one publish at a time.
+            self.add_outbox_relay(self._api_keys.outbox_stream, self.auth_redis)
         return self._api_keys
 
     def add_consumer(
@@ -190,16 +194,21 @@ class ServiceRuntime:
         self.add_worker(f"consumer:{group}", loop.run, loop.stop)
         return loop
 
-    def add_outbox_relay(self, stream: str) -> OutboxRelay:
+    def add_outbox_relay(self, stream: str, client: redis.Redis | None = None) -> OutboxRelay:
+        """Relay an outbox stream of this service's Redis, or of `client` (the auth Redis)."""
+        s = self.settings
+        barrier = self.barrier
+        if client is not None:
+            barrier = ReplicaBarrier(client, s.redis_wait_replicas, s.redis_wait_timeout_ms)
         relay = OutboxRelay(
-            self.redis,
+            client or self.redis,
             stream,
             self.producer,
-            batch=self.settings.outbox_batch,
-            claim_idle_ms=self.settings.outbox_claim_idle_ms,
-            dead_letter_maxlen=self.settings.outbox_dead_letter_maxlen,
+            batch=s.outbox_batch,
+            claim_idle_ms=s.outbox_claim_idle_ms,
+            dead_letter_maxlen=s.outbox_dead_letter_maxlen,
             metrics=self.outbox_metrics,
-            barrier=self.barrier,
+            barrier=barrier,
         )
         self.add_worker(f"outbox:{stream}", relay.run, relay.stop)
         return relay

@@ -1,8 +1,9 @@
 """The topic catalog: every Kafka topic Helpline uses, declared once, created idempotently at start.
 
 Keys give order where it matters: contacts by contact id, agents by agent id, tickets and their SLA
-by ticket id. Each topic lists the event domains it carries (the `<domain>` of
-`helpline.<domain>.<fact>.v1`), which is its schema: `helpline.events` maps each type to a message.
+by ticket id, the audit trail by tenant. Each topic lists the event domains it carries (the
+`<domain>` of `helpline.<domain>.<fact>.v1`), which is its schema: `helpline.events` maps each type
+to a message.
 """
 
 from __future__ import annotations
@@ -114,6 +115,16 @@ CATALOG: tuple[TopicSpec, ...] = (
         retention_ms=30 * DAY_MS,
         external=True,
         description="Survey responses (CSAT, NPS, CES).",
+    ),
+    TopicSpec(
+        # By tenant, not by object: an auditor reads a tenant's changes in the order they were made
+        # (a queue created before the profile naming it), and changes are too few to crowd a partition.
+        "helpline.audit",
+        key="tenant_id",
+        partitions=3,
+        domains=("audit",),
+        retention_ms=90 * DAY_MS,
+        description="Every configuration change and API key created or revoked, with who made it.",
     ),
 )
 

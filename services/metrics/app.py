@@ -2,8 +2,8 @@
 Prometheus on /metrics, beside the health and readiness every service serves.
 
 One consumer group reads the event topics (not their DLQs, not the ingress topic: the router
-republishes what it accepts from there); the state the exporter shares between replicas lives in
-this service's Redis (`services.metrics.state`).
+republishes what it accepts from there; not the audit trail); the state the exporter shares between
+replicas lives in this service's Redis (`services.metrics.state`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import redis
 from prometheus_client import CollectorRegistry
 from pydantic import Field, model_validator
 
+from helpline.audit import AUDIT_TOPIC
 from helpline.clock import Clock, SystemClock
 from helpline.events import batch_handler, event_handler
 from helpline.service import ServiceRuntime
@@ -30,7 +31,8 @@ from services.metrics.state import MetricsState, Retention
 from services.metrics.workload import QueueWorkload
 
 GROUP = "metrics"
-TOPICS = tuple(spec.name for spec in CATALOG if not spec.ingress)
+# The audit trail holds no contact-centre fact: no KPI counts configuration changes.
+TOPICS = tuple(spec.name for spec in CATALOG if not spec.ingress and spec.name != AUDIT_TOPIC)
 RETENTION = Retention()
 
 

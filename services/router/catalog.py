@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from helpline.audit import Action, Kind, configuration_changed
+from helpline.auth import current_actor
 from helpline.domain import duration, timestamp
 from helpline.quotas import QuotaReachedError
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
@@ -85,6 +87,7 @@ class Catalog:
     def put_skill(self, tenant: str, name: str, description: str) -> SkillRecord:
         if not name.strip() or "," in name or ":" in name or "@" in name:
             raise InvalidConfiguration("invalid_skill_name", f"skill name {name!r} is empty or has , : or @")
+        now = self.core.now()
 
         def attempt() -> SkillRecord:
             keys = Keys(tenant)
@@ -96,6 +99,7 @@ class Catalog:
             tx.expect_version(keys.skill(name), old.version if old else 0)
             tx.set(keys.skill(name), SKILLS.dumps(new))
             tx.sadd(keys.skills(), name)
+            audit(tx, Kind.SKILL, name, Action.PUT, (new.version - 1, new.version), now)
             self.store.commit(tx)
             return new
 
@@ -172,6 +176,7 @@ class Catalog:
             configured = queue_to_proto(new)
             configured.configured_at.CopyFrom(timestamp(now))
             tx.emit([configured], queue.queue_id)
+            audit(tx, Kind.QUEUE, queue.queue_id, Action.PUT, (old_version, new.version), now)
             signatures = queue_signatures(new, now)
             self.register_signatures(tx, new, signatures)
             self._stage_pruning(tx, new, signatures)
@@ -215,6 +220,7 @@ class Catalog:
                 tenant_id=tenant, queue_id=queue_id, removed_at=timestamp(now)
             )
             tx.emit([removed], queue_id)
+            audit(tx, Kind.QUEUE, queue_id, Action.REMOVE, (record.version, 0), now)
             self.store.commit(tx)
 
         self.core.retry(f"queue {queue_id}", attempt)
@@ -371,6 +377,7 @@ class Catalog:
             tx.expect_version(keys.profile(profile_id), old.version if old else 0)
             tx.set(keys.profile(profile_id), PROFILES.dumps(new))
             tx.sadd(keys.profiles(), profile_id)
+            audit(tx, Kind.PROFILE, profile_id, Action.PUT, (new.version - 1, new.version), now)
             self.store.commit(tx)
             return new
 
@@ -452,6 +459,7 @@ class Catalog:
                 display_name=config.display_name,
                 profile_id=config.profile_id,
             )
+            audit(tx, Kind.AGENT, config.agent_id, Action.PUT, (old.version, new.version), now)
             self.store.commit(tx)
             return new
 
@@ -464,6 +472,15 @@ class Catalog:
         """The tenant's agents, or those of them named, in the order of the ids."""
         ids = self.store.members_of(Keys(tenant).agents()) if agent_ids is None else agent_ids
         return self.store.agents(tenant, ids)
+
+
+def audit(
+    tx: Tx, kind: Kind, object_id: str, action: Action, versions: tuple[int, int], now: datetime
+) -> None:
+    """Stage the audit event of a change the current actor makes (helpline.audit), so the change
+    commits with its record or not at all."""
+    change = configuration_changed(tx.keys.tenant, kind, object_id, action, versions, now, current_actor())
+    tx.audit(change)
 
 
 def queue_signatures(queue: Queue, now: datetime) -> dict[Channel, set[str]]:

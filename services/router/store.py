@@ -23,9 +23,11 @@ from typing import Any
 import redis
 from google.protobuf.message import Message
 
+from helpline.audit import audit_record
 from helpline.bus import OutgoingRecord
 from helpline.events import new_event, to_record
 from helpline.outbox import OutboxScript
+from helpline.v1 import audit_events_pb2
 from services.router.domain.model import AgentState, Channel
 from services.router.records import (
     AGENTS,
@@ -340,6 +342,10 @@ class Tx:
             envelope = new_event(event, source=SOURCE, subject=subject)
             domain = envelope.type.split(".")[1]
             self.records.append(to_record(envelope, TOPIC_OF_DOMAIN[domain]))
+
+    def audit(self, change: audit_events_pb2.ConfigurationChanged) -> None:
+        """Stage the audit event of a configuration change (helpline.audit)."""
+        self.records.append(audit_record(change, SOURCE))
 
 
 class Store:

@@ -62,7 +62,7 @@ def build(settings: SlaSettings) -> ServiceRuntime:
     watches = QueueWatches(store, timedelta(seconds=settings.queue_watch_retention_seconds))
     tickets = TicketSlas(
         store,
-        SlaConfig(store, Quotas(settings.tenant_max_policies, settings.tenant_max_calendars)),
+        SlaConfig(store, Quotas(settings.tenant_max_policies, settings.tenant_max_calendars), clock),
         timedelta(seconds=settings.closed_ticket_sla_retention_seconds),
     )
     api_keys = runtime.api_keys

@@ -36,6 +36,8 @@ log = get_logger(__name__)
 
 OUTBOX_STREAM = "sla:outbox"
 TIMERS = "sla:timers"
+# What the configuration script answers besides a version.
+VERSION_CHANGED, QUOTA_REACHED = -1, -2
 # Ids never hold control characters (the APIs refuse them), so this separates a timer's parts.
 SEP = "\x1f"
 
@@ -78,14 +80,25 @@ return due
 """
 
 
-# KEYS: a configuration hash. ARGV: the item's id, its data, the most items the hash may hold. One
-# script, so that items written at once cannot pass the most together.
-_PUT_WITHIN = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+# KEYS: a configuration hash, its versions hash. ARGV: the item's id, its data ('' removes it), the
+# most items the hash may hold, the version the caller read. One script, so that items written at
+# once cannot pass the most together, and the change and its audit event are one. An item written
+# before versions were kept is at version 1. Returns the new version (0 once removed), -1 when the
+# version changed meanwhile, -2 when a new item would pass the most.
+_PUT_CONFIG = """
+local version = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or redis.call('HEXISTS', KEYS[1], ARGV[1]))
+if version ~= tonumber(ARGV[4]) then return -1 end
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  emit_all()
   return 0
 end
+if version == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -2 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
+redis.call('HSET', KEYS[2], ARGV[1], version + 1)
+emit_all()
+return version + 1
 """
 
 
@@ -166,7 +179,7 @@ class SlaStore:
         self.client = client
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
         self._claim = client.register_script(_CLAIM)
-        self._put_within = client.register_script(_PUT_WITHIN)
+        self._put_config = OutboxScript(client, OUTBOX_STREAM, _PUT_CONFIG)
 
     def load(self, tenant_id: str, subject: Subject, subject_id: str) -> Loaded:
         revision, data = self.client.hmget(Keys(tenant_id).record(subject, subject_id), ["r", "d"])
@@ -224,14 +237,40 @@ class SlaStore:
     def timers(self) -> int:
         return int(self.client.zcard(TIMERS))
 
-    # -- configuration: one hash per tenant and kind, field = id, value = JSON ----------------------
+    # -- configuration: one hash per tenant and kind, field = id, value = JSON; versions beside ------
 
-    def put_config(self, key: str, item_id: str, data: str, most: int) -> bool:
-        """Write the item, unless it is new and the hash already holds `most`: then False."""
-        return bool(self._put_within(keys=[key], args=[item_id, data, most]))
+    def config_version(self, key: str, item_id: str) -> int:
+        """The item's version; 0 when there is none."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(_versions(key), item_id)
+        pipe.hexists(key, item_id)
+        version, exists = pipe.execute()
+        return int(version) if version is not None else int(exists)
+
+    def put_config(
+        self, key: str, item_id: str, data: str, most: int, version: int, records: Sequence[OutgoingRecord]
+    ) -> bool:
+        """Write the item, still at `version`, and emit `records`; False, writing nothing, when it is
+        new and the hash already holds `most`."""
+        return self._change_config(key, item_id, data, most, version, records) != QUOTA_REACHED
+
+    def remove_config(self, key: str, item_id: str, version: int, records: Sequence[OutgoingRecord]) -> None:
+        """Remove the item, still at `version`, and emit `records`."""
+        self._change_config(key, item_id, "", 0, version, records)
 
     def delete_config(self, key: str, item_id: str) -> bool:
+        """Remove an item of a hash that keeps no versions (the queues' answer targets)."""
         return bool(self.client.hdel(key, item_id))
+
+    def _change_config(
+        self, key: str, item_id: str, data: str, most: int, version: int, records: Sequence[OutgoingRecord]
+    ) -> int:
+        result = int(
+            self._put_config(keys=[key, _versions(key)], args=[item_id, data, most, version], records=records)
+        )
+        if result == VERSION_CHANGED:
+            raise ConflictError(f"{item_id} of {key} changed since it was read")
+        return result
 
     def config(self, key: str, item_id: str) -> bytes | None:
         found = self.client.hget(key, item_id)
@@ -239,6 +278,10 @@ class SlaStore:
 
     def all_config(self, key: str) -> dict[str, bytes]:
         return {_bytes(k).decode(): _bytes(v) for k, v in self.client.hgetall(key).items()}
+
+
+def _versions(key: str) -> str:
+    return f"{key}:versions"
 
 
 def _kept_ms(kept: timedelta | None) -> int:

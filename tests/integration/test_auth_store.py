@@ -10,10 +10,27 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from helpline.auth import ApiKeyStore, InvalidTenantError, KeyRate, Principal, RateLimitedError, hash_key
+from helpline.audit import SYSTEM
+from helpline.auth import (
+    ApiKeyStore,
+    InvalidTenantError,
+    KeyRate,
+    Principal,
+    RateLimitedError,
+    acting_as,
+    hash_key,
+    operator,
+)
 from helpline.cli import app
 from helpline.quotas import QuotaReachedError
 from helpline.roles import Role
+from helpline.v1.audit_events_pb2 import (
+    CONFIGURATION_ACTION_CREATE,
+    CONFIGURATION_ACTION_REVOKE,
+    ConfigurationChanged,
+    KeyActor,
+)
+from tests.integration.outbox_events import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +97,8 @@ def test_the_plaintext_key_is_never_stored(
 
     stored: list[bytes | str | None] = []
     redis_keys = list(redis_client.scan_iter(match=f"{namespace}:*"))
-    assert len(redis_keys) == 3 * 2 + 1  # a hash and an id per key, one tenant set
+    # A hash and an id per key, one tenant set, and the outbox of their audit events.
+    assert len(redis_keys) == 3 * 2 + 1 + 1
     for name in redis_keys:
         stored.append(name)
         kind = redis_client.type(name)
@@ -91,6 +109,8 @@ def test_the_plaintext_key_is_never_stored(
             stored.append(redis_client.get(name))
         elif kind == b"set":
             stored += list(redis_client.smembers(name))
+        elif kind == b"stream":
+            stored += [value for _, fields in redis_client.xrange(name) for value in fields.values()]
         else:
             pytest.fail(f"unexpected {kind!r} at {name!r}")
 
@@ -105,7 +125,9 @@ def test_the_plaintext_key_is_never_stored(
 def test_revoke_leaves_nothing_behind(store: ApiKeyStore, redis_client: redis.Redis, unique: str) -> None:
     key_id, _key = store.create(f"acme-{unique}", "crm")
     assert store.revoke(key_id)
-    assert list(redis_client.scan_iter(match=f"auth-{unique}:*")) == []
+    # Only the audit events of its creation and revocation, until a relay publishes them.
+    assert list(redis_client.scan_iter(match=f"auth-{unique}:*")) == [store.outbox_stream.encode()]
+    assert redis_client.xlen(store.outbox_stream) == 2
 
 
 def test_a_bad_tenant_is_refused_before_anything_is_written(
@@ -242,3 +264,33 @@ def test_a_tenant_holds_its_quota_of_api_keys_and_an_expired_one_frees_its_place
     time.sleep(2.1)
     store.create(tenant, "three")
     assert sorted(p.name for p in store.list(tenant)) == ["one", "three"]
+
+
+def test_a_key_created_or_revoked_leaves_its_audit_event_and_a_refusal_none(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    store = ApiKeyStore(redis_client, pepper="p", namespace=f"auth-{unique}", max_per_tenant=1)
+    tenant = f"t{unique}"
+    expires = datetime.now(UTC) + timedelta(days=30)
+    with acting_as(operator()):
+        key_id, _key = store.create(tenant, "one", expires_at=expires)
+        with pytest.raises(QuotaReachedError):
+            store.create(tenant, "two")
+        assert not store.revoke("no-such-key")
+    assert store.revoke(key_id)
+    created, revoked = outbox_events(redis_client, store.outbox_stream, tenant, ConfigurationChanged)
+    assert (created.action, created.object_id, created.before_version, created.after_version) == (
+        CONFIGURATION_ACTION_CREATE,
+        key_id,
+        0,
+        1,
+    )
+    assert created.actor == KeyActor(role="admin", name=operator().name)
+    assert created.expires_at.ToDatetime(UTC) == expires
+    # Outside the command line and any call: the system's.
+    assert (revoked.action, revoked.before_version, revoked.after_version) == (
+        CONFIGURATION_ACTION_REVOKE,
+        1,
+        0,
+    )
+    assert revoked.actor == KeyActor(role=SYSTEM.role, name=SYSTEM.name)

@@ -70,6 +70,7 @@ EXPECTED_EVENTS = {
     "helpline.sla.queue_warning.v1": "SlaQueueWarning",
     "helpline.sla.queue_breached.v1": "SlaQueueBreached",
     "helpline.feedback.survey_answered.v1": "SurveyAnswered",
+    "helpline.audit.configuration_changed.v1": "ConfigurationChanged",
 }
 
 EXPECTED_SERVICES = {
@@ -182,6 +183,7 @@ def test_the_generated_package_has_every_proto_file() -> None:
             "ticket_events",
             "sla_events",
             "feedback_events",
+            "audit_events",
             "router_service",
             "ticket_service",
             "sla_service",
