@@ -558,7 +558,8 @@ def _simulate(
     try:
         while True:
             run = scenario.model_copy(update={"seed": scenario.seed + runs})
-            with keys(run) as run_keys:
+            # The run's keys are made and revoked by the operator who started it (helpline.audit).
+            with acting_as(operator()), keys(run) as run_keys:
                 sim = Simulation(run, connections(run_keys), heartbeat=heartbeat)
                 try:
                     play(sim, out, live=live)
