@@ -17,7 +17,9 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
-from helpline.auth import ApiKeyStore
+from helpline.auth import ApiKeyStore, InvalidTenantError
+from helpline.ingress_secrets import IngressSecrets
+from helpline.ingress_signing import IngressKey
 from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
 from helpline.prometheus_config import write_prometheus_config
@@ -38,11 +40,18 @@ outbox_app = typer.Typer(
     help="A service's outbox: the events Kafka refused for good, kept in <stream>:dead.", no_args_is_help=True
 )
 app.add_typer(outbox_app, name="outbox")
+ingress_app = typer.Typer(
+    help="Ingress secrets: what gateways and survey tools sign a tenant's events with (two at most).",
+    no_args_is_help=True,
+)
+app.add_typer(ingress_app, name="ingress-secret")
 console = Console(stderr=True)
 # soft_wrap: one event or result per line, whatever the terminal width, so output pipes cleanly.
 out = Console(soft_wrap=True)
 
 SERVICE_GROUP = "helpline.services"
+# The name of the ingress secret the simulator signs with, kept from one run to the next.
+SIMULATOR = "simulator"
 
 
 @app.callback()
@@ -196,6 +205,7 @@ def _simulate_until_stopped(
     connections = Connections(
         kafka_bootstrap=cfg.kafka_bootstrap,
         api_key=key,
+        ingress_key=IngressSecrets(store).named(scenario.tenant, SIMULATOR),
         kafka_options=settings.kafka_options(),
         **_local_endpoints(cfg),
     )
@@ -330,13 +340,21 @@ def publish(
     structured: Annotated[
         bool, typer.Option(help="Send a structured JSON CloudEvent (as gateways may).")
     ] = False,
+    ingress_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HELPLINE_INGRESS_KEY",
+            help="KEY_ID:SECRET of the tenant's ingress secret (`helpline ingress-secret create`), "
+            "which signs events to a topic other systems write (the contact ingress, feedback).",
+        ),
+    ] = None,
 ) -> None:
     """Publish one event, encoded as a CloudEvent with its protobuf message."""
     from google.protobuf import json_format
 
     from helpline.bus import OutgoingRecord, make_producer
     from helpline.bus import publish as publish_record
-    from helpline.events import Envelope, EventError, registry, to_record, to_structured_json
+    from helpline.events import Envelope, EventError, registry, signed, to_record, to_structured_json
     from helpline.topics import spec as topic_spec
     from helpline.topics import topic_for_domain
 
@@ -364,6 +382,13 @@ def publish(
         )
     else:
         record = to_record(envelope, target.name)
+    if target.validated:
+        if not ingress_key:
+            console.print(
+                f"[red]{target.name} takes only signed events: give --ingress-key KEY_ID:SECRET[/red]"
+            )
+            raise typer.Exit(2)
+        record = signed(record, envelope, _ingress_key(envelope.tenant_id, ingress_key))
     settings = load_settings()
     producer = make_producer(settings.kafka_bootstrap, "helpline-cli", **settings.kafka_options())
     try:
@@ -371,6 +396,15 @@ def publish(
     finally:
         producer.close()
     out.print(f"published {envelope.id} to {meta.topic}[{meta.partition}] at offset {meta.offset}")
+
+
+def _ingress_key(tenant: str, given: str) -> IngressKey:
+    key_id, colon, secret = given.partition(":")
+    if not (key_id and colon and secret):
+        raise typer.BadParameter(
+            "give the ingress key as KEY_ID:SECRET, as `helpline ingress-secret create` prints it"
+        )
+    return IngressKey(tenant, key_id, secret)
 
 
 def _entity_id(message: Message, field: str) -> str | None:
@@ -488,6 +522,14 @@ def simulate(
             help="The tenant's API key; default: one created for the run.",
         ),
     ] = None,
+    ingress_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HELPLINE_SIMULATOR_INGRESS_KEY",
+            help="KEY_ID:SECRET of the tenant's ingress secret the gateways sign with; default: the "
+            f"tenant's secret named {SIMULATOR!r}, created when it has none.",
+        ),
+    ] = None,
 ) -> None:
     """Run a simulated contact centre against the running stack: customers through the Kafka ingress,
     agents on gRPC desktops, surveys on the feedback topic; the KPIs it implies are shown as it runs."""
@@ -509,9 +551,21 @@ def simulate(
     except redis.RedisError as exc:
         console.print(f"[red]cannot create the simulator's API key: {exc}[/red]; give one with --api-key")
         raise typer.Exit(1) from exc
+    try:
+        signer = (
+            _ingress_key(scenario.tenant, ingress_key)
+            if ingress_key
+            else _ingress_secrets().named(scenario.tenant, SIMULATOR)
+        )
+    except (redis.RedisError, QuotaReachedError) as exc:
+        console.print(
+            f"[red]cannot find the simulator's ingress secret: {exc}[/red]; give one with --ingress-key"
+        )
+        raise typer.Exit(1) from exc
     connections = Connections(
         kafka_bootstrap=settings.kafka_bootstrap,
         api_key=key,
+        ingress_key=signer,
         kafka_options=settings.kafka_options(),
         **(_local_endpoints(cfg) | {name: url for name, url in given.items() if url}),
     )
@@ -572,6 +626,11 @@ def _api_keys() -> ApiKeyStore:
     settings = load_settings()
     client = connect(settings.auth_redis_url, settings)
     return ApiKeyStore(client, pepper=settings.api_key_pepper, max_per_tenant=settings.tenant_max_api_keys)
+
+
+def _ingress_secrets() -> IngressSecrets:
+    settings = load_settings()
+    return IngressSecrets(connect(settings.auth_redis_url, settings))
 
 
 _SPAN = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
@@ -640,6 +699,46 @@ def apikey_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
     store = _api_keys()
     if not store.revoke(key_id):
         console.print(f"[red]no key {key_id}[/red]")
+        raise typer.Exit(1)
+    out.print(f"revoked {key_id}")
+
+
+@ingress_app.command("create")
+def ingress_secret_create(
+    tenant: Annotated[str, typer.Argument(help="The tenant whose events the secret signs.")],
+    name: Annotated[str, typer.Option(help="What the secret is for, e.g. the gateway's name.")] = "default",
+) -> None:
+    """Create an ingress secret; printed once as KEY_ID:SECRET (docs/router.md, "Tenant-bound ingress")."""
+    try:
+        key = _ingress_secrets().create(tenant, name)
+    except (InvalidTenantError, QuotaReachedError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"ingress secret {key.key_id} for tenant {tenant}; the gateway sends the key id (before the "
+        "colon) and signs with the secret (after it). Keep it, it is not shown again:"
+    )
+    out.print(f"{key.key_id}:{key.secret}")
+
+
+@ingress_app.command("list")
+def ingress_secret_list(tenant: Annotated[str, typer.Argument()]) -> None:
+    """List a tenant's ingress secrets (never the secrets themselves)."""
+    table = Table(title=f"ingress secrets of {tenant}")
+    for column in ("key id", "name", "created"):
+        table.add_column(column)
+    for info in _ingress_secrets().list(tenant):
+        table.add_row(info.key_id, info.name, f"{info.created_at:%Y-%m-%d %H:%M}")
+    out.print(table)
+
+
+@ingress_app.command("revoke")
+def ingress_secret_revoke(
+    tenant: Annotated[str, typer.Argument()], key_id: Annotated[str, typer.Argument()]
+) -> None:
+    """Revoke an ingress secret: the consumers refuse what it signs within seconds."""
+    if not _ingress_secrets().revoke(tenant, key_id):
+        console.print(f"[red]tenant {tenant} has no ingress secret {key_id}[/red]")
         raise typer.Exit(1)
     out.print(f"revoked {key_id}")
 

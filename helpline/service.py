@@ -25,12 +25,14 @@ from helpline.durability import ReplicaBarrier
 from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
 from helpline.health import HttpServer, Scrapes, build_http_app, kafka_check, redis_check
+from helpline.ingress_secrets import IngressSecrets, SecretCache
 from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
 from helpline.producer import Producer
 from helpline.redis_client import connect
 from helpline.rest import DurableAnswerMiddleware
 from helpline.settings import Settings
+from helpline.tenant_proof import TenantProof
 from helpline.topics import CATALOG, ensure_topics
 
 log = get_logger(__name__)
@@ -67,6 +69,7 @@ class ServiceRuntime:
         self.redis = connect(settings.redis_url, settings)
         self.auth_redis = connect(settings.auth_redis_url, settings)
         self._api_keys: ApiKeyStore | None = None
+        self._tenant_proof: TenantProof | None = None
         self.barrier = ReplicaBarrier(
             self.redis, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
         )
@@ -128,6 +131,14 @@ class ServiceRuntime:
                 max_per_tenant=s.tenant_max_api_keys,
             )
         return self._api_keys
+
+    @property
+    def tenant_proof(self) -> TenantProof:
+        """The check of the events other systems write (helpline.tenant_proof), against the
+        tenants' ingress secrets in the auth Redis; one for all of the service's consumers."""
+        if self._tenant_proof is None:
+            self._tenant_proof = TenantProof(SecretCache(IngressSecrets(self.auth_redis)), self.registry)
+        return self._tenant_proof
 
     def add_consumer(
         self,
