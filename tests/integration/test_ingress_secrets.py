@@ -26,7 +26,9 @@ def test_create_list_revoke(store: IngressSecrets, unique: str) -> None:
     first = store.create(tenant, "telephony")
     second = store.create(tenant, "telephony-next")
 
-    assert first.tenant == tenant and first.secret.startswith("hlis_") and first.key_id != second.key_id
+    assert first.tenant == tenant
+    assert first.secret.startswith("hlis_")
+    assert first.key_id != second.key_id
     assert [(s.key_id, s.name) for s in store.list(tenant)] == [
         (first.key_id, "telephony"),
         (second.key_id, "telephony-next"),
@@ -92,7 +94,9 @@ def test_the_commands(redis_url: str, unique: str, monkeypatch: pytest.MonkeyPat
     assert store.secret(tenant, key_id) == secret
 
     listed = runner.invoke(app, ["ingress-secret", "list", tenant])
-    assert key_id in listed.stdout and "telephony" in listed.stdout and secret not in listed.stdout
+    assert key_id in listed.stdout
+    assert "telephony" in listed.stdout
+    assert secret not in listed.stdout
 
     assert runner.invoke(app, ["ingress-secret", "revoke", tenant, key_id]).exit_code == 0
     assert runner.invoke(app, ["ingress-secret", "revoke", tenant, key_id]).exit_code == 1

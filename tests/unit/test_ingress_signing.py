@@ -61,7 +61,15 @@ def test_the_signature_is_the_documented_hmac() -> None:
 def test_a_signed_event_passes(tenant: str, event_id: str, value: bytes) -> None:
     key = IngressKey(tenant, "isk_1", "hlis_s")
     headers = key.headers(TOPIC, event_id, "t", value)
-    check(claim(headers), "hlis_s", topic=TOPIC, body_tenant=tenant, event_id=event_id, event_type="t", value=value)
+    check(
+        claim(headers),
+        "hlis_s",
+        topic=TOPIC,
+        body_tenant=tenant,
+        event_id=event_id,
+        event_type="t",
+        value=value,
+    )
 
 
 @given(value=st.binary(max_size=100), other=st.binary(max_size=100))
