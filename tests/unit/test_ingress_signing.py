@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -23,6 +25,7 @@ from helpline.ingress_signing import (
     signature,
     signed_bytes,
 )
+from helpline.local_stack import REPO_ROOT
 
 TOPIC = "helpline.contacts.ingress"
 KEY = IngressKey("acme", "isk_0123456789abcdef", "hlis_secret")
@@ -55,6 +58,21 @@ def test_the_signature_is_the_documented_hmac() -> None:
     assert dict(_headers())["helpline-signature"] == expected.encode()
     assert dict(_headers())["helpline-tenant"] == b"acme"
     assert dict(_headers())["helpline-key-id"] == KEY.key_id.encode()
+
+
+def test_the_documented_python_signs_as_helpline_checks() -> None:
+    """The function docs/router.md gives gateway vendors, run as written."""
+    guide = (REPO_ROOT / "docs" / "router.md").read_text()
+    (code,) = [
+        block for block in re.findall(r"```python\n(.*?)```", guide, re.DOTALL) if "helpline_headers" in block
+    ]
+    scope: dict[str, Any] = {}
+    exec(code, scope)  # noqa: S102
+    value = b"\x0a\x04acme\x12\x02c1"
+    documented = scope["helpline_headers"](
+        KEY.key_id, KEY.secret, TOPIC, "acme", "e1", "helpline.contact.received.v1", value
+    )
+    assert documented == _headers(value=value)
 
 
 @given(tenant=tenants, event_id=texts, value=st.binary(max_size=200))
