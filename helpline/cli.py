@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from helpline.auth import ApiKeyStore, InvalidTenantError
-from helpline.ingress_secrets import IngressSecrets
+from helpline.ingress_secrets import IngressSecrets, TooManySecretsError
 from helpline.ingress_signing import IngressKey
 from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
@@ -557,7 +557,7 @@ def simulate(
             if ingress_key
             else _ingress_secrets().named(scenario.tenant, SIMULATOR)
         )
-    except (redis.RedisError, QuotaReachedError) as exc:
+    except (redis.RedisError, TooManySecretsError) as exc:
         console.print(
             f"[red]cannot find the simulator's ingress secret: {exc}[/red]; give one with --ingress-key"
         )
@@ -711,7 +711,7 @@ def ingress_secret_create(
     """Create an ingress secret; printed once as KEY_ID:SECRET (docs/router.md, "Tenant-bound ingress")."""
     try:
         key = _ingress_secrets().create(tenant, name)
-    except (InvalidTenantError, QuotaReachedError) as exc:
+    except (InvalidTenantError, TooManySecretsError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     console.print(

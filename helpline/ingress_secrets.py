@@ -26,7 +26,6 @@ import redis
 
 from helpline.auth import validate_tenant_id
 from helpline.ingress_signing import SECRET_PREFIX, IngressKey
-from helpline.quotas import QuotaReachedError
 
 MOST_PER_TENANT = 2
 # How long a consumer trusts what it read: a revocation takes effect within this.
@@ -42,6 +41,10 @@ if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
 return 1
 """
+
+
+class TooManySecretsError(ValueError):
+    """The tenant holds its two secrets already: one is revoked before another is made."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class IngressSecrets:
         return sorted((_text(k), json.loads(v)) for k, v in self._redis.hgetall(self._hash(tenant)).items())
 
     def create(self, tenant: str, name: str = "default") -> IngressKey:
-        """A new secret for the tenant, which the caller shows once; QuotaReachedError when the
+        """A new secret for the tenant, which the caller shows once; TooManySecretsError when the
         tenant holds two already."""
         validate_tenant_id(tenant)
         while True:
@@ -79,12 +82,13 @@ class IngressSecrets:
             if created == 1:
                 return IngressKey(tenant, key_id, secret)
             if created == 0:
-                raise QuotaReachedError(
-                    "ingress secrets", self._most, "nothing: revoke one with `helpline ingress-secret revoke`"
+                raise TooManySecretsError(
+                    f"tenant {tenant} holds {self._most} ingress secrets, the most it may: revoke one "
+                    "first (`helpline ingress-secret revoke`)"
                 )
 
     def named(self, tenant: str, name: str) -> IngressKey:
-        """A secret of the tenant's of this name, created when it has none: what a long-lived
+        """The tenant's secret of this name, created when it has none: what a long-lived
         producer restarted at will (the simulator) signs with, rather than one more each start."""
         for key_id, entry in self._entries(tenant):
             if entry["name"] == name:

@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 
 from helpline.auth import InvalidTenantError
 from helpline.cli import app
-from helpline.ingress_secrets import IngressSecrets, SecretCache
-from helpline.quotas import QuotaReachedError
+from helpline.ingress_secrets import IngressSecrets, SecretCache, TooManySecretsError
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +35,7 @@ def test_create_list_revoke(store: IngressSecrets, unique: str) -> None:
     assert store.secret(tenant, first.key_id) == first.secret
     assert store.secret(f"other-{unique}", first.key_id) is None
 
-    with pytest.raises(QuotaReachedError):
+    with pytest.raises(TooManySecretsError, match="revoke one first"):
         store.create(tenant, "a third")
     assert store.revoke(tenant, first.key_id) is True
     assert store.revoke(tenant, first.key_id) is False
