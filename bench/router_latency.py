@@ -53,7 +53,9 @@ from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack, machine_line, service_env
 from helpline.bus import make_producer, send
 from helpline.clock import SystemClock
-from helpline.events import new_event, to_record
+from helpline.events import new_event, signed, to_record
+from helpline.ingress_secrets import IngressSecrets
+from helpline.ingress_signing import IngressKey
 from helpline.local_stack import REPO_ROOT, free_port
 from helpline.logging import configure_logging
 from helpline.topics import ensure_topics
@@ -96,6 +98,8 @@ class Tenant:
     tenant_id: str
     queue_ids: tuple[str, ...]
     agents: int
+    # The secret its gateway signs contacts with, as the router's ingress requires.
+    gateway: IngressKey
     deck: list[str] = field(default_factory=list)
 
     def deal(self, count: int) -> list[str]:
@@ -159,13 +163,16 @@ def configure(
         progress.update(task, completed=i + 1)
     deck = [queue_id for _ in range(per_queue(agents, queues)) for queue_id in queue_ids]
     random.Random(seed).shuffle(deck)
-    return Tenant(tenant_id, queue_ids, agents, deck)
+    return Tenant(tenant_id, queue_ids, agents, IngressSecrets(client).create(tenant_id, "bench"), deck)
 
 
 def cleanup(client: redis.Redis, tenant_id: str) -> None:
     """Delete a benchmark tenant, so a router on this Redis stops snapshotting and timing it."""
     unlink_matching(client, f"{Keys(tenant_id).base}:*")
     client.srem(TENANTS, tenant_id)
+    secrets = IngressSecrets(client)
+    for secret in secrets.list(tenant_id):
+        secrets.revoke(tenant_id, secret.key_id)
 
 
 # -- the router process ---------------------------------------------------------------------------
@@ -366,15 +373,16 @@ class RouterRun:
         return self.rate is not None and self.offers_per_s >= 0.95 * self.rate
 
 
-def _contact(tenant_id: str, contact_id: str, queue_id: str) -> Any:
+def _contact(gateway: IngressKey, contact_id: str, queue_id: str) -> Any:
     received = contact_events_pb2.ContactReceived(
-        tenant_id=tenant_id,
+        tenant_id=gateway.tenant,
         contact_id=contact_id,
         channel=common_pb2.CHANNEL_VOICE,
         queue_id=queue_id,
         entry_point="bench",
     )
-    return to_record(new_event(received, source="/bench/gateway", subject=contact_id), INGRESS)
+    envelope = new_event(received, source="/bench/gateway", subject=contact_id)
+    return signed(to_record(envelope, INGRESS), envelope, gateway)
 
 
 def measure(
@@ -398,7 +406,7 @@ def measure(
     run_id = uuid.uuid4().hex[:6]
     contact_ids = [f"c-{run_id}-{i}" for i in range(warmup + count)]
     # Built before the window, so the sender's own encoding does not slow the pace it keeps.
-    records = [_contact(tenant.tenant_id, c, q) for c, q in zip(contact_ids, queue_ids, strict=True)]
+    records = [_contact(tenant.gateway, c, q) for c, q in zip(contact_ids, queue_ids, strict=True)]
     # linger 0, as both baselines: a gateway's linger would be latency the router never sees.
     producer = make_producer(bootstrap, "bench-router-gateway", linger_ms=0)
     producer.prepare(INGRESS)

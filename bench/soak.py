@@ -93,6 +93,7 @@ from bench.soak_report import (
 )
 from bench.stack import bench_stack, machine_line, service_env
 from helpline.auth import ApiKeyStore
+from helpline.ingress_secrets import IngressSecrets
 from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.logging import configure_logging
 from helpline.simulation.keys import run_keys
@@ -509,6 +510,7 @@ def soak(options: Options, bootstrap: str, var_dir: Path, log_dir: Path) -> tupl
         pepper = services["router"].env["HELPLINE_API_KEY_PEPPER"]
         api_keys = ApiKeyStore(redis.Redis.from_url(urls["auth"]), pepper=pepper)
         keys = stack.enter_context(run_keys(api_keys, scenario))
+        signer = IngressSecrets(redis.Redis.from_url(urls["auth"])).create(TENANT, "simulator")
         router, tickets, sla = services["router"], services["tickets"], services["sla"]
         sim = Simulation(
             scenario,
@@ -517,6 +519,7 @@ def soak(options: Options, bootstrap: str, var_dir: Path, log_dir: Path) -> tupl
                 router_http=f"http://127.0.0.1:{router.http_port}",
                 router_grpc=f"127.0.0.1:{router.grpc_port}",
                 keys=keys,
+                ingress_key=signer,
                 sla_http=f"http://127.0.0.1:{sla.http_port}",
                 tickets_grpc=f"127.0.0.1:{tickets.grpc_port}",
             ),

@@ -85,11 +85,15 @@ DLQ_HEADERS = (
     "dlq_group",
     "dlq_attempts",
     "dlq_failed_at",
+    "dlq_reason",
 )
 
 
 class PermanentError(Exception):
-    """A record that can never succeed (undecodable, invalid): skip the retries, go to the DLQ."""
+    """A record that can never succeed (undecodable, invalid): skip the retries, go to the DLQ.
+    A `reason` (a short code, e.g. `unsigned`) goes with it as the `dlq_reason` header."""
+
+    reason = ""
 
 
 @dataclass(frozen=True)
@@ -589,6 +593,8 @@ class ConsumerLoop:
             ("dlq_attempts", str(attempts).encode()),
             ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
         ]
+        if isinstance(exc, PermanentError) and exc.reason:
+            headers.append(("dlq_reason", exc.reason.encode()))
         target = dlq_topic(record.topic)
         outgoing = OutgoingRecord(target, record.value or b"", record.key, headers)
         outage = OutageLog(f"dead-letter writer of {record.topic}")

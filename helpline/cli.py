@@ -20,7 +20,9 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
-from helpline.auth import ApiKeyStore, acting_as, operator
+from helpline.auth import ApiKeyStore, InvalidTenantError, acting_as, operator
+from helpline.ingress_secrets import IngressSecrets, TooManySecretsError
+from helpline.ingress_signing import IngressKey
 from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, StackError
 from helpline.logging import configure_logging
 from helpline.prometheus_config import write_prometheus_config
@@ -42,11 +44,18 @@ outbox_app = typer.Typer(
     help="A service's outbox: the events Kafka refused for good, kept in <stream>:dead.", no_args_is_help=True
 )
 app.add_typer(outbox_app, name="outbox")
+ingress_app = typer.Typer(
+    help="Ingress secrets: what gateways and survey tools sign a tenant's events with (two at most).",
+    no_args_is_help=True,
+)
+app.add_typer(ingress_app, name="ingress-secret")
 console = Console(stderr=True)
 # soft_wrap: one event or result per line, whatever the terminal width, so output pipes cleanly.
 out = Console(soft_wrap=True)
 
 SERVICE_GROUP = "helpline.services"
+# The name of the ingress secret the simulator signs with, kept from one run to the next.
+SIMULATOR = "simulator"
 
 
 @app.callback()
@@ -197,11 +206,13 @@ def _simulate_until_stopped(
         else redis.Redis.from_url(cfg.redis_url)
     )
     keys = ApiKeyStore(store, pepper=settings.api_key_pepper)
+    signer = IngressSecrets(store).named(scenario.tenant, SIMULATOR)
 
     def connections(given: RunKeys) -> Connections:
         return Connections(
             kafka_bootstrap=cfg.kafka_bootstrap,
             keys=given,
+            ingress_key=signer,
             kafka_options=settings.kafka_options(),
             **_local_endpoints(cfg),
         )
@@ -336,13 +347,21 @@ def publish(
     structured: Annotated[
         bool, typer.Option(help="Send a structured JSON CloudEvent (as gateways may).")
     ] = False,
+    ingress_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HELPLINE_INGRESS_KEY",
+            help="KEY_ID:SECRET of the tenant's ingress secret (`helpline ingress-secret create`), "
+            "which signs events to a topic other systems write (the contact ingress, feedback).",
+        ),
+    ] = None,
 ) -> None:
     """Publish one event, encoded as a CloudEvent with its protobuf message."""
     from google.protobuf import json_format
 
     from helpline.bus import OutgoingRecord, make_producer
     from helpline.bus import publish as publish_record
-    from helpline.events import Envelope, EventError, registry, to_record, to_structured_json
+    from helpline.events import Envelope, EventError, registry, signed, to_record, to_structured_json
     from helpline.topics import spec as topic_spec
     from helpline.topics import topic_for_domain
 
@@ -370,6 +389,13 @@ def publish(
         )
     else:
         record = to_record(envelope, target.name)
+    if target.validated:
+        if not ingress_key:
+            console.print(
+                f"[red]{target.name} takes only signed events: give --ingress-key KEY_ID:SECRET[/red]"
+            )
+            raise typer.Exit(2)
+        record = signed(record, envelope, _ingress_key(envelope.tenant_id, ingress_key))
     settings = load_settings()
     producer = make_producer(settings.kafka_bootstrap, "helpline-cli", **settings.kafka_options())
     try:
@@ -377,6 +403,15 @@ def publish(
     finally:
         producer.close()
     out.print(f"published {envelope.id} to {meta.topic}[{meta.partition}] at offset {meta.offset}")
+
+
+def _ingress_key(tenant: str, given: str) -> IngressKey:
+    key_id, colon, secret = given.partition(":")
+    if not (key_id and colon and secret):
+        raise typer.BadParameter(
+            "give the ingress key as KEY_ID:SECRET, as `helpline ingress-secret create` prints it"
+        )
+    return IngressKey(tenant, key_id, secret)
 
 
 def _entity_id(message: Message, field: str) -> str | None:
@@ -495,6 +530,14 @@ def simulate(
             "each run, of the narrowest role each caller needs, revoked when it ends.",
         ),
     ] = None,
+    ingress_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HELPLINE_SIMULATOR_INGRESS_KEY",
+            help="KEY_ID:SECRET of the tenant's ingress secret the gateways sign with; default: the "
+            f"tenant's secret named {SIMULATOR!r}, created when it has none.",
+        ),
+    ] = None,
 ) -> None:
     """Run a simulated contact centre against the running stack: customers through the Kafka ingress,
     agents on gRPC desktops, surveys on the feedback topic; the KPIs it implies are shown as it runs."""
@@ -511,11 +554,23 @@ def simulate(
         "tickets_grpc": tickets_grpc,
     }
     endpoints = _local_endpoints(cfg) | {name: url for name, url in given.items() if url}
+    try:
+        signer = (
+            _ingress_key(scenario.tenant, ingress_key)
+            if ingress_key
+            else _ingress_secrets().named(scenario.tenant, SIMULATOR)
+        )
+    except (redis.RedisError, TooManySecretsError) as exc:
+        console.print(
+            f"[red]cannot find the simulator's ingress secret: {exc}[/red]; give one with --ingress-key"
+        )
+        raise typer.Exit(1) from exc
 
     def connections(keys: RunKeys) -> Connections:
         return Connections(
             kafka_bootstrap=settings.kafka_bootstrap,
             keys=keys,
+            ingress_key=signer,
             kafka_options=settings.kafka_options(),
             **endpoints,
         )
@@ -597,6 +652,11 @@ def _api_keys() -> ApiKeyStore:
     return ApiKeyStore(client, pepper=settings.api_key_pepper, max_per_tenant=settings.tenant_max_api_keys)
 
 
+def _ingress_secrets() -> IngressSecrets:
+    settings = load_settings()
+    return IngressSecrets(connect(settings.auth_redis_url, settings))
+
+
 _SPAN = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
 _SPAN_UNITS = {
     "m": timedelta(minutes=1),
@@ -667,6 +727,46 @@ def apikey_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
         revoked = store.revoke(key_id)
     if not revoked:
         console.print(f"[red]no key {key_id}[/red]")
+        raise typer.Exit(1)
+    out.print(f"revoked {key_id}")
+
+
+@ingress_app.command("create")
+def ingress_secret_create(
+    tenant: Annotated[str, typer.Argument(help="The tenant whose events the secret signs.")],
+    name: Annotated[str, typer.Option(help="What the secret is for, e.g. the gateway's name.")] = "default",
+) -> None:
+    """Create an ingress secret; printed once as KEY_ID:SECRET (docs/router.md, "Tenant-bound ingress")."""
+    try:
+        key = _ingress_secrets().create(tenant, name)
+    except (InvalidTenantError, TooManySecretsError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"ingress secret {key.key_id} for tenant {tenant}; the gateway sends the key id (before the "
+        "colon) and signs with the secret (after it). Keep it, it is not shown again:"
+    )
+    out.print(f"{key.key_id}:{key.secret}")
+
+
+@ingress_app.command("list")
+def ingress_secret_list(tenant: Annotated[str, typer.Argument()]) -> None:
+    """List a tenant's ingress secrets (never the secrets themselves)."""
+    table = Table(title=f"ingress secrets of {tenant}")
+    for column in ("key id", "name", "created"):
+        table.add_column(column)
+    for info in _ingress_secrets().list(tenant):
+        table.add_row(info.key_id, info.name, f"{info.created_at:%Y-%m-%d %H:%M}")
+    out.print(table)
+
+
+@ingress_app.command("revoke")
+def ingress_secret_revoke(
+    tenant: Annotated[str, typer.Argument()], key_id: Annotated[str, typer.Argument()]
+) -> None:
+    """Revoke an ingress secret: the consumers refuse what it signs within seconds."""
+    if not _ingress_secrets().revoke(tenant, key_id):
+        console.print(f"[red]tenant {tenant} has no ingress secret {key_id}[/red]")
         raise typer.Exit(1)
     out.print(f"revoked {key_id}")
 

@@ -16,7 +16,7 @@ import json
 import pkgutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -30,6 +30,7 @@ from google.protobuf.message import DecodeError, Message
 
 import helpline.v1
 from helpline.bus import Header, OutgoingRecord, PermanentError
+from helpline.ingress_signing import IngressKey
 from helpline.limits import LimitError, check_event_size, validate
 from helpline.topics import VALIDATED_TOPICS
 from helpline.v1 import options_pb2
@@ -140,6 +141,13 @@ def to_record(envelope: Envelope, topic: str, key: str | bytes | None = None) ->
     return OutgoingRecord(topic, value, key_bytes, headers)
 
 
+def signed(record: OutgoingRecord, envelope: Envelope, key: IngressKey) -> OutgoingRecord:
+    """The record with the headers that prove its tenant (helpline.ingress_signing), as another
+    system writes it to the contact ingress or the feedback topic."""
+    proof = key.headers(record.topic, envelope.id, envelope.type, record.value)
+    return replace(record, headers=[*record.headers, *proof])
+
+
 def _format_time(moment: datetime) -> str:
     text = moment.astimezone(UTC).isoformat()
     return text.removesuffix("+00:00") + "Z"
@@ -247,15 +255,27 @@ def _envelope(
     return Envelope(event_type, source, message, event_id, moment, subject)
 
 
-def event_handler(handle: Callable[[Envelope], None]) -> Callable[[Any], None]:
+# Checks an event another system wrote (a validated topic's) proves its tenant, raising EventError
+# when not: helpline.tenant_proof.TenantProof.
+Proof = Callable[[Any, Envelope], None]
+
+
+def no_outside_events(record: Any, envelope: Envelope) -> None:
+    """The proof of a consumer given none: it takes no event from another system."""
+    raise EventError(f"{envelope.type} {envelope.id}: this consumer has no tenant proof for {record.topic}")
+
+
+def event_handler(
+    handle: Callable[[Envelope], None], proof: Proof = no_outside_events
+) -> Callable[[Any], None]:
     """Adapt a function of envelopes to a bus handler: decode, bind the event id, type and tenant
     to every log line of the handling, and call it. Undecodable records go to the DLQ, and so do
-    events from outside Helpline over a limit (helpline.limits)."""
+    events from outside Helpline over a limit (helpline.limits) or that `proof` refuses."""
 
     def handler(record: Any) -> None:
         envelope = from_record(record.headers, record.value, record.key)
         if record.topic in VALIDATED_TOPICS:
-            within_limits(envelope)
+            from_outside(record, envelope, proof)
         # Tokens rather than `bound_contextvars`, which copies the whole context to save what it
         # binds over: the same restore at under half the cost, paid on every record.
         tokens = structlog.contextvars.bind_contextvars(
@@ -269,6 +289,12 @@ def event_handler(handle: Callable[[Envelope], None]) -> Callable[[Any], None]:
     return handler
 
 
+def from_outside(record: Any, envelope: Envelope, proof: Proof) -> None:
+    """Refuse, as EventError, an event another system wrote that is over a limit or unproven."""
+    within_limits(envelope)
+    proof(record, envelope)
+
+
 def within_limits(envelope: Envelope) -> None:
     """Refuse, as EventError, an event whose message breaks a limit of helpline.limits."""
     try:
@@ -277,20 +303,25 @@ def within_limits(envelope: Envelope) -> None:
         raise EventError(f"{envelope.type}: {exc.message} ({exc.rule})") from exc
 
 
-def batch_handler(handle: Callable[[Sequence[Envelope]], int]) -> Callable[[Sequence[Any]], int]:
+def batch_handler(
+    handle: Callable[[Sequence[Envelope]], int], proof: Proof = no_outside_events
+) -> Callable[[Sequence[Any]], int]:
     """Adapt a function of a batch of envelopes, which returns how many it handled, to a bus batch
-    handler. The records are decoded in order up to the first that does not decode, and the
-    envelopes before it handed over; the bus then dead-letters that record through its record
-    handler. No event is bound to the log context: a log line about one event of a batch names what
-    it is about."""
+    handler. The records are decoded (and those another system wrote checked, as `event_handler`
+    does) in order up to the first that fails, and the envelopes before it handed over; the bus
+    then dead-letters that record through its record handler. No event is bound to the log context:
+    a log line about one event of a batch names what it is about."""
 
     def handler(records: Sequence[Any]) -> int:
         envelopes = []
         for record in records:
             try:
-                envelopes.append(from_record(record.headers, record.value, record.key))
+                envelope = from_record(record.headers, record.value, record.key)
+                if record.topic in VALIDATED_TOPICS:
+                    from_outside(record, envelope, proof)
             except EventError:
                 break
+            envelopes.append(envelope)
         return handle(envelopes) if envelopes else 0
 
     return handler

@@ -35,12 +35,14 @@ from helpline.health import (
     kafka_check,
     redis_check,
 )
+from helpline.ingress_secrets import IngressSecrets, SecretCache
 from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
 from helpline.producer import Producer
 from helpline.redis_client import connect
 from helpline.rest import DurableAnswerMiddleware
 from helpline.settings import Settings
+from helpline.tenant_proof import TenantProof
 from helpline.tls import load_server_tls
 from helpline.topics import CATALOG, ensure_topics
 
@@ -80,6 +82,7 @@ class ServiceRuntime:
         self.redis = connect(settings.redis_url, settings)
         self.auth_redis = connect(settings.auth_redis_url, settings)
         self._api_keys: ApiKeyStore | None = None
+        self._tenant_proof: TenantProof | None = None
         self.barrier = ReplicaBarrier(
             self.redis, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
         )
@@ -160,6 +163,14 @@ class ServiceRuntime:
             # any of them runs; the relay's lease lets one publish at a time.
             self.add_outbox_relay(self._api_keys.outbox_stream, self.auth_redis)
         return self._api_keys
+
+    @property
+    def tenant_proof(self) -> TenantProof:
+        """The check of the events other systems write (helpline.tenant_proof), against the
+        tenants' ingress secrets in the auth Redis; one for all of the service's consumers."""
+        if self._tenant_proof is None:
+            self._tenant_proof = TenantProof(SecretCache(IngressSecrets(self.auth_redis)), self.registry)
+        return self._tenant_proof
 
     def add_consumer(
         self,

@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL of this service's keyspace.")
     auth_redis_url: str = Field(
-        "redis://127.0.0.1:6379/0", description="Redis URL of the API keys shared by every service."
+        "redis://127.0.0.1:6379/0",
+        description="Redis URL of the API keys and ingress secrets shared by every service.",
     )
     redis_ca_file: str = Field(
         "",

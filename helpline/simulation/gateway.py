@@ -9,7 +9,8 @@ from google.protobuf.message import Message
 
 from helpline.bus import OutgoingRecord
 from helpline.domain import duration, timestamp
-from helpline.events import new_event, to_record
+from helpline.events import new_event, signed, to_record
+from helpline.ingress_signing import IngressKey
 from helpline.simulation.plan import PlannedContact
 from helpline.simulation.scenario import Scenario
 from helpline.topics import topic_for_domain
@@ -33,11 +34,13 @@ DEPARTMENTS = {"service": common_pb2.DEPARTMENT_SERVICE, "support": common_pb2.D
 
 
 class Gateway:
-    """Builds a scenario's ingress records; sending them is the runner's."""
+    """Builds a scenario's ingress and survey records, signed by the tenant's ingress secret `key`;
+    sending them is the runner's."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, key: IngressKey) -> None:
         self.scenario = scenario
         self.tenant = scenario.tenant
+        self.key = key
 
     def department(self, queue_id: str) -> common_pb2.Department.ValueType:
         if not queue_id:
@@ -118,7 +121,7 @@ class Gateway:
                 answered_at=timestamp(at),
             )
             envelope = new_event(message, source=SOURCE, subject=contact.contact_id)
-            records.append(to_record(envelope, FEEDBACK))
+            records.append(signed(to_record(envelope, FEEDBACK), envelope, self.key))
         return records
 
     def _received(
@@ -144,4 +147,5 @@ class Gateway:
         )
 
     def _record(self, contact: PlannedContact, message: Message) -> OutgoingRecord:
-        return to_record(new_event(message, source=SOURCE, subject=contact.contact_id), INGRESS)
+        envelope = new_event(message, source=SOURCE, subject=contact.contact_id)
+        return signed(to_record(envelope, INGRESS), envelope, self.key)

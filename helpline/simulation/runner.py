@@ -20,6 +20,7 @@ import grpc
 import httpx
 
 from helpline.bus import OutgoingRecord, make_producer, send
+from helpline.ingress_signing import IngressKey
 from helpline.producer import Delivery, DeliveryError
 from helpline.simulation.alerts import SlaAlerts
 from helpline.simulation.clock import SimClock
@@ -69,6 +70,8 @@ class Connections:
     router_http: str
     router_grpc: str
     keys: RunKeys
+    # The tenant's ingress secret, which the simulated gateways and survey tool sign with.
+    ingress_key: IngressKey
     # Needed when the scenario has tickets: the SLA admin for their policy, the tickets API for them.
     sla_http: str = ""
     tickets_grpc: str = ""
@@ -95,7 +98,7 @@ class Simulation:
         self.run_id = run or new_run_id()
         self.plan = plan_contacts(scenario, self.run_id)
         self.floor = Floor(planned=len(self.plan))
-        self.gateway = Gateway(scenario)
+        self.gateway = Gateway(scenario, connections.ingress_key)
         self.clock = SimClock(scenario.speed)
         self.problems: list[str] = []
         self.closing = False

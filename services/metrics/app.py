@@ -183,8 +183,8 @@ def build(settings: MetricsSettings) -> ServiceRuntime:
     runtime.add_consumer(
         GROUP,
         TOPICS,
-        event_handler(events.handle),
-        batch_handler=batch_handler(events.handle_batch),
+        event_handler(events.handle, runtime.tenant_proof),
+        batch_handler=batch_handler(events.handle_batch, runtime.tenant_proof),
         replay_unkept=False,
     )
     return runtime

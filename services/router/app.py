@@ -117,7 +117,7 @@ def build(settings: RouterSettings) -> ServiceRuntime:
     runtime.app.add_middleware(BodyLimitMiddleware)
     runtime.app.include_router(build_router(lambda: router, lambda: api_keys))
     runtime.add_outbox_relay(OUTBOX_STREAM)
-    runtime.add_consumer(GROUP, TOPICS, event_handler(RouterEvents(router).handle))
+    runtime.add_consumer(GROUP, TOPICS, event_handler(RouterEvents(router).handle, runtime.tenant_proof))
     timers = router.timer_worker(settings.timer_poll_seconds)
     runtime.add_worker("timers", timers.run, timers.stop)
     snapshots = QueueSnapshots(router, settings.snapshot_interval_seconds)

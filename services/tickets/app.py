@@ -58,7 +58,7 @@ def build(settings: TicketsSettings) -> ServiceRuntime:
     runtime.app.add_middleware(BodyLimitMiddleware)
     runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys))
     runtime.add_outbox_relay(OUTBOX_STREAM)
-    runtime.add_consumer(GROUP, TOPICS, event_handler(TicketEvents(tickets).handle))
+    runtime.add_consumer(GROUP, TOPICS, event_handler(TicketEvents(tickets).handle, runtime.tenant_proof))
     closer = AutoCloser(tickets, interval_s=settings.close_poll_seconds)
     runtime.add_worker("auto-close", closer.run, closer.stop)
     runtime.add_grpc([SERVICE_NAME], registration(lambda: tickets))

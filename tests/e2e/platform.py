@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from helpline.auth import ApiKeyStore
 from helpline.events import from_record
+from helpline.ingress_secrets import IngressSecrets
 from helpline.simulation.keys import VALID_FOR, RunKeys, run_keys
 from helpline.simulation.runner import Connections
 from helpline.simulation.scenario import Scenario
@@ -57,9 +58,9 @@ def running_platform(
     per_service: Mapping[str, Mapping[str, str]] | None = None,
     **env: str,
 ) -> Iterator[Platform]:
-    """Every service started and ready, a simulator's API key for `tenant`, Prometheus scraping;
-    each service stopped at the end, which it must do cleanly. `per_service` adds to one service's
-    environment (its own way to Redis and Kafka, say)."""
+    """Every service started and ready, a simulator's API key and ingress secret for `tenant`,
+    Prometheus scraping; each service stopped at the end, which it must do cleanly. `per_service`
+    adds to one service's environment (its own way to Redis and Kafka, say)."""
     own = per_service or {}
     # A stop of the metrics service waits for Prometheus' next scrape (every second here), which
     # takes the process's own counters (its KPI counts live on in Redis under its name) and is why
@@ -90,6 +91,7 @@ def running_platform(
         router = services["router"]
         api_keys = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=pepper)
         key = api_keys.create(tenant, "tests", expires_at=datetime.now(UTC) + VALID_FOR)[1]
+        signer = IngressSecrets(redis.Redis.from_url(redis_url)).create(tenant, "simulator")
         with scraping(services["metrics"].port, folder) as prometheus:
             platform = Platform(
                 services,
@@ -98,6 +100,7 @@ def running_platform(
                     router_http=f"http://127.0.0.1:{router.port}",
                     router_grpc=f"127.0.0.1:{router.grpc_port}",
                     keys=RunKeys.shared(key),
+                    ingress_key=signer,
                     sla_http=f"http://127.0.0.1:{services['sla'].port}",
                     tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
                 ),

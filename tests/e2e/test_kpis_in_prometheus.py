@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from google.protobuf.message import Message
 
 from helpline.bus import make_producer, send
 from helpline.domain import duration, timestamp
-from helpline.events import new_event, to_record
-from helpline.topics import topic_for_domain
+from helpline.events import new_event, signed, to_record
+from helpline.ingress_secrets import IngressSecrets
+from helpline.ingress_signing import IngressKey
+from helpline.topics import spec, topic_for_domain
 from helpline.v1 import (
     agent_events_pb2,
     common_pb2,
@@ -94,12 +97,18 @@ def prometheus(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path
 
 
 class Publisher:
-    def __init__(self, bootstrap: str) -> None:
+    """Each event onto the topic of its domain; the survey tool's answers signed by its secret."""
+
+    def __init__(self, bootstrap: str, survey_tool: IngressKey) -> None:
         self.producer = make_producer(bootstrap, "test-kpis")
+        self.survey_tool = survey_tool
 
     def __call__(self, message: Message, key: str) -> None:
         envelope = new_event(message, source="/test/kpis")
-        send(self.producer, to_record(envelope, topic_for_domain(envelope.type.split(".")[1]).name, key))
+        record = to_record(envelope, topic_for_domain(envelope.domain).name, key)
+        if spec(record.topic).validated:
+            record = signed(record, envelope, self.survey_tool)
+        send(self.producer, record)
 
     def flush(self) -> None:
         self.producer.flush()
@@ -227,9 +236,11 @@ def _tickets_surveys_and_slas(publish: Publisher, tenant: str, now: datetime) ->
 
 
 def test_scripted_events_give_the_expected_kpis_in_prometheus(
-    prometheus: Prometheus, kafka_bootstrap: str, tenant: str
+    prometheus: Prometheus, kafka_bootstrap: str, redis_url: str, tenant: str
 ) -> None:
-    publish = Publisher(kafka_bootstrap)
+    publish = Publisher(
+        kafka_bootstrap, IngressSecrets(redis.Redis.from_url(redis_url)).create(tenant, "surveys")
+    )
     now = datetime.now(UTC)
     configured = q.QueueConfigured(
         tenant_id=tenant,

@@ -87,6 +87,23 @@ def test_up_publish_tail_down(tmp_path: Path) -> None:
         assert key.returncode == 0, key.stderr
         assert key.stdout.strip().startswith("hlk_")
 
+        # A gateway's contact: the ingress takes only events signed by a secret of their tenant.
+        secret = helpline(env, "ingress-secret", "create", "acme", "--name", "e2e")
+        assert secret.returncode == 0, secret.stderr
+        signed = helpline(
+            env | {"HELPLINE_INGRESS_KEY": secret.stdout.strip()},
+            "publish",
+            "helpline.contact.received.v1",
+            "--topic",
+            "helpline.contacts.ingress",
+            "--json",
+            '{"tenantId": "acme", "contactId": "c-43", "channel": "CHANNEL_BOT"}',
+        )
+        assert signed.returncode == 0, signed.stderr
+        assert "helpline.contacts.ingress[" in signed.stdout
+        routed = helpline(env, "tail", "helpline.contacts", "--from-beginning", "--max", "2", "--idle", "20")
+        assert "c-43" in routed.stdout, routed.stdout + routed.stderr
+
         simulated = helpline(env, "simulate", "--hours", "0.02", "--no-live", "--tenant", "e2e")
         assert simulated.returncode == 0, simulated.stdout + simulated.stderr
         assert "Helpline simulation, tenant e2e" in simulated.stdout

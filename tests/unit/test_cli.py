@@ -35,3 +35,17 @@ def test_run_refuses_an_unknown_service() -> None:
     result = CliRunner().invoke(app, ["run", "billing"])
     assert result.exit_code == 2
     assert "router" in result.output
+
+
+def test_publish_to_a_topic_other_systems_write_needs_an_ingress_key() -> None:
+    received = ["publish", "helpline.contact.received.v1", "--json", '{"tenantId": "acme", "contactId": "c"}']
+    unsigned = CliRunner().invoke(
+        app, [*received, "--topic", "helpline.contacts.ingress"], env={"HELPLINE_INGRESS_KEY": ""}
+    )
+    assert unsigned.exit_code == 2
+    assert "--ingress-key" in unsigned.output
+    malformed = CliRunner().invoke(
+        app, [*received, "--topic", "helpline.contacts.ingress", "--ingress-key", "no-colon"]
+    )
+    assert malformed.exit_code == 2
+    assert "KEY_ID:SECRET" in malformed.output

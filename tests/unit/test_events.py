@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 from google.protobuf import timestamp_pb2
 
+from helpline.bus import Record
 from helpline.events import (
     PROTOBUF,
     Envelope,
     EventError,
+    batch_handler,
+    event_handler,
     from_record,
     new_event,
     registry,
+    signed,
     to_record,
     to_structured_json,
 )
+from helpline.ingress_signing import IngressKey, check, claim
 from helpline.v1 import common_pb2, contact_events_pb2
 
 
@@ -171,3 +177,58 @@ def test_structured_json_round_trip() -> None:
 def test_bad_records_are_refused_with_a_reason(headers: list, value: bytes, reason: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(EventError, match=reason):
         from_record(headers, value)
+
+
+def _consumed(topic: str, key: IngressKey | None = None) -> Record:
+    envelope = new_event(received(), source="/gateway", subject="c-1")
+    record = to_record(envelope, topic)
+    if key is not None:
+        record = signed(record, envelope, key)
+    return Record(record.topic, 0, 0, record.key, record.value, record.headers)
+
+
+def test_a_consumer_given_no_proof_refuses_events_from_outside() -> None:
+    handled: list[Envelope] = []
+    handle = event_handler(handled.append)
+    handle(_consumed("helpline.contacts"))
+    with pytest.raises(EventError, match=r"no tenant proof for helpline\.contacts\.ingress"):
+        handle(_consumed("helpline.contacts.ingress"))
+    assert len(handled) == 1
+
+
+def test_signed_records_carry_a_proof_of_their_envelope() -> None:
+    key = IngressKey("acme", "isk_1", "hlis_s")
+    record = _consumed("helpline.feedback", key)
+    envelope = from_record(record.headers, record.value)
+    check(
+        claim(record.headers),
+        key.secret,
+        topic="helpline.feedback",
+        body_tenant="acme",
+        event_id=envelope.id,
+        event_type=envelope.type,
+        value=record.value or b"",
+    )
+
+
+def test_a_batch_stops_before_an_unproven_event_from_outside() -> None:
+    """The record handler then dead-letters it, with the proof's reason."""
+
+    def proof(record: Record, envelope: Envelope) -> None:
+        if not record.headers or record.headers[-1][0] != "helpline-signature":
+            raise EventError("unsigned")
+
+    key = IngressKey("acme", "isk_1", "hlis_s")
+    records = [
+        _consumed("helpline.contacts"),
+        _consumed("helpline.feedback", key),
+        _consumed("helpline.feedback"),
+    ]
+    batches: list[int] = []
+
+    def handle(envelopes: Sequence[Envelope]) -> int:
+        batches.append(len(envelopes))
+        return len(envelopes)
+
+    assert batch_handler(handle, proof)(records) == 2
+    assert batches == [2]

@@ -18,15 +18,18 @@ import yaml
 from helpline.cli import app as cli_app
 from helpline.local_stack import REPO_ROOT
 from helpline.settings import Settings
-from helpline.topics import CATALOG, DAY_MS
+from helpline.topics import CATALOG, DAY_MS, dlq_topic
 from services.metrics import app as metrics_app
 from services.metrics.app import MetricsSettings
 from services.router import consumers as router_consumers
 from services.router.app import RouterSettings
+from services.router.store import TOPIC_OF_DOMAIN as ROUTER_OUTBOX_TOPICS
 from services.sla import consumers as sla_consumers
 from services.sla.app import SlaSettings
+from services.sla.watches import TOPIC as SLA_OUTBOX_TOPIC
 from services.tickets import consumers as tickets_consumers
 from services.tickets.app import TicketsSettings
+from services.tickets.store import TOPIC as TICKETS_OUTBOX_TOPIC
 
 GUIDE = REPO_ROOT / "docs" / "operations.md"
 RUNBOOKS = REPO_ROOT / "docs" / "runbooks.md"
@@ -170,6 +173,60 @@ def base_objects() -> list[dict[str, Any]]:
     for path in sorted((K8S / "base").glob("*.yaml")):
         objects += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
     return objects
+
+
+# The topics each service's outbox relay publishes to.
+OUTBOX_TOPICS = {
+    "router": set(ROUTER_OUTBOX_TOPICS.values()),
+    "tickets": {TICKETS_OUTBOX_TOPIC},
+    "sla": {SLA_OUTBOX_TOPIC},
+    "metrics": set(),
+}
+
+
+def acl_grants() -> dict[tuple[str, str], set[str]]:
+    """The `kafka-acls.sh` lines of the guide: (principal, operation) -> the topics and groups named
+    (a prefix ends with `*`)."""
+    grants: dict[tuple[str, str], set[str]] = {}
+    for block in code_blocks(guide()):
+        for line in block.splitlines():
+            if not line.strip().startswith("$ACL"):
+                continue
+            principal = re.search(r"--allow-principal (\S+)", line)
+            assert principal, line
+            prefixed = "--resource-pattern-type prefixed" in line
+            named = {
+                f"{kind}:{name}{'*' if prefixed else ''}"
+                for kind, name in re.findall(r"--(topic|group) (\S+)", line)
+            }
+            for operation in re.findall(r"--operation (\w+)", line):
+                grants.setdefault((principal.group(1), operation), set()).update(named)
+    return grants
+
+
+@pytest.mark.parametrize("service", sorted(CONSUMERS))
+def test_the_acls_give_each_service_its_group_topics_and_dead_letters(service: str) -> None:
+    group, topics = CONSUMERS[service]
+    grants = acl_grants()
+    # Granted to every service in a loop: a service lists the catalog when it starts.
+    assert grants[("User:helpline-$service", "Describe")] == {"topic:helpline.*"}
+    own = f"User:helpline-{service}"
+    assert grants[(own, "Read")] == {f"group:{group}"} | {f"topic:{t}" for t in topics}
+    writes = OUTBOX_TOPICS[service] | {dlq_topic(t) for t in topics}
+    assert grants[(own, "Write")] == {f"topic:{t}" for t in writes}
+
+
+def test_the_acls_keep_other_systems_to_their_topic_and_let_one_principal_create() -> None:
+    grants = acl_grants()
+    outside = {spec.name for spec in CATALOG if spec.validated}
+    written = {
+        name.removeprefix("topic:")
+        for (principal, operation), named in grants.items()
+        if principal.startswith(("User:gateway-", "User:survey-"))
+        for name in named
+    }
+    assert written == outside
+    assert {principal for principal, operation in grants if operation == "Create"} == {"User:helpline-topics"}
 
 
 def test_the_secrets_created_are_the_ones_the_pods_reference() -> None:

@@ -1,12 +1,15 @@
 """The router's consumer on the real Kafka and Redis: gateway contacts and SLA alerts published as
 real CloudEvents (binary, and structured JSON as a gateway without protobuf sends them) to the
 router's own topics, handled by a running ServiceRuntime, asserted on the contacts and indexes in
-Redis and on the dead-letter topic. Every test has a tenant of its own; the consumer group starts
-at the topics' current end, so events of earlier tests and runs are not replayed."""
+Redis and on the dead-letter topic. Gateway contacts are signed by their tenant's ingress secret
+(helpline.ingress_signing), and those that do not prove their tenant are dead-lettered. Every test
+has a tenant of its own; the consumer group starts at the topics' current end, so events of earlier
+tests and runs are not replayed."""
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ import redis
 from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
+from prometheus_client import CollectorRegistry
 
 from helpline.bus import OutgoingRecord, make_producer, publish
 from helpline.clock import FakeClock
@@ -26,9 +30,12 @@ from helpline.events import (
     event_handler,
     from_record,
     new_event,
+    signed,
     to_record,
     to_structured_json,
 )
+from helpline.ingress_secrets import CACHE_SECONDS, IngressSecrets
+from helpline.ingress_signing import IngressKey
 from helpline.outbox import decode_headers
 from helpline.service import ServiceRuntime
 from helpline.settings import load_settings
@@ -69,17 +76,32 @@ class Service:
     producer: KafkaProducer
     bootstrap: str
     group: str
+    secrets: IngressSecrets
+    registry: CollectorRegistry
 
-    def send(self, topic: str, message: Message, subject: str, times: int = 1) -> None:
-        """Publish one binary event `times` times: the same CloudEvent, as a redelivery brings it."""
-        record = to_record(new_event(message, source="/gateway/test", subject=subject), topic)
+    def key(self, tenant: str) -> IngressKey:
+        """The tenant's gateway secret, made the first time a test signs for the tenant."""
+        return self.secrets.named(tenant, "gateway")
+
+    def send(
+        self, topic: str, message: Message, subject: str, times: int = 1, key: IngressKey | None = None
+    ) -> None:
+        """Publish one binary event `times` times: the same CloudEvent, as a redelivery brings it. On
+        the ingress it is signed by `key`, by default the secret of the tenant the message names."""
+        envelope = new_event(message, source="/gateway/test", subject=subject)
+        record = to_record(envelope, topic)
+        if topic == INGRESS:
+            record = signed(record, envelope, key or self.key(envelope.tenant_id))
         for _ in range(times):
             publish(self.producer, record)
 
     def send_json(self, message: Message, subject: str) -> None:
         """Structured mode, the message in its proto3 JSON form, as a gateway in any language sends it."""
         envelope = new_event(message, source="/gateway/json", subject=subject)
-        self.send_raw(to_structured_json(envelope), subject, [("content-type", STRUCTURED_JSON.encode())])
+        value = to_structured_json(envelope)
+        headers = [("content-type", STRUCTURED_JSON.encode())]
+        proof = self.key(envelope.tenant_id).headers(INGRESS, envelope.id, envelope.type, value)
+        self.send_raw(value, subject, headers + proof)
 
     def send_raw(self, value: bytes, key: str, headers: list[tuple[str, bytes]]) -> None:
         publish(self.producer, OutgoingRecord(INGRESS, value, key.encode(), headers))
@@ -140,12 +162,14 @@ def service(stack: Endpoints) -> Iterator[Service]:
     runtime = ServiceRuntime(settings)
     clock = FakeClock(START)
     router = Router(runtime.redis, clock)
-    runtime.add_consumer(group, TOPICS, event_handler(RouterEvents(router).handle))
+    runtime.add_consumer(group, TOPICS, event_handler(RouterEvents(router).handle, runtime.tenant_proof))
     thread = threading.Thread(target=runtime.run, kwargs={"install_signals": False})
     thread.start()
     producer = make_producer(bootstrap, "test")
     try:
-        yield Service(router, clock, producer, bootstrap, group)
+        yield Service(
+            router, clock, producer, bootstrap, group, IngressSecrets(runtime.auth_redis), runtime.registry
+        )
     finally:
         producer.close()
         runtime.stop()
@@ -347,7 +371,12 @@ def test_bad_events_are_dead_lettered_with_the_reason(service: Service, tenant: 
         [("content-type", b"application/cloudevents+json")],
     )
     service.send(INGRESS, _received(tenant, f"{tenant}-odd", 99, queue_id="sales"), f"{tenant}-odd")
-    service.send(INGRESS, _received("", f"{tenant}-nobody", common_pb2.CHANNEL_VOICE), f"{tenant}-nobody")
+    service.send(
+        INGRESS,
+        _received("", f"{tenant}-nobody", common_pb2.CHANNEL_VOICE),
+        f"{tenant}-nobody",
+        key=service.key(tenant),
+    )
     service.send(
         INGRESS,
         _received(tenant, f"{tenant}-lost", common_pb2.CHANNEL_VOICE, queue_id="nowhere"),
@@ -362,12 +391,18 @@ def test_bad_events_are_dead_lettered_with_the_reason(service: Service, tenant: 
     }
     assert set(dead) == {f"{tenant}-{name}" for name in ("garbled", "odd", "nobody", "lost")}
     for headers in dead.values():
-        assert headers["dlq_error_type"] == b"EventError"
         assert headers["dlq_group"] == service.group.encode()
         assert headers["dlq_attempts"] == b"1"
+    assert {name: headers["dlq_error_type"] for name, headers in dead.items()} == {
+        f"{tenant}-garbled": b"EventError",
+        f"{tenant}-odd": b"EventError",
+        # Signed for the tenant, it names none: not the tenant it proved.
+        f"{tenant}-nobody": b"UnprovenEventError",
+        f"{tenant}-lost": b"EventError",
+    }
     assert b"malformed CloudEvent" in dead[f"{tenant}-garbled"]["dlq_error"]
     assert b"Channel value 99" in dead[f"{tenant}-odd"]["dlq_error"]
-    assert b"names no tenant" in dead[f"{tenant}-nobody"]["dlq_error"]
+    assert dead[f"{tenant}-nobody"]["dlq_reason"] == b"tenant-mismatch"
     assert b"no queue nowhere" in dead[f"{tenant}-lost"]["dlq_error"]
     assert service.router.store.contact(tenant, f"{tenant}-odd") is None
 
@@ -442,3 +477,114 @@ def test_an_sla_breach_with_the_overflow_reaction_applies_the_next_step_now(
     record = service.contact(tenant, "k-call")
     assert record.overflow_step == 1
     assert (record.contact.status, record.contact.agent_id) == (ContactStatus.OFFERED, "a-voice")
+
+
+# -- tenant-bound ingress ---------------------------------------------------------------------------
+
+
+def _refused(service: Service, reason: str) -> float:
+    value = service.registry.get_sample_value(
+        "helpline_ingress_unproven_total", {"topic": INGRESS, "reason": reason}
+    )
+    return value or 0.0
+
+
+def _unproven(service: Service, tenant: str) -> dict[str, dict[str, bytes]]:
+    """The tenant's dead-lettered contacts by key, with their headers."""
+    return {
+        r.key.decode(): dict(r.headers)
+        for r in _dead_letters(service.bootstrap, dlq_topic(INGRESS))
+        if r.key and r.key.decode().startswith(tenant)
+    }
+
+
+def test_events_that_do_not_prove_their_tenant_are_dead_lettered_with_the_reason(
+    service: Service, tenant: str, unique: str
+) -> None:
+    _sales(service, tenant)
+    other = f"u{unique}"
+    _sales(service, other)
+    before = {
+        reason: _refused(service, reason) for reason in ("unsigned", "bad-signature", "tenant-mismatch")
+    }
+    call = _received(tenant, f"{tenant}-signed", common_pb2.CHANNEL_VOICE, queue_id="sales")
+    service.send(INGRESS, call, f"{tenant}-signed")
+
+    envelope = new_event(
+        _received(tenant, f"{tenant}-unsigned", common_pb2.CHANNEL_VOICE, queue_id="sales"),
+        source="/gateway/test",
+    )
+    unsigned = to_record(envelope, INGRESS, f"{tenant}-unsigned")
+    service.send_raw(unsigned.value, f"{tenant}-unsigned", unsigned.headers)
+    own = service.key(tenant)
+    guessed = IngressKey(tenant, own.key_id, "hlis_guessed")
+    wrong = _received(tenant, f"{tenant}-wrong", common_pb2.CHANNEL_VOICE, queue_id="sales")
+    service.send(INGRESS, wrong, f"{tenant}-wrong", key=guessed)
+    # The forged-tenant event: the other tenant's gateway, with its own valid secret, speaks for this one.
+    forged = _received(tenant, f"{tenant}-forged", common_pb2.CHANNEL_VOICE, queue_id="sales")
+    service.send(INGRESS, forged, f"{tenant}-forged", key=service.key(other))
+    service.wait_handled()
+
+    assert service.contact(tenant, f"{tenant}-signed").contact.status is ContactStatus.QUEUED
+    for refused in ("unsigned", "wrong", "forged"):
+        assert service.router.store.contact(tenant, f"{tenant}-{refused}") is None
+    dead = _unproven(service, tenant)
+    assert set(dead) == {f"{tenant}-unsigned", f"{tenant}-wrong", f"{tenant}-forged"}
+    assert {key: headers["dlq_reason"] for key, headers in dead.items()} == {
+        f"{tenant}-unsigned": b"unsigned",
+        f"{tenant}-wrong": b"bad-signature",
+        f"{tenant}-forged": b"tenant-mismatch",
+    }
+    for headers in dead.values():
+        assert headers["dlq_error_type"] == b"UnprovenEventError"
+        assert headers["dlq_attempts"] == b"1"
+    assert (
+        b"no helpline-tenant, helpline-key-id, helpline-signature header"
+        in dead[f"{tenant}-unsigned"]["dlq_error"]
+    )
+    assert f"signed for tenant '{other}'".encode() in dead[f"{tenant}-forged"]["dlq_error"]
+    # The dead letter keeps the claim, so an operator sees whose secret signed it.
+    assert dead[f"{tenant}-forged"]["helpline-tenant"] == other.encode()
+    for reason, was in before.items():
+        assert _refused(service, reason) == was + 1
+
+
+def test_a_revoked_secret_stops_proving_within_the_cache_time(service: Service, tenant: str) -> None:
+    _sales(service, tenant)
+    key = service.key(tenant)
+    service.send(
+        INGRESS,
+        _received(tenant, f"{tenant}-before", common_pb2.CHANNEL_VOICE, queue_id="sales"),
+        f"{tenant}-before",
+    )
+    service.wait_handled()
+    assert service.contact(tenant, f"{tenant}-before").contact.status is ContactStatus.QUEUED
+
+    assert service.secrets.revoke(tenant, key.key_id)
+    time.sleep(CACHE_SECONDS)
+    late = _received(tenant, f"{tenant}-after", common_pb2.CHANNEL_VOICE, queue_id="sales")
+    service.send(INGRESS, late, f"{tenant}-after", key=key)
+    service.wait_handled()
+
+    assert service.router.store.contact(tenant, f"{tenant}-after") is None
+    assert _unproven(service, tenant)[f"{tenant}-after"]["dlq_reason"] == b"unknown-key"
+
+
+def test_two_secrets_prove_at_once_while_a_gateway_moves_to_the_new_one(
+    service: Service, tenant: str
+) -> None:
+    _sales(service, tenant)
+    old = service.secrets.create(tenant, "telephony")
+    new = service.secrets.create(tenant, "telephony-next")
+    for key, contact_id in ((old, f"{tenant}-old"), (new, f"{tenant}-new")):
+        service.send(
+            INGRESS,
+            _received(tenant, contact_id, common_pb2.CHANNEL_VOICE, queue_id="sales"),
+            contact_id,
+            key=key,
+        )
+    service.wait_handled()
+
+    assert service.contact(tenant, f"{tenant}-old").contact.status is ContactStatus.QUEUED
+    assert service.contact(tenant, f"{tenant}-new").contact.status is ContactStatus.QUEUED
+    assert not _unproven(service, tenant)

@@ -21,7 +21,9 @@ from kafka import KafkaConsumer
 from helpline.auth import ApiKeyStore
 from helpline.bus import make_producer, send
 from helpline.clock import SystemClock
-from helpline.events import from_record, new_event, to_record
+from helpline.events import from_record, new_event, signed, to_record
+from helpline.ingress_secrets import IngressSecrets
+from helpline.ingress_signing import IngressKey
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2, router_service_pb2_grpc
 from services.router.catalog import AgentConfig
 from services.router.domain.contact import ContactStatus
@@ -72,7 +74,7 @@ def _configure(router: Router, tenant: str) -> None:
         router.catalog.put_agent(tenant, AgentConfig(f"a{i}", {}, profile=profile))
 
 
-def _publish_contacts(bootstrap: str, tenant: str, halfway: Callable[[], None]) -> None:
+def _publish_contacts(bootstrap: str, key: IngressKey, halfway: Callable[[], None]) -> None:
     producer = make_producer(bootstrap, "gateway")
     rng = random.Random(7)
     for n in range(CONTACTS):
@@ -80,13 +82,13 @@ def _publish_contacts(bootstrap: str, tenant: str, halfway: Callable[[], None]) 
             producer.flush()
             halfway()
         received = contact_events_pb2.ContactReceived(
-            tenant_id=tenant,
+            tenant_id=key.tenant,
             contact_id=f"c{n}",
             channel=rng.choice((common_pb2.CHANNEL_CHAT, common_pb2.CHANNEL_VOICE)),
             queue_id=rng.choice(QUEUES),
         )
         envelope = new_event(received, source="/test/gateway", subject=f"c{n}")
-        send(producer, to_record(envelope, "helpline.contacts.ingress"))
+        send(producer, signed(to_record(envelope, "helpline.contacts.ingress"), envelope, key))
         time.sleep(0.01)
     producer.flush()
     producer.close()
@@ -182,7 +184,8 @@ def test_three_routers_keep_both_invariants_on_every_event(
     for desk in desks:
         desk.start()
     try:
-        _publish_contacts(kafka_bootstrap, tenant, lambda: _crash_and_restart(replicas[1]))
+        gateway = IngressSecrets(redis.Redis.from_url(redis_url)).create(tenant, "gateway")
+        _publish_contacts(kafka_bootstrap, gateway, lambda: _crash_and_restart(replicas[1]))
         wait_until(lambda: _all_completed(router, tenant), timeout=120, what="every contact to complete")
     finally:
         stop.set()

@@ -1,5 +1,5 @@
-"""What the simulated gateways publish is what the router's ingress takes: each record, decoded as
-the consumer decodes it, handled by the router's own event handler on the real Redis."""
+"""What the simulated gateways publish is what the router's ingress takes: each record, decoded and
+its tenant proven as the consumer does, handled by the router's own event handler on the real Redis."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
 
+from helpline.bus import Record
 from helpline.clock import SystemClock
-from helpline.events import from_record
+from helpline.events import event_handler
+from helpline.ingress_secrets import IngressSecrets, SecretCache
 from helpline.simulation.gateway import INGRESS, Gateway
 from helpline.simulation.plan import PlannedContact, plan_contacts
 from helpline.simulation.scenario import Scenario
 from helpline.simulation.setup import configure_router
+from helpline.tenant_proof import TenantProof
 from services.router.consumers import TOPICS, RouterEvents
 from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.model import Channel
@@ -35,8 +39,11 @@ def test_arrivals_bot_outcomes_and_hang_ups_are_taken_by_the_router(
         # No agent is available: every contact that reaches a queue waits there.
         scenario = Scenario.model_validate(Scenario.default().model_dump() | {"tenant": a.tenant})
         configure_router(a.client, a.mine["X-API-Key"], scenario)
-    gateway = Gateway(scenario)
-    events = RouterEvents(router)
+    secrets = IngressSecrets(redis_client, namespace=f"auth-{unique}")
+    gateway = Gateway(scenario, secrets.create(a.tenant, "simulator"))
+    handle = event_handler(
+        RouterEvents(router).handle, TenantProof(SecretCache(secrets), CollectorRegistry())
+    )
     plan = plan_contacts(scenario)
     call, email = first(plan, "voice"), first(plan, "email")
     contained, escalated = first(plan, "bot", "contained"), first(plan, "bot", "escalated")
@@ -49,8 +56,8 @@ def test_arrivals_bot_outcomes_and_hang_ups_are_taken_by_the_router(
         gateway.abandoned(call, timedelta(seconds=3), now),
     ]
     assert {r.topic for r in records} == {INGRESS} <= set(TOPICS)
-    for record in records:
-        events.handle(from_record(record.headers, record.value, record.key))
+    for offset, record in enumerate(records):
+        handle(Record(record.topic, 0, offset, record.key, record.value, record.headers))
 
     def contact(planned: PlannedContact) -> Contact:
         record = router.store.contact(a.tenant, planned.contact_id)
