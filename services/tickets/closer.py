@@ -17,9 +17,10 @@ from __future__ import annotations
 import threading
 
 from helpline.logging import get_logger
+from helpline.optimistic import ContendedError
 from services.tickets.domain import commands
 from services.tickets.domain.errors import DomainError
-from services.tickets.usecases import ContendedError, NotFoundError, Tickets
+from services.tickets.usecases import NotFoundError, Tickets
 
 log = get_logger(__name__)
 

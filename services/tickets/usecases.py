@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from ulid import ULID
 
 from helpline.clock import Clock
-from helpline.failures import TransientError
+from helpline.optimistic import retry_on_conflict
 from services.tickets.domain.model import Comment, Ticket
 from services.tickets.store import (
     CommentPage,
@@ -23,10 +23,6 @@ from services.tickets.store import (
     TicketStore,
     VersionConflictError,
 )
-
-# A write without If-Match that loses a race is decided again on the fresh ticket; past this many
-# losses the caller hears of the conflict.
-MAX_ATTEMPTS = 5
 
 
 class Decision(Protocol):
@@ -58,13 +54,6 @@ class PreconditionFailedError(Exception):
         super().__init__(f"expected version {expected}, the ticket is at version {current}")
         self.expected = expected
         self.current = current
-
-
-class ContendedError(TransientError):
-    """Every attempt lost a race to another writer; the caller may retry later."""
-
-    def __init__(self, ticket_id: str) -> None:
-        super().__init__(f"ticket {ticket_id} is changing too fast; try again")
 
 
 @dataclass(frozen=True)
@@ -128,7 +117,8 @@ class Tickets:
     ) -> Changed:
         """Apply a command. With `expected_version` (If-Match) a stale ticket is a 412; without it a
         lost race is decided again on the fresh ticket."""
-        for _ in range(MAX_ATTEMPTS):
+
+        def attempt() -> Changed:
             current = self.get(tenant, ticket_id)
             if expected_version is not None and current.version != expected_version:
                 raise PreconditionFailedError(expected_version, current.version)
@@ -143,6 +133,7 @@ class Tickets:
             except VersionConflictError as conflict:
                 if expected_version is not None:
                     raise PreconditionFailedError(expected_version, conflict.current) from conflict
-                continue
+                raise
             return Changed(decision.ticket, decision.comment)
-        raise ContendedError(ticket_id)
+
+        return retry_on_conflict(attempt, f"ticket {ticket_id}", conflict=VersionConflictError)

@@ -17,6 +17,7 @@ import grpc
 
 from helpline.auth import require_principal
 from helpline.grpc import Refusal, answers_refusals
+from helpline.optimistic import ContendedError
 from helpline.v1 import ticket_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2_grpc
 from services.tickets.api.authorship import AuthorshipError, actor_of, comment_author
@@ -56,7 +57,6 @@ from services.tickets.store import (
 )
 from services.tickets.usecases import (
     Changed,
-    ContendedError,
     NotFoundError,
     PreconditionFailedError,
     Tickets,

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from helpline.auth import ApiKeyStore, Principal
+from helpline.optimistic import ContendedError
 from helpline.rest import (
     ProblemError,
     admits,
@@ -53,7 +54,6 @@ from services.tickets.store import (
     decode_cursor,
 )
 from services.tickets.usecases import (
-    ContendedError,
     NotFoundError,
     PreconditionFailedError,
     Tickets,
