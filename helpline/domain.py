@@ -1,6 +1,6 @@
-"""What every service's pure domain shares: refusals that carry a stable rule, and the mapping
-between domain enums, protobuf enums and timestamps. No I/O here, so service domains may import
-it under the import-linter rules."""
+"""What every service's pure domain shares: refusals that carry a stable rule, the record that is
+not there, new ids, and the mapping between domain enums, protobuf enums and timestamps. No I/O
+here, so service domains may import it under the import-linter rules."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from ulid import ULID
 
 E = TypeVar("E")
 
@@ -27,6 +28,21 @@ class DomainError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.rule})"
+
+
+class NotFoundError(LookupError):
+    """No record of this kind with this id for the tenant: the APIs answer 404 / NOT_FOUND with the
+    rule `<kind>_not_found`."""
+
+    def __init__(self, kind: str, identifier: str) -> None:
+        super().__init__(f"no {kind} {identifier}")
+        self.kind = kind
+        self.identifier = identifier
+
+
+def new_id() -> str:
+    """ULIDs: unique without coordination and sortable by creation time."""
+    return str(ULID())
 
 
 def reverse(forward: Mapping[E, int]) -> dict[int, E]:

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
-from helpline.domain import timestamp
+from helpline.domain import NotFoundError, new_id, timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
 from services.router.catalog import Catalog
-from services.router.core import Core, NotFoundError, new_id, require_id
+from services.router.core import Core, require_id
 from services.router.domain import calls, moves
 from services.router.domain.calls import Outcome, Placement
 from services.router.domain.contact import Contact, ContactContext, ContactStatus, EntryReason, require_agent

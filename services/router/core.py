@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from ulid import ULID
 
 from helpline.clock import Clock
+from helpline.domain import NotFoundError
 from helpline.optimistic import retry_on_conflict
 from services.router.domain import agent_facts
 from services.router.domain.contact import WAITING, Contact, ContactStatus
@@ -33,13 +33,6 @@ from services.router.store import ConflictError, Keys, Store, Tx
 T = TypeVar("T")
 
 
-class NotFoundError(LookupError):
-    def __init__(self, kind: str, identifier: str) -> None:
-        super().__init__(f"no {kind} {identifier}")
-        self.kind = kind
-        self.identifier = identifier
-
-
 # Ids end up in Redis keys and in timer members split on "|": a plain alphabet keeps them inert.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:@+-]{0,127}")
 
@@ -52,10 +45,6 @@ def require_id(kind: str, value: str) -> str:
             field=f"{kind}_id",
         )
     return value
-
-
-def new_id() -> str:
-    return str(ULID())
 
 
 @dataclass

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
 
-from helpline.domain import duration, timestamp
+from helpline.domain import duration, new_id, timestamp
 from helpline.optimistic import ContendedError
 from helpline.v1 import router_service_pb2
-from services.router.core import Core, new_id
+from services.router.core import Core
 from services.router.domain import calls
 from services.router.domain.contact import Contact
 from services.router.domain.contact_proto import context_to_proto

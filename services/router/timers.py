@@ -10,9 +10,9 @@ import threading
 from collections.abc import Callable
 
 from helpline.clock import Clock
+from helpline.domain import NotFoundError
 from helpline.logging import get_logger
 from services.router.contacts import Contacts
-from services.router.core import NotFoundError
 from services.router.domain.errors import DomainError
 from services.router.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
 from services.router.store import Store

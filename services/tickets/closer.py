@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import threading
 
+from helpline.domain import NotFoundError
 from helpline.logging import get_logger
 from helpline.optimistic import ContendedError
 from services.tickets.domain import commands
 from services.tickets.domain.errors import DomainError
-from services.tickets.usecases import NotFoundError, Tickets
+from services.tickets.usecases import Tickets
 
 log = get_logger(__name__)
 

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from google.protobuf.message import Message
-from ulid import ULID
 
 from helpline.clock import Clock
+from helpline.domain import NotFoundError, new_id
 from helpline.optimistic import retry_on_conflict
 from services.tickets.domain.model import Comment, Ticket
 from services.tickets.store import (
@@ -41,12 +41,6 @@ class Decision(Protocol):
     def follow_up(self) -> Ticket | None: ...
 
 
-class NotFoundError(LookupError):
-    def __init__(self, ticket_id: str) -> None:
-        super().__init__(f"no ticket {ticket_id}")
-        self.ticket_id = ticket_id
-
-
 class PreconditionFailedError(Exception):
     """The caller's If-Match (expected version) is not the ticket's version."""
 
@@ -63,11 +57,6 @@ class Changed:
     follow_up: Ticket | None = None
 
 
-def new_id() -> str:
-    """ULIDs: unique without coordination and sortable by creation time."""
-    return str(ULID())
-
-
 class Tickets:
     def __init__(self, store: TicketStore, clock: Clock, close_after: timedelta) -> None:
         self.store = store
@@ -77,7 +66,7 @@ class Tickets:
     def get(self, tenant: str, ticket_id: str) -> Ticket:
         ticket = self.store.get(tenant, ticket_id)
         if ticket is None:
-            raise NotFoundError(ticket_id)
+            raise NotFoundError("ticket", ticket_id)
         return ticket
 
     def comments(self, tenant: str, ticket_id: str, *, page_size: int, cursor: str = "") -> CommentPage:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Response
 
 from helpline.auth import ApiKeyStore, Principal
+from helpline.domain import NotFoundError
 from helpline.optimistic import ContendedError
 from helpline.paging import DEFAULT_PAGE_SIZE, Cursor, Limit, by_id, paged
 from helpline.rest import (
@@ -42,7 +43,6 @@ from services.router.api.schemas import (
 )
 from services.router.api.schemas_queue import QueueIn, QueueList, QueueOut
 from services.router.catalog import Catalog
-from services.router.core import NotFoundError
 from services.router.domain.errors import InvalidConfiguration
 from services.router.engine import Router
 

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from helpline.auth import ApiKeyStore, Principal
+from helpline.domain import NotFoundError, new_id
 from helpline.optimistic import ContendedError
 from helpline.rest import (
     ProblemError,
@@ -53,12 +54,7 @@ from services.tickets.store import (
     decode_comment_cursor,
     decode_cursor,
 )
-from services.tickets.usecases import (
-    NotFoundError,
-    PreconditionFailedError,
-    Tickets,
-    new_id,
-)
+from services.tickets.usecases import PreconditionFailedError, Tickets
 
 IF_MATCH_DOC = (
     'The ETag the caller last saw (e.g. `"3"`); a stale one is a 412. '
@@ -111,7 +107,7 @@ def refusals() -> Iterator[None]:
     try:
         yield
     except NotFoundError as exc:
-        raise not_found(exc.ticket_id) from exc
+        raise not_found(exc.identifier) from exc
     except PreconditionFailedError as exc:
         raise stale(exc) from exc
     except DomainError as exc:
