@@ -25,6 +25,8 @@ from helpline.rest import (
     ProblemError,
     admits,
     authorized_router,
+    etag,
+    parse_if_match,
     problem_responses,
 )
 from helpline.roles import Access
@@ -55,20 +57,6 @@ ResourceId = Annotated[str, Path(pattern=ID_PATTERN)]
 SkillPath = Annotated[str, Path(pattern=SKILL_PATTERN)]
 # The catalog's rule for a stale expected version.
 STALE_RULE = "version_mismatch"
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(if_match: str | None) -> int | None:
-    """`If-Match: "7"` (or `W/"7"`, or a bare 7) pins the version a write applies to."""
-    if if_match is None:
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ProblemError(400, "Bad Request", f'If-Match must be an ETag such as "3", not {if_match!r}')
-    return int(text)
 
 
 @contextmanager

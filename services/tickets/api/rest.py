@@ -24,6 +24,8 @@ from helpline.rest import (
     ProblemError,
     admits,
     authorized_router,
+    etag,
+    parse_if_match,
     problem_responses,
 )
 from helpline.roles import Access
@@ -73,22 +75,6 @@ IdempotencyKey = Annotated[
 # own datetime parsing would also take bare numbers as Unix times, which the spec does not offer.
 RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
 IfMatch = Annotated[str | None, Header(max_length=64, description=IF_MATCH_DOC)]
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(if_match: str | None) -> int | None:
-    """`If-Match: "7"` (or `W/"7"`, or a bare 7) pins the version a write applies to."""
-    if if_match is None:
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ProblemError(
-            400, "Bad Request", f'If-Match must be a ticket ETag such as "3", not {if_match!r}'
-        )
-    return int(text)
 
 
 def not_found(ticket_id: str) -> ProblemError:
