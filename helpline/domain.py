@@ -6,13 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from enum import Enum
+from typing import Protocol, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from ulid import ULID
 
 E = TypeVar("E")
+D = TypeVar("D", bound=Enum)
+V = TypeVar("V", bound=int)
+V_co = TypeVar("V_co", bound=int, covariant=True)
+
+
+class ProtoEnum(Protocol[V_co]):
+    """A generated protobuf enum (common_pb2.Channel...), as far as mapping by name needs it."""
+
+    def Value(self, name: str) -> V_co: ...  # noqa: N802 (protobuf's name)
 
 
 class DomainError(Exception):
@@ -43,6 +53,19 @@ class NotFoundError(LookupError):
 def new_id() -> str:
     """ULIDs: unique without coordination and sortable by creation time."""
     return str(ULID())
+
+
+def enum_map(
+    domain: type[D], proto: ProtoEnum[V], prefix: str, unnamed: Mapping[D, V] | None = None
+) -> Mapping[D, V]:
+    """Each member of a domain enum to the proto value of the same name: Channel.WEB_FORM to
+    CHANNEL_WEB_FORM with `prefix` "CHANNEL_". `unnamed` gives the members the contract has no
+    name for. A member missing from the contract fails here, at import, not on its first message."""
+    table = dict(unnamed or {})
+    for member in domain:
+        if member not in table:
+            table[member] = proto.Value(prefix + member.name)
+    return table
 
 
 def reverse(forward: Mapping[E, int]) -> dict[int, E]:

@@ -37,11 +37,6 @@ WATCH_RETENTION = timedelta(days=1)
 
 RECORDS = Codec(WatchRecord)
 TARGETS = Codec(QueueTarget)
-CHANNEL_TO_PROTO = {
-    "voice": common_pb2.CHANNEL_VOICE,
-    "chat": common_pb2.CHANNEL_CHAT,
-    "social": common_pb2.CHANNEL_SOCIAL,
-}
 
 # Stores the queue's target unless the stored one is as new or newer (a late, older configuration).
 _PUT_IF_NEWER = """
@@ -69,7 +64,7 @@ def alert_record(tenant_id: str, alert: Alert) -> OutgoingRecord:
     # Both messages share these fields and their numbers.
     message.tenant_id = tenant_id
     message.queued_contact.CopyFrom(subject)
-    message.channel = CHANNEL_TO_PROTO[watch.channel]
+    message.channel = common_pb2.Channel.Value(f"CHANNEL_{watch.channel.upper()}")
     message.service_level_threshold.CopyFrom(_duration(watch.threshold))
     message.wait_duration.CopyFrom(_duration(alert.waited))
     return to_record(new_event(message, source=SOURCE, subject=watch.contact_id), TOPIC)

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from helpline.domain import NotFoundError, new_id
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+import pytest
+
+from helpline.domain import NotFoundError, enum_map, new_id, reverse
+from helpline.v1 import common_pb2
+from helpline.vocabulary import (
+    DEPARTMENT_TO_PROTO,
+    PRIORITY_TO_PROTO,
+    TIER_TO_PROTO,
+    Department,
+    Priority,
+    Tier,
+)
 
 
 def test_a_missing_record_names_its_kind_and_id() -> None:
@@ -17,3 +32,36 @@ def test_new_ids_are_unique_and_sort_by_creation() -> None:
     assert len(set(ids)) == 100
     assert all(len(i) == 26 and i.isalnum() for i in ids)
     assert ids[0][:10] <= ids[-1][:10]
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    WEB_FORM = "web_form"
+    API = "api"
+
+
+def test_enum_map_maps_each_member_to_the_proto_value_of_its_name_and_back() -> None:
+    table = enum_map(Channel, common_pb2.Channel, "CHANNEL_", {Channel.API: common_pb2.CHANNEL_UNSPECIFIED})
+    assert table == {
+        Channel.VOICE: common_pb2.CHANNEL_VOICE,
+        Channel.WEB_FORM: common_pb2.CHANNEL_WEB_FORM,
+        Channel.API: common_pb2.CHANNEL_UNSPECIFIED,
+    }
+    assert {member: reverse(table)[value] for member, value in table.items()} == {m: m for m in Channel}
+
+
+def test_a_member_the_contract_does_not_name_fails_when_the_table_is_built() -> None:
+    with pytest.raises(ValueError, match="CHANNEL_API"):
+        enum_map(Channel, common_pb2.Channel, "CHANNEL_")
+
+
+@pytest.mark.parametrize(
+    ("enum", "table"),
+    [(Priority, PRIORITY_TO_PROTO), (Department, DEPARTMENT_TO_PROTO), (Tier, TIER_TO_PROTO)],
+)
+def test_the_shared_vocabulary_maps_every_member_both_ways(
+    enum: type[StrEnum], table: Mapping[Any, int]
+) -> None:
+    back = reverse(table)
+    assert len(back) == len(enum)
+    assert all(back[table[member]] is member for member in enum)

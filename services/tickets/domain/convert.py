@@ -8,10 +8,9 @@ contact) has no contract value: it goes out as CHANNEL_UNSPECIFIED and comes bac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from helpline.domain import enum_from_proto, reverse, timestamp
+from helpline.domain import enum_from_proto, enum_map, reverse, timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2, ticket_service_pb2
 from helpline.vocabulary import DEPARTMENT_TO_PROTO as DEPARTMENT_TO_PROTO
 from helpline.vocabulary import PRIORITY_TO_PROTO as PRIORITY_TO_PROTO
@@ -30,41 +29,12 @@ from services.tickets.domain.model import (
     Tier,
 )
 
-STATUS_TO_PROTO: Mapping[Status, common_pb2.TicketStatus.ValueType] = {
-    Status.NEW: common_pb2.TICKET_STATUS_NEW,
-    Status.OPEN: common_pb2.TICKET_STATUS_OPEN,
-    Status.PENDING: common_pb2.TICKET_STATUS_PENDING,
-    Status.ON_HOLD: common_pb2.TICKET_STATUS_ON_HOLD,
-    Status.SOLVED: common_pb2.TICKET_STATUS_SOLVED,
-    Status.CLOSED: common_pb2.TICKET_STATUS_CLOSED,
-}
-TYPE_TO_PROTO: Mapping[TicketType, common_pb2.TicketType.ValueType] = {
-    TicketType.QUESTION: common_pb2.TICKET_TYPE_QUESTION,
-    TicketType.INCIDENT: common_pb2.TICKET_TYPE_INCIDENT,
-    TicketType.PROBLEM: common_pb2.TICKET_TYPE_PROBLEM,
-    TicketType.TASK: common_pb2.TICKET_TYPE_TASK,
-    TicketType.COMPLAINT: common_pb2.TICKET_TYPE_COMPLAINT,
-    TicketType.FEEDBACK: common_pb2.TICKET_TYPE_FEEDBACK,
-    TicketType.FIELD_SERVICE: common_pb2.TICKET_TYPE_FIELD_SERVICE,
-}
-AUTHOR_TYPE_TO_PROTO: Mapping[AuthorType, common_pb2.AuthorType.ValueType] = {
-    AuthorType.AGENT: common_pb2.AUTHOR_TYPE_AGENT,
-    AuthorType.CUSTOMER: common_pb2.AUTHOR_TYPE_CUSTOMER,
-    AuthorType.SYSTEM: common_pb2.AUTHOR_TYPE_SYSTEM,
-}
-CHANNEL_TO_PROTO: Mapping[Channel, common_pb2.Channel.ValueType] = {
-    Channel.VOICE: common_pb2.CHANNEL_VOICE,
-    Channel.CHAT: common_pb2.CHANNEL_CHAT,
-    Channel.EMAIL: common_pb2.CHANNEL_EMAIL,
-    Channel.SMS: common_pb2.CHANNEL_SMS,
-    Channel.SOCIAL: common_pb2.CHANNEL_SOCIAL,
-    Channel.WEB_FORM: common_pb2.CHANNEL_WEB_FORM,
-    Channel.CALLBACK: common_pb2.CHANNEL_CALLBACK,
-    Channel.TASK: common_pb2.CHANNEL_TASK,
-    Channel.SELF_SERVICE: common_pb2.CHANNEL_SELF_SERVICE,
-    Channel.BOT: common_pb2.CHANNEL_BOT,
-    Channel.API: common_pb2.CHANNEL_UNSPECIFIED,
-}
+STATUS_TO_PROTO = enum_map(Status, common_pb2.TicketStatus, "TICKET_STATUS_")
+TYPE_TO_PROTO = enum_map(TicketType, common_pb2.TicketType, "TICKET_TYPE_")
+AUTHOR_TYPE_TO_PROTO = enum_map(AuthorType, common_pb2.AuthorType, "AUTHOR_TYPE_")
+CHANNEL_TO_PROTO = enum_map(
+    Channel, common_pb2.Channel, "CHANNEL_", {Channel.API: common_pb2.CHANNEL_UNSPECIFIED}
+)
 
 _STATUS_FROM = reverse(STATUS_TO_PROTO)
 _TYPE_FROM = reverse(TYPE_TO_PROTO)
