@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -68,23 +68,25 @@ def enum_map(
     return table
 
 
-def reverse(forward: Mapping[E, int]) -> dict[int, E]:
-    """A domain-enum-to-proto table turned round, for reading messages."""
-    return {value: member for member, value in forward.items()}
+class EnumReader(Generic[D]):
+    """Reads a proto enum value back as its domain member, through a table enum_map built. Called
+    with a `default`, that stands in for UNSPECIFIED (0); anything else unknown is refused as
+    `invalid`, the service's own error class."""
 
+    def __init__(self, table: Mapping[D, int], enum_name: str, invalid: type[DomainError]) -> None:
+        self._members = {value: member for member, value in table.items()}
+        self._enum_name = enum_name
+        self._invalid = invalid
 
-def enum_from_proto(
-    table: Mapping[int, E], value: int, enum_name: str, default: E | None, invalid: type[DomainError]
-) -> E:
-    """The domain member for a proto enum value; `default` stands in for UNSPECIFIED (0) when
-    given, and anything else unknown is refused as `invalid` (the service's own error class)."""
-    found = table.get(value)
-    if found is not None:
-        return found
-    if value == 0 and default is not None:
-        return default
-    rule = "unspecified_enum" if value == 0 else "unknown_enum"
-    raise invalid(rule, f"{enum_name} value {value} is not one Helpline knows", enum=enum_name)
+    def __call__(self, value: int, default: D | None = None) -> D:
+        found = self._members.get(value)
+        if found is not None:
+            return found
+        if value == 0 and default is not None:
+            return default
+        rule = "unspecified_enum" if value == 0 else "unknown_enum"
+        message = f"{self._enum_name} value {value} is not one Helpline knows"
+        raise self._invalid(rule, message, enum=self._enum_name)
 
 
 def timestamp(moment: datetime) -> Timestamp:

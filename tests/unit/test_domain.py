@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helpline.domain import NotFoundError, enum_map, new_id, reverse
+from helpline.domain import DomainError, EnumReader, NotFoundError, enum_map, new_id
 from helpline.v1 import common_pb2
 from helpline.vocabulary import (
     DEPARTMENT_TO_PROTO,
@@ -47,12 +47,24 @@ def test_enum_map_maps_each_member_to_the_proto_value_of_its_name_and_back() -> 
         Channel.WEB_FORM: common_pb2.CHANNEL_WEB_FORM,
         Channel.API: common_pb2.CHANNEL_UNSPECIFIED,
     }
-    assert {member: reverse(table)[value] for member, value in table.items()} == {m: m for m in Channel}
+    read = EnumReader(table, "Channel", DomainError)
+    assert all(read(table[member]) is member for member in Channel)
 
 
 def test_a_member_the_contract_does_not_name_fails_when_the_table_is_built() -> None:
     with pytest.raises(ValueError, match="CHANNEL_API"):
         enum_map(Channel, common_pb2.Channel, "CHANNEL_")
+
+
+def test_unspecified_is_the_default_when_there_is_one_and_unknown_values_are_refused() -> None:
+    read = EnumReader(enum_map(Tier, common_pb2.Tier, "TIER_"), "Tier", DomainError)
+    assert read(0, default=Tier.L1) is Tier.L1
+    with pytest.raises(DomainError) as unset:
+        read(0)
+    assert (unset.value.rule, unset.value.detail) == ("unspecified_enum", {"enum": "Tier"})
+    with pytest.raises(DomainError) as unknown:
+        read(99, default=Tier.L1)
+    assert unknown.value.rule == "unknown_enum"
 
 
 @pytest.mark.parametrize(
@@ -62,6 +74,6 @@ def test_a_member_the_contract_does_not_name_fails_when_the_table_is_built() -> 
 def test_the_shared_vocabulary_maps_every_member_both_ways(
     enum: type[StrEnum], table: Mapping[Any, int]
 ) -> None:
-    back = reverse(table)
-    assert len(back) == len(enum)
-    assert all(back[table[member]] is member for member in enum)
+    read = EnumReader(table, enum.__name__, DomainError)
+    assert len(set(table.values())) == len(enum)
+    assert all(read(table[member]) is member for member in enum)
