@@ -1,6 +1,6 @@
 """What every Helpline REST API shares: API-key authentication and role checks as FastAPI
-dependencies, and errors as RFC 9457 problem details (`application/problem+json`) with a clear
-message."""
+dependencies, errors as RFC 9457 problem details (`application/problem+json`) with a clear
+message, and a record's version as its ETag, pinned by If-Match."""
 
 from __future__ import annotations
 
@@ -58,6 +58,20 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(if_match: str | None) -> int | None:
+    """`If-Match: "7"` (or `W/"7"`, or a bare 7) pins the version a write applies to."""
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ProblemError(400, "Bad Request", f'If-Match must be an ETag such as "3", not {if_match!r}')
+    return int(text)
 
 
 def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:

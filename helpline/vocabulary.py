@@ -4,9 +4,9 @@ tickets model adds `api` and the router gives channels their capacity rules."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 
+from helpline.domain import enum_map
 from helpline.v1 import common_pb2
 
 
@@ -28,18 +28,6 @@ class Tier(StrEnum):
     L3 = "L3"
 
 
-PRIORITY_TO_PROTO: Mapping[Priority, common_pb2.Priority.ValueType] = {
-    Priority.LOW: common_pb2.PRIORITY_LOW,
-    Priority.NORMAL: common_pb2.PRIORITY_NORMAL,
-    Priority.HIGH: common_pb2.PRIORITY_HIGH,
-    Priority.URGENT: common_pb2.PRIORITY_URGENT,
-}
-DEPARTMENT_TO_PROTO: Mapping[Department, common_pb2.Department.ValueType] = {
-    Department.SERVICE: common_pb2.DEPARTMENT_SERVICE,
-    Department.SUPPORT: common_pb2.DEPARTMENT_SUPPORT,
-}
-TIER_TO_PROTO: Mapping[Tier, common_pb2.Tier.ValueType] = {
-    Tier.L1: common_pb2.TIER_L1,
-    Tier.L2: common_pb2.TIER_L2,
-    Tier.L3: common_pb2.TIER_L3,
-}
+PRIORITY_TO_PROTO = enum_map(Priority, common_pb2.Priority, "PRIORITY_")
+DEPARTMENT_TO_PROTO = enum_map(Department, common_pb2.Department, "DEPARTMENT_")
+TIER_TO_PROTO = enum_map(Tier, common_pb2.Tier, "TIER_")

@@ -11,10 +11,10 @@ from datetime import datetime
 
 from helpline.audit import Action, Kind, configuration_changed
 from helpline.auth import current_actor
-from helpline.domain import duration, timestamp
+from helpline.domain import NotFoundError, duration, timestamp
 from helpline.quotas import QuotaReachedError
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
-from services.router.core import Core, NotFoundError, require_id
+from services.router.core import Core, require_id
 from services.router.domain.convert import CHANNEL_TO_PROTO, CROSS_CHANNEL_TO_PROTO, queue_to_proto
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (

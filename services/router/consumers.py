@@ -29,11 +29,11 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from helpline.domain import NotFoundError
 from helpline.events import Envelope, EventError
 from helpline.logging import get_logger
 from helpline.v1 import contact_events_pb2, sla_events_pb2
 from services.router.contacts import NewContact
-from services.router.core import NotFoundError
 from services.router.domain.contact import ContactContext
 from services.router.domain.contact_proto import context_from_proto
 from services.router.domain.convert import channel_from_proto, department_from_proto

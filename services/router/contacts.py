@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
-from helpline.domain import timestamp
+from helpline.domain import NotFoundError, new_id, timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
 from services.router.catalog import Catalog
-from services.router.core import MAX_ATTEMPTS, ContendedError, Core, NotFoundError, new_id, require_id
+from services.router.core import Core, require_id
 from services.router.domain import calls, moves
 from services.router.domain.calls import Outcome, Placement
 from services.router.domain.contact import Contact, ContactContext, ContactStatus, EntryReason, require_agent
@@ -153,7 +153,10 @@ class Contacts:
             raw = self.store.client.get(Keys(tenant).customer_agent(contact.context.customer_id))
             preferred = raw.decode() if isinstance(raw, bytes) else ""
         record = ContactRecord(0, contact, preferred_agent_id=preferred)
-        for _ in range(MAX_ATTEMPTS):
+
+        def attempt() -> ContactRecord | None:
+            """The contact as committed, or None when another delivery of it created it first."""
+            nonlocal queue
             if queue is not None and contact.status is ContactStatus.QUEUED:
                 self.steps.ensure_signature(record, queue, now)
             tx = Tx(Keys(tenant))
@@ -162,16 +165,18 @@ class Contacts:
             )
             try:
                 self.store.commit(tx)
-                break
             except ConflictError as lost:
                 if lost.key == tx.keys.contact(contact.contact_id):
-                    # The same contact id arrived twice at once; the other delivery created it.
-                    existing = self.core.require_contact(tenant, contact.contact_id)
-                    return Placed(existing.contact, created=False)
+                    return None
                 # The queue was removed, or the signature the contact waits on pruned, meanwhile.
                 queue = self.core.require_queue(tenant, queue.queue_id) if queue is not None else None
-        else:
-            raise ContendedError(f"contact {contact.contact_id}")
+                raise
+            return created
+
+        created = self.core.retry(f"contact {contact.contact_id}", attempt)
+        if created is None:
+            existing = self.core.require_contact(tenant, contact.contact_id)
+            return Placed(existing.contact, created=False)
         if queue is not None:
             self.matcher.route_contact(tenant, contact.contact_id, fresh=(created, queue))
         return placed

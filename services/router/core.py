@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from ulid import ULID
 
 from helpline.clock import Clock
-from helpline.failures import TransientError
+from helpline.domain import NotFoundError
+from helpline.optimistic import retry_on_conflict
 from services.router.domain import agent_facts
 from services.router.domain.contact import WAITING, Contact, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
@@ -32,23 +32,6 @@ from services.router.store import ConflictError, Keys, Store, Tx
 
 T = TypeVar("T")
 
-# A use case that loses a race decides again on fresh state; past this many losses it gives up.
-MAX_ATTEMPTS = 8
-
-
-class NotFoundError(LookupError):
-    def __init__(self, kind: str, identifier: str) -> None:
-        super().__init__(f"no {kind} {identifier}")
-        self.kind = kind
-        self.identifier = identifier
-
-
-class ContendedError(TransientError):
-    """Every attempt lost a race; the caller may try again."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} is changing too fast; try again")
-
 
 # Ids end up in Redis keys and in timer members split on "|": a plain alphabet keeps them inert.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:@+-]{0,127}")
@@ -64,10 +47,6 @@ def require_id(kind: str, value: str) -> str:
     return value
 
 
-def new_id() -> str:
-    return str(ULID())
-
-
 @dataclass
 class Core:
     store: Store
@@ -77,12 +56,7 @@ class Core:
         return self.clock.now()
 
     def retry(self, what: str, attempt: Callable[[], T]) -> T:
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                return attempt()
-            except ConflictError:
-                continue
-        raise ContendedError(what)
+        return retry_on_conflict(attempt, what, conflict=ConflictError)
 
     def require_agent(self, tenant: str, agent_id: str) -> AgentRecord:
         record = self.store.agent(tenant, agent_id)

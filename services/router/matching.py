@@ -8,13 +8,15 @@ once cannot offer one contact twice or one agent two contacts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
 
-from helpline.domain import duration, timestamp
+from helpline.domain import duration, new_id, timestamp
+from helpline.optimistic import ContendedError
 from helpline.v1 import router_service_pb2
-from services.router.core import Core, new_id
+from services.router.core import Core
 from services.router.domain import calls
 from services.router.domain.contact import Contact
 from services.router.domain.contact_proto import context_to_proto
@@ -61,7 +63,9 @@ class Matcher:
         contact's record as its caller just committed it, with its queue: the first attempt
         decides on them instead of reading both back (a stale one loses the commit's version
         check, and the next attempt reads)."""
-        for _ in range(8):
+
+        def attempt() -> Offered | None:
+            nonlocal fresh
             now = self.core.now()
             record, queue = fresh if fresh is not None else self._read(tenant, contact_id)
             fresh = None
@@ -77,11 +81,9 @@ class Matcher:
             chosen = choose_agent(queue, waiting_of(record), [r.agent for r in candidates.values()], now)
             if chosen is None:
                 return None
-            try:
-                return self._offer(record, candidates[chosen.agent_id], queue, now)
-            except ConflictError:
-                continue
-        return None
+            return self._offer(record, candidates[chosen.agent_id], queue, now)
+
+        return self._settle(f"contact {contact_id}", attempt)
 
     def _read(self, tenant: str, contact_id: str) -> tuple[ContactRecord | None, Queue | None]:
         record = self.store.contact(tenant, contact_id)
@@ -89,7 +91,8 @@ class Matcher:
 
     def pull(self, tenant: str, agent_id: str) -> Offered | None:
         """An agent who may take more work pulls the best contact waiting in their queues."""
-        for _ in range(8):
+
+        def attempt() -> Offered | None:
             now = self.core.now()
             agent_record = self.store.agent(tenant, agent_id)
             if agent_record is None or readiness_refusal(agent_record.agent) is not None:
@@ -115,11 +118,17 @@ class Matcher:
             head = choose_contact(agent, heads, now)
             if head is None:
                 return None
-            try:
-                return self._offer(records[head.contact.contact_id], agent_record, head.queue, now)
-            except ConflictError:
-                continue
-        return None
+            return self._offer(records[head.contact.contact_id], agent_record, head.queue, now)
+
+        return self._settle(f"agent {agent_id}", attempt)
+
+    def _settle(self, what: str, attempt: Callable[[], Offered | None]) -> Offered | None:
+        """The offer `attempt` makes, deciding again on a lost race. One that loses every race
+        offers nothing, as when no one is ready: the contact keeps waiting for the next match."""
+        try:
+            return self.core.retry(what, attempt)
+        except ContendedError:
+            return None
 
     def _offer(
         self, record: ContactRecord, agent_record: AgentRecord, queue: Queue, now: datetime

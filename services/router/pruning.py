@@ -16,7 +16,7 @@ import threading
 import redis
 
 from helpline.logging import get_logger
-from services.router.core import ContendedError
+from helpline.optimistic import ContendedError
 from services.router.engine import Router
 from services.router.store import Keys
 

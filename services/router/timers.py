@@ -6,13 +6,13 @@ and the loser finds nothing left to do."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from helpline.clock import Clock
+from helpline.domain import NotFoundError
 from helpline.logging import get_logger
+from helpline.polling import PollingWorker
 from services.router.contacts import Contacts
-from services.router.core import NotFoundError
 from services.router.domain.errors import DomainError
 from services.router.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
 from services.router.store import Store
@@ -25,7 +25,7 @@ RETRY_MS = 5_000
 BATCH = 200
 
 
-class TimerWorker:
+class TimerWorker(PollingWorker):
     def __init__(
         self,
         store: Store,
@@ -35,21 +35,11 @@ class TimerWorker:
         *,
         poll_seconds: float = 0.2,
     ) -> None:
+        super().__init__("router timers", poll_seconds, again_when_busy=True)
         self.store = store
         self.registry = registry
         self.clock = clock
         self.contacts = contacts
-        self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        log.info("router timers running")
-        while not self._stop.is_set():
-            if not self.run_once():
-                self._stop.wait(self.poll_seconds)
 
     def run_once(self) -> int:
         """Fire every timer due now; returns how many fired."""

@@ -13,12 +13,13 @@ from helpline.auth import current_actor
 from helpline.bus import OutgoingRecord
 from helpline.clock import Clock, SystemClock
 from helpline.codec import Codec
+from helpline.optimistic import retry_on_conflict
 from helpline.quotas import QuotaReachedError
 from services.sla.domain.calendar import Calendar
 from services.sla.domain.policy import Policy
 from services.sla.domain.timebasis import TimeBasis
-from services.sla.store import Keys, SlaStore
-from services.sla.watches import SOURCE, retrying
+from services.sla.store import ConflictError, Keys, SlaStore
+from services.sla.watches import SOURCE
 
 POLICIES = Codec(Policy)
 CALENDARS = Codec(Calendar)
@@ -96,7 +97,7 @@ class SlaConfig:
                 raise QuotaReachedError(items.name, most, items.setting)
             return before + 1
 
-        return retrying(attempt)
+        return retry_on_conflict(attempt, f"{items.name} {item_id}", conflict=ConflictError)
 
     def _delete(self, tenant_id: str, items: _Items, key: str, item_id: str) -> bool:
         def attempt() -> bool:
@@ -107,7 +108,7 @@ class SlaConfig:
             self.store.remove_config(key, item_id, before, [change])
             return True
 
-        return retrying(attempt)
+        return retry_on_conflict(attempt, f"{items.name} {item_id}", conflict=ConflictError)
 
     def _change(
         self, tenant_id: str, items: _Items, item_id: str, action: Action, before: int, after: int

@@ -11,14 +11,15 @@ from datetime import datetime, timedelta
 from helpline.codec import Codec
 from helpline.events import new_event, to_record
 from helpline.logging import get_logger
+from helpline.optimistic import retry_on_conflict
 from services.sla.config import SlaConfig
 from services.sla.convert import output_event
 from services.sla.domain import engine
 from services.sla.domain.engine import Fact, TicketSla, Transition
 from services.sla.domain.model import Trigger
 from services.sla.domain.outputs import Breached, Warned
-from services.sla.store import SlaStore, Subject, TimerKey
-from services.sla.watches import SOURCE, TOPIC, retrying
+from services.sla.store import ConflictError, SlaStore, Subject, TimerKey
+from services.sla.watches import SOURCE, TOPIC
 
 log = get_logger(__name__)
 
@@ -113,7 +114,7 @@ class TicketSlas:
                         instance_id=output.instance.instance_id,
                     )
 
-        retrying(attempt)
+        retry_on_conflict(attempt, f"ticket {ticket_id}", conflict=ConflictError)
 
 
 def _timer_keys(tenant_id: str, sla: TicketSla | None) -> dict[TimerKey, datetime]:

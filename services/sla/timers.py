@@ -5,7 +5,6 @@ timer whose replica died comes due again when its lease runs out)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -13,6 +12,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from helpline.clock import Clock
 from helpline.logging import get_logger
+from helpline.polling import PollingWorker
 from services.sla.store import SlaStore, Subject, TimerKey
 
 log = get_logger(__name__)
@@ -33,7 +33,7 @@ class TimerMetrics:
         )
 
 
-class TimerWorker:
+class TimerWorker(PollingWorker):
     def __init__(
         self,
         store: SlaStore,
@@ -44,32 +44,21 @@ class TimerWorker:
         lease_seconds: float = 30.0,
         metrics: TimerMetrics | None = None,
     ) -> None:
+        super().__init__("sla timers", poll_seconds, again_when_busy=True)
         self.store = store
         self.clock = clock
         self.handlers = handlers
-        self.poll_seconds = poll_seconds
         # Long enough to fire a batch; a replica that dies holding one, or a timer whose handler
         # failed, comes due again this much later.
         self.lease_ms = int(lease_seconds * 1000)
         self.metrics = metrics
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        log.info("sla timers running")
-        while not self._stop.is_set():
-            if not self.run_once():
-                self._stop.wait(self.poll_seconds)
-        log.info("sla timers stopped")
 
     def run_once(self) -> int:
         """Claim and fire what is due now; returns how many were claimed."""
         now = self.clock.now()
         claimed = self.store.claim(now, BATCH, self.lease_ms)
         for timer, due in claimed:
-            if self._stop.is_set():
+            if self.stopping:
                 # Left claimed: they come due again when the lease runs out.
                 break
             self._fire(timer, due)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 
@@ -14,6 +13,7 @@ from helpline.codec import Codec
 from helpline.domain import timestamp
 from helpline.events import new_event, to_record
 from helpline.logging import get_logger
+from helpline.optimistic import retry_on_conflict
 from helpline.v1 import common_pb2, sla_events_pb2
 from services.sla.domain.queue_watch import (
     Alert,
@@ -31,20 +31,12 @@ log = get_logger(__name__)
 
 TOPIC = "helpline.sla"
 SOURCE = "/helpline/sla"
-MAX_ATTEMPTS = 8
 WARNING, BREACH = "warning", "breach"
 # A contact's record is kept this long after it left the queue by default (docs/sla.md, Retention).
 WATCH_RETENTION = timedelta(days=1)
 
 RECORDS = Codec(WatchRecord)
 TARGETS = Codec(QueueTarget)
-CHANNEL_TO_PROTO = {
-    "voice": common_pb2.CHANNEL_VOICE,
-    "chat": common_pb2.CHANNEL_CHAT,
-    "social": common_pb2.CHANNEL_SOCIAL,
-}
-
-T = TypeVar("T")
 
 # Stores the queue's target unless the stored one is as new or newer (a late, older configuration).
 _PUT_IF_NEWER = """
@@ -53,17 +45,6 @@ if current and tonumber(cjson.decode(current)['version']) >= tonumber(ARGV[2]) t
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
-
-
-def retrying(change: Callable[[], T]) -> T:
-    """Run a read-decide-commit step again while another writer wins the race for the record."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return change()
-        except ConflictError:
-            if attempt == MAX_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _duration(value: timedelta) -> Duration:
@@ -83,7 +64,7 @@ def alert_record(tenant_id: str, alert: Alert) -> OutgoingRecord:
     # Both messages share these fields and their numbers.
     message.tenant_id = tenant_id
     message.queued_contact.CopyFrom(subject)
-    message.channel = CHANNEL_TO_PROTO[watch.channel]
+    message.channel = common_pb2.Channel.Value(f"CHANNEL_{watch.channel.upper()}")
     message.service_level_threshold.CopyFrom(_duration(watch.threshold))
     message.wait_duration.CopyFrom(_duration(alert.waited))
     return to_record(new_event(message, source=SOURCE, subject=watch.contact_id), TOPIC)
@@ -179,7 +160,7 @@ class QueueWatches:
                 )
             return after is not None
 
-        return retrying(attempt)
+        return retry_on_conflict(attempt, f"contact {contact_id}", conflict=ConflictError)
 
     @staticmethod
     def _timer_keys(tenant_id: str, contact_id: str, record: WatchRecord | None) -> dict[TimerKey, datetime]:

@@ -14,42 +14,33 @@ reopen already took it out of the due set, so no poll finds it again.
 
 from __future__ import annotations
 
-import threading
-
+from helpline.domain import NotFoundError
 from helpline.logging import get_logger
+from helpline.optimistic import ContendedError
+from helpline.polling import PollingWorker
 from services.tickets.domain import commands
 from services.tickets.domain.errors import DomainError
-from services.tickets.usecases import ContendedError, NotFoundError, Tickets
+from services.tickets.usecases import Tickets
 
 log = get_logger(__name__)
 
 
-class AutoCloser:
+class AutoCloser(PollingWorker):
     """Polls every `interval_s` seconds, at most `batch` due tickets per tenant a round; the clock
     (and `close_after`) are the use cases', so the poll and the domain agree on what is due."""
 
     def __init__(self, tickets: Tickets, *, interval_s: float = 5.0, batch: int = 100) -> None:
+        # A ticket closes days after its solve, so seconds do not matter: every round waits its
+        # interval, even one that closed a full batch, which keeps the load on the store flat.
+        super().__init__("auto-close", interval_s, again_when_busy=False)
         self.tickets = tickets
-        self.interval_s = interval_s
         self.batch = batch
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        log.info("auto-close running", interval_s=self.interval_s)
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval_s)
-        log.info("auto-close stopped")
-
-    def stop(self) -> None:
-        """Finish the ticket in hand and return from `run`; safe from any thread."""
-        self._stop.set()
 
     def run_once(self) -> int:
         """Close the tickets due now; returns how many this worker closed."""
         closed = 0
         for tenant, ticket_id in self.tickets.store.due_for_close(self.tickets.clock.now(), self.batch):
-            if self._stop.is_set():
+            if self.stopping:
                 break
             closed += self.close(tenant, ticket_id)
         return closed

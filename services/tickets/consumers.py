@@ -34,7 +34,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from helpline.domain import from_timestamp
+from helpline.domain import NotFoundError, from_timestamp, new_id
 from helpline.events import Envelope, EventError
 from helpline.logging import get_logger
 from helpline.topics import topic_for_domain
@@ -48,7 +48,7 @@ from services.tickets.domain.convert import (
 )
 from services.tickets.domain.errors import DomainError
 from services.tickets.domain.model import SYSTEM, Actor, AuthorType, Channel, Department, Priority, Ticket
-from services.tickets.usecases import NotFoundError, Tickets, new_id
+from services.tickets.usecases import Tickets
 
 log = get_logger(__name__)
 
@@ -101,7 +101,7 @@ class TicketEvents:
         try:
             route(envelope.message, envelope)
         except NotFoundError as exc:
-            log.warning("event names no ticket of its tenant; skipped", ticket_id=exc.ticket_id)
+            log.warning("event names no ticket of its tenant; skipped", ticket_id=exc.identifier)
         except DomainError as refusal:
             log.warning(
                 "ticket refused the event's change; skipped", rule=refusal.rule, reason=refusal.message

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from google.protobuf.message import Message
-from ulid import ULID
 
 from helpline.clock import Clock
-from helpline.failures import TransientError
+from helpline.domain import NotFoundError, new_id
+from helpline.optimistic import retry_on_conflict
 from services.tickets.domain.model import Comment, Ticket
 from services.tickets.store import (
     CommentPage,
@@ -23,10 +23,6 @@ from services.tickets.store import (
     TicketStore,
     VersionConflictError,
 )
-
-# A write without If-Match that loses a race is decided again on the fresh ticket; past this many
-# losses the caller hears of the conflict.
-MAX_ATTEMPTS = 5
 
 
 class Decision(Protocol):
@@ -45,12 +41,6 @@ class Decision(Protocol):
     def follow_up(self) -> Ticket | None: ...
 
 
-class NotFoundError(LookupError):
-    def __init__(self, ticket_id: str) -> None:
-        super().__init__(f"no ticket {ticket_id}")
-        self.ticket_id = ticket_id
-
-
 class PreconditionFailedError(Exception):
     """The caller's If-Match (expected version) is not the ticket's version."""
 
@@ -60,23 +50,11 @@ class PreconditionFailedError(Exception):
         self.current = current
 
 
-class ContendedError(TransientError):
-    """Every attempt lost a race to another writer; the caller may retry later."""
-
-    def __init__(self, ticket_id: str) -> None:
-        super().__init__(f"ticket {ticket_id} is changing too fast; try again")
-
-
 @dataclass(frozen=True)
 class Changed:
     ticket: Ticket
     comment: Comment | None = None
     follow_up: Ticket | None = None
-
-
-def new_id() -> str:
-    """ULIDs: unique without coordination and sortable by creation time."""
-    return str(ULID())
 
 
 class Tickets:
@@ -88,7 +66,7 @@ class Tickets:
     def get(self, tenant: str, ticket_id: str) -> Ticket:
         ticket = self.store.get(tenant, ticket_id)
         if ticket is None:
-            raise NotFoundError(ticket_id)
+            raise NotFoundError("ticket", ticket_id)
         return ticket
 
     def comments(self, tenant: str, ticket_id: str, *, page_size: int, cursor: str = "") -> CommentPage:
@@ -128,7 +106,8 @@ class Tickets:
     ) -> Changed:
         """Apply a command. With `expected_version` (If-Match) a stale ticket is a 412; without it a
         lost race is decided again on the fresh ticket."""
-        for _ in range(MAX_ATTEMPTS):
+
+        def attempt() -> Changed:
             current = self.get(tenant, ticket_id)
             if expected_version is not None and current.version != expected_version:
                 raise PreconditionFailedError(expected_version, current.version)
@@ -143,6 +122,7 @@ class Tickets:
             except VersionConflictError as conflict:
                 if expected_version is not None:
                     raise PreconditionFailedError(expected_version, conflict.current) from conflict
-                continue
+                raise
             return Changed(decision.ticket, decision.comment)
-        raise ContendedError(ticket_id)
+
+        return retry_on_conflict(attempt, f"ticket {ticket_id}", conflict=VersionConflictError)

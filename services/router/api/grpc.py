@@ -24,12 +24,12 @@ from typing import Any
 import grpc
 
 from helpline.auth import current_tenant, key_still_valid
-from helpline.domain import duration, from_timestamp, timestamp
+from helpline.domain import NotFoundError, duration, from_timestamp, timestamp
 from helpline.grpc import Refusal, answers_refusals
+from helpline.optimistic import ContendedError
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
 from services.router.contacts import NewContact
-from services.router.core import ContendedError, NotFoundError
 from services.router.desk_feed import DeskFeed, Subscription
 from services.router.domain.calls import require_text, span
 from services.router.domain.contact import Contact, ContactStatus

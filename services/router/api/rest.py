@@ -18,11 +18,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Response
 
 from helpline.auth import ApiKeyStore, Principal
+from helpline.domain import NotFoundError
+from helpline.optimistic import ContendedError
 from helpline.paging import DEFAULT_PAGE_SIZE, Cursor, Limit, by_id, paged
 from helpline.rest import (
     ProblemError,
     admits,
     authorized_router,
+    etag,
+    parse_if_match,
     problem_responses,
 )
 from helpline.roles import Access
@@ -41,7 +45,6 @@ from services.router.api.schemas import (
 )
 from services.router.api.schemas_queue import QueueIn, QueueList, QueueOut
 from services.router.catalog import Catalog
-from services.router.core import ContendedError, NotFoundError
 from services.router.domain.errors import InvalidConfiguration
 from services.router.engine import Router
 
@@ -54,20 +57,6 @@ ResourceId = Annotated[str, Path(pattern=ID_PATTERN)]
 SkillPath = Annotated[str, Path(pattern=SKILL_PATTERN)]
 # The catalog's rule for a stale expected version.
 STALE_RULE = "version_mismatch"
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(if_match: str | None) -> int | None:
-    """`If-Match: "7"` (or `W/"7"`, or a bare 7) pins the version a write applies to."""
-    if if_match is None:
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ProblemError(400, "Bad Request", f'If-Match must be an ETag such as "3", not {if_match!r}')
-    return int(text)
 
 
 @contextmanager

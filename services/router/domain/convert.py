@@ -8,12 +8,11 @@ offer timeout, a 60 s resume window, voice capacity 1) to the fields left unset.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
 
-from helpline.domain import duration, enum_from_proto, reverse
+from helpline.domain import EnumReader, duration, enum_map
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
 from helpline.vocabulary import DEPARTMENT_TO_PROTO as DEPARTMENT_TO_PROTO
 from helpline.vocabulary import PRIORITY_TO_PROTO as PRIORITY_TO_PROTO
@@ -24,116 +23,34 @@ from services.router.domain.model import (
     AgentStatus,
     Channel,
     CrossChannelRule,
-    Department,
     OverflowStep,
-    Priority,
     Queue,
     QueueMembership,
     RoutingProfile,
     SkillRequirement,
     SlaReaction,
     Strategy,
-    Tier,
     TimeoutAction,
 )
 
-CHANNEL_TO_PROTO: Mapping[Channel, common_pb2.Channel.ValueType] = {
-    Channel.VOICE: common_pb2.CHANNEL_VOICE,
-    Channel.CHAT: common_pb2.CHANNEL_CHAT,
-    Channel.EMAIL: common_pb2.CHANNEL_EMAIL,
-    Channel.SMS: common_pb2.CHANNEL_SMS,
-    Channel.SOCIAL: common_pb2.CHANNEL_SOCIAL,
-    Channel.WEB_FORM: common_pb2.CHANNEL_WEB_FORM,
-    Channel.CALLBACK: common_pb2.CHANNEL_CALLBACK,
-    Channel.TASK: common_pb2.CHANNEL_TASK,
-    Channel.SELF_SERVICE: common_pb2.CHANNEL_SELF_SERVICE,
-    Channel.BOT: common_pb2.CHANNEL_BOT,
-}
-AGENT_STATUS_TO_PROTO: Mapping[AgentStatus, common_pb2.AgentStatus.ValueType] = {
-    AgentStatus.OFFLINE: common_pb2.AGENT_STATUS_OFFLINE,
-    AgentStatus.AVAILABLE: common_pb2.AGENT_STATUS_AVAILABLE,
-    AgentStatus.AWAY: common_pb2.AGENT_STATUS_AWAY,
-}
-AGENT_STATE_TO_PROTO: Mapping[AgentState, common_pb2.AgentState.ValueType] = {
-    AgentState.IDLE: common_pb2.AGENT_STATE_IDLE,
-    AgentState.OFFERED: common_pb2.AGENT_STATE_OFFERED,
-    AgentState.BUSY: common_pb2.AGENT_STATE_BUSY,
-    AgentState.AFTER_CONTACT_WORK: common_pb2.AGENT_STATE_AFTER_CONTACT_WORK,
-    AgentState.MISSED: common_pb2.AGENT_STATE_MISSED,
-}
-STRATEGY_TO_PROTO: Mapping[Strategy, common_pb2.RoutingStrategy.ValueType] = {
-    Strategy.LONGEST_IDLE: common_pb2.ROUTING_STRATEGY_LONGEST_IDLE,
-    Strategy.LEAST_OCCUPIED: common_pb2.ROUTING_STRATEGY_LEAST_OCCUPIED,
-    Strategy.BEST_SKILL: common_pb2.ROUTING_STRATEGY_BEST_SKILL,
-    Strategy.ROUND_ROBIN: common_pb2.ROUTING_STRATEGY_ROUND_ROBIN,
-    Strategy.PREFERRED_AGENT: common_pb2.ROUTING_STRATEGY_PREFERRED_AGENT,
-}
-CROSS_CHANNEL_TO_PROTO: Mapping[CrossChannelRule, common_pb2.CrossChannelRule.ValueType] = {
-    CrossChannelRule.ANY: common_pb2.CROSS_CHANNEL_RULE_ANY,
-    CrossChannelRule.CURRENT_ONLY: common_pb2.CROSS_CHANNEL_RULE_CURRENT_ONLY,
-}
-TIMEOUT_ACTION_TO_PROTO: Mapping[TimeoutAction, common_pb2.TimeoutAction.ValueType] = {
-    TimeoutAction.CALLBACK: common_pb2.TIMEOUT_ACTION_CALLBACK,
-    TimeoutAction.VOICEMAIL: common_pb2.TIMEOUT_ACTION_VOICEMAIL,
-    TimeoutAction.TICKET: common_pb2.TIMEOUT_ACTION_TICKET,
-}
+CHANNEL_TO_PROTO = enum_map(Channel, common_pb2.Channel, "CHANNEL_")
+AGENT_STATUS_TO_PROTO = enum_map(AgentStatus, common_pb2.AgentStatus, "AGENT_STATUS_")
+AGENT_STATE_TO_PROTO = enum_map(AgentState, common_pb2.AgentState, "AGENT_STATE_")
+STRATEGY_TO_PROTO = enum_map(Strategy, common_pb2.RoutingStrategy, "ROUTING_STRATEGY_")
+CROSS_CHANNEL_TO_PROTO = enum_map(CrossChannelRule, common_pb2.CrossChannelRule, "CROSS_CHANNEL_RULE_")
+TIMEOUT_ACTION_TO_PROTO = enum_map(TimeoutAction, common_pb2.TimeoutAction, "TIMEOUT_ACTION_")
+SLA_REACTION_TO_PROTO = enum_map(SlaReaction, common_pb2.SlaReaction, "SLA_REACTION_")
 
-SLA_REACTION_TO_PROTO: Mapping[SlaReaction, common_pb2.SlaReaction.ValueType] = {
-    SlaReaction.NONE: common_pb2.SLA_REACTION_NONE,
-    SlaReaction.RAISE_PRIORITY: common_pb2.SLA_REACTION_RAISE_PRIORITY,
-    SlaReaction.OVERFLOW: common_pb2.SLA_REACTION_OVERFLOW,
-}
-
-_CHANNEL_FROM = reverse(CHANNEL_TO_PROTO)
-_AGENT_STATUS_FROM = reverse(AGENT_STATUS_TO_PROTO)
-_AGENT_STATE_FROM = reverse(AGENT_STATE_TO_PROTO)
-_STRATEGY_FROM = reverse(STRATEGY_TO_PROTO)
-_CROSS_CHANNEL_FROM = reverse(CROSS_CHANNEL_TO_PROTO)
-_PRIORITY_FROM = reverse(PRIORITY_TO_PROTO)
-_DEPARTMENT_FROM = reverse(DEPARTMENT_TO_PROTO)
-_TIER_FROM = reverse(TIER_TO_PROTO)
-_TIMEOUT_ACTION_FROM = reverse(TIMEOUT_ACTION_TO_PROTO)
-_SLA_REACTION_FROM = reverse(SLA_REACTION_TO_PROTO)
-
-
-def channel_from_proto(value: int, default: Channel | None = None) -> Channel:
-    return enum_from_proto(_CHANNEL_FROM, value, "Channel", default, InvalidConfiguration)
-
-
-def agent_status_from_proto(value: int, default: AgentStatus | None = None) -> AgentStatus:
-    return enum_from_proto(_AGENT_STATUS_FROM, value, "AgentStatus", default, InvalidConfiguration)
-
-
-def agent_state_from_proto(value: int, default: AgentState | None = None) -> AgentState:
-    return enum_from_proto(_AGENT_STATE_FROM, value, "AgentState", default, InvalidConfiguration)
-
-
-def strategy_from_proto(value: int, default: Strategy | None = None) -> Strategy:
-    return enum_from_proto(_STRATEGY_FROM, value, "RoutingStrategy", default, InvalidConfiguration)
-
-
-def cross_channel_from_proto(value: int, default: CrossChannelRule | None = None) -> CrossChannelRule:
-    return enum_from_proto(_CROSS_CHANNEL_FROM, value, "CrossChannelRule", default, InvalidConfiguration)
-
-
-def priority_from_proto(value: int, default: Priority | None = None) -> Priority:
-    return enum_from_proto(_PRIORITY_FROM, value, "Priority", default, InvalidConfiguration)
-
-
-def department_from_proto(value: int, default: Department | None = None) -> Department:
-    return enum_from_proto(_DEPARTMENT_FROM, value, "Department", default, InvalidConfiguration)
-
-
-def tier_from_proto(value: int, default: Tier | None = None) -> Tier:
-    return enum_from_proto(_TIER_FROM, value, "Tier", default, InvalidConfiguration)
-
-
-def timeout_action_from_proto(value: int, default: TimeoutAction | None = None) -> TimeoutAction:
-    return enum_from_proto(_TIMEOUT_ACTION_FROM, value, "TimeoutAction", default, InvalidConfiguration)
-
-
-def sla_reaction_from_proto(value: int, default: SlaReaction | None = None) -> SlaReaction:
-    return enum_from_proto(_SLA_REACTION_FROM, value, "SlaReaction", default, InvalidConfiguration)
+channel_from_proto = EnumReader(CHANNEL_TO_PROTO, "Channel", InvalidConfiguration)
+agent_status_from_proto = EnumReader(AGENT_STATUS_TO_PROTO, "AgentStatus", InvalidConfiguration)
+agent_state_from_proto = EnumReader(AGENT_STATE_TO_PROTO, "AgentState", InvalidConfiguration)
+strategy_from_proto = EnumReader(STRATEGY_TO_PROTO, "RoutingStrategy", InvalidConfiguration)
+cross_channel_from_proto = EnumReader(CROSS_CHANNEL_TO_PROTO, "CrossChannelRule", InvalidConfiguration)
+priority_from_proto = EnumReader(PRIORITY_TO_PROTO, "Priority", InvalidConfiguration)
+department_from_proto = EnumReader(DEPARTMENT_TO_PROTO, "Department", InvalidConfiguration)
+tier_from_proto = EnumReader(TIER_TO_PROTO, "Tier", InvalidConfiguration)
+timeout_action_from_proto = EnumReader(TIMEOUT_ACTION_TO_PROTO, "TimeoutAction", InvalidConfiguration)
+sla_reaction_from_proto = EnumReader(SLA_REACTION_TO_PROTO, "SlaReaction", InvalidConfiguration)
 
 
 def _or_default(message: Duration, is_set: bool, default: timedelta) -> timedelta:

@@ -15,7 +15,7 @@ import grpc
 
 from helpline.auth import current_tenant
 from helpline.clock import Clock
-from helpline.domain import DomainError, duration, timestamp
+from helpline.domain import DomainError, NotFoundError, duration, timestamp
 from helpline.grpc import Refusal, answers_refusals
 from helpline.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page
 from helpline.v1 import common_pb2, sla_service_pb2_grpc
@@ -34,12 +34,6 @@ class _InvalidRequestError(DomainError):
     """A request the API cannot serve as sent."""
 
 
-class _NotFoundError(Exception):
-    def __init__(self, kind: str, identifier: str) -> None:
-        super().__init__(f"no {kind} {identifier}")
-        self.kind = kind
-
-
 # -- refusals as status codes ------------------------------------------------------------------
 
 
@@ -48,7 +42,7 @@ def _refusal(exc: Exception) -> Refusal | None:
     which gRPC reports as UNKNOWN with the exception logged."""
     if isinstance(exc, _InvalidRequestError):
         return Refusal(grpc.StatusCode.INVALID_ARGUMENT, exc.rule, exc.message)
-    if isinstance(exc, _NotFoundError):
+    if isinstance(exc, NotFoundError):
         return Refusal(grpc.StatusCode.NOT_FOUND, f"{exc.kind}_not_found", str(exc))
     if isinstance(exc, DomainError):
         # The stored state cannot be read as asked, e.g. a metric counts the business hours of a
@@ -119,7 +113,7 @@ class SlaServicer(sla_service_pb2_grpc.SlaServiceServicer):
         tickets = self._tickets()
         sla = tickets.get(tenant, ticket_id)
         if sla is None:
-            raise _NotFoundError("ticket", ticket_id)
+            raise NotFoundError("ticket", ticket_id)
         readings = engine.status(sla, self._clock.now(), tickets.config.calendars(tenant))
         return pb.GetTicketSlaStatusResponse(
             ticket_id=sla.ticket_id,
@@ -152,7 +146,7 @@ class SlaServicer(sla_service_pb2_grpc.SlaServiceServicer):
         calendar_id = _required(request.calendar_id, "calendar_id")
         calendar = self._tickets().config.calendar(tenant, calendar_id)
         if calendar is None:
-            raise _NotFoundError("calendar", calendar_id)
+            raise NotFoundError("calendar", calendar_id)
         return pb.GetCalendarResponse(calendar=calendar_proto(calendar))
 
 

@@ -16,7 +16,9 @@ from typing import Any
 import grpc
 
 from helpline.auth import require_principal
+from helpline.domain import NotFoundError, new_id
 from helpline.grpc import Refusal, answers_refusals
+from helpline.optimistic import ContendedError
 from helpline.v1 import ticket_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2_grpc
 from services.tickets.api.authorship import AuthorshipError, actor_of, comment_author
@@ -54,14 +56,7 @@ from services.tickets.store import (
     decode_comment_cursor,
     decode_cursor,
 )
-from services.tickets.usecases import (
-    Changed,
-    ContendedError,
-    NotFoundError,
-    PreconditionFailedError,
-    Tickets,
-    new_id,
-)
+from services.tickets.usecases import Changed, PreconditionFailedError, Tickets
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TicketService"].full_name
 DEFAULT_PAGE_SIZE = 50

@@ -18,10 +18,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from helpline.auth import ApiKeyStore, Principal
+from helpline.domain import NotFoundError, new_id
+from helpline.optimistic import ContendedError
 from helpline.rest import (
     ProblemError,
     admits,
     authorized_router,
+    etag,
+    parse_if_match,
     problem_responses,
 )
 from helpline.roles import Access
@@ -52,13 +56,7 @@ from services.tickets.store import (
     decode_comment_cursor,
     decode_cursor,
 )
-from services.tickets.usecases import (
-    ContendedError,
-    NotFoundError,
-    PreconditionFailedError,
-    Tickets,
-    new_id,
-)
+from services.tickets.usecases import PreconditionFailedError, Tickets
 
 IF_MATCH_DOC = (
     'The ETag the caller last saw (e.g. `"3"`); a stale one is a 412. '
@@ -79,22 +77,6 @@ RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$
 IfMatch = Annotated[str | None, Header(max_length=64, description=IF_MATCH_DOC)]
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(if_match: str | None) -> int | None:
-    """`If-Match: "7"` (or `W/"7"`, or a bare 7) pins the version a write applies to."""
-    if if_match is None:
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ProblemError(
-            400, "Bad Request", f'If-Match must be a ticket ETag such as "3", not {if_match!r}'
-        )
-    return int(text)
-
-
 def not_found(ticket_id: str) -> ProblemError:
     return ProblemError(404, "Not Found", f"no ticket {ticket_id}", ticket_id=ticket_id)
 
@@ -111,7 +93,7 @@ def refusals() -> Iterator[None]:
     try:
         yield
     except NotFoundError as exc:
-        raise not_found(exc.ticket_id) from exc
+        raise not_found(exc.identifier) from exc
     except PreconditionFailedError as exc:
         raise stale(exc) from exc
     except DomainError as exc:

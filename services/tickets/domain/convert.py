@@ -8,10 +8,9 @@ contact) has no contract value: it goes out as CHANNEL_UNSPECIFIED and comes bac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from helpline.domain import enum_from_proto, reverse, timestamp
+from helpline.domain import EnumReader, enum_map, timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2, ticket_service_pb2
 from helpline.vocabulary import DEPARTMENT_TO_PROTO as DEPARTMENT_TO_PROTO
 from helpline.vocabulary import PRIORITY_TO_PROTO as PRIORITY_TO_PROTO
@@ -22,86 +21,26 @@ from services.tickets.domain.model import (
     AuthorType,
     Channel,
     Comment,
-    Department,
-    Priority,
     Status,
     Ticket,
     TicketType,
-    Tier,
 )
 
-STATUS_TO_PROTO: Mapping[Status, common_pb2.TicketStatus.ValueType] = {
-    Status.NEW: common_pb2.TICKET_STATUS_NEW,
-    Status.OPEN: common_pb2.TICKET_STATUS_OPEN,
-    Status.PENDING: common_pb2.TICKET_STATUS_PENDING,
-    Status.ON_HOLD: common_pb2.TICKET_STATUS_ON_HOLD,
-    Status.SOLVED: common_pb2.TICKET_STATUS_SOLVED,
-    Status.CLOSED: common_pb2.TICKET_STATUS_CLOSED,
-}
-TYPE_TO_PROTO: Mapping[TicketType, common_pb2.TicketType.ValueType] = {
-    TicketType.QUESTION: common_pb2.TICKET_TYPE_QUESTION,
-    TicketType.INCIDENT: common_pb2.TICKET_TYPE_INCIDENT,
-    TicketType.PROBLEM: common_pb2.TICKET_TYPE_PROBLEM,
-    TicketType.TASK: common_pb2.TICKET_TYPE_TASK,
-    TicketType.COMPLAINT: common_pb2.TICKET_TYPE_COMPLAINT,
-    TicketType.FEEDBACK: common_pb2.TICKET_TYPE_FEEDBACK,
-    TicketType.FIELD_SERVICE: common_pb2.TICKET_TYPE_FIELD_SERVICE,
-}
-AUTHOR_TYPE_TO_PROTO: Mapping[AuthorType, common_pb2.AuthorType.ValueType] = {
-    AuthorType.AGENT: common_pb2.AUTHOR_TYPE_AGENT,
-    AuthorType.CUSTOMER: common_pb2.AUTHOR_TYPE_CUSTOMER,
-    AuthorType.SYSTEM: common_pb2.AUTHOR_TYPE_SYSTEM,
-}
-CHANNEL_TO_PROTO: Mapping[Channel, common_pb2.Channel.ValueType] = {
-    Channel.VOICE: common_pb2.CHANNEL_VOICE,
-    Channel.CHAT: common_pb2.CHANNEL_CHAT,
-    Channel.EMAIL: common_pb2.CHANNEL_EMAIL,
-    Channel.SMS: common_pb2.CHANNEL_SMS,
-    Channel.SOCIAL: common_pb2.CHANNEL_SOCIAL,
-    Channel.WEB_FORM: common_pb2.CHANNEL_WEB_FORM,
-    Channel.CALLBACK: common_pb2.CHANNEL_CALLBACK,
-    Channel.TASK: common_pb2.CHANNEL_TASK,
-    Channel.SELF_SERVICE: common_pb2.CHANNEL_SELF_SERVICE,
-    Channel.BOT: common_pb2.CHANNEL_BOT,
-    Channel.API: common_pb2.CHANNEL_UNSPECIFIED,
-}
+STATUS_TO_PROTO = enum_map(Status, common_pb2.TicketStatus, "TICKET_STATUS_")
+TYPE_TO_PROTO = enum_map(TicketType, common_pb2.TicketType, "TICKET_TYPE_")
+AUTHOR_TYPE_TO_PROTO = enum_map(AuthorType, common_pb2.AuthorType, "AUTHOR_TYPE_")
+CHANNEL_TO_PROTO = enum_map(
+    Channel, common_pb2.Channel, "CHANNEL_", {Channel.API: common_pb2.CHANNEL_UNSPECIFIED}
+)
 
-_STATUS_FROM = reverse(STATUS_TO_PROTO)
-_TYPE_FROM = reverse(TYPE_TO_PROTO)
-_PRIORITY_FROM = reverse(PRIORITY_TO_PROTO)
-_DEPARTMENT_FROM = reverse(DEPARTMENT_TO_PROTO)
-_TIER_FROM = reverse(TIER_TO_PROTO)
-_AUTHOR_TYPE_FROM = reverse(AUTHOR_TYPE_TO_PROTO)
-_CHANNEL_FROM = reverse(CHANNEL_TO_PROTO)
-
-
-def status_from_proto(value: int, default: Status | None = None) -> Status:
-    return enum_from_proto(_STATUS_FROM, value, "TicketStatus", default, InvalidCommand)
-
-
-def type_from_proto(value: int, default: TicketType | None = None) -> TicketType:
-    return enum_from_proto(_TYPE_FROM, value, "TicketType", default, InvalidCommand)
-
-
-def priority_from_proto(value: int, default: Priority | None = None) -> Priority:
-    return enum_from_proto(_PRIORITY_FROM, value, "Priority", default, InvalidCommand)
-
-
-def department_from_proto(value: int, default: Department | None = None) -> Department:
-    return enum_from_proto(_DEPARTMENT_FROM, value, "Department", default, InvalidCommand)
-
-
-def tier_from_proto(value: int, default: Tier | None = None) -> Tier:
-    return enum_from_proto(_TIER_FROM, value, "Tier", default, InvalidCommand)
-
-
-def author_type_from_proto(value: int, default: AuthorType | None = None) -> AuthorType:
-    return enum_from_proto(_AUTHOR_TYPE_FROM, value, "AuthorType", default, InvalidCommand)
-
-
-def channel_from_proto(value: int) -> Channel:
-    # CHANNEL_UNSPECIFIED is taken by Channel.API, so every known value has a meaning.
-    return enum_from_proto(_CHANNEL_FROM, value, "Channel", None, InvalidCommand)
+status_from_proto = EnumReader(STATUS_TO_PROTO, "TicketStatus", InvalidCommand)
+type_from_proto = EnumReader(TYPE_TO_PROTO, "TicketType", InvalidCommand)
+priority_from_proto = EnumReader(PRIORITY_TO_PROTO, "Priority", InvalidCommand)
+department_from_proto = EnumReader(DEPARTMENT_TO_PROTO, "Department", InvalidCommand)
+tier_from_proto = EnumReader(TIER_TO_PROTO, "Tier", InvalidCommand)
+author_type_from_proto = EnumReader(AUTHOR_TYPE_TO_PROTO, "AuthorType", InvalidCommand)
+# CHANNEL_UNSPECIFIED is taken by Channel.API, so every known value has a meaning.
+channel_from_proto = EnumReader(CHANNEL_TO_PROTO, "Channel", InvalidCommand)
 
 
 def actor_to_proto(actor: Actor) -> common_pb2.Actor:

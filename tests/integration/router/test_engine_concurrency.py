@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 from helpline.clock import FakeClock
+from helpline.optimistic import ContendedError
 from services.router.catalog import AgentConfig
 from services.router.contacts import NewContact
-from services.router.core import ContendedError
 from services.router.domain.contact import ContactStatus
 from services.router.domain.errors import DomainError
 from services.router.domain.model import (

@@ -11,10 +11,10 @@ import pytest
 import redis
 
 from helpline.clock import FakeClock
+from helpline.domain import NotFoundError
 from helpline.v1 import queue_events_pb2
 from services.router.catalog import AgentConfig
 from services.router.contacts import NewContact
-from services.router.core import NotFoundError
 from services.router.domain import calls
 from services.router.domain.contact import ContactContext
 from services.router.domain.errors import InvalidConfiguration

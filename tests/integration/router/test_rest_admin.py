@@ -11,8 +11,8 @@ import pytest
 import redis
 from httpx import Response
 
+from helpline.optimistic import ContendedError
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
-from services.router.core import ContendedError
 from services.router.domain.model import AgentStatus
 from services.router.engine import Router
 from tests.integration.api_checks import ok, problem

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from bench.redis_keys import unlink_matching
 from helpline.clock import FakeClock
+from helpline.domain import NotFoundError
 from helpline.v1 import router_service_pb2
 from services.router.catalog import AgentConfig
 from services.router.contacts import NewContact
-from services.router.core import NotFoundError
 from services.router.domain.contact import ContactContext, ContactStatus
 from services.router.domain.errors import DomainError
 from services.router.domain.model import (

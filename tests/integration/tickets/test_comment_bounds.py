@@ -26,6 +26,7 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 
 from helpline.auth import ApiKeyStore
+from helpline.domain import new_id
 from helpline.events import Envelope, from_record
 from helpline.service import ServiceRuntime
 from helpline.v1 import common_pb2
@@ -35,7 +36,6 @@ from services.tickets.app import TicketsSettings, build
 from services.tickets.domain import commands
 from services.tickets.domain.model import Actor, AuthorType, Ticket
 from services.tickets.store import TOPIC, TicketStore, encode_comment_cursor
-from services.tickets.usecases import new_id
 from tests.integration.api_checks import problem, refused
 from tests.integration.helpers import wait_until
 from tests.stack_provider import Endpoints

@@ -11,9 +11,10 @@ import redis
 from google.protobuf.message import Message
 
 from helpline.clock import FakeClock
+from helpline.domain import NotFoundError
 from services.tickets.domain.model import Comment, Priority, Ticket
 from services.tickets.store import OUTBOX_STREAM, TicketStore
-from services.tickets.usecases import NotFoundError, PreconditionFailedError, Tickets
+from services.tickets.usecases import PreconditionFailedError, Tickets
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

@@ -22,6 +22,7 @@ from services.router.domain.model import (
     Priority,
     QueueMembership,
     SkillRequirement,
+    SlaReaction,
     Strategy,
     Tier,
     TimeoutAction,
@@ -38,6 +39,7 @@ ROUND_TRIPS: list[tuple[type[StrEnum], Mapping[Any, int], Callable[..., Any]]] =
     (Department, convert.DEPARTMENT_TO_PROTO, convert.department_from_proto),
     (Tier, convert.TIER_TO_PROTO, convert.tier_from_proto),
     (TimeoutAction, convert.TIMEOUT_ACTION_TO_PROTO, convert.timeout_action_from_proto),
+    (SlaReaction, convert.SLA_REACTION_TO_PROTO, convert.sla_reaction_from_proto),
 ]
 
 

@@ -1,0 +1,69 @@
+"""PollingWorker: the loop the router's and the SLA's timers and the tickets' auto-close run on."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from helpline.polling import PollingWorker
+
+
+class Rounds(PollingWorker):
+    """Finds `backlog` items of work, one a round, then none; stops itself after `rounds` rounds."""
+
+    def __init__(self, *, backlog: int, rounds: int, again_when_busy: bool, interval_s: float = 0.5) -> None:
+        super().__init__("test rounds", interval_s, again_when_busy=again_when_busy)
+        self.backlog = backlog
+        self.rounds = rounds
+        self.times: list[float] = []
+
+    def run_once(self) -> int:
+        self.times.append(time.monotonic())
+        if len(self.times) >= self.rounds:
+            self.stop()
+        found = 1 if self.backlog else 0
+        self.backlog -= found
+        return found
+
+
+def gaps(worker: Rounds) -> list[float]:
+    return [later - earlier for earlier, later in zip(worker.times, worker.times[1:], strict=False)]
+
+
+def test_a_busy_round_is_followed_at_once_and_an_idle_one_waits() -> None:
+    worker = Rounds(backlog=3, rounds=5, again_when_busy=True)
+    worker.run()
+    busy, idle = gaps(worker)[:3], gaps(worker)[3:]
+    assert all(gap < 0.25 for gap in busy)
+    assert all(gap >= 0.5 for gap in idle)
+
+
+def test_without_again_when_busy_every_round_waits() -> None:
+    worker = Rounds(backlog=3, rounds=3, again_when_busy=False)
+    worker.run()
+    assert all(gap >= 0.5 for gap in gaps(worker))
+
+
+def test_stop_ends_the_wait_at_once() -> None:
+    worker = Rounds(backlog=0, rounds=1_000, again_when_busy=True, interval_s=60)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    while not worker.times:
+        time.sleep(0.01)
+    started = time.monotonic()
+    worker.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 1
+    assert worker.stopping
+
+
+def test_a_failed_round_raises_out_of_run_for_the_runtime_to_handle() -> None:
+    class Failing(Rounds):
+        def run_once(self) -> int:
+            raise ConnectionError("redis away")
+
+    with pytest.raises(ConnectionError):
+        Failing(backlog=0, rounds=1, again_when_busy=True).run()
