@@ -19,13 +19,12 @@ what the record handler's own idempotence absorbs.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -36,6 +35,7 @@ from helpline.failures import Backoff, OutageLog, is_transient
 from helpline.kafka_options import translate
 from helpline.logging import get_logger
 from helpline.producer import Delivered, Delivery, Producer
+from helpline.records import Header, OutgoingRecord, PermanentError, Record
 from helpline.topics import dlq_topic
 
 log = get_logger(__name__)
@@ -45,36 +45,20 @@ log = get_logger(__name__)
 COMMIT_INTERVAL_S = 0.2
 LAG_REPORT_INTERVAL_S = 1.0
 
-Header = tuple[str, bytes]
 
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A consumed record, as handlers get it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[Header]
-
-    @classmethod
-    def of(cls, message: confluent_kafka.Message) -> Record:
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        if topic is None or partition is None or offset is None:
-            raise ValueError("a consumed message without its coordinates")
-        # Helpline consumers never set a header deserialiser: values are the bytes sent.
-        headers = cast(list[Header], message.headers() or [])
-        return cls(topic, partition, offset, message.key(), message.value(), headers)
+def record_of(message: confluent_kafka.Message) -> Record:
+    """A consumed message as handlers get it."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("a consumed message without its coordinates")
+    # Helpline consumers never set a header deserialiser: values are the bytes sent.
+    headers = cast(list[Header], message.headers() or [])
+    return Record(topic, partition, offset, message.key(), message.value(), headers)
 
 
 Handler = Callable[[Record], None]
 # Handles records in order and returns how many it handled.
 BatchHandler = Callable[[Sequence[Record]], int]
-
-# The `type` label of a record whose CloudEvents type is missing, unreadable or not a Helpline event.
-UNKNOWN_EVENT_TYPE = "unknown"
 
 DLQ_HEADERS = (
     "dlq_error",
@@ -87,21 +71,6 @@ DLQ_HEADERS = (
     "dlq_failed_at",
     "dlq_reason",
 )
-
-
-class PermanentError(Exception):
-    """A record that can never succeed (undecodable, invalid): skip the retries, go to the DLQ.
-    A `reason` (a short code, e.g. `unsigned`) goes with it as the `dlq_reason` header."""
-
-    reason = ""
-
-
-@dataclass(frozen=True)
-class OutgoingRecord:
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    headers: list[Header] = field(default_factory=list)
 
 
 def make_producer(bootstrap: str, client_id: str, **overrides: Any) -> Producer:
@@ -140,17 +109,13 @@ class RetryPolicy:
 class BusMetrics:
     """Consumer-side platform metrics; the registry is injected so tests stay isolated.
 
-    Records are labelled with their CloudEvents type only when the event registry knows it, so a
-    producer cannot mint label values; anything else is `unknown`.
+    `event_type` names a record's event type for the `type` label (helpline.events.event_type_label:
+    the type when the event registry knows it, so a producer cannot mint label values); the
+    transport reads no envelope itself.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        # Imported here because helpline.events imports this module.
-        from helpline.events import STRUCTURED_JSON
-        from helpline.events import registry as event_registry
-
-        self._structured = STRUCTURED_JSON.encode()
-        self._known_types = frozenset(event_registry().types())
+    def __init__(self, registry: CollectorRegistry, event_type: Callable[[Record], str]) -> None:
+        self.event_type = event_type
         self.handled = Counter(
             "helpline_events_handled_total",
             "Records handled by event type and outcome (ok, dlq).",
@@ -183,16 +148,6 @@ class BusMetrics:
             registry=registry,
         )
 
-    def event_type(self, record: Record) -> str:
-        """The record's CloudEvents type for the `type` label, read where helpline.events reads it:
-        the structured JSON when the content type says so, else the `ce_type` header."""
-        try:
-            found = self._read_type(record)
-        # Whatever the record holds, labelling it must not fail it: the handler decides its fate.
-        except Exception:
-            return UNKNOWN_EVENT_TYPE
-        return found if isinstance(found, str) and found in self._known_types else UNKNOWN_EVENT_TYPE
-
     def count_batch(self, records: Sequence[Record], seconds: float) -> None:
         """A batch handled at once: each record counted ok, and timed as its share of the batch."""
         for (topic, event_type), count in collections.Counter(
@@ -204,24 +159,6 @@ class BusMetrics:
             timer = self.handle_seconds.labels(topic)
             for _ in range(count):
                 timer.observe(share)
-
-    def _read_type(self, record: Record) -> object:
-        # The last header of a name counts, as in helpline.events' map of them; read from the end
-        # without building that map, since every record pays for this.
-        content_type = event_type = None
-        for name, raw in reversed(record.headers or ()):
-            lowered = name.lower()
-            if lowered == "ce_type" and event_type is None:
-                event_type = raw
-            elif lowered == "content-type" and content_type is None:
-                content_type = raw
-            if content_type is not None and event_type is not None:
-                break
-        if content_type is not None and content_type.startswith(self._structured):
-            # A second parse of the value (the handler parses it too), paid only by structured
-            # ingress events; Helpline's own binary events need just the header.
-            return json.loads(record.value).get("type") if record.value is not None else None
-        return (event_type or b"").decode()
 
 
 _Partitions = list[confluent_kafka.TopicPartition]
@@ -365,7 +302,7 @@ class ConsumerLoop:
         for message in messages:
             error = message.error()
             if error is None:
-                records.append(Record.of(message))
+                records.append(record_of(message))
                 self._consumer_errors.recovered()
             elif error.fatal():
                 raise confluent_kafka.KafkaException(error)
@@ -507,7 +444,7 @@ class ConsumerLoop:
         """Handle the first pending record to its end (handled or dead-lettered), or until its
         partition is taken from this consumer while an outage is ridden out."""
         started = time.monotonic()
-        event_type = self.metrics.event_type(record) if self.metrics else UNKNOWN_EVENT_TYPE
+        event_type = self.metrics.event_type(record) if self.metrics else ""
         outage = OutageLog(f"handler of {record.topic}")
         failures = 0
         while True:

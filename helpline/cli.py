@@ -359,9 +359,10 @@ def publish(
     """Publish one event, encoded as a CloudEvent with its protobuf message."""
     from google.protobuf import json_format
 
-    from helpline.bus import OutgoingRecord, make_producer
+    from helpline.bus import make_producer
     from helpline.bus import publish as publish_record
     from helpline.events import Envelope, EventError, registry, signed, to_record, to_structured_json
+    from helpline.records import OutgoingRecord
     from helpline.topics import spec as topic_spec
     from helpline.topics import topic_for_domain
 

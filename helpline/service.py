@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter
 from helpline.auth import ApiKeyStore
 from helpline.bus import BatchHandler, BusMetrics, ConsumerLoop, Handler, RetryPolicy, make_producer
 from helpline.durability import ReplicaBarrier
+from helpline.events import event_type_label
 from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
 from helpline.health import (
@@ -86,7 +87,7 @@ class ServiceRuntime:
         self.barrier = ReplicaBarrier(
             self.redis, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
         )
-        self.bus_metrics = BusMetrics(self.registry)
+        self.bus_metrics = BusMetrics(self.registry, event_type_label)
         self.outbox_metrics = OutboxMetrics(self.registry)
         self.worker_restarts = Counter(
             "helpline_worker_restarts_total",

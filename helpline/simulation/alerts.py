@@ -12,7 +12,7 @@ from typing import Any
 
 import confluent_kafka
 
-from helpline.bus import Record
+from helpline.bus import record_of
 from helpline.events import EventError, from_record
 from helpline.kafka_options import translate
 
@@ -66,7 +66,7 @@ class SlaAlerts:
 
     def _count(self, message: confluent_kafka.Message) -> None:
         try:
-            record = Record.of(message)
+            record = record_of(message)
             event = from_record(record.headers, record.value, record.key).message
         except EventError:
             return

@@ -19,9 +19,10 @@ from typing import Any, TypedDict, TypeVar
 import grpc
 import httpx
 
-from helpline.bus import OutgoingRecord, make_producer, send
+from helpline.bus import make_producer, send
 from helpline.ingress_signing import IngressKey
 from helpline.producer import Delivery, DeliveryError
+from helpline.records import OutgoingRecord
 from helpline.simulation.alerts import SlaAlerts
 from helpline.simulation.clock import SimClock
 from helpline.simulation.desktop import Desktop, WaitingTicket

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from helpline.bus import ConsumerLoop, Record, make_producer
+from helpline.bus import ConsumerLoop, make_producer
 from helpline.producer import Delivered, Delivery
+from helpline.records import Record
 from helpline.settings import load_settings
 from helpline.topics import TopicSpec, ensure_topics
 from tests.integration.helpers import wait_until

@@ -23,7 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
-from helpline.bus import OutgoingRecord, make_producer, publish
+from helpline.bus import make_producer, publish
 from helpline.clock import FakeClock
 from helpline.events import (
     STRUCTURED_JSON,
@@ -37,6 +37,7 @@ from helpline.events import (
 from helpline.ingress_secrets import CACHE_SECONDS, IngressSecrets
 from helpline.ingress_signing import IngressKey
 from helpline.outbox import decode_headers
+from helpline.records import OutgoingRecord
 from helpline.service import ServiceRuntime
 from helpline.settings import load_settings
 from helpline.topics import dlq_topic, ensure_topics, spec
