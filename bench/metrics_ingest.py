@@ -71,7 +71,7 @@ from helpline.events import new_event, to_record
 from helpline.local_stack import REPO_ROOT, StackConfig, ensure_kafka_jars, free_port
 from helpline.logging import configure_logging
 from helpline.records import OutgoingRecord
-from helpline.topics import ensure_topics
+from helpline.topic_admin import ensure_topics
 from helpline.v1 import (
     agent_events_pb2,
     common_pb2,

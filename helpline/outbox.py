@@ -37,8 +37,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from helpline.bus import send
 from helpline.failures import Backoff, OutageLog, StoppedError, is_transient, until_available
+from helpline.kafka.port import Delivery, ProduceError, Producer
 from helpline.logging import get_logger
-from helpline.producer import Delivery, ProduceError, Producer
 from helpline.records import OutgoingRecord
 
 log = get_logger(__name__)

@@ -37,15 +37,16 @@ from helpline.health import (
     redis_check,
 )
 from helpline.ingress_secrets import IngressSecrets, SecretCache
+from helpline.kafka.port import Producer
 from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
-from helpline.producer import Producer
 from helpline.redis_client import connect
 from helpline.rest import DurableAnswerMiddleware
 from helpline.settings import Settings
 from helpline.tenant_proof import TenantProof
 from helpline.tls import load_server_tls
-from helpline.topics import CATALOG, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import CATALOG
 
 log = get_logger(__name__)
 

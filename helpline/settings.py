@@ -21,7 +21,7 @@ BACKGROUND_THREADS = 24
 
 
 class TopicLayout(TypedDict):
-    """The layout arguments of helpline.topics.ensure_topics."""
+    """The layout arguments of helpline.topic_admin.ensure_topics."""
 
     partitions: int
     replication_factor: int
@@ -285,7 +285,7 @@ class Settings(BaseSettings):
         return self.redis_max_connections or self.grpc_max_workers + HTTP_THREADS + BACKGROUND_THREADS
 
     def topic_layout(self) -> TopicLayout:
-        """The keyword arguments of helpline.topics.ensure_topics these settings give."""
+        """The keyword arguments of helpline.topic_admin.ensure_topics these settings give."""
         return {
             "partitions": self.topic_partitions,
             "replication_factor": self.topic_replication_factor,

@@ -21,7 +21,7 @@ import httpx
 
 from helpline.bus import make_producer, send
 from helpline.ingress_signing import IngressKey
-from helpline.producer import Delivery, DeliveryError
+from helpline.kafka.port import Delivery, DeliveryError
 from helpline.records import OutgoingRecord
 from helpline.simulation.alerts import SlaAlerts
 from helpline.simulation.clock import SimClock
@@ -46,7 +46,7 @@ IVR_S = 5.0
 ABANDONING = frozenset({"voice", "chat", "bot"})
 RPC_TIMEOUT_S = 10.0
 # How long the run waits at its end for Kafka's acks: longer than librdkafka keeps trying a record
-# (message.timeout.ms, 120 s in helpline.producer), so each is acked or refused by then.
+# (message.timeout.ms, 120 s in helpline.kafka.confluent), so each is acked or refused by then.
 FLUSH_S = 150.0
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

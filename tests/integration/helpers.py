@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from kafka import KafkaConsumer
 
-from helpline.topics import TopicSpec, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import TopicSpec
 
 
 def make_topic(bootstrap: str, name: str, partitions: int = 3) -> str:

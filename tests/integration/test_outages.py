@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from helpline.bus import BusMetrics, ConsumerLoop, RetryPolicy, make_producer
 from helpline.cli import app
 from helpline.events import event_type_label
+from helpline.kafka.confluent import MESSAGE_MAX_BYTES
 from helpline.outbox import OutboxMetrics, OutboxRelay, OutboxScript, dead_letter_stream, requeue_dead_letters
-from helpline.producer import MESSAGE_MAX_BYTES
 from helpline.records import OutgoingRecord
 from helpline.redis_client import connect
 from helpline.settings import Settings

@@ -7,8 +7,11 @@ from __future__ import annotations
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from helpline.failures import is_transient
+from helpline.kafka.port import KafkaError
 from helpline.settings import load_settings
-from helpline.topics import DLQ_MAX_MESSAGE_BYTES, TopicSpec, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import DLQ_MAX_MESSAGE_BYTES, TopicSpec
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +38,9 @@ def test_the_settings_layout_reaches_every_topic_and_its_dlq(kafka_bootstrap: st
 
 
 def test_more_replicas_than_brokers_is_refused_with_kafkas_reason(kafka_bootstrap: str, unique: str) -> None:
-    with pytest.raises(RuntimeError, match=f"creating topic {unique}.test.layout.* failed"):
+    with pytest.raises(KafkaError, match=f"creating topic {unique}.test.layout.* failed") as refused:
         ensure_topics(
             kafka_bootstrap, [SPEC], prefix=f"{unique}.", replication_factor=3, min_insync_replicas=2
         )
+    # Not retried: no wait makes brokers appear.
+    assert not is_transient(refused.value)

@@ -40,7 +40,8 @@ from helpline.outbox import decode_headers
 from helpline.records import OutgoingRecord
 from helpline.service import ServiceRuntime
 from helpline.settings import load_settings
-from helpline.topics import dlq_topic, ensure_topics, spec
+from helpline.topic_admin import ensure_topics
+from helpline.topics import dlq_topic, spec
 from helpline.v1 import common_pb2, contact_events_pb2, sla_events_pb2
 from services.router.catalog import AgentConfig
 from services.router.consumers import TOPICS, RouterEvents

@@ -1,0 +1,3 @@
+"""Helpline's Kafka port: the only package that imports a Kafka client (an import-linter contract
+holds everyone else to it). `port` says what a producer, a consumer and the topic admin do;
+`clients` builds them on a backend (`confluent`: librdkafka); `options` names their settings."""
