@@ -16,6 +16,8 @@ from typing import Any, cast
 
 import confluent_kafka
 from confluent_kafka import admin as confluent_admin
+from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewTopic as ConfluentNewTopic
 
 from helpline.failures import OutageLog
@@ -41,6 +43,18 @@ MAX_BLOCK_S = 60.0
 # `max.message.bytes` (helpline.topics), so the broker, whose limit is the topic's, is the one that
 # refuses, and room for a dead-lettered record's extra headers.
 MESSAGE_MAX_BYTES = 1_200_000
+
+# How long a question about offsets waits for the cluster's answer.
+OFFSETS_TIMEOUT_S = 10.0
+# A partition's leader not known where asked yet: the answer comes once the metadata catches up.
+LEADER_MOVED = frozenset(
+    {
+        confluent_kafka.KafkaError.NOT_LEADER_FOR_PARTITION,
+        confluent_kafka.KafkaError.LEADER_NOT_AVAILABLE,
+        confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+        confluent_kafka.KafkaError._UNKNOWN_PARTITION,
+    }
+)
 
 _K = confluent_kafka.KafkaError
 # What the broker or librdkafka answers for a record that can never be written as it is. Anything
@@ -227,8 +241,13 @@ class ConfluentConsumer:
         return sorted(found.partitions)
 
     def assign(self, partitions: Sequence[TopicPartition], start: Start) -> None:
-        offset = confluent_kafka.OFFSET_BEGINNING if start is Start.BEGINNING else confluent_kafka.OFFSET_END
-        self._consumer.assign([confluent_kafka.TopicPartition(t, p, offset) for t, p in partitions])
+        if start is Start.BEGINNING:
+            offsets = dict.fromkeys(partitions, confluent_kafka.OFFSET_BEGINNING)
+        else:
+            # The end as it is now: librdkafka's logical OFFSET_END is looked up only when fetching
+            # starts, and would skip what is written meanwhile.
+            offsets = self.end_offsets(partitions)
+        self._consumer.assign([confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()])
 
     def poll(self, timeout_s: float, max_records: int) -> list[Record]:
         # `consume` would wait for a full batch or the timeout: the first message as soon as it comes.
@@ -266,6 +285,39 @@ class ConfluentConsumer:
 
     def resume(self) -> None:
         self._consumer.resume(self._consumer.assignment())
+
+    def _watermarks(self, partition: TopicPartition) -> tuple[int, int]:
+        # librdkafka answers at once what a leader just elected or moved says, where kafka-python
+        # and the Java client retry: so does this, within the timeout.
+        deadline = time.monotonic() + OFFSETS_TIMEOUT_S
+        while True:
+            try:
+                low, high = self._consumer.get_watermark_offsets(
+                    confluent_kafka.TopicPartition(*partition), timeout=OFFSETS_TIMEOUT_S
+                )
+            except confluent_kafka.KafkaException as exc:
+                error = _raised(exc)
+                if error.code not in LEADER_MOVED or time.monotonic() > deadline:
+                    raise error from exc
+                time.sleep(0.1)
+                continue
+            return int(low), int(high)
+
+    def beginning_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return {p: self._watermarks(p)[0] for p in partitions}
+
+    def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return {p: self._watermarks(p)[1] for p in partitions}
+
+    def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        try:
+            found = self._consumer.committed(
+                [confluent_kafka.TopicPartition(*p) for p in partitions], timeout=OFFSETS_TIMEOUT_S
+            )
+        except confluent_kafka.KafkaException as exc:
+            raise _raised(exc) from exc
+        # A partition without a commit comes back with a negative (logical) offset.
+        return {TopicPartition(p.topic, p.partition): max(p.offset, 0) for p in found}
 
     def lag(self) -> dict[str, int]:
         by_topic: dict[str, int] = {}
@@ -351,6 +403,14 @@ class ConfluentAdmin:
             if time.monotonic() > deadline:
                 raise KafkaError(f"topics {sorted(missing)} not in the cluster's metadata after {timeout} s")
             time.sleep(0.1)
+
+    def configs(self, topic: str) -> dict[str, str]:
+        resource = ConfigResource(ResourceType.TOPIC, topic)
+        try:
+            entries = self._admin.describe_configs([resource])[resource].result(timeout=self._timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise _raised(exc) from exc
+        return {name: entry.value for name, entry in entries.items()}
 
     def brokers(self) -> int:
         return len(self._metadata().brokers)

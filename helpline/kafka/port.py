@@ -130,6 +130,15 @@ class Consumer(Protocol):
     def resume(self) -> None:
         """Fetch every assigned partition again, from the position after the last record polled."""
 
+    def beginning_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The first offset each partition still holds."""
+
+    def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset the next record written to each partition gets."""
+
+    def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The consumer's group's committed offsets; 0 where it committed none."""
+
     def lag(self) -> dict[str, int]:
         """Records behind the end of the log by topic, summed over the assigned partitions whose end
         is known from a fetch."""
@@ -156,6 +165,9 @@ class Admin(Protocol):
     def create_topics(self, topics: Sequence[NewTopic], timeout: float = 30.0) -> list[str]:
         """Create `topics` and wait until the cluster's metadata has them; returns those created. One
         that exists already (another process created it first) is not an error."""
+
+    def configs(self, topic: str) -> dict[str, str]:
+        """The topic's configuration as the broker applies it, its defaults included."""
 
     def brokers(self) -> int:
         """The brokers the cluster's metadata lists: registered with the controller and unfenced."""

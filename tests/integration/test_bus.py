@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from helpline.bus import BusMetrics, ConsumerLoop, RetryPolicy, make_producer, publish
 from helpline.durability import ReplicaLagError
 from helpline.events import STRUCTURED_JSON, event_type_label, new_event, to_record, to_structured_json
+from helpline.kafka.port import Producer
 from helpline.local_stack import REPO_ROOT
 from helpline.records import OutgoingRecord, PermanentError
 from helpline.v1 import contact_events_pb2
@@ -184,7 +184,7 @@ def test_records_are_counted_by_event_type(kafka_bootstrap: str, unique: str) ->
     assert value("helpline_events_handled_total", type="helpline.made_up.v1", outcome="ok") == 0
 
 
-def redelivered(bootstrap: str, group: str, topic: str, producer: KafkaProducer) -> list[bytes]:
+def redelivered(bootstrap: str, group: str, topic: str, producer: Producer) -> list[bytes]:
     """What a new member of the group gets in its first two seconds: nothing, once all is committed."""
     again: list[bytes] = []
     loop = ConsumerLoop(

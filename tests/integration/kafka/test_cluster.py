@@ -21,7 +21,7 @@ from helpline.settings import load_settings
 from helpline.topic_admin import ensure_topics
 from helpline.topics import TopicSpec
 from tests.integration.helpers import wait_until
-from tests.integration.kafka_cluster import KafkaCluster
+from tests.integration.kafka.cluster import KafkaCluster
 
 pytestmark = pytest.mark.integration
 
