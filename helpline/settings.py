@@ -35,6 +35,11 @@ class Settings(BaseSettings):
 
     service_name: str = Field("helpline", description="Name in logs, metrics and the CloudEvents source.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    kafka_client: Literal["confluent", "kafka-python"] = Field(
+        "confluent",
+        description="The Kafka client library every client of the process runs on: librdkafka "
+        "(confluent) or kafka-python.",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How the Kafka clients connect: plain, TLS, SASL, or SASL over TLS."
     )
@@ -293,8 +298,12 @@ class Settings(BaseSettings):
         }
 
     def kafka_options(self) -> dict[str, Any]:
-        """The connection options every Kafka client of the process takes (kafka-python's names)."""
-        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        """The options every Kafka client of the process takes: which backend runs it
+        (helpline.kafka.clients), and the connection's, under kafka-python's names."""
+        options: dict[str, Any] = {
+            "client": self.kafka_client,
+            "security_protocol": self.kafka_security_protocol,
+        }
         if self.kafka_security_protocol.startswith("SASL_"):
             options |= {
                 "sasl_mechanism": self.kafka_sasl_mechanism,

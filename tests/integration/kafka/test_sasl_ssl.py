@@ -13,6 +13,7 @@ import pytest
 
 from helpline.health import KafkaCheck
 from helpline.kafka.confluent import producer_config
+from helpline.kafka.options import BACKENDS
 from helpline.kafka.port import KafkaError
 from helpline.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER, LocalStack, StackConfig, free_port
 from helpline.settings import Settings, load_settings
@@ -60,11 +61,13 @@ def tls_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
         stack.down()
 
 
+@pytest.mark.parametrize("client", BACKENDS)
 def test_a_service_runtime_round_trips_an_event_over_sasl_ssl(
-    tls_kafka: TlsKafka, redis_url: str, unique: str
+    tls_kafka: TlsKafka, redis_url: str, unique: str, client: str
 ) -> None:
-    """Topics, readiness, the outbox relay's producer and a consumer, all over the SASL_SSL listener."""
-    round_trip(tls_kafka.plain_bootstrap, redis_url, unique, **tls_kafka.settings())
+    """Topics, readiness, the outbox relay's producer and a consumer, all over the SASL_SSL listener,
+    on either backend."""
+    round_trip(tls_kafka.plain_bootstrap, redis_url, unique, **tls_kafka.settings(kafka_client=client))
 
 
 def test_a_wrong_password_is_refused(tls_kafka: TlsKafka, unique: str) -> None:
