@@ -192,7 +192,7 @@ class OutboxRelay:
         self._lease = client.register_script(_LEASE)
         self._holding = False
         # Sent and not yet settled, by entry id: an entry retried after a timeout waits for its
-        # send still under way in librdkafka instead of queueing another copy each round.
+        # send still under way in the Kafka client instead of queueing another copy each round.
         self._in_flight: dict[bytes, Delivery] = {}
         # Monotonic seconds of the last idle-entry sweep and backlog report: both cost Redis round
         # trips that a relay publishing one batch per contact must not pay every round.

@@ -1,5 +1,6 @@
 """The one interface Helpline has to Kafka: what its producer, consumers and topic admin do, in
-Helpline's terms, whichever client library a backend wraps (helpline.kafka.confluent).
+Helpline's terms, whichever client library a backend wraps (helpline.kafka.confluent, the default;
+helpline.kafka.kafka_python).
 
 Errors come out as KafkaError, marked `permanent` when the same call can never pass as it is, so
 helpline.failures classifies them without knowing a client.

@@ -45,8 +45,8 @@ IVR_S = 5.0
 # Channels whose customers can hang up while queued, as the router takes it (a bot escalation is a chat).
 ABANDONING = frozenset({"voice", "chat", "bot"})
 RPC_TIMEOUT_S = 10.0
-# How long the run waits at its end for Kafka's acks: longer than librdkafka keeps trying a record
-# (message.timeout.ms, 120 s in helpline.kafka.confluent), so each is acked or refused by then.
+# How long the run waits at its end for Kafka's acks: longer than the client keeps trying a record
+# (120 s on either backend of helpline.kafka), so each is acked or refused by then.
 FLUSH_S = 150.0
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
