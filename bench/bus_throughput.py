@@ -26,7 +26,8 @@ from bench.stack import bench_stack
 from helpline.bus import ConsumerLoop, make_producer, send
 from helpline.events import event_handler, new_event, to_record
 from helpline.logging import configure_logging
-from helpline.topics import TopicSpec, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import TopicSpec
 from helpline.v1 import common_pb2, contact_events_pb2
 
 console = Console(stderr=True)

@@ -1,47 +1,38 @@
 """How far consumer groups are behind: per group, the events between its committed offsets and the
-end of the topics it reads, from the broker (kafka-python's admin client), as a service's own lag
-gauge would say but for groups whose members are other processes."""
+end of the topics it reads, from the broker (through helpline.kafka), as a service's own lag gauge
+would say but for groups whose members are other processes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import OffsetSpec
+from helpline.kafka import clients
+from helpline.kafka.port import Consumer, TopicPartition
+from helpline.kafka.reading import partitions
 
 
 class ConsumerLag:
     def __init__(self, bootstrap: str, groups: Mapping[str, tuple[str, Sequence[str]]]) -> None:
         """`groups`: a name of one's own for each (group id, topics it reads)."""
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-consumer-lag")
-        probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="bench-consumer-lag")
-        try:
-            self.groups = {
-                name: (
-                    group,
-                    [
-                        TopicPartition(topic, p)
-                        for topic in topics
-                        for p in sorted(probe.partitions_for_topic(topic) or ())
-                    ],
-                )
-                for name, (group, topics) in groups.items()
-            }
-        finally:
-            probe.close()
-        self.partitions = sorted({tp for _, partitions in self.groups.values() for tp in partitions})
+        self.probe = clients.consumer(bootstrap, "bench-consumer-lag")
+        # A consumer with the group's id that never subscribes reads its commits without joining it.
+        self.groups: dict[str, tuple[Consumer, list[TopicPartition]]] = {
+            name: (clients.consumer(bootstrap, "bench-consumer-lag", group), partitions(self.probe, topics))
+            for name, (group, topics) in groups.items()
+        }
 
     def behind(self) -> dict[str, int]:
         """Per name, the events its group has not committed yet (a partition it never committed
         counts from its start)."""
-        committed = self.admin.list_group_offsets(dict(self.groups.values()))
-        ends = self.admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in self.partitions})
-        starts = self.admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in self.partitions})
         lag = {}
-        for name, (group, partitions) in self.groups.items():
-            done = {tp: at.offset for tp, at in committed.get(group, {}).items() if at.offset >= 0}
-            lag[name] = sum(max(0, ends[tp].offset - done.get(tp, starts[tp].offset)) for tp in partitions)
+        for name, (reader, held) in self.groups.items():
+            ends = self.probe.end_offsets(held)
+            starts = self.probe.beginning_offsets(held)
+            done = reader.committed(held)
+            lag[name] = sum(max(0, ends[tp] - max(done[tp], starts[tp])) for tp in held)
         return lag
 
     def close(self) -> None:
-        self.admin.close()
+        for reader, _ in self.groups.values():
+            reader.close()
+        self.probe.close()

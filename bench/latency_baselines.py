@@ -25,7 +25,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from bench.stack import bench_stack
 from helpline.local_stack import StackConfig, ensure_kafka_jars
 from helpline.logging import configure_logging
-from helpline.topics import TopicSpec, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import TopicSpec
 
 # About a ContactReceived as the bus sends it (protobuf body plus CloudEvents headers), as one value:
 # size barely moves a round trip on loopback, but both baselines send the same.

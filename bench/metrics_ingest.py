@@ -65,12 +65,13 @@ from rich.progress import Progress
 from bench.bus_throughput import bare_consume, java_consume
 from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack, machine_line, service_env
-from helpline.bus import OutgoingRecord, make_producer, send
+from helpline.bus import make_producer, send
 from helpline.domain import duration, timestamp
 from helpline.events import new_event, to_record
 from helpline.local_stack import REPO_ROOT, StackConfig, ensure_kafka_jars, free_port
 from helpline.logging import configure_logging
-from helpline.topics import ensure_topics
+from helpline.records import OutgoingRecord
+from helpline.topic_admin import ensure_topics
 from helpline.v1 import (
     agent_events_pb2,
     common_pb2,

@@ -58,7 +58,7 @@ from helpline.ingress_secrets import IngressSecrets
 from helpline.ingress_signing import IngressKey
 from helpline.local_stack import REPO_ROOT, free_port
 from helpline.logging import configure_logging
-from helpline.topics import ensure_topics
+from helpline.topic_admin import ensure_topics
 from helpline.v1 import common_pb2, contact_events_pb2
 from services.router.catalog import AgentConfig
 from services.router.consumers import GROUP

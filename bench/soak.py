@@ -108,7 +108,7 @@ from helpline.simulation.scenario import (
     Surveys,
     Tickets,
 )
-from helpline.topics import ensure_topics
+from helpline.topic_admin import ensure_topics
 from services.metrics import app as metrics_app
 from services.router import consumers as router_consumers
 from services.router.store import OUTBOX_STREAM as ROUTER_OUTBOX

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from helpline.bus import OutgoingRecord
 from helpline.domain import timestamp
 from helpline.events import new_event, to_record
+from helpline.records import OutgoingRecord
 from helpline.v1 import audit_events_pb2
 
 AUDIT_TOPIC = "helpline.audit"

@@ -19,23 +19,23 @@ what the record handler's own idempotence absorbs.
 from __future__ import annotations
 
 import collections
-import json
-import logging
+import functools
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-import confluent_kafka
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from helpline.failures import Backoff, OutageLog, is_transient
-from helpline.kafka_options import translate
+from helpline.kafka import clients
+from helpline.kafka.options import check
+from helpline.kafka.port import Consumer, Delivered, Delivery, KafkaError, Producer, TopicPartition
 from helpline.logging import get_logger
-from helpline.producer import Delivered, Delivery, Producer
+from helpline.records import OutgoingRecord, PermanentError, Record
 from helpline.topics import dlq_topic
 
 log = get_logger(__name__)
@@ -45,36 +45,10 @@ log = get_logger(__name__)
 COMMIT_INTERVAL_S = 0.2
 LAG_REPORT_INTERVAL_S = 1.0
 
-Header = tuple[str, bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A consumed record, as handlers get it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[Header]
-
-    @classmethod
-    def of(cls, message: confluent_kafka.Message) -> Record:
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        if topic is None or partition is None or offset is None:
-            raise ValueError("a consumed message without its coordinates")
-        # Helpline consumers never set a header deserialiser: values are the bytes sent.
-        headers = cast(list[Header], message.headers() or [])
-        return cls(topic, partition, offset, message.key(), message.value(), headers)
-
 
 Handler = Callable[[Record], None]
 # Handles records in order and returns how many it handled.
 BatchHandler = Callable[[Sequence[Record]], int]
-
-# The `type` label of a record whose CloudEvents type is missing, unreadable or not a Helpline event.
-UNKNOWN_EVENT_TYPE = "unknown"
 
 DLQ_HEADERS = (
     "dlq_error",
@@ -89,24 +63,9 @@ DLQ_HEADERS = (
 )
 
 
-class PermanentError(Exception):
-    """A record that can never succeed (undecodable, invalid): skip the retries, go to the DLQ.
-    A `reason` (a short code, e.g. `unsigned`) goes with it as the `dlq_reason` header."""
-
-    reason = ""
-
-
-@dataclass(frozen=True)
-class OutgoingRecord:
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    headers: list[Header] = field(default_factory=list)
-
-
 def make_producer(bootstrap: str, client_id: str, **overrides: Any) -> Producer:
-    """Helpline's producer (helpline.producer); `overrides` take kafka-python's option names."""
-    return Producer(bootstrap, client_id, **overrides)
+    """Helpline's producer (helpline.kafka.clients); `overrides` take kafka-python's option names."""
+    return clients.producer(bootstrap, client_id, **overrides)
 
 
 def send(producer: Producer, record: OutgoingRecord) -> Delivery:
@@ -140,17 +99,13 @@ class RetryPolicy:
 class BusMetrics:
     """Consumer-side platform metrics; the registry is injected so tests stay isolated.
 
-    Records are labelled with their CloudEvents type only when the event registry knows it, so a
-    producer cannot mint label values; anything else is `unknown`.
+    `event_type` names a record's event type for the `type` label (helpline.events.event_type_label:
+    the type when the event registry knows it, so a producer cannot mint label values); the
+    transport reads no envelope itself.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        # Imported here because helpline.events imports this module.
-        from helpline.events import STRUCTURED_JSON
-        from helpline.events import registry as event_registry
-
-        self._structured = STRUCTURED_JSON.encode()
-        self._known_types = frozenset(event_registry().types())
+    def __init__(self, registry: CollectorRegistry, event_type: Callable[[Record], str]) -> None:
+        self.event_type = event_type
         self.handled = Counter(
             "helpline_events_handled_total",
             "Records handled by event type and outcome (ok, dlq).",
@@ -183,16 +138,6 @@ class BusMetrics:
             registry=registry,
         )
 
-    def event_type(self, record: Record) -> str:
-        """The record's CloudEvents type for the `type` label, read where helpline.events reads it:
-        the structured JSON when the content type says so, else the `ce_type` header."""
-        try:
-            found = self._read_type(record)
-        # Whatever the record holds, labelling it must not fail it: the handler decides its fate.
-        except Exception:
-            return UNKNOWN_EVENT_TYPE
-        return found if isinstance(found, str) and found in self._known_types else UNKNOWN_EVENT_TYPE
-
     def count_batch(self, records: Sequence[Record], seconds: float) -> None:
         """A batch handled at once: each record counted ok, and timed as its share of the batch."""
         for (topic, event_type), count in collections.Counter(
@@ -204,28 +149,6 @@ class BusMetrics:
             timer = self.handle_seconds.labels(topic)
             for _ in range(count):
                 timer.observe(share)
-
-    def _read_type(self, record: Record) -> object:
-        # The last header of a name counts, as in helpline.events' map of them; read from the end
-        # without building that map, since every record pays for this.
-        content_type = event_type = None
-        for name, raw in reversed(record.headers or ()):
-            lowered = name.lower()
-            if lowered == "ce_type" and event_type is None:
-                event_type = raw
-            elif lowered == "content-type" and content_type is None:
-                content_type = raw
-            if content_type is not None and event_type is not None:
-                break
-        if content_type is not None and content_type.startswith(self._structured):
-            # A second parse of the value (the handler parses it too), paid only by structured
-            # ingress events; Helpline's own binary events need just the header.
-            return json.loads(record.value).get("type") if record.value is not None else None
-        return (event_type or b"").decode()
-
-
-_Partitions = list[confluent_kafka.TopicPartition]
-_TopicPartition = tuple[str, int]
 
 
 class ConsumerLoop:
@@ -241,9 +164,8 @@ class ConsumerLoop:
     With a `batch_handler`, each poll's records go to it at once, and to `handler` only the one it
     could not handle, or all of them when it failed.
 
-    The client is librdkafka's (confluent-kafka), like the producer's (see helpline.producer): its
-    fetching runs in C threads, and its rebalance callbacks run on this loop's thread inside
-    `poll`, between records, so the commit on revoke needs no hand-off."""
+    The client comes through helpline.kafka: its rebalance callbacks run on this loop's thread
+    inside `poll`, between records, so the commit on revoke needs no hand-off."""
 
     def __init__(
         self,
@@ -282,27 +204,20 @@ class ConsumerLoop:
         self.max_poll_records = max_poll_records
         self.poll_timeout_ms = poll_timeout_ms
         self._stop = threading.Event()
-        self._handled: dict[_TopicPartition, int] = {}
+        self._handled: dict[TopicPartition, int] = {}
         # The first record handled since the last commit, by partition: where a replay starts.
-        self._since: dict[_TopicPartition, int] = {}
+        self._since: dict[TopicPartition, int] = {}
         # Records polled and not yet handled, in the order they came: a poll's batch, kept while an
         # outage is ridden out.
         self._pending: collections.deque[Record] = collections.deque()
         self._paused = False
-        self._consumer_errors = OutageLog(f"consumer {group_id}")
-        self._config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
-            "group.id": group_id,
-            "client.id": client_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "logger": logging.getLogger("helpline.bus.librdkafka"),
-        }
-        self._config |= translate(options)
+        check(options)
+        self._connect: Callable[[], Consumer] = functools.partial(
+            clients.consumer, bootstrap, client_id, group_id, **options
+        )
         # Connected in run(), so a loop that is built but never run (a service wired up in a test)
         # leaves no client thread behind.
-        self.consumer: confluent_kafka.Consumer
+        self.consumer: Consumer
         self.assigned = threading.Event()
 
     def stop(self) -> None:
@@ -320,7 +235,7 @@ class ConsumerLoop:
 
     def run(self) -> None:
         log.info("consuming", group=self.group_id, topics=self.topics)
-        self.consumer = confluent_kafka.Consumer(self._config)
+        self.consumer = self._connect()
         self.consumer.subscribe(
             self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -330,9 +245,11 @@ class ConsumerLoop:
             while not self._stop.is_set():
                 polled = 0
                 if not self._pending:
-                    messages = self._poll(self._poll_timeout(committed_at) / 1000)
-                    polled = len(messages)
-                    self._pending.extend(self._records(messages))
+                    records = self.consumer.poll(
+                        self._poll_timeout(committed_at) / 1000, self.max_poll_records
+                    )
+                    polled = len(records)
+                    self._pending.extend(records)
                 try:
                     self._drain()
                 except _InterruptedError:
@@ -352,51 +269,29 @@ class ConsumerLoop:
             self.consumer.close()
             log.info("consumer stopped", group=self.group_id)
 
-    def _poll(self, timeout_s: float) -> list[confluent_kafka.Message]:
-        """The first message as soon as one comes (`consume` would wait for a full batch or the
-        timeout), then those already fetched behind it, up to `max_poll_records`."""
-        first = self.consumer.poll(timeout_s)
-        if first is None:
-            return []
-        return [first, *self.consumer.consume(self.max_poll_records - 1, 0)]
-
-    def _records(self, messages: Sequence[confluent_kafka.Message]) -> list[Record]:
-        records = []
-        for message in messages:
-            error = message.error()
-            if error is None:
-                records.append(Record.of(message))
-                self._consumer_errors.recovered()
-            elif error.fatal():
-                raise confluent_kafka.KafkaException(error)
-            else:
-                # Transient (a broker away, a topic not created yet): librdkafka retries by itself.
-                self._consumer_errors.failed(confluent_kafka.KafkaException(error), group=self.group_id)
-        return records
-
-    def _on_assign(self, _consumer: confluent_kafka.Consumer, assigned: _Partitions) -> None:
+    def _on_assign(self, assigned: list[TopicPartition]) -> None:
         log.info(
             "partitions assigned",
             group=self.group_id,
-            partitions=[f"{p.topic}/{p.partition}" for p in assigned],
+            partitions=[f"{topic}/{partition}" for topic, partition in assigned],
         )
         if assigned:
             self.assigned.set()
 
-    def _on_revoke(self, _consumer: confluent_kafka.Consumer, revoked: _Partitions) -> None:
+    def _on_revoke(self, revoked: list[TopicPartition]) -> None:
         # Whatever was handled on a partition we lose is committed now, so its new owner starts after
         # it, and what was not handled yet is left to that owner.
-        gone = {(p.topic, p.partition) for p in revoked}
+        gone = set(revoked)
         self.commit(gone)
         self._forget_pending(gone)
 
-    def _on_lost(self, _consumer: confluent_kafka.Consumer, lost: _Partitions) -> None:
+    def _on_lost(self, lost: list[TopicPartition]) -> None:
         # Another member owns them already: a commit would be refused, and they are redelivered there.
-        gone = {(p.topic, p.partition) for p in lost}
+        gone = set(lost)
         self.take_handled(gone)
         self._forget_pending(gone)
 
-    def _forget_pending(self, gone: set[_TopicPartition]) -> None:
+    def _forget_pending(self, gone: set[TopicPartition]) -> None:
         kept = [r for r in self._pending if (r.topic, r.partition) not in gone]
         if len(kept) != len(self._pending):
             self._pending = collections.deque(kept)
@@ -409,7 +304,7 @@ class ConsumerLoop:
         due = committed_at + COMMIT_INTERVAL_S - time.monotonic()
         return max(0, min(self.poll_timeout_ms, int(due * 1000)))
 
-    def take_handled(self, only: set[_TopicPartition] | None = None) -> dict[_TopicPartition, int]:
+    def take_handled(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """The next offsets after what was handled since the last commit, by (topic, partition), of
         `only` those partitions; forgotten here: the caller commits them."""
         offsets = {tp: offset for tp, offset in self._handled.items() if only is None or tp in only}
@@ -418,7 +313,7 @@ class ConsumerLoop:
             self._since.pop(tp, None)
         return offsets
 
-    def commit(self, only: set[_TopicPartition] | None = None) -> None:
+    def commit(self, only: set[TopicPartition] | None = None) -> None:
         if not any(only is None or tp in only for tp in self._handled):
             return
         try:
@@ -436,11 +331,8 @@ class ConsumerLoop:
             return
         offsets = self.take_handled(only)
         try:
-            self.consumer.commit(
-                offsets=[confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                asynchronous=False,
-            )
-        except confluent_kafka.KafkaException as exc:
+            self.consumer.commit(offsets)
+        except KafkaError as exc:
             # The group rebalanced under us, or the coordinator is away: these records will be
             # handled again by whoever owns their partitions next.
             log.warning("commit failed; records will be redelivered", error=str(exc), group=self.group_id)
@@ -452,8 +344,8 @@ class ConsumerLoop:
         # Forgotten before seeking: if a seek fails, nothing past it can be committed by this loop.
         self.take_handled(set(since))
         self._forget_pending(set(since))
-        for (topic, partition), offset in since.items():
-            self.consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))
+        for partition, offset in since.items():
+            self.consumer.seek(partition, offset)
 
     # -- handling -------------------------------------------------------------------------------
 
@@ -500,14 +392,15 @@ class ConsumerLoop:
 
     def _mark_handled(self, records: Sequence[Record]) -> None:
         for record in records:
-            self._handled[(record.topic, record.partition)] = record.offset + 1
-            self._since.setdefault((record.topic, record.partition), record.offset)
+            partition = TopicPartition(record.topic, record.partition)
+            self._handled[partition] = record.offset + 1
+            self._since.setdefault(partition, record.offset)
 
     def _process(self, record: Record) -> None:
         """Handle the first pending record to its end (handled or dead-lettered), or until its
         partition is taken from this consumer while an outage is ridden out."""
         started = time.monotonic()
-        event_type = self.metrics.event_type(record) if self.metrics else UNKNOWN_EVENT_TYPE
+        event_type = self.metrics.event_type(record) if self.metrics else ""
         outage = OutageLog(f"handler of {record.topic}")
         failures = 0
         while True:
@@ -553,31 +446,29 @@ class ConsumerLoop:
 
     def _wait_holding(self, record: Record, delay_s: float) -> bool:
         """Wait `delay_s` before `record` is tried again, with every partition paused and the group
-        membership kept (librdkafka ends it when `poll` is not called within max.poll.interval.ms).
+        membership kept (the client ends it when `poll` is not called within max.poll.interval.ms).
         False when the record's partition was revoked meanwhile; raises _InterruptedError on stop."""
         deadline = time.monotonic() + delay_s
         while True:
             # Again on every step: a rebalance meanwhile may have assigned partitions not paused yet.
-            self.consumer.pause(self.consumer.assignment())
+            self.consumer.pause()
             self._paused = True
             if self._stop.is_set():
                 raise _InterruptedError
             left = deadline - time.monotonic()
             if left <= 0:
                 return True
-            message = self.consumer.poll(min(left, 0.5))
-            if message is not None:
-                # Fetched for a partition assigned in this poll, before the pause above reached it:
-                # it is that partition's first record here, so it goes last in order.
-                self._pending.extend(self._records([message]))
+            # Fetched for a partition assigned in this poll, before the pause above reached it:
+            # it is that partition's first record here, so it goes last in order.
+            self._pending.extend(self.consumer.poll(min(left, 0.5), 1))
             if not self._pending or self._pending[0] is not record:
                 return False
 
     def _resume(self) -> None:
         if self._paused:
-            # librdkafka fetches from the position after the last record polled: those polled before
+            # Fetching goes on from the position after the last record polled: those polled before
             # the pause are still in `_pending`, so nothing is skipped or fetched twice.
-            self.consumer.resume(self.consumer.assignment())
+            self.consumer.resume()
             self._paused = False
 
     def _dead_letter(self, record: Record, exc: BaseException, attempts: int, event_type: str) -> None:
@@ -627,14 +518,7 @@ class ConsumerLoop:
     def _report_lag(self) -> None:
         if not self.metrics:
             return
-        by_topic: dict[str, int] = {}
-        for position in self.consumer.position(self.consumer.assignment()):
-            # The high watermark of the partition's last fetch; negative (unknown) before any.
-            _, end = self.consumer.get_watermark_offsets(position, cached=True)
-            if end < 0 or position.offset < 0:
-                continue
-            by_topic[position.topic] = by_topic.get(position.topic, 0) + max(0, end - position.offset)
-        for topic, lag in by_topic.items():
+        for topic, lag in self.consumer.lag().items():
             self.metrics.lag.labels(topic, self.group_id).set(lag)
 
 

@@ -30,7 +30,8 @@ from helpline.quotas import QuotaReachedError
 from helpline.redis_client import connect
 from helpline.roles import Role
 from helpline.settings import load_settings
-from helpline.topics import CATALOG, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import CATALOG
 
 if TYPE_CHECKING:
     from helpline.simulation.keys import RunKeys
@@ -301,7 +302,7 @@ def topics(
     create: Annotated[bool, typer.Option(help="Create the missing topics (and their DLQs).")] = False,
 ) -> None:
     """List the topic catalog and what the broker has of it."""
-    from kafka import KafkaAdminClient
+    from helpline.kafka import clients
 
     settings = load_settings()
     if create:
@@ -312,11 +313,9 @@ def topics(
             kafka_options=settings.kafka_options(),
         )
         console.print(f"created {len(created)} topics")
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="helpline-cli", **settings.kafka_options()
-    )
+    admin = clients.admin(settings.kafka_bootstrap, "helpline-cli", **settings.kafka_options())
     try:
-        described = {t["name"]: t for t in admin.describe_topics()}
+        on_broker = admin.topics()
     finally:
         admin.close()
     table = Table(title=f"topics on {settings.kafka_bootstrap}")
@@ -325,14 +324,14 @@ def topics(
         table.add_column(column)
     for spec in CATALOG:
         for name, carries in ((spec.name, ", ".join(spec.domains)), (spec.dlq, "dead letters")):
-            present = described.get(name)
+            present = on_broker.get(name)
             table.add_row(
                 name,
                 spec.key,
                 str(spec.partitions),
                 f"{spec.retention_ms // 86_400_000} d",
                 carries,
-                f"yes ({len(present['partitions'])} partitions)" if present else "[red]missing[/red]",
+                f"yes ({present} partitions)" if present is not None else "[red]missing[/red]",
             )
     out.print(table)
 
@@ -359,9 +358,10 @@ def publish(
     """Publish one event, encoded as a CloudEvent with its protobuf message."""
     from google.protobuf import json_format
 
-    from helpline.bus import OutgoingRecord, make_producer
+    from helpline.bus import make_producer
     from helpline.bus import publish as publish_record
     from helpline.events import Envelope, EventError, registry, signed, to_record, to_structured_json
+    from helpline.records import OutgoingRecord
     from helpline.topics import spec as topic_spec
     from helpline.topics import topic_for_domain
 
@@ -439,51 +439,45 @@ def tail(
     """Print a topic's events decoded, one per line, until Ctrl-C (or --max / --idle)."""
     import json
 
-    from kafka import KafkaConsumer, TopicPartition
-
     from helpline.events import EventError, from_record, to_display
+    from helpline.kafka import clients
+    from helpline.kafka.port import Start, TopicPartition
 
     settings = load_settings()
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        client_id="helpline-tail",
-        enable_auto_commit=False,
-        **settings.kafka_options(),
-    )
-    partitions = consumer.partitions_for_topic(topic)
+    consumer = clients.consumer(settings.kafka_bootstrap, "helpline-tail", **settings.kafka_options())
+    partitions = consumer.partitions_of(topic)
     if not partitions:
         console.print(f"[red]topic {topic!r} does not exist on {settings.kafka_bootstrap}[/red]")
         raise typer.Exit(2)
-    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-    consumer.assign(assigned)
-    (consumer.seek_to_beginning if from_beginning else consumer.seek_to_end)(*assigned)
+    consumer.assign(
+        [TopicPartition(topic, p) for p in partitions], Start.BEGINNING if from_beginning else Start.END
+    )
     shown = 0
     last = time.monotonic()
     try:
         while not limit or shown < limit:
-            batches = consumer.poll(timeout_ms=500)
-            if not batches and idle and time.monotonic() - last > idle:
+            records = consumer.poll(0.5, 500)
+            if not records and idle and time.monotonic() - last > idle:
                 break
-            for records in batches.values():
-                for record in records:
-                    last = time.monotonic()
-                    where = f"[dim]{record.topic}[{record.partition}]@{record.offset}[/dim]"
-                    headers = dict(record.headers or [])
-                    try:
-                        view = to_display(from_record(record.headers, record.value, record.key))
-                        line = (
-                            f"{where} [bold]{view['type']}[/bold] {view['subject'] or ''} "
-                            f"{json.dumps(view['data'], sort_keys=True)}"
-                        )
-                    except EventError as exc:
-                        line = f"{where} [yellow]undecodable ({exc})[/yellow] {record.value[:200]!r}"
-                    if "dlq_error" in headers:
-                        error = headers["dlq_error"].decode(errors="replace")
-                        line += f"\n    [red]dead-lettered: {error}[/red]"
-                    out.print(line, highlight=False)
-                    shown += 1
-                    if limit and shown >= limit:
-                        break
+            for record in records:
+                last = time.monotonic()
+                where = f"[dim]{record.topic}[{record.partition}]@{record.offset}[/dim]"
+                headers = dict(record.headers or [])
+                try:
+                    view = to_display(from_record(record.headers, record.value, record.key))
+                    line = (
+                        f"{where} [bold]{view['type']}[/bold] {view['subject'] or ''} "
+                        f"{json.dumps(view['data'], sort_keys=True)}"
+                    )
+                except EventError as exc:
+                    line = f"{where} [yellow]undecodable ({exc})[/yellow] {(record.value or b'')[:200]!r}"
+                if "dlq_error" in headers:
+                    error = headers["dlq_error"].decode(errors="replace")
+                    line += f"\n    [red]dead-lettered: {error}[/red]"
+                out.print(line, highlight=False)
+                shown += 1
+                if limit and shown >= limit:
+                    break
     except KeyboardInterrupt:
         pass
     finally:

@@ -21,23 +21,25 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import cloudevents.core.bindings.kafka as ce_kafka
 import structlog
-from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 import helpline.v1
-from helpline.bus import Header, OutgoingRecord, PermanentError
 from helpline.ingress_signing import IngressKey
 from helpline.limits import LimitError, check_event_size, validate
+from helpline.records import Header, OutgoingRecord, PermanentError, Record
 from helpline.topics import VALIDATED_TOPICS
 from helpline.v1 import options_pb2
 
 PROTOBUF = "application/protobuf"
 STRUCTURED_JSON = "application/cloudevents+json"
 SPECVERSION = "1.0"
+# The `type` label of a record whose CloudEvents type is missing, unreadable or not a Helpline event.
+UNKNOWN_EVENT_TYPE = "unknown"
 
 
 class EventError(PermanentError):
@@ -86,6 +88,9 @@ class EventRegistry:
     def types(self) -> list[str]:
         return sorted(self._by_type)
 
+    def knows(self, event_type: str) -> bool:
+        return event_type in self._by_type
+
 
 def _generated_modules() -> Iterator[Any]:
     for info in pkgutil.iter_modules(helpline.v1.__path__):
@@ -110,6 +115,40 @@ def registry() -> EventRegistry:
 def new_event(message: Message, *, source: str, subject: str | None = None) -> Envelope:
     """An envelope for a message, its type read from the message's `event_type` option."""
     return Envelope(type=registry().type_of(message), source=source, message=message, subject=subject)
+
+
+def event_type_label(record: Record) -> str:
+    """The record's CloudEvents type for a metric's `type` label (helpline.bus.BusMetrics), read
+    where `from_record` reads it: the structured JSON when the content type says so, else the
+    `ce_type` header. `unknown` unless the registry knows it, so a producer cannot mint label values."""
+    try:
+        found = _read_type(record)
+    # Whatever the record holds, labelling it must not fail it: the handler decides its fate.
+    except Exception:
+        return UNKNOWN_EVENT_TYPE
+    return found if isinstance(found, str) and registry().knows(found) else UNKNOWN_EVENT_TYPE
+
+
+_STRUCTURED = STRUCTURED_JSON.encode()
+
+
+def _read_type(record: Record) -> object:
+    # The last header of a name counts, as in `from_record`; read from the end without building a
+    # map of them, since every record pays for this.
+    content_type = event_type = None
+    for name, raw in reversed(record.headers or ()):
+        lowered = name.lower()
+        if lowered == "ce_type" and event_type is None:
+            event_type = raw
+        elif lowered == "content-type" and content_type is None:
+            content_type = raw
+        if content_type is not None and event_type is not None:
+            break
+    if content_type is not None and content_type.startswith(_STRUCTURED):
+        # A second parse of the value (the handler parses it too), paid only by structured
+        # ingress events; Helpline's own binary events need just the header.
+        return json.loads(record.value).get("type") if record.value is not None else None
+    return (event_type or b"").decode()
 
 
 _JSON_FORMAT = JSONFormat()

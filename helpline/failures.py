@@ -16,13 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import confluent_kafka
 import redis
-from kafka.errors import BrokerNotAvailableError
-from kafka.errors import KafkaError as AdminClientError
 
+from helpline.kafka.port import KafkaError
 from helpline.logging import get_logger
-from helpline.producer import PERMANENT_CODES, ProduceError
 
 log = get_logger(__name__)
 
@@ -76,16 +73,9 @@ def _transient_itself(exc: BaseException) -> bool:
         # errors raised inside a script too; the others (BUSY, NOREPLICAS) start the message.
         code = getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]
         return code in TRANSIENT_REDIS_CODES
-    if isinstance(exc, ProduceError):
+    if isinstance(exc, KafkaError):
+        # Whichever client: its backend (helpline.kafka) marked what a retry cannot mend.
         return not exc.permanent
-    if isinstance(exc, confluent_kafka.KafkaException) and exc.args:
-        error = exc.args[0]
-        return isinstance(error, confluent_kafka.KafkaError) and not (
-            error.fatal() or error.code() in PERMANENT_CODES
-        )
-    if isinstance(exc, AdminClientError):
-        # The topic admin and readiness check (kafka-python) mark what a retry can mend.
-        return bool(getattr(exc, "retriable", False)) or isinstance(exc, BrokerNotAvailableError)
     return isinstance(exc, ConnectionError | TimeoutError)
 
 

@@ -26,6 +26,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.exposition import choose_encoder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from helpline.kafka import clients
+from helpline.kafka.port import Admin
 from helpline.logging import get_logger
 from helpline.tls import ServerTls
 
@@ -318,24 +320,18 @@ class KafkaCheck:
     ) -> None:
         self._bootstrap = bootstrap
         self._options = dict(kafka_options or {})
-        self._timeout_ms = int(timeout_s * 1000)
-        self._admin: Any = None
+        self._timeout_s = timeout_s
+        self._admin: Admin | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> bool:
-        from kafka import KafkaAdminClient
-
         with self._lock:
             try:
                 if self._admin is None:
-                    self._admin = KafkaAdminClient(
-                        bootstrap_servers=self._bootstrap,
-                        request_timeout_ms=self._timeout_ms,
-                        bootstrap_timeout_ms=self._timeout_ms,
-                        client_id="helpline-readiness",
-                        **self._options,
+                    self._admin = clients.admin(
+                        self._bootstrap, "helpline-readiness", self._timeout_s, **self._options
                     )
-                self._admin.list_topics()
+                self._admin.topics()
             except Exception:
                 # A client that failed may be left half-connected; start afresh on the next probe.
                 self._close_admin()

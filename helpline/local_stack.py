@@ -30,6 +30,8 @@ from pathlib import Path
 
 import redis
 
+from helpline.kafka import clients
+from helpline.kafka.port import KafkaError
 from helpline.logging import get_logger
 
 log = get_logger(__name__)
@@ -554,23 +556,11 @@ class LocalStack:
     def kafka_node_ready(self, node: KafkaNode) -> bool:
         """The node answers, and its metadata lists every broker of the stack unfenced: the
         controller quorum has a leader and every broker registered with it."""
-        from kafka import KafkaAdminClient
-        from kafka.errors import KafkaError
-
         if not port_open(node.port):
             return False
+        admin = clients.admin(f"127.0.0.1:{node.port}", "helpline-stack-probe")
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=f"127.0.0.1:{node.port}",
-                request_timeout_ms=5000,
-                bootstrap_timeout_ms=5000,
-                client_id="helpline-stack-probe",
-            )
-        except KafkaError:
-            return False
-        try:
-            brokers = admin.describe_cluster()["brokers"]
-            return sum(1 for b in brokers if not b.get("is_fenced")) == self.cfg.kafka_brokers
+            return admin.brokers() == self.cfg.kafka_brokers
         except KafkaError:
             return False
         finally:

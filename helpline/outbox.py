@@ -35,10 +35,11 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from helpline.bus import OutgoingRecord, send
+from helpline.bus import send
 from helpline.failures import Backoff, OutageLog, StoppedError, is_transient, until_available
+from helpline.kafka.port import Delivery, ProduceError, Producer
 from helpline.logging import get_logger
-from helpline.producer import Delivery, ProduceError, Producer
+from helpline.records import OutgoingRecord
 
 log = get_logger(__name__)
 
@@ -191,7 +192,7 @@ class OutboxRelay:
         self._lease = client.register_script(_LEASE)
         self._holding = False
         # Sent and not yet settled, by entry id: an entry retried after a timeout waits for its
-        # send still under way in librdkafka instead of queueing another copy each round.
+        # send still under way in the Kafka client instead of queueing another copy each round.
         self._in_flight: dict[bytes, Delivery] = {}
         # Monotonic seconds of the last idle-entry sweep and backlog report: both cost Redis round
         # trips that a relay publishing one batch per contact must not pay every round.

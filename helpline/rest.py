@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-import confluent_kafka
 import redis
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,9 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.auth import ApiKeyStore, Principal, RateLimitedError, current_principal
 from helpline.failures import TransientError, is_transient
+from helpline.kafka.port import KafkaError
 from helpline.limits import EventTooLargeError, LimitError
 from helpline.logging import get_logger
-from helpline.producer import ProduceError
 from helpline.quotas import QuotaReachedError
 from helpline.roles import Access, admitted, call_refusal
 
@@ -161,8 +160,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QuotaReachedError, on_quota)
     for dependency_failure in (
         redis.RedisError,
-        ProduceError,
-        confluent_kafka.KafkaException,
+        KafkaError,
         TransientError,
     ):
         app.add_exception_handler(dependency_failure, on_dependency)

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter
 from helpline.auth import ApiKeyStore
 from helpline.bus import BatchHandler, BusMetrics, ConsumerLoop, Handler, RetryPolicy, make_producer
 from helpline.durability import ReplicaBarrier
+from helpline.events import event_type_label
 from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
 from helpline.health import (
@@ -36,15 +37,16 @@ from helpline.health import (
     redis_check,
 )
 from helpline.ingress_secrets import IngressSecrets, SecretCache
+from helpline.kafka.port import Producer
 from helpline.logging import configure_logging, get_logger
 from helpline.outbox import OutboxMetrics, OutboxRelay
-from helpline.producer import Producer
 from helpline.redis_client import connect
 from helpline.rest import DurableAnswerMiddleware
 from helpline.settings import Settings
 from helpline.tenant_proof import TenantProof
 from helpline.tls import load_server_tls
-from helpline.topics import CATALOG, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import CATALOG
 
 log = get_logger(__name__)
 
@@ -86,7 +88,7 @@ class ServiceRuntime:
         self.barrier = ReplicaBarrier(
             self.redis, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
         )
-        self.bus_metrics = BusMetrics(self.registry)
+        self.bus_metrics = BusMetrics(self.registry, event_type_label)
         self.outbox_metrics = OutboxMetrics(self.registry)
         self.worker_restarts = Counter(
             "helpline_worker_restarts_total",

@@ -21,7 +21,7 @@ BACKGROUND_THREADS = 24
 
 
 class TopicLayout(TypedDict):
-    """The layout arguments of helpline.topics.ensure_topics."""
+    """The layout arguments of helpline.topic_admin.ensure_topics."""
 
     partitions: int
     replication_factor: int
@@ -35,6 +35,11 @@ class Settings(BaseSettings):
 
     service_name: str = Field("helpline", description="Name in logs, metrics and the CloudEvents source.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    kafka_client: Literal["confluent", "kafka-python"] = Field(
+        "confluent",
+        description="The Kafka client library every client of the process runs on: librdkafka "
+        "(confluent) or kafka-python.",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How the Kafka clients connect: plain, TLS, SASL, or SASL over TLS."
     )
@@ -285,7 +290,7 @@ class Settings(BaseSettings):
         return self.redis_max_connections or self.grpc_max_workers + HTTP_THREADS + BACKGROUND_THREADS
 
     def topic_layout(self) -> TopicLayout:
-        """The keyword arguments of helpline.topics.ensure_topics these settings give."""
+        """The keyword arguments of helpline.topic_admin.ensure_topics these settings give."""
         return {
             "partitions": self.topic_partitions,
             "replication_factor": self.topic_replication_factor,
@@ -293,8 +298,12 @@ class Settings(BaseSettings):
         }
 
     def kafka_options(self) -> dict[str, Any]:
-        """The connection options every Kafka client of the process takes (kafka-python's names)."""
-        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        """The options every Kafka client of the process takes: which backend runs it
+        (helpline.kafka.clients), and the connection's, under kafka-python's names."""
+        options: dict[str, Any] = {
+            "client": self.kafka_client,
+            "security_protocol": self.kafka_security_protocol,
+        }
         if self.kafka_security_protocol.startswith("SASL_"):
             options |= {
                 "sasl_mechanism": self.kafka_sasl_mechanism,

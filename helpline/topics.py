@@ -3,27 +3,18 @@
 Keys give order where it matters: contacts by contact id, agents by agent id, tickets and their SLA
 by ticket id, the audit trail by tenant. Each topic lists the event domains it carries (the
 `<domain>` of `helpline.<domain>.<fact>.v1`), which is its schema: `helpline.events` maps each type
-to a message.
+to a message. helpline.topic_admin creates them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from kafka import KafkaAdminClient
-from kafka.errors import TopicAlreadyExistsError
 
 from helpline.limits import TOPIC_MAX_MESSAGE_BYTES
-from helpline.logging import get_logger
-
-log = get_logger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
 DLQ_MAX_MESSAGE_BYTES = TOPIC_MAX_MESSAGE_BYTES + 65_536
-BOOTSTRAP_TIMEOUT_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -145,63 +136,3 @@ def topic_for_domain(domain: str) -> TopicSpec:
         if domain in candidate.domains and not candidate.ingress:
             return candidate
     raise KeyError(f"no topic carries the event domain {domain!r}")
-
-
-def ensure_topics(
-    bootstrap: str,
-    specs: Iterable[TopicSpec] = CATALOG,
-    *,
-    partitions: int = 0,
-    replication_factor: int = -1,
-    min_insync_replicas: int = 0,
-    prefix: str = "",
-    kafka_options: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """Create every missing topic and its DLQ; returns the names created. Safe to run concurrently:
-    a topic another replica created first counts as present. `partitions` > 0 overrides the catalog
-    (a small local stack); `replication_factor` -1 and `min_insync_replicas` 0 take the broker's
-    defaults; `prefix` isolates tests; `kafka_options` are the connection settings
-    (Settings.kafka_options()). Settings.topic_layout() gives the layout arguments."""
-    durability = {"min.insync.replicas": str(min_insync_replicas)} if min_insync_replicas else {}
-    wanted: dict[str, dict[str, object]] = {}
-    for s in specs:
-        count = partitions or s.partitions
-        wanted[prefix + s.name] = {
-            "num_partitions": count,
-            "replication_factor": replication_factor,
-            "configs": s.configs() | durability,
-        }
-        wanted[prefix + s.dlq] = {
-            "num_partitions": count,
-            "replication_factor": replication_factor,
-            # Room for the headers a dead-lettered record gains (the error, where it came from).
-            "configs": {"retention.ms": str(30 * DAY_MS), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
-            | durability,
-        }
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="helpline-topics",
-        # A broker away fails this within seconds, so a service waiting for Kafka says so early.
-        bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-        **(kafka_options or {}),
-    )
-    try:
-        existing = set(admin.list_topics())
-        missing = {name: cfg for name, cfg in wanted.items() if name not in existing}
-        if not missing:
-            return []
-        result = admin.create_topics(missing, raise_errors=False)
-        created = []
-        for topic in result["topics"]:
-            code = topic.get("error_code", 0)
-            if code == 0:
-                created.append(topic["name"])
-            elif code != TopicAlreadyExistsError.errno:
-                raise RuntimeError(
-                    f"creating topic {topic['name']} failed: error {code} {topic.get('error_message')}"
-                )
-        admin.wait_for_topics(list(missing), timeout_ms=30_000)
-        log.info("topics created", topics=sorted(created))
-        return sorted(created)
-    finally:
-        admin.close()

@@ -3,18 +3,15 @@ from the SLA service's topic, from the moment the run starts, on a thread of the
 
 from __future__ import annotations
 
-import logging
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-import confluent_kafka
-
-from helpline.bus import Record
 from helpline.events import EventError, from_record
-from helpline.kafka_options import translate
+from helpline.kafka import clients
+from helpline.kafka.port import Start, TopicPartition
+from helpline.records import Record
 
 TOPIC = "helpline.sla"
 # What each SLA event counts as in the view: breaches of ticket targets and of queue answer targets.
@@ -32,24 +29,14 @@ class SlaAlerts:
         self.tenant = tenant
         self.counts: Counter[str] = Counter()
         self._stop = threading.Event()
-        config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
-            "client.id": "helpline-simulator-alerts",
-            # Assigned, not subscribed: no group to join, so nothing is committed for it.
-            "group.id": f"helpline-simulator-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "logger": logging.getLogger("helpline.simulation.librdkafka"),
-        }
-        self._consumer = confluent_kafka.Consumer(config | translate(options))
+        # Assigned, not subscribed: no group to join, so nothing is committed for it.
+        self._consumer = clients.consumer(bootstrap, "helpline-simulator-alerts", **options)
         self._thread = threading.Thread(target=self._run, name="sla-alerts", daemon=True)
 
     def start(self) -> None:
         """From the topic's end: the alerts of this run, not of earlier ones."""
-        metadata = self._consumer.list_topics(TOPIC, timeout=10)
-        partitions = metadata.topics[TOPIC].partitions
-        self._consumer.assign(
-            [confluent_kafka.TopicPartition(TOPIC, p, confluent_kafka.OFFSET_END) for p in sorted(partitions)]
-        )
+        partitions = self._consumer.partitions_of(TOPIC)
+        self._consumer.assign([TopicPartition(TOPIC, p) for p in partitions], Start.END)
         self._thread.start()
 
     def stop(self) -> None:
@@ -60,13 +47,11 @@ class SlaAlerts:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for message in self._consumer.consume(500, POLL_S):
-                if message.error() is None:
-                    self._count(message)
+            for record in self._consumer.poll(POLL_S, 500):
+                self._count(record)
 
-    def _count(self, message: confluent_kafka.Message) -> None:
+    def _count(self, record: Record) -> None:
         try:
-            record = Record.of(message)
             event = from_record(record.headers, record.value, record.key).message
         except EventError:
             return

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
-from helpline.bus import OutgoingRecord
 from helpline.domain import duration, timestamp
 from helpline.events import new_event, signed, to_record
 from helpline.ingress_signing import IngressKey
+from helpline.records import OutgoingRecord
 from helpline.simulation.plan import PlannedContact
 from helpline.simulation.scenario import Scenario
 from helpline.topics import topic_for_domain

@@ -19,9 +19,10 @@ from typing import Any, TypedDict, TypeVar
 import grpc
 import httpx
 
-from helpline.bus import OutgoingRecord, make_producer, send
+from helpline.bus import make_producer, send
 from helpline.ingress_signing import IngressKey
-from helpline.producer import Delivery, DeliveryError
+from helpline.kafka.port import Delivery, DeliveryError
+from helpline.records import OutgoingRecord
 from helpline.simulation.alerts import SlaAlerts
 from helpline.simulation.clock import SimClock
 from helpline.simulation.desktop import Desktop, WaitingTicket
@@ -44,8 +45,8 @@ IVR_S = 5.0
 # Channels whose customers can hang up while queued, as the router takes it (a bot escalation is a chat).
 ABANDONING = frozenset({"voice", "chat", "bot"})
 RPC_TIMEOUT_S = 10.0
-# How long the run waits at its end for Kafka's acks: longer than librdkafka keeps trying a record
-# (message.timeout.ms, 120 s in helpline.producer), so each is acked or refused by then.
+# How long the run waits at its end for Kafka's acks: longer than the client keeps trying a record
+# (120 s on either backend of helpline.kafka), so each is acked or refused by then.
 FLUSH_S = 150.0
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

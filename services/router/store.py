@@ -24,9 +24,9 @@ import redis
 from google.protobuf.message import Message
 
 from helpline.audit import audit_record
-from helpline.bus import OutgoingRecord
 from helpline.events import new_event, to_record
 from helpline.outbox import OutboxScript
+from helpline.records import OutgoingRecord
 from helpline.v1 import audit_events_pb2
 from services.router.domain.model import AgentState, Channel
 from services.router.records import (

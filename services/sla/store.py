@@ -27,10 +27,10 @@ from enum import StrEnum
 
 import redis
 
-from helpline.bus import OutgoingRecord
 from helpline.failures import TransientError
 from helpline.logging import get_logger
 from helpline.outbox import OutboxScript
+from helpline.records import OutgoingRecord
 
 log = get_logger(__name__)
 

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 
-from helpline.bus import OutgoingRecord
 from helpline.codec import Codec
 from helpline.domain import timestamp
 from helpline.events import new_event, to_record
 from helpline.logging import get_logger
 from helpline.optimistic import retry_on_conflict
+from helpline.records import OutgoingRecord
 from helpline.v1 import common_pb2, sla_events_pb2
 from services.sla.domain.queue_watch import (
     Alert,

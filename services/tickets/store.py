@@ -25,9 +25,9 @@ from typing import Any
 import redis
 from google.protobuf.message import Message
 
-from helpline.bus import OutgoingRecord
 from helpline.events import new_event, to_record
 from helpline.outbox import OutboxScript
+from helpline.records import OutgoingRecord
 from services.tickets.domain.errors import LimitReached
 from services.tickets.domain.model import Comment, Status, Ticket, comment_from_json, comment_to_json
 

@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
-
 from bench.consumer_lag import ConsumerLag
 from helpline.events import from_record
+from helpline.kafka.port import KafkaError
+from helpline.kafka.reading import reader
 from helpline.service import WORKER_BACKOFF
 from helpline.simulation.runner import Simulation
 from helpline.simulation.setup import agent_ids
@@ -218,26 +217,15 @@ def routing_events(
 ) -> Iterator[Callable[[], AssignmentAudit]]:
     """The audit of the tenant's contact and agent events, brought up to date at each call."""
     checked = AssignmentAudit(capacity)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    assigned = [
-        TopicPartition(topic, p)
-        for topic in ROUTING_TOPICS
-        for p in sorted(consumer.partitions_for_topic(topic) or ())
-    ]
-    consumer.assign(assigned)
-    consumer.seek_to_beginning(*assigned)
+    with reader(bootstrap, ROUTING_TOPICS) as consumer:
 
-    def audit() -> AssignmentAudit:
-        while batches := consumer.poll(timeout_ms=500):
-            for records in batches.values():
+        def audit() -> AssignmentAudit:
+            while records := consumer.poll(0.5, 500):
                 envelopes = (from_record(r.headers, r.value, r.key) for r in records)
                 checked.feed((e.id, e.message) for e in envelopes if e.tenant_id == tenant)
-        return checked
+            return checked
 
-    try:
         yield audit
-    finally:
-        consumer.close()
 
 
 def behind(lag: ConsumerLag) -> float:

@@ -18,8 +18,9 @@ from typing import TypeVar
 import grpc
 import httpx
 import redis
-from kafka import KafkaConsumer, TopicPartition
 
+from helpline.kafka import clients
+from helpline.kafka.reading import partitions
 from helpline.outbox import dead_letter_stream
 from helpline.simulation.floor import Floor
 from helpline.simulation.runner import Simulation
@@ -35,7 +36,7 @@ from services.tickets import consumers as tickets_consumers
 from services.tickets.store import OUTBOX_STREAM as TICKETS_OUTBOX
 from tests.e2e.platform import Over, Platform, SlaEvents, as_is, counted, eventually, kinds, wait_for_queues
 from tests.e2e.prometheus import Prometheus
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import wait_committed, wait_until
 from tests.integration.service_process import ServiceProcess
 
 K = TypeVar("K")
@@ -133,29 +134,13 @@ def work_off(redis_url: str, kafka_bootstrap: str) -> None:
         )
     finally:
         store.close()
-    readers = {
-        group: KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
-        for group in CONSUMERS
-    }
+    probe = clients.consumer(kafka_bootstrap, "test-probe")
     try:
-        ends = {
-            group: reader.end_offsets(
-                [TopicPartition(t, p) for t in CONSUMERS[group] for p in reader.partitions_for_topic(t) or ()]
-            )
-            for group, reader in readers.items()
-        }
-        wait_until(
-            lambda: all(
-                (readers[group].committed(tp) or 0) >= end
-                for group, offsets in ends.items()
-                for tp, end in offsets.items()
-            ),
-            timeout=120,
-            what="every consumer group to work off its backlog",
-        )
+        held = {group: partitions(probe, topics) for group, topics in CONSUMERS.items()}
     finally:
-        for reader in readers.values():
-            reader.close()
+        probe.close()
+    for group, group_partitions in held.items():
+        wait_committed(kafka_bootstrap, group, group_partitions, timeout=120)
 
 
 def readiness(service: ServiceProcess) -> int | None:
@@ -407,19 +392,15 @@ def assert_sla_counted_once(
 
 def assert_nothing_dead_lettered(redis_url: str, kafka_bootstrap: str) -> None:
     """No record in any dead-letter topic of the catalog, and no outbox entry moved aside."""
-    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    probe = clients.consumer(kafka_bootstrap, "test-probe")
     try:
-        dlqs = {spec.dlq for spec in CATALOG}
-        assert dlqs <= consumer.topics()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in sorted(dlqs)
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        dead = {tp: end for tp, end in consumer.end_offsets(partitions).items() if end}
+        dlqs = sorted(spec.dlq for spec in CATALOG)
+        held = partitions(probe, dlqs)
+        assert {tp.topic for tp in held} == set(dlqs)
+        dead = {tp: end for tp, end in probe.end_offsets(held).items() if end}
         assert dead == {}
     finally:
-        consumer.close()
+        probe.close()
     store = redis.Redis.from_url(redis_url)
     try:
         for stream in OUTBOXES:

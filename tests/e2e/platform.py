@@ -14,11 +14,13 @@ from pathlib import Path
 
 import redis
 from google.protobuf.message import Message
-from kafka import KafkaConsumer, TopicPartition
 
 from helpline.auth import ApiKeyStore
 from helpline.events import from_record
 from helpline.ingress_secrets import IngressSecrets
+from helpline.kafka import clients
+from helpline.kafka.port import Start
+from helpline.kafka.reading import partitions
 from helpline.simulation.keys import VALID_FOR, RunKeys, run_keys
 from helpline.simulation.runner import Connections
 from helpline.simulation.scenario import Scenario
@@ -195,11 +197,8 @@ class SlaEvents:
     ids: dict[tuple[str, str, str, str], set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        partitions = self.consumer.partitions_for_topic(SLA_TOPIC) or set()
-        assigned = [TopicPartition(SLA_TOPIC, p) for p in sorted(partitions)]
-        self.consumer.assign(assigned)
-        self.consumer.seek_to_beginning(*assigned)
+        self.consumer = clients.consumer(self.bootstrap, "test-sla-events")
+        self.consumer.assign(partitions(self.consumer, [SLA_TOPIC]), Start.BEGINNING)
 
     def __enter__(self) -> SlaEvents:
         return self
@@ -208,11 +207,10 @@ class SlaEvents:
         self.consumer.close()
 
     def read(self) -> None:
-        while batches := self.consumer.poll(timeout_ms=500):
-            for records in batches.values():
-                for record in records:
-                    envelope = from_record(record.headers, record.value, record.key)
-                    self._take(envelope.id, envelope.message)
+        while records := self.consumer.poll(0.5, 500):
+            for record in records:
+                envelope = from_record(record.headers, record.value, record.key)
+                self._take(envelope.id, envelope.message)
 
     def _take(self, event_id: str, event: Message) -> None:
         if getattr(event, "tenant_id", None) != self.tenant:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from kafka import KafkaConsumer
-
-from helpline.topics import TopicSpec, ensure_topics
+from helpline.kafka import clients
+from helpline.kafka.port import TopicPartition
+from helpline.kafka.reading import read
+from helpline.records import Record
+from helpline.topic_admin import ensure_topics
+from helpline.topics import TopicSpec
 
 
 def make_topic(bootstrap: str, name: str, partitions: int = 3) -> str:
@@ -15,21 +18,8 @@ def make_topic(bootstrap: str, name: str, partitions: int = 3) -> str:
     return name
 
 
-def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list:  # type: ignore[type-arg]
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    records: list = []  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    while len(records) < expected and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=500).values():
-            records.extend(batch)
-    consumer.close()
-    return records
+def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Record]:
+    return read(bootstrap, [topic], expected, timeout)
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
@@ -39,3 +29,21 @@ def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "co
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_committed(
+    bootstrap: str, group: str, partitions: list[TopicPartition], timeout: float = 60.0
+) -> None:
+    """Until `group` has committed the end of each partition as it is now, i.e. handled everything
+    published so far. Reads the group's commits without joining it: it never subscribes."""
+    reader = clients.consumer(bootstrap, "test-commit-reader", group)
+    try:
+        ends = reader.end_offsets(partitions)
+
+        def handled() -> bool:
+            committed = reader.committed(partitions)
+            return all(committed[tp] >= end for tp, end in ends.items())
+
+        wait_until(handled, timeout, what="the consumer to handle every event")
+    finally:
+        reader.close()

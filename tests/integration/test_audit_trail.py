@@ -12,13 +12,13 @@ from contextlib import ExitStack, closing
 import httpx
 import pytest
 import redis
-from kafka import KafkaConsumer
 from typer.testing import CliRunner
 
 from helpline.audit import AUDIT_TOPIC
 from helpline.auth import ApiKeyStore, operator
 from helpline.cli import app
 from helpline.events import from_record
+from helpline.kafka.reading import reader
 from helpline.v1 import audit_events_pb2
 from tests.integration.service_process import ServiceProcess, running, service_env
 from tests.stack_provider import Endpoints
@@ -66,24 +66,18 @@ def helpline(stack: Endpoints, *args: str) -> str:
 def audit_trail(bootstrap: str, tenant: str, count: int, timeout: float = 60) -> list[A.ConfigurationChanged]:
     """The tenant's audit events on the topic, in the order of its partition: `count` of them, and
     no more for a few seconds after (two services relay the keys' outbox: each entry once)."""
-    consumer = KafkaConsumer(
-        AUDIT_TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
     found: list[A.ConfigurationChanged] = []
     deadline = time.monotonic() + timeout
     settled: float | None = None
-    try:
+    with reader(bootstrap, [AUDIT_TOPIC]) as consumer:
         while time.monotonic() < (settled or deadline):
             if settled is None and len(found) >= count:
                 settled = time.monotonic() + AFTERWARDS_S
-            for batch in consumer.poll(timeout_ms=500).values():
-                for record in batch:
-                    if record.key == tenant.encode():
-                        envelope = from_record(record.headers, record.value, record.key)
-                        assert envelope.subject == envelope.message.object_id
-                        found.append(envelope.message)
-    finally:
-        consumer.close()
+            for record in consumer.poll(0.5, 500):
+                if record.key == tenant.encode():
+                    envelope = from_record(record.headers, record.value, record.key)
+                    assert envelope.subject == envelope.message.object_id
+                    found.append(envelope.message)
     assert len(found) == count, f"{len(found)} of {count} audit events of {tenant} arrived"
     return found
 

@@ -11,21 +11,14 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
-from helpline.bus import (
-    BusMetrics,
-    ConsumerLoop,
-    OutgoingRecord,
-    PermanentError,
-    RetryPolicy,
-    make_producer,
-    publish,
-)
+from helpline.bus import BusMetrics, ConsumerLoop, RetryPolicy, make_producer, publish
 from helpline.durability import ReplicaLagError
-from helpline.events import STRUCTURED_JSON, new_event, to_record, to_structured_json
+from helpline.events import STRUCTURED_JSON, event_type_label, new_event, to_record, to_structured_json
+from helpline.kafka.port import Producer
 from helpline.local_stack import REPO_ROOT
+from helpline.records import OutgoingRecord, PermanentError
 from helpline.v1 import contact_events_pb2
 from tests.integration.helpers import make_topic, read_all, wait_until
 
@@ -153,7 +146,7 @@ def test_records_are_counted_by_event_type(kafka_bootstrap: str, unique: str) ->
         handler=handler,
         dlq_producer=producer,
         retry=RetryPolicy(max_retries=3, backoff_ms=10),
-        metrics=BusMetrics(registry),
+        metrics=BusMetrics(registry, event_type_label),
     )
 
     def value(name: str, **labels: str) -> float:
@@ -191,7 +184,7 @@ def test_records_are_counted_by_event_type(kafka_bootstrap: str, unique: str) ->
     assert value("helpline_events_handled_total", type="helpline.made_up.v1", outcome="ok") == 0
 
 
-def redelivered(bootstrap: str, group: str, topic: str, producer: KafkaProducer) -> list[bytes]:
+def redelivered(bootstrap: str, group: str, topic: str, producer: Producer) -> list[bytes]:
     """What a new member of the group gets in its first two seconds: nothing, once all is committed."""
     again: list[bytes] = []
     loop = ConsumerLoop(
@@ -277,7 +270,7 @@ def test_a_batch_handler_takes_each_poll_whole_and_its_offsets_are_committed(
         handler=lambda r: one_by_one.append(r.key),
         batch_handler=handle_batch,
         dlq_producer=producer,
-        metrics=BusMetrics(registry),
+        metrics=BusMetrics(registry, event_type_label),
     )
     thread = threading.Thread(target=loop.run)
     thread.start()

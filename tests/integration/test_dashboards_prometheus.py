@@ -23,6 +23,7 @@ import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
 from helpline.bus import BusMetrics
+from helpline.events import event_type_label
 from helpline.grpc import GrpcMetrics
 from helpline.health import HttpMetrics
 from helpline.local_stack import LocalStack, StackConfig, free_port
@@ -119,7 +120,7 @@ def registry_like_the_services(client: redis.Redis) -> CollectorRegistry:
         counts.observe(moves, histogram, labels, seconds)
     client.hset(counts.key, mapping=dict(zip(moves[::2], moves[1::2], strict=True)))
 
-    bus = BusMetrics(registry)
+    bus = BusMetrics(registry, event_type_label)
     for counter in (bus.handled, bus.retries, bus.dlq_writes):
         child(counter).inc()
     child(bus.handle_seconds).observe(0.01)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import structlog
 
-from helpline.bus import ConsumerLoop, OutgoingRecord, make_producer, publish
+from helpline.bus import ConsumerLoop, make_producer, publish
 from helpline.events import (
     Envelope,
     batch_handler,
@@ -22,6 +22,7 @@ from helpline.events import (
     to_record,
     to_structured_json,
 )
+from helpline.records import OutgoingRecord
 from helpline.v1 import common_pb2, contact_events_pb2
 from tests.integration.helpers import make_topic, read_all, wait_until
 

@@ -12,10 +12,11 @@ import grpc
 import httpx
 import pytest
 import redis
-from kafka import KafkaProducer
 
 from helpline.auth import ApiKeyStore
+from helpline.bus import make_producer, publish
 from helpline.outbox import dead_letter_stream
+from helpline.records import OutgoingRecord
 from helpline.v1 import router_service_pb2 as router_pb
 from helpline.v1 import router_service_pb2_grpc, ticket_service_pb2_grpc
 from helpline.v1 import ticket_service_pb2 as tickets_pb
@@ -112,7 +113,7 @@ def test_hostile_requests_are_refused_clearly_and_other_tenants_are_served(
         assert client.xlen(OUTBOX_STREAM) <= outbox_before
 
         # From a gateway on the Kafka ingress: dead-lettered with the reason, never handled.
-        gateway = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+        gateway = make_producer(kafka_bootstrap, "test-gateway")
         event = {
             "specversion": "1.0",
             "id": f"e-{unique}",
@@ -126,13 +127,15 @@ def test_hostile_requests_are_refused_clearly_and_other_tenants_are_served(
                 "context": {"botTranscriptSummary": "x" * 100_000},
             },
         }
-        gateway.send(
-            "helpline.contacts.ingress",
-            json.dumps(event).encode(),
-            key=f"c-{unique}".encode(),
-            headers=[("content-type", b"application/cloudevents+json")],
+        publish(
+            gateway,
+            OutgoingRecord(
+                "helpline.contacts.ingress",
+                json.dumps(event).encode(),
+                f"c-{unique}".encode(),
+                [("content-type", b"application/cloudevents+json")],
+            ),
         )
-        gateway.flush()
         gateway.close()
         dead = _dead_letter_of(kafka_bootstrap, f"c-{unique}")
         assert b"too_long" in dict(dead.headers)["dlq_error"]

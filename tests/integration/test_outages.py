@@ -11,10 +11,12 @@ import redis
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
-from helpline.bus import BusMetrics, ConsumerLoop, OutgoingRecord, RetryPolicy, make_producer
+from helpline.bus import BusMetrics, ConsumerLoop, RetryPolicy, make_producer
 from helpline.cli import app
+from helpline.events import event_type_label
+from helpline.kafka.confluent import MESSAGE_MAX_BYTES
 from helpline.outbox import OutboxMetrics, OutboxRelay, OutboxScript, dead_letter_stream, requeue_dead_letters
-from helpline.producer import MESSAGE_MAX_BYTES
+from helpline.records import OutgoingRecord
 from helpline.redis_client import connect
 from helpline.settings import Settings
 from tests.integration.helpers import make_topic, read_all, wait_until
@@ -68,7 +70,7 @@ def test_a_consumer_rides_out_a_frozen_redis_in_order_and_dead_letters_nothing(
         handler=lambda record: apply_once(keys=[f"seen:{record.offset}", "order"], args=[record.value]),
         dlq_producer=producer,
         retry=RetryPolicy(max_retries=1, backoff_ms=100, max_backoff_ms=1000),
-        metrics=BusMetrics(registry),
+        metrics=BusMetrics(registry, event_type_label),
     )
     thread = _running(loop)
     try:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kafka import KafkaConsumer
 
 from helpline.auth import ApiKeyStore
+from helpline.kafka.reading import reader
 from helpline.redis_client import connect
 from helpline.settings import load_settings
 from services.tickets.store import TOPIC as TICKETS_TOPIC
@@ -117,12 +117,8 @@ def _unpublished(bootstrap: str, tickets: set[str], timeout: float = 60) -> set[
     """The tickets among `tickets` whose events (keyed by ticket id) did not reach the tickets
     topic within `timeout`: the relay publishes them only past the replica barrier."""
     missing = set(tickets)
-    consumer = KafkaConsumer(TICKETS_TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     deadline = time.monotonic() + timeout
-    try:
+    with reader(bootstrap, [TICKETS_TOPIC]) as consumer:
         while missing and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                missing -= {record.key.decode() for record in batch if record.key}
-    finally:
-        consumer.close()
+            missing -= {record.key.decode() for record in consumer.poll(0.5, 500) if record.key}
     return missing

@@ -5,10 +5,13 @@ fails with Kafka's reason, which the topics Job (or a service creating a missing
 from __future__ import annotations
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from helpline.failures import is_transient
+from helpline.kafka import clients
+from helpline.kafka.port import KafkaError
 from helpline.settings import load_settings
-from helpline.topics import DLQ_MAX_MESSAGE_BYTES, TopicSpec, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import DLQ_MAX_MESSAGE_BYTES, TopicSpec
 
 pytestmark = pytest.mark.integration
 
@@ -16,10 +19,11 @@ SPEC = TopicSpec("test.layout", key="id", partitions=2, domains=("test",))
 
 
 def _configs(bootstrap: str, topic: str) -> dict[str, str]:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    resource = ConfigResource(ResourceType.TOPIC, topic)
-    entries = admin.describe_configs([resource])[resource].result(timeout=10)
-    return {name: entry.value for name, entry in entries.items()}
+    admin = clients.admin(bootstrap, "test-topics", timeout_s=10)
+    try:
+        return admin.configs(topic)
+    finally:
+        admin.close()
 
 
 def test_the_settings_layout_reaches_every_topic_and_its_dlq(kafka_bootstrap: str, unique: str) -> None:
@@ -35,7 +39,9 @@ def test_the_settings_layout_reaches_every_topic_and_its_dlq(kafka_bootstrap: st
 
 
 def test_more_replicas_than_brokers_is_refused_with_kafkas_reason(kafka_bootstrap: str, unique: str) -> None:
-    with pytest.raises(RuntimeError, match=f"creating topic {unique}.test.layout.* failed"):
+    with pytest.raises(KafkaError, match=f"creating topic {unique}.test.layout.* failed") as refused:
         ensure_topics(
             kafka_bootstrap, [SPEC], prefix=f"{unique}.", replication_factor=3, min_insync_replicas=2
         )
+    # Not retried: no wait makes brokers appear.
+    assert not is_transient(refused.value)

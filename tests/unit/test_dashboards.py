@@ -23,6 +23,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
 from prometheus_client import CollectorRegistry
 
 from helpline.bus import BusMetrics
+from helpline.events import event_type_label
 from helpline.grpc import GrpcMetrics
 from helpline.health import HttpMetrics
 from helpline.local_stack import REPO_ROOT
@@ -84,7 +85,8 @@ def exported_series() -> frozenset[str]:
     """Every series name the services export: the metrics catalog and the platform series."""
     registry = CollectorRegistry()
     catalog_series(registry)
-    for platform in (BusMetrics, HttpMetrics, GrpcMetrics, OutboxMetrics, TimerMetrics):
+    BusMetrics(registry, event_type_label)
+    for platform in (HttpMetrics, GrpcMetrics, OutboxMetrics, TimerMetrics):
         platform(registry)
     names: set[str] = set()
     for family in registry.collect():

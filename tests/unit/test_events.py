@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import timestamp_pb2
 
-from helpline.bus import Record
 from helpline.events import (
     PROTOBUF,
     Envelope,
@@ -24,6 +23,7 @@ from helpline.events import (
     to_structured_json,
 )
 from helpline.ingress_signing import IngressKey, check, claim
+from helpline.records import Record
 from helpline.v1 import common_pb2, contact_events_pb2
 
 

@@ -38,7 +38,7 @@ def test_readme_documents_every_setting() -> None:
 
 
 def test_kafka_options_carry_sasl_and_tls_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().kafka_options() == {"security_protocol": "PLAINTEXT"}
+    assert load_settings().kafka_options() == {"client": "confluent", "security_protocol": "PLAINTEXT"}
     monkeypatch.setenv("HELPLINE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("HELPLINE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
     monkeypatch.setenv("HELPLINE_KAFKA_SASL_USERNAME", "helpline")
@@ -46,6 +46,7 @@ def test_kafka_options_carry_sasl_and_tls_only_when_asked(monkeypatch: pytest.Mo
     monkeypatch.setenv("HELPLINE_KAFKA_SSL_CAFILE", "/etc/kafka/ca.pem")
     settings = load_settings()
     assert settings.kafka_options() == {
+        "client": "confluent",
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "helpline",

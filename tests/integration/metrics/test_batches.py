@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry
 
 from helpline.bus import BusMetrics, ConsumerLoop, make_producer, publish
-from helpline.events import Envelope, batch_handler, event_handler, new_event, to_record
+from helpline.events import Envelope, batch_handler, event_handler, event_type_label, new_event, to_record
 from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2, queue_events_pb2
 from tests.integration.helpers import make_topic, read_all, wait_until
 from tests.integration.metrics.test_exporter import (
@@ -163,7 +163,7 @@ def test_a_bad_event_in_a_batch_is_dead_lettered_alone(
         handler=event_handler(handle),
         batch_handler=batch_handler(handle_batch),
         dlq_producer=producer,
-        metrics=BusMetrics(bus),
+        metrics=BusMetrics(bus, event_type_label),
     )
 
     def handled(outcome: str) -> float:

@@ -19,11 +19,9 @@ from typing import Any
 import pytest
 import redis
 from google.protobuf.message import Message
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
-from helpline.bus import OutgoingRecord, make_producer, publish
+from helpline.bus import make_producer, publish
 from helpline.clock import FakeClock
 from helpline.events import (
     STRUCTURED_JSON,
@@ -36,10 +34,15 @@ from helpline.events import (
 )
 from helpline.ingress_secrets import CACHE_SECONDS, IngressSecrets
 from helpline.ingress_signing import IngressKey
+from helpline.kafka import clients
+from helpline.kafka.port import Producer
+from helpline.kafka.reading import partitions
 from helpline.outbox import decode_headers
+from helpline.records import OutgoingRecord
 from helpline.service import ServiceRuntime
 from helpline.settings import load_settings
-from helpline.topics import dlq_topic, ensure_topics, spec
+from helpline.topic_admin import ensure_topics
+from helpline.topics import dlq_topic, spec
 from helpline.v1 import common_pb2, contact_events_pb2, sla_events_pb2
 from services.router.catalog import AgentConfig
 from services.router.consumers import TOPICS, RouterEvents
@@ -58,7 +61,7 @@ from services.router.domain.model import (
 from services.router.engine import Router
 from services.router.records import ContactRecord
 from services.router.store import OUTBOX_STREAM, Keys
-from tests.integration.helpers import read_all, wait_until
+from tests.integration.helpers import read_all, wait_committed
 from tests.stack_provider import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -73,7 +76,7 @@ class Service:
 
     router: Router
     clock: FakeClock
-    producer: KafkaProducer
+    producer: Producer
     bootstrap: str
     group: str
     secrets: IngressSecrets
@@ -108,17 +111,12 @@ class Service:
 
     def wait_handled(self) -> None:
         """Until the group has committed everything published so far, i.e. handled it."""
-        reader = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False
-        )
+        probe = clients.consumer(self.bootstrap, "test-probe")
         try:
-            ends = reader.end_offsets(_partitions(reader, TOPICS))
-            wait_until(
-                lambda: all((reader.committed(tp) or 0) >= end for tp, end in ends.items()),
-                what="the consumer to handle every event",
-            )
+            held = partitions(probe, TOPICS)
         finally:
-            reader.close()
+            probe.close()
+        wait_committed(self.bootstrap, self.group, held)
 
     def contact(self, tenant: str, contact_id: str) -> ContactRecord:
         record = self.router.store.contact(tenant, contact_id)
@@ -126,18 +124,11 @@ class Service:
         return record
 
 
-def _partitions(consumer: KafkaConsumer, topics: tuple[str, ...]) -> list[TopicPartition]:
-    return [
-        TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic))
-    ]
-
-
 def _start_at_end(bootstrap: str, group: str) -> None:
     """Commit the topics' current end for the group, which has never run: it starts from there."""
-    committer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    committer = clients.consumer(bootstrap, "test-committer", group)
     try:
-        ends = committer.end_offsets(_partitions(committer, TOPICS))
-        committer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
+        committer.commit(committer.end_offsets(partitions(committer, TOPICS)))
     finally:
         committer.close()
 
@@ -216,12 +207,10 @@ def _queued_alert(
 
 def _dead_letters(bootstrap: str, topic: str) -> list[Any]:
     """Every record of a dead-letter topic, read to its end."""
-    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    probe = clients.consumer(bootstrap, "test-probe")
     try:
-        partitions = _partitions(probe, (topic,))
-        total = sum(probe.end_offsets(partitions).values()) - sum(
-            probe.beginning_offsets(partitions).values()
-        )
+        held = partitions(probe, (topic,))
+        total = sum(probe.end_offsets(held).values()) - sum(probe.beginning_offsets(held).values())
     finally:
         probe.close()
     return read_all(bootstrap, topic, expected=total)

@@ -16,7 +16,6 @@ from typing import Any
 import grpc
 import pytest
 import redis
-from kafka import KafkaConsumer
 
 from helpline.auth import ApiKeyStore
 from helpline.bus import make_producer, send
@@ -24,6 +23,7 @@ from helpline.clock import SystemClock
 from helpline.events import from_record, new_event, signed, to_record
 from helpline.ingress_secrets import IngressSecrets
 from helpline.ingress_signing import IngressKey
+from helpline.kafka.reading import reader
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2, router_service_pb2_grpc
 from services.router.catalog import AgentConfig
 from services.router.domain.contact import ContactStatus
@@ -138,26 +138,18 @@ def _all_completed(router: Router, tenant: str) -> bool:
 def _published(bootstrap: str, tenant: str) -> list[Any]:
     """The tenant's contact and agent events on Kafka, each partition in order, read until every
     contact's completion arrived."""
-    consumer = KafkaConsumer(
-        "helpline.contacts",
-        "helpline.agents",
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=2000,
-    )
     events: list[Any] = []
     completed: set[str] = set()
     deadline = time.monotonic() + 60
-    while len(completed) < CONTACTS and time.monotonic() < deadline:
-        for record in consumer:
-            message = from_record(list(record.headers), record.value).message
-            if getattr(message, "tenant_id", "") != tenant:
-                continue
-            events.append(message)
-            if isinstance(message, contact_events_pb2.ContactCompleted):
-                completed.add(message.contact_id)
-    consumer.close()
+    with reader(bootstrap, ["helpline.contacts", "helpline.agents"]) as consumer:
+        while len(completed) < CONTACTS and time.monotonic() < deadline:
+            for record in consumer.poll(0.5, 500):
+                message = from_record(record.headers, record.value).message
+                if getattr(message, "tenant_id", "") != tenant:
+                    continue
+                events.append(message)
+                if isinstance(message, contact_events_pb2.ContactCompleted):
+                    completed.add(message.contact_id)
     assert len(completed) == CONTACTS, f"{CONTACTS - len(completed)} completions never reached Kafka"
     return events
 

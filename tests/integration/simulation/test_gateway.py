@@ -9,10 +9,10 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from helpline.bus import Record
 from helpline.clock import SystemClock
 from helpline.events import event_handler
 from helpline.ingress_secrets import IngressSecrets, SecretCache
+from helpline.records import Record
 from helpline.simulation.gateway import INGRESS, Gateway
 from helpline.simulation.plan import PlannedContact, plan_contacts
 from helpline.simulation.scenario import Scenario

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 import redis
-from kafka import KafkaConsumer
 
 from helpline.bus import make_producer, send
 from helpline.domain import from_timestamp, timestamp
 from helpline.events import from_record, new_event, to_record
+from helpline.kafka import clients
+from helpline.kafka.port import Start
+from helpline.kafka.reading import partitions
 from helpline.v1 import common_pb2, contact_events_pb2, queue_events_pb2, sla_events_pb2, ticket_events_pb2
 from helpline.vocabulary import Priority
 from services.sla.config import SlaConfig
@@ -115,7 +117,8 @@ def test_every_alert_fires_once_across_three_replicas_and_a_kill(
     replicas: list[ServiceProcess], kafka_bootstrap: str, redis_client: redis.Redis, tenant: str
 ) -> None:
     _configure(redis_client, tenant)
-    watcher = KafkaConsumer("helpline.sla", bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest")
+    watcher = clients.consumer(kafka_bootstrap, "test-watcher")
+    watcher.assign(partitions(watcher, ["helpline.sla"]), Start.BEGINNING)
     producer = make_producer(kafka_bootstrap, "test-gateway")
     send(
         producer,
@@ -161,21 +164,20 @@ def test_every_alert_fires_once_across_three_replicas_and_a_kill(
     breaches: dict[str, tuple[datetime, datetime]] = {}
 
     def collect() -> bool:
-        for records in watcher.poll(timeout_ms=500).values():
-            for record in records:
-                envelope = from_record(record.headers, record.value, record.key)
-                event = envelope.message
-                if not isinstance(event, WATCHED) or event.tenant_id != tenant:
-                    continue
-                if isinstance(event, sla_events_pb2.SlaApplied):
-                    applied_at.setdefault(event.instance_id, envelope.time)
-                    continue
-                ids[(type(event).__name__, _subject(event))].add(envelope.id)
-                if isinstance(event, sla_events_pb2.SlaBreached):
-                    breaches[event.instance_id] = (
-                        from_timestamp(event.deadline),
-                        from_timestamp(event.breached_at),
-                    )
+        for record in watcher.poll(0.5, 500):
+            envelope = from_record(record.headers, record.value, record.key)
+            event = envelope.message
+            if not isinstance(event, WATCHED) or event.tenant_id != tenant:
+                continue
+            if isinstance(event, sla_events_pb2.SlaApplied):
+                applied_at.setdefault(event.instance_id, envelope.time)
+                continue
+            ids[(type(event).__name__, _subject(event))].add(envelope.id)
+            if isinstance(event, sla_events_pb2.SlaBreached):
+                breaches[event.instance_id] = (
+                    from_timestamp(event.deadline),
+                    from_timestamp(event.breached_at),
+                )
         breached = sum(1 for kind, _ in ids if kind in ("SlaBreached", "SlaQueueBreached"))
         return breached == CONTACTS + TICKETS
 

@@ -23,11 +23,12 @@ import grpc
 import httpx
 import pytest
 import redis
-from kafka import KafkaConsumer, TopicPartition
 
 from helpline.auth import ApiKeyStore
 from helpline.domain import new_id
 from helpline.events import Envelope, from_record
+from helpline.kafka.port import Consumer, Start
+from helpline.kafka.reading import reader
 from helpline.service import ServiceRuntime
 from helpline.v1 import common_pb2
 from helpline.v1 import ticket_service_pb2 as pb
@@ -268,28 +269,19 @@ def small(stack: Endpoints) -> Iterator[Running]:
         yield service
 
 
-def _topic_end(consumer: KafkaConsumer) -> None:
-    partitions = [TopicPartition(TOPIC, p) for p in consumer.partitions_for_topic(TOPIC)]
-    consumer.assign(partitions)
-    consumer.seek_to_end(*partitions)
-    for partition in partitions:
-        consumer.position(partition)  # resolves the end now, before the change
-
-
 def _events_until(
-    consumer: KafkaConsumer, ticket_id: str, last: Callable[[Envelope], bool], timeout: float = 30
+    consumer: Consumer, ticket_id: str, last: Callable[[Envelope], bool], timeout: float = 30
 ) -> list[Envelope]:
     """The ticket's events from the consumer's position up to the one `last` accepts."""
     found: list[Envelope] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            for record in records:
-                envelope = from_record(record.headers, record.value, record.key)
-                if envelope.subject == ticket_id:
-                    found.append(envelope)
-                    if last(envelope):
-                        return found
+        for record in consumer.poll(0.5, 500):
+            envelope = from_record(record.headers, record.value, record.key)
+            if envelope.subject == ticket_id:
+                found.append(envelope)
+                if last(envelope):
+                    return found
     raise AssertionError(f"no closing event for {ticket_id} in {timeout} s; saw {[e.type for e in found]}")
 
 
@@ -303,9 +295,7 @@ def test_the_comment_past_the_limit_is_refused_writing_and_emitting_nothing(
     small: Running, stack: Endpoints
 ) -> None:
     service = small
-    consumer = KafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        _topic_end(consumer)
+    with reader(stack.kafka_bootstrap, [TOPIC], Start.END) as consumer:
         tid = service.http.post(T, json={"subject": "Chatty", "description": "one"}).json()["id"]
         for body in ("two", "three"):
             assert service.http.post(f"{T}/{tid}/comments", json={"body": body}).status_code == 201
@@ -330,8 +320,6 @@ def test_the_comment_past_the_limit_is_refused_writing_and_emitting_nothing(
             timeout=10,
         ).ticket
         events = _events_until(consumer, tid, _moves_to_pending)
-    finally:
-        consumer.close()
     commented: list[Any] = [e.message for e in events if e.type == "helpline.ticket.commented.v1"]
     assert [c.body for c in commented] == ["two", "three"]
     assert moved.version == full["version"] + 1

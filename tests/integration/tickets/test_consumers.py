@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 from google.protobuf.message import Message
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from helpline.bus import make_producer, publish
 from helpline.clock import FakeClock
 from helpline.events import event_handler, new_event, to_record
+from helpline.kafka.port import Producer, TopicPartition
 from helpline.service import ServiceRuntime
 from helpline.settings import load_settings
 from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2, sla_events_pb2, ticket_events_pb2
@@ -37,7 +37,7 @@ from services.tickets.domain.model import (
 )
 from services.tickets.store import ListFilter, TicketStore
 from services.tickets.usecases import Tickets
-from tests.integration.helpers import make_topic, read_all, wait_until
+from tests.integration.helpers import make_topic, read_all, wait_committed
 from tests.integration.tickets.outbox_events import names, ticket_events
 from tests.stack_provider import Endpoints
 
@@ -53,7 +53,7 @@ class Service:
     """The running consumer, its topics, and the use cases on the same Redis."""
 
     tickets: Tickets
-    producer: KafkaProducer
+    producer: Producer
     bootstrap: str
     group: str
     contacts: str
@@ -69,18 +69,7 @@ class Service:
     def wait_handled(self) -> None:
         """Until the group has committed everything published so far, i.e. handled it."""
         partitions = [TopicPartition(topic, 0) for topic in (self.contacts, self.sla, self.feedback)]
-        # Reads the group's commits without joining it: it never subscribes.
-        reader = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False
-        )
-        try:
-            ends = reader.end_offsets(partitions)
-            wait_until(
-                lambda: all((reader.committed(tp) or 0) >= end for tp, end in ends.items()),
-                what="the consumer to handle every event",
-            )
-        finally:
-            reader.close()
+        wait_committed(self.bootstrap, self.group, partitions)
 
     def new_ticket(self, tenant: str, **draft: Any) -> Ticket:
         return self.tickets.create(

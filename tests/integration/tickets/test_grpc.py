@@ -15,10 +15,11 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from kafka import KafkaConsumer, TopicPartition
 
 from helpline.auth import ApiKeyStore
 from helpline.events import Envelope, from_record
+from helpline.kafka.port import Consumer, Start
+from helpline.kafka.reading import reader
 from helpline.service import ServiceRuntime
 from helpline.v1 import common_pb2
 from helpline.v1 import ticket_service_pb2 as pb
@@ -557,35 +558,22 @@ def test_another_tenants_tickets_are_not_listed(stub: TicketServiceStub, a: Call
 # -- events --------------------------------------------------------------------------------------
 
 
-def _topic_end(consumer: KafkaConsumer) -> None:
-    partitions = [TopicPartition(TOPIC, p) for p in consumer.partitions_for_topic(TOPIC)]
-    consumer.assign(partitions)
-    consumer.seek_to_end(*partitions)
-    for partition in partitions:
-        consumer.position(partition)  # resolves the end now, before the change
-
-
-def _events_of(consumer: KafkaConsumer, ticket_id: str, count: int, timeout: float = 30) -> list[Envelope]:
+def _events_of(consumer: Consumer, ticket_id: str, count: int, timeout: float = 30) -> list[Envelope]:
     found: list[Envelope] = []
     deadline = time.monotonic() + timeout
     while len(found) < count and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            envelopes = (from_record(r.headers, r.value, r.key) for r in records)
-            found += [e for e in envelopes if e.subject == ticket_id]
+        envelopes = (from_record(r.headers, r.value, r.key) for r in consumer.poll(0.5, 500))
+        found += [e for e in envelopes if e.subject == ticket_id]
     return found
 
 
 def test_changes_publish_their_cloudevents_through_the_outbox(
     service: Service, stub: TicketServiceStub, a: Caller
 ) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=service.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        _topic_end(consumer)
+    with reader(service.kafka_bootstrap, [TOPIC], Start.END) as consumer:
         ticket = create(stub, a)
         solved = move(stub, a, ticket, common_pb2.TICKET_STATUS_SOLVED)
         events = _events_of(consumer, ticket.ticket_id, 4)
-    finally:
-        consumer.close()
     assert [e.type for e in events] == [
         "helpline.ticket.created.v1",
         "helpline.ticket.status_changed.v1",

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import redis
 from google.protobuf.message import Message
-from kafka import KafkaConsumer
 
 from helpline.auth import ApiKeyStore
 from helpline.events import from_record
+from helpline.kafka.reading import reader
 from services.tickets.store import TOPIC
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
@@ -93,25 +93,19 @@ def event_version(message: Message) -> int | None:
 def versions_on_kafka(bootstrap: str, wanted: set[str], until: dict[str, int]) -> dict[str, set[int]]:
     """Every version each wanted ticket's events carry, read from the tickets topic until every
     ticket has reached its `until` version (or the read times out)."""
-    consumer = KafkaConsumer(
-        TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
     seen: dict[str, set[int]] = {ticket_id: set() for ticket_id in wanted}
+    with reader(bootstrap, [TOPIC]) as consumer:
 
-    def complete() -> bool:
-        for batch in consumer.poll(timeout_ms=500).values():
-            for record in batch:
+        def complete() -> bool:
+            for record in consumer.poll(0.5, 500):
                 envelope = from_record(record.headers, record.value, record.key)
                 ticket_id = envelope.subject
                 version = event_version(envelope.message)
                 if ticket_id in seen and version is not None:
                     seen[ticket_id].add(version)
-        return all(max(seen[t], default=0) >= v for t, v in until.items())
+            return all(max(seen[t], default=0) >= v for t, v in until.items())
 
-    try:
         wait_until(complete, timeout=90, what="every acknowledged version on Kafka")
-    finally:
-        consumer.close()
     return seen
 
 

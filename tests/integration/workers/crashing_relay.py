@@ -10,8 +10,8 @@ import sys
 import redis
 
 from helpline.bus import make_producer
+from helpline.kafka.port import ProduceError
 from helpline.outbox import Entry, OutboxRelay
-from helpline.producer import ProduceError
 
 
 class CrashBeforeAck(OutboxRelay):

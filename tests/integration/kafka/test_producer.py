@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from kafka import KafkaProducer
 
-from helpline.bus import OutgoingRecord, make_producer, publish
+from helpline.bus import make_producer, publish
+from helpline.records import OutgoingRecord
 from tests.integration.helpers import make_topic, read_all
 
 pytestmark = pytest.mark.integration

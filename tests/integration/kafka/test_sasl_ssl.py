@@ -1,6 +1,6 @@
 """Kafka over SASL_SSL with the HELPLINE_KAFKA_* settings, against a broker of the test's own whose
-SASL_SSL listener serves a certificate the test made: every client of a process (the producer and
-consumers on librdkafka, the topic admin and readiness check on kafka-python) checks the broker
+SASL_SSL listener serves a certificate the test made: every client of a process (the producer,
+consumers, topic admin and readiness check of helpline.kafka) checks the broker
 against HELPLINE_KAFKA_SSL_CAFILE and logs in; a wrong password or an unchecked broker is refused."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import confluent_kafka
 import pytest
-from kafka.errors import KafkaError
 
 from helpline.health import KafkaCheck
+from helpline.kafka.confluent import producer_config
+from helpline.kafka.options import BACKENDS
+from helpline.kafka.port import KafkaError
 from helpline.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER, LocalStack, StackConfig, free_port
-from helpline.producer import librdkafka_config
 from helpline.settings import Settings, load_settings
 from tests.integration.test_service_runtime import round_trip
 from tests.tls_certs import Certificates, make_certificates
@@ -60,11 +61,13 @@ def tls_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
         stack.down()
 
 
+@pytest.mark.parametrize("client", BACKENDS)
 def test_a_service_runtime_round_trips_an_event_over_sasl_ssl(
-    tls_kafka: TlsKafka, redis_url: str, unique: str
+    tls_kafka: TlsKafka, redis_url: str, unique: str, client: str
 ) -> None:
-    """Topics, readiness, the outbox relay's producer and a consumer, all over the SASL_SSL listener."""
-    round_trip(tls_kafka.plain_bootstrap, redis_url, unique, **tls_kafka.settings())
+    """Topics, readiness, the outbox relay's producer and a consumer, all over the SASL_SSL listener,
+    on either backend."""
+    round_trip(tls_kafka.plain_bootstrap, redis_url, unique, **tls_kafka.settings(kafka_client=client))
 
 
 def test_a_wrong_password_is_refused(tls_kafka: TlsKafka, unique: str) -> None:
@@ -80,7 +83,7 @@ def test_a_broker_the_trusted_cas_did_not_sign_is_refused(tls_kafka: TlsKafka, u
 def _refusal(settings: Settings, unique: str) -> str:
     """Why the services' producer configuration cannot reach the broker (librdkafka's error
     reports name the cause; its exception only a transport failure), once the readiness check
-    (kafka-python) has failed too."""
+    has failed too."""
     check = KafkaCheck(settings.kafka_bootstrap, timeout_s=3, kafka_options=settings.kafka_options())
     try:
         with pytest.raises(KafkaError):
@@ -88,7 +91,7 @@ def _refusal(settings: Settings, unique: str) -> str:
     finally:
         check.close()
     errors: list[confluent_kafka.KafkaError] = []
-    config = librdkafka_config(settings.kafka_bootstrap, f"refused-{unique}", settings.kafka_options())
+    config = producer_config(settings.kafka_bootstrap, f"refused-{unique}", settings.kafka_options())
     producer = confluent_kafka.Producer(config | {"error_cb": errors.append})
     with pytest.raises(confluent_kafka.KafkaException):
         producer.list_topics(timeout=5)

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from helpline.bus import ConsumerLoop, Record, make_producer
-from helpline.producer import Delivered, Delivery
+from helpline.bus import ConsumerLoop, make_producer
+from helpline.kafka.port import Delivered, Delivery
+from helpline.records import Record
 from helpline.settings import load_settings
-from helpline.topics import TopicSpec, ensure_topics
+from helpline.topic_admin import ensure_topics
+from helpline.topics import TopicSpec
 from tests.integration.helpers import wait_until
-from tests.integration.kafka_cluster import KafkaCluster
+from tests.integration.kafka.cluster import KafkaCluster
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from helpline.bus import ConsumerLoop
-from helpline.kafka_options import translate
-from helpline.producer import Producer
+from helpline.kafka import clients
+from helpline.kafka.options import translate
 from helpline.settings import load_settings
 
 
@@ -35,6 +35,6 @@ def test_an_unknown_option_is_refused_by_name_before_any_client_exists() -> None
             group_id="g",
             topics=["t"],
             handler=lambda record: None,
-            dlq_producer=Producer("127.0.0.1:1", "test"),
+            dlq_producer=clients.producer("127.0.0.1:1", "test"),
             session_timeout_ms=1000,
         )
