@@ -1,11 +1,12 @@
-"""Producer and consumer throughput of the helpline bus, as ratios to baselines on the same broker
-in the same run: a bare kafka-python loop (the client's own limit) and Kafka's Java perf tools
-(the broker's limit).
+"""Producer and consumer throughput of the helpline bus on each backend of the Kafka port
+(helpline.kafka), as ratios to baselines on the same broker in the same run: the same backend's bare
+loop through the port's raw producer and consumer (the bus's own overhead: target at least 0.8) and
+Kafka's Java perf tools (the broker's limit); then the two backends side by side.
 
-    uv run python -m bench.bus_throughput [--records 50000]
+    uv run python -m bench.bus_throughput [--records 50000] [--client confluent ...]
 
-Starts its own broker (the local processes, or HELPLINE_KAFKA_BOOTSTRAP if set) and prints a
-Markdown table. Throughput only: the numbers depend on the machine, the ratios much less.
+Starts its own broker (the local processes, or HELPLINE_KAFKA_BOOTSTRAP if set) and prints Markdown
+tables. Throughput only: the numbers depend on the machine, the ratios much less.
 """
 
 from __future__ import annotations
@@ -16,21 +17,26 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer
 from rich.console import Console
 
 from bench.stack import bench_stack
 from helpline.bus import ConsumerLoop, make_producer, send
 from helpline.events import event_handler, new_event, to_record
+from helpline.kafka import clients
+from helpline.kafka.options import BACKENDS
+from helpline.kafka.port import TopicPartition
 from helpline.logging import configure_logging
 from helpline.topic_admin import ensure_topics
 from helpline.topics import TopicSpec
 from helpline.v1 import common_pb2, contact_events_pb2
 
 console = Console(stderr=True)
+
+BARE = "same backend's bare loop"
 
 
 def _message(i: int) -> contact_events_pb2.ContactReceived:
@@ -47,21 +53,22 @@ def _timed(label: str, count: int, work: Callable[[], None]) -> float:
     return rate
 
 
-def helpline_produce(bootstrap: str, topic: str, count: int) -> None:
-    producer = make_producer(bootstrap, "bench-helpline")
+def helpline_produce(bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT) -> None:
+    producer = make_producer(bootstrap, "bench-helpline", client=client)
     for i in range(count):
         send(producer, to_record(new_event(_message(i), source="/bench", subject=f"c-{i}"), topic))
     producer.flush()
     producer.close()
 
 
-def bare_produce(bootstrap: str, topic: str, count: int) -> None:
-    # The very bytes the helpline path sends (value and CloudEvents headers), built once: the ratio
-    # is then the cost of building events and of the bus, not of carrying headers.
+def bare_produce(bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT) -> None:
+    """The port's raw producer, with the bus's settings (idempotent, acks=all, linger.ms=5), sending
+    the very bytes the helpline path sends (value and CloudEvents headers), built once: the ratio is
+    then the cost of building events and of the bus, not of the client or of carrying headers."""
     record = to_record(new_event(_message(0), source="/bench", subject="c-0"), topic)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = clients.producer(bootstrap, "bench-bare", client=client)
     for i in range(count):
-        producer.send(topic, value=record.value, key=f"c-{i}".encode(), headers=record.headers)
+        producer.send(topic, record.value, key=f"c-{i}".encode(), headers=record.headers)
     producer.flush()
     producer.close()
 
@@ -128,24 +135,25 @@ def java_consume(lib: Path, bootstrap: str, topic: str, count: int) -> float:
     return rate
 
 
-def bare_consume(bootstrap: str, topic: str, count: int) -> None:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_poll_records=500,
-    )
+def bare_consume(bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT) -> None:
+    """The port's raw consumer in a group: poll, commit what was polled; what ConsumerLoop does
+    without decoding, handling, retries or metrics."""
+    consumer = clients.consumer(bootstrap, "bench-bare", f"bench-bare-{uuid.uuid4().hex[:6]}", client=client)
+    consumer.subscribe([topic], on_assign=lambda _p: None, on_revoke=lambda _p: None, on_lost=lambda _p: None)
     seen = 0
     while seen < count:
-        for records in consumer.poll(timeout_ms=500).values():
-            seen += len(records)
-        consumer.commit()
+        records = consumer.poll(0.5, 500)
+        if not records:
+            continue
+        seen += len(records)
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        consumer.commit(offsets)
     consumer.close()
 
 
-def helpline_consume(bootstrap: str, topic: str, count: int) -> None:
+def helpline_consume(bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT) -> None:
     seen = [0]
     done = threading.Event()
 
@@ -154,7 +162,7 @@ def helpline_consume(bootstrap: str, topic: str, count: int) -> None:
         if seen[0] >= count:
             done.set()
 
-    producer = make_producer(bootstrap, "bench-dlq")
+    producer = make_producer(bootstrap, "bench-dlq", client=client)
     loop = ConsumerLoop(
         bootstrap=bootstrap,
         group_id=f"bench-hl-{uuid.uuid4().hex[:6]}",
@@ -162,6 +170,7 @@ def helpline_consume(bootstrap: str, topic: str, count: int) -> None:
         handler=event_handler(handle),
         dlq_producer=producer,
         max_poll_records=500,
+        client=client,
     )
     thread = threading.Thread(target=loop.run)
     thread.start()
@@ -171,52 +180,106 @@ def helpline_consume(bootstrap: str, topic: str, count: int) -> None:
     producer.close()
 
 
-def run(bootstrap: str, lib: Path, count: int) -> list[tuple[str, float, str, float]]:
+@dataclass(frozen=True)
+class Rates:
+    """One backend's records/s: the bus, and the same backend's bare loop."""
+
+    client: str
+    helpline_produce: float
+    bare_produce: float
+    helpline_consume: float
+    bare_consume: float
+
+
+def measure(bootstrap: str, client: str, count: int) -> Rates:
     suffix = uuid.uuid4().hex[:6]
-    topics = {name: f"bench.{name}.{suffix}" for name in ("helpline", "bare", "java")}
+    topics = {name: f"bench.{name}.{client}.{suffix}" for name in ("helpline", "bare")}
     ensure_topics(
         bootstrap,
         [TopicSpec(t, key="contact_id", partitions=6, domains=("contact",)) for t in topics.values()],
     )
-    size = len(_message(0).SerializeToString())
-    java_p = java_produce(lib, bootstrap, topics["java"], count, size)
     bare_p = _timed(
-        "bare kafka-python producer (same bytes, prebuilt)",
+        f"{client}: bare producer loop (same bytes, prebuilt)",
         count,
-        lambda: bare_produce(bootstrap, topics["bare"], count),
+        lambda: bare_produce(bootstrap, topics["bare"], count, client),
     )
     hl_p = _timed(
-        "helpline producer (CloudEvent + protobuf)",
+        f"{client}: helpline producer (CloudEvent + protobuf)",
         count,
-        lambda: helpline_produce(bootstrap, topics["helpline"], count),
+        lambda: helpline_produce(bootstrap, topics["helpline"], count, client),
     )
-    java_c = java_consume(lib, bootstrap, topics["java"], count)
     bare_c = _timed(
-        "bare kafka-python consumer", count, lambda: bare_consume(bootstrap, topics["bare"], count)
+        f"{client}: bare consumer loop (poll + commit)",
+        count,
+        lambda: bare_consume(bootstrap, topics["bare"], count, client),
     )
     hl_c = _timed(
-        "helpline consumer (decode + handler + commit)",
+        f"{client}: helpline consumer (decode + handler + commit)",
         count,
-        lambda: helpline_consume(bootstrap, topics["helpline"], count),
+        lambda: helpline_consume(bootstrap, topics["helpline"], count, client),
     )
-    return [
-        ("produce", hl_p, "bare kafka-python", hl_p / bare_p),
-        ("produce", hl_p, "Java ProducerPerformance", hl_p / java_p),
-        ("consume", hl_c, "bare kafka-python", hl_c / bare_c),
-        ("consume", hl_c, "Java ConsumerPerformance", hl_c / java_c),
+    return Rates(client, hl_p, bare_p, hl_c, bare_c)
+
+
+def run(bootstrap: str, lib: Path, count: int, backends: Sequence[str] = BACKENDS) -> str:
+    """Every backend's bus against its bare loop and Kafka's Java tools, then the backends side by
+    side: the report's Markdown."""
+    java_topic = f"bench.java.{uuid.uuid4().hex[:6]}"
+    ensure_topics(bootstrap, [TopicSpec(java_topic, key="contact_id", partitions=6, domains=("contact",))])
+    size = len(_message(0).SerializeToString())
+    java_p = java_produce(lib, bootstrap, java_topic, count, size)
+    java_c = java_consume(lib, bootstrap, java_topic, count)
+    measured = [measure(bootstrap, client, count) for client in backends]
+    lines = [
+        "| backend | path | helpline records/s | baseline | baseline records/s | ratio |",
+        "|---|---|---|---|---|---|",
     ]
+    for r in measured:
+        for path, rate, bare, java, tool in (
+            ("produce", r.helpline_produce, r.bare_produce, java_p, "Java ProducerPerformance"),
+            ("consume", r.helpline_consume, r.bare_consume, java_c, "Java ConsumerPerformance"),
+        ):
+            lines.append(f"| {r.client} | {path} | {rate:,.0f} | {BARE} | {bare:,.0f} | {rate / bare:.2f} |")
+            lines.append(f"| {r.client} | {path} | {rate:,.0f} | {tool} | {java:,.0f} | {rate / java:.2f} |")
+    if len(measured) > 1:
+        first, *others = measured
+        lines += [
+            "",
+            "The backends side by side (records/s; ratio: each other backend to " + first.client + "):",
+            "",
+            "| path | "
+            + " | ".join(r.client for r in measured)
+            + " | "
+            + " | ".join(f"{o.client} / {first.client}" for o in others)
+            + " |",
+            "|---|" + "---|" * (len(measured) + len(others)),
+        ]
+        for path, rate in (
+            ("helpline produce", lambda r: r.helpline_produce),
+            ("bare produce loop", lambda r: r.bare_produce),
+            ("helpline consume", lambda r: r.helpline_consume),
+            ("bare consume loop", lambda r: r.bare_consume),
+        ):
+            lines.append(
+                f"| {path} | "
+                + " | ".join(f"{rate(r):,.0f}" for r in measured)
+                + " | "
+                + " | ".join(f"{rate(o) / rate(first):.2f}" for o in others)
+                + " |"
+            )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument(
+        "--client", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="the backends to measure"
+    )
     args = parser.parse_args()
     configure_logging("bench", level="WARNING", fmt="console")
     with bench_stack("bench-stack", redis=False) as stack:
-        rows = run(stack.bootstrap, stack.kafka_lib, args.records)
-    print("| path | helpline records/s | baseline | ratio |\n|---|---|---|---|")
-    for path, rate, baseline, ratio in rows:
-        print(f"| {path} | {rate:,.0f} | {baseline} | {ratio:.2f} |")
+        print(run(stack.bootstrap, stack.kafka_lib, args.records, args.client))
 
 
 if __name__ == "__main__":

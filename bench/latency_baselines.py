@@ -2,7 +2,8 @@
 Kafka": what one message costs to produce (acks=all) and consume again, with nothing in between.
 
 - `kafka_end_to_end`: Kafka's own `org.apache.kafka.tools.EndToEndLatency` (the broker's floor);
-- `bare_round_trip`: the same loop in bare kafka-python (the floor of the client Helpline uses).
+- `bare_round_trip`: the same loop through the raw producer and consumer of the Kafka port
+  (helpline.kafka), on the backend the services run on (the floor of the client Helpline uses).
 
     uv run python -m bench.latency_baselines [--count 1000]
 
@@ -20,9 +21,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-from bench.stack import bench_stack
+from bench.stack import bench_stack, kafka_client
+from helpline.kafka import clients
+from helpline.kafka.port import Consumer, Start, TopicPartition
 from helpline.local_stack import StackConfig, ensure_kafka_jars
 from helpline.logging import configure_logging
 from helpline.topic_admin import ensure_topics
@@ -147,42 +148,45 @@ def kafka_end_to_end(bootstrap: str, topic: str, count: int) -> LatencyStats:
     return parse_end_to_end(output, count)
 
 
-def _await_record(consumer: KafkaConsumer, value: bytes) -> None:
+def _await_record(consumer: Consumer, value: bytes) -> None:
     deadline = time.monotonic() + RECEIVE_TIMEOUT_S
     while time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=100).values():
-            if any(record.value == value for record in records):
-                return
+        if any(record.value == value for record in consumer.poll(0.1, 500)):
+            return
     raise BaselineError(f"a record sent with acks=all was not consumed within {RECEIVE_TIMEOUT_S:.0f} s")
 
 
-def bare_round_trip(bootstrap: str, count: int, *, topic: str | None = None) -> LatencyStats:
-    """EndToEndLatency's loop in bare kafka-python, timed per record with perf_counter after WARMUP
+def bare_round_trip(
+    bootstrap: str, count: int, *, topic: str | None = None, client: str | None = None
+) -> LatencyStats:
+    """EndToEndLatency's loop through the port's raw producer (acks=all, linger.ms=0) and consumer,
+    on `client` (else the services' backend), timed per record with perf_counter after WARMUP
     uncounted records. Where the Java tool fails unless its one poll returns exactly the record, this
-    loop polls until the record itself comes back: a stray record on a shared topic is skipped."""
+    loop polls until the record itself comes back: a stray record on a shared topic is skipped. The
+    broker answers a waiting fetch as soon as a record is committed, so the consumer's long-poll
+    costs no latency."""
     topic = topic or latency_topic(bootstrap)
+    client = client or kafka_client()
     partition = TopicPartition(topic, 0)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    # fetch.max.wait.ms caps an idle long-poll; the broker answers a waiting fetch as soon as a record
-    # is committed, so 10 ms costs no latency, where the Java tool's 0 spins empty fetches.
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    producer = clients.producer(bootstrap, "bench-round-trip", client=client, linger_ms=0)
+    consumer = clients.consumer(bootstrap, "bench-round-trip", client=client)
     samples_ms: list[float] = []
     try:
-        consumer.assign([partition])
-        consumer.seek_to_end(partition)
-        # Resolve the end offset now, not inside the first timed poll.
-        consumer.position(partition)
+        # The end as it is now, resolved before the first timed poll.
+        consumer.assign([partition], Start.END)
+        producer.prepare(topic)
         for i in range(WARMUP + count):
             value = f"{i:08d}".encode().ljust(RECORD_BYTES, b".")
             started = time.perf_counter()
-            producer.send(topic, value=value, partition=0).get(timeout=RECEIVE_TIMEOUT_S)
+            # The topic has one partition: the record goes to the one read.
+            producer.send(topic, value).get(timeout=RECEIVE_TIMEOUT_S)
             _await_record(consumer, value)
             if i >= WARMUP:
                 samples_ms.append((time.perf_counter() - started) * 1000)
     finally:
         consumer.close()
         producer.close()
-    return stats("bare kafka-python round trip", samples_ms)
+    return stats(f"bare {client} round trip", samples_ms)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Ingest rate of the metrics service's exporter: events a second that the service consumes, decodes,
 turns into Prometheus series and Redis state, and commits, beside two baselines reading the same
-topic on the same broker in the same run: a bare kafka-python consumer loop (the client's own limit)
-and Kafka's Java ConsumerPerformance (the broker's limit).
+topic on the same broker in the same run: a bare consumer loop through the raw consumer of the Kafka
+port (helpline.kafka), on the backend the service runs on (the client's own limit), and Kafka's Java
+ConsumerPerformance (the broker's limit).
 
     uv run python -m bench.metrics_ingest [--records 50000]
 
@@ -55,19 +56,18 @@ from pathlib import Path
 import redis
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import Progress
 
 from bench.bus_throughput import bare_consume, java_consume
 from bench.redis_keys import unlink_matching
-from bench.stack import bench_stack, machine_line, service_env
+from bench.stack import bench_stack, kafka_client, machine_line, service_env
 from helpline.bus import make_producer, send
 from helpline.domain import duration, timestamp
 from helpline.events import new_event, to_record
+from helpline.kafka import clients
+from helpline.kafka.port import KafkaError, TopicPartition
 from helpline.local_stack import REPO_ROOT, StackConfig, ensure_kafka_jars, free_port
 from helpline.logging import configure_logging
 from helpline.records import OutgoingRecord
@@ -316,46 +316,39 @@ class Offsets:
     """The end of every partition the service reads, and where the `metrics` group stands on them."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=GROUP, client_id="bench-metrics-offsets"
-        )
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-metrics-offsets")
+        self.consumer = clients.consumer(bootstrap, "bench-metrics-offsets", GROUP, client=kafka_client())
         self.partitions = [
-            TopicPartition(topic, p)
-            for topic in TOPICS
-            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+            TopicPartition(topic, p) for topic in TOPICS for p in self.consumer.partitions_of(topic)
         ]
 
     def ends(self) -> dict[TopicPartition, int]:
-        return {tp: int(end) for tp, end in self.consumer.end_offsets(self.partitions).items()}
+        return self.consumer.end_offsets(self.partitions)
 
     def committed(self) -> dict[TopicPartition, int]:
+        """The group's committed offsets; 0 where it committed none."""
         # A fresh broker creates its offsets topic on the first group look-up: until then, and
-        # while its coordinator moves, the look-up fails with a retriable error.
+        # while its coordinator moves, the look-up fails with a transient error.
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             try:
-                found = self.admin.list_group_offsets({GROUP: self.partitions}).get(GROUP, {})
+                return self.consumer.committed(self.partitions)
             except KafkaError as exc:
-                if not exc.retriable or time.monotonic() > deadline:
+                if exc.permanent or time.monotonic() > deadline:
                     raise
                 time.sleep(POLL_S)
-                continue
-            return {tp: om.offset for tp, om in found.items() if om is not None and om.offset >= 0}
 
     def place_group(self) -> dict[TopicPartition, int]:
         """Where the group will start: its committed offset where it has one (it may be a real
         service's place), else the end, committed now, so a never-used group does not replay every
         earlier event of the topics (of tests, of other runs)."""
         committed, ends = self.committed(), self.ends()
-        fresh = {tp: end for tp, end in ends.items() if tp not in committed}
+        fresh = {tp: end for tp, end in ends.items() if not committed.get(tp) and end}
         if fresh:
-            self.consumer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in fresh.items()})
-        return {tp: committed.get(tp, ends[tp]) for tp in self.partitions}
+            self.consumer.commit(fresh)
+        return {tp: committed.get(tp) or ends[tp] for tp in self.partitions}
 
     def close(self) -> None:
         self.consumer.close()
-        self.admin.close()
 
 
 # -- the service process --------------------------------------------------------------------------
@@ -578,16 +571,19 @@ class Report:
     exporter: ExporterRun
     bare_rate: float
     java_rate: float
+    # The backend of the Kafka port the bare loop ran on: the service's.
+    client: str = clients.DEFAULT
 
 
 def run(bootstrap: str, redis_url: str, count: int, log_path: Path, progress: Progress) -> Report:
     """Produce `count` events of a fresh tenant onto helpline.contacts, then read them with Kafka's
-    Java tool, with a bare kafka-python loop and with the metrics service."""
+    Java tool, with a bare loop through the port's raw consumer and with the metrics service."""
     cfg = StackConfig()
     ensure_kafka_jars(cfg)
     tenant = f"bench-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap)
     client = redis.Redis.from_url(redis_url)
+    client_name = kafka_client()
     offsets = Offsets(bootstrap)
     try:
         start = offsets.place_group()
@@ -599,11 +595,11 @@ def run(bootstrap: str, redis_url: str, count: int, log_path: Path, progress: Pr
             raise BenchError(f"only {landed:,} of {count:,} events landed on {CONTACTS}")
         with console.status(f"Java ConsumerPerformance: {count:,} records of {CONTACTS}..."):
             java_rate = java_consume(cfg.kafka_lib, bootstrap, CONTACTS, count)
-        with console.status(f"bare kafka-python consumer: {count:,} records of {CONTACTS}..."):
+        with console.status(f"bare {client_name} consumer loop: {count:,} records of {CONTACTS}..."):
             started = time.perf_counter()
-            bare_consume(bootstrap, CONTACTS, count)
+            bare_consume(bootstrap, CONTACTS, count, client_name)
             bare_rate = count / (time.perf_counter() - started)
-        console.print(f"bare kafka-python consumer: {bare_rate:,.0f} records/s")
+        console.print(f"bare {client_name} consumer loop: {bare_rate:,.0f} records/s")
         process = MetricsProcess(bootstrap, redis_url, log_path, replica=tenant)
         try:
             exporter = measure_exporter(offsets, start, process, tenant, kinds, progress)
@@ -613,7 +609,7 @@ def run(bootstrap: str, redis_url: str, count: int, log_path: Path, progress: Pr
     finally:
         offsets.close()
         client.close()
-    return Report(tenant, count, exporter, bare_rate, java_rate)
+    return Report(tenant, count, exporter, bare_rate, java_rate, client_name)
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -628,7 +624,7 @@ def markdown(report: Report) -> str:
         f"| {ex.rate:,.0f} | 1.00 |",
     ]
     for label, rate in (
-        ("bare kafka-python consumer loop (same topic)", report.bare_rate),
+        (f"bare {report.client} consumer loop (same topic)", report.bare_rate),
         ("Java ConsumerPerformance (same topic)", report.java_rate),
     ):
         lines.append(f"| {label} | {report.produced:,} | {rate:,.0f} | {ex.rate / rate:.3f} |")
@@ -639,7 +635,7 @@ def verdicts(report: Report) -> list[str]:
     ex = report.exporter
     ratio = ex.rate / report.bare_rate
     lines = [
-        f"exporter ingest {ex.rate:,.0f} events/s, {ratio:.2f} of bare kafka-python "
+        f"exporter ingest {ex.rate:,.0f} events/s, {ratio:.2f} of the bare {report.client} loop "
         f"({report.bare_rate:,.0f}/s), target >= {TARGET_RATIO:g}: "
         + ("met" if ratio >= TARGET_RATIO else "MISSED")
     ]
@@ -672,8 +668,8 @@ def main() -> None:
     if args.records < 1:
         parser.error("give at least one record")
     configure_logging("bench", level="WARNING", fmt="console")
-    # kafka-python warns whenever its IO thread waited on the interpreter lock, which the benchmark's
-    # own building and producing of records holds: noise here, not a broker's trouble.
+    # kafka-python, as the backend, warns whenever its IO thread waited on the interpreter lock, which
+    # the benchmark's own building and producing of records holds: noise here, not a broker's trouble.
     logging.getLogger("kafka").setLevel(logging.ERROR)
     load_before = os.getloadavg()[0]
     # Its own broker and Redis start empty: helpline.contacts holds only this run's records, which

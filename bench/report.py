@@ -55,10 +55,11 @@ class Bench:
 BENCHES: dict[str, Bench] = {
     "bus_throughput": Bench(
         measures="Producer and consumer throughput (records/s) of the helpline bus: CloudEvents with "
-        "protobuf payloads through `helpline.bus`.",
-        baseline="a bare kafka-python producer and consumer loop sending the same bytes (the client's "
-        "limit) and Kafka's Java ProducerPerformance and ConsumerPerformance (the broker's limit), on "
-        "the same broker.",
+        "protobuf payloads through `helpline.bus`, on each backend of the Kafka port (`helpline.kafka`: "
+        "confluent, kafka-python), and the two backends side by side.",
+        baseline="the same backend's bare loop through the port's raw producer and consumer, sending "
+        "the same bytes (the bus's own overhead; target at least 0.8), and Kafka's Java "
+        "ProducerPerformance and ConsumerPerformance (the broker's limit), on the same broker.",
         args=(),
         quick_args=("--records", "5000"),
         about_s=60,
@@ -91,7 +92,8 @@ BENCHES: dict[str, Bench] = {
         "offers/s and router CPU per decision of the router process, at two agent counts, paced and "
         "in a burst.",
         baseline="two Kafka round trips (a contact crosses Kafka twice), from Kafka's Java "
-        "EndToEndLatency and a bare kafka-python produce-consume loop on the same broker; CPU "
+        "EndToEndLatency and a bare produce-consume loop through the Kafka port's raw clients (the "
+        "services' backend) on the same broker; CPU "
         "against a bare round trip's client CPU.",
         args=("--rate", "50"),
         quick_args=(
@@ -138,7 +140,8 @@ BENCHES: dict[str, Bench] = {
     "metrics_ingest": Bench(
         measures="Ingest rate (events/s) of the metrics service process over a contact centre's day of "
         "events (decode, Prometheus series, Redis state, commit), checked against its own /metrics.",
-        baseline="a bare kafka-python consumer loop (the client's limit) and Kafka's Java "
+        baseline="a bare consumer loop through the Kafka port's raw consumer, on the service's backend "
+        "(the client's limit), and Kafka's Java "
         "ConsumerPerformance (the broker's limit), reading the same topic on the same broker.",
         args=(),
         quick_args=("--records", "3000"),
@@ -382,7 +385,8 @@ QUICK_WARNING = (
 
 INTRO = (
     "Every benchmark of the services, each beside baselines it measures on the same machine, in the "
-    "same run, on the same broker and Redis: bare kafka-python producer and consumer loops, Kafka's "
+    "same run, on the same broker and Redis: bare producer and consumer loops through the Kafka port's "
+    "raw clients (helpline.kafka) on the same backend, Kafka's "
     "own Java perf tools, `redis-benchmark`. The absolute numbers depend on the machine and on what "
     "else ran on it; the ratios to the baselines much less, so compare ratios across machines, not "
     "absolute numbers. Reproduce with `make bench` (`python -m bench.report`), which rewrites this "

@@ -1,7 +1,7 @@
 """Routing latency, throughput and cost per decision of the router service, from a contact event on
 Kafka to its offer event on Kafka, at several agent counts over the same number of queues, beside
 round-trip baselines on the same broker in the same run (bench.latency_baselines): Kafka's own
-EndToEndLatency tool and a bare kafka-python produce -> consume loop.
+EndToEndLatency tool and a bare produce -> consume loop through the Kafka port's raw clients.
 
     uv run python -m bench.router_latency [--agents 1000 10000] [--queues 100] [--contacts 450] [--rate 200]
 
@@ -36,8 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 from rich.console import Console
 from rich.progress import Progress
 
@@ -50,12 +48,15 @@ from bench.latency_baselines import (
     stats,
 )
 from bench.redis_keys import unlink_matching
-from bench.stack import bench_stack, machine_line, service_env
+from bench.stack import bench_stack, kafka_client, machine_line, service_env, start_group_at_end
 from helpline.bus import make_producer, send
 from helpline.clock import SystemClock
 from helpline.events import new_event, signed, to_record
 from helpline.ingress_secrets import IngressSecrets
 from helpline.ingress_signing import IngressKey
+from helpline.kafka import clients
+from helpline.kafka.port import Start
+from helpline.kafka.reading import partitions
 from helpline.local_stack import REPO_ROOT, free_port
 from helpline.logging import configure_logging
 from helpline.topic_admin import ensure_topics
@@ -182,15 +183,7 @@ def _start_group_at_end(bootstrap: str) -> None:
     """A `router` group that never committed would start at the ingress topic's beginning and replay
     every earlier contact (of tests, of other runs); it starts at the end instead. A group that has
     committed keeps its place: it may be a real router's."""
-    probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(INGRESS, p) for p in sorted(probe.partitions_for_topic(INGRESS) or ())]
-        fresh = [tp for tp in partitions if probe.committed(tp) is None]
-        if fresh:
-            ends = probe.end_offsets(fresh)
-            probe.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
-    finally:
-        probe.close()
+    start_group_at_end(bootstrap, GROUP, [INGRESS])
 
 
 class RouterProcess:
@@ -300,22 +293,11 @@ class OfferWatcher:
 
     def __init__(self, bootstrap: str, tenant_id: str) -> None:
         self.tenant_id = tenant_id
-        # The broker answers a waiting fetch as soon as a record lands; a short wait only bounds how
-        # long an empty fetch holds the poll, as in bare_round_trip.
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            client_id="bench-router-watcher",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=10,
-        )
-        partitions = [
-            TopicPartition(CONTACTS, p) for p in sorted(self.consumer.partitions_for_topic(CONTACTS) or ())
-        ]
-        self.consumer.assign(partitions)
-        self.consumer.seek_to_end(*partitions)
-        for partition in partitions:
-            # Resolved now, so nothing sent before the watcher started counts and no timed poll waits on it.
-            self.consumer.position(partition)
+        # The broker answers a waiting fetch as soon as a record lands, as in bare_round_trip.
+        self.consumer = clients.consumer(bootstrap, "bench-router-watcher", client=kafka_client())
+        # The end resolved now, so nothing sent before the watcher started counts and no timed poll
+        # waits on it.
+        self.consumer.assign(partitions(self.consumer, [CONTACTS]), Start.END)
         self.seen: dict[str, float] = {}
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -324,16 +306,15 @@ class OfferWatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            batches = self.consumer.poll(timeout_ms=100)
+            records = self.consumer.poll(0.1, 500)
             at = time.perf_counter()
             found: dict[str, float] = {}
-            for records in batches.values():
-                for record in records:
-                    if dict(record.headers or ()).get("ce_type") != OFFERED:
-                        continue
-                    offered = contact_events_pb2.ContactOffered.FromString(record.value)
-                    if offered.tenant_id == self.tenant_id:
-                        found.setdefault(offered.contact_id, at)
+            for record in records:
+                if dict(record.headers or ()).get("ce_type") != OFFERED or record.value is None:
+                    continue
+                offered = contact_events_pb2.ContactOffered.FromString(record.value)
+                if offered.tenant_id == self.tenant_id:
+                    found.setdefault(offered.contact_id, at)
             if found:
                 with self._changed:
                     for contact_id, moment in found.items():

@@ -72,8 +72,6 @@ from pathlib import Path
 from typing import Literal
 
 import redis
-from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 from rich.console import Console
 
 from bench.consumer_lag import ConsumerLag
@@ -91,7 +89,7 @@ from bench.soak_report import (
     markdown,
     size,
 )
-from bench.stack import bench_stack, machine_line, service_env
+from bench.stack import bench_stack, machine_line, service_env, start_group_at_end
 from helpline.auth import ApiKeyStore
 from helpline.ingress_secrets import IngressSecrets
 from helpline.local_stack import LocalStack, StackConfig, free_port
@@ -330,19 +328,7 @@ def place_groups(bootstrap: str) -> None:
     end instead. A group that has committed keeps its place."""
     ensure_topics(bootstrap)
     for group, topics in GROUPS.values():
-        probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-        try:
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in sorted(probe.partitions_for_topic(topic) or ())
-            ]
-            fresh = [tp for tp in partitions if probe.committed(tp) is None]
-            if fresh:
-                ends = probe.end_offsets(fresh)
-                probe.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
-        finally:
-            probe.close()
+        start_group_at_end(bootstrap, group, list(topics))
 
 
 @contextmanager
@@ -586,7 +572,7 @@ def parse_args() -> Options:
 def main() -> None:
     options = parse_args()
     configure_logging("bench", level="WARNING", fmt="console")
-    # kafka-python warns while a fresh broker moves its group coordinator: noise, not trouble.
+    # kafka-python, as the backend, warns while a fresh broker moves its group coordinator: noise.
     logging.getLogger("kafka").setLevel(logging.ERROR)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from helpline.kafka import clients
+from helpline.kafka.port import TopicPartition
 from helpline.local_stack import LocalStack, StackConfig, free_port
 
 console = Console(stderr=True)
@@ -79,6 +81,29 @@ def service_env(name: str, bootstrap: str, redis_url: str, http_port: int, **ext
         "HELPLINE_API_KEY_RATE_BURST": "1000000",
         **extra,
     }
+
+
+def kafka_client() -> str:
+    """The backend of the Kafka port (helpline.kafka) the services run on, as HELPLINE_KAFKA_CLIENT
+    says (they inherit it): the benchmarks' baselines use the same one."""
+    return os.environ.get("HELPLINE_KAFKA_CLIENT") or clients.DEFAULT
+
+
+def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """A group that never committed would start at its topics' beginning and replay every earlier
+    event of the broker (of tests, of other runs); its partitions that have no committed offset (or
+    0, which the port cannot tell apart) are committed at their end instead. A group that has
+    committed further keeps its place: it may be a real service's."""
+    probe = clients.consumer(bootstrap, "bench-group-placer", group, client=kafka_client())
+    try:
+        partitions = [TopicPartition(topic, p) for topic in topics for p in probe.partitions_of(topic)]
+        fresh = [tp for tp, offset in probe.committed(partitions).items() if offset == 0]
+        # An empty partition's end is its beginning: nothing to skip there.
+        ends = {tp: end for tp, end in probe.end_offsets(fresh).items() if end} if fresh else {}
+        if ends:
+            probe.commit(ends)
+    finally:
+        probe.close()
 
 
 def machine_line(load_before: float, extra: str = "") -> str:

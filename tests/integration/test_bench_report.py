@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.bus_throughput import BARE
 from bench.report import BENCHES, main
+from helpline.kafka.options import BACKENDS
 
 pytestmark = pytest.mark.integration
+
+JAVA = {"produce": "ProducerPerformance", "consume": "ConsumerPerformance"}
 
 
 def test_a_quick_report_of_one_benchmark(
@@ -24,7 +28,15 @@ def test_a_quick_report_of_one_benchmark(
     assert "> **Quick run, not representative.**" in text
     assert f"Kafka at {kafka_bootstrap} (HELPLINE_KAFKA_BOOTSTRAP)" in text
     assert BENCHES["bus_throughput"].measures in text
-    assert "| path | helpline records/s | baseline | ratio |" in text
-    assert text.count("| produce |") == 2
-    assert text.count("| consume |") == 2
+    assert "| backend | path | helpline records/s | baseline | baseline records/s | ratio |" in text
+    # Each backend's bus against its own bare loop and against Kafka's Java tool, both ways.
+    for backend in BACKENDS:
+        for path in ("produce", "consume"):
+            assert f"| {backend} | {path} | " in text
+            rows = [line for line in text.splitlines() if line.startswith(f"| {backend} | {path} | ")]
+            assert [row.split(" | ")[3] for row in rows] == [BARE, f"Java {JAVA[path]}"]
+    # Then the backends side by side.
+    assert f"| path | {' | '.join(BACKENDS)} | kafka-python / confluent |" in text
+    for path in ("helpline produce", "bare produce loop", "helpline consume", "bare consume loop"):
+        assert text.count(f"| {path} | ") == 1
     assert list(tmp_path.iterdir()) == [out]
