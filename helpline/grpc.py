@@ -230,15 +230,25 @@ def _with_behaviours(
 RETRY_AFTER_S = 1
 
 
-# Unary RPCs named so only read: the rest write, and answer OK only past the replica barrier.
+# Unary RPCs named so only read: the rest write, and answer only past the replica barrier.
 _READ_PREFIXES = ("Get", "List")
+# Refusals of a write that say nothing of the data it would change: they need not wait for it.
+_STATELESS_REFUSALS = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
 
 
 class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Holds every request to helpline.limits before its handler runs (INVALID_ARGUMENT naming the
     field), answers a transient failure (helpline.failures: Redis or Kafka away, a full pool)
-    with UNAVAILABLE, which clients retry, instead of UNKNOWN, and answers a write OK only once
-    `barrier` passed (helpline.durability: its replicas hold it)."""
+    with UNAVAILABLE, which clients retry, instead of UNKNOWN, and answers a write (its OK, or a
+    refusal that reports the data's state) only once `barrier` passed (helpline.durability: its
+    replicas hold it)."""
 
     def __init__(self, barrier: Callable[[], None] = lambda: None) -> None:
         self._barrier = barrier
@@ -258,9 +268,19 @@ class GuardInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             def call(request: Any, context: grpc.ServicerContext) -> Any:
                 with _answering_failures(context):
                     _check_request(request)
-                    response = behavior(request, context)
-                    if writes:
-                        self._barrier()
+                    if not writes:
+                        return behavior(request, context)
+                    try:
+                        response = behavior(request, context)
+                    except Exception as exc:
+                        # The stubs lack ServicerContext.code(), which grpcio has had since 1.38.
+                        code = context.code()  # type: ignore[attr-defined]
+                        if not is_transient(exc) and code not in _STATELESS_REFUSALS:
+                            # A refusal reports state ("already accepted", "not found") that a
+                            # failover could still take back, as an OK does: it waits as well.
+                            self._barrier()
+                        raise
+                    self._barrier()
                     return response
 
             return call

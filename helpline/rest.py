@@ -204,10 +204,21 @@ class BodyLimitMiddleware:
         return f"the request body is over {self.max_bytes} bytes"
 
 
+# Answers to a write that say nothing of the data it would change (a malformed or unauthorized
+# request, one too large, too fast): they need not wait for the replicas.
+_STATELESS_STATUSES = frozenset({400, 401, 403, 405, 413, 415, 429})
+
+
+def _reports_state(status: int) -> bool:
+    return status < 500 and status not in _STATELESS_STATUSES
+
+
 class DurableAnswerMiddleware:
-    """Answers a write (a successful POST, PUT, PATCH or DELETE) only once `barrier` passed
-    (helpline.durability: the Redis replicas hold it); otherwise 503 with Retry-After, as for any
-    outage, since a failover could still take the write back. Reads pass untouched."""
+    """Answers a write (a POST, PUT, PATCH or DELETE that succeeded, or was refused for the state
+    of its data: a conflict, a version, a rule) only once `barrier` passed (helpline.durability:
+    the Redis replicas hold it); otherwise 503 with Retry-After, as for any outage, since a
+    failover could still take back the write or the state the refusal reports. Reads pass
+    untouched."""
 
     def __init__(self, app: ASGIApp, barrier: Callable[[], None]) -> None:
         self.app = app
@@ -221,7 +232,7 @@ class DurableAnswerMiddleware:
 
         async def send_when_durable(message: Message) -> None:
             nonlocal refused
-            if message["type"] == "http.response.start" and message["status"] < 400:
+            if message["type"] == "http.response.start" and _reports_state(message["status"]):
                 try:
                     await run_in_threadpool(self.barrier)
                 except Exception as exc:

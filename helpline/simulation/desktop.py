@@ -349,12 +349,15 @@ class Desktop:
     async def _decline(self, offer: pb.Offer, reason: str) -> None:
         """Reject the offer. A reject the router refuses because the offer is no longer pending
         (expired, or withdrawn as its customer hung up meanwhile) is no refusal: the offer is gone,
-        as the agent wanted; an outage's backlog makes that race common."""
+        as the agent wanted; an outage's backlog makes that race common. Nor is one the router no
+        longer knows: an offer made while the Redis replicas were cut off reaches the desktop at
+        once, and a failover before they held it takes it back, while its contact (acknowledged)
+        stays queued and is offered again."""
         request = pb.RejectOfferRequest(agent_id=self.agent_id, offer_id=offer.offer_id, reason=reason)
         try:
             await self.sim.call(self.sim.stub.RejectOffer, request, self.agent_id)
         except RefusedError as refused:
-            if refused.code != grpc.StatusCode.FAILED_PRECONDITION:
+            if refused.code not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
                 self.sim.problem(f"{self.agent_id}: {refused}")
 
     async def _act(

@@ -109,7 +109,7 @@ def assert_ledger_held(
     service exited. What the run's last acts emitted reaches the metrics service, Prometheus (a
     scrape a second) and the tickets service a moment after the run: the comparisons are made
     again meanwhile."""
-    assert sim.problems == []
+    assert sim.problems == [], "\n".join(sim.problems)
     assert_nothing_exited_or_failed(platform)
     tenant = sim.scenario.tenant
     eventually(lambda: assert_counts(platform.prometheus, tenant, sim), timeout=60)

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.integration
 ECHO = "test.Echo"
 LATENCY = "helpline_grpc_request_duration_seconds"
 # The echo service has no .proto to name its RPCs' class of access.
-ECHO_ACCESS = {f"/{ECHO}/{name}": Access.READ for name in ("Who", "Count", "Fail", "GetWho")}
+ECHO_ACCESS = {
+    f"/{ECHO}/{name}": Access.READ for name in ("Who", "Count", "Fail", "GetWho", "Taken", "Malformed")
+}
 
 
 def _who(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -280,8 +282,9 @@ def test_unknown_methods_mint_no_label_values(channel: grpc.Channel, registry: C
 
 
 def test_a_write_is_answered_ok_only_past_the_replica_barrier(store: ApiKeyStore, unique: str) -> None:
-    """A unary call not named Get or List writes: its OK waits for the barrier, and a barrier that
-    refuses (the replicas lag) makes it UNAVAILABLE; reads never wait."""
+    """A unary call not named Get or List writes: its OK, or its refusal for the data's state, waits
+    for the barrier, and a barrier that refuses (the replicas lag) makes it UNAVAILABLE; reads and
+    refusals of malformed requests never wait."""
     calls: list[str] = []
 
     def lagging() -> None:
@@ -307,13 +310,40 @@ def test_a_write_is_answered_ok_only_past_the_replica_barrier(store: ApiKeyStore
             read = channel.unary_unary(f"/{ECHO}/GetWho", None, None)
             assert read(b"", metadata=(("x-api-key", key),), timeout=5) == f"t{unique}".encode()
             assert calls == ["barrier"]
+            # A refusal for the data's state ("taken") waits too; one of a malformed request does not.
+            with pytest.raises(grpc.RpcError) as taken:
+                channel.unary_unary(f"/{ECHO}/Taken", None, None)(
+                    b"", metadata=(("x-api-key", key),), timeout=5
+                )
+            assert taken.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert calls == ["barrier", "barrier"]
+            with pytest.raises(grpc.RpcError) as malformed:
+                channel.unary_unary(f"/{ECHO}/Malformed", None, None)(
+                    b"", metadata=(("x-api-key", key),), timeout=5
+                )
+            assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert calls == ["barrier", "barrier"]
     finally:
         stop_grpc_server(server, health, grace=1.0)
 
 
+def _taken(request: bytes, context: grpc.ServicerContext) -> bytes:
+    context.abort(grpc.StatusCode.FAILED_PRECONDITION, "taken: a thing of that name exists")
+    raise AssertionError("abort raises")
+
+
+def _malformed(request: bytes, context: grpc.ServicerContext) -> bytes:
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name: required")
+    raise AssertionError("abort raises")
+
+
 def _register_reader(server: grpc.Server) -> None:
     identity = lambda data: data  # noqa: E731 -- raw bytes on the wire, no protobuf needed
-    handlers = {"GetWho": grpc.unary_unary_rpc_method_handler(_who, identity, identity)}
+    handlers = {
+        "GetWho": grpc.unary_unary_rpc_method_handler(_who, identity, identity),
+        "Taken": grpc.unary_unary_rpc_method_handler(_taken, identity, identity),
+        "Malformed": grpc.unary_unary_rpc_method_handler(_malformed, identity, identity),
+    }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(ECHO, handlers),))
 
 

@@ -1,6 +1,6 @@
 """The REST side of the replica barrier (helpline.durability): a successful write is answered only
-once the barrier passed, and 503 problem+json with Retry-After when it refuses; reads and refused
-writes never wait for it."""
+once the barrier passed, and 503 problem+json with Retry-After when it refuses, and so is a refusal
+that reports the data's state; reads never wait for it."""
 
 from __future__ import annotations
 
@@ -57,9 +57,15 @@ def test_a_write_the_replicas_do_not_hold_yet_is_a_503_to_retry() -> None:
     assert "ReplicaLagError" in reply.json()["detail"]
 
 
-def test_reads_and_refused_writes_do_not_wait() -> None:
+def test_reads_do_not_wait() -> None:
     barrier = Barrier(lagging=True)
-    client = _client(barrier)
-    assert client.get("/v1/things/a").status_code == 200
-    assert client.post("/v1/things", json={"name": "taken"}).status_code == 409
+    assert _client(barrier).get("/v1/things/a").status_code == 200
     assert barrier.passed == 0
+
+
+def test_a_refusal_for_the_datas_state_waits_too() -> None:
+    """ "Taken" reports a write the replicas may not hold yet: a failover could take it back."""
+    assert _client(Barrier(lagging=False)).post("/v1/things", json={"name": "taken"}).status_code == 409
+    lagging = Barrier(lagging=True)
+    assert _client(lagging).post("/v1/things", json={"name": "taken"}).status_code == 503
+    assert lagging.passed == 1
