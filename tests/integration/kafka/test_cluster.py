@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from helpline.bus import ConsumerLoop, make_producer
@@ -80,8 +81,19 @@ class NumberedLoad:
 def _min_insync_replicas(bootstrap: str, topic: str) -> str:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     resource = ConfigResource(ResourceType.TOPIC, topic)
-    entries = admin.describe_configs([resource])[resource].result(10)
-    return str(entries["min.insync.replicas"].value)
+    found: list[str] = []
+
+    def described() -> bool:
+        # The broker asked may not know a topic created a moment ago through another yet.
+        try:
+            entries = admin.describe_configs([resource])[resource].result(10)
+        except KafkaException:
+            return False
+        found.append(str(entries["min.insync.replicas"].value))
+        return True
+
+    wait_until(described, timeout=30, what=f"the brokers to know {topic}")
+    return found[0]
 
 
 @pytest.mark.timeout(240)
