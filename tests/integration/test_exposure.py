@@ -8,6 +8,7 @@ from __future__ import annotations
 import ssl
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,25 +54,42 @@ class Exposed:
         return grpc.secure_channel(f"localhost:{self.process.grpc_port}", credentials)
 
 
-@pytest.fixture(scope="module")
-def exposed(stack: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exposed]:
-    directory = tmp_path_factory.mktemp("exposure")
+@contextmanager
+def _tickets_over_tls(
+    stack: Endpoints, directory: Path, name: str, *, client_ca: bool, **env: str
+) -> Iterator[Exposed]:
+    """A tickets service on TLS with its operations endpoints on a port of their own (and with
+    `client_ca`, asking every client for a certificate the test's CA signed), and a key for it."""
     certificates = make_certificates(directory / "tls")
     pepper = uuid.uuid4().hex
-    env = service_env(
+    if client_ca:
+        env["HELPLINE_TLS_CLIENT_CA_FILE"] = str(certificates.ca_file)
+    service = service_env(
         "tickets",
         stack.redis_url,
         stack.kafka_bootstrap,
         pepper,
         HELPLINE_OPS_PORT=str(free_port()),
-        HELPLINE_GRPC_REFLECTION="false",
         HELPLINE_TLS_CERT_FILE=str(certificates.cert_file),
         HELPLINE_TLS_KEY_FILE=str(certificates.key_file),
+        **env,
     )
-    with running("tickets", env, directory / "tickets.log") as process:
+    with running("tickets", service, directory / "tickets.log") as process:
         keys = ApiKeyStore(redis.Redis.from_url(stack.redis_url), pepper=pepper)
-        _, key = keys.create(f"t{uuid.uuid4().hex[:12]}", "exposure")
+        _, key = keys.create(f"t{uuid.uuid4().hex[:12]}", name)
         yield Exposed(process, certificates, key)
+
+
+@pytest.fixture(scope="module")
+def exposed(stack: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exposed]:
+    with _tickets_over_tls(
+        stack,
+        tmp_path_factory.mktemp("exposure"),
+        "exposure",
+        client_ca=False,
+        HELPLINE_GRPC_REFLECTION="false",
+    ) as running_service:
+        yield running_service
 
 
 def test_the_api_answers_over_https_checked_against_the_test_ca(exposed: Exposed) -> None:
@@ -130,23 +148,8 @@ def test_plaintext_to_the_tls_ports_is_refused(exposed: Exposed) -> None:
 @pytest.fixture(scope="module")
 def mutual(stack: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exposed]:
     """The service asking every HTTP and gRPC client for a certificate the test's CA signed."""
-    directory = tmp_path_factory.mktemp("mutual-tls")
-    certificates = make_certificates(directory / "tls")
-    pepper = uuid.uuid4().hex
-    env = service_env(
-        "tickets",
-        stack.redis_url,
-        stack.kafka_bootstrap,
-        pepper,
-        HELPLINE_OPS_PORT=str(free_port()),
-        HELPLINE_TLS_CERT_FILE=str(certificates.cert_file),
-        HELPLINE_TLS_KEY_FILE=str(certificates.key_file),
-        HELPLINE_TLS_CLIENT_CA_FILE=str(certificates.ca_file),
-    )
-    with running("tickets", env, directory / "tickets.log") as process:
-        keys = ApiKeyStore(redis.Redis.from_url(stack.redis_url), pepper=pepper)
-        _, key = keys.create(f"t{uuid.uuid4().hex[:12]}", "mutual")
-        yield Exposed(process, certificates, key)
+    with _tickets_over_tls(stack, tmp_path_factory.mktemp("mutual-tls"), "mutual", client_ca=True) as service:
+        yield service
 
 
 def test_mutual_tls_serves_a_client_with_a_certificate_of_the_ca(mutual: Exposed) -> None:
