@@ -209,7 +209,9 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RequestCallback(self, request, context):
-        """A queued voice caller asks to be called back, keeping their place.
+        """A queued voice caller asks to be called back, keeping their place. Asked again for a call
+        already called back, it answers with that callback (its position now, no estimated wait), so a
+        client whose answer was lost can retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

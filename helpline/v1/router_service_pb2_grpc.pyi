@@ -64,7 +64,10 @@ class RouterServiceStub:
     AbandonContact: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.AbandonContactRequest, _router_service_pb2.AbandonContactResponse]
     """The customer left while queued."""
     RequestCallback: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.RequestCallbackRequest, _router_service_pb2.RequestCallbackResponse]
-    """A queued voice caller asks to be called back, keeping their place."""
+    """A queued voice caller asks to be called back, keeping their place. Asked again for a call
+    already called back, it answers with that callback (its position now, no estimated wait), so a
+    client whose answer was lost can retry.
+    """
     GetQueueStatus: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.GetQueueStatusRequest, _router_service_pb2.GetQueueStatusResponse]
 
 @_typing.type_check_only
@@ -103,7 +106,10 @@ class RouterServiceAsyncStub(RouterServiceStub):
     AbandonContact: _aio.UnaryUnaryMultiCallable[_router_service_pb2.AbandonContactRequest, _router_service_pb2.AbandonContactResponse]  # type: ignore[assignment]
     """The customer left while queued."""
     RequestCallback: _aio.UnaryUnaryMultiCallable[_router_service_pb2.RequestCallbackRequest, _router_service_pb2.RequestCallbackResponse]  # type: ignore[assignment]
-    """A queued voice caller asks to be called back, keeping their place."""
+    """A queued voice caller asks to be called back, keeping their place. Asked again for a call
+    already called back, it answers with that callback (its position now, no estimated wait), so a
+    client whose answer was lost can retry.
+    """
     GetQueueStatus: _aio.UnaryUnaryMultiCallable[_router_service_pb2.GetQueueStatusRequest, _router_service_pb2.GetQueueStatusResponse]  # type: ignore[assignment]
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -223,7 +229,10 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _router_service_pb2.RequestCallbackRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.RequestCallbackResponse, _abc.Awaitable[_router_service_pb2.RequestCallbackResponse]]:
-        """A queued voice caller asks to be called back, keeping their place."""
+        """A queued voice caller asks to be called back, keeping their place. Asked again for a call
+        already called back, it answers with that callback (its position now, no estimated wait), so a
+        client whose answer was lost can retry.
+        """
 
     @_abc_1.abstractmethod
     def GetQueueStatus(

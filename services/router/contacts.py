@@ -541,6 +541,13 @@ class Contacts:
 
         return self.steps.apply(tenant, contact_id, decide)
 
+    def position_of(self, tenant: str, contact_id: str) -> int:
+        """Where the contact waits in its queue now; 0 once it waits no more."""
+        record = self.store.contact(tenant, contact_id)
+        if record is None or record.contact.status is not ContactStatus.QUEUED:
+            return 0
+        return self._position(record, self.core.queue_of(record.contact))
+
     def _position(self, record: ContactRecord, queue: Queue | None) -> int:
         since = record.contact.enqueued_since
         if queue is None or since is None or record.contact.channel not in CAPACITY_CHANNEL:
@@ -552,12 +559,16 @@ class Contacts:
     def request_callback(
         self, tenant: str, contact_id: str, callback_number: str = "", scheduled_for: datetime | None = None
     ) -> Applied:
-        """A waiting caller hangs up and is called back, keeping the place."""
+        """A waiting caller hangs up and is called back, keeping the place. Asking again for a call
+        already called back changes nothing (`spawned` is None; the contact names its callback):
+        a client whose answer was lost retries, and must learn the callback it made."""
         callback_id = new_id()
 
         def decide(
             record: ContactRecord, agent: AgentRecord | None, queue: Queue | None, now: datetime
         ) -> Step:
+            if record.contact.status is ContactStatus.CALLED_BACK and record.contact.callback_contact_id:
+                return Step(Outcome(record.contact))
             placement = Placement()
             if queue is not None and record.contact.enqueued_since is not None:
                 placement = self.placement(queue, Channel.CALLBACK, now, record.contact.enqueued_since)

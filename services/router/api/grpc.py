@@ -469,14 +469,20 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self, request: pb.RequestCallbackRequest, context: grpc.ServicerContext
     ) -> pb.RequestCallbackResponse:
         scheduled_for = from_timestamp(request.scheduled_for) if request.HasField("scheduled_for") else None
-        applied = self._router().contacts.request_callback(
-            current_tenant(),
+        contacts = self._router().contacts
+        tenant = current_tenant()
+        applied = contacts.request_callback(
+            tenant,
             _required(request.contact_id, "contact_id"),
             callback_number=request.callback_number,
             scheduled_for=scheduled_for,
         )
         spawned = applied.step.outcome.spawned
-        assert spawned is not None  # schedule_callback always makes the callback contact
+        if spawned is None:
+            callback_id = applied.after.contact.callback_contact_id
+            return pb.RequestCallbackResponse(
+                callback_contact_id=callback_id, position=contacts.position_of(tenant, callback_id)
+            )
         response = pb.RequestCallbackResponse(callback_contact_id=spawned.contact_id)
         queued = _queued_event(applied, spawned.contact_id)
         if queued is not None:

@@ -109,6 +109,8 @@ class Contact:
     entry_point: str = ""
     # The abandoned call a returning caller regains, or the voice call a callback replaces.
     related_contact_id: str = ""
+    # The callback that replaced this call: a repeated request for it answers with this one.
+    callback_contact_id: str = ""
     status: ContactStatus = S.RECEIVED
     queue_id: str = ""
     # The effective priority: the context's, or raised by an escalation.

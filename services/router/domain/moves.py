@@ -215,7 +215,7 @@ def schedule_callback(
     require(contact, WAITING, "callback_requires_queued", "be called back")
     _require_voice(contact)
     callback, events = _callback(contact, now, callback_contact_id, callback_number, scheduled_for, placement)
-    after = _end_wait(contact, now, S.CALLED_BACK)
+    after = _end_wait(contact, now, S.CALLED_BACK, callback_contact_id=callback.contact_id)
     scheduled = ev.ContactCallbackScheduled(
         tenant_id=contact.tenant_id,
         contact_id=contact.contact_id,
@@ -319,7 +319,7 @@ def time_out(
     if action is TimeoutAction.CALLBACK:
         _require_voice(contact)
         callback, events = _callback(contact, now, callback_contact_id, "", None, placement)
-    after = _end_wait(contact, now, S.TIMED_OUT)
+    after = _end_wait(contact, now, S.TIMED_OUT, callback_contact_id=callback.contact_id if callback else "")
     timed_out = ev.ContactTimedOut(
         tenant_id=after.tenant_id,
         contact_id=after.contact_id,
@@ -369,10 +369,13 @@ def _callback(
     return entered.contact, (received_event(callback), *entered.events)
 
 
-def _end_wait(contact: Contact, now: datetime, status: ContactStatus) -> Contact:
+def _end_wait(
+    contact: Contact, now: datetime, status: ContactStatus, callback_contact_id: str = ""
+) -> Contact:
     """The wait ends without an agent; an offer still ringing is withdrawn."""
     return contact.evolve(
         status=status,
+        callback_contact_id=callback_contact_id,
         finished_at=now,
         waited=span(contact.enqueued_since, now),
         agent_id="",

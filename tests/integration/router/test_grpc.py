@@ -423,6 +423,11 @@ def test_a_waiting_caller_asks_for_a_callback_and_keeps_the_place(
         since,
     )
     assert callback.context.customer_address == "+4930999"
+    # A client whose answer was lost asks again, and learns the callback it made: no second one.
+    called_back = contact(router, a.tenant, "c1").contact
+    again = stub.RequestCallback(request, metadata=a.metadata, timeout=10)
+    assert (again.callback_contact_id, again.position) == (called.callback_contact_id, 1)
+    assert contact(router, a.tenant, "c1").contact == called_back
 
 
 # -- queue status ----------------------------------------------------------------------------------

@@ -197,6 +197,7 @@ def test_callback_ends_the_call_and_the_callback_keeps_the_place() -> None:
     assert outcome.contact.status is S.CALLED_BACK
     callback = outcome.spawned
     assert callback is not None
+    assert outcome.contact.callback_contact_id == "k-2"
     assert (callback.channel, callback.status, callback.related_contact_id) == (
         Channel.CALLBACK,
         S.QUEUED,
@@ -338,7 +339,7 @@ def test_time_out_to_a_callback_creates_it_at_the_callers_place() -> None:
     assert types(outcome.events) == ["ContactTimedOut", "ContactReceived", "ContactQueued"]
     timed_out = outcome.events[0]
     assert isinstance(timed_out, ev.ContactTimedOut)
-    assert timed_out.callback_contact_id == "k-3"
+    assert timed_out.callback_contact_id == outcome.contact.callback_contact_id == "k-3"
 
 
 def test_time_out_waits_for_a_pending_offer() -> None:
