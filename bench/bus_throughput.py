@@ -3,16 +3,18 @@
 loop through the port's raw producer and consumer (the bus's own overhead: target at least 0.8) and
 Kafka's Java perf tools (the broker's limit); then the two backends side by side.
 
-    uv run python -m bench.bus_throughput [--records 50000] [--client confluent ...]
+    uv run python -m bench.bus_throughput [--records 50000] [--rounds 3] [--client confluent ...]
 
 Starts its own broker (the local processes, or HELPLINE_KAFKA_BOOTSTRAP if set) and prints Markdown
-tables. Throughput only: the numbers depend on the machine, the ratios much less.
+tables. Throughput only: the numbers depend on the machine, the ratios much less. Each backend's
+figures are the median of ROUNDS rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import subprocess
 import threading
 import time
@@ -37,6 +39,8 @@ from helpline.v1 import common_pb2, contact_events_pb2
 console = Console(stderr=True)
 
 BARE = "same backend's bare loop"
+# Rounds per backend, their median reported.
+ROUNDS = 3
 
 
 def _message(i: int) -> contact_events_pb2.ContactReceived:
@@ -191,7 +195,21 @@ class Rates:
     bare_consume: float
 
 
-def measure(bootstrap: str, client: str, count: int) -> Rates:
+def measure(bootstrap: str, client: str, count: int, rounds: int = ROUNDS) -> Rates:
+    """The median of `rounds` rounds, each the bare loop then the bus on fresh topics: one round
+    of a Python client swings by a third with what else the machine does (its sender and fetcher
+    threads share the interpreter), and alternating keeps a slow spell from landing on one side."""
+    measured = [_round(bootstrap, client, count) for _ in range(rounds)]
+    return Rates(
+        client,
+        statistics.median(r.helpline_produce for r in measured),
+        statistics.median(r.bare_produce for r in measured),
+        statistics.median(r.helpline_consume for r in measured),
+        statistics.median(r.bare_consume for r in measured),
+    )
+
+
+def _round(bootstrap: str, client: str, count: int) -> Rates:
     suffix = uuid.uuid4().hex[:6]
     topics = {name: f"bench.{name}.{client}.{suffix}" for name in ("helpline", "bare")}
     ensure_topics(
@@ -221,7 +239,9 @@ def measure(bootstrap: str, client: str, count: int) -> Rates:
     return Rates(client, hl_p, bare_p, hl_c, bare_c)
 
 
-def run(bootstrap: str, lib: Path, count: int, backends: Sequence[str] = BACKENDS) -> str:
+def run(
+    bootstrap: str, lib: Path, count: int, backends: Sequence[str] = BACKENDS, rounds: int = ROUNDS
+) -> str:
     """Every backend's bus against its bare loop and Kafka's Java tools, then the backends side by
     side: the report's Markdown."""
     java_topic = f"bench.java.{uuid.uuid4().hex[:6]}"
@@ -229,7 +249,7 @@ def run(bootstrap: str, lib: Path, count: int, backends: Sequence[str] = BACKEND
     size = len(_message(0).SerializeToString())
     java_p = java_produce(lib, bootstrap, java_topic, count, size)
     java_c = java_consume(lib, bootstrap, java_topic, count)
-    measured = [measure(bootstrap, client, count) for client in backends]
+    measured = [measure(bootstrap, client, count, rounds) for client in backends]
     lines = [
         "| backend | path | helpline records/s | baseline | baseline records/s | ratio |",
         "|---|---|---|---|---|---|",
@@ -274,12 +294,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help="rounds per backend, their median reported"
+    )
+    parser.add_argument(
         "--client", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="the backends to measure"
     )
     args = parser.parse_args()
     configure_logging("bench", level="WARNING", fmt="console")
     with bench_stack("bench-stack", redis=False) as stack:
-        print(run(stack.bootstrap, stack.kafka_lib, args.records, args.client))
+        print(run(stack.bootstrap, stack.kafka_lib, args.records, args.client, args.rounds))
 
 
 if __name__ == "__main__":
