@@ -401,48 +401,63 @@ class ConsumerLoop:
         partition is taken from this consumer while an outage is ridden out."""
         started = time.monotonic()
         event_type = self.metrics.event_type(record) if self.metrics else ""
+        # The first attempt apart from the retries: every record pays for it, few for the rest.
+        try:
+            self.handler(record)
+        except Exception as exc:
+            if not self._retry(record, exc, event_type):
+                return
+        else:
+            if self.metrics:
+                self.metrics.handled.labels(record.topic, event_type, "ok").inc()
+        if self.metrics:
+            self.metrics.handle_seconds.labels(record.topic).observe(time.monotonic() - started)
+
+    def _retry(self, record: Record, failure: Exception, event_type: str) -> bool:
+        """Retry a record whose handling failed until it is handled or dead-lettered (True), or its
+        partition is taken from this consumer meanwhile (False)."""
         outage = OutageLog(f"handler of {record.topic}")
         failures = 0
         while True:
+            if isinstance(failure, PermanentError):
+                self._dead_letter(record, failure, failures + 1, event_type)
+                break
+            if self._stop.is_set():
+                # Shutting down: leave it uncommitted so the next owner tries again.
+                raise _InterruptedError from failure
+            if is_transient(failure):
+                outage.failed(failure, partition=record.partition, offset=record.offset)
+                delay = self.retry.outage_delay(outage.failures)
+            else:
+                failures += 1
+                if failures > self.retry.max_retries:
+                    self._dead_letter(record, failure, failures, event_type)
+                    break
+                log.warning(
+                    "handler failed, retrying",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    attempt=failures,
+                    error=repr(failure),
+                )
+                delay = self.retry.delay(failures)
+            if self.metrics:
+                self.metrics.retries.labels(record.topic, event_type).inc()
+            if not self._wait_holding(record, delay):
+                self._resume()
+                return False
             try:
                 self.handler(record)
-            except PermanentError as exc:
-                self._dead_letter(record, exc, failures + 1, event_type)
-                break
             except Exception as exc:
-                if self._stop.is_set():
-                    # Shutting down: leave it uncommitted so the next owner tries again.
-                    raise _InterruptedError from exc
-                if is_transient(exc):
-                    outage.failed(exc, partition=record.partition, offset=record.offset)
-                    delay = self.retry.outage_delay(outage.failures)
-                else:
-                    failures += 1
-                    if failures > self.retry.max_retries:
-                        self._dead_letter(record, exc, failures, event_type)
-                        break
-                    log.warning(
-                        "handler failed, retrying",
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        attempt=failures,
-                        error=repr(exc),
-                    )
-                    delay = self.retry.delay(failures)
-                if self.metrics:
-                    self.metrics.retries.labels(record.topic, event_type).inc()
-                if not self._wait_holding(record, delay):
-                    self._resume()
-                    return
+                failure = exc
             else:
                 if self.metrics:
                     self.metrics.handled.labels(record.topic, event_type, "ok").inc()
                 break
         outage.recovered(topic=record.topic, partition=record.partition, offset=record.offset)
         self._resume()
-        if self.metrics:
-            self.metrics.handle_seconds.labels(record.topic).observe(time.monotonic() - started)
+        return True
 
     def _wait_holding(self, record: Record, delay_s: float) -> bool:
         """Wait `delay_s` before `record` is tried again, with every partition paused and the group
