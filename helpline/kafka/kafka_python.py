@@ -7,7 +7,8 @@ HELPLINE_KAFKA_CLIENT=kafka-python. Options take their names as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import kafka
@@ -28,7 +29,10 @@ from helpline.kafka.port import (
     Start,
     TopicPartition,
 )
+from helpline.logging import get_logger
 from helpline.records import Header, Record
+
+log = get_logger(__name__)
 
 # The librdkafka backend's limits and timeouts, so either backend refuses and gives up alike.
 MESSAGE_MAX_BYTES = 1_200_000
@@ -125,21 +129,56 @@ class KafkaPythonProducer:
         self._producer.close(timeout=timeout)
 
 
-class _Listener(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_assign: Partitions, on_revoke: Partitions, on_lost: Partitions) -> None:
+class _Listener(kafka.AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """The port's rebalance semantics on kafka-python 3, whose listener runs on the client's IO
+    thread (the polling thread waits inside `poll` meanwhile), where no blocking client call is
+    allowed:
+
+    - a commit the revoke callback makes (ConsumerLoop commits what it handled) is collected, then
+      awaited here before the rebalance goes on, as librdkafka's commit in its callback is;
+    - a partition revoked and assigned again in one rebalance keeps its fetch position in
+      kafka-python; the port fetches every assigned partition from its committed offset, as
+      librdkafka does, so what the owner polled and left unhandled at the revoke (ConsumerLoop
+      forgets it then) comes again.
+
+    The awaited calls are the coordinator's async variants of `commit` and `committed`, which the
+    client's public API offers only as blocking calls."""
+
+    def __init__(
+        self, consumer: KafkaPythonConsumer, on_assign: Partitions, on_revoke: Partitions, on_lost: Partitions
+    ) -> None:
+        self._consumer = consumer
         self._calls = {"assign": on_assign, "revoke": on_revoke, "lost": on_lost}
+        self._released: set[kafka.TopicPartition] = set()
 
-    def _call(self, which: str, partitions: Any) -> None:
-        self._calls[which]([TopicPartition(p.topic, p.partition) for p in partitions])
+    async def _call(self, which: str, partitions: Any) -> None:
+        with self._consumer.collecting_commits() as collected:
+            self._calls[which]([TopicPartition(p.topic, p.partition) for p in partitions])
+        if collected:
+            try:
+                await self._consumer.coordinator._commit_offsets_sync_async(collected)
+            except kafka.errors.KafkaError as exc:
+                log.warning("commit on revoke failed; records will be redelivered", error=str(exc))
 
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self._call("assign", assigned)
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        retained = self._released & set(assigned)
+        self._released = set()
+        if retained:
+            committed = await self._consumer.coordinator.fetch_committed_offsets_async(list(retained))
+            for tp in retained:
+                if tp in committed:
+                    self._consumer.client.seek(tp, committed[tp].offset)
+                else:
+                    self._consumer.client.seek_to_beginning(tp)
+        await self._call("assign", assigned)
 
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self._call("revoke", revoked)
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self._released |= set(revoked)
+        await self._call("revoke", revoked)
 
-    def on_partitions_lost(self, lost: Any) -> None:
-        self._call("lost", lost)
+    async def on_partitions_lost(self, lost: Any) -> None:
+        self._released |= set(lost)
+        await self._call("lost", lost)
 
 
 def _tp(partition: TopicPartition) -> kafka.TopicPartition:
@@ -165,11 +204,31 @@ class KafkaPythonConsumer:
             isolation_level="read_committed",
             **options,
         )
+        # Commits a rebalance callback makes, for its listener to await (None: none is running).
+        self._collected: dict[kafka.TopicPartition, OffsetAndMetadata] | None = None
+
+    @property
+    def client(self) -> kafka.KafkaConsumer:
+        return self._consumer
+
+    @property
+    def coordinator(self) -> Any:
+        return self._consumer._coordinator
+
+    @contextlib.contextmanager
+    def collecting_commits(self) -> Iterator[dict[kafka.TopicPartition, OffsetAndMetadata]]:
+        """While a rebalance callback runs on the IO thread: its commits, collected, not made."""
+        collected: dict[kafka.TopicPartition, OffsetAndMetadata] = {}
+        self._collected = collected
+        try:
+            yield collected
+        finally:
+            self._collected = None
 
     def subscribe(
         self, topics: Sequence[str], *, on_assign: Partitions, on_revoke: Partitions, on_lost: Partitions
     ) -> None:
-        self._consumer.subscribe(list(topics), listener=_Listener(on_assign, on_revoke, on_lost))
+        self._consumer.subscribe(list(topics), listener=_Listener(self, on_assign, on_revoke, on_lost))
 
     def partitions_of(self, topic: str, timeout: float = 10.0) -> list[int]:
         return sorted(_wrapped(lambda: self._consumer.partitions_for_topic(topic)) or ())
@@ -194,11 +253,11 @@ class KafkaPythonConsumer:
         ]
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        _wrapped(
-            lambda: self._consumer.commit(
-                {_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()}
-            )
-        )
+        meta = {_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()}
+        if self._collected is not None:
+            self._collected.update(meta)
+            return
+        _wrapped(lambda: self._consumer.commit(meta))
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self._consumer.seek(_tp(partition), offset)

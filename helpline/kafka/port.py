@@ -106,7 +106,8 @@ class Consumer(Protocol):
         self, topics: Sequence[str], *, on_assign: Partitions, on_revoke: Partitions, on_lost: Partitions
     ) -> None:
         """Join the group for `topics`; the callbacks hear of partitions assigned, revoked (commit
-        now) and lost (another member has them already)."""
+        now) and lost (another member has them already). Every partition assigned is fetched from
+        the group's committed offset, one revoked and assigned again in the same rebalance too."""
 
     def partitions_of(self, topic: str, timeout: float = 10.0) -> list[int]:
         """The topic's partitions; none when it does not exist."""

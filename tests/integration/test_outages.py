@@ -1,5 +1,6 @@
 """Outages ridden out by the bus and the relay, on real processes: a frozen Redis under a consumer
-and under a relay, a rebalance in the middle of an outage, records Kafka refuses for good."""
+and under a relay, records Kafka refuses for good (a rebalance in the middle of an outage, on both
+backends: kafka/test_contract.py)."""
 
 from __future__ import annotations
 
@@ -92,62 +93,6 @@ def test_a_consumer_rides_out_a_frozen_redis_in_order_and_dead_letters_nothing(
     assert [int(v) for v in store.lrange("order", 0, -1)] == list(range(60))
     assert registry.get_sample_value("helpline_event_retries_total", {"topic": topic, "type": "unknown"})
     assert registry.get_sample_value("helpline_dlq_writes_total", {"topic": topic, "type": "unknown"}) is None
-    assert read_all(kafka_bootstrap, f"{topic}.dlq", expected=1, timeout=2) == []
-    producer.close()
-
-
-def test_partitions_revoked_during_an_outage_are_handled_by_their_new_owner(
-    kafka_bootstrap: str, redis_client: redis.Redis, unique: str
-) -> None:
-    topic = make_topic(kafka_bootstrap, f"test.outage.rebalance.{unique}", partitions=2)
-    producer = make_producer(kafka_bootstrap, "test")
-    for i in range(40):
-        producer.send(topic, str(i).encode(), str(i % 4).encode())
-    producer.flush()
-    handled: dict[str, list[tuple[int, int]]] = {"first": [], "second": []}
-    outage = threading.Event()
-    outage.set()
-
-    def handler_of(name: str):  # type: ignore[no-untyped-def]
-        def handle(record) -> None:  # type: ignore[no-untyped-def]
-            if name == "first" and outage.is_set():
-                raise redis.ConnectionError("the store is away")
-            handled[name].append((record.partition, record.offset))
-
-        return handle
-
-    def member(name: str) -> ConsumerLoop:
-        return ConsumerLoop(
-            bootstrap=kafka_bootstrap,
-            group_id=f"g-{unique}",
-            topics=[topic],
-            handler=handler_of(name),
-            dlq_producer=producer,
-            retry=RetryPolicy(max_retries=0, backoff_ms=50, max_backoff_ms=200),
-        )
-
-    first, second = member("first"), member("second")
-    threads = [_running(first)]
-    try:
-        wait_until(lambda: first.paused, what="the first member to ride out the outage")
-        threads.append(_running(second))
-        wait_until(lambda: len(handled["second"]) >= 1, what="the second member to take a partition")
-        outage.clear()
-        wait_until(
-            lambda: {r for rs in handled.values() for r in rs} >= {(p, o) for p in (0, 1) for o in range(20)},
-            what="every record, by one member or the other",
-        )
-    finally:
-        for loop in (first, second):
-            loop.stop()
-        for thread in threads:
-            thread.join(30)
-    # Each member handled a partition's records in order, and the one that moved started where its
-    # old owner left off (nothing was committed during the outage): nothing was skipped.
-    for records in handled.values():
-        for partition in (0, 1):
-            offsets = [o for p, o in records if p == partition]
-            assert offsets == sorted(offsets)
     assert read_all(kafka_bootstrap, f"{topic}.dlq", expected=1, timeout=2) == []
     producer.close()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from helpline.bus import ConsumerLoop, publish
+from helpline.bus import ConsumerLoop, RetryPolicy, publish
 from helpline.failures import is_transient
 from helpline.kafka import clients
 from helpline.kafka.options import BACKENDS
@@ -195,6 +195,93 @@ def test_two_members_share_the_partitions_and_handle_each_record_once(
     values = sorted(int(v) for _, v in handled)
     assert values == list(range(60))
     assert {name for name, _ in handled} == {"a", "b"}
+
+
+def test_a_commit_in_the_revoke_callback_is_made_before_the_partitions_move(
+    kafka_bootstrap: str, client: str, topic: str, unique: str
+) -> None:
+    """What ConsumerLoop does on a revoke: commit what it handled, from inside the callback (on
+    kafka-python 3 the callback runs where the client cannot block)."""
+    group = f"g-{unique}"
+    first = clients.consumer(kafka_bootstrap, "test-first", group, client=client)
+    second = clients.consumer(kafka_bootstrap, "test-second", group, client=client)
+    owned: dict[str, set[TopicPartition]] = {"first": set(), "second": set()}
+    revoked: list[TopicPartition] = []
+
+    def on_revoke(partitions: list[TopicPartition]) -> None:
+        revoked.extend(partitions)
+        first.commit(dict.fromkeys(partitions, 7))
+
+    def joined(name: str, consumer: Any, on_revoke: Any) -> None:
+        consumer.subscribe(
+            [topic], on_assign=owned[name].update, on_revoke=on_revoke, on_lost=lambda _p: None
+        )
+
+    try:
+        joined("first", first, on_revoke)
+        _poll_until([first], lambda: len(owned["first"]) == 3, "the first member's partitions")
+        joined("second", second, lambda _p: None)
+        _poll_until([first, second], lambda: bool(owned["second"]), "the second member's partitions")
+        assert revoked
+        held = sorted(set(revoked))
+        assert second.committed(held) == dict.fromkeys(held, 7)
+    finally:
+        first.close()
+        second.close()
+
+
+def _poll_until(consumers: list[Any], done: Any, what: str) -> None:
+    """Poll every member (a rebalance goes on inside their polls) until `done()`."""
+
+    def polled() -> bool:
+        for consumer in consumers:
+            consumer.poll(0.2, 10)
+        return bool(done())
+
+    wait_until(polled, what=what)
+
+
+def test_partitions_revoked_during_an_outage_are_handled_by_their_new_owner(
+    kafka_bootstrap: str, client: str, producer: Any, unique: str
+) -> None:
+    """The first member rides out its store's outage, paused on its first record; a second joins,
+    takes a partition from it mid-retry, and starts where nothing was committed: every record is
+    handled, each partition in order, none dead-lettered."""
+    topic = make_topic(kafka_bootstrap, f"test.contract.outage.{unique}", partitions=2)
+    make_topic(kafka_bootstrap, topic + DLQ_SUFFIX, partitions=2)
+    for n in range(40):
+        producer.send(topic, str(n).encode(), str(n % 4).encode())
+    producer.flush()
+    handled: dict[str, list[tuple[int, int]]] = {"first": [], "second": []}
+    outage = threading.Event()
+    outage.set()
+
+    def handler(name: str) -> Any:
+        def handle(record: Record) -> None:
+            if name == "first" and outage.is_set():
+                raise ConnectionError("the store is away")
+            handled[name].append((record.partition, record.offset))
+
+        return handle
+
+    group = f"g-{unique}"
+    retry = RetryPolicy(max_retries=0, backoff_ms=50, max_backoff_ms=200)
+    with Running(_loop(kafka_bootstrap, client, group, topic, handler("first"), retry=retry)) as first:
+        wait_until(lambda: first.paused, what="the first member to ride out the outage")
+        with Running(_loop(kafka_bootstrap, client, group, topic, handler("second"), retry=retry)):
+            wait_until(lambda: len(handled["second"]) >= 1, what="the second member to take a partition")
+            outage.clear()
+            wait_until(
+                lambda: (
+                    {r for rs in handled.values() for r in rs} >= {(p, o) for p in (0, 1) for o in range(20)}
+                ),
+                what="every record, by one member or the other",
+            )
+    for records in handled.values():
+        for partition in (0, 1):
+            offsets = [o for p, o in records if p == partition]
+            assert offsets == sorted(offsets)
+    assert read(kafka_bootstrap, [topic + DLQ_SUFFIX], expected=1, timeout=2) == []
 
 
 def test_a_reader_from_the_end_sees_only_what_comes_after(
