@@ -33,9 +33,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from typer.testing import CliRunner
 
-from helpline.cli import SERVICE_PORTS, app
-from helpline.local_stack import REPO_ROOT
-from helpline.prometheus_config import job_name
+from devstack.cli import SERVICE_PORTS
+from devstack.local_stack import REPO_ROOT
+from devstack.prometheus_config import job_name
+from helpline.cli import app
 from helpline.settings import Settings
 from services.metrics.app import MetricsSettings
 from services.router.app import RouterSettings
