@@ -116,3 +116,34 @@ def test_a_checkouts_helpline_command_has_the_development_commands() -> None:
     assert usage.exit_code == 0, usage.output
     for command in DEV_COMMANDS:
         assert f" {command} " in usage.output, command
+
+
+def test_the_simulator_runs_from_what_its_image_copies(tmp_path: Path) -> None:
+    """deploy/simulation/Dockerfile puts helpline/ and simulator/ on the path, nothing else of the
+    repository: `python -m simulator simulate` loads from those alone (no services, no devstack)."""
+    lib = tmp_path / "lib"
+    for package in ("helpline", "simulator"):
+        shutil.copytree(REPO_ROOT / package, lib / package, ignore=shutil.ignore_patterns("__pycache__"))
+    probe = f"""
+import runpy
+import sys
+from pathlib import Path
+repo = Path({str(REPO_ROOT)!r}).resolve()
+sys.path[:] = [{str(lib)!r}] + [p for p in sys.path if p and Path(p).resolve() != repo]
+sys.argv = ["simulator", "simulate", "--help"]
+try:
+    runpy.run_module("simulator", run_name="__main__")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+for name in sys.modules:
+    assert name.split(".")[0] not in ("services", "devstack"), name
+    module = sys.modules[name]
+    where = getattr(module, "__file__", None) or ""
+    # Nothing from the checkout but its virtual environment's packages (the image's are the same).
+    assert not where.startswith(str(repo) + "/") or where.startswith(sys.prefix + "/"), where
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--router-http" in result.stdout
