@@ -50,7 +50,7 @@ deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin
 	@touch $@
 
 var/kafka-lib/.pom-sha256: deploy/local/pom.xml .venv/.synced
-	$(RUN) python -c "from helpline.local_stack import StackConfig, ensure_kafka_jars; ensure_kafka_jars(StackConfig())"
+	$(RUN) python -c "from devstack.local_stack import StackConfig, ensure_kafka_jars; ensure_kafka_jars(StackConfig())"
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

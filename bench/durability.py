@@ -37,9 +37,9 @@ from bench.tickets_throughput import (
     drive,
     parse_count_and_clients,
 )
+from devstack.local_stack import LocalStack, StackConfig, free_port
 from helpline.clock import SystemClock
 from helpline.durability import ReplicaBarrier
-from helpline.local_stack import LocalStack, StackConfig, free_port
 from services.tickets.store import TicketStore
 from services.tickets.usecases import Tickets
 

@@ -22,9 +22,9 @@ import uuid
 from dataclasses import dataclass
 
 from bench.stack import bench_stack, kafka_client
+from devstack.local_stack import StackConfig, ensure_kafka_jars
 from helpline.kafka import clients
 from helpline.kafka.port import Consumer, Start, TopicPartition
-from helpline.local_stack import StackConfig, ensure_kafka_jars
 from helpline.logging import configure_logging
 from helpline.topic_admin import ensure_topics
 from helpline.topics import TopicSpec

@@ -63,12 +63,12 @@ from rich.progress import Progress
 from bench.bus_throughput import bare_consume, java_consume
 from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack, kafka_client, machine_line, service_env
+from devstack.local_stack import REPO_ROOT, StackConfig, ensure_kafka_jars, free_port
 from helpline.bus import make_producer, send
 from helpline.domain import duration, timestamp
 from helpline.events import new_event, to_record
 from helpline.kafka import clients
 from helpline.kafka.port import KafkaError, TopicPartition
-from helpline.local_stack import REPO_ROOT, StackConfig, ensure_kafka_jars, free_port
 from helpline.logging import configure_logging
 from helpline.records import OutgoingRecord
 from helpline.topic_admin import ensure_topics

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
 POM = REPO_ROOT / "deploy" / "local" / "pom.xml"

@@ -49,6 +49,7 @@ from bench.latency_baselines import (
 )
 from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack, kafka_client, machine_line, service_env, start_group_at_end
+from devstack.local_stack import REPO_ROOT, free_port
 from helpline.bus import make_producer, send
 from helpline.clock import SystemClock
 from helpline.events import new_event, signed, to_record
@@ -57,7 +58,6 @@ from helpline.ingress_signing import IngressKey
 from helpline.kafka import clients
 from helpline.kafka.port import Start
 from helpline.kafka.reading import partitions
-from helpline.local_stack import REPO_ROOT, free_port
 from helpline.logging import configure_logging
 from helpline.topic_admin import ensure_topics
 from helpline.v1 import common_pb2, contact_events_pb2

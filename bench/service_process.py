@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0

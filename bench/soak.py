@@ -7,7 +7,7 @@ keep expires); tickets, the system of record, grow by what each ticket costs.
 What runs: Kafka (HELPLINE_KAFKA_BOOTSTRAP when set, else the benchmark's own broker), one
 redis-server per service plus one for the API keys (always the benchmark's own, started empty), the
 four services as processes configured by environment like pods, and the simulator
-(helpline.simulation) playing a centre through the platform's public interfaces, as the end-to-end
+(simulator) playing a centre through the platform's public interfaces, as the end-to-end
 test does.
 
 Design, and why:
@@ -90,13 +90,21 @@ from bench.soak_report import (
     size,
 )
 from bench.stack import bench_stack, machine_line, service_env, start_group_at_end
+from devstack.local_stack import LocalStack, StackConfig, free_port
 from helpline.auth import ApiKeyStore
 from helpline.ingress_secrets import IngressSecrets
-from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.logging import configure_logging
-from helpline.simulation.keys import run_keys
-from helpline.simulation.runner import Connections, Simulation
-from helpline.simulation.scenario import (
+from helpline.topic_admin import ensure_topics
+from services.metrics import app as metrics_app
+from services.router import consumers as router_consumers
+from services.router.store import OUTBOX_STREAM as ROUTER_OUTBOX
+from services.sla import consumers as sla_consumers
+from services.sla.store import OUTBOX_STREAM as SLA_OUTBOX
+from services.tickets import consumers as tickets_consumers
+from services.tickets.store import OUTBOX_STREAM as TICKETS_OUTBOX
+from simulator.keys import run_keys
+from simulator.runner import Connections, Simulation
+from simulator.scenario import (
     AgentGroup,
     ChannelLoad,
     Duration,
@@ -106,14 +114,6 @@ from helpline.simulation.scenario import (
     Surveys,
     Tickets,
 )
-from helpline.topic_admin import ensure_topics
-from services.metrics import app as metrics_app
-from services.router import consumers as router_consumers
-from services.router.store import OUTBOX_STREAM as ROUTER_OUTBOX
-from services.sla import consumers as sla_consumers
-from services.sla.store import OUTBOX_STREAM as SLA_OUTBOX
-from services.tickets import consumers as tickets_consumers
-from services.tickets.store import OUTBOX_STREAM as TICKETS_OUTBOX
 
 console = Console(stderr=True)
 

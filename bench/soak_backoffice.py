@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 
-from helpline.simulation.gateway import CHANNELS
-from helpline.simulation.runner import Simulation
 from helpline.v1 import common_pb2, ticket_service_pb2_grpc
 from helpline.v1 import ticket_service_pb2 as pb
+from simulator.gateway import CHANNELS
+from simulator.runner import Simulation
 
 # Simulated seconds between rounds, and how long a ticket rests untouched before it is solved (its
 # contact finished meanwhile, and its survey came in).

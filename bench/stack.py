@@ -16,9 +16,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from devstack.local_stack import LocalStack, StackConfig, free_port
 from helpline.kafka import clients
 from helpline.kafka.port import TopicPartition
-from helpline.local_stack import LocalStack, StackConfig, free_port
 
 console = Console(stderr=True)
 

@@ -71,6 +71,16 @@ class IngressKey:
     key_id: str
     secret: str
 
+    @classmethod
+    def parse(cls, tenant: str, given: str) -> IngressKey:
+        """The key as `helpline ingress-secret create` prints it, KEY_ID:SECRET; ValueError if not."""
+        key_id, colon, secret = given.partition(":")
+        if not (key_id and colon and secret):
+            raise ValueError(
+                "give the ingress key as KEY_ID:SECRET, as `helpline ingress-secret create` prints it"
+            )
+        return cls(tenant, key_id, secret)
+
     def headers(self, topic: str, event_id: str, event_type: str, value: bytes) -> list[tuple[str, bytes]]:
         signed = signature(self.secret, topic, self.tenant, event_id, event_type, value)
         return [

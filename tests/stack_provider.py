@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpline.local_stack import REPO_ROOT, LocalStack, StackConfig, free_port
+from devstack.local_stack import REPO_ROOT, LocalStack, StackConfig, free_port
 
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"
 REDIS_IMAGE = "redis:7.4"

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 from helpline.logging import configure_logging
 from tests.chaos.faults import schedule
 from tests.chaos.report import durability_section, render

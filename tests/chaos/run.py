@@ -34,8 +34,8 @@ from helpline.events import from_record
 from helpline.kafka.port import KafkaError
 from helpline.kafka.reading import reader
 from helpline.service import WORKER_BACKOFF
-from helpline.simulation.runner import Simulation
-from helpline.simulation.setup import agent_ids
+from simulator.runner import Simulation
+from simulator.setup import agent_ids
 from tests.chaos.assignments import AssignmentAudit
 from tests.chaos.faults import Step
 from tests.chaos.injector import Injector

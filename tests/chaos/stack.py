@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpline.local_stack import free_port
+from devstack.local_stack import free_port
 from tests.chaos.faults import SERVICES
 from tests.chaos.toxiproxy import Toxiproxy
 from tests.integration.private_stack import PrivateStack

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from helpline.local_stack import REPO_ROOT, Component, LocalStack, free_port, port_open
+from devstack.local_stack import REPO_ROOT, Component, LocalStack, free_port, port_open
 
 BINARY = REPO_ROOT / ".tools" / "bin" / "toxiproxy-server"
 

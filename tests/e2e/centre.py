@@ -4,7 +4,7 @@ is away or a fault holds."""
 
 from __future__ import annotations
 
-from helpline.simulation.scenario import (
+from simulator.scenario import (
     AgentGroup,
     ChannelLoad,
     Duration,

@@ -22,9 +22,6 @@ import redis
 from helpline.kafka import clients
 from helpline.kafka.reading import partitions
 from helpline.outbox import dead_letter_stream
-from helpline.simulation.floor import Floor
-from helpline.simulation.runner import Simulation
-from helpline.simulation.truth import ContactTruth, TicketTruth
 from helpline.topics import CATALOG
 from helpline.v1 import common_pb2, ticket_service_pb2, ticket_service_pb2_grpc
 from services.metrics import app as metrics_app
@@ -34,6 +31,9 @@ from services.sla import consumers as sla_consumers
 from services.sla.store import OUTBOX_STREAM as SLA_OUTBOX
 from services.tickets import consumers as tickets_consumers
 from services.tickets.store import OUTBOX_STREAM as TICKETS_OUTBOX
+from simulator.floor import Floor
+from simulator.runner import Simulation
+from simulator.truth import ContactTruth, TicketTruth
 from tests.e2e.platform import Over, Platform, SlaEvents, as_is, counted, eventually, kinds, wait_for_queues
 from tests.e2e.prometheus import Prometheus
 from tests.integration.helpers import wait_committed, wait_until

@@ -21,11 +21,11 @@ from helpline.ingress_secrets import IngressSecrets
 from helpline.kafka import clients
 from helpline.kafka.port import Start
 from helpline.kafka.reading import partitions
-from helpline.simulation.keys import VALID_FOR, RunKeys, run_keys
-from helpline.simulation.runner import Connections
-from helpline.simulation.scenario import Scenario
-from helpline.simulation.truth import SlaExpectation
 from helpline.v1 import common_pb2
+from simulator.keys import VALID_FOR, RunKeys, run_keys
+from simulator.runner import Connections
+from simulator.scenario import Scenario
+from simulator.truth import SlaExpectation
 from tests.e2e.prometheus import Prometheus, scraping
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
@@ -46,7 +46,7 @@ class Platform:
 
     def simulating(self, scenario: Scenario) -> Connections:
         """The connections of a simulated run of the scenario, with keys of the narrowest role each
-        of its callers needs (helpline.simulation.keys), revoked when the platform stops."""
+        of its callers needs (simulator.keys), revoked when the platform stops."""
         return replace(self.connections, keys=self.runs.enter_context(run_keys(self.api_keys, scenario)))
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from helpline.local_stack import LocalStack, StackConfig, free_port
-from helpline.prometheus_config import write_prometheus_config
+from devstack.local_stack import LocalStack, StackConfig, free_port
+from devstack.prometheus_config import write_prometheus_config
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpline.local_stack import REPO_ROOT, port_open
+from devstack.local_stack import REPO_ROOT, port_open
 from tests.integration.helpers import wait_until
 from tests.integration.sentinel_group import named_primary
 

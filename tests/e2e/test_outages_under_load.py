@@ -11,7 +11,7 @@ an outbox's `<stream>:dead`. Each outage makes every service unready and each re
 again; while Redis is away, REST calls are answered 503 problem+json with a Retry-After, and the
 same calls are answered once it is back.
 
-The simulator rides the outages out as a well-behaved client (helpline.simulation.retry): it makes
+The simulator rides the outages out as a well-behaved client (simulator.retry): it makes
 a refused call again until the platform answers, so its ledger still says what its people did, each
 act once, and no call is refused for a domain reason. Compared with the ledger after the recovery:
 
@@ -50,7 +50,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpline.simulation.runner import Simulation
+from simulator.runner import Simulation
 from tests.e2e.centre import troubled_centre
 from tests.e2e.ledger_checks import (
     Outage,

@@ -11,7 +11,7 @@ The broker is one of the test's own, as in test_outages_under_load: the services
 have fixed names, and on the session's shared broker they would take over what earlier tests left
 unconsumed (and its dead letters) into this test's empty Redis.
 
-The simulator rides the failover out as a client (helpline.simulation.retry), and afterwards the
+The simulator rides the failover out as a client (simulator.retry), and afterwards the
 platform is held to its ledger exactly as after an outage (tests/e2e/ledger_checks.py; what each
 comparison holds is said in test_outages_under_load): every contact, survey and ticket counted once
 in Prometheus, the tickets as their people left them, each SLA target applied once and alerted as
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from helpline.simulation.runner import Simulation
-from helpline.simulation.scenario import Scenario
+from simulator.runner import Simulation
+from simulator.scenario import Scenario
 from tests.e2e.centre import troubled_centre
 from tests.e2e.ledger_checks import (
     Outage,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from helpline.simulation.runner import Simulation
-from helpline.simulation.scenario import (
+from simulator.runner import Simulation
+from simulator.scenario import (
     AgentGroup,
     ChannelLoad,
     Duration,
@@ -31,7 +31,7 @@ from helpline.simulation.scenario import (
     Surveys,
     Tickets,
 )
-from helpline.simulation.truth import Figures
+from simulator.truth import Figures
 from tests.e2e.platform import (
     Platform,
     SlaEvents,

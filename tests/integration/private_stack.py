@@ -1,6 +1,6 @@
 """A Redis and a Kafka broker of a test's own, to stop, freeze and start again under the code being
 tested, without touching the session's shared stack. Each is a real process from the local stack
-(helpline.local_stack), signalled by its own pid only."""
+(devstack.local_stack), signalled by its own pid only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 
-from helpline.local_stack import LocalStack, StackConfig, free_port
+from devstack.local_stack import LocalStack, StackConfig, free_port
 
 
 class Signalled:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, free_port, port_open
+from devstack.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig, free_port, port_open
 from tests.integration.helpers import wait_until
 from tests.integration.private_stack import Signalled
 

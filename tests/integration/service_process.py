@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from helpline.local_stack import REPO_ROOT, free_port
+from devstack.local_stack import REPO_ROOT, free_port
 from tests.integration.helpers import wait_until
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from bench.report import BENCHES, main
 from bench.soak_report import PLATEAUING, SERVICES
-from helpline.local_stack import StackConfig
+from devstack.local_stack import StackConfig
 
 pytestmark = pytest.mark.integration
 

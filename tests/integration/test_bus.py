@@ -13,11 +13,11 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
+from devstack.local_stack import REPO_ROOT
 from helpline.bus import BusMetrics, ConsumerLoop, RetryPolicy, make_producer, publish
 from helpline.durability import ReplicaLagError
 from helpline.events import STRUCTURED_JSON, event_type_label, new_event, to_record, to_structured_json
 from helpline.kafka.port import Producer
-from helpline.local_stack import REPO_ROOT
 from helpline.records import OutgoingRecord, PermanentError
 from helpline.v1 import contact_events_pb2
 from tests.integration.helpers import make_topic, read_all, wait_until

@@ -22,11 +22,11 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
+from devstack.local_stack import LocalStack, StackConfig, free_port
 from helpline.bus import BusMetrics
 from helpline.events import event_type_label
 from helpline.grpc import GrpcMetrics
 from helpline.health import HttpMetrics
-from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.outbox import OutboxMetrics
 from services.metrics.counts import Counts
 from services.metrics.round_trip import Arg

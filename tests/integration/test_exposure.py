@@ -19,8 +19,8 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from devstack.local_stack import free_port
 from helpline.auth import ApiKeyStore
-from helpline.local_stack import free_port
 from helpline.v1 import ticket_service_pb2 as pb
 from helpline.v1.ticket_service_pb2_grpc import TicketServiceStub
 from tests.integration.service_process import ServiceProcess, running, service_env

@@ -13,10 +13,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from prometheus_client import CollectorRegistry
 
+from devstack.local_stack import free_port
 from helpline.auth import ApiKeyStore, current_principal, current_tenant
 from helpline.durability import ReplicaLagError
 from helpline.grpc import build_grpc_server, mark_not_serving, stop_grpc_server
-from helpline.local_stack import free_port
 from helpline.roles import Access
 from tests.integration.helpers import wait_until
 

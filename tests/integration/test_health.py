@@ -14,8 +14,8 @@ import redis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
+from devstack.local_stack import free_port
 from helpline.health import HttpServer, build_http_app, kafka_check, redis_check
-from helpline.local_stack import free_port
 
 pytestmark = pytest.mark.integration
 

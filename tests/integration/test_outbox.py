@@ -11,10 +11,10 @@ import time
 import pytest
 import redis
 
+from devstack.local_stack import REPO_ROOT
 from helpline.bus import make_producer
 from helpline.durability import ReplicaLagError
 from helpline.idempotency import DUPLICATE, ApplyOnce
-from helpline.local_stack import REPO_ROOT
 from helpline.outbox import RELAY_GROUP, OutboxRelay, OutboxScript
 from helpline.records import OutgoingRecord
 from tests.integration.helpers import make_topic, read_all, wait_until

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from helpline.local_stack import Component, LocalStack, StackConfig, free_port, port_open
+from devstack.local_stack import Component, LocalStack, StackConfig, free_port, port_open
 from helpline.redis_client import connect
 from helpline.settings import load_settings
 from tests.integration.test_service_runtime import round_trip

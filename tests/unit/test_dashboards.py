@@ -22,11 +22,11 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
 from prometheus_client import CollectorRegistry
 
+from devstack.local_stack import REPO_ROOT
 from helpline.bus import BusMetrics
 from helpline.events import event_type_label
 from helpline.grpc import GrpcMetrics
 from helpline.health import HttpMetrics
-from helpline.local_stack import REPO_ROOT
 from helpline.outbox import OutboxMetrics
 from services.sla.timers import TimerMetrics
 from tests.unit.metrics.catalog import catalog_series

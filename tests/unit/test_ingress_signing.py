@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devstack.local_stack import REPO_ROOT
 from helpline.ingress_signing import (
     BAD_SIGNATURE,
     TENANT_MISMATCH,
@@ -25,7 +26,6 @@ from helpline.ingress_signing import (
     signature,
     signed_bytes,
 )
-from helpline.local_stack import REPO_ROOT
 
 TOPIC = "helpline.contacts.ingress"
 KEY = IngressKey("acme", "isk_0123456789abcdef", "hlis_secret")

@@ -28,10 +28,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from helpline.cli import SERVICE_PORTS
+from devstack.cli import SERVICE_PORTS
+from devstack.local_stack import REPO_ROOT
+from devstack.prometheus_config import job_name
 from helpline.cli import app as cli_app
-from helpline.local_stack import REPO_ROOT
-from helpline.prometheus_config import job_name
 from helpline.settings import Settings
 from services.metrics.app import MetricsSettings
 from services.router.app import RouterSettings

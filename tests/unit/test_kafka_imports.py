@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 
 # Issue 19's pattern, spelled so that this file does not match it.
 PATTERN = "|".join(("import" + " kafka", "from" + " kafka", "confluent" + "_kafka"))

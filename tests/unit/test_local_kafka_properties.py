@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpline.local_stack import KafkaNode, StackConfig, StackError, kafka_properties
+from devstack.local_stack import KafkaNode, StackConfig, StackError, kafka_properties
 
 
 def _parsed(text: str) -> dict[str, str]:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from helpline.cli import _service_env
-from helpline.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig
+from devstack.cli import _service_env
+from devstack.local_stack import SENTINEL_MASTER_NAME, LocalStack, StackConfig
 from helpline.settings import load_settings
 
 
 @pytest.fixture(autouse=True)
 def _no_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the command lines are looked at: redis-server need not be installed.
-    monkeypatch.setattr("helpline.local_stack._require", lambda binary: binary)
+    monkeypatch.setattr("devstack.local_stack._require", lambda binary: binary)
 
 
 def _replica_of(argv: list[str]) -> int | None:

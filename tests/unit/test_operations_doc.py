@@ -15,8 +15,8 @@ import pytest
 import typer
 import yaml
 
+from devstack.local_stack import REPO_ROOT
 from helpline.cli import app as cli_app
-from helpline.local_stack import REPO_ROOT
 from helpline.settings import Settings
 from helpline.topics import CATALOG, DAY_MS, dlq_topic
 from services.metrics import app as metrics_app

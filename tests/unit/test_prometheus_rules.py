@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 
 RULES = sorted((REPO_ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
 UNIT_TESTS = sorted((REPO_ROOT / "tests" / "prometheus").glob("*_test.yml"))

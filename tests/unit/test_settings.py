@@ -7,7 +7,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 from helpline.settings import Settings, load_settings
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 from helpline.settings import Settings
 from services.metrics.app import MetricsSettings
 from services.router.app import RouterSettings

@@ -1,4 +1,4 @@
-"""A Kafka cluster of a test's own: three brokers of the local stack (helpline.local_stack), each also
+"""A Kafka cluster of a test's own: three brokers of the local stack (devstack.local_stack), each also
 a controller of a static quorum, on free loopback ports, to kill one of under load."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, PartitionMetadata
 
-from helpline.local_stack import KafkaNode, LocalStack, StackConfig, free_port
+from devstack.local_stack import KafkaNode, LocalStack, StackConfig, free_port
 from tests.integration.private_stack import Signalled
 
 

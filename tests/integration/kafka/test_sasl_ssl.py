@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import confluent_kafka
 import pytest
 
+from devstack.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER, LocalStack, StackConfig, free_port
 from helpline.health import KafkaCheck
 from helpline.kafka.confluent import producer_config
 from helpline.kafka.options import BACKENDS
 from helpline.kafka.port import KafkaError
-from helpline.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER, LocalStack, StackConfig, free_port
 from helpline.settings import Settings, load_settings
 from tests.integration.test_service_runtime import round_trip
 from tests.tls_certs import Certificates, make_certificates

@@ -6,7 +6,7 @@ import re
 
 from prometheus_client import CollectorRegistry
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 from tests.unit.metrics.catalog import catalog_series
 
 

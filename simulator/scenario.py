@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-from helpline.simulation.model import DAY_S, HOUR_S, DailyCurve, Lognormal
+from simulator.model import DAY_S, HOUR_S, DailyCurve, Lognormal
 
 ChannelName = Literal["voice", "chat", "email", "sms", "social", "web_form"]
 # The channels an agent has a capacity for: a web form is worked as an email, out of the email

@@ -12,10 +12,10 @@ import pytest
 import redis
 
 from helpline.clock import SystemClock
-from helpline.simulation.scenario import Scenario
-from helpline.simulation.setup import SetupError, agent_ids, configure_router, router_requests
 from services.router.domain.model import Channel, Department
 from services.router.engine import Router
+from simulator.scenario import Scenario
+from simulator.setup import SetupError, agent_ids, configure_router, router_requests
 from tests.integration.private_stack import PrivateStack
 from tests.integration.router.rest_app import admin
 

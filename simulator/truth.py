@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from helpline.simulation.plan import SurveyAnswers
+from simulator.plan import SurveyAnswers
 
 
 class LedgerError(ValueError):

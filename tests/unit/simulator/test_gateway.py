@@ -9,10 +9,10 @@ import pytest
 
 from helpline.events import from_record
 from helpline.ingress_signing import IngressKey, check, claim
-from helpline.simulation.gateway import INGRESS, Gateway
-from helpline.simulation.plan import plan_contacts
-from helpline.simulation.scenario import Scenario
 from helpline.v1 import common_pb2, contact_events_pb2
+from simulator.gateway import INGRESS, Gateway
+from simulator.plan import plan_contacts
+from simulator.scenario import Scenario
 
 KEY = IngressKey("sim", "isk_1", "hlis_simulated")
 

@@ -2,7 +2,7 @@
 services: one job per service, named `helpline-<service>` as the alerts expect, and the project's
 recording and alert rules from deploy/prometheus/rules loaded.
 
-Written as JSON, which is YAML too, so the library needs no YAML writer.
+Written as JSON, which is YAML too, so it needs no YAML writer.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from helpline.local_stack import REPO_ROOT
+from devstack.local_stack import REPO_ROOT
 
 RULES_DIR = REPO_ROOT / "deploy" / "prometheus" / "rules"
 

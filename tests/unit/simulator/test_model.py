@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpline.simulation.model import (
+from simulator.model import (
     DAY_S,
     HOUR_S,
     DailyCurve,

@@ -11,10 +11,10 @@ from helpline.domain import duration, timestamp
 from helpline.events import new_event, signed, to_record
 from helpline.ingress_signing import IngressKey
 from helpline.records import OutgoingRecord
-from helpline.simulation.plan import PlannedContact
-from helpline.simulation.scenario import Scenario
 from helpline.topics import topic_for_domain
 from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2
+from simulator.plan import PlannedContact
+from simulator.scenario import Scenario
 
 INGRESS = "helpline.contacts.ingress"
 FEEDBACK = topic_for_domain("feedback").name

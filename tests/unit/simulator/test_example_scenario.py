@@ -9,9 +9,9 @@ import re
 import pytest
 from pydantic import BaseModel
 
-from helpline.local_stack import REPO_ROOT
-from helpline.simulation.plan import plan_contacts
-from helpline.simulation.scenario import (
+from devstack.local_stack import REPO_ROOT
+from simulator.plan import plan_contacts
+from simulator.scenario import (
     AgentGroup,
     ChannelLoad,
     Duration,

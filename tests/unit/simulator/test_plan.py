@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from helpline.simulation.model import DAY_S, HOUR_S
-from helpline.simulation.plan import INTENTS, plan_contacts
-from helpline.simulation.scenario import AgentGroup, Scenario
+from simulator.model import DAY_S, HOUR_S
+from simulator.plan import INTENTS, plan_contacts
+from simulator.scenario import AgentGroup, Scenario
 
 
 def _changed(**changes: Any) -> Scenario:

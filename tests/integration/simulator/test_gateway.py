@@ -13,15 +13,15 @@ from helpline.clock import SystemClock
 from helpline.events import event_handler
 from helpline.ingress_secrets import IngressSecrets, SecretCache
 from helpline.records import Record
-from helpline.simulation.gateway import INGRESS, Gateway
-from helpline.simulation.plan import PlannedContact, plan_contacts
-from helpline.simulation.scenario import Scenario
-from helpline.simulation.setup import configure_router
 from helpline.tenant_proof import TenantProof
 from services.router.consumers import TOPICS, RouterEvents
 from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.model import Channel
 from services.router.engine import Router
+from simulator.gateway import INGRESS, Gateway
+from simulator.plan import PlannedContact, plan_contacts
+from simulator.scenario import Scenario
+from simulator.setup import configure_router
 from tests.integration.router.rest_app import admin
 
 pytestmark = pytest.mark.integration

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import grpc
 
-from helpline.simulation.floor import AgentActivity
-from helpline.simulation.model import HOUR_S
-from helpline.simulation.plan import PlannedContact, plan_number, stream
-from helpline.simulation.retry import BACKOFF, RETRIED, RefusedError
-from helpline.simulation.scenario import AgentGroup
 from helpline.v1 import common_pb2
 from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2 as ticket_pb
+from simulator.floor import AgentActivity
+from simulator.model import HOUR_S
+from simulator.plan import PlannedContact, plan_number, stream
+from simulator.retry import BACKOFF, RETRIED, RefusedError
+from simulator.scenario import AgentGroup
 
 if TYPE_CHECKING:
-    from helpline.simulation.runner import Simulation
+    from simulator.runner import Simulation
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

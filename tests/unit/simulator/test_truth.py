@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpline.simulation.plan import SurveyAnswers
-from helpline.simulation.truth import Ledger, LedgerError, SlaExpectation
+from simulator.plan import SurveyAnswers
+from simulator.truth import Ledger, LedgerError, SlaExpectation
 
 
 def _queued(ledger: Ledger, contact_id: str, at: float, queue: str = "q", channel: str = "voice") -> None:

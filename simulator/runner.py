@@ -23,20 +23,20 @@ from helpline.bus import make_producer, send
 from helpline.ingress_signing import IngressKey
 from helpline.kafka.port import Delivery, DeliveryError
 from helpline.records import OutgoingRecord
-from helpline.simulation.alerts import SlaAlerts
-from helpline.simulation.clock import SimClock
-from helpline.simulation.desktop import Desktop, WaitingTicket
-from helpline.simulation.floor import Floor
-from helpline.simulation.gateway import CHANNELS, INGRESS, Gateway
-from helpline.simulation.keys import RunKeys
-from helpline.simulation.model import HOUR_S
-from helpline.simulation.plan import PlannedContact, plan_contacts, plan_number, stream
-from helpline.simulation.retry import RefusedError, answered
-from helpline.simulation.scenario import Scenario
-from helpline.simulation.setup import SetupError, agent_ids, configure_router, configure_sla
 from helpline.v1 import common_pb2, router_service_pb2_grpc, ticket_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2 as ticket_pb
+from simulator.alerts import SlaAlerts
+from simulator.clock import SimClock
+from simulator.desktop import Desktop, WaitingTicket
+from simulator.floor import Floor
+from simulator.gateway import CHANNELS, INGRESS, Gateway
+from simulator.keys import RunKeys
+from simulator.model import HOUR_S
+from simulator.plan import PlannedContact, plan_contacts, plan_number, stream
+from simulator.retry import RefusedError, answered
+from simulator.scenario import Scenario
+from simulator.setup import SetupError, agent_ids, configure_router, configure_sla
 
 # How often the live view is redrawn and the producer's acks are checked, in wall-clock seconds.
 TICK_S = 0.5
@@ -391,7 +391,7 @@ class Simulation:
     async def call(
         self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req, agent_id: str = ""
     ) -> tuple[float, Resp]:
-        """The call's answer, retried through the platform's transient failures (helpline.simulation
+        """The call's answer, retried through the platform's transient failures (simulator
         .retry), and when its last attempt was sent; raises RefusedError. Made from the agent's
         desk, or with none from the customers' side."""
         sent = self.clock.now()

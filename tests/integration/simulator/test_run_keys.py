@@ -11,9 +11,9 @@ import redis
 
 from helpline.auth import ApiKeyStore
 from helpline.roles import Role
-from helpline.simulation.keys import run_keys
-from helpline.simulation.scenario import Scenario
-from helpline.simulation.setup import agent_ids
+from simulator.keys import run_keys
+from simulator.scenario import Scenario
+from simulator.setup import agent_ids
 
 pytestmark = pytest.mark.integration
 

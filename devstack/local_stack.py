@@ -36,6 +36,7 @@ from helpline.logging import get_logger
 
 log = get_logger(__name__)
 
+# devstack lives only in a checkout (never in the wheel or the image), so its parent is the repository.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DEPLOY = REPO_ROOT / "deploy" / "local"
 # The one user of the local broker's SASL listener: a loopback-only stack for development and tests.

@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
-from helpline.simulation.plan import PlannedContact
-from helpline.simulation.truth import Ledger
+from simulator.plan import PlannedContact
+from simulator.truth import Ledger
 
 
 class Wait(Enum):

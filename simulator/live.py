@@ -12,12 +12,12 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 
-from helpline.simulation.alerts import COUNTED
-from helpline.simulation.floor import AgentActivity
-from helpline.simulation.model import HOUR_S
+from simulator.alerts import COUNTED
+from simulator.floor import AgentActivity
+from simulator.model import HOUR_S
 
 if TYPE_CHECKING:
-    from helpline.simulation.runner import Simulation
+    from simulator.runner import Simulation
 
 PLAIN_EVERY_S = 10.0
 PROBLEMS_SHOWN = 5

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpline.simulation.floor import AgentActivity, Floor, Wait
-from helpline.simulation.plan import PlannedContact
-from helpline.simulation.truth import LedgerError
+from simulator.floor import AgentActivity, Floor, Wait
+from simulator.plan import PlannedContact
+from simulator.truth import LedgerError
 
 
 def waiting(floor: Floor, contact_id: str = "c1", channel: str = "voice", at: float = 0.0) -> None:

@@ -14,8 +14,8 @@ import redis
 from helpline.auth import ApiKeyStore
 from helpline.logging import get_logger
 from helpline.roles import Role
-from helpline.simulation.scenario import Scenario
-from helpline.simulation.setup import agent_ids
+from simulator.scenario import Scenario
+from simulator.setup import agent_ids
 
 log = get_logger(__name__)
 

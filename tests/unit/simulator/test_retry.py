@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from helpline.failures import Backoff
-from helpline.simulation.retry import RefusedError, answered
+from simulator.retry import RefusedError, answered
 
 QUICK = Backoff(initial_s=0.01, cap_s=0.02)
 Answer = tuple[grpc.StatusCode, str] | None

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from helpline.simulation.model import HOUR_S, arrivals, patience
-from helpline.simulation.scenario import Scenario
+from simulator.model import HOUR_S, arrivals, patience
+from simulator.scenario import Scenario
 
 BotOutcome = Literal["none", "contained", "escalated"]
 # What customers ask a bot; a contained conversation resolved it, an escalated one hands it over.

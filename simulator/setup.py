@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from helpline.simulation.retry import BACKOFF
-from helpline.simulation.scenario import AgentGroup, Scenario
+from simulator.retry import BACKOFF
+from simulator.scenario import AgentGroup, Scenario
 
 
 class SetupError(RuntimeError):
