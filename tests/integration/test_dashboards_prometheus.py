@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from helpline.bus import BusMetrics
 from helpline.events import event_type_label
 from helpline.grpc import GrpcMetrics
-from helpline.health import HttpMetrics
+from helpline.http_shell.metrics import HttpMetrics
 from helpline.local_stack import LocalStack, StackConfig, free_port
 from helpline.outbox import OutboxMetrics
 from services.metrics.counts import Counts

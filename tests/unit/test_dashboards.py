@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from helpline.bus import BusMetrics
 from helpline.events import event_type_label
 from helpline.grpc import GrpcMetrics
-from helpline.health import HttpMetrics
+from helpline.http_shell.metrics import HttpMetrics
 from helpline.local_stack import REPO_ROOT
 from helpline.outbox import OutboxMetrics
 from services.sla.timers import TimerMetrics

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import confluent_kafka
 import pytest
 
-from helpline.health import KafkaCheck
+from helpline.http_shell.probes import KafkaCheck
 from helpline.kafka.confluent import producer_config
 from helpline.kafka.options import BACKENDS
 from helpline.kafka.port import KafkaError
