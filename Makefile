@@ -71,7 +71,7 @@ lint: deps ## ruff, mypy, import rules, proto freshness and buf lint
 	$(RUN) python scripts/proto.py lint
 	$(RUN) python scripts/proto.py breaking
 	$(RUN) python scripts/prometheus_rules.py check
-	$(RUN) python scripts/dashboards.py check
+	$(RUN) python -m scripts.dashboards check
 	$(RUN) python scripts/k8s_generated.py check
 
 unit: deps ## the tests that need no broker

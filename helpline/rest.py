@@ -5,7 +5,7 @@ message, and a record's version as its ETag, pinned by If-Match."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 import redis
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -26,6 +26,8 @@ from helpline.quotas import QuotaReachedError
 from helpline.roles import Access, admitted, call_refusal
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 PROBLEM_JSON = "application/problem+json"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
@@ -257,14 +259,18 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def principal_dependency(store_factory: Callable[[], ApiKeyStore]) -> Callable[..., Principal]:
+def principal_dependency(keys: Callable[..., ApiKeyStore]) -> Callable[..., Principal]:
     """A dependency that resolves `X-API-Key` (or `Authorization: Bearer`) to the caller's tenant;
     401 problem when missing or unknown, 429 with Retry-After when the key calls faster than its
-    rate. The store comes from a factory so tests can override it."""
+    rate. `keys`, the key store, is itself a dependency (a bare factory is one too), so tests can
+    override it."""
 
+    # `Depends` as a default: the annotations are strings (PEP 563), and one naming `keys`, a local,
+    # would not resolve when FastAPI reads the signature.
     def resolve(
         api_key: Annotated[str | None, Depends(_api_key_header)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        store: ApiKeyStore = Depends(keys),  # noqa: B008
     ) -> Principal:
         key = api_key or (bearer.credentials if bearer else None)
         if not key:
@@ -272,7 +278,7 @@ def principal_dependency(store_factory: Callable[[], ApiKeyStore]) -> Callable[.
                 401, "Unauthorized", "missing API key: send `X-API-Key: <key>` or a bearer token"
             )
         try:
-            principal = store_factory().resolve(key)
+            principal = store.resolve(key)
         except RateLimitedError as exc:
             raise ProblemError(
                 429, "Too Many Requests", str(exc), rule="rate_limited", retry_after_s=exc.retry_after_s
@@ -282,6 +288,44 @@ def principal_dependency(store_factory: Callable[[], ApiKeyStore]) -> Callable[.
         return principal
 
     return resolve
+
+
+class Provided(Generic[T]):
+    """Something an API's handlers need (a store, the use cases, a clock), which the service's app
+    builder provides once (`provide`) and a handler takes as a FastAPI dependency (`Depends(x.get)`).
+
+    It is held on the app's state under `name`, so the handlers are module-level functions, not
+    closures over what a builder was given; one app can serve several APIs (distinct names); and a
+    route of an app that was not provided with it fails loudly instead of reading a global."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.get = self._dependency()
+
+    def provide(self, app: FastAPI, value: T) -> None:
+        setattr(app.state, self.name, value)
+
+    def _dependency(self) -> Callable[[Request], T]:
+        # A function, not `__call__`: FastAPI resolves a dependency's string annotations in its
+        # function's module, which an instance's method does not give it.
+        name = self.name
+
+        def provided(request: Request) -> T:
+            try:
+                return cast(T, getattr(request.app.state, name))
+            except AttributeError:
+                raise RuntimeError(f"the app was not provided with its {name}") from None
+
+        provided.__name__ = provided.__qualname__ = f"provided_{name}"
+        return provided
+
+
+# The key store every service's API resolves callers with, and the dependency giving the caller:
+# one callable for every route and handler, so FastAPI resolves a request's key once (one count
+# against its rate) whichever of them asks.
+API_KEYS: Provided[ApiKeyStore] = Provided("api_keys")
+principal = principal_dependency(API_KEYS.get)
+Caller = Annotated[Principal, Depends(principal)]
 
 
 # The OpenAPI operation's extensions: a route's class of access, and the roles that admits.
@@ -294,19 +338,16 @@ def admits(access: Access) -> dict[str, Any]:
     return {ACCESS_FIELD: access.value, ROLES_FIELD: sorted(admitted(access))}
 
 
-def authorized_router(
-    keys: Callable[[], ApiKeyStore], **router: Any
-) -> tuple[APIRouter, Callable[..., Principal]]:
-    """An API's router, its every route checking the caller's role (`authorization`) and answering
-    the common problems, and the principal dependency its handlers take the caller from (FastAPI
-    resolves it once a request for both)."""
-    resolve = principal_dependency(keys)
-    api = APIRouter(
+def resource_router(**router: Any) -> APIRouter:
+    """The router of one resource of a service's API: its every route checks the role of the caller
+    (`authorization`), makes the caller the request's `current_principal`, and answers the common
+    problems. The caller is `principal`'s, whose key is resolved in the app's `API_KEYS`: the same
+    dependency as a handler's `Caller`, so FastAPI resolves it once a request for all of them."""
+    return APIRouter(
         responses=problem_responses(COMMON_PROBLEMS),
-        dependencies=[Depends(authorization(resolve)), Depends(acting_principal(resolve))],
+        dependencies=[Depends(authorization(principal)), Depends(acting_principal(principal))],
         **router,
     )
-    return api, resolve
 
 
 def acting_principal(resolve: Callable[..., Principal]) -> Callable[..., Awaitable[None]]:

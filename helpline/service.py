@@ -1,6 +1,6 @@
-"""One service process: its HTTP server (health, metrics, REST; the first two on a server of their own
-with HELPLINE_OPS_PORT), gRPC server, Kafka consumers and outbox relays, built from settings, run
-until SIGTERM or SIGINT, and stopped in order.
+"""One service process: its HTTP shell (health, metrics, REST; the first two on a server of their own
+with HELPLINE_OPS_PORT; helpline.http_shell), gRPC server, Kafka consumers and outbox relays, built
+from settings, run until SIGTERM or SIGINT, and stopped in order.
 
 Every service's `__main__` builds a `ServiceRuntime`, adds its parts and calls `run()`; nothing is
 built at import time.
@@ -18,7 +18,6 @@ from types import FrameType
 
 import grpc
 import redis
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from helpline.auth import ApiKeyStore
@@ -27,15 +26,9 @@ from helpline.durability import ReplicaBarrier
 from helpline.events import event_type_label
 from helpline.failures import Backoff, StoppedError, is_transient, until_available
 from helpline.grpc import build_grpc_server, stop_grpc_server
-from helpline.health import (
-    Check,
-    HttpServer,
-    Scrapes,
-    build_http_app,
-    build_split_http_apps,
-    kafka_check,
-    redis_check,
-)
+from helpline.http_shell.metrics import Scrapes
+from helpline.http_shell.probes import Check, kafka_check, redis_check
+from helpline.http_shell.shell import HttpShell
 from helpline.ingress_secrets import IngressSecrets, SecretCache
 from helpline.kafka.port import Producer
 from helpline.logging import configure_logging, get_logger
@@ -73,6 +66,21 @@ class MissingPepperError(RuntimeError):
 
 
 class ServiceRuntime:
+    """One service process, and what its parts share: the settings it was built from; its
+    Prometheus registry; its Redis clients (the service's data, and the API keys'); the API key
+    store and tenant proof its APIs and consumers check callers with; its HTTP shell (`http`:
+    `app`, the FastAPI app the service adds its REST API to, with the probes, /metrics and docs;
+    helpline.http_shell); its gRPC services; and its Kafka consumers, outbox relays and background
+    workers, each restarted after a dependency failure.
+
+    It exists so that every service is built the same way and runs alike: a service's `build`
+    makes one, adds its parts (`add_consumer`, `add_outbox_relay`, `add_worker`, `add_grpc`,
+    `add_readiness_check`, routes on `app`), and `run()` starts them in order (HTTP first, so the
+    probes answer while Kafka is awaited; then gRPC and the workers), reports ready once they run,
+    and on SIGTERM or SIGINT stops them in reverse order, waiting for a last scrape of the metrics.
+    No server, consumer or worker starts before `run()`.
+    """
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Read before anything starts: a bad certificate stops the process, naming the file.
@@ -104,26 +112,20 @@ class ServiceRuntime:
             "redis": redis_check(self.redis),
             "kafka": kafka_check(settings.kafka_bootstrap, kafka_options=settings.kafka_options()),
         }
-        # The app the services add their routes to; with an operations port, the operations
-        # endpoints are on an app of their own (helpline.health).
-        self.app: FastAPI
-        self.ops_app: FastAPI | None = None
-        if settings.ops_port is None:
-            self.app = build_http_app(
-                service=settings.service_name,
-                registry=self.registry,
-                scrapes=self.scrapes,
-                readiness_checks=self._readiness_checks,
-                docs=settings.api_docs,
-            )
-        else:
-            self.app, self.ops_app = build_split_http_apps(
-                service=settings.service_name,
-                registry=self.registry,
-                scrapes=self.scrapes,
-                readiness_checks=self._readiness_checks,
-                docs=settings.api_docs,
-            )
+        # The app the services add their routes to, its probes, metrics and docs (on an app of their
+        # own with an operations port) and the servers running them.
+        self.http = HttpShell(
+            service=settings.service_name,
+            registry=self.registry,
+            scrapes=self.scrapes,
+            readiness_checks=self._readiness_checks,
+            docs=settings.api_docs,
+            host=settings.http_host,
+            port=settings.http_port,
+            ops_port=settings.ops_port,
+            tls=self.tls,
+        )
+        self.app = self.http.app
         if settings.redis_wait_replicas:
             self.app.add_middleware(DurableAnswerMiddleware, barrier=self.barrier)
         self._producer: Producer | None = None
@@ -132,9 +134,17 @@ class ServiceRuntime:
         self._grpc_services: list[str] = []
         self._grpc_enabled = False
         self._stopping = threading.Event()
-        self.http_port: int | None = None
-        self.ops_port: int | None = None
         self.grpc_port: int | None = None
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the API's server bound, once started."""
+        return self.http.port
+
+    @property
+    def ops_port(self) -> int | None:
+        """The port the operations server bound, once started; None without an operations port."""
+        return self.http.ops_port
 
     @property
     def producer(self) -> Producer:
@@ -260,7 +270,7 @@ class ServiceRuntime:
             self._install_signal_handlers()
         # Serving /healthz and a failing /readyz while Kafka is away: an orchestrator keeps the pod
         # and routes it nothing, instead of restarting it in a loop.
-        http_servers = self._start_http()
+        self.http.start()
         try:
             until_available(
                 lambda: ensure_topics(
@@ -270,7 +280,7 @@ class ServiceRuntime:
                 self._stopping,
             )
         except StoppedError:
-            _stop_all(http_servers)
+            self.http.stop()
             return 0
         grpc_server = health = None
         if self._grpc_enabled:
@@ -319,30 +329,13 @@ class ServiceRuntime:
             log.info("waiting for a last scrape", seconds=s.final_scrape_wait_seconds)
             if not self.scrapes.wait_for_one(s.final_scrape_wait_seconds):
                 log.warning("stopping without a last scrape", seconds=s.final_scrape_wait_seconds)
-        _stop_all(http_servers)
+        self.http.stop()
         if self._producer is not None:
             self._producer.close(timeout=10)
         self.redis.close()
         self.auth_redis.close()
         log.info("service stopped")
         return 1 if failed.is_set() else 0
-
-    def _start_http(self) -> list[HttpServer]:
-        """The HTTP servers, started: the operations server first, so probes find it soonest."""
-        s = self.settings
-        started: list[HttpServer] = []
-        try:
-            if self.ops_app is not None and s.ops_port is not None:
-                ops = HttpServer(self.ops_app, host=s.http_host, port=s.ops_port, name="ops")
-                self.ops_port = ops.start()
-                started.append(ops)
-            http = HttpServer(self.app, host=s.http_host, port=s.http_port, tls=self.tls)
-            self.http_port = http.start()
-            started.append(http)
-        except Exception:
-            _stop_all(started)
-            raise
-        return started
 
     def _guard(self, worker: _Worker, failed: threading.Event) -> Callable[[], None]:
         def run() -> None:
@@ -380,8 +373,3 @@ class ServiceRuntime:
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
-
-
-def _stop_all(servers: Sequence[HttpServer]) -> None:
-    for server in reversed(servers):
-        server.stop()

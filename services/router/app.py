@@ -12,8 +12,8 @@ from helpline.events import event_handler
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
+from services.router.api import rest
 from services.router.api.grpc import DEFAULT_OFFER_STREAMS, SERVICE_NAME, registration
-from services.router.api.rest import build_router
 from services.router.catalog import Quotas
 from services.router.consumers import GROUP, TOPICS, RouterEvents
 from services.router.engine import Router
@@ -115,7 +115,8 @@ def build(settings: RouterSettings) -> ServiceRuntime:
     api_keys = runtime.api_keys
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)
-    runtime.app.include_router(build_router(lambda: router, lambda: api_keys))
+    rest.provide(runtime.app, router.catalog, api_keys)
+    runtime.app.include_router(rest.api)
     runtime.add_outbox_relay(OUTBOX_STREAM)
     runtime.add_consumer(GROUP, TOPICS, event_handler(RouterEvents(router).handle, runtime.tenant_proof))
     timers = router.timer_worker(settings.timer_poll_seconds)

@@ -13,8 +13,8 @@ from helpline.events import event_handler
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
+from services.sla.api import rest
 from services.sla.api.grpc import SERVICE_NAME, registration
-from services.sla.api.rest import build_router
 from services.sla.config import Quotas, SlaConfig
 from services.sla.consumers import GROUP, TOPICS, SlaEvents
 from services.sla.store import OUTBOX_STREAM, SlaStore, Subject
@@ -68,7 +68,8 @@ def build(settings: SlaSettings) -> ServiceRuntime:
     api_keys = runtime.api_keys
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)
-    runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys, clock))
+    rest.provide(runtime.app, tickets, api_keys, clock)
+    runtime.app.include_router(rest.api)
     runtime.add_outbox_relay(OUTBOX_STREAM)
     runtime.add_consumer(GROUP, TOPICS, event_handler(SlaEvents(watches, tickets).handle))
     timers = TimerWorker(

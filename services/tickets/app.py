@@ -14,8 +14,8 @@ from helpline.events import event_handler
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
+from services.tickets.api import rest
 from services.tickets.api.grpc import SERVICE_NAME, registration
-from services.tickets.api.rest import build_router
 from services.tickets.closer import AutoCloser
 from services.tickets.consumers import GROUP, TOPICS, TicketEvents
 from services.tickets.store import DEFAULT_MAX_COMMENTS, IDEMPOTENCY_TTL_S, OUTBOX_STREAM, TicketStore
@@ -56,7 +56,8 @@ def build(settings: TicketsSettings) -> ServiceRuntime:
     api_keys = runtime.api_keys
     install_problem_handlers(runtime.app)
     runtime.app.add_middleware(BodyLimitMiddleware)
-    runtime.app.include_router(build_router(lambda: tickets, lambda: api_keys))
+    rest.provide(runtime.app, tickets, api_keys)
+    runtime.app.include_router(rest.api)
     runtime.add_outbox_relay(OUTBOX_STREAM)
     runtime.add_consumer(GROUP, TOPICS, event_handler(TicketEvents(tickets).handle, runtime.tenant_proof))
     closer = AutoCloser(tickets, interval_s=settings.close_poll_seconds)

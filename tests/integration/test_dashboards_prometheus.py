@@ -26,7 +26,7 @@ from devstack.local_stack import LocalStack, StackConfig, free_port
 from helpline.bus import BusMetrics
 from helpline.events import event_type_label
 from helpline.grpc import GrpcMetrics
-from helpline.health import HttpMetrics
+from helpline.http_shell.metrics import HttpMetrics
 from helpline.outbox import OutboxMetrics
 from services.metrics.counts import Counts
 from services.metrics.round_trip import Arg

@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from devstack.local_stack import free_port
-from helpline.health import HttpServer, build_http_app, kafka_check, redis_check
+from helpline.http_shell import probes
+from helpline.http_shell.apps import build_http_app
+from helpline.http_shell.server import HttpServer
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +58,10 @@ def test_readyz_with_real_redis_and_kafka(
     app = build_http_app(
         service="test",
         registry=CollectorRegistry(),
-        readiness_checks={"redis": redis_check(redis_client), "kafka": kafka_check(kafka_bootstrap)},
+        readiness_checks={
+            "redis": probes.redis_check(redis_client),
+            "kafka": probes.kafka_check(kafka_bootstrap),
+        },
     )
     client = serve(app)
     for _ in range(2):  # the second probe reuses the Kafka admin client
@@ -73,9 +78,9 @@ def test_readyz_names_the_failed_check(
         service="test",
         registry=CollectorRegistry(),
         readiness_checks={
-            "redis": redis_check(redis_client),
-            "kafka": kafka_check(f"127.0.0.1:{free_port()}", timeout_s=1.0),
-            "cache": redis_check(dead_redis),
+            "redis": probes.redis_check(redis_client),
+            "kafka": probes.kafka_check(f"127.0.0.1:{free_port()}", timeout_s=1.0),
+            "cache": probes.redis_check(dead_redis),
         },
     )
     client = serve(app)

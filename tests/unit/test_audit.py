@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from helpline.audit import AUDIT_TOPIC, SYSTEM, Action, Actor, Kind, audit_record, configuration_changed
 from helpline.auth import Principal, acting_as, current_actor, current_principal, operator, principal_context
 from helpline.events import from_record
-from helpline.rest import admits, authorized_router
+from helpline.rest import API_KEYS, admits, resource_router
 from helpline.roles import Access, Role
 from helpline.topics import DAY_MS, spec, topic_for_domain
 from helpline.v1 import audit_events_pb2
@@ -90,7 +90,7 @@ class _Keys:
 
 
 def test_a_rest_handler_acts_as_its_callers_key_and_only_for_its_request() -> None:
-    api, _ = authorized_router(lambda: _Keys(), prefix="/v1")  # type: ignore[arg-type, return-value]
+    api = resource_router(prefix="/v1")
 
     @api.get("/whoami", openapi_extra=admits(Access.READ))
     def whoami() -> dict[str, Any]:
@@ -98,6 +98,7 @@ def test_a_rest_handler_acts_as_its_callers_key_and_only_for_its_request() -> No
         return {"key_id": actor.key_id, "role": actor.role}
 
     app = FastAPI()
+    API_KEYS.provide(app, _Keys())  # type: ignore[arg-type]
     app.include_router(api)
     with TestClient(app) as client:
         for key, expected in (

@@ -1,18 +1,15 @@
-"""The Grafana dashboards of deploy/grafana/: what scripts/dashboards.py generates is what is
+"""The Grafana dashboards of deploy/grafana/: what scripts/dashboards generates is what is
 committed, each is well formed, and every series their PromQL names exists, exported by a service
 or recorded by a rule in deploy/prometheus/rules/. tests/integration/test_dashboards_prometheus.py
 sends the same queries to a real Prometheus."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,8 +23,10 @@ from devstack.local_stack import REPO_ROOT
 from helpline.bus import BusMetrics
 from helpline.events import event_type_label
 from helpline.grpc import GrpcMetrics
-from helpline.health import HttpMetrics
+from helpline.http_shell.metrics import HttpMetrics
 from helpline.outbox import OutboxMetrics
+from scripts.dashboards import output
+from scripts.dashboards.panels import DATASOURCE_UID, MAX_ONLY_GAUGES
 from services.sla.timers import TimerMetrics
 from tests.unit.metrics.catalog import catalog_series
 
@@ -115,28 +114,15 @@ def recorded_series() -> frozenset[str]:
     )
 
 
-@cache
-def load_script() -> ModuleType:
-    path = REPO_ROOT / "scripts" / "dashboards.py"
-    spec = importlib.util.spec_from_file_location("helpline_dashboards_script", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up by name while the module runs.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 # -- the tests ----------------------------------------------------------------------------------------
 
 
 def test_the_committed_dashboards_are_what_the_script_generates() -> None:
-    fresh: dict[str, str] = load_script().rendered()
+    fresh: dict[str, str] = output.rendered()
     committed = {path.name: path.read_text() for path in DASHBOARD_DIR.glob("*.json")}
     assert sorted(fresh) == sorted(committed) == list(DASHBOARD_FILES)
     stale = [name for name in fresh if fresh[name] != committed[name]]
-    assert not stale, f"stale: {stale}; run `uv run python scripts/dashboards.py generate`"
+    assert not stale, f"stale: {stale}; run `uv run python -m scripts.dashboards generate`"
 
 
 @pytest.mark.parametrize("name", DASHBOARD_FILES)
@@ -220,7 +206,7 @@ def test_the_catalog_includes_the_platform_series() -> None:
 
 @pytest.mark.parametrize("name", DASHBOARD_FILES)
 def test_gauges_every_replica_exports_whole_are_aggregated_with_max(name: str) -> None:
-    max_only = load_script().MAX_ONLY_GAUGES
+    max_only = MAX_ONLY_GAUGES
     wrapped = re.compile(r"max\s*(?:(?:by|without)\s*\([^()]*\)\s*)?\(\s*$")
     for title, expr in queries(dashboards()[name]):
         for gauge in max_only:
@@ -272,7 +258,7 @@ def provisioned_datasource() -> dict[str, Any]:
 def test_the_datasource_provisioning_is_the_prometheus_the_dashboards_default_to() -> None:
     datasource = provisioned_datasource()
     assert datasource["type"] == "prometheus"
-    assert datasource["uid"] == load_script().DATASOURCE_UID
+    assert datasource["uid"] == DATASOURCE_UID
     assert datasource["access"] == "proxy"
     assert datasource["url"] == "${HELPLINE_PROMETHEUS_URL}"
     assert "http://prometheus:9090" in DATASOURCES.read_text()

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from helpline.health import build_http_app, build_split_http_apps
+from helpline.http_shell.apps import build_http_app, build_split_http_apps
 
 OPERATIONS = ("/readyz", "/metrics")
 DOCS = ("/docs", "/redoc", "/openapi.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from helpline.health import Scrapes
+from helpline.http_shell.metrics import Scrapes
 
 
 def test_a_process_never_scraped_says_so() -> None:

@@ -12,7 +12,7 @@ import confluent_kafka
 import pytest
 
 from devstack.local_stack import LOCAL_SASL_PASSWORD, LOCAL_SASL_USER, LocalStack, StackConfig, free_port
-from helpline.health import KafkaCheck
+from helpline.http_shell.probes import KafkaCheck
 from helpline.kafka.confluent import producer_config
 from helpline.kafka.options import BACKENDS
 from helpline.kafka.port import KafkaError

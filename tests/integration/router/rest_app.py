@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from helpline.auth import ApiKeyStore
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
-from services.router.api.rest import build_router
+from services.router.api import rest
 from services.router.engine import Router
 
 
@@ -33,7 +33,8 @@ def admin_app(router: Router, keys: ApiKeyStore) -> FastAPI:
     app = FastAPI()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
-    app.include_router(build_router(lambda: router, lambda: keys))
+    rest.provide(app, router.catalog, keys)
+    app.include_router(rest.api)
     return app
 
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from helpline.auth import ApiKeyStore
 from helpline.clock import FakeClock
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
-from services.sla.api.rest import build_router
+from services.sla.api import rest
 from services.sla.config import SlaConfig
 from services.sla.store import SlaStore
 from services.sla.ticket_slas import TicketSlas
@@ -41,7 +41,8 @@ def admin_app(tickets: TicketSlas, keys: ApiKeyStore, clock: FakeClock) -> FastA
     app = FastAPI()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
-    app.include_router(build_router(lambda: tickets, lambda: keys, clock))
+    rest.provide(app, tickets, keys, clock)
+    app.include_router(rest.api)
     return app
 
 

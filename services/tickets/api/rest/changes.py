@@ -1,0 +1,156 @@
+"""/v1/tickets/{ticket_id}/transition, /assign, /links, /escalate and /hand-off: the changes of a
+ticket's workflow, each a command the domain decides, applied as the caller's agent."""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from helpline.domain import new_id
+from helpline.rest import Caller, admits, resource_router
+from helpline.roles import Access
+from services.tickets.api.rest.common import CHANGED, PREFIX, TAGS, IfMatch, UseCases, change
+from services.tickets.api.schemas import AssignIn, EscalateIn, HandOffIn, LinkIn, TicketOut, TransitionIn
+from services.tickets.domain import commands
+from services.tickets.domain.model import Status
+
+router = resource_router(prefix=PREFIX, tags=TAGS)
+
+
+@router.post(
+    "/{ticket_id}/transition",
+    openapi_extra=admits(Access.TICKET_WORK),
+    response_model=TicketOut,
+    responses=CHANGED,
+)
+def transition_ticket(
+    ticket_id: str,
+    body: TransitionIn,
+    caller: Caller,
+    tickets: UseCases,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TicketOut:
+    # Every solve asks the requester for feedback (proactive outreach, DOMAIN.md).
+    survey_id = new_id() if body.status is Status.SOLVED else ""
+    return change(
+        tickets,
+        caller,
+        ticket_id,
+        if_match,
+        response,
+        lambda ticket, actor, now: commands.transition(ticket, body.status, actor, now, survey_id=survey_id),
+    )
+
+
+@router.post(
+    "/{ticket_id}/assign",
+    openapi_extra=admits(Access.TICKET_WORK),
+    response_model=TicketOut,
+    responses=CHANGED,
+)
+def assign_ticket(
+    ticket_id: str,
+    body: AssignIn,
+    caller: Caller,
+    tickets: UseCases,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TicketOut:
+    fields = body.model_dump(exclude_unset=True)
+    return change(
+        tickets,
+        caller,
+        ticket_id,
+        if_match,
+        response,
+        lambda ticket, actor, now: commands.assign(
+            ticket,
+            actor,
+            now,
+            assignee_id=_cleared(fields, "assignee_id"),
+            group_id=_cleared(fields, "group_id"),
+        ),
+    )
+
+
+@router.post(
+    "/{ticket_id}/links",
+    openapi_extra=admits(Access.TICKET_WORK),
+    response_model=TicketOut,
+    responses=CHANGED,
+)
+def link_contact(
+    ticket_id: str,
+    body: LinkIn,
+    caller: Caller,
+    tickets: UseCases,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TicketOut:
+    return change(
+        tickets,
+        caller,
+        ticket_id,
+        if_match,
+        response,
+        lambda ticket, actor, now: commands.link_contact(ticket, body.contact_id, actor, now),
+    )
+
+
+@router.post(
+    "/{ticket_id}/escalate",
+    openapi_extra=admits(Access.TICKET_WORK),
+    response_model=TicketOut,
+    responses=CHANGED,
+)
+def escalate_ticket(
+    ticket_id: str,
+    body: EscalateIn,
+    caller: Caller,
+    tickets: UseCases,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TicketOut:
+    return change(
+        tickets,
+        caller,
+        ticket_id,
+        if_match,
+        response,
+        lambda ticket, actor, now: commands.escalate(
+            ticket, body.tier, actor, now, group_id=body.group_id, reason=body.reason
+        ),
+    )
+
+
+@router.post(
+    "/{ticket_id}/hand-off",
+    openapi_extra=admits(Access.TICKET_WORK),
+    response_model=TicketOut,
+    responses=CHANGED,
+)
+def hand_off_ticket(
+    ticket_id: str,
+    body: HandOffIn,
+    caller: Caller,
+    tickets: UseCases,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TicketOut:
+    return change(
+        tickets,
+        caller,
+        ticket_id,
+        if_match,
+        response,
+        lambda ticket, actor, now: commands.hand_off(
+            ticket, body.department, actor, now, group_id=body.group_id, reason=body.reason
+        ),
+    )
+
+
+def _cleared(fields: dict[str, str | None], name: str) -> str | None:
+    """In an assign body, a field left out keeps its value and an explicit null clears it."""
+    if name not in fields:
+        return None
+    return fields[name] or ""
