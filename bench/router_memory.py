@@ -30,8 +30,7 @@ from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack
 from helpline.clock import FakeClock
 from helpline.logging import configure_logging
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext
 from services.router.domain.model import (
     AgentStatus,
@@ -43,9 +42,10 @@ from services.router.domain.model import (
     RoutingProfile,
     SkillRequirement,
 )
-from services.router.engine import Router
-from services.router.store import Keys
-from services.router.tenants import TENANTS
+from services.router.storage.store import Keys
+from services.router.storage.tenants import TENANTS
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 CHANNELS = (Channel.VOICE, Channel.CHAT)

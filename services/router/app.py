@@ -13,15 +13,15 @@ from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from services.router.api.grpc import DEFAULT_OFFER_STREAMS, SERVICE_NAME, registration
+from services.router.api.offer_streams import OfferStreams
 from services.router.api.rest import build_router
-from services.router.catalog import Quotas
+from services.router.composition import Router
 from services.router.consumers import GROUP, TOPICS, RouterEvents
-from services.router.engine import Router
-from services.router.offer_streams import OfferStreams
-from services.router.pruning import SignaturePruner
-from services.router.retention import Retention
-from services.router.snapshots import QueueSnapshots
-from services.router.store import OUTBOX_STREAM
+from services.router.storage.retention import Retention
+from services.router.storage.store import OUTBOX_STREAM
+from services.router.usecases.configuration import Quotas
+from services.router.workers.pruning import SignaturePruner
+from services.router.workers.snapshots import QueueSnapshots
 
 QUOTAS = Quotas()
 # gRPC threads the offer streams always leave to every other call.

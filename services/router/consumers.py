@@ -33,13 +33,13 @@ from helpline.domain import NotFoundError
 from helpline.events import Envelope, EventError
 from helpline.logging import get_logger
 from helpline.v1 import contact_events_pb2, sla_events_pb2
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext
 from services.router.domain.contact_proto import context_from_proto
 from services.router.domain.convert import channel_from_proto, department_from_proto
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Channel, Department, Priority, Queue, SlaReaction
-from services.router.engine import Router
+from services.router.usecases.contacts import NewContact
 
 log = get_logger(__name__)
 

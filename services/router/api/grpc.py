@@ -8,7 +8,7 @@ every status's details start with the rule that refused, e.g.
 StreamOffers follows the agent's desk stream, which every offer and withdrawn offer is written
 to in the same commit that makes it, so a desktop that connects late first gets the offer still
 pending, then everything after it. The desk is read by the tenant's desk feed
-(services.router.desk_feed), so an open stream holds a worker thread but no Redis connection.
+(services.router.api.desk_feed), so an open stream holds a worker thread but no Redis connection.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from helpline.grpc import Refusal, answers_refusals
 from helpline.optimistic import ContendedError
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
-from services.router.contacts import NewContact
-from services.router.desk_feed import DeskFeed, Subscription
+from services.router.api.desk_feed import DeskFeed, Subscription
+from services.router.api.offer_streams import OfferStream, OfferStreams, StreamsFullError
+from services.router.composition import Router
 from services.router.domain.calls import require_text, span
 from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.contact_proto import context_from_proto, context_to_proto
@@ -45,13 +46,12 @@ from services.router.domain.convert import (
 )
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Department
-from services.router.engine import Router
-from services.router.matching import offer_message
-from services.router.offer_streams import OfferStream, OfferStreams, StreamsFullError
-from services.router.queue_status import ChannelStatus, channel_statuses
-from services.router.records import AgentRecord
-from services.router.steps import Applied
-from services.router.store import Keys
+from services.router.storage.records import AgentRecord
+from services.router.storage.store import Keys
+from services.router.usecases.contact_steps import Applied
+from services.router.usecases.contacts import NewContact
+from services.router.usecases.matching import offer_message
+from services.router.usecases.queue_status import ChannelStatus, channel_statuses
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 # How long a stream waits for its next desk entry before it checks whether its client is still there.
@@ -501,7 +501,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         return pb.GetQueueStatusResponse(
             queue_id=queue.queue_id,
             department=DEPARTMENT_TO_PROTO[queue.department],
-            channels=[_channel_status(status) for status in channel_statuses(router, queue, now)],
+            channels=[_channel_status(status) for status in channel_statuses(router.core, queue, now)],
             as_of=timestamp(now),
         )
 

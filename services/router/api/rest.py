@@ -44,9 +44,9 @@ from services.router.api.schemas import (
     SkillOut,
 )
 from services.router.api.schemas_queue import QueueIn, QueueList, QueueOut
-from services.router.catalog import Catalog
+from services.router.composition import Router
 from services.router.domain.errors import InvalidConfiguration
-from services.router.engine import Router
+from services.router.usecases.configuration import Catalog
 
 IF_MATCH_DOC = (
     'The ETag the caller last saw (e.g. `"3"`); a stale one is a 412, and so is any on a queue that '

@@ -12,8 +12,7 @@ import redis
 
 from helpline.clock import FakeClock
 from helpline.optimistic import ContendedError
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.errors import DomainError
 from services.router.domain.model import (
@@ -25,7 +24,8 @@ from services.router.domain.model import (
     RoutingProfile,
 )
 from services.router.domain.routing import can_take
-from services.router.engine import Router
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
 from tests.integration.router.invariants import violations
 from tests.integration.router.router_events import router_events
 

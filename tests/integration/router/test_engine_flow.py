@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from helpline.clock import FakeClock
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import (
     AgentState,
@@ -16,8 +15,9 @@ from services.router.domain.model import (
     QueueMembership,
     RoutingProfile,
 )
-from services.router.engine import Router
-from services.router.records import AgentRecord, ContactRecord
+from services.router.storage.records import AgentRecord, ContactRecord
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
 
 
 def _setup(router: Router, tenant: str, agents: int = 1) -> None:

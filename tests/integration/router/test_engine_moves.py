@@ -10,8 +10,7 @@ import redis
 
 from helpline.clock import FakeClock
 from helpline.v1 import contact_events_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext, ContactStatus, EntryReason
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
@@ -23,8 +22,9 @@ from services.router.domain.model import (
     RoutingProfile,
     TimeoutAction,
 )
-from services.router.engine import Router
-from services.router.records import ContactRecord
+from services.router.storage.records import ContactRecord
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
 from tests.integration.router.router_events import router_events
 
 

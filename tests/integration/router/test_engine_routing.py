@@ -9,8 +9,7 @@ import redis
 
 from helpline.clock import FakeClock
 from helpline.v1 import contact_events_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext, ContactStatus
 from services.router.domain.model import (
     AgentState,
@@ -24,7 +23,8 @@ from services.router.domain.model import (
     RoutingProfile,
     SkillRequirement,
 )
-from services.router.engine import Router
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
 from tests.integration.router.router_events import router_events
 
 

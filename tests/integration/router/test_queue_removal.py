@@ -13,8 +13,7 @@ import redis
 from helpline.clock import FakeClock
 from helpline.domain import NotFoundError
 from helpline.v1 import queue_events_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain import calls
 from services.router.domain.contact import ContactContext
 from services.router.domain.errors import InvalidConfiguration
@@ -27,9 +26,10 @@ from services.router.domain.model import (
     RoutingProfile,
     SkillRequirement,
 )
-from services.router.engine import Router
-from services.router.store import ConflictError, Keys, Tx
-from services.router.tenants import TENANTS
+from services.router.storage.store import ConflictError, Keys, Tx
+from services.router.storage.tenants import TENANTS
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
 from tests.integration.router.router_events import router_events
 
 pytestmark = pytest.mark.integration

@@ -27,8 +27,7 @@ from bench.redis_keys import unlink_matching
 from helpline.clock import FakeClock
 from helpline.domain import NotFoundError
 from helpline.v1 import router_service_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext, ContactStatus
 from services.router.domain.errors import DomainError
 from services.router.domain.model import (
@@ -43,13 +42,14 @@ from services.router.domain.model import (
     Strategy,
     TimeoutAction,
 )
-from services.router.engine import Router
-from services.router.indexes import ms
-from services.router.records import ContactRecord
-from services.router.retention import Retention
-from services.router.store import Keys, Store, Tx
-from services.router.tenants import TENANTS
-from services.router.timers import BATCH
+from services.router.storage.indexes import ms
+from services.router.storage.records import ContactRecord
+from services.router.storage.retention import Retention
+from services.router.storage.store import Keys, Store, Tx
+from services.router.storage.tenants import TENANTS
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
+from services.router.workers.timers import BATCH
 from tests.integration.router.leftovers import Mention, mentions
 
 pytestmark = pytest.mark.integration

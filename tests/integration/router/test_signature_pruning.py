@@ -10,8 +10,7 @@ import pytest
 import redis
 
 from helpline.clock import FakeClock
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain import calls
 from services.router.domain.contact import ContactContext, ContactStatus
 from services.router.domain.model import (
@@ -22,9 +21,10 @@ from services.router.domain.model import (
     RoutingProfile,
     SkillRequirement,
 )
-from services.router.engine import Router
-from services.router.pruning import SignaturePruner
-from services.router.store import ConflictError, Keys, Tx
+from services.router.storage.store import ConflictError, Keys, Tx
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
+from services.router.workers.pruning import SignaturePruner
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,7 @@ from helpline.clock import FakeClock
 from helpline.events import from_record
 from helpline.outbox import decode_headers
 from helpline.v1 import common_pb2, queue_events_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.model import (
     AgentStatus,
     Channel,
@@ -24,9 +23,10 @@ from services.router.domain.model import (
     QueueMembership,
     RoutingProfile,
 )
-from services.router.engine import Router
-from services.router.snapshots import QueueSnapshots
-from services.router.store import OUTBOX_STREAM, Keys
+from services.router.storage.store import OUTBOX_STREAM, Keys
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.contacts import NewContact
+from services.router.workers.snapshots import QueueSnapshots
 
 pytestmark = pytest.mark.integration
 

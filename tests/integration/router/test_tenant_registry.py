@@ -11,14 +11,14 @@ import pytest
 import redis
 
 from helpline.clock import FakeClock
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import Channel, Queue
-from services.router.engine import Router
-from services.router.indexes import ms
-from services.router.snapshots import QueueSnapshots
-from services.router.store import Keys
-from services.router.tenants import MIGRATED, TENANTS, TenantRegistry
+from services.router.storage.indexes import ms
+from services.router.storage.store import Keys
+from services.router.storage.tenants import MIGRATED, TENANTS, TenantRegistry
+from services.router.usecases.contacts import NewContact
+from services.router.workers.snapshots import QueueSnapshots
 from tests.integration.router.test_snapshots import published_snapshots
 
 pytestmark = pytest.mark.integration

@@ -18,10 +18,10 @@ from helpline.simulation.plan import PlannedContact, plan_contacts
 from helpline.simulation.scenario import Scenario
 from helpline.simulation.setup import configure_router
 from helpline.tenant_proof import TenantProof
+from services.router.composition import Router
 from services.router.consumers import TOPICS, RouterEvents
 from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.model import Channel
-from services.router.engine import Router
 from tests.integration.router.rest_app import admin
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import redis
 from helpline.clock import SystemClock
 from helpline.simulation.scenario import Scenario
 from helpline.simulation.setup import SetupError, agent_ids, configure_router, router_requests
+from services.router.composition import Router
 from services.router.domain.model import Channel, Department
-from services.router.engine import Router
 from tests.integration.private_stack import PrivateStack
 from tests.integration.router.rest_app import admin
 

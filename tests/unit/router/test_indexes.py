@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.router.catalog import queue_signatures
 from services.router.domain import calls
 from services.router.domain.model import (
     Agent,
@@ -21,9 +20,10 @@ from services.router.domain.model import (
     SkillRequirement,
 )
 from services.router.domain.routing import Requirements
-from services.router.indexes import agent_entries, contact_entries, contact_timers, parse_signature
-from services.router.records import ContactRecord
-from services.router.store import Keys
+from services.router.storage.indexes import agent_entries, contact_entries, contact_timers, parse_signature
+from services.router.storage.records import ContactRecord
+from services.router.storage.store import Keys
+from services.router.usecases.configuration import queue_signatures
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
 names = st.text(st.characters(codec="ascii", exclude_characters=",:@"), min_size=1, max_size=8).filter(

@@ -9,7 +9,7 @@ the change. That is how the invariants "never offer a contact twice" and "never 
 hold across replicas without locks.
 
 Keys carry the tenant as a hash tag (`rt:{acme}:...`), so a script never crosses cluster slots.
-A record past its use gets its Redis expiry in the same script (services/router/retention.py).
+A record past its use gets its Redis expiry in the same script (services/router/storage/retention.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from helpline.outbox import OutboxScript
 from helpline.records import OutgoingRecord
 from helpline.v1 import audit_events_pb2
 from services.router.domain.model import AgentState, Channel
-from services.router.records import (
+from services.router.storage.records import (
     AGENTS,
     CONTACTS,
     PROFILES,
@@ -41,7 +41,7 @@ from services.router.records import (
     QueueRecord,
     SkillRecord,
 )
-from services.router.retention import Retention
+from services.router.storage.retention import Retention
 
 SOURCE = "/helpline/router"
 OUTBOX_STREAM = "router:outbox"

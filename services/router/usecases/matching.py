@@ -16,7 +16,6 @@ from math import ceil
 from helpline.domain import duration, new_id, timestamp
 from helpline.optimistic import ContendedError
 from helpline.v1 import router_service_pb2
-from services.router.core import Core
 from services.router.domain import calls
 from services.router.domain.contact import Contact
 from services.router.domain.contact_proto import context_to_proto
@@ -34,9 +33,16 @@ from services.router.domain.routing import (
     offer_made,
     readiness_refusal,
 )
-from services.router.indexes import agent_slots, is_routable, parse_signature, routing_signature, waiting_of
-from services.router.records import AgentRecord, ContactRecord, PendingOffer
-from services.router.store import ConflictError, Keys, Tx
+from services.router.storage.indexes import (
+    agent_slots,
+    is_routable,
+    parse_signature,
+    routing_signature,
+    waiting_of,
+)
+from services.router.storage.records import AgentRecord, ContactRecord, PendingOffer
+from services.router.storage.store import ConflictError, Keys, Tx
+from services.router.usecases.staging import Core
 
 # Entries read past the ones a decision can skip for sure (declined agents): head room for an
 # entry whose record moved on between the read and the decision.

@@ -14,7 +14,6 @@ from helpline.auth import current_actor
 from helpline.domain import NotFoundError, duration, timestamp
 from helpline.quotas import QuotaReachedError
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
-from services.router.core import Core, require_id
 from services.router.domain.convert import CHANNEL_TO_PROTO, CROSS_CHANNEL_TO_PROTO, queue_to_proto
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
@@ -26,7 +25,7 @@ from services.router.domain.model import (
     WaitingContact,
 )
 from services.router.domain.routing import overflow
-from services.router.records import (
+from services.router.storage.records import (
     PROFILES,
     QUEUES,
     SKILLS,
@@ -35,8 +34,9 @@ from services.router.records import (
     QueueRecord,
     SkillRecord,
 )
-from services.router.store import Keys, Tx
-from services.router.tenants import TenantRegistry
+from services.router.storage.store import Keys, Tx
+from services.router.storage.tenants import TenantRegistry
+from services.router.usecases.staging import Core, require_id
 
 # Agents re-indexed per script when a queue, profile or signature changes.
 REINDEX_CHUNK = 100

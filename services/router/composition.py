@@ -6,16 +6,16 @@ from __future__ import annotations
 import redis
 
 from helpline.clock import Clock
-from services.router.agents import Agents
-from services.router.catalog import Catalog, Quotas
-from services.router.contacts import Contacts
-from services.router.core import Core
-from services.router.matching import Matcher
-from services.router.retention import Retention
-from services.router.steps import Steps
-from services.router.store import Store
-from services.router.tenants import TenantRegistry
-from services.router.timers import TimerWorker
+from services.router.storage.retention import Retention
+from services.router.storage.store import Store
+from services.router.storage.tenants import TenantRegistry
+from services.router.usecases.agent_status import Agents
+from services.router.usecases.configuration import Catalog, Quotas
+from services.router.usecases.contact_steps import Steps
+from services.router.usecases.contacts import Contacts
+from services.router.usecases.matching import Matcher
+from services.router.usecases.staging import Core
+from services.router.workers.timers import TimerWorker
 
 
 class Router:

@@ -19,7 +19,7 @@ from services.router.domain.contact import WAITING, Contact, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Agent, Queue
 from services.router.domain.routing import readiness_refusal
-from services.router.indexes import (
+from services.router.storage.indexes import (
     Registry,
     agent_entries,
     agent_slots,
@@ -27,8 +27,8 @@ from services.router.indexes import (
     contact_timers,
     waiting_signature,
 )
-from services.router.records import AGENTS, CONTACTS, AgentRecord, ContactRecord
-from services.router.store import ConflictError, Keys, Store, Tx
+from services.router.storage.records import AGENTS, CONTACTS, AgentRecord, ContactRecord
+from services.router.storage.store import ConflictError, Keys, Store, Tx
 
 T = TypeVar("T")
 

@@ -13,11 +13,11 @@ from datetime import datetime
 from helpline.domain import duration, timestamp
 from helpline.logging import get_logger
 from helpline.v1 import common_pb2, queue_events_pb2
+from services.router.composition import Router
 from services.router.domain.convert import AGENT_STATE_TO_PROTO, CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO
 from services.router.domain.model import AgentState, Queue
-from services.router.engine import Router
-from services.router.queue_status import ChannelStatus, statuses_of
-from services.router.store import Keys, Tx
+from services.router.storage.store import Keys, Tx
+from services.router.usecases.queue_status import ChannelStatus, statuses_of
 
 log = get_logger(__name__)
 
@@ -80,7 +80,7 @@ class QueueSnapshots:
                 break
             now = self.router.core.now()
             tx = Tx(Keys(tenant))
-            for queue, statuses in zip(chunk, statuses_of(self.router, tenant, chunk, now), strict=True):
+            for queue, statuses in zip(chunk, statuses_of(self.router.core, tenant, chunk, now), strict=True):
                 snapshots = [_snapshot(tenant, queue, status, now) for status in statuses]
                 tx.emit(snapshots, queue.queue_id)
                 emitted += len(snapshots)

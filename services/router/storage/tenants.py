@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from helpline.logging import get_logger
-from services.router.store import Keys
+from services.router.storage.store import Keys
 
 log = get_logger(__name__)
 

@@ -11,8 +11,6 @@ from google.protobuf.message import Message
 
 from helpline.domain import NotFoundError, new_id, timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
-from services.router.catalog import Catalog
-from services.router.core import Core, require_id
 from services.router.domain import calls, moves
 from services.router.domain.calls import Outcome, Placement
 from services.router.domain.contact import Contact, ContactContext, ContactStatus, EntryReason, require_agent
@@ -40,11 +38,13 @@ from services.router.domain.routing import (
     transfer_taken,
     wrap_up_ended,
 )
-from services.router.indexes import ms, waiting_of
-from services.router.matching import Matcher
-from services.router.records import AgentRecord, ContactRecord
-from services.router.steps import Applied, Step, Steps
-from services.router.store import ConflictError, Keys, Tx
+from services.router.storage.indexes import ms, waiting_of
+from services.router.storage.records import AgentRecord, ContactRecord
+from services.router.storage.store import ConflictError, Keys, Tx
+from services.router.usecases.configuration import Catalog
+from services.router.usecases.contact_steps import Applied, Step, Steps
+from services.router.usecases.matching import Matcher
+from services.router.usecases.staging import Core, require_id
 
 _WITHOUT_AGENT = frozenset({Channel.BOT, Channel.SELF_SERVICE})
 

@@ -12,11 +12,11 @@ from helpline.clock import Clock
 from helpline.domain import NotFoundError
 from helpline.logging import get_logger
 from helpline.polling import PollingWorker
-from services.router.contacts import Contacts
 from services.router.domain.errors import DomainError
-from services.router.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
-from services.router.store import Store
-from services.router.tenants import TenantRegistry
+from services.router.storage.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
+from services.router.storage.store import Store
+from services.router.storage.tenants import TenantRegistry
+from services.router.usecases.contacts import Contacts
 
 log = get_logger(__name__)
 

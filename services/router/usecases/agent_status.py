@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from helpline.domain import timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
-from services.router.core import Core
 from services.router.domain.convert import AGENT_STATUS_TO_PROTO
 from services.router.domain.model import AgentStatus
 from services.router.domain.routing import status_set
-from services.router.matching import Matcher
-from services.router.records import AgentRecord
-from services.router.store import Keys, Tx
+from services.router.storage.records import AgentRecord
+from services.router.storage.store import Keys, Tx
+from services.router.usecases.matching import Matcher
+from services.router.usecases.staging import Core
 
 
 class Agents:
