@@ -1,7 +1,7 @@
-"""The router service's wiring: the engine on this service's Redis, the REST admin API under /v1,
-gRPC (RouterService, health and reflection), the consumer of gateway contacts and SLA events,
-the durable timers, the periodic queue snapshots, and the outbox relay to the contact, agent and
-queue topics."""
+"""The router service's wiring: the router's use cases (composition.Router) on this service's
+Redis, the REST admin API under /v1, gRPC (RouterService, health and reflection), the consumer of
+gateway contacts and SLA events, the durable timers, the periodic queue snapshots, and the outbox
+relay to the contact, agent and queue topics."""
 
 from __future__ import annotations
 

@@ -161,6 +161,9 @@ class QueueCounts:
 
 @dataclass(frozen=True)
 class Keys:
+    """The Redis key of every record, index and set of one tenant, all under its hash tag, so a
+    script that touches a tenant's keys stays in one cluster slot."""
+
     tenant: str
 
     @property
@@ -349,6 +352,11 @@ class Tx:
 
 
 class Store:
+    """The router's state in one Redis: the typed reads of every record and index the use cases
+    need, the timer set, and `commit`, the one way anything is written (a `Tx` in one script,
+    outbox events included). It exists so no use case touches Redis commands itself: what the
+    router keeps and how a change reaches Redis atomically are decided here alone."""
+
     def __init__(self, client: redis.Redis, retention: Retention | None = None) -> None:
         self.client = client
         self.retention = retention or Retention()

@@ -56,7 +56,13 @@ class Applied:
     step: Step
 
 
-class Steps:
+class ContactSteps:
+    """Commits what a contact use case decided, under optimistic concurrency: `apply` reads the
+    contact, its queue and the agent it acts for, runs the use case's `Decide` on them, stages every
+    change in one `Tx` and commits it, deciding again on fresh state when another writer won the
+    race. It exists so the contact use cases (`intake`, `answers`, `conversation`, `waiting`) only
+    decide, and reading, committing and routing what a step freed is written once."""
+
     def __init__(self, core: Core, catalog: Catalog, matcher: Matcher) -> None:
         self.core = core
         self.store = core.store

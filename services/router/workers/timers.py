@@ -16,7 +16,9 @@ from services.router.domain.errors import DomainError
 from services.router.storage.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
 from services.router.storage.store import Store
 from services.router.storage.tenants import TenantRegistry
-from services.router.usecases.contacts import Contacts
+from services.router.usecases.answers import Answers
+from services.router.usecases.conversation import Conversations
+from services.router.usecases.waiting import Waiting
 
 log = get_logger(__name__)
 
@@ -31,15 +33,19 @@ class TimerWorker(PollingWorker):
         store: Store,
         registry: TenantRegistry,
         clock: Clock,
-        contacts: Contacts,
         *,
+        answers: Answers,
+        conversations: Conversations,
+        waiting: Waiting,
         poll_seconds: float = 0.2,
     ) -> None:
         super().__init__("router timers", poll_seconds, again_when_busy=True)
         self.store = store
         self.registry = registry
         self.clock = clock
-        self.contacts = contacts
+        self.answers = answers
+        self.conversations = conversations
+        self.waiting = waiting
 
     def run_once(self) -> int:
         """Fire every timer due now; returns how many fired."""
@@ -55,10 +61,10 @@ class TimerWorker(PollingWorker):
         kind, _, rest = member.partition("|")
         contact_id, _, offer_id = rest.partition("|")
         handlers: dict[str, Callable[[], object]] = {
-            OFFER: lambda: self.contacts.offer_expired(tenant, contact_id, offer_id),
-            WRAP_UP: lambda: self.contacts.wrap_up_expired(tenant, contact_id),
-            OVERFLOW: lambda: self.contacts.requirements_due(tenant, contact_id),
-            MAX_WAIT: lambda: self.contacts.max_wait_reached(tenant, contact_id),
+            OFFER: lambda: self.answers.offer_expired(tenant, contact_id, offer_id),
+            WRAP_UP: lambda: self.conversations.wrap_up_expired(tenant, contact_id),
+            OVERFLOW: lambda: self.waiting.requirements_due(tenant, contact_id),
+            MAX_WAIT: lambda: self.waiting.max_wait_reached(tenant, contact_id),
             CALLBACK_DUE: lambda: self._callback_due(tenant, contact_id),
         }
         handler = handlers.get(kind)
@@ -81,4 +87,4 @@ class TimerWorker(PollingWorker):
             self.store.postpone_timer(tenant, member, ms(self.clock.now()) + RETRY_MS)
 
     def _callback_due(self, tenant: str, contact_id: str) -> None:
-        self.contacts.requirements_due(tenant, contact_id)
+        self.waiting.requirements_due(tenant, contact_id)

@@ -23,7 +23,7 @@ from services.router.domain.model import (
 )
 from services.router.storage.store import ConflictError, Keys, Tx
 from services.router.usecases.configuration import AgentConfig
-from services.router.usecases.contacts import NewContact
+from services.router.usecases.intake import NewContact
 from services.router.workers.pruning import SignaturePruner
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def _floor(router: Router, tenant: str, **queue: Any) -> None:
 def _french(router: Router, tenant: str, contact_id: str) -> None:
     """A chat that needs French, which the queue does not ask for."""
     new = NewContact(Channel.CHAT, queue_id="front", contact_id=contact_id, context=FRENCH)
-    router.contacts.submit(tenant, new)
+    router.intake.submit(tenant, new)
 
 
 def _serve(router: Router, tenant: str, contact_id: str) -> None:
@@ -55,8 +55,8 @@ def _serve(router: Router, tenant: str, contact_id: str) -> None:
     assert agent is not None
     assert agent.offer is not None
     assert agent.offer.contact_id == contact_id
-    router.contacts.accept(tenant, "a1", agent.offer.offer_id)
-    router.contacts.complete(tenant, contact_id, "a1", "done")
+    router.answers.accept(tenant, "a1", agent.offer.offer_id)
+    router.conversations.complete(tenant, contact_id, "a1", "done")
 
 
 def test_a_contacts_own_signature_goes_once_nobody_waits_on_it(
@@ -135,7 +135,7 @@ def test_the_pruner_prunes_every_queue_of_the_registered_tenants(
 ) -> None:
     _floor(router, tenant)
     _french(router, tenant, "c1")
-    router.contacts.abandon(tenant, "c1")
+    router.waiting.abandon(tenant, "c1")
     record = router.store.contact(tenant, "c1")
     assert record is not None
     assert record.contact.status is ContactStatus.ABANDONED
