@@ -32,7 +32,6 @@ from helpline.v1 import router_service_pb2 as pb
 from services.router.api.desk_feed import DeskFeed, Subscription
 from services.router.api.offer_streams import OfferStream, OfferStreams, StreamsFullError
 from services.router.composition import Router
-from services.router.domain.calls import require_text, span
 from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.contact_proto import context_from_proto, context_to_proto
 from services.router.domain.convert import (
@@ -46,6 +45,7 @@ from services.router.domain.convert import (
 )
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Department
+from services.router.domain.outcome import require_text, span
 from services.router.storage.records import AgentRecord
 from services.router.storage.store import Keys
 from services.router.usecases.contact_steps import Applied

@@ -8,19 +8,12 @@ from datetime import datetime
 
 from helpline.domain import NotFoundError, timestamp
 from helpline.v1 import agent_events_pb2, common_pb2
-from services.router.domain import calls
-from services.router.domain.calls import Outcome
+from services.router.domain import conversation, offers
 from services.router.domain.convert import AGENT_STATUS_TO_PROTO
 from services.router.domain.errors import RoutingRefused
-from services.router.domain.model import (
-    MISSED_REASON,
-    Queue,
-)
-from services.router.domain.routing import (
-    offer_accepted,
-    offer_rejected,
-    offer_timed_out,
-)
+from services.router.domain.model import MISSED_REASON, Queue
+from services.router.domain.outcome import Outcome
+from services.router.domain.routing import offer_accepted, offer_rejected, offer_timed_out
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.storage.store import Keys
 from services.router.usecases.contact_steps import Applied, ContactSteps, Step
@@ -50,8 +43,8 @@ class Answers:
             record: ContactRecord, agent: AgentRecord | None, queue: Queue | None, now: datetime
         ) -> Step:
             assert agent is not None
-            accepted = calls.accept(record.contact, agent_id, offer_id, now)
-            connected = calls.connect(accepted.contact, agent_id, now)
+            accepted = offers.accept(record.contact, agent_id, offer_id, now)
+            connected = conversation.connect(accepted.contact, agent_id, now)
             taken = offer_accepted(agent.agent, record.contact.channel, now)
             return Step(
                 Outcome(connected.contact, (*accepted.events, *connected.events)),
@@ -68,7 +61,7 @@ class Answers:
             record: ContactRecord, agent: AgentRecord | None, queue: Queue | None, now: datetime
         ) -> Step:
             assert agent is not None
-            rejected = calls.reject(record.contact, agent_id, offer_id, now, reason=reason)
+            rejected = offers.reject(record.contact, agent_id, offer_id, now, reason=reason)
             return Step(rejected, agent=offer_rejected(agent.agent))
 
         return self.steps.apply(tenant, self._offered_contact(tenant, offer_id), decide, agent_id=agent_id)
@@ -82,7 +75,7 @@ class Answers:
             if agent is None or queue is None:
                 raise RoutingRefused("offer_not_pending", f"contact {contact_id} has no agent or queue")
             missed = offer_timed_out(agent.agent, queue)
-            outcome = calls.time_out_offer(
+            outcome = offers.time_out_offer(
                 record.contact,
                 offer_id,
                 now,

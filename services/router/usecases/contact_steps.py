@@ -12,10 +12,10 @@ from typing import Any
 from google.protobuf.message import Message
 
 from helpline.v1 import router_service_pb2
-from services.router.domain.calls import Outcome
 from services.router.domain.contact import ContactStatus
 from services.router.domain.estimates import AHT_WEIGHT
 from services.router.domain.model import Agent, Queue
+from services.router.domain.outcome import Outcome
 from services.router.storage.indexes import is_routable, routing_signature
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.storage.store import Keys, Tx

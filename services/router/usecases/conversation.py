@@ -10,21 +10,12 @@ from datetime import datetime, timedelta
 from google.protobuf.message import Message
 
 from helpline.domain import NotFoundError
-from services.router.domain import calls, moves
-from services.router.domain.calls import Outcome
+from services.router.domain import conversation, moves
 from services.router.domain.contact import ContactStatus, require_agent
 from services.router.domain.errors import InvalidConfiguration
-from services.router.domain.model import (
-    Agent,
-    AgentState,
-    Department,
-    Queue,
-)
-from services.router.domain.routing import (
-    contact_released,
-    transfer_taken,
-    wrap_up_ended,
-)
+from services.router.domain.model import Agent, AgentState, Department, Queue
+from services.router.domain.outcome import Outcome
+from services.router.domain.routing import contact_released, transfer_taken, wrap_up_ended
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.usecases.contact_steps import Applied, ContactSteps, Step
 from services.router.usecases.placement import entry_placement
@@ -44,7 +35,7 @@ class Conversations:
         return self.steps.apply(
             tenant,
             contact_id,
-            lambda record, agent, queue, now: Step(calls.hold(record.contact, agent_id, now)),
+            lambda record, agent, queue, now: Step(conversation.hold(record.contact, agent_id, now)),
             agent_id="",
         )
 
@@ -52,7 +43,7 @@ class Conversations:
         return self.steps.apply(
             tenant,
             contact_id,
-            lambda record, agent, queue, now: Step(calls.resume(record.contact, agent_id, now)),
+            lambda record, agent, queue, now: Step(conversation.resume(record.contact, agent_id, now)),
             agent_id="",
         )
 
@@ -65,7 +56,7 @@ class Conversations:
             if agent_id and agent_id != record.contact.agent_id:
                 require_agent(record.contact, agent_id, "end it")
             timeout = queue.after_contact_work_timeout if queue else timedelta(0)
-            ended = calls.hang_up(record.contact, now, wrap_up_timeout=timeout)
+            ended = conversation.hang_up(record.contact, now, wrap_up_timeout=timeout)
             if agent is None:
                 return Step(ended)
             others = len([c for c in agent.contacts if c != contact_id])
@@ -90,11 +81,11 @@ class Conversations:
             events: tuple[Message, ...] = ()
             if contact.status in (ContactStatus.CONNECTED, ContactStatus.HELD):
                 require_agent(contact, agent_id, "complete it")
-                ended = calls.hang_up(contact, now, wrap_up_timeout=timedelta(0))
+                ended = conversation.hang_up(contact, now, wrap_up_timeout=timedelta(0))
                 contact, events = ended.contact, ended.events
                 if released is not None:
                     released = contact_released(released, contact.channel, now, wrap_up=False)
-            done = calls.complete(
+            done = conversation.complete(
                 contact, agent_id, now, disposition_code=disposition_code, ticket_id=ticket_id
             )
             return _finished(record, agent, released, Outcome(done.contact, (*events, *done.events)), now)
@@ -105,7 +96,7 @@ class Conversations:
         def decide(
             record: ContactRecord, agent: AgentRecord | None, queue: Queue | None, now: datetime
         ) -> Step:
-            done = calls.wrap_up_timed_out(record.contact, now)
+            done = conversation.wrap_up_timed_out(record.contact, now)
             return _finished(record, agent, agent.agent if agent else None, done, now)
 
         return self.steps.apply(tenant, contact_id, decide)

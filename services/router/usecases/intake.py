@@ -8,17 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from helpline.domain import new_id
-from services.router.domain import calls, moves
-from services.router.domain.calls import Outcome, Placement
+from services.router.domain import arrival, moves
 from services.router.domain.contact import Contact, ContactContext, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.estimates import offers_callback
-from services.router.domain.model import (
-    Channel,
-    Department,
-    Queue,
-    Strategy,
-)
+from services.router.domain.model import Channel, Department, Queue, Strategy
+from services.router.domain.outcome import Outcome, Placement
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.storage.store import ConflictError, Keys, Tx
 from services.router.usecases.configuration import Catalog
@@ -73,7 +68,7 @@ class Intake:
                 return self.escalate(tenant, contact_id, new.queue_id, new.context, new.channel)
             return Placed(existing.contact, created=False)
         now = self.core.now()
-        received = calls.receive(
+        received = arrival.receive(
             contact_id=contact_id,
             tenant_id=tenant,
             channel=new.channel,
@@ -89,7 +84,7 @@ class Intake:
         if new.channel in _WITHOUT_AGENT:
             queue = self._queue_for(tenant, new.queue_id, Channel.CHAT, new.department)
             placement = entry_placement(self.store, queue, Channel.CHAT, now)
-            outcome = calls.escalate_from_bot(
+            outcome = arrival.escalate_from_bot(
                 received.contact,
                 queue.queue_id,
                 now,
@@ -125,7 +120,7 @@ class Intake:
                     resume_window=origin.resume_window,
                     placement=placement,
                 )
-        return calls.enqueue(contact, queue.queue_id, now, placement=placement)
+        return arrival.enqueue(contact, queue.queue_id, now, placement=placement)
 
     def _create(self, outcome: Outcome, queue: Queue | None, placed: Placed, now: datetime) -> Placed:
         """Write the new contact and, when it entered a queue, route it."""
@@ -211,7 +206,7 @@ class Intake:
             target = self.core.require_queue(tenant, queue_id)
             to_channel = channel if channel not in _WITHOUT_AGENT else None
             return Step(
-                calls.escalate_from_bot(
+                arrival.escalate_from_bot(
                     record.contact,
                     queue_id,
                     now,
@@ -230,7 +225,7 @@ class Intake:
             tenant,
             contact_id,
             lambda record, agent, queue, now: Step(
-                calls.self_serve(record.contact, now, resolution_code=resolution_code)
+                arrival.self_serve(record.contact, now, resolution_code=resolution_code)
             ),
             agent_id="",
         )

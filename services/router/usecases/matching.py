@@ -16,7 +16,7 @@ from math import ceil
 from helpline.domain import duration, new_id, timestamp
 from helpline.optimistic import ContendedError
 from helpline.v1 import router_service_pb2
-from services.router.domain import calls
+from services.router.domain import offers
 from services.router.domain.contact import Contact
 from services.router.domain.contact_proto import context_to_proto
 from services.router.domain.convert import CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO
@@ -141,7 +141,7 @@ class Matcher:
     ) -> Offered | None:
         offer_id = new_id()
         try:
-            outcome = calls.offer(
+            outcome = offers.offer(
                 record.contact,
                 agent_record.agent.agent_id,
                 now,
@@ -171,7 +171,7 @@ class Matcher:
 
 
 def offer_message(contact: Contact, queue: Queue, now: datetime) -> router_service_pb2.Offer:
-    assert contact.offer_expires_at is not None  # calls.offer sets it
+    assert contact.offer_expires_at is not None  # offers.offer sets it
     return router_service_pb2.Offer(
         offer_id=contact.offer_id,
         contact_id=contact.contact_id,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.router.domain.calls import Placement
 from services.router.domain.estimates import estimated_wait
 from services.router.domain.model import CAPACITY_CHANNEL, Channel, Queue
+from services.router.domain.outcome import Placement
 from services.router.storage.indexes import ms
 from services.router.storage.records import ContactRecord
 from services.router.storage.store import Keys, Store

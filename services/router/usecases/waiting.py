@@ -8,18 +8,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from helpline.domain import NotFoundError, new_id
-from services.router.domain import calls, moves
-from services.router.domain.calls import Outcome, Placement
+from services.router.domain import arrival, moves
 from services.router.domain.contact import ContactStatus, EntryReason
-from services.router.domain.model import (
-    Channel,
-    Priority,
-    Queue,
-)
-from services.router.domain.routing import (
-    offer_withdrawn,
-    overflow,
-)
+from services.router.domain.model import Channel, Priority, Queue
+from services.router.domain.outcome import Outcome, Placement
+from services.router.domain.routing import offer_withdrawn, overflow
 from services.router.storage.indexes import waiting_of
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.usecases.contact_steps import Applied, ContactSteps, Step
@@ -157,7 +150,7 @@ class Waiting:
                 placement = entry_placement(
                     self.store, target, record.contact.channel, now, record.contact.enqueued_since
                 )
-                moved = calls.enqueue(
+                moved = arrival.enqueue(
                     record.contact, target.queue_id, now, reason=EntryReason.OVERFLOW, placement=placement
                 )
                 return Step(moved, record_changes={"overflow_step": 0}, reindex=True)
@@ -174,7 +167,7 @@ class Waiting:
             contact = record.contact
             if contact.status is not ContactStatus.QUEUED or _rank(priority) >= _rank(contact.priority):
                 return Step(Outcome(contact))
-            raised = calls.enqueue(
+            raised = arrival.enqueue(
                 contact,
                 contact.queue_id,
                 now,

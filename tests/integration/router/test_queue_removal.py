@@ -14,7 +14,7 @@ from helpline.clock import FakeClock
 from helpline.domain import NotFoundError
 from helpline.v1 import queue_events_pb2
 from services.router.composition import Router
-from services.router.domain import calls
+from services.router.domain import arrival
 from services.router.domain.contact import ContactContext
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
@@ -139,10 +139,10 @@ def test_a_contact_never_waits_in_a_queue_removed_meanwhile(
 ) -> None:
     _queues(router, tenant)
     queue = router.catalog.queue(tenant, "new")
-    received = calls.receive(
+    received = arrival.receive(
         contact_id="c1", tenant_id=tenant, channel=Channel.CHAT, department=queue.department, now=clock.now()
     ).contact
-    waiting = calls.enqueue(received, "new", clock.now()).contact
+    waiting = arrival.enqueue(received, "new", clock.now()).contact
     # Decided while the queue was there, committed after it went: nothing is written.
     router.catalog.remove_queue(tenant, "new")
     tx = Tx(Keys(tenant))

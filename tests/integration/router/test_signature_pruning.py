@@ -11,7 +11,7 @@ import redis
 
 from helpline.clock import FakeClock
 from services.router.composition import Router
-from services.router.domain import calls
+from services.router.domain import arrival
 from services.router.domain.contact import ContactContext, ContactStatus
 from services.router.domain.model import (
     AgentStatus,
@@ -97,7 +97,7 @@ def test_a_contact_decided_before_a_pruning_decides_again(
     _floor(router, tenant)
     queue = router.catalog.queue(tenant, "front")
     router.catalog.ensure_signature(queue, Channel.CHAT, "french:1")
-    received = calls.receive(
+    received = arrival.receive(
         contact_id="c1",
         tenant_id=tenant,
         channel=Channel.CHAT,
@@ -105,7 +105,7 @@ def test_a_contact_decided_before_a_pruning_decides_again(
         now=clock.now(),
         context=FRENCH,
     ).contact
-    waiting = calls.enqueue(received, "front", clock.now()).contact
+    waiting = arrival.enqueue(received, "front", clock.now()).contact
     assert router.catalog.prune_signatures(tenant, "front")
     tx = Tx(Keys(tenant))
     router.core.stage_contact(tx, None, waiting, queue, clock.now())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.router.domain import calls
+from services.router.domain import arrival
 from services.router.domain.model import (
     Agent,
     AgentStatus,
@@ -75,10 +75,10 @@ def test_an_available_agent_is_in_the_ready_sets_it_meets_and_an_offline_one_onl
 
 
 def test_a_queued_contact_waits_in_its_signatures_set_with_its_timers() -> None:
-    received = calls.receive(
+    received = arrival.receive(
         contact_id="c", tenant_id="t", channel=Channel.VOICE, department=Department.SERVICE, now=NOW
     )
-    queued = calls.enqueue(received.contact, "q", NOW).contact
+    queued = arrival.enqueue(received.contact, "q", NOW).contact
     record = ContactRecord(1, queued)
     keys = Keys("t")
     assert set(contact_entries(record, _queue(), NOW)) == {
