@@ -33,7 +33,7 @@ from services.router.api.desk_feed import DeskFeed, Subscription
 from services.router.api.offer_streams import OfferStream, OfferStreams, StreamsFullError
 from services.router.composition import Router
 from services.router.domain.contact import Contact, ContactStatus
-from services.router.domain.contact_proto import context_from_proto, context_to_proto
+from services.router.domain.contact_proto import context_from_proto, context_to_proto, offer_message
 from services.router.domain.convert import (
     AGENT_STATE_TO_PROTO,
     AGENT_STATUS_TO_PROTO,
@@ -50,7 +50,6 @@ from services.router.storage.records import AgentRecord
 from services.router.storage.store import Keys
 from services.router.usecases.contact_steps import Applied
 from services.router.usecases.intake import NewContact
-from services.router.usecases.matching import offer_message
 from services.router.usecases.queue_status import ChannelStatus, channel_statuses
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from helpline.domain import NotFoundError, timestamp
-from helpline.v1 import agent_events_pb2, common_pb2
-from services.router.domain import conversation, offers
-from services.router.domain.convert import AGENT_STATUS_TO_PROTO
+from helpline.domain import NotFoundError
+from services.router.domain import agent_facts, conversation, offers
 from services.router.domain.errors import RoutingRefused
 from services.router.domain.model import MISSED_REASON, Queue
 from services.router.domain.outcome import Outcome
@@ -84,17 +82,7 @@ class Answers:
             )
             events = []
             if missed.status is not agent.agent.status:
-                events.append(
-                    agent_events_pb2.AgentStatusChanged(
-                        tenant_id=tenant,
-                        agent_id=missed.agent_id,
-                        status=AGENT_STATUS_TO_PROTO[missed.status],
-                        previous_status=AGENT_STATUS_TO_PROTO[agent.agent.status],
-                        reason_code=MISSED_REASON,
-                        changed_by=common_pb2.Actor(type=common_pb2.AUTHOR_TYPE_SYSTEM, id="router"),
-                        changed_at=timestamp(now),
-                    )
-                )
+                events.append(agent_facts.status_changed(agent.agent, missed, now, reason_code=MISSED_REASON))
             return Step(outcome, agent=missed, agent_events=tuple(events), withdrawn="expired")
 
         return self.steps.apply(tenant, contact_id, decide)

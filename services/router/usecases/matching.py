@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
 
-from helpline.domain import duration, new_id, timestamp
+from helpline.domain import new_id
 from helpline.optimistic import ContendedError
-from helpline.v1 import router_service_pb2
 from services.router.domain import offers
-from services.router.domain.contact import Contact
-from services.router.domain.contact_proto import context_to_proto
-from services.router.domain.convert import CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO
+from services.router.domain.contact_proto import offer_message
 from services.router.domain.errors import DomainError
 from services.router.domain.model import Queue
 from services.router.domain.routing import (
@@ -168,17 +165,3 @@ class Matcher:
         tx.desk(agent.agent_id, "offer", offer_message(contact, queue, now))
         self.store.commit(tx)
         return Offered(contact.contact_id, agent.agent_id, offer_id)
-
-
-def offer_message(contact: Contact, queue: Queue, now: datetime) -> router_service_pb2.Offer:
-    assert contact.offer_expires_at is not None  # offers.offer sets it
-    return router_service_pb2.Offer(
-        offer_id=contact.offer_id,
-        contact_id=contact.contact_id,
-        queue_id=queue.queue_id,
-        channel=CHANNEL_TO_PROTO[contact.channel],
-        department=DEPARTMENT_TO_PROTO[contact.department],
-        context=context_to_proto(contact.context, contact.priority),
-        expires_at=timestamp(contact.offer_expires_at),
-        wait_duration=duration(contact.wait_at(now)),
-    )
