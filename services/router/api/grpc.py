@@ -46,11 +46,12 @@ from services.router.domain.convert import (
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Department
 from services.router.domain.outcome import require_text, span
+from services.router.domain.queue_status import ChannelStatus
 from services.router.storage.records import AgentRecord
 from services.router.storage.store import Keys
 from services.router.usecases.contact_steps import Applied
 from services.router.usecases.intake import NewContact
-from services.router.usecases.queue_status import ChannelStatus, channel_statuses
+from services.router.usecases.queue_status import channel_statuses
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 # How long a stream waits for its next desk entry before it checks whether its client is still there.

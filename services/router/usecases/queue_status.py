@@ -3,30 +3,15 @@ GetQueueStatus answers and what a periodic QueueSnapshot reports."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from services.router.domain.estimates import estimated_wait
-from services.router.domain.model import AgentState, Channel, Queue
+from services.router.domain.model import Channel, Queue
+from services.router.domain.queue_status import ChannelStatus
 from services.router.storage.indexes import ms
 from services.router.storage.store import Keys, QueueCounts
 from services.router.usecases.staging import Core
-
-
-@dataclass(frozen=True)
-class ChannelStatus:
-    channel: Channel
-    # Contacts waiting, queued or on offer.
-    depth: int
-    # Effective wait of the contact waiting longest; None when nobody waits.
-    oldest_age: timedelta | None
-    # Agents of the queue who are not offline, by state; the same for every channel of the queue.
-    agents_by_state: Mapping[AgentState, int]
-    # EWT of a contact arriving now; None when it is unknown (nobody staffed, no handle time yet).
-    estimated_wait: timedelta | None
-    service_level_threshold: timedelta
-    service_level_target: float
 
 
 def queue_status(core: Core, tenant: str, queue_id: str) -> list[ChannelStatus]:
