@@ -28,6 +28,8 @@ _SCAN_BATCH = 1000
 
 
 class TenantRegistry:
+    """The set of tenants the router serves, read by the timer, snapshot and pruning workers."""
+
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._migrated = False

@@ -12,6 +12,9 @@ from services.router.usecases.staging import Core
 
 
 class Agents:
+    """The agent status use case (SetAgentStatus): an agent or supervisor sets it, and an agent who
+    becomes available pulls the waiting work at once."""
+
     def __init__(self, core: Core, matcher: Matcher) -> None:
         self.core = core
         self.matcher = matcher

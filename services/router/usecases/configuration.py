@@ -68,6 +68,10 @@ class Quotas:
 
 
 class Catalog:
+    """The configuration use cases: skills, queues, routing profiles and agents, what the REST
+    admin API calls. Every reference is checked when it is made, and a change that moves agents
+    between ready sets re-indexes them here, so no other use case has to."""
+
     def __init__(self, core: Core, registry: TenantRegistry, quotas: Quotas | None = None) -> None:
         self.core = core
         self.store = core.store

@@ -55,6 +55,10 @@ class Offered:
 
 
 class Matcher:
+    """Offers contacts to agents: `route_contact` when a contact starts waiting, `pull` when an
+    agent has room. Every use case that frees a contact or an agent ends by calling one of these,
+    so matching is decided in one place."""
+
     def __init__(self, core: Core) -> None:
         self.core = core
         self.store = core.store

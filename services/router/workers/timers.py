@@ -28,6 +28,9 @@ BATCH = 200
 
 
 class TimerWorker(PollingWorker):
+    """Fires the timers due in every tenant: each kind of timer is one contact use case (an offer
+    timing out, wrap-up ending, an overflow step or callback coming due, the maximum wait)."""
+
     def __init__(
         self,
         store: Store,
