@@ -61,12 +61,12 @@ from helpline.kafka.reading import partitions
 from helpline.logging import configure_logging
 from helpline.topic_admin import ensure_topics
 from helpline.v1 import common_pb2, contact_events_pb2
-from services.router.catalog import AgentConfig
+from services.router.composition import Router
 from services.router.consumers import GROUP
 from services.router.domain.model import AgentStatus, Channel, Queue, QueueMembership, RoutingProfile
-from services.router.engine import Router
-from services.router.store import OUTBOX_STREAM, Keys
-from services.router.tenants import TENANTS
+from services.router.storage.store import OUTBOX_STREAM, Keys
+from services.router.storage.tenants import TENANTS
+from services.router.usecases.configuration import AgentConfig
 
 console = Console(stderr=True)
 

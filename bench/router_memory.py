@@ -30,8 +30,7 @@ from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack
 from helpline.clock import FakeClock
 from helpline.logging import configure_logging
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext
 from services.router.domain.model import (
     AgentStatus,
@@ -43,9 +42,10 @@ from services.router.domain.model import (
     RoutingProfile,
     SkillRequirement,
 )
-from services.router.engine import Router
-from services.router.store import Keys
-from services.router.tenants import TENANTS
+from services.router.storage.store import Keys
+from services.router.storage.tenants import TENANTS
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 CHANNELS = (Channel.VOICE, Channel.CHAT)
@@ -180,7 +180,7 @@ def _measure(client: redis.Redis, tenant: str, agents: int, queues: int, contact
         channel = CHANNELS[index % 2]
         queue_id = queue_ids[index % queues]
         new = NewContact(channel, queue_id=queue_id, contact_id=f"c{index:07d}", context=context(index))
-        router.contacts.submit(tenant, new)
+        router.intake.submit(tenant, new)
     waiting = usage(client, tenant)
     costs += [
         Cost("contact record, waiting", "contact", contacts, waiting["contact"][1]),
@@ -204,8 +204,8 @@ def _measure(client: redis.Redis, tenant: str, agents: int, queues: int, contact
         for record in offered:
             assert record.offer is not None
             contact_id = record.offer.contact_id
-            router.contacts.accept(tenant, record.agent.agent_id, record.offer.offer_id)
-            router.contacts.complete(tenant, contact_id, record.agent.agent_id, "refund-issued")
+            router.answers.accept(tenant, record.agent.agent_id, record.offer.offer_id)
+            router.conversations.complete(tenant, contact_id, record.agent.agent_id, "refund-issued")
             served += 1
     assert served == contacts, f"{served} of {contacts} contacts served"
     done = usage(client, tenant)

@@ -97,7 +97,7 @@ from helpline.logging import configure_logging
 from helpline.topic_admin import ensure_topics
 from services.metrics import app as metrics_app
 from services.router import consumers as router_consumers
-from services.router.store import OUTBOX_STREAM as ROUTER_OUTBOX
+from services.router.storage.store import OUTBOX_STREAM as ROUTER_OUTBOX
 from services.sla import consumers as sla_consumers
 from services.sla.store import OUTBOX_STREAM as SLA_OUTBOX
 from services.tickets import consumers as tickets_consumers

@@ -1,7 +1,7 @@
-"""The router service's wiring: the engine on this service's Redis, the REST admin API under /v1,
-gRPC (RouterService, health and reflection), the consumer of gateway contacts and SLA events,
-the durable timers, the periodic queue snapshots, and the outbox relay to the contact, agent and
-queue topics."""
+"""The router service's wiring: the router's use cases (composition.Router) on this service's
+Redis, the REST admin API under /v1, gRPC (RouterService, health and reflection), the consumer of
+gateway contacts and SLA events, the durable timers, the periodic queue snapshots, and the outbox
+relay to the contact, agent and queue topics."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from helpline.service import ServiceRuntime
 from helpline.settings import Settings
 from services.router.api import rest
 from services.router.api.grpc import DEFAULT_OFFER_STREAMS, SERVICE_NAME, registration
-from services.router.catalog import Quotas
+from services.router.api.offer_streams import OfferStreams
+from services.router.composition import Router
 from services.router.consumers import GROUP, TOPICS, RouterEvents
-from services.router.engine import Router
-from services.router.offer_streams import OfferStreams
-from services.router.pruning import SignaturePruner
-from services.router.retention import Retention
-from services.router.snapshots import QueueSnapshots
-from services.router.store import OUTBOX_STREAM
+from services.router.storage.retention import Retention
+from services.router.storage.store import OUTBOX_STREAM
+from services.router.usecases.configuration import Quotas
+from services.router.workers.pruning import SignaturePruner
+from services.router.workers.snapshots import QueueSnapshots
 
 QUOTAS = Quotas()
 # gRPC threads the offer streams always leave to every other call.

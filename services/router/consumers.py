@@ -1,5 +1,5 @@
 """What the router consumes from Kafka: contacts from the gateways and the SLA service's alerts on
-queued contacts, each applied through the engine's contact use cases.
+queued contacts, each applied through the router's contact use cases.
 
 - `ContactReceived` (telephony, chat, email, web forms, social, SMS, bots) submits the contact: it
   waits in a queue, or, from a bot or self-service without a queue, stays received. A bot contact
@@ -33,13 +33,13 @@ from helpline.domain import NotFoundError
 from helpline.events import Envelope, EventError
 from helpline.logging import get_logger
 from helpline.v1 import contact_events_pb2, sla_events_pb2
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext
 from services.router.domain.contact_proto import context_from_proto
 from services.router.domain.convert import channel_from_proto, department_from_proto
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Channel, Department, Priority, Queue, SlaReaction
-from services.router.engine import Router
+from services.router.usecases.intake import NewContact
 
 log = get_logger(__name__)
 
@@ -99,7 +99,7 @@ class RouterEvents:
             entry_point=event.entry_point,
             related_contact_id=event.related_contact_id,
         )
-        placed = self.router.contacts.submit(tenant, new)
+        placed = self.router.intake.submit(tenant, new)
         log.info(
             "contact received",
             contact_id=new.contact_id,
@@ -123,7 +123,7 @@ class RouterEvents:
                     f"{envelope.type} {envelope.id}: {channel.value} contact {contact_id} was never "
                     "received; only a bot or self-service contact can be self-served unannounced"
                 )
-            self.router.contacts.submit(
+            self.router.intake.submit(
                 tenant,
                 NewContact(
                     channel=channel,
@@ -132,13 +132,13 @@ class RouterEvents:
                     context=ContactContext(intent=event.intent),
                 ),
             )
-        self.router.contacts.self_served(tenant, contact_id, event.resolution_code)
+        self.router.intake.self_served(tenant, contact_id, event.resolution_code)
         log.info("contact self-served", contact_id=contact_id, resolution_code=event.resolution_code)
 
     def _abandoned(self, event: contact_events_pb2.ContactAbandoned, envelope: Envelope) -> None:
         tenant = _tenant(envelope)
         contact_id = _contact_id(event.contact_id, envelope)
-        self.router.contacts.abandon(tenant, contact_id)
+        self.router.waiting.abandon(tenant, contact_id)
         log.info("contact abandoned", contact_id=contact_id)
 
     # -- SLA --------------------------------------------------------------------------------------
@@ -175,10 +175,10 @@ class RouterEvents:
         reaction = queue.sla_breach_reaction if breached else queue.sla_warning_reaction
         if reaction is SlaReaction.RAISE_PRIORITY:
             level = _raised(contact.context.priority, _reactions_so_far(queue, breached, reaction))
-            self.router.contacts.raise_priority(tenant, contact_id, level)
+            self.router.waiting.raise_priority(tenant, contact_id, level)
             log.info("SLA alert raised the contact's priority", contact_id=contact_id, priority=level.value)
         elif reaction is SlaReaction.OVERFLOW:
-            self.router.contacts.force_overflow(
+            self.router.waiting.force_overflow(
                 tenant, contact_id, at_least=_reactions_so_far(queue, breached, reaction)
             )
             log.info("SLA alert forced the contact's next overflow step", contact_id=contact_id)

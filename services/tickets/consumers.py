@@ -40,7 +40,8 @@ from helpline.logging import get_logger
 from helpline.topics import topic_for_domain
 from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2, sla_events_pb2
 from services.tickets.domain import commands, reactions, surveys
-from services.tickets.domain.commands import SUBJECT_MAX, TEXT_MAX, NewTicket
+from services.tickets.domain.commands.creation import NewTicket
+from services.tickets.domain.commands.validation import SUBJECT_MAX, TEXT_MAX
 from services.tickets.domain.convert import (
     channel_from_proto,
     department_from_proto,

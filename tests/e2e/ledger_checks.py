@@ -26,7 +26,7 @@ from helpline.topics import CATALOG
 from helpline.v1 import common_pb2, ticket_service_pb2, ticket_service_pb2_grpc
 from services.metrics import app as metrics_app
 from services.router import consumers as router_consumers
-from services.router.store import OUTBOX_STREAM as ROUTER_OUTBOX
+from services.router.storage.store import OUTBOX_STREAM as ROUTER_OUTBOX
 from services.sla import consumers as sla_consumers
 from services.sla.store import OUTBOX_STREAM as SLA_OUTBOX
 from services.tickets import consumers as tickets_consumers

@@ -20,7 +20,7 @@ from helpline.records import OutgoingRecord
 from helpline.v1 import router_service_pb2 as router_pb
 from helpline.v1 import router_service_pb2_grpc, ticket_service_pb2_grpc
 from helpline.v1 import ticket_service_pb2 as tickets_pb
-from services.router.store import OUTBOX_STREAM
+from services.router.storage.store import OUTBOX_STREAM
 from tests.integration.helpers import read_all, wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 

@@ -23,7 +23,7 @@ from services.metrics import app as metrics_app
 from services.metrics.app import MetricsSettings
 from services.router import consumers as router_consumers
 from services.router.app import RouterSettings
-from services.router.store import TOPIC_OF_DOMAIN as ROUTER_OUTBOX_TOPICS
+from services.router.storage.store import TOPIC_OF_DOMAIN as ROUTER_OUTBOX_TOPICS
 from services.sla import consumers as sla_consumers
 from services.sla.app import SlaSettings
 from services.sla.watches import TOPIC as SLA_OUTBOX_TOPIC

@@ -8,7 +8,7 @@ every status's details start with the rule that refused, e.g.
 StreamOffers follows the agent's desk stream, which every offer and withdrawn offer is written
 to in the same commit that makes it, so a desktop that connects late first gets the offer still
 pending, then everything after it. The desk is read by the tenant's desk feed
-(services.router.desk_feed), so an open stream holds a worker thread but no Redis connection.
+(services.router.api.desk_feed), so an open stream holds a worker thread but no Redis connection.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from helpline.grpc import Refusal, answers_refusals
 from helpline.optimistic import ContendedError
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
-from services.router.contacts import NewContact
-from services.router.desk_feed import DeskFeed, Subscription
-from services.router.domain.calls import require_text, span
+from services.router.api.desk_feed import DeskFeed, Subscription
+from services.router.api.offer_streams import OfferStream, OfferStreams, StreamsFullError
+from services.router.composition import Router
 from services.router.domain.contact import Contact, ContactStatus
-from services.router.domain.contact_proto import context_from_proto, context_to_proto
+from services.router.domain.contact_proto import context_from_proto, context_to_proto, offer_message
 from services.router.domain.convert import (
     AGENT_STATE_TO_PROTO,
     AGENT_STATUS_TO_PROTO,
@@ -45,13 +45,13 @@ from services.router.domain.convert import (
 )
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Department
-from services.router.engine import Router
-from services.router.matching import offer_message
-from services.router.offer_streams import OfferStream, OfferStreams, StreamsFullError
-from services.router.queue_status import ChannelStatus, channel_statuses
-from services.router.records import AgentRecord
-from services.router.steps import Applied
-from services.router.store import Keys
+from services.router.domain.outcome import require_text, span
+from services.router.domain.queue_status import ChannelStatus
+from services.router.storage.records import AgentRecord
+from services.router.storage.store import Keys
+from services.router.usecases.contact_steps import Applied
+from services.router.usecases.intake import NewContact
+from services.router.usecases.queue_status import channel_statuses
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 # How long a stream waits for its next desk entry before it checks whether its client is still there.
@@ -110,7 +110,7 @@ def _new_contact(request: pb.SubmitContactRequest) -> NewContact:
 
 
 def _queued_event(applied: Applied, contact_id: str) -> contact_events_pb2.ContactQueued | None:
-    """Where the step put `contact_id` in a queue, as the engine decided it (position, EWT)."""
+    """Where the step put `contact_id` in a queue, as the use case decided it (position, EWT)."""
     return next(
         (
             event
@@ -265,7 +265,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def SubmitContact(  # noqa: N802 -- the generated base class names the methods after the RPCs
         self, request: pb.SubmitContactRequest, context: grpc.ServicerContext
     ) -> pb.SubmitContactResponse:
-        placed = self._router().contacts.submit(current_tenant(), _new_contact(request))
+        placed = self._router().intake.submit(current_tenant(), _new_contact(request))
         response = pb.SubmitContactResponse(
             contact_id=placed.contact.contact_id,
             queue_id=placed.contact.queue_id,
@@ -331,7 +331,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def AcceptOffer(  # noqa: N802
         self, request: pb.AcceptOfferRequest, context: grpc.ServicerContext
     ) -> pb.AcceptOfferResponse:
-        applied = self._router().contacts.accept(
+        applied = self._router().answers.accept(
             current_tenant(), _required(request.agent_id, "agent_id"), _required(request.offer_id, "offer_id")
         )
         contact = applied.after.contact
@@ -343,7 +343,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def RejectOffer(  # noqa: N802
         self, request: pb.RejectOfferRequest, context: grpc.ServicerContext
     ) -> pb.RejectOfferResponse:
-        self._router().contacts.reject(
+        self._router().answers.reject(
             current_tenant(),
             _required(request.agent_id, "agent_id"),
             _required(request.offer_id, "offer_id"),
@@ -355,7 +355,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def HoldContact(  # noqa: N802
         self, request: pb.HoldContactRequest, context: grpc.ServicerContext
     ) -> pb.HoldContactResponse:
-        self._router().contacts.hold(
+        self._router().conversations.hold(
             current_tenant(),
             _required(request.contact_id, "contact_id"),
             _required(request.agent_id, "agent_id"),
@@ -366,7 +366,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def ResumeContact(  # noqa: N802
         self, request: pb.ResumeContactRequest, context: grpc.ServicerContext
     ) -> pb.ResumeContactResponse:
-        applied = self._router().contacts.resume(
+        applied = self._router().conversations.resume(
             current_tenant(),
             _required(request.contact_id, "contact_id"),
             _required(request.agent_id, "agent_id"),
@@ -380,14 +380,14 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> pb.TransferContactResponse:
         contact_id = _required(request.contact_id, "contact_id")
         if request.warm:
-            started = self._router().contacts.start_warm_transfer(
+            started = self._router().conversations.start_warm_transfer(
                 current_tenant(),
                 contact_id,
                 _required(request.agent_id, "agent_id"),
                 _required(request.to_agent_id, "to_agent_id"),
             )
             return pb.TransferContactResponse(contact_id=contact_id, queue_id=started.after.contact.queue_id)
-        applied = self._router().contacts.transfer(
+        applied = self._router().conversations.transfer(
             current_tenant(),
             contact_id,
             _required(request.agent_id, "agent_id"),
@@ -408,7 +408,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self, request: pb.CompleteTransferRequest, context: grpc.ServicerContext
     ) -> pb.CompleteTransferResponse:
         contact_id = _required(request.contact_id, "contact_id")
-        applied = self._router().contacts.complete_warm_transfer(
+        applied = self._router().conversations.complete_warm_transfer(
             current_tenant(), contact_id, _required(request.agent_id, "agent_id"), request.reason
         )
         return pb.CompleteTransferResponse(contact_id=contact_id, agent_id=applied.after.contact.agent_id)
@@ -417,7 +417,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def CancelTransfer(  # noqa: N802
         self, request: pb.CancelTransferRequest, context: grpc.ServicerContext
     ) -> pb.CancelTransferResponse:
-        self._router().contacts.cancel_warm_transfer(
+        self._router().conversations.cancel_warm_transfer(
             current_tenant(),
             _required(request.contact_id, "contact_id"),
             _required(request.agent_id, "agent_id"),
@@ -429,7 +429,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self, request: pb.EndContactRequest, context: grpc.ServicerContext
     ) -> pb.EndContactResponse:
         # The agent is optional: a gateway reports a hang-up without knowing who answered.
-        applied = self._router().contacts.end(
+        applied = self._router().conversations.end(
             current_tenant(), _required(request.contact_id, "contact_id"), request.agent_id
         )
         response = pb.EndContactResponse()
@@ -442,7 +442,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     def CompleteContact(  # noqa: N802
         self, request: pb.CompleteContactRequest, context: grpc.ServicerContext
     ) -> pb.CompleteContactResponse:
-        applied = self._router().contacts.complete(
+        applied = self._router().conversations.complete(
             current_tenant(),
             _required(request.contact_id, "contact_id"),
             _required(request.agent_id, "agent_id"),
@@ -457,7 +457,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> pb.AbandonContactResponse:
         router = self._router()
         # `reason` is not kept: ContactAbandoned has no field for it, and nothing decides on it.
-        applied = router.contacts.abandon(current_tenant(), _required(request.contact_id, "contact_id"))
+        applied = router.waiting.abandon(current_tenant(), _required(request.contact_id, "contact_id"))
         contact = applied.after.contact
         assert contact.finished_at is not None  # an abandoned contact has finished
         queue = router.core.queue_of(contact)
@@ -469,9 +469,9 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self, request: pb.RequestCallbackRequest, context: grpc.ServicerContext
     ) -> pb.RequestCallbackResponse:
         scheduled_for = from_timestamp(request.scheduled_for) if request.HasField("scheduled_for") else None
-        contacts = self._router().contacts
+        waiting = self._router().waiting
         tenant = current_tenant()
-        applied = contacts.request_callback(
+        applied = waiting.request_callback(
             tenant,
             _required(request.contact_id, "contact_id"),
             callback_number=request.callback_number,
@@ -481,7 +481,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         if spawned is None:
             callback_id = applied.after.contact.callback_contact_id
             return pb.RequestCallbackResponse(
-                callback_contact_id=callback_id, position=contacts.position_of(tenant, callback_id)
+                callback_contact_id=callback_id, position=waiting.position_of(tenant, callback_id)
             )
         response = pb.RequestCallbackResponse(callback_contact_id=spawned.contact_id)
         queued = _queued_event(applied, spawned.contact_id)
@@ -501,7 +501,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         return pb.GetQueueStatusResponse(
             queue_id=queue.queue_id,
             department=DEPARTMENT_TO_PROTO[queue.department],
-            channels=[_channel_status(status) for status in channel_statuses(router, queue, now)],
+            channels=[_channel_status(status) for status in channel_statuses(router.core, queue, now)],
             as_of=timestamp(now),
         )
 

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema
 
-from services.router.catalog import AgentConfig
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
     CAPACITY_CHANNEL,
@@ -27,7 +26,8 @@ from services.router.domain.model import (
     QueueMembership,
     RoutingProfile,
 )
-from services.router.records import AgentRecord, ProfileRecord, SkillRecord
+from services.router.storage.records import AgentRecord, ProfileRecord, SkillRecord
+from services.router.usecases.configuration import AgentConfig
 
 # No ':' or '@' in ids and skill names: they become parts of Redis keys and of the requirement
 # signatures (`skill:level,...`, `@agent`) the router indexes by.

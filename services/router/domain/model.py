@@ -375,7 +375,7 @@ class Agent:
 
 @dataclass(frozen=True)
 class WaitingContact:
-    """What routing needs to know of a queued contact (calls.py owns the whole contact)."""
+    """What routing needs to know of a queued contact (contact.py owns the whole contact)."""
 
     contact_id: str
     tenant_id: str

@@ -3,7 +3,7 @@ hand-offs to the other department, callbacks, abandon and return, and the maximu
 
 Every move keeps the context (customer, ticket link, attributes) and the time already waited: the
 next queue entry starts the contact's effective age `waited` earlier, and a callback or a return
-inherits the original enqueue time outright. The conventions of `calls` hold here too.
+inherits the original enqueue time outright. The conventions of `outcome` hold here too.
 """
 
 from __future__ import annotations
@@ -15,16 +15,6 @@ from google.protobuf.message import Message
 
 from helpline.domain import duration, timestamp
 from helpline.v1 import contact_events_pb2 as ev
-from services.router.domain.calls import (
-    NOWHERE,
-    Outcome,
-    Placement,
-    connected_event,
-    enter_queue,
-    received_event,
-    require_text,
-    span,
-)
 from services.router.domain.contact import (
     ABANDONABLE_CHANNELS,
     IN_CONVERSATION,
@@ -36,12 +26,20 @@ from services.router.domain.contact import (
     require,
     require_agent,
 )
-from services.router.domain.contact_proto import (
-    context_to_proto,
-)
+from services.router.domain.contact_proto import context_to_proto
 from services.router.domain.convert import CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO, TIMEOUT_ACTION_TO_PROTO
 from services.router.domain.errors import InvalidConfiguration, RoutingRefused
 from services.router.domain.model import Channel, Department, Priority, TimeoutAction
+from services.router.domain.outcome import (
+    NOWHERE,
+    Outcome,
+    Placement,
+    connected_event,
+    enter_queue,
+    received_event,
+    require_text,
+    span,
+)
 
 S = ContactStatus
 

@@ -23,7 +23,8 @@ from helpline.v1 import ticket_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2_grpc
 from services.tickets.api.authorship import AuthorshipError, actor_of, comment_author
 from services.tickets.domain import commands
-from services.tickets.domain.commands import NewTicket, Outcome
+from services.tickets.domain.commands.creation import NewTicket
+from services.tickets.domain.commands.outcome import Outcome
 from services.tickets.domain.convert import (
     author_type_from_proto,
     channel_from_proto,

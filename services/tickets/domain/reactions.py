@@ -17,12 +17,13 @@ from datetime import datetime
 
 from helpline.v1 import common_pb2
 from services.tickets.domain import commands
-from services.tickets.domain.commands import Outcome
+from services.tickets.domain.commands.outcome import Outcome
+from services.tickets.domain.commands.validation import MAX_TAGS
 from services.tickets.domain.convert import priority_from_proto, tier_from_proto
 from services.tickets.domain.model import Actor, Channel, Department, Ticket
 
 DISPOSITION_TAG_PREFIX = "disposition:"
-TAG_MAX_LENGTH = 50  # commands.TAG_PATTERN
+TAG_MAX_LENGTH = 50  # validation.TAG_PATTERN
 _NOT_IN_TAG = re.compile(r"[^a-z0-9_:-]+")
 
 
@@ -69,7 +70,7 @@ def record_completed_contact(
     outcome = commands.link_contact(ticket, contact.contact_id, actor, now)
     tag = disposition_tag(contact.disposition)
     tags = outcome.ticket.tags
-    if tag and tag not in tags and len(tags) < commands.MAX_TAGS:
+    if tag and tag not in tags and len(tags) < MAX_TAGS:
         outcome = merge(outcome, commands.update_fields(outcome.ticket, actor, now, tags=(*tags, tag)))
     if contact.disposition and outcome.events:
         by = f" by agent {contact.agent_id}" if contact.agent_id else ""

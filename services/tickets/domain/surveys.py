@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from helpline.v1 import common_pb2
-from services.tickets.domain.commands import Outcome, _updated
+from services.tickets.domain.commands.outcome import Outcome, updated_event
 from services.tickets.domain.errors import InvalidCommand
 from services.tickets.domain.model import Actor, SurveyAnswer, SurveyKind, Ticket
 
@@ -122,4 +122,4 @@ def attach_survey(ticket: Ticket, answer: SurveyAnswer, actor: Actor, now: datet
     else:
         surveys = (*ticket.surveys[:at], answer, *ticket.surveys[at + 1 :])
     after = ticket.evolve(now, surveys=surveys)
-    return Outcome(after, (_updated(after, ["surveys"], actor),))
+    return Outcome(after, (updated_event(after, ["surveys"], actor),))

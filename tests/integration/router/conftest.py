@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from helpline.clock import FakeClock
-from services.router.engine import Router
+from services.router.composition import Router
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from services.router.store import Keys
+from services.router.storage.store import Keys
 
 
 @dataclass(frozen=True)

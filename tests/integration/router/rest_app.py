@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from helpline.auth import ApiKeyStore
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from services.router.api import rest
-from services.router.engine import Router
+from services.router.composition import Router
 
 
 @dataclass(frozen=True)

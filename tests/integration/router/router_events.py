@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from google.protobuf.message import Message
 
-from services.router.store import OUTBOX_STREAM
+from services.router.storage.store import OUTBOX_STREAM
 from tests.integration.outbox_events import outbox_events
 
 

@@ -14,9 +14,9 @@ import redis
 from helpline.audit import SYSTEM
 from helpline.auth import ApiKeyStore
 from helpline.v1 import audit_events_pb2
+from services.router.composition import Router
 from services.router.domain.model import AgentStatus
-from services.router.engine import Router
-from services.router.store import OUTBOX_STREAM
+from services.router.storage.store import OUTBOX_STREAM
 from tests.integration.api_checks import ok, problem
 from tests.integration.outbox_events import outbox
 from tests.integration.router.rest_app import Admin, admin

@@ -44,7 +44,7 @@ from helpline.settings import load_settings
 from helpline.topic_admin import ensure_topics
 from helpline.topics import dlq_topic, spec
 from helpline.v1 import common_pb2, contact_events_pb2, sla_events_pb2
-from services.router.catalog import AgentConfig
+from services.router.composition import Router
 from services.router.consumers import TOPICS, RouterEvents
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import (
@@ -58,9 +58,9 @@ from services.router.domain.model import (
     SkillRequirement,
     SlaReaction,
 )
-from services.router.engine import Router
-from services.router.records import ContactRecord
-from services.router.store import OUTBOX_STREAM, Keys
+from services.router.storage.records import ContactRecord
+from services.router.storage.store import OUTBOX_STREAM, Keys
+from services.router.usecases.configuration import AgentConfig
 from tests.integration.helpers import read_all, wait_committed
 from tests.stack_provider import Endpoints
 

@@ -12,8 +12,7 @@ import redis
 
 from helpline.clock import FakeClock
 from helpline.optimistic import ContendedError
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.errors import DomainError
 from services.router.domain.model import (
@@ -25,7 +24,8 @@ from services.router.domain.model import (
     RoutingProfile,
 )
 from services.router.domain.routing import can_take
-from services.router.engine import Router
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
 from tests.integration.router.invariants import violations
 from tests.integration.router.router_events import router_events
 
@@ -48,7 +48,7 @@ def _arrivals(router: Router, tenant: str, thread: int) -> None:
     for n in range(CONTACTS_PER_THREAD):
         channel = rng.choice((Channel.CHAT, Channel.VOICE))
         new = NewContact(channel, queue_id=rng.choice(QUEUES), contact_id=f"c{thread}-{n}")
-        router.contacts.submit(tenant, new)
+        router.intake.submit(tenant, new)
 
 
 def _desktop(router: Router, tenant: str, agents: list[str], stop: threading.Event, seed: int) -> None:
@@ -61,11 +61,11 @@ def _desktop(router: Router, tenant: str, agents: list[str], stop: threading.Eve
         try:
             if record.offer is not None and rng.random() < 0.8:
                 if rng.random() < 0.85:
-                    router.contacts.accept(tenant, agent_id, record.offer.offer_id)
+                    router.answers.accept(tenant, agent_id, record.offer.offer_id)
                 else:
-                    router.contacts.reject(tenant, agent_id, record.offer.offer_id)
+                    router.answers.reject(tenant, agent_id, record.offer.offer_id)
             if record.contacts and rng.random() < 0.5:
-                router.contacts.complete(tenant, rng.choice(record.contacts), agent_id, "done")
+                router.conversations.complete(tenant, rng.choice(record.contacts), agent_id, "done")
         except (DomainError, ContendedError):
             # Stale reads by design: another desktop or router got there first.
             continue

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from helpline.clock import FakeClock
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import (
     AgentState,
@@ -16,8 +15,9 @@ from services.router.domain.model import (
     QueueMembership,
     RoutingProfile,
 )
-from services.router.engine import Router
-from services.router.records import AgentRecord, ContactRecord
+from services.router.storage.records import AgentRecord, ContactRecord
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
 
 
 def _setup(router: Router, tenant: str, agents: int = 1) -> None:
@@ -43,7 +43,7 @@ def test_a_call_waits_then_an_agent_pulls_it_and_completes(
     router: Router, tenant: str, clock: FakeClock
 ) -> None:
     _setup(router, tenant)
-    placed = router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="sales", contact_id="c1"))
+    placed = router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="sales", contact_id="c1"))
     assert placed.contact.status is ContactStatus.QUEUED
     clock.advance(timedelta(seconds=5))
     router.agents.set_status(tenant, "a0", AgentStatus.AVAILABLE)
@@ -51,11 +51,11 @@ def test_a_call_waits_then_an_agent_pulls_it_and_completes(
     agent = _agent(router, tenant, "a0")
     assert agent.agent.state is AgentState.OFFERED
     assert agent.offer is not None
-    router.contacts.accept(tenant, "a0", agent.offer.offer_id)
+    router.answers.accept(tenant, "a0", agent.offer.offer_id)
     clock.advance(timedelta(seconds=30))
-    router.contacts.end(tenant, "c1", "a0")
+    router.conversations.end(tenant, "c1", "a0")
     assert _agent(router, tenant, "a0").agent.state is AgentState.AFTER_CONTACT_WORK
-    router.contacts.complete(tenant, "c1", "a0", "sold")
+    router.conversations.complete(tenant, "c1", "a0", "sold")
     assert _contact(router, tenant, "c1").contact.status is ContactStatus.COMPLETED
     free = _agent(router, tenant, "a0").agent
     assert free.state is AgentState.IDLE
@@ -69,7 +69,7 @@ def test_a_new_contact_takes_an_available_agent_and_an_expired_offer_moves_on(
     router.agents.set_status(tenant, "a0", AgentStatus.AVAILABLE)
     clock.advance(timedelta(seconds=1))
     router.agents.set_status(tenant, "a1", AgentStatus.AVAILABLE)
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="sales", contact_id="c1"))
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="sales", contact_id="c1"))
     assert _contact(router, tenant, "c1").contact.agent_id == "a0"
     clock.advance(timedelta(seconds=21))
     assert router.timer_worker().run_once() >= 1

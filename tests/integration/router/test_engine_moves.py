@@ -10,8 +10,7 @@ import redis
 
 from helpline.clock import FakeClock
 from helpline.v1 import contact_events_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext, ContactStatus, EntryReason
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
@@ -23,8 +22,9 @@ from services.router.domain.model import (
     RoutingProfile,
     TimeoutAction,
 )
-from services.router.engine import Router
-from services.router.records import ContactRecord
+from services.router.storage.records import ContactRecord
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
 from tests.integration.router.router_events import router_events
 
 
@@ -49,13 +49,11 @@ def _connected(router: Router, tenant: str, clock: FakeClock, context: ContactCo
     router.catalog.put_agent(
         tenant, AgentConfig("a", {}, profile=RoutingProfile((QueueMembership("front"),)))
     )
-    router.contacts.submit(
-        tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="c", context=context)
-    )
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="c", context=context))
     clock.advance(timedelta(seconds=40))
     router.agents.set_status(tenant, "a", AgentStatus.AVAILABLE)
     offer = _record(router, tenant, "c").contact.offer_id
-    router.contacts.accept(tenant, "a", offer)
+    router.answers.accept(tenant, "a", offer)
 
 
 def test_a_blind_transfer_keeps_the_context_and_the_time_waited(
@@ -65,7 +63,7 @@ def test_a_blind_transfer_keeps_the_context_and_the_time_waited(
     context = ContactContext(customer_id="cust-1", ticket_id="T-9", attributes={"order": "42"})
     _connected(router, tenant, clock, context)
     clock.advance(timedelta(seconds=90))
-    router.contacts.transfer(tenant, "c", "a", to_queue_id="second", reason="billing")
+    router.conversations.transfer(tenant, "c", "a", to_queue_id="second", reason="billing")
     contact = _record(router, tenant, "c").contact
     assert contact.status is ContactStatus.QUEUED
     assert contact.queue_id == "second"
@@ -82,7 +80,7 @@ def test_a_hand_off_to_support_is_its_own_event_and_keeps_the_ticket(
 ) -> None:
     _queues(router, tenant)
     _connected(router, tenant, clock, ContactContext(ticket_id="T-1"))
-    router.contacts.transfer(tenant, "c", "a", to_queue_id="tech")
+    router.conversations.transfer(tenant, "c", "a", to_queue_id="tech")
     contact = _record(router, tenant, "c").contact
     assert contact.department is Department.SUPPORT
     assert contact.entry_reason is EntryReason.HAND_OFF
@@ -95,14 +93,14 @@ def test_a_caller_who_returns_within_the_window_regains_the_place(
     router: Router, tenant: str, clock: FakeClock
 ) -> None:
     _queues(router, tenant)
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="first"))
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="first"))
     clock.advance(timedelta(seconds=30))
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="other"))
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="other"))
     clock.advance(timedelta(seconds=5))
-    router.contacts.abandon(tenant, "first")
+    router.waiting.abandon(tenant, "first")
     assert _record(router, tenant, "first").contact.status is ContactStatus.ABANDONED
     clock.advance(timedelta(seconds=20))
-    router.contacts.submit(
+    router.intake.submit(
         tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="again", related_contact_id="first")
     )
     again = _record(router, tenant, "again").contact
@@ -117,18 +115,18 @@ def test_a_caller_who_returns_within_the_window_regains_the_place(
 
 def test_email_never_abandons(router: Router, tenant: str) -> None:
     router.catalog.put_queue(Queue("mail", tenant, "Mail", frozenset({Channel.EMAIL})))
-    router.contacts.submit(tenant, NewContact(Channel.EMAIL, queue_id="mail", contact_id="m"))
+    router.intake.submit(tenant, NewContact(Channel.EMAIL, queue_id="mail", contact_id="m"))
     with pytest.raises(InvalidConfiguration) as refused:
-        router.contacts.abandon(tenant, "m")
+        router.waiting.abandon(tenant, "m")
     assert refused.value.rule == "email_never_abandons"
     assert _record(router, tenant, "m").contact.status is ContactStatus.QUEUED
 
 
 def test_a_callback_keeps_the_callers_place(router: Router, tenant: str, clock: FakeClock) -> None:
     _queues(router, tenant)
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="c"))
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="c"))
     clock.advance(timedelta(minutes=3))
-    applied = router.contacts.request_callback(tenant, "c", "+3312345678")
+    applied = router.waiting.request_callback(tenant, "c", "+3312345678")
     spawned = applied.step.outcome.spawned
     assert spawned is not None
     callback = _record(router, tenant, spawned.contact_id).contact
@@ -156,7 +154,7 @@ def test_the_maximum_wait_ends_the_wait_with_the_queues_action(
         timeout_action=TimeoutAction.TICKET,
     )
     router.catalog.put_queue(queue)
-    router.contacts.submit(tenant, NewContact(Channel.CHAT, queue_id="q", contact_id="c"))
+    router.intake.submit(tenant, NewContact(Channel.CHAT, queue_id="q", contact_id="c"))
     clock.advance(timedelta(minutes=5, seconds=1))
     router.timer_worker().run_once()
     assert _record(router, tenant, "c").contact.status is ContactStatus.TIMED_OUT
@@ -168,10 +166,10 @@ def test_a_caller_facing_a_long_wait_is_offered_a_callback(router: Router, tenan
     queue = Queue("q", tenant, "Q", frozenset({Channel.VOICE}), callback_threshold=timedelta(minutes=2))
     router.catalog.put_queue(queue)
     # Nobody staffed: the wait has no bound, so over any threshold.
-    placed = router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="c"))
+    placed = router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="c"))
     assert placed.offer_callback
     chat = Queue("w", tenant, "W", frozenset({Channel.CHAT}), callback_threshold=timedelta(minutes=2))
     router.catalog.put_queue(chat)
-    assert not router.contacts.submit(
+    assert not router.intake.submit(
         tenant, NewContact(Channel.CHAT, queue_id="w", contact_id="d")
     ).offer_callback

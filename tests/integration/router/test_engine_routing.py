@@ -9,8 +9,7 @@ import redis
 
 from helpline.clock import FakeClock
 from helpline.v1 import contact_events_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext, ContactStatus
 from services.router.domain.model import (
     AgentState,
@@ -24,7 +23,8 @@ from services.router.domain.model import (
     RoutingProfile,
     SkillRequirement,
 )
-from services.router.engine import Router
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
 from tests.integration.router.router_events import router_events
 
 
@@ -44,7 +44,7 @@ def _accept(router: Router, tenant: str, agent_id: str) -> None:
     record = router.store.agent(tenant, agent_id)
     assert record is not None
     assert record.offer is not None
-    router.contacts.accept(tenant, agent_id, record.offer.offer_id)
+    router.answers.accept(tenant, agent_id, record.offer.offer_id)
 
 
 def test_chats_run_concurrently_up_to_capacity_one_offer_at_a_time(router: Router, tenant: str) -> None:
@@ -53,7 +53,7 @@ def test_chats_run_concurrently_up_to_capacity_one_offer_at_a_time(router: Route
     router.catalog.put_agent(tenant, AgentConfig("a", {}, profile=profile))
     router.agents.set_status(tenant, "a", AgentStatus.AVAILABLE)
     for i in range(3):
-        router.contacts.submit(tenant, NewContact(Channel.CHAT, queue_id="web", contact_id=f"c{i}"))
+        router.intake.submit(tenant, NewContact(Channel.CHAT, queue_id="web", contact_id=f"c{i}"))
     assert [_status(router, tenant, f"c{i}") for i in range(3)] == [
         ContactStatus.OFFERED,
         ContactStatus.QUEUED,
@@ -66,7 +66,7 @@ def test_chats_run_concurrently_up_to_capacity_one_offer_at_a_time(router: Route
     agent = router.store.agent(tenant, "a")
     assert agent is not None
     assert agent.agent.active(Channel.CHAT) == 2
-    router.contacts.complete(tenant, "c0", "a", "resolved")
+    router.conversations.complete(tenant, "c0", "a", "resolved")
     assert _status(router, tenant, "c2") is ContactStatus.OFFERED
 
 
@@ -86,7 +86,7 @@ def test_skills_gate_the_offer_until_an_overflow_step_drops_them(
     profile = RoutingProfile((QueueMembership("billing"),))
     router.catalog.put_agent(tenant, AgentConfig("novice", {"french": 2}, profile=profile))
     router.agents.set_status(tenant, "novice", AgentStatus.AVAILABLE)
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="billing", contact_id="c"))
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="billing", contact_id="c"))
     assert _status(router, tenant, "c") is ContactStatus.QUEUED
     clock.advance(timedelta(seconds=31))
     router.timer_worker().run_once()
@@ -98,12 +98,10 @@ def test_an_agent_who_frees_up_takes_the_urgent_contact_before_older_ones(
 ) -> None:
     router.catalog.put_queue(Queue("q", tenant, "Q", frozenset({Channel.VOICE})))
     router.catalog.put_agent(tenant, AgentConfig("a", {}, profile=RoutingProfile((QueueMembership("q"),))))
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="old"))
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="old"))
     clock.advance(timedelta(seconds=10))
     urgent = ContactContext(priority=Priority.URGENT)
-    router.contacts.submit(
-        tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="urgent", context=urgent)
-    )
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="urgent", context=urgent))
     router.agents.set_status(tenant, "a", AgentStatus.AVAILABLE)
     assert _agent_of(router, tenant, "urgent") == "a"
     assert _status(router, tenant, "old") is ContactStatus.QUEUED
@@ -114,7 +112,7 @@ def test_offers_missed_in_a_row_send_the_agent_away(router: Router, tenant: str,
     router.catalog.put_agent(tenant, AgentConfig("a", {}, profile=RoutingProfile((QueueMembership("q"),))))
     router.agents.set_status(tenant, "a", AgentStatus.AVAILABLE)
     for i in range(2):
-        router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id=f"c{i}"))
+        router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id=f"c{i}"))
         clock.advance(timedelta(seconds=21))
         router.timer_worker().run_once()
     agent = router.store.agent(tenant, "a")
@@ -140,13 +138,13 @@ def test_sla_reactions_raise_the_priority_and_force_the_overflow(
     router.catalog.put_queue(queue)
     router.catalog.put_agent(tenant, AgentConfig("a", {}, profile=RoutingProfile((QueueMembership("q"),))))
     router.agents.set_status(tenant, "a", AgentStatus.AVAILABLE)
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="c"))
-    router.contacts.raise_priority(tenant, "c", Priority.HIGH)
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="q", contact_id="c"))
+    router.waiting.raise_priority(tenant, "c", Priority.HIGH)
     record = router.store.contact(tenant, "c")
     assert record is not None
     assert record.contact.priority is Priority.HIGH
     assert _status(router, tenant, "c") is ContactStatus.QUEUED
-    router.contacts.force_overflow(tenant, "c")
+    router.waiting.force_overflow(tenant, "c")
     assert _agent_of(router, tenant, "c") == "a"
     offered = router_events(redis_client, tenant, contact_events_pb2.ContactOffered)
     assert [event.contact_id for event in offered] == ["c"]

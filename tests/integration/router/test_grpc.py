@@ -20,7 +20,7 @@ from helpline.v1 import common_pb2
 from helpline.v1 import router_service_pb2 as pb
 from helpline.v1.router_service_pb2_grpc import RouterServiceStub
 from services.router.api.grpc import SERVICE_NAME, registration
-from services.router.catalog import AgentConfig
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import (
     AgentState,
@@ -30,9 +30,9 @@ from services.router.domain.model import (
     QueueMembership,
     RoutingProfile,
 )
-from services.router.engine import Router
-from services.router.queue_status import queue_status
-from services.router.records import ContactRecord
+from services.router.storage.records import ContactRecord
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.queue_status import queue_status
 from tests.integration.api_checks import refused
 
 pytestmark = pytest.mark.integration
@@ -466,7 +466,7 @@ def test_queue_status_counts_waiting_contacts_and_agents_by_state(
     assert not voice.HasField("estimated_wait")
     assert voice.service_level_threshold.ToTimedelta() == timedelta(seconds=20)
 
-    same = {s.channel: s for s in queue_status(router, a.tenant, "sales")}
+    same = {s.channel: s for s in queue_status(router.core, a.tenant, "sales")}
     assert (same[Channel.VOICE].depth, same[Channel.VOICE].oldest_age) == (2, timedelta(seconds=30))
     assert same[Channel.VOICE].agents_by_state[AgentState.OFFERED] == 1
 

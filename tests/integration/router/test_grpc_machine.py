@@ -50,7 +50,7 @@ from helpline.v1 import common_pb2
 from helpline.v1 import router_service_pb2 as pb
 from helpline.v1.router_service_pb2_grpc import RouterServiceStub
 from services.router.api.grpc import SERVICE_NAME, registration
-from services.router.catalog import AgentConfig
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import (
     Channel,
@@ -60,9 +60,9 @@ from services.router.domain.model import (
     RoutingProfile,
     Strategy,
 )
-from services.router.engine import Router
-from services.router.store import Keys
-from services.router.tenants import TENANTS
+from services.router.storage.store import Keys
+from services.router.storage.tenants import TENANTS
+from services.router.usecases.configuration import AgentConfig
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from helpline.auth import ApiKeyStore
-from services.router.engine import Router
+from services.router.composition import Router
 from tests.integration.router.test_grpc import key_for, serving, setup_center
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """Two hundred agent desktops on one router process while 2,000 contacts arrive, 64 at a time,
 through two router processes: every contact offered, accepted and completed once, no agent ever
 over its capacity, no error and no exit. An open desktop holds a gRPC worker but no pooled Redis
-connection (services.router.desk_feed), so the default pool is plenty."""
+connection (services.router.api.desk_feed), so the default pool is plenty."""
 
 from __future__ import annotations
 

@@ -13,9 +13,8 @@ import redis
 from helpline.clock import FakeClock
 from helpline.domain import NotFoundError
 from helpline.v1 import queue_events_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
-from services.router.domain import calls
+from services.router.composition import Router
+from services.router.domain import arrival
 from services.router.domain.contact import ContactContext
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
@@ -27,9 +26,10 @@ from services.router.domain.model import (
     RoutingProfile,
     SkillRequirement,
 )
-from services.router.engine import Router
-from services.router.store import ConflictError, Keys, Tx
-from services.router.tenants import TENANTS
+from services.router.storage.store import ConflictError, Keys, Tx
+from services.router.storage.tenants import TENANTS
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
 from tests.integration.router.router_events import router_events
 
 pytestmark = pytest.mark.integration
@@ -71,13 +71,13 @@ def test_a_queue_nothing_uses_goes_with_all_its_keys(
     router.agents.set_status(tenant, "a1", AgentStatus.AVAILABLE)
     # A chat that needs French of its own (a signature of its own) is answered and completed.
     french = ContactContext(required_skills=(SkillRequirement("french", 1),))
-    router.contacts.submit(tenant, NewContact(Channel.CHAT, queue_id="old", contact_id="c1", context=french))
+    router.intake.submit(tenant, NewContact(Channel.CHAT, queue_id="old", contact_id="c1", context=french))
     agent = router.store.agent(tenant, "a1")
     assert agent is not None
     assert agent.offer is not None
-    router.contacts.accept(tenant, "a1", agent.offer.offer_id)
+    router.answers.accept(tenant, "a1", agent.offer.offer_id)
     clock.advance(timedelta(seconds=60))
-    router.contacts.complete(tenant, "c1", "a1", "done")
+    router.conversations.complete(tenant, "c1", "a1", "done")
     keys = Keys(tenant)
     before = _keys_of_queue(redis_client, tenant, "old")
     assert {keys.queue("old"), keys.queue_stats("old"), keys.signatures("old", Channel.CHAT)} <= set(before)
@@ -119,7 +119,7 @@ def test_a_queue_in_use_stays(router: Router, tenant: str, user: str) -> None:
             )
         )
     else:
-        router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="old", contact_id="c1"))
+        router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="old", contact_id="c1"))
 
     with pytest.raises(InvalidConfiguration, match="queue_in_use") as refused:
         router.catalog.remove_queue(tenant, "old")
@@ -139,10 +139,10 @@ def test_a_contact_never_waits_in_a_queue_removed_meanwhile(
 ) -> None:
     _queues(router, tenant)
     queue = router.catalog.queue(tenant, "new")
-    received = calls.receive(
+    received = arrival.receive(
         contact_id="c1", tenant_id=tenant, channel=Channel.CHAT, department=queue.department, now=clock.now()
     ).contact
-    waiting = calls.enqueue(received, "new", clock.now()).contact
+    waiting = arrival.enqueue(received, "new", clock.now()).contact
     # Decided while the queue was there, committed after it went: nothing is written.
     router.catalog.remove_queue(tenant, "new")
     tx = Tx(Keys(tenant))
@@ -154,7 +154,7 @@ def test_a_contact_never_waits_in_a_queue_removed_meanwhile(
     with pytest.raises(NotFoundError):
         router.core.stage_contact(Tx(Keys(tenant)), None, waiting, None, clock.now())
     with pytest.raises(NotFoundError):
-        router.contacts.submit(tenant, NewContact(Channel.CHAT, queue_id="new", contact_id="c2"))
+        router.intake.submit(tenant, NewContact(Channel.CHAT, queue_id="new", contact_id="c2"))
 
 
 def test_removing_the_last_queue_takes_the_tenant_out_of_the_registry(

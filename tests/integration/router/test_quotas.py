@@ -11,8 +11,8 @@ import redis
 
 from helpline.clock import FakeClock
 from helpline.quotas import QuotaReachedError
-from services.router.catalog import Quotas
-from services.router.engine import Router
+from services.router.composition import Router
+from services.router.usecases.configuration import Quotas
 from tests.integration.router.conftest import START
 from tests.integration.router.rest_app import admin
 

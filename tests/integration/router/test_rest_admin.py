@@ -13,8 +13,8 @@ from httpx import Response
 
 from helpline.optimistic import ContendedError
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
+from services.router.composition import Router
 from services.router.domain.model import AgentStatus
-from services.router.engine import Router
 from tests.integration.api_checks import ok, problem
 from tests.integration.router.rest_app import Admin, admin
 from tests.integration.router.router_events import router_events

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from services.router.engine import Router
+from services.router.composition import Router
 from tests.integration.router.rest_app import Admin, admin
 
 pytestmark = pytest.mark.integration

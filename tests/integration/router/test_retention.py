@@ -27,8 +27,7 @@ from bench.redis_keys import unlink_matching
 from helpline.clock import FakeClock
 from helpline.domain import NotFoundError
 from helpline.v1 import router_service_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactContext, ContactStatus
 from services.router.domain.errors import DomainError
 from services.router.domain.model import (
@@ -43,13 +42,14 @@ from services.router.domain.model import (
     Strategy,
     TimeoutAction,
 )
-from services.router.engine import Router
-from services.router.indexes import ms
-from services.router.records import ContactRecord
-from services.router.retention import Retention
-from services.router.store import Keys, Store, Tx
-from services.router.tenants import TENANTS
-from services.router.timers import BATCH
+from services.router.storage.indexes import ms
+from services.router.storage.records import ContactRecord
+from services.router.storage.retention import Retention
+from services.router.storage.store import Keys, Store, Tx
+from services.router.storage.tenants import TENANTS
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
+from services.router.workers.timers import BATCH
 from tests.integration.router.leftovers import Mention, mentions
 
 pytestmark = pytest.mark.integration
@@ -198,15 +198,15 @@ def finish_everything(floor: Floor) -> None:
         for contact in still:
             cid, agent_id = contact.contact_id, contact.agent_id
             if contact.status is S.RECEIVED:
-                attempt(lambda cid=cid: router.contacts.self_served(tenant, cid, "faq"))
+                attempt(lambda cid=cid: router.intake.self_served(tenant, cid, "faq"))
             elif contact.consult_agent_id:
-                attempt(lambda cid=cid, a=agent_id: router.contacts.cancel_warm_transfer(tenant, cid, a))
+                attempt(lambda cid=cid, a=agent_id: router.conversations.cancel_warm_transfer(tenant, cid, a))
             elif contact.status in (S.CONNECTED, S.HELD, S.AFTER_CONTACT_WORK):
-                attempt(lambda cid=cid, a=agent_id: router.contacts.complete(tenant, cid, a, "done"))
+                attempt(lambda cid=cid, a=agent_id: router.conversations.complete(tenant, cid, a, "done"))
             elif contact.status is S.OFFERED:
-                attempt(lambda a=agent_id, o=contact.offer_id: router.contacts.reject(tenant, a, o))
+                attempt(lambda a=agent_id, o=contact.offer_id: router.answers.reject(tenant, a, o))
             elif contact.channel in (Channel.VOICE, Channel.CHAT):
-                attempt(lambda cid=cid: router.contacts.abandon(tenant, cid))
+                attempt(lambda cid=cid: router.waiting.abandon(tenant, cid))
         floor.tick(int((MAX_WAIT + timedelta(minutes=1)).total_seconds()))
     still = [r.contact for r in floor.records().values() if not r.contact.is_final]
     raise AssertionError(f"contacts still open: {still}")
@@ -234,7 +234,8 @@ def _contact(data: st.DataObject, floor: Floor) -> str:
 
 def step(data: st.DataObject, floor: Floor) -> None:
     router, tenant = floor.router, floor.tenant
-    contacts = router.contacts
+    intake, answers = router.intake, router.answers
+    conversations, waiting = router.conversations, router.waiting
     kind = data.draw(
         st.sampled_from(
             [
@@ -262,7 +263,7 @@ def step(data: st.DataObject, floor: Floor) -> None:
             context=context,
             related_contact_id=_contact(data, floor) if kind == "return" else "",
         )
-        attempt(lambda: contacts.submit(tenant, new))
+        attempt(lambda: intake.submit(tenant, new))
         return
     if kind == "status":
         status = data.draw(st.sampled_from(list(AgentStatus)))
@@ -279,12 +280,12 @@ def step(data: st.DataObject, floor: Floor) -> None:
     offer = record.offer if record is not None else None
     if kind in ("accept", "reject"):
         if offer is not None:
-            answer = contacts.accept if kind == "accept" else contacts.reject
+            answer = answers.accept if kind == "accept" else answers.reject
             attempt(lambda: answer(tenant, agent_id, offer.offer_id))
         return
     if kind == "stale_accept":
         offer_id = data.draw(st.sampled_from(sorted(floor.offer_ids()) or ["none"]))
-        attempt(lambda: contacts.accept(tenant, agent_id, offer_id))
+        attempt(lambda: answers.accept(tenant, agent_id, offer_id))
         return
     held = record.contacts if record is not None else ()
     conversation = kind in ("hold", "resume", "end", "complete", "transfer", "warm")
@@ -293,20 +294,20 @@ def step(data: st.DataObject, floor: Floor) -> None:
     transfer_to = data.draw(st.sampled_from([{"to_queue_id": "tech"}, {"to_agent_id": "a2"}]))
     warm = data.draw(st.sampled_from(["start", "complete", "cancel"]))
     actions: dict[str, Callable[[], object]] = {
-        "hold": lambda: contacts.hold(tenant, cid, agent_id),
-        "resume": lambda: contacts.resume(tenant, cid, agent_id),
-        "end": lambda: contacts.end(tenant, cid, agent_id),
-        "complete": lambda: contacts.complete(tenant, cid, agent_id, "done"),
-        "transfer": lambda: contacts.transfer(tenant, cid, agent_id, **transfer_to),
+        "hold": lambda: conversations.hold(tenant, cid, agent_id),
+        "resume": lambda: conversations.resume(tenant, cid, agent_id),
+        "end": lambda: conversations.end(tenant, cid, agent_id),
+        "complete": lambda: conversations.complete(tenant, cid, agent_id, "done"),
+        "transfer": lambda: conversations.transfer(tenant, cid, agent_id, **transfer_to),
         "warm": {
-            "start": lambda: contacts.start_warm_transfer(tenant, cid, agent_id, "a2"),
-            "complete": lambda: contacts.complete_warm_transfer(tenant, cid, agent_id),
-            "cancel": lambda: contacts.cancel_warm_transfer(tenant, cid, agent_id),
+            "start": lambda: conversations.start_warm_transfer(tenant, cid, agent_id, "a2"),
+            "complete": lambda: conversations.complete_warm_transfer(tenant, cid, agent_id),
+            "cancel": lambda: conversations.cancel_warm_transfer(tenant, cid, agent_id),
         }[warm],
-        "abandon": lambda: contacts.abandon(tenant, cid),
-        "callback": lambda: contacts.request_callback(tenant, cid),
-        "hand_off": lambda: contacts.hand_off(tenant, cid, "tech"),
-        "self_served": lambda: contacts.self_served(tenant, cid, "faq"),
+        "abandon": lambda: waiting.abandon(tenant, cid),
+        "callback": lambda: waiting.request_callback(tenant, cid),
+        "hand_off": lambda: waiting.hand_off(tenant, cid, "tech"),
+        "self_served": lambda: intake.self_served(tenant, cid, "faq"),
     }
     attempt(actions[kind])
 
@@ -358,23 +359,23 @@ def test_a_finished_contact_and_its_offers_are_gone_after_the_retention(
     for agent_id in AGENTS:
         router.agents.set_status(tenant, agent_id, AgentStatus.AVAILABLE)
     # A call a1 declines and a2 takes and completes, a chat abandoned on offer, a bot that helped.
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="k1z",
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="front", contact_id="k1z",
                                               context=ContactContext(customer_id="cust-1")))  # fmt: skip
     first = router.store.agent(tenant, "a1")
     assert first is not None
     assert first.offer is not None
-    router.contacts.reject(tenant, "a1", first.offer.offer_id)
+    router.answers.reject(tenant, "a1", first.offer.offer_id)
     # Only a1 has billing 2; a minute on, the queue's overflow step takes anyone.
     floor.tick(61)
     second = router.store.agent(tenant, "a2")
     assert second is not None
     assert second.offer is not None
-    router.contacts.accept(tenant, "a2", second.offer.offer_id)
-    router.contacts.complete(tenant, "k1z", "a2", "done")
-    router.contacts.submit(tenant, NewContact(Channel.CHAT, queue_id="front", contact_id="k2z"))
-    router.contacts.abandon(tenant, "k2z")
-    router.contacts.submit(tenant, NewContact(Channel.BOT, contact_id="k3z"))
-    router.contacts.self_served(tenant, "k3z", "faq")
+    router.answers.accept(tenant, "a2", second.offer.offer_id)
+    router.conversations.complete(tenant, "k1z", "a2", "done")
+    router.intake.submit(tenant, NewContact(Channel.CHAT, queue_id="front", contact_id="k2z"))
+    router.waiting.abandon(tenant, "k2z")
+    router.intake.submit(tenant, NewContact(Channel.BOT, contact_id="k3z"))
+    router.intake.self_served(tenant, "k3z", "faq")
     ids = [*floor.records(), *floor.offer_ids()]
     assert len(ids) == 6
     assert_nothing_left_but_expiring(floor, retention)

@@ -14,11 +14,11 @@ import redis
 from helpline.auth import ApiKeyStore
 from helpline.clock import SystemClock
 from helpline.v1 import common_pb2, router_service_pb2, router_service_pb2_grpc
-from services.router.catalog import AgentConfig
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import AgentStatus, Channel, Queue, QueueMembership, RoutingProfile
-from services.router.engine import Router
-from services.router.records import ContactRecord
+from services.router.storage.records import ContactRecord
+from services.router.usecases.configuration import AgentConfig
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 

@@ -10,9 +10,8 @@ import pytest
 import redis
 
 from helpline.clock import FakeClock
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
-from services.router.domain import calls
+from services.router.composition import Router
+from services.router.domain import arrival
 from services.router.domain.contact import ContactContext, ContactStatus
 from services.router.domain.model import (
     AgentStatus,
@@ -22,9 +21,10 @@ from services.router.domain.model import (
     RoutingProfile,
     SkillRequirement,
 )
-from services.router.engine import Router
-from services.router.pruning import SignaturePruner
-from services.router.store import ConflictError, Keys, Tx
+from services.router.storage.store import ConflictError, Keys, Tx
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
+from services.router.workers.pruning import SignaturePruner
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def _floor(router: Router, tenant: str, **queue: Any) -> None:
 def _french(router: Router, tenant: str, contact_id: str) -> None:
     """A chat that needs French, which the queue does not ask for."""
     new = NewContact(Channel.CHAT, queue_id="front", contact_id=contact_id, context=FRENCH)
-    router.contacts.submit(tenant, new)
+    router.intake.submit(tenant, new)
 
 
 def _serve(router: Router, tenant: str, contact_id: str) -> None:
@@ -55,8 +55,8 @@ def _serve(router: Router, tenant: str, contact_id: str) -> None:
     assert agent is not None
     assert agent.offer is not None
     assert agent.offer.contact_id == contact_id
-    router.contacts.accept(tenant, "a1", agent.offer.offer_id)
-    router.contacts.complete(tenant, contact_id, "a1", "done")
+    router.answers.accept(tenant, "a1", agent.offer.offer_id)
+    router.conversations.complete(tenant, contact_id, "a1", "done")
 
 
 def test_a_contacts_own_signature_goes_once_nobody_waits_on_it(
@@ -97,7 +97,7 @@ def test_a_contact_decided_before_a_pruning_decides_again(
     _floor(router, tenant)
     queue = router.catalog.queue(tenant, "front")
     router.catalog.ensure_signature(queue, Channel.CHAT, "french:1")
-    received = calls.receive(
+    received = arrival.receive(
         contact_id="c1",
         tenant_id=tenant,
         channel=Channel.CHAT,
@@ -105,7 +105,7 @@ def test_a_contact_decided_before_a_pruning_decides_again(
         now=clock.now(),
         context=FRENCH,
     ).contact
-    waiting = calls.enqueue(received, "front", clock.now()).contact
+    waiting = arrival.enqueue(received, "front", clock.now()).contact
     assert router.catalog.prune_signatures(tenant, "front")
     tx = Tx(Keys(tenant))
     router.core.stage_contact(tx, None, waiting, queue, clock.now())
@@ -135,7 +135,7 @@ def test_the_pruner_prunes_every_queue_of_the_registered_tenants(
 ) -> None:
     _floor(router, tenant)
     _french(router, tenant, "c1")
-    router.contacts.abandon(tenant, "c1")
+    router.waiting.abandon(tenant, "c1")
     record = router.store.contact(tenant, "c1")
     assert record is not None
     assert record.contact.status is ContactStatus.ABANDONED

@@ -14,8 +14,7 @@ from helpline.clock import FakeClock
 from helpline.events import from_record
 from helpline.outbox import decode_headers
 from helpline.v1 import common_pb2, queue_events_pb2
-from services.router.catalog import AgentConfig
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.model import (
     AgentStatus,
     Channel,
@@ -24,9 +23,10 @@ from services.router.domain.model import (
     QueueMembership,
     RoutingProfile,
 )
-from services.router.engine import Router
-from services.router.snapshots import QueueSnapshots
-from services.router.store import OUTBOX_STREAM, Keys
+from services.router.storage.store import OUTBOX_STREAM, Keys
+from services.router.usecases.configuration import AgentConfig
+from services.router.usecases.intake import NewContact
+from services.router.workers.snapshots import QueueSnapshots
 
 pytestmark = pytest.mark.integration
 
@@ -74,9 +74,9 @@ def test_run_once_emits_a_snapshot_per_queue_and_channel(
     router.agents.set_status(tenant, "a-voice", AgentStatus.AVAILABLE)
     router.agents.set_status(tenant, "a-chat", AgentStatus.AVAILABLE)
     # The first call is offered to the one voice agent; the second waits behind it.
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="sales", contact_id="c1"))
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="sales", contact_id="c1"))
     clock.advance(timedelta(seconds=4))
-    router.contacts.submit(tenant, NewContact(Channel.VOICE, queue_id="sales", contact_id="c2"))
+    router.intake.submit(tenant, NewContact(Channel.VOICE, queue_id="sales", contact_id="c2"))
     clock.advance(timedelta(seconds=6))
 
     emitted = QueueSnapshots(router, interval_s=60).run_once()
@@ -139,7 +139,7 @@ def test_a_tenant_of_many_queues_is_read_and_committed_a_chunk_at_a_time_each_qu
     profile = RoutingProfile((QueueMembership("q07"),), {Channel.CHAT: 1})
     router.catalog.put_agent(tenant, AgentConfig("a1", {}, profile=profile))
     router.agents.set_status(tenant, "a1", AgentStatus.AVAILABLE)
-    router.contacts.submit(tenant, NewContact(Channel.CHAT, queue_id="q07", contact_id="c1"))
+    router.intake.submit(tenant, NewContact(Channel.CHAT, queue_id="q07", contact_id="c1"))
     redis_client.hset(Keys(tenant).queue_stats("q07"), "aht_ms", 60_000)
     clock.advance(timedelta(seconds=5))
 

@@ -11,14 +11,14 @@ import pytest
 import redis
 
 from helpline.clock import FakeClock
-from services.router.contacts import NewContact
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import Channel, Queue
-from services.router.engine import Router
-from services.router.indexes import ms
-from services.router.snapshots import QueueSnapshots
-from services.router.store import Keys
-from services.router.tenants import MIGRATED, TENANTS, TenantRegistry
+from services.router.storage.indexes import ms
+from services.router.storage.store import Keys
+from services.router.storage.tenants import MIGRATED, TENANTS, TenantRegistry
+from services.router.usecases.intake import NewContact
+from services.router.workers.snapshots import QueueSnapshots
 from tests.integration.router.test_snapshots import published_snapshots
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def test_a_router_on_an_old_redis_finds_the_tenants_with_queues(
     writer.catalog.put_queue(
         Queue("sales", tenant, "Sales", frozenset({Channel.CHAT}), max_wait=timedelta(minutes=1))
     )
-    writer.contacts.submit(tenant, NewContact(Channel.CHAT, queue_id="sales", contact_id="c1"))
+    writer.intake.submit(tenant, NewContact(Channel.CHAT, queue_id="sales", contact_id="c1"))
     # The old layout: the queue set and a timer, the tenant in no registry.
     redis_client.srem(TENANTS, tenant)
     assert redis_client.exists(Keys(tenant).queues(), Keys(tenant).timers()) == 2

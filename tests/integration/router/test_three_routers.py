@@ -25,10 +25,10 @@ from helpline.ingress_secrets import IngressSecrets
 from helpline.ingress_signing import IngressKey
 from helpline.kafka.reading import reader
 from helpline.v1 import common_pb2, contact_events_pb2, router_service_pb2, router_service_pb2_grpc
-from services.router.catalog import AgentConfig
+from services.router.composition import Router
 from services.router.domain.contact import ContactStatus
 from services.router.domain.model import Channel, CrossChannelRule, Queue, QueueMembership, RoutingProfile
-from services.router.engine import Router
+from services.router.usecases.configuration import AgentConfig
 from tests.integration.helpers import wait_until
 from tests.integration.router.invariants import violations
 from tests.integration.service_process import ServiceProcess, service_env

@@ -14,10 +14,10 @@ from helpline.events import event_handler
 from helpline.ingress_secrets import IngressSecrets, SecretCache
 from helpline.records import Record
 from helpline.tenant_proof import TenantProof
+from services.router.composition import Router
 from services.router.consumers import TOPICS, RouterEvents
 from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.model import Channel
-from services.router.engine import Router
 from simulator.gateway import INGRESS, Gateway
 from simulator.plan import PlannedContact, plan_contacts
 from simulator.scenario import Scenario

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from helpline.clock import SystemClock
+from services.router.composition import Router
 from services.router.domain.model import Channel, Department
-from services.router.engine import Router
 from simulator.scenario import Scenario
 from simulator.setup import SetupError, agent_ids, configure_router, router_requests
 from tests.integration.private_stack import PrivateStack

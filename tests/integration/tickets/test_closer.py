@@ -18,7 +18,7 @@ from helpline.v1 import ticket_events_pb2
 from services.tickets.app import TicketsSettings, build
 from services.tickets.closer import AutoCloser
 from services.tickets.domain import commands
-from services.tickets.domain.commands import NewTicket
+from services.tickets.domain.commands.creation import NewTicket
 from services.tickets.domain.model import Actor, AuthorType, Status, Ticket
 from services.tickets.store import TicketStore
 from services.tickets.usecases import Tickets

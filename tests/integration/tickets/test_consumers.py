@@ -24,7 +24,7 @@ from helpline.settings import load_settings
 from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2, sla_events_pb2, ticket_events_pb2
 from services.tickets.consumers import TicketEvents
 from services.tickets.domain import commands
-from services.tickets.domain.commands import NewTicket
+from services.tickets.domain.commands.creation import NewTicket
 from services.tickets.domain.model import (
     Actor,
     AuthorType,

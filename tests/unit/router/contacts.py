@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from google.protobuf.message import Message
 
-from services.router.domain import calls
+from services.router.domain import arrival, conversation, offers
 from services.router.domain.contact import Contact, ContactContext
 from services.router.domain.errors import DomainError, RoutingRefused
 from services.router.domain.model import Channel, Department, Priority
@@ -44,23 +44,23 @@ def received(channel: Channel = Channel.VOICE, **fields: Any) -> Contact:
         "context": CONTEXT,
     }
     request.update(fields)
-    return calls.receive(**request).contact
+    return arrival.receive(**request).contact
 
 
 def queued(channel: Channel = Channel.VOICE, at_s: float = 0, queue_id: str = "q-1") -> Contact:
-    return calls.enqueue(received(channel), queue_id, at(at_s)).contact
+    return arrival.enqueue(received(channel), queue_id, at(at_s)).contact
 
 
 def offered(channel: Channel = Channel.VOICE, at_s: float = 10, agent_id: str = "a-1") -> Contact:
-    return calls.offer(
+    return offers.offer(
         queued(channel), agent_id, at(at_s), offer_id="o-1", offer_timeout=OFFER_TIMEOUT
     ).contact
 
 
 def connected(channel: Channel = Channel.VOICE, at_s: float = 15) -> Contact:
     """Queued at 0, offered at 10, accepted at 12, connected at `at_s`."""
-    contact = calls.accept(offered(channel), "a-1", "o-1", at(12)).contact
-    return calls.connect(contact, "a-1", at(at_s)).contact
+    contact = offers.accept(offered(channel), "a-1", "o-1", at(12)).contact
+    return conversation.connect(contact, "a-1", at(at_s)).contact
 
 
 def types(events: tuple[Message, ...]) -> list[str]:

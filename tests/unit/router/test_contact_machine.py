@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from helpline.v1 import contact_events_pb2 as ev
-from services.router.domain import calls, moves
-from services.router.domain.calls import Outcome
+from services.router.domain import arrival, conversation, moves, offers
 from services.router.domain.contact import ALLOWED, FINAL, Contact, ContactStatus, EntryReason
 from services.router.domain.errors import DomainError
 from services.router.domain.model import Channel, Department, TimeoutAction
+from services.router.domain.outcome import Outcome
 from tests.unit.router.contacts import OFFER_TIMEOUT, RESUME_WINDOW, T0, WRAP_UP, received
 
 S = ContactStatus
@@ -98,45 +98,47 @@ class ContactLifecycle(RuleBasedStateMachine):
 
     @rule(queue=QUEUES, reason=st.sampled_from([EntryReason.NEW, EntryReason.OVERFLOW, EntryReason.REQUEUE]))
     def enqueue(self, queue: str, reason: EntryReason) -> None:
-        self._apply(lambda c: calls.enqueue(c, queue, self.now, reason=reason))
+        self._apply(lambda c: arrival.enqueue(c, queue, self.now, reason=reason))
 
     @rule()
     def self_serve(self) -> None:
-        self._apply(lambda c: calls.self_serve(c, self.now, resolution_code="order_status"))
+        self._apply(lambda c: arrival.self_serve(c, self.now, resolution_code="order_status"))
 
     @rule(agent=AGENTS)
     def offer(self, agent: str) -> None:
         offer_id = self._id("o")
-        self._apply(lambda c: calls.offer(c, agent, self.now, offer_id=offer_id, offer_timeout=OFFER_TIMEOUT))
+        self._apply(
+            lambda c: offers.offer(c, agent, self.now, offer_id=offer_id, offer_timeout=OFFER_TIMEOUT)
+        )
 
     @rule(agent=AGENTS, own_offer=st.booleans())
     def accept(self, agent: str, own_offer: bool) -> None:
         offer_id = self.contact.offer_id if own_offer else "o-stale"
-        self._apply(lambda c: calls.accept(c, agent, offer_id, self.now))
+        self._apply(lambda c: offers.accept(c, agent, offer_id, self.now))
 
     @rule(agent=AGENTS)
     def reject(self, agent: str) -> None:
         offer_id = self.contact.offer_id
-        self._apply(lambda c: calls.reject(c, agent, offer_id, self.now))
+        self._apply(lambda c: offers.reject(c, agent, offer_id, self.now))
 
     @rule()
     def offer_times_out(self) -> None:
         offer_id = self.contact.offer_id
         self._apply(
-            lambda c: calls.time_out_offer(c, offer_id, self.now, consecutive_misses=1, max_no_answer=3)
+            lambda c: offers.time_out_offer(c, offer_id, self.now, consecutive_misses=1, max_no_answer=3)
         )
 
     @rule(agent=AGENTS)
     def connect(self, agent: str) -> None:
-        self._apply(lambda c: calls.connect(c, agent, self.now))
+        self._apply(lambda c: conversation.connect(c, agent, self.now))
 
     @rule(agent=AGENTS)
     def hold(self, agent: str) -> None:
-        self._apply(lambda c: calls.hold(c, agent, self.now))
+        self._apply(lambda c: conversation.hold(c, agent, self.now))
 
     @rule(agent=AGENTS)
     def resume(self, agent: str) -> None:
-        self._apply(lambda c: calls.resume(c, agent, self.now))
+        self._apply(lambda c: conversation.resume(c, agent, self.now))
 
     @rule(agent=AGENTS, queue=QUEUES, to_agent=st.sampled_from(["", "a-1", "a-2", "a-3"]))
     def transfer(self, agent: str, queue: str, to_agent: str) -> None:
@@ -162,15 +164,15 @@ class ContactLifecycle(RuleBasedStateMachine):
 
     @rule()
     def hang_up(self) -> None:
-        self._apply(lambda c: calls.hang_up(c, self.now, wrap_up_timeout=WRAP_UP))
+        self._apply(lambda c: conversation.hang_up(c, self.now, wrap_up_timeout=WRAP_UP))
 
     @rule(agent=AGENTS)
     def complete(self, agent: str) -> None:
-        self._apply(lambda c: calls.complete(c, agent, self.now, disposition_code="done"))
+        self._apply(lambda c: conversation.complete(c, agent, self.now, disposition_code="done"))
 
     @rule()
     def wrap_up_times_out(self) -> None:
-        self._apply(lambda c: calls.wrap_up_timed_out(c, self.now))
+        self._apply(lambda c: conversation.wrap_up_timed_out(c, self.now))
 
     @rule()
     def abandon(self) -> None:

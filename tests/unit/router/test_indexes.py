@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.router.catalog import queue_signatures
-from services.router.domain import calls
+from services.router.domain import arrival
 from services.router.domain.model import (
     Agent,
     AgentStatus,
@@ -21,9 +20,10 @@ from services.router.domain.model import (
     SkillRequirement,
 )
 from services.router.domain.routing import Requirements
-from services.router.indexes import agent_entries, contact_entries, contact_timers, parse_signature
-from services.router.records import ContactRecord
-from services.router.store import Keys
+from services.router.storage.indexes import agent_entries, contact_entries, contact_timers, parse_signature
+from services.router.storage.records import ContactRecord
+from services.router.storage.store import Keys
+from services.router.usecases.configuration import queue_signatures
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
 names = st.text(st.characters(codec="ascii", exclude_characters=",:@"), min_size=1, max_size=8).filter(
@@ -75,10 +75,10 @@ def test_an_available_agent_is_in_the_ready_sets_it_meets_and_an_offline_one_onl
 
 
 def test_a_queued_contact_waits_in_its_signatures_set_with_its_timers() -> None:
-    received = calls.receive(
+    received = arrival.receive(
         contact_id="c", tenant_id="t", channel=Channel.VOICE, department=Department.SERVICE, now=NOW
     )
-    queued = calls.enqueue(received.contact, "q", NOW).contact
+    queued = arrival.enqueue(received.contact, "q", NOW).contact
     record = ContactRecord(1, queued)
     keys = Keys("t")
     assert set(contact_entries(record, _queue(), NOW)) == {

@@ -9,11 +9,11 @@ import pytest
 
 from helpline.v1 import common_pb2
 from helpline.v1 import contact_events_pb2 as ev
-from services.router.domain import calls, moves
-from services.router.domain.calls import Placement
+from services.router.domain import conversation, moves, offers
 from services.router.domain.contact import ContactStatus, EntryReason
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Channel, Department, TimeoutAction
+from services.router.domain.outcome import Placement
 from tests.unit.router.contacts import (
     OFFER_TIMEOUT,
     RESUME_WINDOW,
@@ -59,9 +59,9 @@ def test_blind_transfer_to_a_queue_keeps_context_and_time_waited() -> None:
 
 def test_a_contact_transferred_twice_keeps_only_its_queue_time() -> None:
     first = moves.transfer(connected(), "a-1", at(100), to_queue_id="q-2").contact
-    first = calls.offer(first, "a-2", at(105), offer_id="o-2", offer_timeout=OFFER_TIMEOUT).contact
-    first = calls.accept(first, "a-2", "o-2", at(106)).contact
-    first = calls.connect(first, "a-2", at(110)).contact
+    first = offers.offer(first, "a-2", at(105), offer_id="o-2", offer_timeout=OFFER_TIMEOUT).contact
+    first = offers.accept(first, "a-2", "o-2", at(106)).contact
+    first = conversation.connect(first, "a-2", at(110)).contact
     assert first.waited == timedelta(seconds=25)
     second = moves.transfer(first, "a-2", at(300), to_queue_id="q-3").contact
     assert second.enqueued_since == at(275)
@@ -76,9 +76,9 @@ def test_blind_transfer_to_an_agent_reserves_the_contact_for_them() -> None:
     assert isinstance(transferred, ev.ContactTransferred)
     assert transferred.to_agent_id == "a-7"
     with refused("reserved_for_agent"):
-        calls.offer(contact, "a-2", at(101), offer_id="o-2", offer_timeout=OFFER_TIMEOUT)
-    taken = calls.offer(contact, "a-7", at(101), offer_id="o-2", offer_timeout=OFFER_TIMEOUT).contact
-    assert calls.accept(taken, "a-7", "o-2", at(102)).contact.reserved_for == ""
+        offers.offer(contact, "a-2", at(101), offer_id="o-2", offer_timeout=OFFER_TIMEOUT)
+    taken = offers.offer(contact, "a-7", at(101), offer_id="o-2", offer_timeout=OFFER_TIMEOUT).contact
+    assert offers.accept(taken, "a-7", "o-2", at(102)).contact.reserved_for == ""
 
 
 def test_transfer_refusals() -> None:
@@ -99,7 +99,7 @@ def test_transfer_refusals() -> None:
 
 def test_warm_transfer_hands_the_customer_over_after_the_consult() -> None:
     # Connected at 15, held 20-50 while consulting a-7, handed over at 50, hung up at 80.
-    contact = calls.hold(connected(), "a-1", at(20)).contact
+    contact = conversation.hold(connected(), "a-1", at(20)).contact
     consulting = moves.start_consult(contact, "a-1", "a-7", at(21))
     assert consulting.events == ()
     assert moves.start_consult(consulting.contact, "a-1", "a-7", at(21)).contact is consulting.contact
@@ -115,8 +115,8 @@ def test_warm_transfer_hands_the_customer_over_after_the_consult() -> None:
     connected_event = outcome.events[1]
     assert isinstance(connected_event, ev.ContactConnected)
     assert connected_event.agent_id == "a-7"
-    ended = calls.hang_up(after, at(80), wrap_up_timeout=WRAP_UP).contact
-    (completed,) = calls.complete(ended, "a-7", at(90), disposition_code="x").events
+    ended = conversation.hang_up(after, at(80), wrap_up_timeout=WRAP_UP).contact
+    (completed,) = conversation.complete(ended, "a-7", at(90), disposition_code="x").events
     assert isinstance(completed, ev.ContactCompleted)
     # The completing agent's durations: a-1's hold does not count.
     assert completed.talk_duration.ToTimedelta() == timedelta(seconds=30)
@@ -227,8 +227,8 @@ def test_a_scheduled_callback_is_not_offered_early() -> None:
     ).spawned
     assert callback is not None
     with refused("callback_not_due"):
-        calls.offer(callback, "a-1", at(3599), offer_id="o-9", offer_timeout=OFFER_TIMEOUT)
-    assert calls.offer(
+        offers.offer(callback, "a-1", at(3599), offer_id="o-9", offer_timeout=OFFER_TIMEOUT)
+    assert offers.offer(
         callback, "a-1", at(3600), offer_id="o-9", offer_timeout=OFFER_TIMEOUT
     ).contact.status is (S.OFFERED)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.router.offer_streams import OfferStreams, StreamsFullError
+from services.router.api.offer_streams import OfferStreams, StreamsFullError
 
 
 def test_streams_past_the_cap_are_refused_until_one_closes() -> None:

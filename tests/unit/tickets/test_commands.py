@@ -11,7 +11,8 @@ import pytest
 from helpline.domain import from_timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2
 from services.tickets.domain import commands
-from services.tickets.domain.commands import MAX_LINKED_CONTACTS, NewTicket
+from services.tickets.domain.commands.creation import NewTicket
+from services.tickets.domain.commands.validation import MAX_LINKED_CONTACTS
 from services.tickets.domain.errors import InvalidCommand, LimitReached, TransitionRefused
 from services.tickets.domain.model import (
     SYSTEM,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from services.tickets.domain import commands
-from services.tickets.domain.commands import Outcome
+from services.tickets.domain.commands.outcome import Outcome
 from services.tickets.domain.errors import DomainError
 from services.tickets.domain.model import Status, Ticket, Tier
 from tests.unit.tickets.support import AGENT, CUSTOMER, T0, new_ticket

@@ -20,7 +20,7 @@ from helpline.auth import ApiKeyStore
 from helpline.rest import API_KEYS
 from services.router.api.rest import agents, profiles, queues, skills
 from services.router.api.rest.common import CATALOG
-from services.router.catalog import Catalog
+from services.router.usecases.configuration import Catalog
 
 api = APIRouter()
 for resource in (skills, queues, profiles, agents):

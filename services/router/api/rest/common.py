@@ -14,8 +14,8 @@ from helpline.optimistic import ContendedError
 from helpline.paging import by_id, paged
 from helpline.rest import ProblemError, Provided, etag, problem_responses
 from services.router.api.schemas import ID_PATTERN, SKILL_PATTERN
-from services.router.catalog import Catalog
 from services.router.domain.errors import InvalidConfiguration
+from services.router.usecases.configuration import Catalog
 
 # The router's configuration, which the service's app builder provides (services.router.api.rest).
 CATALOG: Provided[Catalog] = Provided("router_catalog")

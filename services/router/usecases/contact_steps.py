@@ -12,16 +12,16 @@ from typing import Any
 from google.protobuf.message import Message
 
 from helpline.v1 import router_service_pb2
-from services.router.catalog import Catalog
-from services.router.core import Core
-from services.router.domain.calls import Outcome
 from services.router.domain.contact import ContactStatus
 from services.router.domain.estimates import AHT_WEIGHT
 from services.router.domain.model import Agent, Queue
-from services.router.indexes import is_routable, routing_signature
-from services.router.matching import Matcher
-from services.router.records import AgentRecord, ContactRecord
-from services.router.store import Keys, Tx
+from services.router.domain.outcome import Outcome
+from services.router.storage.indexes import is_routable, routing_signature
+from services.router.storage.records import AgentRecord, ContactRecord
+from services.router.storage.store import Keys, Tx
+from services.router.usecases.configuration import Catalog
+from services.router.usecases.matching import Matcher
+from services.router.usecases.staging import Core
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,13 @@ class Applied:
     step: Step
 
 
-class Steps:
+class ContactSteps:
+    """Commits what a contact use case decided, under optimistic concurrency: `apply` reads the
+    contact, its queue and the agent it acts for, runs the use case's `Decide` on them, stages every
+    change in one `Tx` and commits it, deciding again on fresh state when another writer won the
+    race. It exists so the contact use cases (`intake`, `answers`, `conversation`, `waiting`) only
+    decide, and reading, committing and routing what a step freed is written once."""
+
     def __init__(self, core: Core, catalog: Catalog, matcher: Matcher) -> None:
         self.core = core
         self.store = core.store

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from helpline.domain import timestamp
-from helpline.v1 import agent_events_pb2, common_pb2
-from services.router.core import Core
-from services.router.domain.convert import AGENT_STATUS_TO_PROTO
+from services.router.domain import agent_facts
 from services.router.domain.model import AgentStatus
 from services.router.domain.routing import status_set
-from services.router.matching import Matcher
-from services.router.records import AgentRecord
-from services.router.store import Keys, Tx
+from services.router.storage.records import AgentRecord
+from services.router.storage.store import Keys, Tx
+from services.router.usecases.matching import Matcher
+from services.router.usecases.staging import Core
 
 
 class Agents:
+    """The agent status use case (SetAgentStatus): an agent or supervisor sets it, and an agent who
+    becomes available pulls the waiting work at once."""
+
     def __init__(self, core: Core, matcher: Matcher) -> None:
         self.core = core
         self.matcher = matcher
@@ -27,14 +28,8 @@ class Agents:
             agent = status_set(record.agent, status, now, reason=reason)
             if agent is record.agent:
                 return record
-            changed = agent_events_pb2.AgentStatusChanged(
-                tenant_id=tenant,
-                agent_id=agent_id,
-                status=AGENT_STATUS_TO_PROTO[agent.status],
-                previous_status=AGENT_STATUS_TO_PROTO[record.agent.status],
-                reason_code=reason,
-                changed_by=common_pb2.Actor(type=common_pb2.AUTHOR_TYPE_AGENT, id=actor_id or agent_id),
-                changed_at=timestamp(now),
+            changed = agent_facts.status_changed(
+                record.agent, agent, now, reason_code=reason, actor_id=actor_id or agent_id
             )
             tx = Tx(Keys(tenant))
             saved = self.core.stage_agent(tx, record, agent, now, events=[changed])

@@ -27,8 +27,8 @@ from services.router.domain.routing import (
     overflow,
     readiness_refusal,
 )
-from services.router.records import ContactRecord
-from services.router.store import Keys
+from services.router.storage.records import ContactRecord
+from services.router.storage.store import Keys
 
 Slot = tuple[str, Channel]
 Registry = Mapping[Slot, set[str]]

@@ -12,11 +12,13 @@ from helpline.clock import Clock
 from helpline.domain import NotFoundError
 from helpline.logging import get_logger
 from helpline.polling import PollingWorker
-from services.router.contacts import Contacts
 from services.router.domain.errors import DomainError
-from services.router.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
-from services.router.store import Store
-from services.router.tenants import TenantRegistry
+from services.router.storage.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
+from services.router.storage.store import Store
+from services.router.storage.tenants import TenantRegistry
+from services.router.usecases.answers import Answers
+from services.router.usecases.conversation import Conversations
+from services.router.usecases.waiting import Waiting
 
 log = get_logger(__name__)
 
@@ -26,20 +28,27 @@ BATCH = 200
 
 
 class TimerWorker(PollingWorker):
+    """Fires the timers due in every tenant: each kind of timer is one contact use case (an offer
+    timing out, wrap-up ending, an overflow step or callback coming due, the maximum wait)."""
+
     def __init__(
         self,
         store: Store,
         registry: TenantRegistry,
         clock: Clock,
-        contacts: Contacts,
         *,
+        answers: Answers,
+        conversations: Conversations,
+        waiting: Waiting,
         poll_seconds: float = 0.2,
     ) -> None:
         super().__init__("router timers", poll_seconds, again_when_busy=True)
         self.store = store
         self.registry = registry
         self.clock = clock
-        self.contacts = contacts
+        self.answers = answers
+        self.conversations = conversations
+        self.waiting = waiting
 
     def run_once(self) -> int:
         """Fire every timer due now; returns how many fired."""
@@ -55,10 +64,10 @@ class TimerWorker(PollingWorker):
         kind, _, rest = member.partition("|")
         contact_id, _, offer_id = rest.partition("|")
         handlers: dict[str, Callable[[], object]] = {
-            OFFER: lambda: self.contacts.offer_expired(tenant, contact_id, offer_id),
-            WRAP_UP: lambda: self.contacts.wrap_up_expired(tenant, contact_id),
-            OVERFLOW: lambda: self.contacts.requirements_due(tenant, contact_id),
-            MAX_WAIT: lambda: self.contacts.max_wait_reached(tenant, contact_id),
+            OFFER: lambda: self.answers.offer_expired(tenant, contact_id, offer_id),
+            WRAP_UP: lambda: self.conversations.wrap_up_expired(tenant, contact_id),
+            OVERFLOW: lambda: self.waiting.requirements_due(tenant, contact_id),
+            MAX_WAIT: lambda: self.waiting.max_wait_reached(tenant, contact_id),
             CALLBACK_DUE: lambda: self._callback_due(tenant, contact_id),
         }
         handler = handlers.get(kind)
@@ -81,4 +90,4 @@ class TimerWorker(PollingWorker):
             self.store.postpone_timer(tenant, member, ms(self.clock.now()) + RETRY_MS)
 
     def _callback_due(self, tenant: str, contact_id: str) -> None:
-        self.contacts.requirements_due(tenant, contact_id)
+        self.waiting.requirements_due(tenant, contact_id)

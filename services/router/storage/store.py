@@ -9,7 +9,7 @@ the change. That is how the invariants "never offer a contact twice" and "never 
 hold across replicas without locks.
 
 Keys carry the tenant as a hash tag (`rt:{acme}:...`), so a script never crosses cluster slots.
-A record past its use gets its Redis expiry in the same script (services/router/retention.py).
+A record past its use gets its Redis expiry in the same script (services/router/storage/retention.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from helpline.outbox import OutboxScript
 from helpline.records import OutgoingRecord
 from helpline.v1 import audit_events_pb2
 from services.router.domain.model import AgentState, Channel
-from services.router.records import (
+from services.router.storage.records import (
     AGENTS,
     CONTACTS,
     PROFILES,
@@ -41,7 +41,7 @@ from services.router.records import (
     QueueRecord,
     SkillRecord,
 )
-from services.router.retention import Retention
+from services.router.storage.retention import Retention
 
 SOURCE = "/helpline/router"
 OUTBOX_STREAM = "router:outbox"
@@ -161,6 +161,9 @@ class QueueCounts:
 
 @dataclass(frozen=True)
 class Keys:
+    """The Redis key of every record, index and set of one tenant, all under its hash tag, so a
+    script that touches a tenant's keys stays in one cluster slot."""
+
     tenant: str
 
     @property
@@ -349,6 +352,11 @@ class Tx:
 
 
 class Store:
+    """The router's state in one Redis: the typed reads of every record and index the use cases
+    need, the timer set, and `commit`, the one way anything is written (a `Tx` in one script,
+    outbox events included). It exists so no use case touches Redis commands itself: what the
+    router keeps and how a change reaches Redis atomically are decided here alone."""
+
     def __init__(self, client: redis.Redis, retention: Retention | None = None) -> None:
         self.client = client
         self.retention = retention or Retention()

@@ -17,8 +17,8 @@ import redis
 
 from helpline.logging import get_logger
 from helpline.optimistic import ContendedError
-from services.router.engine import Router
-from services.router.store import Keys
+from services.router.composition import Router
+from services.router.storage.store import Keys
 
 log = get_logger(__name__)
 

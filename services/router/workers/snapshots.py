@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime
 
-from helpline.domain import duration, timestamp
 from helpline.logging import get_logger
-from helpline.v1 import common_pb2, queue_events_pb2
-from services.router.domain.convert import AGENT_STATE_TO_PROTO, CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO
-from services.router.domain.model import AgentState, Queue
-from services.router.engine import Router
-from services.router.queue_status import ChannelStatus, statuses_of
-from services.router.store import Keys, Tx
+from services.router.composition import Router
+from services.router.domain.queue_status import queue_snapshot
+from services.router.storage.store import Keys, Tx
+from services.router.usecases.queue_status import statuses_of
 
 log = get_logger(__name__)
 
@@ -80,35 +76,9 @@ class QueueSnapshots:
                 break
             now = self.router.core.now()
             tx = Tx(Keys(tenant))
-            for queue, statuses in zip(chunk, statuses_of(self.router, tenant, chunk, now), strict=True):
-                snapshots = [_snapshot(tenant, queue, status, now) for status in statuses]
+            for queue, statuses in zip(chunk, statuses_of(self.router.core, tenant, chunk, now), strict=True):
+                snapshots = [queue_snapshot(tenant, queue, status, now) for status in statuses]
                 tx.emit(snapshots, queue.queue_id)
                 emitted += len(snapshots)
             self.router.store.commit(tx)
         return emitted
-
-
-def _snapshot(
-    tenant: str, queue: Queue, status: ChannelStatus, now: datetime
-) -> queue_events_pb2.QueueSnapshot:
-    snapshot = queue_events_pb2.QueueSnapshot(
-        tenant_id=tenant,
-        queue_id=queue.queue_id,
-        channel=CHANNEL_TO_PROTO[status.channel],
-        department=DEPARTMENT_TO_PROTO[queue.department],
-        depth=status.depth,
-        agents_by_state=[
-            common_pb2.AgentStateCount(
-                state=AGENT_STATE_TO_PROTO[state], count=status.agents_by_state.get(state, 0)
-            )
-            for state in AgentState
-        ],
-        service_level_threshold=duration(status.service_level_threshold),
-        service_level_target=status.service_level_target,
-        taken_at=timestamp(now),
-    )
-    if status.oldest_age is not None:
-        snapshot.oldest_contact_age.CopyFrom(duration(status.oldest_age))
-    if status.estimated_wait is not None:
-        snapshot.estimated_wait.CopyFrom(duration(status.estimated_wait))
-    return snapshot

@@ -13,14 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
 
-from helpline.domain import duration, new_id, timestamp
+from helpline.domain import new_id
 from helpline.optimistic import ContendedError
-from helpline.v1 import router_service_pb2
-from services.router.core import Core
-from services.router.domain import calls
-from services.router.domain.contact import Contact
-from services.router.domain.contact_proto import context_to_proto
-from services.router.domain.convert import CHANNEL_TO_PROTO, DEPARTMENT_TO_PROTO
+from services.router.domain import offers
+from services.router.domain.contact_proto import offer_message
 from services.router.domain.errors import DomainError
 from services.router.domain.model import Queue
 from services.router.domain.routing import (
@@ -34,9 +30,16 @@ from services.router.domain.routing import (
     offer_made,
     readiness_refusal,
 )
-from services.router.indexes import agent_slots, is_routable, parse_signature, routing_signature, waiting_of
-from services.router.records import AgentRecord, ContactRecord, PendingOffer
-from services.router.store import ConflictError, Keys, Tx
+from services.router.storage.indexes import (
+    agent_slots,
+    is_routable,
+    parse_signature,
+    routing_signature,
+    waiting_of,
+)
+from services.router.storage.records import AgentRecord, ContactRecord, PendingOffer
+from services.router.storage.store import ConflictError, Keys, Tx
+from services.router.usecases.staging import Core
 
 # Entries read past the ones a decision can skip for sure (declined agents): head room for an
 # entry whose record moved on between the read and the decision.
@@ -52,6 +55,10 @@ class Offered:
 
 
 class Matcher:
+    """Offers contacts to agents: `route_contact` when a contact starts waiting, `pull` when an
+    agent has room. Every use case that frees a contact or an agent ends by calling one of these,
+    so matching is decided in one place."""
+
     def __init__(self, core: Core) -> None:
         self.core = core
         self.store = core.store
@@ -135,7 +142,7 @@ class Matcher:
     ) -> Offered | None:
         offer_id = new_id()
         try:
-            outcome = calls.offer(
+            outcome = offers.offer(
                 record.contact,
                 agent_record.agent.agent_id,
                 now,
@@ -162,17 +169,3 @@ class Matcher:
         tx.desk(agent.agent_id, "offer", offer_message(contact, queue, now))
         self.store.commit(tx)
         return Offered(contact.contact_id, agent.agent_id, offer_id)
-
-
-def offer_message(contact: Contact, queue: Queue, now: datetime) -> router_service_pb2.Offer:
-    assert contact.offer_expires_at is not None  # calls.offer sets it
-    return router_service_pb2.Offer(
-        offer_id=contact.offer_id,
-        contact_id=contact.contact_id,
-        queue_id=queue.queue_id,
-        channel=CHANNEL_TO_PROTO[contact.channel],
-        department=DEPARTMENT_TO_PROTO[contact.department],
-        context=context_to_proto(contact.context, contact.priority),
-        expires_at=timestamp(contact.offer_expires_at),
-        wait_duration=duration(contact.wait_at(now)),
-    )

@@ -19,7 +19,7 @@ from services.router.domain.contact import WAITING, Contact, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Agent, Queue
 from services.router.domain.routing import readiness_refusal
-from services.router.indexes import (
+from services.router.storage.indexes import (
     Registry,
     agent_entries,
     agent_slots,
@@ -27,8 +27,8 @@ from services.router.indexes import (
     contact_timers,
     waiting_signature,
 )
-from services.router.records import AGENTS, CONTACTS, AgentRecord, ContactRecord
-from services.router.store import ConflictError, Keys, Store, Tx
+from services.router.storage.records import AGENTS, CONTACTS, AgentRecord, ContactRecord
+from services.router.storage.store import ConflictError, Keys, Store, Tx
 
 T = TypeVar("T")
 
@@ -49,6 +49,12 @@ def require_id(kind: str, value: str) -> str:
 
 @dataclass
 class Core:
+    """What every router use case stands on: the store and the clock, reads that must find their
+    record (`require_*`), the retry on a lost race, and `stage_agent`/`stage_contact`, which put a
+    changed record in a `Tx` with its index entries, timers and events. One `Core` serves all the
+    use cases of a `Router`, so a record is always written the same way, whichever use case
+    changed it."""
+
     store: Store
     clock: Clock
 

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from helpline.logging import get_logger
-from services.router.store import Keys
+from services.router.storage.store import Keys
 
 log = get_logger(__name__)
 
@@ -28,6 +28,8 @@ _SCAN_BATCH = 1000
 
 
 class TenantRegistry:
+    """The set of tenants the router serves, read by the timer, snapshot and pruning workers."""
+
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._migrated = False

@@ -11,11 +11,11 @@ from datetime import datetime
 
 from helpline.audit import Action, Kind, configuration_changed
 from helpline.auth import current_actor
-from helpline.domain import NotFoundError, duration, timestamp
+from helpline.domain import NotFoundError, timestamp
 from helpline.quotas import QuotaReachedError
-from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
-from services.router.core import Core, require_id
-from services.router.domain.convert import CHANNEL_TO_PROTO, CROSS_CHANNEL_TO_PROTO, queue_to_proto
+from helpline.v1 import queue_events_pb2
+from services.router.domain import agent_facts
+from services.router.domain.convert import queue_to_proto
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
     CAPACITY_CHANNEL,
@@ -26,7 +26,7 @@ from services.router.domain.model import (
     WaitingContact,
 )
 from services.router.domain.routing import overflow
-from services.router.records import (
+from services.router.storage.records import (
     PROFILES,
     QUEUES,
     SKILLS,
@@ -35,8 +35,9 @@ from services.router.records import (
     QueueRecord,
     SkillRecord,
 )
-from services.router.store import Keys, Tx
-from services.router.tenants import TenantRegistry
+from services.router.storage.store import Keys, Tx
+from services.router.storage.tenants import TenantRegistry
+from services.router.usecases.staging import Core, require_id
 
 # Agents re-indexed per script when a queue, profile or signature changes.
 REINDEX_CHUNK = 100
@@ -67,6 +68,10 @@ class Quotas:
 
 
 class Catalog:
+    """The configuration use cases: skills, queues, routing profiles and agents, what the REST
+    admin API calls. Every reference is checked when it is made, and a change that moves agents
+    between ready sets re-indexes them here, so no other use case has to."""
+
     def __init__(self, core: Core, registry: TenantRegistry, quotas: Quotas | None = None) -> None:
         self.core = core
         self.store = core.store
@@ -398,7 +403,10 @@ class Catalog:
         tx = Tx(Keys(tenant))
         # Two changes of one profile racing: the agent ends on the last one, not the slower one.
         tx.expect_version(Keys(tenant).profile(profile_id), current.version)
-        self.core.stage_agent(tx, record, agent, now, events=[configured_event(record, agent, now)])
+        configured = agent_facts.configured(
+            agent, now, display_name=record.display_name, version=record.version + 1
+        )
+        self.core.stage_agent(tx, record, agent, now, events=[configured])
         self.store.commit(tx)
 
     def profile(self, tenant: str, profile_id: str) -> ProfileRecord:
@@ -450,12 +458,15 @@ class Catalog:
                 if config.profile_id:
                     tx.sadd(keys.profile_agents(config.profile_id), config.agent_id)
             tx.sadd(keys.agents(), config.agent_id)
+            configured = agent_facts.configured(
+                agent, now, display_name=config.display_name, version=old.version + 1
+            )
             new = self.core.stage_agent(
                 tx,
                 old,
                 agent,
                 now,
-                events=[configured_event(old, agent, now, config.display_name)],
+                events=[configured],
                 display_name=config.display_name,
                 profile_id=config.profile_id,
             )
@@ -492,29 +503,3 @@ def queue_signatures(queue: Queue, now: datetime) -> dict[Channel, set[str]]:
         moments = [now, *(now + step.after for step in queue.overflow_steps)]
         found[channel] = {overflow(queue, probe, moment).requirements.signature for moment in moments}
     return found
-
-
-def configured_event(
-    record: AgentRecord, agent: Agent, now: datetime, display_name: str | None = None
-) -> agent_events_pb2.AgentConfigured:
-    return agent_events_pb2.AgentConfigured(
-        tenant_id=agent.tenant_id,
-        agent_id=agent.agent_id,
-        display_name=record.display_name if display_name is None else display_name,
-        skills=[
-            common_pb2.Skill(name=name, proficiency=level) for name, level in sorted(agent.skills.items())
-        ],
-        queues=[
-            agent_events_pb2.QueueMembership(
-                queue_id=member.queue_id, priority=member.priority, delay=duration(member.delay)
-            )
-            for member in agent.profile.queues
-        ],
-        capacities=[
-            agent_events_pb2.ChannelCapacity(channel=CHANNEL_TO_PROTO[channel], capacity=capacity)
-            for channel, capacity in sorted(agent.profile.capacity.items())
-        ],
-        cross_channel=CROSS_CHANNEL_TO_PROTO[agent.profile.cross_channel],
-        version=record.version + 1,
-        configured_at=timestamp(now),
-    )

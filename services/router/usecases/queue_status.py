@@ -3,50 +3,33 @@ GetQueueStatus answers and what a periodic QueueSnapshot reports."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from services.router.domain.estimates import estimated_wait
-from services.router.domain.model import AgentState, Channel, Queue
-from services.router.engine import Router
-from services.router.indexes import ms
-from services.router.store import Keys, QueueCounts
+from services.router.domain.model import Channel, Queue
+from services.router.domain.queue_status import ChannelStatus
+from services.router.storage.indexes import ms
+from services.router.storage.store import Keys, QueueCounts
+from services.router.usecases.staging import Core
 
 
-@dataclass(frozen=True)
-class ChannelStatus:
-    channel: Channel
-    # Contacts waiting, queued or on offer.
-    depth: int
-    # Effective wait of the contact waiting longest; None when nobody waits.
-    oldest_age: timedelta | None
-    # Agents of the queue who are not offline, by state; the same for every channel of the queue.
-    agents_by_state: Mapping[AgentState, int]
-    # EWT of a contact arriving now; None when it is unknown (nobody staffed, no handle time yet).
-    estimated_wait: timedelta | None
-    service_level_threshold: timedelta
-    service_level_target: float
-
-
-def queue_status(router: Router, tenant: str, queue_id: str) -> list[ChannelStatus]:
+def queue_status(core: Core, tenant: str, queue_id: str) -> list[ChannelStatus]:
     """Raises NotFoundError for an unknown queue."""
-    queue = router.core.require_queue(tenant, queue_id)
-    return channel_statuses(router, queue, router.core.now())
+    queue = core.require_queue(tenant, queue_id)
+    return channel_statuses(core, queue, core.now())
 
 
-def channel_statuses(router: Router, queue: Queue, now: datetime) -> list[ChannelStatus]:
+def channel_statuses(core: Core, queue: Queue, now: datetime) -> list[ChannelStatus]:
     """Every channel of `queue` as of `now`, in the order of the channels' names."""
-    [statuses] = statuses_of(router, queue.tenant_id, [queue], now)
+    [statuses] = statuses_of(core, queue.tenant_id, [queue], now)
     return statuses
 
 
-def statuses_of(
-    router: Router, tenant: str, queues: Sequence[Queue], now: datetime
-) -> list[list[ChannelStatus]]:
+def statuses_of(core: Core, tenant: str, queues: Sequence[Queue], now: datetime) -> list[list[ChannelStatus]]:
     """`channel_statuses` of each of a tenant's `queues`, read at once."""
     channels = [sorted(queue.routed_channels) for queue in queues]
-    counted = router.store.queue_counts(
+    counted = core.store.queue_counts(
         Keys(tenant), [(queue.queue_id, of) for queue, of in zip(queues, channels, strict=True)], ms(now)
     )
     return [
