@@ -23,8 +23,6 @@ from helpline.v1 import audit_events_pb2
 from tests.integration.service_process import ServiceProcess, running, service_env
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 PEPPER = "audit-pepper"
 # How long the topic is read on once every expected event arrived, for any duplicate.
 AFTERWARDS_S = 3.0

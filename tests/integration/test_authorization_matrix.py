@@ -29,8 +29,6 @@ from helpline.v1 import (
 from tests.integration.service_process import ServiceProcess, running, service_env
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 SERVICES = ("router", "tickets", "sla")
 AGENT = "ann"
 
@@ -251,6 +249,7 @@ def test_revoking_a_key_ends_the_offer_stream_it_opened(services: Services, uniq
 
         follower = threading.Thread(target=follow, daemon=True)
         follower.start()
+        # A while on purpose: the stream stays open under a valid key before the revocation.
         time.sleep(1)
         assert follower.is_alive()
         revoked_at = time.monotonic()

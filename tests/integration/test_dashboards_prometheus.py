@@ -35,8 +35,6 @@ from services.sla.timers import TimerMetrics
 from tests.stack_provider import Endpoints
 from tests.unit.test_dashboards import LABEL_VALUES, dashboards, queries, variables
 
-pytestmark = pytest.mark.integration
-
 TENANT, QUEUE, CHANNEL = "acme", "billing", "voice"
 JOB = "helpline-metrics"
 # What Grafana would put for each variable; each is a value the variable's own query offers.

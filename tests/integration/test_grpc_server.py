@@ -20,8 +20,6 @@ from helpline.local_stack import free_port
 from helpline.roles import Access
 from tests.integration.helpers import wait_until
 
-pytestmark = pytest.mark.integration
-
 ECHO = "test.Echo"
 LATENCY = "helpline_grpc_request_duration_seconds"
 # The echo service has no .proto to name its RPCs' class of access.

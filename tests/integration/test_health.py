@@ -17,8 +17,6 @@ from prometheus_client import CollectorRegistry, Counter
 from helpline.health import HttpServer, build_http_app, kafka_check, redis_check
 from helpline.local_stack import free_port
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[FastAPI], httpx.Client]]:

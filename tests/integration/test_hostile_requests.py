@@ -24,8 +24,6 @@ from services.router.store import OUTBOX_STREAM
 from tests.integration.helpers import read_all, wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 BIG = 1_500_000
 
 

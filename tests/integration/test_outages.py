@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 import redis
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
@@ -21,8 +20,6 @@ from helpline.redis_client import connect
 from helpline.settings import Settings
 from tests.integration.helpers import make_topic, read_all, wait_until
 from tests.integration.private_stack import PrivateStack
-
-pytestmark = pytest.mark.integration
 
 # Applies a record once, whatever the redelivery: a command sent just before Redis froze is run
 # when it thaws, after the client gave up on it and sent it again.
@@ -231,6 +228,7 @@ def test_the_relay_rides_out_a_frozen_redis_and_publishes_everything_in_order(
         add(range(10))
         wait_until(lambda: store.xlen(stream) == 0, what="the first entries")
         private_stack.freeze("redis")
+        # The outage lasts on purpose: the relay's riding it out is the subject.
         time.sleep(6)
         assert thread.is_alive(), "the relay must not exit while Redis is frozen"
         private_stack.thaw("redis")
@@ -265,6 +263,7 @@ def test_the_relay_rides_out_kafka_away_and_publishes_in_order_once_it_is_back(
         private_stack.stop("kafka")
         for i in range(10, 40):
             append(records=[OutgoingRecord(topic, str(i).encode(), b"k")])
+        # The outage lasts on purpose: the relay's riding it out is the subject.
         time.sleep(10)
         assert thread.is_alive(), "the relay must not exit while Kafka is away"
         assert store.xlen(stream) == 30

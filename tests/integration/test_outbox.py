@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import redis
@@ -18,8 +17,6 @@ from helpline.local_stack import REPO_ROOT
 from helpline.outbox import RELAY_GROUP, OutboxRelay, OutboxScript
 from helpline.records import OutgoingRecord
 from tests.integration.helpers import make_topic, read_all, wait_until
-
-pytestmark = pytest.mark.integration
 
 # Sets a field only if the expected version matches, and emits only when it wrote.
 SET_IF_VERSION = """
@@ -149,9 +146,11 @@ def test_the_relay_publishes_nothing_the_replicas_do_not_hold_yet(
     script = OutboxScript(redis_client, stream, SET_IF_VERSION)
     producer = make_producer(kafka_bootstrap, "relay-barrier")
     lagging = True
+    refused: list[int] = []
 
     def barrier() -> None:
         if lagging:
+            refused.append(1)
             raise ReplicaLagError("0 of 1 Redis replicas acknowledged within 10 ms")
 
     relay = OutboxRelay(redis_client, stream, producer, block_ms=50, barrier=barrier)
@@ -163,7 +162,8 @@ def test_the_relay_publishes_nothing_the_replicas_do_not_hold_yet(
     try:
         pending = lambda: redis_client.xpending(stream, RELAY_GROUP)["pending"]  # noqa: E731
         wait_until(lambda: pending() == 3, what="a round to read the entries")
-        time.sleep(0.5)
+        # Rounds that tried to publish them, each held back by the barrier.
+        wait_until(lambda: len(refused) >= 2, what="the barrier to refuse two rounds")
         assert relay.backlog() == 3
         lagging = False
         wait_until(lambda: relay.backlog() == 0, what="the entries to be published")

@@ -16,8 +16,6 @@ from helpline.roles import Role
 from helpline.v1 import ticket_service_pb2, ticket_service_pb2_grpc
 from tests.integration.service_process import ServiceProcess, running, service_env
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def tickets(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[ServiceProcess]:

@@ -6,14 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 import redis
 
 from helpline.bus import ConsumerLoop, make_producer
 from helpline.idempotency import DUPLICATE, ApplyOnce
 from tests.integration.helpers import make_topic, wait_until
-
-pytestmark = pytest.mark.integration
 
 
 def test_rebalance_mid_stream_loses_nothing(kafka_bootstrap: str, redis_url: str, unique: str) -> None:

@@ -21,8 +21,6 @@ from tests.integration.helpers import wait_until
 from tests.integration.private_stack import PrivateStack
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 TICKET = {"subject": "The printer is on fire", "requester_id": "ann"}
 
 

@@ -24,8 +24,6 @@ from helpline.topics import TopicSpec
 from tests.integration.helpers import wait_until
 from tests.integration.kafka.cluster import KafkaCluster
 
-pytestmark = pytest.mark.integration
-
 SPEC = TopicSpec("test.cluster", key="id", partitions=3, domains=("test",))
 # Three records in four go under one key, so its partition is the busiest.
 HOT_KEY = b"hot"

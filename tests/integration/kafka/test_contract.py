@@ -21,8 +21,6 @@ from helpline.topics import DLQ_SUFFIX
 from tests.integration.helpers import make_topic, wait_until
 from tests.integration.test_service_runtime import round_trip
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(params=BACKENDS)
 def client(request: pytest.FixtureRequest) -> str:

@@ -21,8 +21,6 @@ from services.metrics.exporter import MetricsEvents
 from tests.integration.helpers import wait_until
 from tests.integration.redis_traces import traces
 
-pytestmark = pytest.mark.integration
-
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 RETENTION_S = 0.5
 c, a, q, t = contact_events_pb2, agent_events_pb2, queue_events_pb2, ticket_events_pb2

@@ -30,7 +30,6 @@ from enum import StrEnum
 from typing import TypeVar, cast
 
 import grpc
-import pytest
 import redis
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -63,8 +62,6 @@ from services.router.domain.model import (
 from services.router.engine import Router
 from services.router.store import Keys
 from services.router.tenants import TENANTS
-
-pytestmark = pytest.mark.integration
 
 OK = grpc.StatusCode.OK
 NOT_FOUND = grpc.StatusCode.NOT_FOUND

@@ -20,8 +20,6 @@ from helpline.v1 import common_pb2, router_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 DESKTOPS = 200
 CONTACTS = 2_000
 AT_ONCE = 64

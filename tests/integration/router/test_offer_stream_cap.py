@@ -20,8 +20,6 @@ from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import router_service_pb2_grpc
 from tests.integration.service_process import ServiceProcess, running, service_env
 
-pytestmark = pytest.mark.integration
-
 CAP = 3
 AGENTS = ("a1", "a2", "a3", "a4")
 

@@ -52,8 +52,6 @@ from services.router.tenants import TENANTS
 from services.router.timers import BATCH
 from tests.integration.router.leftovers import Mention, mentions
 
-pytestmark = pytest.mark.integration
-
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 RETENTION = Retention(contact_s=3600, last_agent_s=7200, desk_s=600)
 OFFER_TIMEOUT = timedelta(seconds=20)
@@ -399,6 +397,7 @@ def test_a_desk_keeps_its_entries_for_the_desk_retention(redis_client: redis.Red
 
     write("o1")
     assert 0 < redis_client.pttl(desk) <= 2000
+    # Time passes on purpose: what the desk retention keeps of the entries written over it.
     time.sleep(1.2)
     write("o2")
     time.sleep(1.2)

@@ -22,8 +22,6 @@ from services.router.records import ContactRecord
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def service(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[ServiceProcess]:

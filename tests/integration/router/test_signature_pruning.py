@@ -26,8 +26,6 @@ from services.router.engine import Router
 from services.router.pruning import SignaturePruner
 from services.router.store import ConflictError, Keys, Tx
 
-pytestmark = pytest.mark.integration
-
 FRENCH = ContactContext(required_skills=(SkillRequirement("french", 1),))
 
 

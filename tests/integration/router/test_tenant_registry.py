@@ -21,8 +21,6 @@ from services.router.store import Keys
 from services.router.tenants import MIGRATED, TENANTS, TenantRegistry
 from tests.integration.router.test_snapshots import published_snapshots
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def old_layout(redis_client: redis.Redis) -> Iterator[None]:

@@ -33,8 +33,6 @@ from tests.integration.helpers import wait_until
 from tests.integration.router.invariants import violations
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 REPLICAS = 3
 AGENTS = 9
 CONTACTS = 90

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
@@ -23,8 +22,6 @@ from services.router.domain.contact import Contact, ContactStatus
 from services.router.domain.model import Channel
 from services.router.engine import Router
 from tests.integration.router.rest_app import admin
-
-pytestmark = pytest.mark.integration
 
 
 def first(plan: list[PlannedContact], channel: str, bot: str = "none") -> PlannedContact:

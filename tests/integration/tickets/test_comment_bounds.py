@@ -41,8 +41,6 @@ from tests.integration.api_checks import problem, refused
 from tests.integration.helpers import wait_until
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 T = "/v1/tickets"
 COMMENTS = 5_000
 BODY = "x" * 65_536

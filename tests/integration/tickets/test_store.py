@@ -28,7 +28,6 @@ from services.tickets.store import (
     encode_comment_cursor,
 )
 
-pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
 
