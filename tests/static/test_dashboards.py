@@ -29,7 +29,7 @@ from helpline.health import HttpMetrics
 from helpline.local_stack import REPO_ROOT
 from helpline.outbox import OutboxMetrics
 from services.sla.timers import TimerMetrics
-from tests.unit.metrics.catalog import catalog_series
+from tests.static.catalog import catalog_series
 
 GRAFANA = REPO_ROOT / "deploy" / "grafana"
 DASHBOARD_DIR = GRAFANA / "dashboards"
