@@ -74,8 +74,10 @@ def audit_trail(bootstrap: str, tenant: str, count: int, timeout: float = 60) ->
             for record in consumer.poll(0.5, 500):
                 if record.key == tenant.encode():
                     envelope = from_record(record.headers, record.value, record.key)
-                    assert envelope.subject == envelope.message.object_id
-                    found.append(envelope.message)
+                    message = envelope.message
+                    assert isinstance(message, A.ConfigurationChanged)
+                    assert envelope.subject == message.object_id
+                    found.append(message)
     assert len(found) == count, f"{len(found)} of {count} audit events of {tenant} arrived"
     return found
 

@@ -19,7 +19,7 @@ from helpline.kafka.port import Producer
 from helpline.local_stack import REPO_ROOT
 from helpline.records import OutgoingRecord, PermanentError, Record
 from helpline.v1 import contact_events_pb2
-from tests.integration.helpers import make_topic, read_all, wait_until
+from tests.integration.helpers import make_topic, read_all, text, wait_until
 
 # Sent after a new member joined, to know when it got all it would (see redelivered); enough keys
 # that the partitioner puts some on every partition.
@@ -248,13 +248,13 @@ def test_consumer_killed_mid_batch_applies_every_effect_once(
         second.terminate()
         assert second.wait(60) == 0, "SIGTERM should stop the consumer cleanly"
 
-    effects = {k.decode(): int(v) for k, v in client.hgetall(f"{ns}:effects").items()}
+    effects = {text(k): int(v) for k, v in client.hgetall(f"{ns}:effects").items()}
     assert effects == {f"e{i}": 1 for i in range(total)}
     deliveries = client.lrange(f"{ns}:deliveries", 0, -1)
     # The batch in hand when the first worker died was never committed, so it came again...
     assert len(deliveries) > total
     # ...and every event was delivered at least once.
-    assert {d.decode() for d in deliveries} == set(effects)
+    assert {text(d) for d in deliveries} == set(effects)
 
 
 def test_a_batch_handler_takes_each_poll_whole_and_its_offsets_are_committed(
@@ -269,7 +269,7 @@ def test_a_batch_handler_takes_each_poll_whole_and_its_offsets_are_committed(
     for i in range(total):
         publish(producer, to_record(received, topic, key=str(i).encode()))
     batches: list[list[bytes]] = []
-    one_by_one: list[bytes] = []
+    one_by_one: list[bytes | None] = []
 
     def handle_batch(records) -> int:  # type: ignore[no-untyped-def]
         batches.append([r.key for r in records])
@@ -414,7 +414,7 @@ def test_offsets_wait_for_the_replica_barrier(kafka_bootstrap: str, unique: str)
         """Publish five records, let a loop behind `barrier` handle them, then ask the group again."""
         for i in range(5):
             publish(producer, to_record(received, topic, key=str(i).encode()))
-        handled: list[bytes] = []
+        handled: list[bytes | None] = []
         loop = ConsumerLoop(
             bootstrap=kafka_bootstrap,
             group_id=f"g-{unique}",
@@ -447,7 +447,7 @@ def test_replays_what_it_handled_when_the_barrier_refuses_a_commit(
     producer = make_producer(kafka_bootstrap, "test")
     for i in range(5):
         publish(producer, OutgoingRecord(topic, str(i).encode(), key=b"k"))
-    handled: list[bytes] = []
+    handled: list[bytes | None] = []
     refused_after: list[int] = []
 
     def barrier() -> None:

@@ -35,11 +35,11 @@ def _create_over_grpc(process: ServiceProcess, key: str) -> grpc.StatusCode:
         try:
             stub.CreateTicket(
                 pb.CreateTicketRequest(subject="Over gRPC", requester_id="bob"),
-                metadata=[("x-api-key", key)],
+                metadata=(("x-api-key", key),),
                 timeout=15,
             )
         except grpc.RpcError as error:
-            return error.code()  # type: ignore[no-any-return]
+            return error.code()
     return grpc.StatusCode.OK
 
 

@@ -42,7 +42,7 @@ class Replica:
         client: redis.Redis,
         clock: FakeClock | None = None,
         name: str | None = None,
-        **settings_: float,
+        **settings_: Any,
     ) -> None:
         self.registry = CollectorRegistry()
         self.clock = clock or FakeClock(START)

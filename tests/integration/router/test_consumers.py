@@ -188,7 +188,7 @@ def _received(
     tenant: str, contact_id: str, channel: int, **fields: Any
 ) -> contact_events_pb2.ContactReceived:
     return contact_events_pb2.ContactReceived(
-        tenant_id=tenant, contact_id=contact_id, channel=channel, **fields
+        tenant_id=tenant, contact_id=contact_id, channel=common_pb2.Channel.ValueType(channel), **fields
     )
 
 
