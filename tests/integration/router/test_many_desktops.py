@@ -72,9 +72,9 @@ class Floor:
 
 
 async def _desktop(
-    stub: router_service_pb2_grpc.RouterServiceStub,
+    stub: router_service_pb2_grpc.RouterServiceAsyncStub,
     agent_id: str,
-    metadata: list[tuple[str, str]],
+    metadata: tuple[tuple[str, str], ...],
     floor: Floor,
 ) -> None:
     call = stub.StreamOffers(pb.StreamOffersRequest(agent_id=agent_id), metadata=metadata)
@@ -103,7 +103,7 @@ async def _desktop(
 
 
 async def _run(desk_router: ServiceProcess, other_router: ServiceProcess, key: str, floor: Floor) -> None:
-    metadata = [("x-api-key", key)]
+    metadata = (("x-api-key", key),)
     desk_channels = [grpc.aio.insecure_channel(f"127.0.0.1:{desk_router.grpc_port}") for _ in range(CHANNELS)]
     other_channel = grpc.aio.insecure_channel(f"127.0.0.1:{other_router.grpc_port}")
     desk_stubs = [router_service_pb2_grpc.RouterServiceStub(c) for c in desk_channels]
@@ -137,7 +137,7 @@ async def _run(desk_router: ServiceProcess, other_router: ServiceProcess, key: s
             task.cancel()
         await asyncio.gather(*desktops, return_exceptions=True)
         for channel in (*desk_channels, other_channel):
-            await channel.close()
+            await channel.close(None)
 
 
 def test_two_hundred_desktops_on_one_router_take_two_thousand_contacts_each_once(
