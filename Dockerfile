@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every Helpline service: `helpline run router|tickets|sla|metrics` picks the service,
 # so the services share one build and one set of pinned dependencies (ARCHITECTURE.md, "one container
-# image serves every service"). docker-compose.yml and tests/unit/test_container_files.py read this.
+# image serves every service"). docker-compose.yml and tests/static/test_container_files.py read this.
 
 # The same base in both stages: the virtual environment's interpreter is a symlink to this image's
 # Python, so the runtime stage must have it at the same path.

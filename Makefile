@@ -32,7 +32,7 @@ deps: .venv/.synced var/kafka-lib/.pom-sha256 node_modules/.installed .tools/bin
 .tools/bin/grpcurl: scripts/install_grpcurl.sh
 	bash scripts/install_grpcurl.sh
 
-# kube-score, to lint the built Kubernetes overlays (tests/unit/test_k8s_manifests.py).
+# kube-score, to lint the built Kubernetes overlays (tests/static/test_k8s_manifests.py).
 .tools/bin/kube-score: scripts/install_kube_score.sh
 	bash scripts/install_kube_score.sh
 
@@ -74,8 +74,8 @@ lint: deps ## ruff, mypy, import rules, proto freshness and buf lint
 	$(RUN) python -m scripts.dashboards check
 	$(RUN) python scripts/k8s_generated.py check
 
-unit: deps ## the tests that need no broker
-	$(RUN) pytest tests/unit
+unit: deps ## the tests that need no broker: unit tests and the static checks of the repository's files
+	$(RUN) pytest tests/unit tests/static
 
 test: lint ## everything CI runs: lint, then every test on the real Kafka and Redis
 	$(RUN) pytest

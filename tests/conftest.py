@@ -18,6 +18,30 @@ from tests.stack_provider import Endpoints, provide
 # shows what it compared only if pytest rewrites those modules too.
 pytest.register_assert_rewrite("tests.e2e", "tests.chaos")
 
+TESTS = Path(__file__).parent
+# A test's directory says what it needs, so its markers are set here, once, rather than by a
+# `pytestmark` in every module (pyproject registers them). `-m integration` is every test on the
+# real Kafka and Redis, the whole-stack and chaos ones included; `-m "not integration"` is what
+# needs neither: the unit tests and the static checks of the repository's files.
+DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
+    "unit": ("unit",),
+    "static": ("static",),
+    "integration": ("integration",),
+    "e2e": ("e2e", "integration"),
+    "chaos": ("chaos", "integration"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            directory = item.path.relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        for marker in DIRECTORY_MARKERS.get(directory, ()):
+            item.add_marker(marker)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _logging() -> None:

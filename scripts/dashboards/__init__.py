@@ -13,6 +13,6 @@ from the recording rules in deploy/prometheus/rules/recording.yml (`tenant:helpl
 ratio_rate1h` and the like); the rest from the series of services/metrics/series.py and the platform
 series of helpline/ (bus, outbox, HTTP, gRPC) and services/sla/timers.py. The gauges every metrics
 replica exports whole (MAX_ONLY_GAUGES) are only ever aggregated with max, never summed;
-tests/unit/test_dashboards.py holds all of this to account, and
+tests/static/test_dashboards.py holds all of this to account, and
 tests/integration/test_dashboards_prometheus.py sends every query to a real Prometheus.
 """

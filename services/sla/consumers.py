@@ -16,8 +16,8 @@ from google.protobuf.message import Message
 from helpline.domain import from_timestamp
 from helpline.events import Envelope, EventError
 from helpline.logging import get_logger
-from helpline.v1 import common_pb2, contact_events_pb2, queue_events_pb2
-from services.sla.convert import TICKET_FACTS, ticket_id_of, word
+from helpline.v1 import contact_events_pb2, queue_events_pb2
+from services.sla.convert import ENUM_RULES, TICKET_FACTS, channel_word, ticket_id_of
 from services.sla.domain.model import SlaError
 from services.sla.domain.queue_watch import QueueTarget
 from services.sla.ticket_slas import TicketSlas
@@ -65,7 +65,7 @@ class SlaEvents:
         try:
             route(envelope.message, tenant_id)
         except SlaError as exc:
-            if exc.rule != "unknown_enum":
+            if exc.rule not in ENUM_RULES:
                 raise
             raise EventError(f"{envelope.type} {envelope.id}: {exc}") from exc
 
@@ -84,7 +84,7 @@ class SlaEvents:
             tenant_id,
             event.contact_id,
             event.queue_id,
-            word(common_pb2.Channel, "CHANNEL_", event.channel),
+            channel_word(event.channel),
             since,
             at,
         )

@@ -1,22 +1,30 @@
 """Between the contracts and the SLA domain: ticket events in as engine facts, engine outputs out as
-SLA events. The domain's enums spell the proto names in lower case (SLA_METRIC_FIRST_REPLY is
-Metric.FIRST_REPLY), so the mapping goes by name."""
+SLA events. Enums map by name (SLA_METRIC_FIRST_REPLY is Metric.FIRST_REPLY) through
+`helpline.domain.enum_map`, the ticket's words (status, author, priority...) through the shared
+vocabulary's tables; a reader refuses UNSPECIFIED and unknown values with an SlaError."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from google.protobuf.message import Message
 
-from helpline.domain import duration, from_timestamp, timestamp
+from helpline.domain import EnumReader, duration, enum_map, from_timestamp, timestamp
 from helpline.v1 import common_pb2, sla_events_pb2, ticket_events_pb2
-from helpline.vocabulary import Department, Priority, Tier
+from helpline.vocabulary import (
+    AUTHOR_TYPE_TO_PROTO,
+    CONTACT_CHANNEL_TO_PROTO,
+    DEPARTMENT_TO_PROTO,
+    PRIORITY_TO_PROTO,
+    TICKET_STATUS_TO_PROTO,
+    TICKET_TYPE_TO_PROTO,
+    TIER_TO_PROTO,
+)
 from services.sla.domain.engine import Commented, Created, Fact, Reopened, StatusChanged, TicketSla, Updated
 from services.sla.domain.model import (
     Action,
-    Author,
+    Basis,
     Metric,
     MoveToGroup,
     MoveToTier,
@@ -38,64 +46,65 @@ from services.sla.domain.outputs import (
 )
 from services.sla.domain.policy import Target
 
-E = TypeVar("E", bound=StrEnum)
-# A generated proto enum (common_pb2.SlaMetric...): its stubs give each one a class of its own, and
-# its values a NewType each, so these helpers take and give them untyped.
-ProtoEnum = Any
+METRIC_TO_PROTO = enum_map(Metric, common_pb2.SlaMetric, "SLA_METRIC_")
+BASIS_TO_PROTO = enum_map(Basis, common_pb2.SlaTimeBasis, "SLA_TIME_BASIS_")
+
+metric_from_proto = EnumReader(METRIC_TO_PROTO, "SlaMetric", SlaError)
+basis_from_proto = EnumReader(BASIS_TO_PROTO, "SlaTimeBasis", SlaError)
+priority_from_proto = EnumReader(PRIORITY_TO_PROTO, "Priority", SlaError)
+department_from_proto = EnumReader(DEPARTMENT_TO_PROTO, "Department", SlaError)
+tier_from_proto = EnumReader(TIER_TO_PROTO, "Tier", SlaError)
+status_from_proto = EnumReader(TICKET_STATUS_TO_PROTO, "TicketStatus", SlaError)
+author_from_proto = EnumReader(AUTHOR_TYPE_TO_PROTO, "AuthorType", SlaError)
+# Policies match a ticket's type and channel as words ("incident", "web_form"); a ticket opened
+# through the API has no channel (CHANNEL_UNSPECIFIED), which no condition names.
+ticket_type_from_proto = EnumReader(TICKET_TYPE_TO_PROTO, "TicketType", SlaError)
+channel_from_proto = EnumReader(CONTACT_CHANNEL_TO_PROTO, "Channel", SlaError)
+
+# The refusals of the readers above: an event carrying one is a poison message, not a bug.
+ENUM_RULES = frozenset({"unspecified_enum", "unknown_enum"})
+
+_TYPE_WORDS: dict[int, str] = {value: str(member) for member, value in TICKET_TYPE_TO_PROTO.items()}
+_CHANNEL_WORDS: dict[int, str] = {value: str(member) for member, value in CONTACT_CHANNEL_TO_PROTO.items()}
+_CHANNEL_VALUES = {str(member): value for member, value in CONTACT_CHANNEL_TO_PROTO.items()}
 
 # The ticket fields policies match on, as TicketUpdated names them.
 MATCHED_FIELDS = frozenset({"priority", "type", "channel", "department", "tags"})
 
 
-def to_proto(wrapper: ProtoEnum, prefix: str, member: StrEnum) -> Any:
-    return wrapper.Value(f"{prefix}{member.value.upper()}")
-
-
-def from_proto(wrapper: ProtoEnum, prefix: str, value: int, kind: type[E]) -> E:
-    """The domain member of a proto value; UNSPECIFIED or an unknown value is refused."""
-    try:
-        name = wrapper.Name(value)
-        if value == 0:
-            raise ValueError(name)
-        return kind(name.removeprefix(prefix).lower())
-    except ValueError as exc:
-        raise SlaError(
-            "unknown_enum", f"{prefix.rstrip('_')} value {value} is not one the SLA service knows"
-        ) from exc
-
-
-def word(wrapper: ProtoEnum, prefix: str, value: int) -> str:
+def type_word(value: int) -> str:
     """ "incident" for TICKET_TYPE_INCIDENT; "" for UNSPECIFIED or a value this build does not know."""
-    if value == 0:
-        return ""
-    try:
-        return str(wrapper.Name(value)).removeprefix(prefix).lower()
-    except ValueError:
-        return ""
+    return _TYPE_WORDS.get(value, "")
 
 
-def metric_proto(metric: Metric) -> Any:
-    return to_proto(common_pb2.SlaMetric, "SLA_METRIC_", metric)
+def channel_word(value: int) -> str:
+    """ "web_form" for CHANNEL_WEB_FORM; "" for UNSPECIFIED or a value this build does not know."""
+    return _CHANNEL_WORDS.get(value, "")
 
 
-def status_proto(status: Status) -> Any:
-    return to_proto(common_pb2.TicketStatus, "TICKET_STATUS_", status)
+def channel_proto(word: str) -> common_pb2.Channel.ValueType:
+    """CHANNEL_WEB_FORM for "web_form"; CHANNEL_UNSPECIFIED for "" (a channel this build does not know)."""
+    return _CHANNEL_VALUES.get(word, common_pb2.CHANNEL_UNSPECIFIED)
+
+
+def metric_proto(metric: Metric) -> common_pb2.SlaMetric.ValueType:
+    return METRIC_TO_PROTO[metric]
+
+
+def status_proto(status: Status) -> common_pb2.TicketStatus.ValueType:
+    return TICKET_STATUS_TO_PROTO[status]
 
 
 # -- ticket events in ------------------------------------------------------------------------------
 
 
 def facts_of(ticket: ticket_events_pb2.TicketSnapshot) -> TicketFacts:
-    priority = from_proto(common_pb2.Priority, "PRIORITY_", ticket.priority, Priority)
-    department = (
-        from_proto(common_pb2.Department, "DEPARTMENT_", ticket.department, Department)
-        if ticket.department
-        else None
-    )
+    priority = priority_from_proto(ticket.priority)
+    department = department_from_proto(ticket.department) if ticket.department else None
     return TicketFacts(
         priority=priority,
-        type=word(common_pb2.TicketType, "TICKET_TYPE_", ticket.type),
-        channel=word(common_pb2.Channel, "CHANNEL_", ticket.channel),
+        type=type_word(ticket.type),
+        channel=channel_word(ticket.channel),
         department=department,
         tags=frozenset(tag.lower() for tag in ticket.tags),
     )
@@ -103,7 +112,7 @@ def facts_of(ticket: ticket_events_pb2.TicketSnapshot) -> TicketFacts:
 
 def _created(event: ticket_events_pb2.TicketCreated, _sla: TicketSla | None) -> Fact:
     ticket = event.ticket
-    status = from_proto(common_pb2.TicketStatus, "TICKET_STATUS_", ticket.status, Status)
+    status = status_from_proto(ticket.status)
     return Created(
         ticket.ticket_id, ticket.version, facts_of(ticket), status, from_timestamp(ticket.created_at)
     )
@@ -118,12 +127,12 @@ def _updated(event: ticket_events_pb2.TicketUpdated, _sla: TicketSla | None) -> 
 
 
 def _status_changed(event: ticket_events_pb2.TicketStatusChanged, _sla: TicketSla | None) -> Fact:
-    status = from_proto(common_pb2.TicketStatus, "TICKET_STATUS_", event.to_status, Status)
+    status = status_from_proto(event.to_status)
     return StatusChanged(event.version, status, from_timestamp(event.changed_at))
 
 
 def _commented(event: ticket_events_pb2.TicketCommented, _sla: TicketSla | None) -> Fact:
-    author = from_proto(common_pb2.AuthorType, "AUTHOR_TYPE_", event.author_type, Author)
+    author = author_from_proto(event.author_type)
     return Commented(event.version, event.public, author, from_timestamp(event.commented_at))
 
 
@@ -135,7 +144,7 @@ def _handed_off(event: ticket_events_pb2.TicketHandedOff, sla: TicketSla | None)
     # A hand-off changes the department without a TicketUpdated: the policy may change with it.
     if sla is None:
         return None
-    department = from_proto(common_pb2.Department, "DEPARTMENT_", event.to_department, Department)
+    department = department_from_proto(event.to_department)
     facts = TicketFacts(sla.facts.priority, sla.facts.type, sla.facts.channel, department, sla.facts.tags)
     return Updated(event.version, facts, ("department",), from_timestamp(event.handed_off_at))
 
@@ -162,13 +171,11 @@ def ticket_id_of(event: Any) -> str:
 
 def action_proto(action: Action) -> common_pb2.EscalationAction:
     if isinstance(action, RaisePriority):
-        return common_pb2.EscalationAction(
-            raise_priority=to_proto(common_pb2.Priority, "PRIORITY_", action.priority)
-        )
+        return common_pb2.EscalationAction(raise_priority=PRIORITY_TO_PROTO[action.priority])
     if isinstance(action, MoveToGroup):
         return common_pb2.EscalationAction(move_to_group=action.group_id)
     if isinstance(action, MoveToTier):
-        return common_pb2.EscalationAction(move_to_tier=common_pb2.Tier.Value(f"TIER_{action.tier.value}"))
+        return common_pb2.EscalationAction(move_to_tier=TIER_TO_PROTO[action.tier])
     notify = common_pb2.EscalationAction.Notify(targets=list(action.targets), template=action.template)
     return common_pb2.EscalationAction(notify=notify)
 
@@ -176,11 +183,11 @@ def action_proto(action: Action) -> common_pb2.EscalationAction:
 def action_from_proto(action: common_pb2.EscalationAction) -> Action:
     kind = action.WhichOneof("kind")
     if kind == "raise_priority":
-        return RaisePriority(from_proto(common_pb2.Priority, "PRIORITY_", action.raise_priority, Priority))
+        return RaisePriority(priority_from_proto(action.raise_priority))
     if kind == "move_to_group":
         return MoveToGroup(action.move_to_group)
     if kind == "move_to_tier":
-        return MoveToTier(Tier(common_pb2.Tier.Name(action.move_to_tier).removeprefix("TIER_")))
+        return MoveToTier(tier_from_proto(action.move_to_tier))
     if kind == "notify":
         return Notify(tuple(action.notify.targets), action.notify.template)
     raise SlaError("unknown_action", f"escalation action {kind or 'unset'} is not one tickets can apply")
@@ -189,7 +196,7 @@ def action_from_proto(action: common_pb2.EscalationAction) -> Action:
 def _target_fields(target: Target) -> dict[str, Any]:
     return {
         "target": duration(target.duration),
-        "time_basis": to_proto(common_pb2.SlaTimeBasis, "SLA_TIME_BASIS_", target.basis),
+        "time_basis": BASIS_TO_PROTO[target.basis],
     }
 
 

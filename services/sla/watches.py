@@ -14,7 +14,8 @@ from helpline.events import new_event, to_record
 from helpline.logging import get_logger
 from helpline.optimistic import retry_on_conflict
 from helpline.records import OutgoingRecord
-from helpline.v1 import common_pb2, sla_events_pb2
+from helpline.v1 import sla_events_pb2
+from services.sla.convert import channel_proto
 from services.sla.domain.queue_watch import (
     Alert,
     QueueTarget,
@@ -64,7 +65,7 @@ def alert_record(tenant_id: str, alert: Alert) -> OutgoingRecord:
     # Both messages share these fields and their numbers.
     message.tenant_id = tenant_id
     message.queued_contact.CopyFrom(subject)
-    message.channel = common_pb2.Channel.Value(f"CHANNEL_{watch.channel.upper()}")
+    message.channel = channel_proto(watch.channel)
     message.service_level_threshold.CopyFrom(_duration(watch.threshold))
     message.wait_duration.CopyFrom(_duration(alert.waited))
     return to_record(new_event(message, source=SOURCE, subject=watch.contact_id), TOPIC)

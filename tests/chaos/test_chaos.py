@@ -13,8 +13,6 @@ import pytest
 from tests.chaos.faults import KINDS, schedule
 from tests.chaos.run import run_chaos
 
-pytestmark = pytest.mark.integration
-
 # Draws a SIGKILL and a SIGTERM of the metrics service (whose counts must carry on through both)
 # and a SIGSTOP of the SLA service.
 SEED = 0

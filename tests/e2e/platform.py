@@ -218,7 +218,7 @@ class SlaEvents:
         kind = KINDS.get(type(event).__name__)
         if kind is None:
             return
-        if event.WhichOneof("subject") == "ticket_id":  # type: ignore[attr-defined]
+        if event.WhichOneof("subject") == "ticket_id":
             metric = common_pb2.SlaMetric.Name(event.metric).removeprefix("SLA_METRIC_").lower()  # type: ignore[attr-defined]
             subject, alerts = ("ticket", event.ticket_id, metric), self.tickets  # type: ignore[attr-defined]
         else:

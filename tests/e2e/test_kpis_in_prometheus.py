@@ -37,8 +37,6 @@ from tests.e2e.prometheus import Prometheus, scraping
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 c, a, q, t, s, f = (
     contact_events_pb2,
     agent_events_pb2,

@@ -12,13 +12,10 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from devstack.local_stack import REPO_ROOT, port_open
 from tests.integration.helpers import wait_until
 from tests.integration.sentinel_group import named_primary
-
-pytestmark = pytest.mark.integration
 
 BASE_PORTS = (9092, 9093, 9094, 6379, 9090, 8081, 8082, 8083, 8084, 50051, 50052, 50053)
 SENTINEL_PORTS = (6380, 6381, 26379, 26380, 26381)

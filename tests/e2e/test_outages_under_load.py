@@ -64,8 +64,6 @@ from tests.e2e.platform import Platform, running_platform
 from tests.integration.helpers import wait_until
 from tests.integration.private_stack import PrivateStack
 
-pytestmark = pytest.mark.integration
-
 OUTAGE_S = 60.0
 # The centre runs this long before the first outage (time for tickets and waits to run their whole
 # course clear of any outage), and between one recovery and the next outage.

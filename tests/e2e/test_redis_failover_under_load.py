@@ -47,8 +47,6 @@ from tests.integration.helpers import wait_until
 from tests.integration.private_stack import PrivateStack
 from tests.integration.sentinel_group import MASTER_NAME, SentinelGroup
 
-pytestmark = pytest.mark.integration
-
 # Real seconds the centre runs before the primary dies: time for tickets and waits to run their
 # whole course clear of the failover.
 BEFORE_S = 25.0

@@ -46,8 +46,6 @@ from tests.e2e.platform import (
 from tests.e2e.prometheus import Prometheus
 from tests.integration.helpers import wait_until
 
-pytestmark = pytest.mark.integration
-
 TIME_TOLERANCE_S = 0.15
 SLA_TOLERANCE_S = 0.3
 OCCUPANCY_TOLERANCE = 0.01

@@ -22,6 +22,11 @@ def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -
     return read(bootstrap, [topic], expected, timeout)
 
 
+def text(value: bytes | str) -> str:
+    """A Redis reply as text: redis-py types each reply as bytes or str, whichever its client decodes to."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -4,8 +4,11 @@ which drive a record to its end and then expect nothing of it left."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import Any
 
 import redis
+
+from tests.integration.helpers import text
 
 
 def traces(client: redis.Redis, needle: str, skip: Collection[str] = ()) -> list[str]:
@@ -21,7 +24,7 @@ def traces(client: redis.Redis, needle: str, skip: Collection[str] = ()) -> list
         if wanted in key:
             found.append(name)
             continue
-        kind = client.type(key).decode()
+        kind = text(client.type(key))
         where = _inside(client, key, kind, wanted)
         if where:
             found.append(f"{name}: {where}")
@@ -29,7 +32,8 @@ def traces(client: redis.Redis, needle: str, skip: Collection[str] = ()) -> list
 
 
 def _inside(client: redis.Redis, key: bytes, kind: str, wanted: bytes) -> str:
-    parts: Iterable[bytes]
+    # redis-py types each reply as bytes or str; this client's are bytes.
+    parts: Iterable[Any]
     if kind == "hash":
         parts = (part for pair in client.hscan_iter(key, count=1000) for part in pair)
     elif kind == "set":

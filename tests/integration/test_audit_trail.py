@@ -23,8 +23,6 @@ from helpline.v1 import audit_events_pb2
 from tests.integration.service_process import ServiceProcess, running, service_env
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 PEPPER = "audit-pepper"
 # How long the topic is read on once every expected event arrived, for any duplicate.
 AFTERWARDS_S = 3.0
@@ -76,8 +74,10 @@ def audit_trail(bootstrap: str, tenant: str, count: int, timeout: float = 60) ->
             for record in consumer.poll(0.5, 500):
                 if record.key == tenant.encode():
                     envelope = from_record(record.headers, record.value, record.key)
-                    assert envelope.subject == envelope.message.object_id
-                    found.append(envelope.message)
+                    message = envelope.message
+                    assert isinstance(message, A.ConfigurationChanged)
+                    assert envelope.subject == message.object_id
+                    found.append(message)
     assert len(found) == count, f"{len(found)} of {count} audit events of {tenant} arrived"
     return found
 

@@ -29,8 +29,6 @@ from helpline.v1 import (
 from tests.integration.service_process import ServiceProcess, running, service_env
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 SERVICES = ("router", "tickets", "sla")
 AGENT = "ann"
 
@@ -86,11 +84,11 @@ def _rest(method: str, url: str, json: object = None) -> Call:
 def _rpc(method: Callable[..., object], request: object) -> Call:
     def call(key: str) -> tuple[bool, str]:
         try:
-            method(request, metadata=[("x-api-key", key)], timeout=15)
+            method(request, metadata=(("x-api-key", key),), timeout=15)
         except grpc.RpcError as error:
-            refused = error.code() is grpc.StatusCode.PERMISSION_DENIED and error.details().startswith(
-                ROLE_REFUSED
-            )
+            refused = error.code() is grpc.StatusCode.PERMISSION_DENIED and (
+                error.details() or ""
+            ).startswith(ROLE_REFUSED)
             return refused, error.code().name
         return False, "OK"
 
@@ -181,9 +179,9 @@ def test_a_refusal_says_which_role_was_refused_and_which_roles_the_operation_tak
         def set_status(agent: str) -> tuple[grpc.StatusCode, str]:
             request = router_service_pb2.SetAgentStatusRequest(agent_id=agent)
             try:
-                routing.SetAgentStatus(request, metadata=[("x-api-key", desk)], timeout=15)
+                routing.SetAgentStatus(request, metadata=(("x-api-key", desk),), timeout=15)
             except grpc.RpcError as error:
-                return error.code(), error.details()
+                return error.code(), error.details() or ""
             return grpc.StatusCode.OK, ""
 
         assert set_status("bob") == (
@@ -238,7 +236,9 @@ def test_revoking_a_key_ends_the_offer_stream_it_opened(services: Services, uniq
     key_id, desk = store.create(tenant, "desk", role=Role.AGENT, agent_id=AGENT)
     with grpc.insecure_channel(f"127.0.0.1:{router.grpc_port}") as channel:
         stream = router_service_pb2_grpc.RouterServiceStub(channel).StreamOffers(
-            router_service_pb2.StreamOffersRequest(agent_id=AGENT), metadata=[("x-api-key", desk)], timeout=60
+            router_service_pb2.StreamOffersRequest(agent_id=AGENT),
+            metadata=(("x-api-key", desk),),
+            timeout=60,
         )
         ended: list[grpc.RpcError] = []
 
@@ -251,6 +251,7 @@ def test_revoking_a_key_ends_the_offer_stream_it_opened(services: Services, uniq
 
         follower = threading.Thread(target=follow, daemon=True)
         follower.start()
+        # A while on purpose: the stream stays open under a valid key before the revocation.
         time.sleep(1)
         assert follower.is_alive()
         revoked_at = time.monotonic()

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from rich.progress import Progress
 
 from bench.durability import SETUPS, markdown, run
-
-pytestmark = pytest.mark.integration
 
 
 def test_every_setup_is_measured_against_the_default_and_cleaned_up(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from bench.latency_baselines import (
     parse_end_to_end,
 )
 
-pytestmark = pytest.mark.integration
 COUNT = 200
 
 

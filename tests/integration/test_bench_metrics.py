@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import redis
 from rich.progress import Progress
 
 from bench.metrics_ingest import CHECKS, CONTACTS, ExporterRun, Report, build_records, markdown, run, verdicts
 from services.metrics.state import PREFIX, SEP
-
-pytestmark = pytest.mark.integration
 
 COUNT = 300
 TYPES = {

@@ -12,8 +12,6 @@ from bench.bus_throughput import BARE
 from bench.report import BENCHES, main
 from helpline.kafka.options import BACKENDS
 
-pytestmark = pytest.mark.integration
-
 JAVA = {"produce": "ProducerPerformance", "consume": "ConsumerPerformance"}
 
 

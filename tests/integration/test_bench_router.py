@@ -25,8 +25,6 @@ from bench.router_latency import (
     warm_up,
 )
 
-pytestmark = pytest.mark.integration
-
 AGENTS = 40
 QUEUES = 10
 CONTACTS = 20

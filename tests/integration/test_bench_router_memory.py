@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import redis
 
 from bench.router_memory import markdown, measure
-
-pytestmark = pytest.mark.integration
 
 
 def test_every_record_kind_is_measured_and_the_tenant_removed(redis_client: redis.Redis) -> None:

@@ -33,8 +33,6 @@ from services.sla.store import OUTBOX_STREAM, SEP, TIMERS, Keys, Subject, TimerK
 from services.sla.watches import BREACH, WARNING
 from tests.integration.outbox_events import outbox_events
 
-pytestmark = pytest.mark.integration
-
 HELD = 5_000
 # 150 contacts, each warning and breaching inside the window: their 300 timers come due over 2 s.
 PACED = Load(300, timedelta(seconds=2), threshold=timedelta(seconds=4))

@@ -15,8 +15,6 @@ from bench.report import BENCHES, main
 from bench.soak_report import PLATEAUING, SERVICES
 from devstack.local_stack import StackConfig
 
-pytestmark = pytest.mark.integration
-
 
 def test_a_quick_soak_reports_memory_per_service_per_day_and_the_plateau(
     kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

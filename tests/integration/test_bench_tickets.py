@@ -13,7 +13,6 @@ from rich.progress import Progress
 from bench.tickets_throughput import CREATE, OPEN, SOLVE, measure, rows
 from services.tickets.store import OUTBOX_STREAM, TENANTS
 
-pytestmark = pytest.mark.integration
 COUNT = 50
 
 

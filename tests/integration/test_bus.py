@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
@@ -18,11 +17,14 @@ from helpline.bus import BusMetrics, ConsumerLoop, RetryPolicy, make_producer, p
 from helpline.durability import ReplicaLagError
 from helpline.events import STRUCTURED_JSON, event_type_label, new_event, to_record, to_structured_json
 from helpline.kafka.port import Producer
-from helpline.records import OutgoingRecord, PermanentError
+from helpline.records import OutgoingRecord, PermanentError, Record
 from helpline.v1 import contact_events_pb2
-from tests.integration.helpers import make_topic, read_all, wait_until
+from tests.integration.helpers import make_topic, read_all, text, wait_until
 
-pytestmark = pytest.mark.integration
+# Sent after a new member joined, to know when it got all it would (see redelivered); enough keys
+# that the partitioner puts some on every partition.
+MARKER = b"marker"
+MARKERS = 32
 
 
 def test_poison_message_goes_to_dlq_and_the_next_is_processed(kafka_bootstrap: str, unique: str) -> None:
@@ -184,23 +186,34 @@ def test_records_are_counted_by_event_type(kafka_bootstrap: str, unique: str) ->
     assert value("helpline_events_handled_total", type="helpline.made_up.v1", outcome="ok") == 0
 
 
-def redelivered(bootstrap: str, group: str, topic: str, producer: Producer) -> list[bytes]:
-    """What a new member of the group gets in its first two seconds: nothing, once all is committed."""
-    again: list[bytes] = []
+def redelivered(
+    bootstrap: str, group: str, topic: str, producer: Producer, partitions: int = 1
+) -> list[bytes]:
+    """What a new member of the group gets before markers sent once it joined: nothing, once all is
+    committed. A record left uncommitted on a partition comes before that partition's markers, so
+    once every marker is in (and they reached every partition), all there was to redeliver was."""
+    again: list[Record] = []
     loop = ConsumerLoop(
         bootstrap=bootstrap,
         group_id=group,
         topics=[topic],
-        handler=lambda r: again.append(r.value),
+        handler=again.append,
         dlq_producer=producer,
     )
     thread = threading.Thread(target=loop.run)
     thread.start()
-    wait_until(loop.assigned.is_set, what="assignment")
-    time.sleep(2)
-    loop.stop()
-    thread.join(30)
-    return again
+    try:
+        wait_until(loop.assigned.is_set, what="assignment")
+        keys = [f"marker-{n}".encode() for n in range(MARKERS)]
+        for key in keys:
+            producer.send(topic, value=MARKER, key=key)
+        producer.flush()
+        wait_until(lambda: sum(record.value == MARKER for record in again) >= len(keys), what="every marker")
+    finally:
+        loop.stop()
+        thread.join(30)
+    assert len({record.partition for record in again if record.value == MARKER}) == partitions
+    return [record.value for record in again if record.value != MARKER and record.value is not None]
 
 
 def run_worker(module: str, *args: str) -> subprocess.Popen[bytes]:
@@ -235,13 +248,13 @@ def test_consumer_killed_mid_batch_applies_every_effect_once(
         second.terminate()
         assert second.wait(60) == 0, "SIGTERM should stop the consumer cleanly"
 
-    effects = {k.decode(): int(v) for k, v in client.hgetall(f"{ns}:effects").items()}
+    effects = {text(k): int(v) for k, v in client.hgetall(f"{ns}:effects").items()}
     assert effects == {f"e{i}": 1 for i in range(total)}
     deliveries = client.lrange(f"{ns}:deliveries", 0, -1)
     # The batch in hand when the first worker died was never committed, so it came again...
     assert len(deliveries) > total
     # ...and every event was delivered at least once.
-    assert {d.decode() for d in deliveries} == set(effects)
+    assert {text(d) for d in deliveries} == set(effects)
 
 
 def test_a_batch_handler_takes_each_poll_whole_and_its_offsets_are_committed(
@@ -256,7 +269,7 @@ def test_a_batch_handler_takes_each_poll_whole_and_its_offsets_are_committed(
     for i in range(total):
         publish(producer, to_record(received, topic, key=str(i).encode()))
     batches: list[list[bytes]] = []
-    one_by_one: list[bytes] = []
+    one_by_one: list[bytes | None] = []
 
     def handle_batch(records) -> int:  # type: ignore[no-untyped-def]
         batches.append([r.key for r in records])
@@ -286,7 +299,7 @@ def test_a_batch_handler_takes_each_poll_whole_and_its_offsets_are_committed(
     assert registry.get_sample_value("helpline_event_handle_seconds_count", {"topic": topic}) == total
 
     # Everything was committed: a new consumer of the group gets nothing.
-    assert redelivered(kafka_bootstrap, f"g-{unique}", topic, producer) == []
+    assert redelivered(kafka_bootstrap, f"g-{unique}", topic, producer, partitions=2) == []
     producer.close()
 
 
@@ -401,7 +414,7 @@ def test_offsets_wait_for_the_replica_barrier(kafka_bootstrap: str, unique: str)
         """Publish five records, let a loop behind `barrier` handle them, then ask the group again."""
         for i in range(5):
             publish(producer, to_record(received, topic, key=str(i).encode()))
-        handled: list[bytes] = []
+        handled: list[bytes | None] = []
         loop = ConsumerLoop(
             bootstrap=kafka_bootstrap,
             group_id=f"g-{unique}",
@@ -434,7 +447,7 @@ def test_replays_what_it_handled_when_the_barrier_refuses_a_commit(
     producer = make_producer(kafka_bootstrap, "test")
     for i in range(5):
         publish(producer, OutgoingRecord(topic, str(i).encode(), key=b"k"))
-    handled: list[bytes] = []
+    handled: list[bytes | None] = []
     refused_after: list[int] = []
 
     def barrier() -> None:

@@ -4,7 +4,7 @@ a query of raw series finds the data an exporter like the services' gives it.
 Prometheus scrapes two exporters ("replicas") of one registry holding the metrics catalog and the
 platform series, primed for one tenant, queue and channel. The template variables are replaced by
 those values, as Grafana would ($__rate_interval by 5m). Queries of recording rules only have to
-evaluate: no rules are loaded here (tests/unit/test_prometheus_rules.py runs them in promtool).
+evaluate: no rules are loaded here (tests/static/test_prometheus_rules.py runs them in promtool).
 """
 
 from __future__ import annotations
@@ -33,9 +33,7 @@ from services.metrics.round_trip import Arg
 from services.metrics.series import QueueFigures, ScrapedSamples, Series
 from services.sla.timers import TimerMetrics
 from tests.stack_provider import Endpoints
-from tests.unit.test_dashboards import LABEL_VALUES, dashboards, queries, variables
-
-pytestmark = pytest.mark.integration
+from tests.static.test_dashboards import LABEL_VALUES, dashboards, queries, variables
 
 TENANT, QUEUE, CHANNEL = "acme", "billing", "voice"
 JOB = "helpline-metrics"

@@ -26,8 +26,6 @@ from helpline.records import OutgoingRecord
 from helpline.v1 import common_pb2, contact_events_pb2
 from tests.integration.helpers import make_topic, read_all, wait_until
 
-pytestmark = pytest.mark.integration
-
 
 def contact(contact_id: str) -> contact_events_pb2.ContactReceived:
     return contact_events_pb2.ContactReceived(

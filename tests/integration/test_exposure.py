@@ -27,8 +27,6 @@ from tests.integration.service_process import ServiceProcess, running, service_e
 from tests.stack_provider import Endpoints
 from tests.tls_certs import Certificates, make_certificates
 
-pytestmark = pytest.mark.integration
-
 OPERATIONS_PATHS = ("/readyz", "/metrics", "/docs", "/redoc", "/openapi.json")
 
 

@@ -19,8 +19,6 @@ from helpline.http_shell import probes
 from helpline.http_shell.apps import build_http_app
 from helpline.http_shell.server import HttpServer
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[FastAPI], httpx.Client]]:

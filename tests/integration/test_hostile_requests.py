@@ -16,15 +16,13 @@ import redis
 from helpline.auth import ApiKeyStore
 from helpline.bus import make_producer, publish
 from helpline.outbox import dead_letter_stream
-from helpline.records import OutgoingRecord
+from helpline.records import OutgoingRecord, Record
+from helpline.v1 import common_pb2, router_service_pb2_grpc, ticket_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as router_pb
-from helpline.v1 import router_service_pb2_grpc, ticket_service_pb2_grpc
 from helpline.v1 import ticket_service_pb2 as tickets_pb
 from services.router.storage.store import OUTBOX_STREAM
 from tests.integration.helpers import read_all, wait_until
 from tests.integration.service_process import ServiceProcess, service_env
-
-pytestmark = pytest.mark.integration
 
 BIG = 1_500_000
 
@@ -49,9 +47,9 @@ def services(
 
 def _rejection(call: object, request: object, key: str) -> tuple[grpc.StatusCode, str]:
     try:
-        call(request, metadata=[("x-api-key", key)], timeout=15)  # type: ignore[operator]
+        call(request, metadata=(("x-api-key", key),), timeout=15)  # type: ignore[operator]
     except grpc.RpcError as error:
-        return error.code(), error.details()
+        return error.code(), error.details() or ""
     return grpc.StatusCode.OK, ""
 
 
@@ -153,14 +151,16 @@ def test_hostile_requests_are_refused_clearly_and_other_tenants_are_served(
         queue = {"name": "Chat", "channels": ["chat"]}
         assert httpx.put(admin, json=queue, headers={"X-API-Key": victim}).status_code in (200, 201)
         placed = routing.SubmitContact(
-            router_pb.SubmitContactRequest(contact_id=f"ok-{unique}", queue_id="q", channel=2),
-            metadata=[("x-api-key", victim)],
+            router_pb.SubmitContactRequest(
+                contact_id=f"ok-{unique}", queue_id="q", channel=common_pb2.CHANNEL_CHAT
+            ),
+            metadata=(("x-api-key", victim),),
             timeout=15,
         )
         assert placed.queue_id == "q"
         created = ticketing.CreateTicket(
             tickets_pb.CreateTicketRequest(subject="Fine", requester_id="ann"),
-            metadata=[("x-api-key", victim)],
+            metadata=(("x-api-key", victim),),
             timeout=15,
         )
         assert created.ticket.ticket_id
@@ -171,8 +171,8 @@ def test_hostile_requests_are_refused_clearly_and_other_tenants_are_served(
         assert "worker failed" not in process.log.read_text()
 
 
-def _dead_letter_of(bootstrap: str, contact_id: str):  # type: ignore[no-untyped-def]
-    found = []
+def _dead_letter_of(bootstrap: str, contact_id: str) -> Record:
+    found: list[Record] = []
 
     def arrived() -> bool:
         found[:] = [

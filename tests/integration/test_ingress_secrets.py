@@ -12,8 +12,6 @@ from helpline.auth import InvalidTenantError
 from helpline.cli import app
 from helpline.ingress_secrets import IngressSecrets, SecretCache, TooManySecretsError
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def store(redis_client: redis.Redis, unique: str) -> IngressSecrets:

@@ -6,14 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 import redis
 
 from helpline.bus import ConsumerLoop, make_producer
 from helpline.idempotency import DUPLICATE, ApplyOnce
-from tests.integration.helpers import make_topic, wait_until
-
-pytestmark = pytest.mark.integration
+from tests.integration.helpers import make_topic, text, wait_until
 
 
 def test_rebalance_mid_stream_loses_nothing(kafka_bootstrap: str, redis_url: str, unique: str) -> None:
@@ -67,7 +64,7 @@ def test_rebalance_mid_stream_loses_nothing(kafka_bootstrap: str, redis_url: str
                 thread.join(30)
     producer.close()
 
-    effects = {k.decode(): int(v) for k, v in client.hgetall(f"{unique}:effects").items()}
+    effects = {text(k): int(v) for k, v in client.hgetall(f"{unique}:effects").items()}
     assert effects == {f"e{i}": 1 for i in range(total)}
     assert members["b"], "the second consumer should have been given partitions"
     # Commit-on-revoke hands partitions over after what was handled; only a batch whose commit the

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from helpline.auth import ApiKeyStore
 from helpline.kafka.reading import reader
@@ -20,8 +19,6 @@ from services.tickets.store import TOPIC as TICKETS_TOPIC
 from tests.integration.helpers import wait_until
 from tests.integration.sentinel_group import MASTER_NAME, SentinelGroup
 from tests.integration.service_process import ServiceProcess, service_env
-
-pytestmark = pytest.mark.integration
 
 # With Sentinels the URL's host is never used: only its database (and credentials, TLS) count.
 SERVICE_DB = "redis://sentinel-named-primary/3"

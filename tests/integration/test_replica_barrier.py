@@ -15,8 +15,6 @@ from helpline.durability import BARRIER_KEY, ReplicaBarrier, ReplicaLagError
 from helpline.failures import is_transient
 from tests.integration.sentinel_group import SentinelGroup
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def group(tmp_path: Path) -> Iterator[SentinelGroup]:

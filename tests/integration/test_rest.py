@@ -14,8 +14,6 @@ from helpline.auth import ApiKeyStore, Principal
 from helpline.limits import EventTooLargeError, LimitError
 from helpline.rest import PROBLEM_JSON, ProblemError, install_problem_handlers, principal_dependency
 
-pytestmark = pytest.mark.integration
-
 
 class Thing(BaseModel):
     name: str = Field(min_length=1, max_length=5)

@@ -21,8 +21,6 @@ from tests.integration.helpers import wait_until
 from tests.integration.private_stack import PrivateStack
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 TICKET = {"subject": "The printer is on fire", "requester_id": "ann"}
 
 
@@ -37,11 +35,11 @@ def _create_over_grpc(process: ServiceProcess, key: str) -> grpc.StatusCode:
         try:
             stub.CreateTicket(
                 pb.CreateTicketRequest(subject="Over gRPC", requester_id="bob"),
-                metadata=[("x-api-key", key)],
+                metadata=(("x-api-key", key),),
                 timeout=15,
             )
         except grpc.RpcError as error:
-            return error.code()  # type: ignore[no-any-return]
+            return error.code()
     return grpc.StatusCode.OK
 
 

@@ -19,8 +19,6 @@ from helpline.v1 import contact_events_pb2
 from tests.integration.helpers import make_topic, wait_until
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 
 def test_outbox_to_consumer_through_the_runtime(kafka_bootstrap: str, redis_url: str, unique: str) -> None:
     round_trip(kafka_bootstrap, redis_url, unique)

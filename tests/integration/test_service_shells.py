@@ -16,8 +16,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from devstack.local_stack import REPO_ROOT, free_port
 from tests.integration.helpers import wait_until
 
-pytestmark = pytest.mark.integration
-
 GRPC_SERVICES = {"router", "tickets", "sla"}
 
 

@@ -16,8 +16,6 @@ from helpline.auth import ApiKeyStore
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 CALENDAR = {
     "name": "Always open",
     "time_zone": "UTC",

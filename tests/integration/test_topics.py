@@ -13,8 +13,6 @@ from helpline.settings import load_settings
 from helpline.topic_admin import ensure_topics
 from helpline.topics import DLQ_MAX_MESSAGE_BYTES, TopicSpec
 
-pytestmark = pytest.mark.integration
-
 SPEC = TopicSpec("test.layout", key="id", partitions=2, domains=("test",))
 
 

@@ -67,3 +67,26 @@ def test_a_failed_round_raises_out_of_run_for_the_runtime_to_handle() -> None:
 
     with pytest.raises(ConnectionError):
         Failing(backlog=0, rounds=1, again_when_busy=True).run()
+
+
+def test_wait_first_puts_the_first_round_one_interval_after_the_start() -> None:
+    class Once(Rounds):
+        def __init__(self) -> None:
+            PollingWorker.__init__(self, "test once", 0.3, again_when_busy=False, wait_first=True)
+            self.backlog = 0
+            self.rounds = 1
+            self.times = []
+
+    worker = Once()
+    started = time.monotonic()
+    worker.run()
+    assert worker.times[0] - started >= 0.3
+
+
+def test_a_pause_inside_a_round_ends_when_stopped() -> None:
+    worker = Rounds(backlog=0, rounds=1, again_when_busy=False)
+    assert not worker.pause(0.01)
+    threading.Timer(0.05, worker.stop).start()
+    started = time.monotonic()
+    assert worker.pause(60)
+    assert time.monotonic() - started < 5

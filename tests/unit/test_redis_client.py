@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 from pydantic import ValidationError
-from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
+from redis.sentinel import SentinelConnectionPool, SentinelManagedConnection, SentinelManagedSSLConnection
 
 from helpline.redis_client import BlockingSentinelConnectionPool, connect
 from helpline.settings import load_settings
@@ -52,6 +52,8 @@ def test_one_sentinel_client_serves_every_pool_of_a_process() -> None:
     settings = load_settings(redis_sentinels="127.0.0.1:26379")
     service = connect("redis://x/1", settings).connection_pool
     keys = connect("redis://x/0", settings).connection_pool
+    assert isinstance(service, SentinelConnectionPool)
+    assert isinstance(keys, SentinelConnectionPool)
     assert service.connection_class is SentinelManagedConnection
     assert service.sentinel_manager is keys.sentinel_manager
 

@@ -14,6 +14,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from helpline.domain import EnumReader, duration, enum_map
 from helpline.v1 import agent_events_pb2, common_pb2, queue_events_pb2
+from helpline.vocabulary import CONTACT_CHANNEL_TO_PROTO
 from helpline.vocabulary import DEPARTMENT_TO_PROTO as DEPARTMENT_TO_PROTO
 from helpline.vocabulary import PRIORITY_TO_PROTO as PRIORITY_TO_PROTO
 from helpline.vocabulary import TIER_TO_PROTO as TIER_TO_PROTO
@@ -33,7 +34,9 @@ from services.router.domain.model import (
     TimeoutAction,
 )
 
-CHANNEL_TO_PROTO = enum_map(Channel, common_pb2.Channel, "CHANNEL_")
+# Contacts only: the router never holds Channel.API (a ticket opened through the API), so
+# CHANNEL_UNSPECIFIED reads as the caller's default or is refused.
+CHANNEL_TO_PROTO = CONTACT_CHANNEL_TO_PROTO
 AGENT_STATUS_TO_PROTO = enum_map(AgentStatus, common_pb2.AgentStatus, "AGENT_STATUS_")
 AGENT_STATE_TO_PROTO = enum_map(AgentState, common_pb2.AgentState, "AGENT_STATE_")
 STRATEGY_TO_PROTO = enum_map(Strategy, common_pb2.RoutingStrategy, "ROUTING_STRATEGY_")

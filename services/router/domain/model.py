@@ -13,26 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from helpline.vocabulary import Channel as Channel
 from helpline.vocabulary import Department as Department
 from helpline.vocabulary import Priority as Priority
 from helpline.vocabulary import Tier as Tier
 from services.router.domain.errors import InvalidConfiguration
 
-
-class Channel(StrEnum):
-    VOICE = "voice"
-    CHAT = "chat"
-    EMAIL = "email"
-    SMS = "sms"
-    SOCIAL = "social"
-    WEB_FORM = "web_form"
-    CALLBACK = "callback"
-    TASK = "task"
-    SELF_SERVICE = "self_service"
-    BOT = "bot"
-
-
-# DOMAIN.md gives capacity to these channels only. The others borrow a slot: a callback is a phone
+# DOMAIN.md gives capacity to these channels only (Channel is helpline.vocabulary's, shared with
+# tickets). The others borrow a slot: a callback is a phone
 # call, so it takes the voice line; a web form is answered like an email. Self-service and bot
 # contacts never reach an agent.
 CAPACITY_CHANNEL: Mapping[Channel, Channel] = {

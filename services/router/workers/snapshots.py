@@ -6,16 +6,13 @@ Every replica runs the worker; a lease per tenant lets one of them publish each 
 
 from __future__ import annotations
 
-import threading
 import uuid
 
-from helpline.logging import get_logger
+from helpline.polling import PollingWorker
 from services.router.composition import Router
 from services.router.domain.queue_status import queue_snapshot
 from services.router.storage.store import Keys, Tx
 from services.router.usecases.queue_status import statuses_of
-
-log = get_logger(__name__)
 
 # A tenant's snapshots go out a few queues at a time with a pause between, at most half the
 # interval in all: built and committed at once, the hundred queues of a tenant held the interpreter
@@ -25,32 +22,24 @@ _CHUNK = 10
 _CHUNK_PAUSE_S = 0.01
 
 
-class QueueSnapshots:
+class QueueSnapshots(PollingWorker):
+    """A round every `interval_s` seconds, busy or not: each is one interval's snapshots."""
+
     def __init__(self, router: Router, interval_s: float) -> None:
         if interval_s <= 0:
             raise ValueError("the snapshot interval must be positive")
+        super().__init__("queue snapshots", interval_s, again_when_busy=False)
         self.router = router
-        self.interval_s = interval_s
         # Shorter than the interval, so the replica that took a lease always finds it gone at its
         # next tick, whatever the few milliseconds between a tick and its SET.
         self._lease_ms = max(1, int(interval_s * 900))
         self._holder = uuid.uuid4().hex
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        log.info("queue snapshots running", interval_s=self.interval_s)
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval_s)
 
     def run_once(self) -> int:
         """Snapshot every tenant whose lease this worker takes; returns the snapshots emitted."""
         emitted = 0
         for tenant in self.router.registry.tenants():
-            if self._stop.is_set():
+            if self.stopping:
                 break
             if self._take_lease(tenant):
                 emitted += self.snapshot(tenant)
@@ -72,7 +61,7 @@ class QueueSnapshots:
         pause = min(_CHUNK_PAUSE_S, self.interval_s / 2 / max(1, len(chunks)))
         emitted = 0
         for number, chunk in enumerate(chunks):
-            if number and self._stop.wait(pause):
+            if number and self.pause(pause):
                 break
             now = self.router.core.now()
             tx = Tx(Keys(tenant))

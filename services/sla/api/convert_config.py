@@ -7,34 +7,34 @@ unspecified or unknown enum value) with the domain's error, as the REST API's va
 
 from __future__ import annotations
 
-from typing import Any
-
-from helpline.domain import duration
-from helpline.v1 import common_pb2
+from helpline.domain import EnumReader, duration, enum_map
 from helpline.v1 import sla_service_pb2 as pb
-from services.sla.convert import action_from_proto, action_proto, from_proto, metric_proto, to_proto
+from helpline.vocabulary import (
+    CONTACT_CHANNEL_TO_PROTO,
+    DEPARTMENT_TO_PROTO,
+    PRIORITY_TO_PROTO,
+    TICKET_TYPE_TO_PROTO,
+    Channel,
+    TicketType,
+)
+from services.sla.convert import (
+    BASIS_TO_PROTO,
+    action_from_proto,
+    action_proto,
+    basis_from_proto,
+    channel_from_proto,
+    department_from_proto,
+    metric_from_proto,
+    metric_proto,
+    priority_from_proto,
+    ticket_type_from_proto,
+)
 from services.sla.domain.calendar import Calendar, Holiday, OpenInterval
-from services.sla.domain.model import Basis, Department, Metric, Priority, SlaError, Trigger
+from services.sla.domain.model import Department, Priority, SlaError, Trigger
 from services.sla.domain.policy import DEFAULT_WARN_PERCENT, Conditions, Escalation, Policy, Target
 
-ProtoEnum = Any
-
-
-def _word_proto(wrapper: ProtoEnum, prefix: str, word: str) -> Any:
-    return wrapper.Value(f"{prefix}{word.upper()}")
-
-
-def _word(wrapper: ProtoEnum, prefix: str, value: int) -> str:
-    """The tickets service's word for a contract value ("incident"); UNSPECIFIED or unknown is refused,
-    since a condition on it would match nothing."""
-    try:
-        if value == 0:
-            raise ValueError(value)
-        return str(wrapper.Name(value)).removeprefix(prefix).lower()
-    except ValueError as exc:
-        raise SlaError(
-            "unknown_enum", f"{prefix.rstrip('_')} value {value} is not one the SLA service knows"
-        ) from exc
+TRIGGER_TO_PROTO = enum_map(Trigger, pb.SlaEscalationTrigger, "SLA_ESCALATION_TRIGGER_")
+trigger_from_proto = EnumReader(TRIGGER_TO_PROTO, "SlaEscalationTrigger", SlaError)
 
 
 # -- policies --------------------------------------------------------------------------------------
@@ -42,30 +42,21 @@ def _word(wrapper: ProtoEnum, prefix: str, value: int) -> str:
 
 def conditions_proto(conditions: Conditions) -> pb.SlaConditions:
     return pb.SlaConditions(
-        priorities=[
-            to_proto(common_pb2.Priority, "PRIORITY_", p) for p in Priority if p in conditions.priorities
-        ],
-        types=[_word_proto(common_pb2.TicketType, "TICKET_TYPE_", t) for t in sorted(conditions.types)],
-        channels=[_word_proto(common_pb2.Channel, "CHANNEL_", c) for c in sorted(conditions.channels)],
-        departments=[
-            to_proto(common_pb2.Department, "DEPARTMENT_", d)
-            for d in Department
-            if d in conditions.departments
-        ],
+        priorities=[PRIORITY_TO_PROTO[p] for p in Priority if p in conditions.priorities],
+        types=[TICKET_TYPE_TO_PROTO[TicketType(t)] for t in sorted(conditions.types)],
+        channels=[CONTACT_CHANNEL_TO_PROTO[Channel(c)] for c in sorted(conditions.channels)],
+        departments=[DEPARTMENT_TO_PROTO[d] for d in Department if d in conditions.departments],
         tags=sorted(conditions.tags),
     )
 
 
 def conditions_from_proto(message: pb.SlaConditions) -> Conditions:
     return Conditions(
-        priorities=frozenset(
-            from_proto(common_pb2.Priority, "PRIORITY_", p, Priority) for p in message.priorities
-        ),
-        types=frozenset(_word(common_pb2.TicketType, "TICKET_TYPE_", t) for t in message.types),
-        channels=frozenset(_word(common_pb2.Channel, "CHANNEL_", c) for c in message.channels),
-        departments=frozenset(
-            from_proto(common_pb2.Department, "DEPARTMENT_", d, Department) for d in message.departments
-        ),
+        priorities=frozenset(priority_from_proto(p) for p in message.priorities),
+        # UNSPECIFIED or unknown is refused, since a condition on it would match nothing.
+        types=frozenset(str(ticket_type_from_proto(t)) for t in message.types),
+        channels=frozenset(str(channel_from_proto(c)) for c in message.channels),
+        departments=frozenset(department_from_proto(d) for d in message.departments),
         tags=frozenset(message.tags),
     )
 
@@ -73,33 +64,33 @@ def conditions_from_proto(message: pb.SlaConditions) -> Conditions:
 def target_proto(target: Target) -> pb.SlaTarget:
     return pb.SlaTarget(
         metric=metric_proto(target.metric),
-        priority=to_proto(common_pb2.Priority, "PRIORITY_", target.priority),
+        priority=PRIORITY_TO_PROTO[target.priority],
         target=duration(target.duration),
-        time_basis=to_proto(common_pb2.SlaTimeBasis, "SLA_TIME_BASIS_", target.basis),
+        time_basis=BASIS_TO_PROTO[target.basis],
     )
 
 
 def target_from_proto(message: pb.SlaTarget) -> Target:
     return Target(
-        from_proto(common_pb2.SlaMetric, "SLA_METRIC_", message.metric, Metric),
-        from_proto(common_pb2.Priority, "PRIORITY_", message.priority, Priority),
+        metric_from_proto(message.metric),
+        priority_from_proto(message.priority),
         message.target.ToTimedelta(),
-        from_proto(common_pb2.SlaTimeBasis, "SLA_TIME_BASIS_", message.time_basis, Basis),
+        basis_from_proto(message.time_basis),
     )
 
 
 def escalation_proto(escalation: Escalation) -> pb.SlaEscalation:
     return pb.SlaEscalation(
         metric=metric_proto(escalation.metric),
-        trigger=to_proto(pb.SlaEscalationTrigger, "SLA_ESCALATION_TRIGGER_", escalation.trigger),
+        trigger=TRIGGER_TO_PROTO[escalation.trigger],
         actions=[action_proto(action) for action in escalation.actions],
     )
 
 
 def escalation_from_proto(message: pb.SlaEscalation) -> Escalation:
     return Escalation(
-        from_proto(common_pb2.SlaMetric, "SLA_METRIC_", message.metric, Metric),
-        from_proto(pb.SlaEscalationTrigger, "SLA_ESCALATION_TRIGGER_", message.trigger, Trigger),
+        metric_from_proto(message.metric),
+        trigger_from_proto(message.trigger),
         tuple(action_from_proto(action) for action in message.actions),
     )
 

@@ -15,19 +15,20 @@ import grpc
 
 from helpline.auth import current_tenant
 from helpline.clock import Clock
-from helpline.domain import DomainError, NotFoundError, duration, timestamp
+from helpline.domain import DomainError, NotFoundError, duration, enum_map, timestamp
 from helpline.grpc import Refusal, answers_refusals
 from helpline.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page
-from helpline.v1 import common_pb2, sla_service_pb2_grpc
 from helpline.v1 import sla_service_pb2 as pb
+from helpline.v1 import sla_service_pb2_grpc
 from services.sla.api.convert_config import calendar_proto, policy_proto
 from services.sla.api.order import policy_order
-from services.sla.convert import metric_proto, to_proto
+from services.sla.convert import BASIS_TO_PROTO, metric_proto
 from services.sla.domain import engine
-from services.sla.domain.engine import MetricStatus
+from services.sla.domain.engine import MetricState, MetricStatus
 from services.sla.ticket_slas import TicketSlas
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SlaService"].full_name
+STATE_TO_PROTO = enum_map(MetricState, pb.SlaMetricState, "SLA_METRIC_STATE_")
 
 
 class _InvalidRequestError(DomainError):
@@ -74,14 +75,14 @@ def _metric_status(reading: MetricStatus) -> pb.SlaMetricStatus:
     message = pb.SlaMetricStatus(
         metric=metric_proto(instance.metric),
         instance_id=instance.instance_id,
-        state=to_proto(pb.SlaMetricState, "SLA_METRIC_STATE_", reading.state),
+        state=STATE_TO_PROTO[reading.state],
         started_at=timestamp(instance.started_at),
     )
     terms = instance.terms
     if terms is not None:
         message.policy_id = terms.policy_id
         message.target.CopyFrom(duration(terms.target.duration))
-        message.time_basis = to_proto(common_pb2.SlaTimeBasis, "SLA_TIME_BASIS_", terms.target.basis)
+        message.time_basis = BASIS_TO_PROTO[terms.target.basis]
     if reading.remaining is not None:
         message.remaining.CopyFrom(duration(reading.remaining))
     moments: dict[str, datetime | None] = {

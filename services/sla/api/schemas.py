@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, WithJsonSchema
 
 from helpline.domain import DomainError
-from helpline.v1 import common_pb2
+from helpline.vocabulary import CONTACT_CHANNEL_TO_PROTO, TICKET_TYPE_TO_PROTO
 from services.sla.domain.calendar import Calendar, Holiday, OpenInterval
 from services.sla.domain.engine import MetricState, MetricStatus, TicketSla
 from services.sla.domain.model import (
@@ -63,13 +63,10 @@ class Weekday(StrEnum):
 WEEKDAYS = tuple(Weekday)
 
 
-def _words(wrapper: Any, prefix: str) -> tuple[str, ...]:
-    """The words of a contract enum, as the tickets service writes them on tickets."""
-    return tuple(str(name).removeprefix(prefix).lower() for name, number in wrapper.items() if number)
-
-
-TICKET_TYPES = _words(common_pb2.TicketType, "TICKET_TYPE_")
-CHANNELS = _words(common_pb2.Channel, "CHANNEL_")
+# The words the tickets service writes on tickets, from the shared vocabulary (channels: those of
+# contacts; a ticket opened through the API has none a policy can name).
+TICKET_TYPES = tuple(str(kind) for kind in TICKET_TYPE_TO_PROTO)
+CHANNELS = tuple(str(channel) for channel in CONTACT_CHANNEL_TO_PROTO)
 
 
 def _one_of(words: tuple[str, ...], what: str) -> Callable[[str], str]:

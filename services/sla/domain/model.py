@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from helpline.domain import DomainError
+from helpline.vocabulary import AuthorType, TicketStatus
 from helpline.vocabulary import Department as Department
 from helpline.vocabulary import Priority as Priority
 from helpline.vocabulary import Tier as Tier
+
+# The ticket statuses the engine reads and the authors of comments: the tickets service's words,
+# defined once in the shared vocabulary.
+Status = TicketStatus
+Author = AuthorType
 
 
 class SlaError(DomainError):
@@ -32,21 +38,6 @@ class Metric(StrEnum):
 class Basis(StrEnum):
     BUSINESS = "business"
     CALENDAR = "calendar"
-
-
-class Status(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    PENDING = "pending"
-    ON_HOLD = "on_hold"
-    SOLVED = "solved"
-    CLOSED = "closed"
-
-
-class Author(StrEnum):
-    AGENT = "agent"
-    CUSTOMER = "customer"
-    SYSTEM = "system"
 
 
 class Trigger(StrEnum):

@@ -10,28 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpline.domain import EnumReader, enum_map, timestamp
+from helpline.domain import EnumReader, timestamp
 from helpline.v1 import common_pb2, ticket_events_pb2, ticket_service_pb2
+from helpline.vocabulary import AUTHOR_TYPE_TO_PROTO as AUTHOR_TYPE_TO_PROTO
+from helpline.vocabulary import CHANNEL_TO_PROTO as CHANNEL_TO_PROTO
 from helpline.vocabulary import DEPARTMENT_TO_PROTO as DEPARTMENT_TO_PROTO
 from helpline.vocabulary import PRIORITY_TO_PROTO as PRIORITY_TO_PROTO
+from helpline.vocabulary import TICKET_STATUS_TO_PROTO, TICKET_TYPE_TO_PROTO
 from helpline.vocabulary import TIER_TO_PROTO as TIER_TO_PROTO
 from services.tickets.domain.errors import InvalidCommand
 from services.tickets.domain.model import (
     Actor,
-    AuthorType,
-    Channel,
     Comment,
-    Status,
     Ticket,
-    TicketType,
 )
 
-STATUS_TO_PROTO = enum_map(Status, common_pb2.TicketStatus, "TICKET_STATUS_")
-TYPE_TO_PROTO = enum_map(TicketType, common_pb2.TicketType, "TICKET_TYPE_")
-AUTHOR_TYPE_TO_PROTO = enum_map(AuthorType, common_pb2.AuthorType, "AUTHOR_TYPE_")
-CHANNEL_TO_PROTO = enum_map(
-    Channel, common_pb2.Channel, "CHANNEL_", {Channel.API: common_pb2.CHANNEL_UNSPECIFIED}
-)
+STATUS_TO_PROTO = TICKET_STATUS_TO_PROTO
+TYPE_TO_PROTO = TICKET_TYPE_TO_PROTO
 
 status_from_proto = EnumReader(STATUS_TO_PROTO, "TicketStatus", InvalidCommand)
 type_from_proto = EnumReader(TYPE_TO_PROTO, "TicketType", InvalidCommand)

@@ -13,48 +13,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from helpline.vocabulary import AuthorType as AuthorType
+from helpline.vocabulary import Channel as Channel
 from helpline.vocabulary import Department as Department
 from helpline.vocabulary import Priority as Priority
+from helpline.vocabulary import TicketStatus
+from helpline.vocabulary import TicketType as TicketType
 from helpline.vocabulary import Tier as Tier
 
-
-class Status(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    PENDING = "pending"
-    ON_HOLD = "on_hold"
-    SOLVED = "solved"
-    CLOSED = "closed"
-
-
-class TicketType(StrEnum):
-    QUESTION = "question"
-    INCIDENT = "incident"
-    PROBLEM = "problem"
-    TASK = "task"
-    COMPLAINT = "complaint"
-    FEEDBACK = "feedback"
-    FIELD_SERVICE = "field_service"
-
-
-class AuthorType(StrEnum):
-    AGENT = "agent"
-    CUSTOMER = "customer"
-    SYSTEM = "system"
-
-
-class Channel(StrEnum):
-    VOICE = "voice"
-    CHAT = "chat"
-    EMAIL = "email"
-    SMS = "sms"
-    SOCIAL = "social"
-    WEB_FORM = "web_form"
-    CALLBACK = "callback"
-    TASK = "task"
-    SELF_SERVICE = "self_service"
-    BOT = "bot"
-    API = "api"
+# A ticket's status, in the vocabulary the SLA service shares.
+Status = TicketStatus
 
 
 @dataclass(frozen=True)

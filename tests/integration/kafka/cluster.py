@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient, PartitionMetadata
+from confluent_kafka.admin import AdminClient, PartitionMetadata  # type: ignore[attr-defined]  # re-exported without __all__
 
 from devstack.local_stack import KafkaNode, LocalStack, StackConfig, free_port
 from tests.integration.private_stack import Signalled

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]  # re-exported without __all__
 
 from helpline.bus import ConsumerLoop, make_producer
 from helpline.kafka.port import Delivered, Delivery
@@ -23,8 +23,6 @@ from helpline.topic_admin import ensure_topics
 from helpline.topics import TopicSpec
 from tests.integration.helpers import wait_until
 from tests.integration.kafka.cluster import KafkaCluster
-
-pytestmark = pytest.mark.integration
 
 SPEC = TopicSpec("test.cluster", key="id", partitions=3, domains=("test",))
 # Three records in four go under one key, so its partition is the busiest.

@@ -21,8 +21,6 @@ from helpline.topics import DLQ_SUFFIX
 from tests.integration.helpers import make_topic, wait_until
 from tests.integration.test_service_runtime import round_trip
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(params=BACKENDS)
 def client(request: pytest.FixtureRequest) -> str:
@@ -291,7 +289,12 @@ def test_a_reader_from_the_end_sees_only_what_comes_after(
     with reader(kafka_bootstrap, [topic], Start.END, client=client) as consumer:
         publish(producer, OutgoingRecord(topic, b"after", b"k"))
         found: list[Record] = []
-        wait_until(lambda: bool(found.extend(consumer.poll(0.5, 10)) or found), what="the record after")
+
+        def polled() -> bool:
+            found.extend(consumer.poll(0.5, 10))
+            return bool(found)
+
+        wait_until(polled, what="the record after")
     assert [r.value for r in found] == [b"after"]
 
 

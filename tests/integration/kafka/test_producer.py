@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from kafka import KafkaProducer
 
 from helpline.bus import make_producer, publish
 from helpline.records import OutgoingRecord
 from tests.integration.helpers import make_topic, read_all
-
-pytestmark = pytest.mark.integration
 
 
 def test_publish_returns_where_the_record_landed_with_its_headers(kafka_bootstrap: str, unique: str) -> None:

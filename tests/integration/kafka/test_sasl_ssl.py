@@ -20,8 +20,6 @@ from helpline.settings import Settings, load_settings
 from tests.integration.test_service_runtime import round_trip
 from tests.tls_certs import Certificates, make_certificates
 
-pytestmark = pytest.mark.integration
-
 
 @dataclass(frozen=True)
 class TlsKafka:

@@ -32,8 +32,6 @@ from tests.integration.metrics.test_exporter import (
     _ticket_events,
 )
 
-pytestmark = pytest.mark.integration
-
 c, q = contact_events_pb2, queue_events_pb2
 
 

@@ -17,8 +17,6 @@ from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2, sla
 from tests.integration.metrics.test_exporter import Replica
 from tests.integration.private_stack import PrivateStack
 
-pytestmark = pytest.mark.integration
-
 c = contact_events_pb2
 
 

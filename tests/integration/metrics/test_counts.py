@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
@@ -14,8 +13,6 @@ from helpline.settings import Settings
 from services.metrics.counts import Counts
 from services.metrics.round_trip import Arg, RoundTrip
 from tests.integration.private_stack import PrivateStack
-
-pytestmark = pytest.mark.integration
 
 KEEP = timedelta(hours=1)
 

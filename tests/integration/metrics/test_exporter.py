@@ -28,8 +28,6 @@ from services.metrics.app import MetricsSettings, exporter
 from services.metrics.domain import erlang
 from services.metrics.domain.kpis import ServiceLevelRule, service_level
 
-pytestmark = pytest.mark.integration
-
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 SHORT_ABANDON = timedelta(seconds=5)
 STAFFING_WINDOW = timedelta(minutes=30)
@@ -44,7 +42,7 @@ class Replica:
         client: redis.Redis,
         clock: FakeClock | None = None,
         name: str | None = None,
-        **settings_: float,
+        **settings_: Any,
     ) -> None:
         self.registry = CollectorRegistry()
         self.clock = clock or FakeClock(START)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import CollectorRegistry
 
 from helpline.clock import FakeClock
@@ -20,8 +21,6 @@ from services.metrics.app import MetricsSettings, exporter
 from services.metrics.exporter import MetricsEvents
 from tests.integration.helpers import wait_until
 from tests.integration.redis_traces import traces
-
-pytestmark = pytest.mark.integration
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 RETENTION_S = 0.5
@@ -51,7 +50,7 @@ class Replica:
         self.events.handle(envelope)
         return envelope
 
-    def at(self, seconds: float = 0) -> object:
+    def at(self, seconds: float = 0) -> Timestamp:
         return timestamp(START + timedelta(seconds=seconds))
 
     def value(self, name: str, **labels: str) -> float | None:

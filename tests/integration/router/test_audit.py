@@ -22,8 +22,6 @@ from tests.integration.outbox_events import outbox
 from tests.integration.router.rest_app import Admin, admin
 from tests.integration.router.router_events import router_events
 
-pytestmark = pytest.mark.integration
-
 A = audit_events_pb2
 
 

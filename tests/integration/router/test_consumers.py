@@ -64,8 +64,6 @@ from services.router.usecases.configuration import AgentConfig
 from tests.integration.helpers import read_all, wait_committed
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 INGRESS, SLA = TOPICS
 
@@ -190,7 +188,7 @@ def _received(
     tenant: str, contact_id: str, channel: int, **fields: Any
 ) -> contact_events_pb2.ContactReceived:
     return contact_events_pb2.ContactReceived(
-        tenant_id=tenant, contact_id=contact_id, channel=channel, **fields
+        tenant_id=tenant, contact_id=contact_id, channel=common_pb2.Channel.ValueType(channel), **fields
     )
 
 
@@ -550,6 +548,7 @@ def test_a_revoked_secret_stops_proving_within_the_cache_time(service: Service, 
     assert service.contact(tenant, f"{tenant}-before").contact.status is ContactStatus.QUEUED
 
     assert service.secrets.revoke(tenant, key.key_id)
+    # The cache time passes on purpose: until then the cached secret still proves (the subject).
     time.sleep(CACHE_SECONDS)
     late = _received(tenant, f"{tenant}-after", common_pb2.CHANNEL_VOICE, queue_id="sales")
     service.send(INGRESS, late, f"{tenant}-after", key=key)

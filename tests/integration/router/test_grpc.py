@@ -35,8 +35,6 @@ from services.router.usecases.configuration import AgentConfig
 from services.router.usecases.queue_status import queue_status
 from tests.integration.api_checks import refused
 
-pytestmark = pytest.mark.integration
-
 # Long enough for a slow machine, short enough that a lost offer fails the test instead of hanging it.
 STREAM_TIMEOUT_S = 20
 

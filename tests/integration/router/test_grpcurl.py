@@ -14,8 +14,6 @@ from helpline.auth import ApiKeyStore
 from services.router.composition import Router
 from tests.integration.router.test_grpc import key_for, serving, setup_center
 
-pytestmark = pytest.mark.integration
-
 GRPCURL = Path(__file__).resolve().parents[3] / ".tools" / "bin" / "grpcurl"
 SERVICE = "helpline.v1.RouterService"
 # With the class of access it admits keys of (helpline.roles), a client can read it too.

@@ -20,8 +20,6 @@ from helpline.v1 import common_pb2, router_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 DESKTOPS = 200
 CONTACTS = 2_000
 AT_ONCE = 64
@@ -74,9 +72,9 @@ class Floor:
 
 
 async def _desktop(
-    stub: router_service_pb2_grpc.RouterServiceStub,
+    stub: router_service_pb2_grpc.RouterServiceAsyncStub,
     agent_id: str,
-    metadata: list[tuple[str, str]],
+    metadata: tuple[tuple[str, str], ...],
     floor: Floor,
 ) -> None:
     call = stub.StreamOffers(pb.StreamOffersRequest(agent_id=agent_id), metadata=metadata)
@@ -105,7 +103,7 @@ async def _desktop(
 
 
 async def _run(desk_router: ServiceProcess, other_router: ServiceProcess, key: str, floor: Floor) -> None:
-    metadata = [("x-api-key", key)]
+    metadata = (("x-api-key", key),)
     desk_channels = [grpc.aio.insecure_channel(f"127.0.0.1:{desk_router.grpc_port}") for _ in range(CHANNELS)]
     other_channel = grpc.aio.insecure_channel(f"127.0.0.1:{other_router.grpc_port}")
     desk_stubs = [router_service_pb2_grpc.RouterServiceStub(c) for c in desk_channels]
@@ -139,7 +137,7 @@ async def _run(desk_router: ServiceProcess, other_router: ServiceProcess, key: s
             task.cancel()
         await asyncio.gather(*desktops, return_exceptions=True)
         for channel in (*desk_channels, other_channel):
-            await channel.close()
+            await channel.close(None)
 
 
 def test_two_hundred_desktops_on_one_router_take_two_thousand_contacts_each_once(

@@ -20,8 +20,6 @@ from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import router_service_pb2_grpc
 from tests.integration.service_process import ServiceProcess, running, service_env
 
-pytestmark = pytest.mark.integration
-
 CAP = 3
 AGENTS = ("a1", "a2", "a3", "a4")
 
@@ -54,7 +52,7 @@ class Stream:
 
     def __init__(self, stub: router_service_pb2_grpc.RouterServiceStub, agent: str, key: str) -> None:
         self.call = stub.StreamOffers(
-            pb.StreamOffersRequest(agent_id=agent), metadata=[("x-api-key", key)], timeout=60
+            pb.StreamOffersRequest(agent_id=agent), metadata=(("x-api-key", key),), timeout=60
         )
         self.ended: grpc.StatusCode | None = None
         self.details = ""
@@ -66,7 +64,7 @@ class Stream:
             for _ in self.call:
                 pass
         except grpc.RpcError as error:
-            self.ended, self.details = error.code(), error.details()
+            self.ended, self.details = error.code(), error.details() or ""
 
     def wait_ended(self, within_s: float = 10) -> grpc.StatusCode | None:
         self._thread.join(timeout=within_s)
@@ -108,7 +106,7 @@ def test_streams_past_the_cap_are_refused_and_a_newer_stream_replaces_an_agents_
         assert f"holds {CAP} offer streams" in refused.details
         # The streams hold threads, but not all of them: every other call is still answered.
         status = stub.GetQueueStatus(
-            pb.GetQueueStatusRequest(queue_id="chat"), metadata=[("x-api-key", supervisor)], timeout=5
+            pb.GetQueueStatusRequest(queue_id="chat"), metadata=(("x-api-key", supervisor),), timeout=5
         )
         assert status.queue_id == "chat"
 
@@ -117,7 +115,7 @@ def test_streams_past_the_cap_are_refused_and_a_newer_stream_replaces_an_agents_
         assert held[0].details.startswith("replaced:")
         assert newer.open()
 
-        held[1].call.cancel()
+        held[1].call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
         assert _ready_within(f"http://127.0.0.1:{router.port}/readyz", 10)
         deadline = time.monotonic() + 10
         while True:
@@ -126,4 +124,4 @@ def test_streams_past_the_cap_are_refused_and_a_newer_stream_replaces_an_agents_
                 break
         assert last.open()
         for stream in (held[2], newer, last):
-            stream.call.cancel()
+            stream.call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs

@@ -32,8 +32,6 @@ from services.router.usecases.configuration import AgentConfig
 from services.router.usecases.intake import NewContact
 from tests.integration.router.router_events import router_events
 
-pytestmark = pytest.mark.integration
-
 
 def _keys_of_queue(client: redis.Redis, tenant: str, queue_id: str) -> list[str]:
     """Every key of the tenant named after the queue (the record and each per-queue index)."""

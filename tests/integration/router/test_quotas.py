@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import redis
 
 from helpline.clock import FakeClock
@@ -15,8 +14,6 @@ from services.router.composition import Router
 from services.router.usecases.configuration import Quotas
 from tests.integration.router.conftest import START
 from tests.integration.router.rest_app import admin
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_new_queue_past_the_quota_is_refused_until_one_is_removed(

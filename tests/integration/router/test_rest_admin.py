@@ -19,8 +19,6 @@ from tests.integration.api_checks import ok, problem
 from tests.integration.router.rest_app import Admin, admin
 from tests.integration.router.router_events import router_events
 
-pytestmark = pytest.mark.integration
-
 # An overflow step as it reads back when the body sets only `after_seconds`.
 NO_STEP = {"drop_skills": [], "min_proficiency": 0, "move_to_queue_id": None, "accept_any_agent": False}
 

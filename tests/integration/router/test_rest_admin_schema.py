@@ -19,8 +19,6 @@ from schemathesis.config import SchemathesisConfig
 from services.router.composition import Router
 from tests.integration.router.rest_app import Admin, admin
 
-pytestmark = pytest.mark.integration
-
 EXAMPLES = 15
 # A schema-valid request may still break a rule the schema cannot state (a skill, queue or profile
 # the tenant does not have, unsorted overflow steps, a stale If-Match, an If-Match that is not an

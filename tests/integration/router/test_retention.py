@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -51,8 +52,6 @@ from services.router.usecases.configuration import AgentConfig
 from services.router.usecases.intake import NewContact
 from services.router.workers.timers import BATCH
 from tests.integration.router.leftovers import Mention, mentions
-
-pytestmark = pytest.mark.integration
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 RETENTION = Retention(contact_s=3600, last_agent_s=7200, desk_s=600)
@@ -190,7 +189,7 @@ def finish_everything(floor: Floor) -> None:
     complete, offers are declined, callers hang up, and the rest waits out the maximum wait."""
     router, tenant = floor.router, floor.tenant
     for agent_id in AGENTS:
-        attempt(lambda a=agent_id: router.agents.set_status(tenant, a, AgentStatus.AWAY, reason="break"))
+        attempt(partial(router.agents.set_status, tenant, agent_id, AgentStatus.AWAY, reason="break"))
     for _ in range(10):
         still = [r.contact for r in floor.records().values() if not r.contact.is_final]
         if not still:
@@ -198,15 +197,15 @@ def finish_everything(floor: Floor) -> None:
         for contact in still:
             cid, agent_id = contact.contact_id, contact.agent_id
             if contact.status is S.RECEIVED:
-                attempt(lambda cid=cid: router.intake.self_served(tenant, cid, "faq"))
+                attempt(partial(router.intake.self_served, tenant, cid, "faq"))
             elif contact.consult_agent_id:
-                attempt(lambda cid=cid, a=agent_id: router.conversations.cancel_warm_transfer(tenant, cid, a))
+                attempt(partial(router.conversations.cancel_warm_transfer, tenant, cid, agent_id))
             elif contact.status in (S.CONNECTED, S.HELD, S.AFTER_CONTACT_WORK):
-                attempt(lambda cid=cid, a=agent_id: router.conversations.complete(tenant, cid, a, "done"))
+                attempt(partial(router.conversations.complete, tenant, cid, agent_id, "done"))
             elif contact.status is S.OFFERED:
-                attempt(lambda a=agent_id, o=contact.offer_id: router.answers.reject(tenant, a, o))
+                attempt(partial(router.answers.reject, tenant, agent_id, contact.offer_id))
             elif contact.channel in (Channel.VOICE, Channel.CHAT):
-                attempt(lambda cid=cid: router.waiting.abandon(tenant, cid))
+                attempt(partial(router.waiting.abandon, tenant, cid))
         floor.tick(int((MAX_WAIT + timedelta(minutes=1)).total_seconds()))
     still = [r.contact for r in floor.records().values() if not r.contact.is_final]
     raise AssertionError(f"contacts still open: {still}")
@@ -291,7 +290,7 @@ def step(data: st.DataObject, floor: Floor) -> None:
     conversation = kind in ("hold", "resume", "end", "complete", "transfer", "warm")
     # Mostly the agent's own contacts, so that conversations go somewhere.
     cid = data.draw(st.sampled_from(held)) if conversation and held else _contact(data, floor)
-    transfer_to = data.draw(st.sampled_from([{"to_queue_id": "tech"}, {"to_agent_id": "a2"}]))
+    transfer_to: dict[str, Any] = data.draw(st.sampled_from([{"to_queue_id": "tech"}, {"to_agent_id": "a2"}]))
     warm = data.draw(st.sampled_from(["start", "complete", "cancel"]))
     actions: dict[str, Callable[[], object]] = {
         "hold": lambda: conversations.hold(tenant, cid, agent_id),
@@ -400,6 +399,7 @@ def test_a_desk_keeps_its_entries_for_the_desk_retention(redis_client: redis.Red
 
     write("o1")
     assert 0 < redis_client.pttl(desk) <= 2000
+    # Time passes on purpose: what the desk retention keeps of the entries written over it.
     time.sleep(1.2)
     write("o2")
     time.sleep(1.2)

@@ -22,8 +22,6 @@ from services.router.usecases.configuration import AgentConfig
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def service(redis_url: str, kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[ServiceProcess]:
@@ -54,7 +52,7 @@ def test_after_a_restart_queued_contacts_keep_their_place_and_offers_time_out(
         )
     router.agents.set_status(tenant, "a0", AgentStatus.AVAILABLE)
     key = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=unique).create(tenant, "gateway")[1]
-    metadata = [("x-api-key", key)]
+    metadata = (("x-api-key", key),)
     with grpc.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel:
         stub = router_service_pb2_grpc.RouterServiceStub(channel)
         for n in range(3):

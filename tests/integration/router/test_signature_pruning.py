@@ -26,8 +26,6 @@ from services.router.usecases.configuration import AgentConfig
 from services.router.usecases.intake import NewContact
 from services.router.workers.pruning import SignaturePruner
 
-pytestmark = pytest.mark.integration
-
 FRENCH = ContactContext(required_skills=(SkillRequirement("french", 1),))
 
 

@@ -21,8 +21,6 @@ from services.router.usecases.intake import NewContact
 from services.router.workers.snapshots import QueueSnapshots
 from tests.integration.router.test_snapshots import published_snapshots
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def old_layout(redis_client: redis.Redis) -> Iterator[None]:

@@ -33,8 +33,6 @@ from tests.integration.helpers import wait_until
 from tests.integration.router.invariants import violations
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 REPLICAS = 3
 AGENTS = 9
 CONTACTS = 90
@@ -96,7 +94,7 @@ def _publish_contacts(bootstrap: str, key: IngressKey, halfway: Callable[[], Non
 
 def _desktop(router: Router, stub: Any, key: str, tenant: str, stop: threading.Event, seed: int) -> None:
     rng = random.Random(seed)
-    metadata = [("x-api-key", key)]
+    metadata = (("x-api-key", key),)
     while not stop.is_set():
         agent_id = f"a{rng.randrange(AGENTS)}"
         record = router.store.agent(tenant, agent_id)
@@ -110,10 +108,10 @@ def _desktop(router: Router, stub: Any, key: str, tenant: str, stop: threading.E
                     )
                     stub.AcceptOffer(request, metadata=metadata, timeout=5)
                 else:
-                    request = router_service_pb2.RejectOfferRequest(
+                    reject = router_service_pb2.RejectOfferRequest(
                         agent_id=agent_id, offer_id=record.offer.offer_id
                     )
-                    stub.RejectOffer(request, metadata=metadata, timeout=5)
+                    stub.RejectOffer(reject, metadata=metadata, timeout=5)
             for contact_id in record.contacts:
                 done = router_service_pb2.CompleteContactRequest(
                     contact_id=contact_id, agent_id=agent_id, disposition_code="done"
@@ -167,7 +165,7 @@ def test_three_routers_keep_both_invariants_on_every_event(
         request = router_service_pb2.SetAgentStatusRequest(
             agent_id=f"a{i}", status=common_pb2.AGENT_STATUS_AVAILABLE
         )
-        stubs[i % REPLICAS].SetAgentStatus(request, metadata=[("x-api-key", key)], timeout=5)
+        stubs[i % REPLICAS].SetAgentStatus(request, metadata=(("x-api-key", key),), timeout=5)
     stop = threading.Event()
     desks = [
         threading.Thread(target=_desktop, args=(router, stubs[n], key, tenant, stop, n), daemon=True)

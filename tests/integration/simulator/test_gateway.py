@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
@@ -23,8 +22,6 @@ from simulator.plan import PlannedContact, plan_contacts
 from simulator.scenario import Scenario
 from simulator.setup import configure_router
 from tests.integration.router.rest_app import admin
-
-pytestmark = pytest.mark.integration
 
 
 def first(plan: list[PlannedContact], channel: str, bot: str = "none") -> PlannedContact:

@@ -15,8 +15,6 @@ from simulator.keys import run_keys
 from simulator.scenario import Scenario
 from simulator.setup import agent_ids
 
-pytestmark = pytest.mark.integration
-
 
 def test_a_run_has_a_key_of_each_callers_role_until_it_ends(redis_client: redis.Redis, unique: str) -> None:
     store = ApiKeyStore(redis_client, pepper=unique)

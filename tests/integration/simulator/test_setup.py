@@ -19,8 +19,6 @@ from simulator.setup import SetupError, agent_ids, configure_router, router_requ
 from tests.integration.private_stack import PrivateStack
 from tests.integration.router.rest_app import admin
 
-pytestmark = pytest.mark.integration
-
 AWAY_S = 3.0
 
 

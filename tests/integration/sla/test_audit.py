@@ -20,8 +20,6 @@ from tests.integration.api_checks import ok, problem
 from tests.integration.outbox_events import outbox_events
 from tests.integration.sla.rest_app import Admin, admin
 
-pytestmark = pytest.mark.integration
-
 A = audit_events_pb2
 CALENDAR = {
     "name": "Office",

@@ -51,8 +51,6 @@ from services.sla.store import SlaStore
 from services.sla.ticket_slas import TicketSlas
 from tests.integration.api_checks import refused
 
-pytestmark = pytest.mark.integration
-
 GRPCURL = Path(__file__).resolve().parents[3] / ".tools" / "bin" / "grpcurl"
 OFFICE = Calendar(
     "office",

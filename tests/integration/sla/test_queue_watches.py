@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-import pytest
 import redis
 from google.protobuf.message import Message
 
@@ -21,8 +20,6 @@ from services.sla.ticket_slas import TicketSlas
 from services.sla.timers import TimerWorker
 from services.sla.watches import QueueWatches
 from tests.integration.outbox_events import outbox_events
-
-pytestmark = pytest.mark.integration
 
 THRESHOLD = timedelta(seconds=20)
 

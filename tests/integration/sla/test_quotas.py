@@ -3,7 +3,6 @@ calendar past the quota is 429 `quota_reached`, a change of one kept is not, a r
 
 from __future__ import annotations
 
-import pytest
 import redis
 from fastapi.testclient import TestClient
 
@@ -14,8 +13,6 @@ from services.sla.store import SlaStore
 from services.sla.ticket_slas import TicketSlas
 from tests.integration.sla.rest_app import admin_app
 from tests.integration.sla.test_rest_admin import OFFICE
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_new_calendar_past_the_quota_is_refused_until_one_is_removed(

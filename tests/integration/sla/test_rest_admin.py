@@ -18,8 +18,6 @@ from services.sla.store import SlaStore
 from tests.integration.api_checks import ok, problem
 from tests.integration.sla.rest_app import Admin, admin
 
-pytestmark = pytest.mark.integration
-
 OFFICE = {
     "name": "London office",
     "time_zone": "Europe/London",

@@ -24,8 +24,6 @@ from services.sla.domain.model import Priority, Status, TicketFacts
 from services.sla.store import SlaStore
 from tests.integration.sla.rest_app import Admin, admin
 
-pytestmark = pytest.mark.integration
-
 EXAMPLES = 15
 # A schema-valid request may still break a rule the schema cannot state (an unknown time zone or
 # country, overlapping intervals, a calendar the tenant does not have or a policy still names, a

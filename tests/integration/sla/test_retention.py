@@ -28,8 +28,6 @@ from services.sla.watches import QueueWatches
 from tests.integration.helpers import wait_until
 from tests.integration.redis_traces import traces
 
-pytestmark = pytest.mark.integration
-
 RETENTION = timedelta(seconds=0.5)
 POLICY = Policy(
     "std",

@@ -28,11 +28,9 @@ from services.sla.config import SlaConfig
 from services.sla.domain.calendar import Calendar, OpenInterval
 from services.sla.domain.model import Basis, Metric
 from services.sla.domain.policy import Conditions, Policy, Target
-from services.sla.store import SlaStore
+from services.sla.store import Keys, SlaStore
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
-
-pytestmark = pytest.mark.integration
 
 REPLICAS = 3
 CONTACTS = 120
@@ -126,7 +124,11 @@ def test_every_alert_fires_once_across_three_replicas_and_a_kill(
     )
     producer.flush()
     # The queue's target is in before the first contact (different topics: no order between them).
-    time.sleep(2)
+    wait_until(
+        lambda: SlaStore(redis_client).config(Keys(tenant).queues, "q") is not None,
+        timeout=30,
+        what="the queue's answer target stored",
+    )
     started = time.monotonic()
     killed = False
     for n in range(max(CONTACTS, TICKETS)):

@@ -33,8 +33,6 @@ from services.sla.timers import TimerWorker
 from services.sla.watches import QueueWatches
 from tests.integration.outbox_events import outbox_events
 
-pytestmark = pytest.mark.integration
-
 CREATED = datetime(2027, 3, 25, 14, 0, tzinfo=UTC)  # Thursday 15:00 CET
 BERLIN = Calendar(
     "berlin",

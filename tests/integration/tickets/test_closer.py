@@ -25,8 +25,6 @@ from services.tickets.usecases import Tickets
 from tests.integration.helpers import wait_until
 from tests.integration.tickets.outbox_events import ticket_events
 
-pytestmark = pytest.mark.integration
-
 T0 = datetime(2031, 1, 6, 9, 0, tzinfo=UTC)
 CLOSE_AFTER = timedelta(days=4)
 AGENT = Actor(AuthorType.AGENT, "agent-1")

@@ -41,8 +41,6 @@ from tests.integration.api_checks import problem, refused
 from tests.integration.helpers import wait_until
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 T = "/v1/tickets"
 COMMENTS = 5_000
 BODY = "x" * 65_536
@@ -108,7 +106,7 @@ def running(stack: Endpoints, **settings: Any) -> Iterator[Running]:
 
 def redis_sent(client: redis.Redis) -> int:
     """The bytes Redis has sent to all its clients so far."""
-    stats: dict[str, Any] = client.info("stats")  # type: ignore[assignment]
+    stats: dict[str, Any] = client.info("stats")
     return int(stats["total_net_output_bytes"])
 
 
@@ -221,8 +219,8 @@ def test_the_comments_are_read_page_by_page_through_grpc(big: Big) -> None:
         ids = [c.comment_id for c in first.comments]
         token = first.next_comments_page_token
         while token:
-            request = pb.ListCommentsRequest(ticket_id=big.ticket_id, page_size=100, page_token=token)
-            page = meter(stub.ListComments, request, metadata=metadata, timeout=30)
+            more = pb.ListCommentsRequest(ticket_id=big.ticket_id, page_size=100, page_token=token)
+            page = meter(stub.ListComments, more, metadata=metadata, timeout=30)
             assert page.ByteSize() < REPLY_MAX
             assert 1 <= len(page.comments) <= 100
             ids += [c.comment_id for c in page.comments]

@@ -41,8 +41,6 @@ from tests.integration.helpers import make_topic, read_all, wait_committed
 from tests.integration.tickets.outbox_events import names, ticket_events
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 T0 = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
 CLOSE_AFTER = timedelta(days=4)
 AGENT = Actor(AuthorType.AGENT, "agent-1")

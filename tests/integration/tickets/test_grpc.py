@@ -31,8 +31,6 @@ from tests.integration.api_checks import refused
 from tests.integration.helpers import wait_until
 from tests.stack_provider import Endpoints
 
-pytestmark = pytest.mark.integration
-
 KEY_NAME = "desk-7"
 
 

@@ -21,8 +21,6 @@ from services.tickets.store import TOPIC
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
-pytestmark = pytest.mark.integration
-
 WORKERS = 4
 KILL_AFTER_ACKS = 120
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-
-pytestmark = pytest.mark.integration
 
 STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"]
 UNSOLVED = {"open", "pending", "on_hold"}

@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from helpline.rest import PROBLEM_JSON
 from services.tickets.domain.model import Status, Ticket
 
-pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 

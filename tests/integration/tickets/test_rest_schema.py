@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.config import SchemathesisConfig
-
-pytestmark = pytest.mark.integration
 
 EXAMPLES = 25
 # A schema-valid request may still break a rule the schema cannot state (a cursor this API did

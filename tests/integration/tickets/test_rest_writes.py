@@ -7,14 +7,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from tests.integration.api_checks import problem
 from tests.integration.tickets.outbox_events import names, ticket_events
-
-pytestmark = pytest.mark.integration
 
 Api = tuple[TestClient, dict[str, dict[str, str]], Any]
 

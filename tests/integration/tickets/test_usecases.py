@@ -16,7 +16,6 @@ from services.tickets.domain.model import Comment, Priority, Ticket
 from services.tickets.store import OUTBOX_STREAM, TicketStore
 from services.tickets.usecases import PreconditionFailedError, Tickets
 
-pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 

@@ -4,6 +4,7 @@ forgotten inside the FCR window."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -64,5 +65,6 @@ def test_a_shorter_fcr_window_lets_the_solve_be_forgotten_sooner(monkeypatch: py
     ],
 )
 def test_a_retention_is_positive(name: str) -> None:
+    values: dict[str, Any] = {name: 0}
     with pytest.raises(ValidationError, match=name):
-        MetricsSettings(**{name: 0})
+        MetricsSettings(**values)

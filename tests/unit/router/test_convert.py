@@ -43,14 +43,29 @@ ROUND_TRIPS: list[tuple[type[StrEnum], Mapping[Any, int], Callable[..., Any]]] =
 ]
 
 
+# Channel.API (a ticket opened through the tickets API) is no contact's channel: the router never
+# holds it, so its table leaves it out.
+NOT_ROUTER_WORDS = {Channel.API}
+
+
 @pytest.mark.parametrize(("enum", "to_proto", "from_proto"), ROUND_TRIPS)
 def test_every_member_maps_to_a_distinct_value_and_back(
     enum: type[StrEnum], to_proto: Mapping[Any, int], from_proto: Callable[..., Any]
 ) -> None:
-    assert set(to_proto) == set(enum)
-    assert len(set(to_proto.values())) == len(enum)
-    for member in enum:
+    members = [member for member in enum if member not in NOT_ROUTER_WORDS]
+    assert set(to_proto) == set(members)
+    assert len(set(to_proto.values())) == len(members)
+    for member in members:
         assert from_proto(to_proto[member]) is member
+
+
+def test_an_unspecified_channel_is_no_channel_not_api() -> None:
+    assert (
+        convert.channel_from_proto(common_pb2.CHANNEL_UNSPECIFIED, Channel.SELF_SERVICE)
+        is Channel.SELF_SERVICE
+    )
+    with pytest.raises(InvalidConfiguration):
+        convert.channel_from_proto(common_pb2.CHANNEL_UNSPECIFIED)
 
 
 def test_unset_and_unknown_values_are_refused_unless_defaulted() -> None:

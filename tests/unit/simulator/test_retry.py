@@ -20,12 +20,12 @@ Answer = tuple[grpc.StatusCode, str] | None
 @asynccontextmanager
 async def server(
     answers: Sequence[Answer],
-) -> AsyncIterator[tuple[Callable[[], grpc.aio.UnaryUnaryCall], list[int]]]:
+) -> AsyncIterator[tuple[Callable[[], grpc.aio.UnaryUnaryCall[bytes, bytes]], list[int]]]:
     """A method answering each call with the next of `answers` (None: OK), then OK; and how many
     calls it took."""
     calls = [0]
 
-    async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def call(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         calls[0] += 1
         answer = answers[calls[0] - 1] if calls[0] <= len(answers) else None
         if answer is not None:
@@ -41,7 +41,7 @@ async def server(
     await srv.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            method = channel.unary_unary("/test.Flaky/Call")
+            method = channel.unary_unary("/test.Flaky/Call", None, None)
             yield (lambda: method(b"", timeout=5)), calls
     finally:
         await srv.stop(None)

@@ -7,7 +7,7 @@ import re
 from prometheus_client import CollectorRegistry
 
 from devstack.local_stack import REPO_ROOT
-from tests.unit.metrics.catalog import catalog_series
+from tests.static.catalog import catalog_series
 
 
 def _catalog() -> set[tuple[str, str, str]]:

@@ -28,7 +28,7 @@ from helpline.outbox import OutboxMetrics
 from scripts.dashboards import output
 from scripts.dashboards.panels import DATASOURCE_UID, MAX_ONLY_GAUGES
 from services.sla.timers import TimerMetrics
-from tests.unit.metrics.catalog import catalog_series
+from tests.static.catalog import catalog_series
 
 GRAFANA = REPO_ROOT / "deploy" / "grafana"
 DASHBOARD_DIR = GRAFANA / "dashboards"
