@@ -200,9 +200,12 @@ class ContactLifecycle(RuleBasedStateMachine):
             assert contact.agent_id
             assert self.holders == {contact.agent_id}
             assert contact.consult_agent_id != contact.agent_id
+        elif contact.status is S.COMPLETED:
+            # The agent who handled it stays on the record: ContactCompleted names them.
+            assert contact.agent_id
         elif contact.status is not S.OFFERED:
             assert contact.agent_id == ""
-            assert not self.holders or contact.status is S.COMPLETED
+            assert not self.holders
 
     @invariant()
     def times_add_up(self) -> None:
