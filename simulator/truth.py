@@ -147,6 +147,11 @@ WAITING_FOR_WORK = "available"
 
 @dataclass
 class Ledger:
+    """The account of one simulated run: every contact and ticket as its people lived it and each
+    agent's time by activity, written by the simulation as things happen (an observation that
+    contradicts an earlier one raises LedgerError) and read afterwards as the KPIs DOMAIN.md defines,
+    for the end-to-end and outage tests to hold the platform's figures to."""
+
     contacts: dict[str, ContactTruth] = field(default_factory=dict)
     tickets: dict[str, TicketTruth] = field(default_factory=dict)
     # Each agent's current activity and since when, and the seconds of each activity ended so far.

@@ -17,7 +17,7 @@ from helpline.domain import from_timestamp
 from helpline.events import Envelope, EventError
 from helpline.logging import get_logger
 from helpline.v1 import contact_events_pb2, queue_events_pb2
-from services.sla.convert import ENUM_RULES, TICKET_FACTS, channel_word, ticket_id_of
+from services.sla.domain.convert import ENUM_RULES, TICKET_FACTS, channel_word, ticket_id_of
 from services.sla.domain.model import SlaError
 from services.sla.domain.queue_watch import QueueTarget
 from services.sla.ticket_slas import TicketSlas

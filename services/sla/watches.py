@@ -15,7 +15,7 @@ from helpline.logging import get_logger
 from helpline.optimistic import retry_on_conflict
 from helpline.records import OutgoingRecord
 from helpline.v1 import sla_events_pb2
-from services.sla.convert import channel_proto
+from services.sla.domain.convert import channel_proto
 from services.sla.domain.queue_watch import (
     Alert,
     QueueTarget,

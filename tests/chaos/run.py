@@ -102,7 +102,11 @@ def run_chaos(steps: list[Step], folder: Path, *, seed: int, tenant: str, pepper
     result = ChaosResult(seed)
     planned_s = WARM_UP_S + sum(max(f.hold_s for f in s.faults) + STEP_ESTIMATE_S + GAP_S for s in steps)
     scenario = troubled_centre(tenant, hours=planned_s * SPEED / 3600)
-    capacity = {agent: dict(group.capacity) for group in scenario.agents for agent in agent_ids(group)}
+    capacity: dict[str, dict[str, int]] = {
+        agent: {channel: slots for channel, slots in group.capacity.items()}
+        for group in scenario.agents
+        for agent in agent_ids(group)
+    }
     with (
         chaos_stack(folder / "stack") as stack,
         running_platform(

@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -170,7 +171,7 @@ def test_up_with_redis_sentinel_follows_a_failover_and_down_stops_it_all(tmp_pat
         os.killpg(int((run / "redis.pid").read_text()), signal.SIGKILL)
         wait_until(lambda: named_primary(sentinels[0]) not in (None, 6379 + offset), what="a failover")
         for name, port in services.items():
-            wait_until(lambda port=port: _ready(port), timeout=30, what=f"{name} ready on the new primary")
+            wait_until(partial(_ready, port), timeout=30, what=f"{name} ready on the new primary")
         assert {name: (run / f"{name}.pid").read_text() for name in services} == pids
     finally:
         stopped = helpline(env, "down", timeout=120)

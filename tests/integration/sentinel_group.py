@@ -10,6 +10,7 @@ every replica at the primary's own address within seconds of starting, `+fix-sla
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -44,7 +45,7 @@ class SentinelGroup(Signalled):
         for name, port in replicas:
             self.stack.start(self.stack.redis(name, port, replica_of=primary))
         for _name, port in replicas:
-            wait_until(lambda port=port: self._linked(port), what="the replicas to sync with the primary")
+            wait_until(partial(self._linked, port), what="the replicas to sync with the primary")
         if not sentinels:
             return
         for n, port in enumerate(self.sentinel_ports):

@@ -150,13 +150,13 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, stack: Endpoints) -> It
         f"scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [{targets}]\n"
     )
     cfg = StackConfig(var_dir=var_dir, prometheus_port=free_port(), prometheus_config=config)
-    stack = LocalStack(cfg)
-    stack.start(stack.prometheus())
+    local = LocalStack(cfg)
+    local.start(local.prometheus())
     try:
         _wait_for_scrapes(cfg.prometheus_url)
         yield cfg.prometheus_url
     finally:
-        stack.stop("prometheus")
+        local.stop("prometheus")
         for server in servers:
             server.shutdown()
             server.server_close()

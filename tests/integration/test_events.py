@@ -8,10 +8,8 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Sequence
-from types import SimpleNamespace
 
 import pytest
-import structlog
 
 from helpline.bus import ConsumerLoop, make_producer, publish
 from helpline.events import (
@@ -143,19 +141,6 @@ def test_undecodable_event_goes_to_dlq_and_the_next_is_handled(kafka_bootstrap: 
     assert b"EventError" in headers["dlq_error"]
     assert b"malformed CloudEvent" in headers["dlq_error"]
     assert headers["dlq_attempts"] == b"1"
-
-
-def test_each_event_is_bound_to_the_log_context_while_handled_and_the_context_restored_after() -> None:
-    event = new_event(contact("c-4"), source="/test", subject="c-4")
-    record = to_record(event, "helpline.contacts")
-    bound: list[dict[str, object]] = []
-    handler = event_handler(lambda _envelope: bound.append(structlog.contextvars.get_contextvars()))
-    with structlog.contextvars.bound_contextvars(tenant="outer"):
-        before = structlog.contextvars.get_contextvars()
-        handler(SimpleNamespace(topic="t", headers=record.headers, value=record.value, key=record.key))
-        after = structlog.contextvars.get_contextvars()
-    assert bound == [{**before, "tenant": "acme", "event_id": event.id, "event_type": event.type}]
-    assert after == before
 
 
 def test_a_batch_of_events_with_an_undecodable_one_dead_letters_it_alone(

@@ -17,7 +17,7 @@ from helpline.vocabulary import (
     Channel,
     TicketType,
 )
-from services.sla.convert import (
+from services.sla.domain.convert import (
     BASIS_TO_PROTO,
     action_from_proto,
     action_proto,

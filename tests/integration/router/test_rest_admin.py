@@ -136,7 +136,10 @@ def test_a_queue_change_is_pinned_by_if_match(api: Admin) -> None:
 
     def pinned(queue_id: str, name: str, if_match: str) -> Response:
         body = {"name": name, "channels": ["chat", "sms"]}
-        return api.client.put(f"/v1/queues/{queue_id}", json=body, headers=api.mine | {"If-Match": if_match})
+        put: Response = api.client.put(
+            f"/v1/queues/{queue_id}", json=body, headers=api.mine | {"If-Match": if_match}
+        )
+        return put
 
     changed = pinned("chat", "Chat EN", '"1"')
     assert (ok(changed)["version"], ok(changed)["channels"]) == (2, ["chat", "sms"])
@@ -408,7 +411,8 @@ def test_a_tenant_never_sees_another_tenants_configuration(api: Admin) -> None:
         assert ok(api.client.get(path, headers=api.theirs)) == {"items": [], "next_cursor": None}
 
     def theirs(path: str, body: dict[str, Any]) -> Response:
-        return api.client.put(path, json=body, headers=api.theirs)
+        put: Response = api.client.put(path, json=body, headers=api.theirs)
+        return put
 
     queue = {"name": "Theirs", "channels": ["sms"]}
     problem(

@@ -140,7 +140,8 @@ def test_random_command_sequences_follow_the_lifecycle(
 ) -> None:
     client, headers, _ = api
     run_state_machine_as_test(
-        lambda: TicketLifecycle(client, headers[f"a{unique}"]),
+        # A factory, as hypothesis documents and accepts; its annotation names only the class.
+        lambda: TicketLifecycle(client, headers[f"a{unique}"]),  # type: ignore[arg-type]
         settings=settings(
             max_examples=30,
             stateful_step_count=25,

@@ -10,8 +10,8 @@ import pytest
 
 from helpline.v1 import common_pb2
 from helpline.vocabulary import AUTHOR_TYPE_TO_PROTO, TICKET_STATUS_TO_PROTO
-from services.sla import convert
 from services.sla.api import convert_config
+from services.sla.domain import convert
 from services.sla.domain.model import Author, Basis, Metric, SlaError, Status, Trigger
 
 ROUND_TRIPS: list[tuple[type[StrEnum], Mapping[Any, int], Callable[..., Any]]] = [
