@@ -13,8 +13,8 @@ from helpline.events import new_event, to_record
 from helpline.logging import get_logger
 from helpline.optimistic import retry_on_conflict
 from services.sla.config import SlaConfig
-from services.sla.domain.convert import output_event
 from services.sla.domain import engine
+from services.sla.domain.convert import output_event
 from services.sla.domain.engine import Fact, TicketSla, Transition
 from services.sla.domain.model import Trigger
 from services.sla.domain.outputs import Breached, Warned

@@ -17,6 +17,7 @@ from helpline.vocabulary import (
     Channel,
     TicketType,
 )
+from services.sla.domain.calendar import Calendar, Holiday, OpenInterval
 from services.sla.domain.convert import (
     BASIS_TO_PROTO,
     action_from_proto,
@@ -29,7 +30,6 @@ from services.sla.domain.convert import (
     priority_from_proto,
     ticket_type_from_proto,
 )
-from services.sla.domain.calendar import Calendar, Holiday, OpenInterval
 from services.sla.domain.model import Department, Priority, SlaError, Trigger
 from services.sla.domain.policy import DEFAULT_WARN_PERCENT, Conditions, Escalation, Policy, Target
 

@@ -22,8 +22,8 @@ from helpline.v1 import sla_service_pb2 as pb
 from helpline.v1 import sla_service_pb2_grpc
 from services.sla.api.convert_config import calendar_proto, policy_proto
 from services.sla.api.order import policy_order
-from services.sla.domain.convert import BASIS_TO_PROTO, metric_proto
 from services.sla.domain import engine
+from services.sla.domain.convert import BASIS_TO_PROTO, metric_proto
 from services.sla.domain.engine import MetricState, MetricStatus
 from services.sla.ticket_slas import TicketSlas
 
