@@ -614,6 +614,23 @@ def test_dockerfile_is_multi_stage_with_pinned_bases() -> None:
     assert runtime[0] == ("FROM", "${PYTHON_IMAGE} AS runtime"), "runs on the base the venv was built on"
 
 
+def test_dockerfile_build_arguments_default_to_the_public_images() -> None:
+    """The build arguments that let `make image` build without a registry (a local Debian base, uv from
+    PyPI) default to what a machine with a registry uses, and name the same uv either way."""
+    args = _global_args()
+    assert args["UV_SOURCE"] == "image", "uv copied from UV_IMAGE unless the build asks for PyPI"
+    assert args["UV_IMAGE"].rpartition(":")[2] == args["UV_VERSION"], "one uv, from the image or PyPI"
+    python = re.search(r"python:(\d+\.\d+)\.\d+-slim", args["PYTHON_IMAGE"])
+    assert python
+    assert args["PYTHON_BIN"] == f"/usr/local/bin/python{python[1]}", "the python image's interpreter"
+    stages = {stage[0][1].split(" AS ")[-1]: stage for stage in _stages()[1:]}
+    assert stages["uv"][0] == ("FROM", "uv-${UV_SOURCE} AS uv")
+    pip = [arg for keyword, arg in stages["uv-pypi"] if keyword == "RUN" and "pip install" in arg]
+    assert pip and '"uv==${UV_VERSION}"' in pip[0], "PyPI's uv pinned to the image's version"
+    env = " ".join(arg for keyword, arg in stages["build"] if keyword == "ENV")
+    assert "UV_PYTHON=${PYTHON_BIN}" in env
+
+
 def test_dockerfile_installs_from_the_lockfile_without_dev_dependencies() -> None:
     runs = [arg for keyword, arg in _instructions() if keyword == "RUN" and "uv sync" in arg]
     assert runs, "the environment is built by uv sync"
