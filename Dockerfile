@@ -60,9 +60,12 @@ COPY pyproject.toml uv.lock README.md ./
 COPY helpline ./helpline
 COPY services ./services
 # --no-editable installs the project as a wheel into the venv, so the runtime stage needs the venv
-# only, not this source tree; the services' entry points (`helpline run`) come with it.
+# only, not this source tree; the services' entry points (`helpline run`) come with it. uv leaves
+# its lock file world-writable (mode 0666, for locking across users): the one file of the venv the
+# service's user could write, and nothing needs it once the venv is built.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --no-dev --no-editable \
+    && rm -f /app/.venv/.lock
 
 
 FROM ${PYTHON_IMAGE} AS runtime
