@@ -6,7 +6,7 @@
 # The build arguments below default to the public images, which is all a machine with a registry
 # needs: `docker build -t helpline:0.1.0 .`. They exist for machines without one (`make image`,
 # scripts/build_image.sh, docs/operations.md): a Debian base made with debootstrap and imported
-# locally, whose interpreter is Debian's, and uv installed from PyPI instead of copied from its image.
+# locally, whose interpreter is Debian's, and uv installed from PyPI into a local image.
 
 # The same base in both stages: the virtual environment's interpreter is a symlink to this image's
 # Python, so the runtime stage must have it at the same path. PYTHON_BIN is that path: the python
@@ -14,14 +14,16 @@
 ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
 ARG PYTHON_BIN=/usr/local/bin/python3.11
 # The uv the development machines run and write uv.lock with, so the lock reads the same here.
-# UV_SOURCE=image copies it from UV_IMAGE; UV_SOURCE=pypi installs uv==UV_VERSION with the base's pip
-# (for a build that reaches PyPI but no container registry). Keep the two versions equal.
+# Copied from UV_IMAGE. A build that reaches PyPI but no container registry first builds that image
+# itself from the uv-pypi stage below, which installs uv==UV_VERSION with the base's pip
+# (`--target uv-pypi -t localhost/uv:0.13.9`), then passes UV_IMAGE=localhost/uv:0.13.9. Keep the
+# two versions equal. A build argument choosing the stage (`FROM uv-${UV_SOURCE}`) would be simpler,
+# but podman 4.3's buildah ignores ARG defaults when it picks the stages to build, so a plain
+# `podman build .` would fail to find the stage it skipped.
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 ARG UV_VERSION=0.13.9
-ARG UV_SOURCE=image
 
-FROM ${UV_IMAGE} AS uv-image
-
+# Built only when asked for with --target (no later stage uses it): uv at /uv, as in UV_IMAGE.
 FROM ${PYTHON_IMAGE} AS uv-pypi
 ARG UV_VERSION
 # The CA bundle of a TLS-intercepting proxy, mounted into the build with the host's certificates
@@ -31,8 +33,7 @@ ARG PIP_CERT
 RUN python3 -m pip install --no-cache-dir --disable-pip-version-check --target /opt/uv "uv==${UV_VERSION}" \
     && cp /opt/uv/bin/uv /uv
 
-# hadolint ignore=DL3006
-FROM uv-${UV_SOURCE} AS uv
+FROM ${UV_IMAGE} AS uv
 
 FROM ${PYTHON_IMAGE} AS build
 ARG PYTHON_BIN

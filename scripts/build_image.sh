@@ -6,7 +6,8 @@
 # 2. a Debian base filesystem (debootstrap minbase with python3 and pip), made once and cached in
 #    var/image/base-<suite>.tar, remade when the tar or its stamp is missing or the stamp differs;
 # 3. that tar imported as localhost/helpline-base:<suite> (again when the tar is newer than the import);
-# 4. `podman build` of the Dockerfile on that base, uv from PyPI, tagged localhost/helpline:dev.
+# 4. uv from PyPI as a local image (the Dockerfile's uv-pypi stage, localhost/uv:<version>), then
+#    `podman build` of the Dockerfile on that base with that uv, tagged localhost/helpline:dev.
 #
 # Every podman call runs with runc and cgroupfs: crun fails on this kernel's hybrid cgroups, and the
 # sandbox cannot raise rlimits, so the build's containers get fixed ones.
@@ -118,7 +119,24 @@ if [[ -f "${CA_BUNDLE}" ]]; then
   tls=(-v /etc/ssl/certs:/etc/ssl/certs:ro --build-arg "SSL_CERT_FILE=${CA_BUNDLE}" --build-arg "PIP_CERT=${CA_BUNDLE}")
 fi
 
-step "building ${IMAGE} on ${BASE_IMAGE} (uv from PyPI)"
+# uv from PyPI, as a local stand-in for UV_IMAGE: the Dockerfile's uv-pypi stage, on the same base.
+# Built every time; podman's layer cache makes that instant unless the base or the version changed.
+uv_version="$(sed -n 's/^ARG UV_VERSION=//p' Dockerfile)"
+uv_image="localhost/uv:${uv_version}"
+step "building ${uv_image} (uv ${uv_version} from PyPI, the Dockerfile's uv-pypi stage)"
+"${PODMAN[@]}" build \
+  "${ULIMITS[@]}" \
+  --network host \
+  --pull=never \
+  --quiet \
+  "${tls[@]}" \
+  --build-arg "PYTHON_IMAGE=${BASE_IMAGE}" \
+  --target uv-pypi \
+  --tag "${uv_image}" \
+  --file Dockerfile \
+  . >/dev/null
+
+step "building ${IMAGE} on ${BASE_IMAGE}"
 started=${SECONDS}
 "${PODMAN[@]}" build \
   "${ULIMITS[@]}" \
@@ -127,7 +145,7 @@ started=${SECONDS}
   "${tls[@]}" \
   --build-arg "PYTHON_IMAGE=${BASE_IMAGE}" \
   --build-arg "PYTHON_BIN=${PYTHON_BIN}" \
-  --build-arg UV_SOURCE=pypi \
+  --build-arg "UV_IMAGE=${uv_image}" \
   --build-arg "HELPLINE_VERSION=${version}" \
   --build-arg "REVISION=${revision}" \
   --build-arg "CREATED=${created}" \

@@ -618,15 +618,18 @@ def test_dockerfile_build_arguments_default_to_the_public_images() -> None:
     """The build arguments that let `make image` build without a registry (a local Debian base, uv from
     PyPI) default to what a machine with a registry uses, and name the same uv either way."""
     args = _global_args()
-    assert args["UV_SOURCE"] == "image", "uv copied from UV_IMAGE unless the build asks for PyPI"
     assert args["UV_IMAGE"].rpartition(":")[2] == args["UV_VERSION"], "one uv, from the image or PyPI"
     python = re.search(r"python:(\d+\.\d+)\.\d+-slim", args["PYTHON_IMAGE"])
     assert python
     assert args["PYTHON_BIN"] == f"/usr/local/bin/python{python[1]}", "the python image's interpreter"
     stages = {stage[0][1].split(" AS ")[-1]: stage for stage in _stages()[1:]}
-    assert stages["uv"][0] == ("FROM", "uv-${UV_SOURCE} AS uv")
+    assert stages["uv"][0] == ("FROM", "${UV_IMAGE} AS uv"), "uv comes from UV_IMAGE"
     pip = [arg for keyword, arg in stages["uv-pypi"] if keyword == "RUN" and "pip install" in arg]
-    assert pip and '"uv==${UV_VERSION}"' in pip[0], "PyPI's uv pinned to the image's version"
+    assert pip, "the uv-pypi stage installs uv from PyPI"
+    assert '"uv==${UV_VERSION}"' in pip[0], "PyPI's uv pinned to the image's version"
+    # Built only with --target, so a default build neither needs PyPI for it nor runs it.
+    later = [arg for keyword, arg in _instructions() if keyword in ("FROM", "COPY")]
+    assert not [arg for arg in later if "uv-pypi" in arg.split(" AS ")[0]], "no stage uses uv-pypi"
     env = " ".join(arg for keyword, arg in stages["build"] if keyword == "ENV")
     assert "UV_PYTHON=${PYTHON_BIN}" in env
 
