@@ -152,6 +152,24 @@ def pid1_ids(container: Container) -> tuple[int, int]:
     return int(uid[1]), int(gid[1])
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The addresses TCP sockets listen on at `port`, from the host's /proc/net/tcp and tcp6: the
+    containers share the host's network, so their sockets are there. 0.0.0.0 stands for :: too."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                if set(address) == {"0"}:
+                    found.add("0.0.0.0")  # noqa: S104 (a name for the wildcard address)
+                elif len(address) == 8:
+                    found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+                else:
+                    found.add(address)
+    return found
+
+
 # --- docker-compose.yml -----------------------------------------------------------------------------
 
 _DEFAULT = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")

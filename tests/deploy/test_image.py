@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 
 import grpc
@@ -27,6 +28,7 @@ from tests.deploy.podman import (
     compose_services,
     image_exists,
     k8s_deployment,
+    listening_addresses,
     pid1_ids,
     podman,
     podman_available,
@@ -176,6 +178,24 @@ def _check_k8s_probes(deployment: Deployment) -> None:
     assert httpx.get(f"http://127.0.0.1:{deployment.ready_port}/healthz", timeout=5).status_code == 200
 
 
+def _check_operator_commands(container: Container, deployment: Deployment) -> None:
+    """What docs/operations.md has operators run in a service's container (`docker compose exec`,
+    `kubectl exec`): an API key and an ingress secret created there work against the service."""
+    tenant = f"deploy-{uuid.uuid4().hex[:8]}"
+    created = container.exec("helpline", "apikey", "create", tenant, "--role", "admin", "--name", "setup")
+    assert created.returncode == 0, created.stdout + created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("hlk_"), created.stdout + created.stderr
+    listed = container.exec("helpline", "apikey", "list", tenant)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    secret = container.exec("helpline", "ingress-secret", "create", tenant, "--name", "telephony")
+    assert secret.returncode == 0, secret.stdout + secret.stderr
+    assert secret.stdout.strip().startswith("isk_"), secret.stdout + secret.stderr
+    url = f"http://127.0.0.1:{deployment.http_port}/v1/tickets"
+    assert httpx.get(url, headers={"X-API-Key": key}, timeout=10).status_code == 200
+    assert httpx.get(url, headers={"X-API-Key": key + "x"}, timeout=10).status_code == 401
+
+
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("name", SERVICES)
 def test_the_service_gets_ready_and_stops_cleanly(
@@ -192,6 +212,12 @@ def test_the_service_gets_ready_and_stops_cleanly(
         _check_compose_probe(container, deployment)
     else:
         _check_k8s_probes(deployment)
+    for port in filter(None, {deployment.http_port, deployment.grpc_port, deployment.ready_port}):
+        assert listening_addresses(port) == {"0.0.0.0"}, (  # noqa: S104 (it is the point)
+            f"port {port}: published ports reach only a server on every interface"
+        )
+    if name == "tickets":
+        _check_operator_commands(container, deployment)
     # Nothing but the mounted scratch space is writable, and the service needed nothing more.
     assert container.exec("touch", "/app/written").returncode != 0
     assert container.running(), container.logs()
