@@ -262,6 +262,12 @@ def _container(workload: dict[str, Any]) -> dict[str, Any]:
     return container
 
 
+def k8s_service_pod() -> dict[str, Any]:
+    """The pod spec every service Deployment shares (patches/service-pods.yaml)."""
+    pod: dict[str, Any] = _workload(K8S_BASE / "patches" / "service-pods.yaml")["spec"]["template"]["spec"]
+    return pod
+
+
 def _settings_literals() -> dict[str, str]:
     kustomization = yaml.safe_load((K8S_BASE / "kustomization.yaml").read_text())
     (generator,) = kustomization["configMapGenerator"]

@@ -28,6 +28,7 @@ from tests.deploy.podman import (
     compose_services,
     image_exists,
     k8s_deployment,
+    k8s_service_pod,
     listening_addresses,
     pid1_ids,
     podman,
@@ -178,6 +179,19 @@ def _check_k8s_probes(deployment: Deployment) -> None:
     assert httpx.get(f"http://127.0.0.1:{deployment.ready_port}/healthz", timeout=5).status_code == 200
 
 
+def _grace_seconds(profile: str) -> int:
+    """How long a stop may take: compose's stop_grace_period; the pods' termination grace period
+    less the preStop sleep that runs before the SIGTERM."""
+    if profile == "compose":
+        grace = str(compose_services()["router"]["stop_grace_period"])
+        assert grace.endswith("s"), grace
+        return int(grace.removesuffix("s"))
+    pod = k8s_service_pod()
+    (container,) = pod["containers"]
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    return int(pod["terminationGracePeriodSeconds"]) - int(pre_stop)
+
+
 def _check_operator_commands(container: Container, deployment: Deployment) -> None:
     """What docs/operations.md has operators run in a service's container (`docker compose exec`,
     `kubectl exec`): an API key and an ingress secret created there work against the service."""
@@ -222,9 +236,19 @@ def test_the_service_gets_ready_and_stops_cleanly(
     assert container.exec("touch", "/app/written").returncode != 0
     assert container.running(), container.logs()
 
+    # The log is JSON lines, one object each, for the log collector (HELPLINE_LOG_FORMAT's default).
+    lines = [line for line in container.logs(tail=200).splitlines() if line.strip()]
+    assert lines
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
+
+    if name == "metrics":
+        # Scraped once, as Prometheus does: a stop then waits for one more scrape, which never comes
+        # here, so the stop takes the whole wait and must still fit in the grace period.
+        assert httpx.get(f"http://127.0.0.1:{deployment.ready_port}/metrics", timeout=10).status_code == 200
     # SIGTERM as PID 1: the service's own handler stops it, within the grace compose and the
-    # manifests give (the metrics service first waits for a last scrape).
-    grace = 60
+    # manifests give (podman would SIGKILL it after that: exit code 137).
+    grace = _grace_seconds(profile)
     assert container.stop(grace) == 0, container.logs()
 
 
