@@ -19,6 +19,11 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from helpline.settings import Settings
+from services.metrics.app import MetricsSettings
+from services.router.app import RouterSettings
+from services.sla.app import SlaSettings
+from services.tickets.app import TicketsSettings
 from tests.deploy.podman import (
     IMAGE,
     ULIMITS,
@@ -250,6 +255,26 @@ def test_the_service_gets_ready_and_stops_cleanly(
     # manifests give (podman would SIGKILL it after that: exit code 137).
     grace = _grace_seconds(profile)
     assert container.stop(grace) == 0, container.logs()
+
+
+SETTINGS: dict[str, type[Settings]] = {
+    "router": RouterSettings,
+    "tickets": TicketsSettings,
+    "sla": SlaSettings,
+    "metrics": MetricsSettings,
+    "topics": Settings,
+}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("name", [*SERVICES, "topics"])
+def test_every_variable_given_is_a_setting(name: str, profile: str, stack: Endpoints) -> None:
+    """A misspelled HELPLINE_ variable is silently ignored (the settings ignore unknown ones): every
+    one compose or the manifests give a container must be a setting of what runs in it."""
+    deployment = _deployment(profile, name, stack)
+    known = {f"HELPLINE_{field.upper()}" for field in SETTINGS[name].model_fields}
+    given = {key for key in deployment.env if key.startswith("HELPLINE_")}
+    assert given - known == set()
 
 
 def test_compose_services_keep_the_security_options() -> None:
