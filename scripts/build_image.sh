@@ -3,8 +3,8 @@
 # without any container registry. docs/operations.md, "Building the image without a registry".
 #
 # 1. podman, runc and debootstrap from Debian's apt when missing;
-# 2. a Debian base filesystem (debootstrap minbase with python3 and pip), made once and cached in
-#    var/image/base-<suite>.tar, remade when the tar or its stamp is missing or the stamp differs;
+# 2. a Debian base filesystem (debootstrap minbase with python3, pip, CAs, netbase and tzdata), made
+#    once and cached in var/image/base-<suite>.tar, remade when the tar or its stamp is missing or the stamp differs;
 # 3. that tar imported as localhost/helpline-base:<suite> (again when the tar is newer than the import);
 # 4. uv from PyPI as a local image (the Dockerfile's uv-pypi stage, localhost/uv:<version>), then
 #    `podman build` of the Dockerfile on that base with that uv, tagged localhost/helpline:dev.
@@ -20,8 +20,11 @@ cd "${root}"
 
 SUITE="bookworm"
 # python3: the interpreter the venv links to (/usr/bin/python3.11); python3-pip: uv from PyPI in the
-# Dockerfile's uv-pypi stage. passwd (useradd) is in minbase already.
-INCLUDE="python3,python3-pip"
+# Dockerfile's uv-pypi stage. ca-certificates, netbase and tzdata: what the python image installs
+# beside its Python, and what the services rely on: the system's CAs when HELPLINE_KAFKA_SSL_CAFILE or
+# HELPLINE_REDIS_CA_FILE is empty, the SLA calendars' time zones, /etc/services and /etc/protocols.
+# passwd (useradd) is in minbase already.
+INCLUDE="python3,python3-pip,ca-certificates,netbase,tzdata"
 IMAGE="${HELPLINE_IMAGE:-localhost/helpline:dev}"
 BASE_IMAGE="localhost/helpline-base:${SUITE}"
 PYTHON_BIN="/usr/bin/python3.11"

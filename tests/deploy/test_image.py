@@ -126,6 +126,23 @@ def test_the_bytecode_is_compiled_into_the_image() -> None:
     assert missing == []
 
 
+def test_the_system_gives_what_the_settings_rely_on() -> None:
+    """An empty HELPLINE_KAFKA_SSL_CAFILE or HELPLINE_REDIS_CA_FILE trusts the system's CAs; the SLA
+    calendars name IANA time zones; socket libraries read /etc/services. The python image has all of
+    them (ca-certificates, tzdata, netbase); a Debian minbase has only what it is given."""
+    probe = (
+        "import json, ssl, zoneinfo, socket; "
+        "stats = ssl.create_default_context().cert_store_stats(); "
+        "print(json.dumps({'cas': stats['x509_ca'], 'zone': str(zoneinfo.ZoneInfo('America/New_York')), "
+        "'zones': len(zoneinfo.available_timezones()), 'https': socket.getservbyname('https')}))"
+    )
+    facts = json.loads(_in_image("python", "-c", probe))
+    assert facts["cas"] > 50, "the system's CA bundle"
+    assert facts["zone"] == "America/New_York"
+    assert facts["zones"] > 300
+    assert facts["https"] == 443
+
+
 # --- the services, as compose and Kubernetes run them -------------------------------------------------
 
 
