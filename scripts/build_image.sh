@@ -70,7 +70,8 @@ debian_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
-wanted_stamp="debootstrap --variant=minbase --include=${INCLUDE} ${SUITE}"
+# Names how the base is made: a change here makes it again.
+wanted_stamp="debootstrap --variant=minbase --include=${INCLUDE} ${SUITE}; slim"
 if [[ "${REBUILD_BASE:-}" == 1 || ! -s "${base_tar}" || "$(cat "${base_stamp}" 2>/dev/null)" != "${wanted_stamp}" ]]; then
   mirror="${DEBIAN_MIRROR:-$(debian_mirror)}"
   step "making the ${SUITE} base filesystem with debootstrap from ${mirror} (a few minutes; once)"
@@ -84,8 +85,22 @@ if [[ "${REBUILD_BASE:-}" == 1 || ! -s "${base_tar}" || "$(cat "${base_stamp}" 2
     tail -n 20 "${cache}/debootstrap.log" >&2
     exit 1
   }
-  # What an image does not need: downloaded packages and package lists (as Debian's images do).
+  # What an image does not need: downloaded packages and package lists (as Debian's images do), and
+  # what Debian's slim images leave out, which the python image is built on: documentation but the
+  # copyright files, manual pages, translations. The same rules keep a later apt-get from adding them.
   ${SUDO} find "${rootfs}/var/cache/apt" "${rootfs}/var/lib/apt/lists" -type f -delete
+  ${SUDO} find "${rootfs}/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+  ${SUDO} find "${rootfs}/usr/share/doc" -mindepth 1 -type d -empty -delete
+  ${SUDO} find "${rootfs}/usr/share/man" "${rootfs}/usr/share/info" -mindepth 1 -delete
+  ${SUDO} find "${rootfs}/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+  ${SUDO} tee "${rootfs}/etc/dpkg/dpkg.cfg.d/slim" >/dev/null <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EOF
   ${SUDO} tar --numeric-owner -C "${rootfs}" -cf "${base_tar}.tmp" .
   mv "${base_tar}.tmp" "${base_tar}"
   ${SUDO} rm -rf "${rootfs}"
