@@ -50,7 +50,8 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
 
-# Dependencies first, from the lockfile alone, so a source change reuses this layer.
+# Dependencies first, from the lockfile alone, so a source change reuses this layer. The bind mounts
+# name absolute targets: BuildKit resolves a relative one against WORKDIR, podman's buildah rejects it.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=/src/pyproject.toml \
     --mount=type=bind,source=uv.lock,target=/src/uv.lock \
