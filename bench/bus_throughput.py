@@ -7,7 +7,7 @@ Kafka's Java perf tools (the broker's limit); then the two backends side by side
 
 Starts its own broker (the local processes, or HELPLINE_KAFKA_BOOTSTRAP if set) and prints Markdown
 tables. Throughput only: the numbers depend on the machine, the ratios much less. Each backend's
-figures are the median of ROUNDS rounds.
+figures are the median of ROUNDS rounds, each ratio the median of the rounds' ratios.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from bench.stack import bench_stack
-from helpline.bus import ConsumerLoop, make_producer, send
-from helpline.events import event_handler, new_event, to_record
+from helpline.bus import BusMetrics, ConsumerLoop, make_producer, send
+from helpline.events import event_handler, event_type_label, new_event, to_record
 from helpline.kafka import clients
 from helpline.kafka.options import BACKENDS
 from helpline.kafka.port import TopicPartition
@@ -40,7 +41,7 @@ console = Console(stderr=True)
 
 BARE = "same backend's bare loop"
 # Rounds per backend, their median reported.
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _message(i: int) -> contact_events_pb2.ContactReceived:
@@ -49,18 +50,27 @@ def _message(i: int) -> contact_events_pb2.ContactReceived:
     )
 
 
-def _timed(label: str, count: int, work: Callable[[], None]) -> float:
+def _timed(label: str, count: int, work: Callable[[], float | None]) -> float:
+    """Records/s of `work`, timed whole unless it returns the seconds of its own timed part."""
     started = time.perf_counter()
-    work()
-    rate = count / (time.perf_counter() - started)
+    elapsed = work()
+    rate = count / (elapsed if elapsed is not None else time.perf_counter() - started)
     console.print(f"{label}: {rate:,.0f} records/s")
     return rate
 
 
-def helpline_produce(bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT) -> None:
+def helpline_produce(
+    bootstrap: str,
+    topic: str,
+    messages: Sequence[contact_events_pb2.ContactReceived],
+    client: str = clients.DEFAULT,
+) -> None:
+    """The bus's producer path from the application's messages, built before (what the caller of
+    the bus makes in any case, as the bare loop's bytes are): the envelope, the CloudEvents headers,
+    the serialization and the send."""
     producer = make_producer(bootstrap, "bench-helpline", client=client)
-    for i in range(count):
-        send(producer, to_record(new_event(_message(i), source="/bench", subject=f"c-{i}"), topic))
+    for message in messages:
+        send(producer, to_record(new_event(message, source="/bench", subject=message.contact_id), topic))
     producer.flush()
     producer.close()
 
@@ -139,9 +149,11 @@ def java_consume(lib: Path, bootstrap: str, topic: str, count: int) -> float:
     return rate
 
 
-def bare_consume(bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT) -> None:
+def bare_consume(bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT) -> float:
     """The port's raw consumer in a group: poll, commit what was polled; what ConsumerLoop does
-    without decoding, handling, retries or metrics."""
+    without decoding, handling, retries or metrics. Seconds from its start (the group join
+    included) to its last commit; closing it is not timed."""
+    started = time.perf_counter()
     consumer = clients.consumer(bootstrap, "bench-bare", f"bench-bare-{uuid.uuid4().hex[:6]}", client=client)
     consumer.subscribe([topic], on_assign=lambda _p: None, on_revoke=lambda _p: None, on_lost=lambda _p: None)
     seen = 0
@@ -154,19 +166,30 @@ def bare_consume(bootstrap: str, topic: str, count: int, client: str = clients.D
         for record in records:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
         consumer.commit(offsets)
+    elapsed = time.perf_counter() - started
     consumer.close()
+    return elapsed
 
 
-def helpline_consume(bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT) -> None:
+def helpline_consume(
+    bootstrap: str, topic: str, count: int, client: str = clients.DEFAULT, metered: bool = False
+) -> float:
+    """ConsumerLoop with an event handler; `metered`, with the BusMetrics every service gives it.
+    Seconds from its start (the group join included) to its last record handled. Stopping it is
+    not timed: a stop waits out the poll in hand (up to its timeout), which is not throughput, and
+    the loop commits on its interval, not after every poll as the bare loop does."""
     seen = [0]
     done = threading.Event()
+    finished = [0.0]
 
     def handle(_envelope: object) -> None:
         seen[0] += 1
         if seen[0] >= count:
+            finished[0] = time.perf_counter()
             done.set()
 
     producer = make_producer(bootstrap, "bench-dlq", client=client)
+    started = time.perf_counter()
     loop = ConsumerLoop(
         bootstrap=bootstrap,
         group_id=f"bench-hl-{uuid.uuid4().hex[:6]}",
@@ -175,6 +198,7 @@ def helpline_consume(bootstrap: str, topic: str, count: int, client: str = clien
         dlq_producer=producer,
         max_poll_records=500,
         client=client,
+        metrics=BusMetrics(CollectorRegistry(), event_type_label) if metered else None,
     )
     thread = threading.Thread(target=loop.run)
     thread.start()
@@ -182,31 +206,42 @@ def helpline_consume(bootstrap: str, topic: str, count: int, client: str = clien
     loop.stop()
     thread.join()
     producer.close()
+    return finished[0] - started
 
 
 @dataclass(frozen=True)
 class Rates:
-    """One backend's records/s: the bus, and the same backend's bare loop."""
+    """One round of a backend, records/s: the bus, and the same backend's bare loop."""
 
-    client: str
     helpline_produce: float
     bare_produce: float
     helpline_consume: float
+    metered_consume: float
     bare_consume: float
 
 
-def measure(bootstrap: str, client: str, count: int, rounds: int = ROUNDS) -> Rates:
-    """The median of `rounds` rounds, each the bare loop then the bus on fresh topics: one round
-    of a Python client swings by a third with what else the machine does (its sender and fetcher
-    threads share the interpreter), and alternating keeps a slow spell from landing on one side."""
-    measured = [_round(bootstrap, client, count) for _ in range(rounds)]
-    return Rates(
-        client,
-        statistics.median(r.helpline_produce for r in measured),
-        statistics.median(r.bare_produce for r in measured),
-        statistics.median(r.helpline_consume for r in measured),
-        statistics.median(r.bare_consume for r in measured),
-    )
+@dataclass(frozen=True)
+class Measured:
+    """A backend's rounds. Each figure is the median over the rounds, and so is each ratio: a
+    round's bus and bare loop run back to back, so their ratio is measured in one state of the
+    machine, and the median of those ratios is steadier than a ratio of two medians."""
+
+    client: str
+    rounds: Sequence[Rates]
+
+    def rate(self, path: str) -> float:
+        """The median records/s of a path, a field of Rates."""
+        return statistics.median(float(getattr(r, path)) for r in self.rounds)
+
+    def ratio(self, path: str, baseline: str) -> float:
+        return statistics.median(float(getattr(r, path) / getattr(r, baseline)) for r in self.rounds)
+
+
+def measure(bootstrap: str, client: str, count: int, rounds: int = ROUNDS) -> Measured:
+    """`rounds` rounds, each the bare loop then the bus on fresh topics: one round of a Python
+    client swings by a third with what else the machine does (its sender and fetcher threads share
+    the interpreter), and alternating keeps a slow spell from landing on one side."""
+    return Measured(client, [_round(bootstrap, client, count) for _ in range(rounds)])
 
 
 def _round(bootstrap: str, client: str, count: int) -> Rates:
@@ -221,10 +256,11 @@ def _round(bootstrap: str, client: str, count: int) -> Rates:
         count,
         lambda: bare_produce(bootstrap, topics["bare"], count, client),
     )
+    messages = [_message(i) for i in range(count)]
     hl_p = _timed(
         f"{client}: helpline producer (CloudEvent + protobuf)",
         count,
-        lambda: helpline_produce(bootstrap, topics["helpline"], count, client),
+        lambda: helpline_produce(bootstrap, topics["helpline"], messages, client),
     )
     bare_c = _timed(
         f"{client}: bare consumer loop (poll + commit)",
@@ -236,7 +272,12 @@ def _round(bootstrap: str, client: str, count: int) -> Rates:
         count,
         lambda: helpline_consume(bootstrap, topics["helpline"], count, client),
     )
-    return Rates(client, hl_p, bare_p, hl_c, bare_c)
+    metered_c = _timed(
+        f"{client}: helpline consumer with BusMetrics",
+        count,
+        lambda: helpline_consume(bootstrap, topics["helpline"], count, client, metered=True),
+    )
+    return Rates(hl_p, bare_p, hl_c, metered_c, bare_c)
 
 
 def run(
@@ -254,13 +295,22 @@ def run(
         "| backend | path | helpline records/s | baseline | baseline records/s | ratio |",
         "|---|---|---|---|---|---|",
     ]
-    for r in measured:
-        for path, rate, bare, java, tool in (
-            ("produce", r.helpline_produce, r.bare_produce, java_p, "Java ProducerPerformance"),
-            ("consume", r.helpline_consume, r.bare_consume, java_c, "Java ConsumerPerformance"),
+    for m in measured:
+        for label, path, bare, java, tool in (
+            ("produce", "helpline_produce", "bare_produce", java_p, "Java ProducerPerformance"),
+            ("consume", "helpline_consume", "bare_consume", java_c, "Java ConsumerPerformance"),
+            (
+                "consume with BusMetrics",
+                "metered_consume",
+                "bare_consume",
+                java_c,
+                "Java ConsumerPerformance",
+            ),
         ):
-            lines.append(f"| {r.client} | {path} | {rate:,.0f} | {BARE} | {bare:,.0f} | {rate / bare:.2f} |")
-            lines.append(f"| {r.client} | {path} | {rate:,.0f} | {tool} | {java:,.0f} | {rate / java:.2f} |")
+            own, ratio = m.rate(path), m.ratio(path, bare)
+            row = f"| {m.client} | {label} | {own:,.0f}"
+            lines.append(f"{row} | {BARE} | {m.rate(bare):,.0f} | {ratio:.2f} |")
+            lines.append(f"{row} | {tool} | {java:,.0f} | {own / java:.2f} |")
     if len(measured) > 1:
         first, *others = measured
         lines += [
@@ -268,23 +318,23 @@ def run(
             "The backends side by side (records/s; ratio: each other backend to " + first.client + "):",
             "",
             "| path | "
-            + " | ".join(r.client for r in measured)
+            + " | ".join(m.client for m in measured)
             + " | "
             + " | ".join(f"{o.client} / {first.client}" for o in others)
             + " |",
             "|---|" + "---|" * (len(measured) + len(others)),
         ]
-        for path, rate in (
-            ("helpline produce", lambda r: r.helpline_produce),
-            ("bare produce loop", lambda r: r.bare_produce),
-            ("helpline consume", lambda r: r.helpline_consume),
-            ("bare consume loop", lambda r: r.bare_consume),
+        for label, path in (
+            ("helpline produce", "helpline_produce"),
+            ("bare produce loop", "bare_produce"),
+            ("helpline consume", "helpline_consume"),
+            ("bare consume loop", "bare_consume"),
         ):
             lines.append(
-                f"| {path} | "
-                + " | ".join(f"{rate(r):,.0f}" for r in measured)
+                f"| {label} | "
+                + " | ".join(f"{m.rate(path):,.0f}" for m in measured)
                 + " | "
-                + " | ".join(f"{rate(o) / rate(first):.2f}" for o in others)
+                + " | ".join(f"{o.rate(path) / first.rate(path):.2f}" for o in others)
                 + " |"
             )
     return "\n".join(lines)

@@ -596,9 +596,7 @@ def run(bootstrap: str, redis_url: str, count: int, log_path: Path, progress: Pr
         with console.status(f"Java ConsumerPerformance: {count:,} records of {CONTACTS}..."):
             java_rate = java_consume(cfg.kafka_lib, bootstrap, CONTACTS, count)
         with console.status(f"bare {client_name} consumer loop: {count:,} records of {CONTACTS}..."):
-            started = time.perf_counter()
-            bare_consume(bootstrap, CONTACTS, count, client_name)
-            bare_rate = count / (time.perf_counter() - started)
+            bare_rate = count / bare_consume(bootstrap, CONTACTS, count, client_name)
         console.print(f"bare {client_name} consumer loop: {bare_rate:,.0f} records/s")
         process = MetricsProcess(bootstrap, redis_url, log_path, replica=tenant)
         try:

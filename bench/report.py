@@ -56,14 +56,16 @@ BENCHES: dict[str, Bench] = {
     "bus_throughput": Bench(
         measures="Producer and consumer throughput (records/s) of the helpline bus: CloudEvents with "
         "protobuf payloads through `helpline.bus`, on each backend of the Kafka port (`helpline.kafka`: "
-        "confluent, kafka-python), and the two backends side by side.",
+        "confluent, kafka-python), the consumer also with the BusMetrics every service gives it, and "
+        "the two backends side by side.",
         baseline="the same backend's bare loop through the port's raw producer and consumer, sending "
         "the same bytes (the bus's own overhead; target at least 0.8), and Kafka's Java "
         "ProducerPerformance and ConsumerPerformance (the broker's limit), on the same broker. Each "
-        "backend's figures are the median of three rounds, the bare loop and the bus alternating.",
+        "backend's figures are the median of five rounds, the bare loop and the bus alternating, "
+        "and each ratio the median of the rounds' ratios.",
         args=(),
         quick_args=("--records", "5000", "--rounds", "1"),
-        about_s=60,
+        about_s=120,
         quick_about_s=15,
     ),
     "tickets_throughput": Bench(

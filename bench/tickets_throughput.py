@@ -35,11 +35,12 @@ from bench.redis_benchmark import redis_benchmark
 from bench.redis_keys import unlink_matching
 from bench.stack import bench_stack
 from helpline.clock import SystemClock
+from helpline.domain import new_id
 from helpline.logging import configure_logging
 from services.tickets.domain import commands
 from services.tickets.domain.model import Actor, AuthorType, Channel, Status
 from services.tickets.store import OUTBOX_STREAM, TENANTS, TicketStore
-from services.tickets.usecases import Tickets, new_id
+from services.tickets.usecases import Tickets
 
 console = Console(stderr=True)
 

@@ -9,21 +9,21 @@ from helpline.clock import Clock
 from services.router.storage.retention import Retention
 from services.router.storage.store import Store
 from services.router.storage.tenants import TenantRegistry
-from services.router.usecases.agent_status import Agents
+from services.router.usecases.agent_status import AgentStatusChanges
 from services.router.usecases.answers import Answers
 from services.router.usecases.configuration import Catalog, Quotas
 from services.router.usecases.contact_steps import ContactSteps
 from services.router.usecases.conversation import Conversations
 from services.router.usecases.intake import Intake
 from services.router.usecases.matching import Matcher
-from services.router.usecases.staging import Core
+from services.router.usecases.staging import Staging
 from services.router.usecases.waiting import Waiting
 from services.router.workers.timers import TimerWorker
 
 
 class Router:
     """One router on one Redis: its store and tenant registry, and every use case built on them,
-    sharing one `Core` (the store, the clock, the retry on a lost race). It exists so that each
+    sharing one `Staging` (the store, the clock, the retry on a lost race). It exists so that each
     interface and worker of a process (gRPC, REST, the Kafka consumer, the timers, the snapshots)
     calls the same use cases, wired once, instead of each building its own.
 
@@ -42,7 +42,7 @@ class Router:
     ) -> None:
         self.store = Store(client, retention)
         self.registry = TenantRegistry(client)
-        self.core = Core(self.store, clock)
+        self.core = Staging(self.store, clock)
         self.catalog = Catalog(self.core, self.registry, quotas)
         self.matcher = Matcher(self.core)
         self.steps = ContactSteps(self.core, self.catalog, self.matcher)
@@ -50,7 +50,7 @@ class Router:
         self.answers = Answers(self.core, self.steps)
         self.conversations = Conversations(self.core, self.steps)
         self.waiting = Waiting(self.core, self.steps)
-        self.agents = Agents(self.core, self.matcher)
+        self.agents = AgentStatusChanges(self.core, self.matcher)
 
     def timer_worker(self, poll_seconds: float = 0.2) -> TimerWorker:
         return TimerWorker(

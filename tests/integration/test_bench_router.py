@@ -1,4 +1,4 @@
-"""The router benchmark still runs end to end: a tiny tenant configured through the engine, a router
+"""The router benchmark still runs end to end: a tiny tenant configured through the use cases, a router
 service process, contacts from the ingress topic to their offers on helpline.contacts. No timing is
 asserted: performance is a ratio the benchmark reports, never a test threshold."""
 

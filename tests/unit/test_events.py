@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -17,6 +19,7 @@ from helpline.events import (
     event_handler,
     from_record,
     new_event,
+    new_event_id,
     registry,
     signed,
     to_record,
@@ -67,6 +70,26 @@ def test_binary_mode_headers_and_round_trip() -> None:
 
     back = from_record(record.headers, record.value, record.key)
     assert back == envelope
+    # Decoding builds envelopes around the dataclass's __init__: every field is there, and frozen.
+    assert vars(back) == vars(envelope)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        back.subject = "c-2"  # type: ignore[misc]
+
+
+def test_header_names_are_read_whatever_their_case() -> None:
+    record = to_record(new_event(received(), source="/gateway/chat", subject="c-1"), "helpline.contacts")
+    shouted = [(name.upper(), raw) for name, raw in record.headers]
+    assert from_record(shouted, record.value) == from_record(record.headers, record.value)
+
+
+def test_event_ids_are_random_uuids() -> None:
+    ids = [new_event_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
 
 
 def test_a_protobuf_payload_that_is_valid_utf8_stays_bytes() -> None:

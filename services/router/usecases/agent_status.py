@@ -8,14 +8,14 @@ from services.router.domain.routing import status_set
 from services.router.storage.records import AgentRecord
 from services.router.storage.store import Keys, Tx
 from services.router.usecases.matching import Matcher
-from services.router.usecases.staging import Core
+from services.router.usecases.staging import Staging
 
 
-class Agents:
+class AgentStatusChanges:
     """The agent status use case (SetAgentStatus): an agent or supervisor sets it, and an agent who
     becomes available pulls the waiting work at once."""
 
-    def __init__(self, core: Core, matcher: Matcher) -> None:
+    def __init__(self, core: Staging, matcher: Matcher) -> None:
         self.core = core
         self.matcher = matcher
 

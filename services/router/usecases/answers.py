@@ -15,14 +15,14 @@ from services.router.domain.routing import offer_accepted, offer_rejected, offer
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.storage.store import Keys
 from services.router.usecases.contact_steps import Applied, ContactSteps, Step
-from services.router.usecases.staging import Core
+from services.router.usecases.staging import Staging
 
 
 class Answers:
     """The use cases of an offer in flight, by the offer's id (what the desktop knows) or, for its
     timer, the contact's."""
 
-    def __init__(self, core: Core, steps: ContactSteps) -> None:
+    def __init__(self, core: Staging, steps: ContactSteps) -> None:
         self.core = core
         self.store = core.store
         self.steps = steps

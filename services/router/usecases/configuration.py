@@ -37,7 +37,7 @@ from services.router.storage.records import (
 )
 from services.router.storage.store import Keys, Tx
 from services.router.storage.tenants import TenantRegistry
-from services.router.usecases.staging import Core, require_id
+from services.router.usecases.staging import Staging, require_id
 
 # Agents re-indexed per script when a queue, profile or signature changes.
 REINDEX_CHUNK = 100
@@ -72,7 +72,7 @@ class Catalog:
     admin API calls. Every reference is checked when it is made, and a change that moves agents
     between ready sets re-indexes them here, so no other use case has to."""
 
-    def __init__(self, core: Core, registry: TenantRegistry, quotas: Quotas | None = None) -> None:
+    def __init__(self, core: Staging, registry: TenantRegistry, quotas: Quotas | None = None) -> None:
         self.core = core
         self.store = core.store
         self.registry = registry
@@ -320,7 +320,7 @@ class Catalog:
 
     def _stage_pruning(self, tx: Tx, queue: Queue, keep: Mapping[Channel, set[str]]) -> bool:
         """Stage the removal of the registered signatures not in `keep` whose waiting set is empty,
-        each checked empty at the commit (Core.stage_contact checks the other way round)."""
+        each checked empty at the commit (Staging.stage_contact checks the other way round)."""
         keys = tx.keys
         slots = [(queue.queue_id, channel) for channel in QUEUED_CHANNELS]
         unkept = [

@@ -21,7 +21,7 @@ from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.storage.store import Keys, Tx
 from services.router.usecases.configuration import Catalog
 from services.router.usecases.matching import Matcher
-from services.router.usecases.staging import Core
+from services.router.usecases.staging import Staging
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class ContactSteps:
     race. It exists so the contact use cases (`intake`, `answers`, `conversation`, `waiting`) only
     decide, and reading, committing and routing what a step freed is written once."""
 
-    def __init__(self, core: Core, catalog: Catalog, matcher: Matcher) -> None:
+    def __init__(self, core: Staging, catalog: Catalog, matcher: Matcher) -> None:
         self.core = core
         self.store = core.store
         self.catalog = catalog

@@ -19,14 +19,14 @@ from services.router.domain.routing import contact_released, transfer_taken, wra
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.usecases.contact_steps import Applied, ContactSteps, Step
 from services.router.usecases.placement import entry_placement
-from services.router.usecases.staging import Core, require_id
+from services.router.usecases.staging import Staging, require_id
 
 
 class Conversations:
     """The use cases of a contact an agent has: each frees or moves the agent with the contact, in
     the same commit."""
 
-    def __init__(self, core: Core, steps: ContactSteps) -> None:
+    def __init__(self, core: Staging, steps: ContactSteps) -> None:
         self.core = core
         self.store = core.store
         self.steps = steps

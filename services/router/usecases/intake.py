@@ -20,7 +20,7 @@ from services.router.usecases.configuration import Catalog
 from services.router.usecases.contact_steps import Applied, ContactSteps, Step
 from services.router.usecases.matching import Matcher
 from services.router.usecases.placement import entry_placement
-from services.router.usecases.staging import Core, require_id
+from services.router.usecases.staging import Staging, require_id
 
 _WITHOUT_AGENT = frozenset({Channel.BOT, Channel.SELF_SERVICE})
 
@@ -51,7 +51,7 @@ class Intake:
     SubmitContact) comes through here, so a contact is created once, whichever delivery of it
     arrives first, and routed as soon as it waits."""
 
-    def __init__(self, core: Core, catalog: Catalog, matcher: Matcher, steps: ContactSteps) -> None:
+    def __init__(self, core: Staging, catalog: Catalog, matcher: Matcher, steps: ContactSteps) -> None:
         self.core = core
         self.store = core.store
         self.catalog = catalog

@@ -39,7 +39,7 @@ from services.router.storage.indexes import (
 )
 from services.router.storage.records import AgentRecord, ContactRecord, PendingOffer
 from services.router.storage.store import ConflictError, Keys, Tx
-from services.router.usecases.staging import Core
+from services.router.usecases.staging import Staging
 
 # Entries read past the ones a decision can skip for sure (declined agents): head room for an
 # entry whose record moved on between the read and the decision.
@@ -59,7 +59,7 @@ class Matcher:
     agent has room. Every use case that frees a contact or an agent ends by calling one of these,
     so matching is decided in one place."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Staging) -> None:
         self.core = core
         self.store = core.store
 
@@ -163,7 +163,7 @@ class Matcher:
             contact_id=contact.contact_id,
             offer=PendingOffer(contact.contact_id, offer_id),
         )
-        # Answerable until the offer ends, then for the contact's retention (Core.stage_contact).
+        # Answerable until the offer ends, then for the contact's retention (Staging.stage_contact).
         lifetime = self.store.retention.contact_s + ceil(queue.offer_timeout.total_seconds())
         tx.set(tx.keys.offer(offer_id), contact.contact_id, ttl_s=lifetime)
         tx.desk(agent.agent_id, "offer", offer_message(contact, queue, now))

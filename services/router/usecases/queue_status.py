@@ -11,22 +11,24 @@ from services.router.domain.model import Channel, Queue
 from services.router.domain.queue_status import ChannelStatus
 from services.router.storage.indexes import ms
 from services.router.storage.store import Keys, QueueCounts
-from services.router.usecases.staging import Core
+from services.router.usecases.staging import Staging
 
 
-def queue_status(core: Core, tenant: str, queue_id: str) -> list[ChannelStatus]:
+def queue_status(core: Staging, tenant: str, queue_id: str) -> list[ChannelStatus]:
     """Raises NotFoundError for an unknown queue."""
     queue = core.require_queue(tenant, queue_id)
     return channel_statuses(core, queue, core.now())
 
 
-def channel_statuses(core: Core, queue: Queue, now: datetime) -> list[ChannelStatus]:
+def channel_statuses(core: Staging, queue: Queue, now: datetime) -> list[ChannelStatus]:
     """Every channel of `queue` as of `now`, in the order of the channels' names."""
     [statuses] = statuses_of(core, queue.tenant_id, [queue], now)
     return statuses
 
 
-def statuses_of(core: Core, tenant: str, queues: Sequence[Queue], now: datetime) -> list[list[ChannelStatus]]:
+def statuses_of(
+    core: Staging, tenant: str, queues: Sequence[Queue], now: datetime
+) -> list[list[ChannelStatus]]:
     """`channel_statuses` of each of a tenant's `queues`, read at once."""
     channels = [sorted(queue.routed_channels) for queue in queues]
     counted = core.store.queue_counts(

@@ -48,10 +48,10 @@ def require_id(kind: str, value: str) -> str:
 
 
 @dataclass
-class Core:
+class Staging:
     """What every router use case stands on: the store and the clock, reads that must find their
     record (`require_*`), the retry on a lost race, and `stage_agent`/`stage_contact`, which put a
-    changed record in a `Tx` with its index entries, timers and events. One `Core` serves all the
+    changed record in a `Tx` with its index entries, timers and events. One `Staging` serves all the
     use cases of a `Router`, so a record is always written the same way, whichever use case
     changed it."""
 

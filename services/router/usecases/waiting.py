@@ -17,14 +17,14 @@ from services.router.storage.indexes import waiting_of
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.usecases.contact_steps import Applied, ContactSteps, Step
 from services.router.usecases.placement import entry_placement, queue_position
-from services.router.usecases.staging import Core
+from services.router.usecases.staging import Staging
 
 
 class Waiting:
     """The use cases of a waiting contact that no agent takes part in; an offer in flight when the
     contact leaves is withdrawn from the agent's desktop."""
 
-    def __init__(self, core: Core, steps: ContactSteps) -> None:
+    def __init__(self, core: Staging, steps: ContactSteps) -> None:
         self.core = core
         self.store = core.store
         self.steps = steps

@@ -70,7 +70,7 @@ INGRESS, SLA = TOPICS
 
 @dataclass
 class Service:
-    """The running consumer and the engine on the same Redis."""
+    """The running consumer and the router's use cases on the same Redis."""
 
     router: Router
     clock: FakeClock

@@ -1,4 +1,4 @@
-"""Moves through the engine on the real Redis: transfers and hand-offs keep the context and the
+"""Moves through the router's use cases on the real Redis: transfers and hand-offs keep the context and the
 time waited, an abandoned caller regains the place, a callback keeps it, the maximum wait ends."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Routing decisions through the engine on the real Redis: capacity, skills and overflow,
+"""Routing decisions through the router's use cases on the real Redis: capacity, skills and overflow,
 priority, the agent who misses offers, and SLA reactions."""
 
 from __future__ import annotations
