@@ -31,6 +31,8 @@ DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
     "chaos": ("chaos", "integration"),
     # The built image (`make deploy-test`); pytest collects it only when named (pyproject.toml).
     "deploy": ("deploy",),
+    # docker-compose.yml under podman (`make compose-test`); collected only when named, as deploy.
+    "compose": ("compose",),
 }
 
 

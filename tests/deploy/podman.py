@@ -172,14 +172,14 @@ def listening_addresses(port: int) -> set[str]:
 
 # --- docker-compose.yml -----------------------------------------------------------------------------
 
-_DEFAULT = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+_DEFAULT = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
 def _with_defaults(node: Any) -> Any:
-    """Compose's interpolation as a bare `docker compose up` does it: every `${VAR:-default}` its
-    default."""
+    """Compose's interpolation with no variable set: every `${VAR:-default}` its default, and a
+    required `${VAR:?message}` (the pepper) empty, for the test to fill in."""
     if isinstance(node, str):
-        return _DEFAULT.sub(lambda m: m["default"] or "", node)
+        return _DEFAULT.sub(lambda m: m["arg"] if m["op"] and m["op"].endswith("-") else "", node)
     if isinstance(node, dict):
         return {key: _with_defaults(value) for key, value in node.items()}
     if isinstance(node, list):

@@ -60,7 +60,10 @@ SERVICE_SETTINGS: dict[str, type[Settings]] = {
 }
 TOPIC_CREATOR = "topics"
 # Values .env.example must not copy from the compose defaults: a placeholder tells the user to choose.
+# Compose has no default for them either: it refuses to run without them (`${VAR:?message}`).
 SECRETS = {"HELPLINE_API_KEY_PEPPER"}
+# What a run supplies at the least: the secrets, each some value.
+REQUIRED = {name: f"test-{name.lower()}" for name in SECRETS}
 OCI_LABELS = ("title", "description", "version", "revision", "created", "licenses")
 
 
@@ -150,8 +153,8 @@ def _raw_compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    """The file as Compose runs it when no variable is set: every default in place."""
-    resolved: dict[str, Any] = _interpolate(_raw_compose(), {})
+    """The file as Compose runs it when only the secrets are set: every default in place."""
+    resolved: dict[str, Any] = _interpolate(_raw_compose(), REQUIRED)
     return resolved
 
 
@@ -211,7 +214,7 @@ def _compose_schema() -> dict[str, Any]:
 
 @pytest.mark.parametrize("env_source", ["defaults", ".env.example"])
 def test_compose_file_matches_the_compose_spec_schema(env_source: str) -> None:
-    env = _env_example() if env_source == ".env.example" else {}
+    env = _env_example() if env_source == ".env.example" else REQUIRED
     document = _interpolate(_raw_compose(), env)
     schema = _compose_schema()
     validator = jsonschema.validators.validator_for(schema)(schema)
@@ -248,7 +251,7 @@ def test_docker_compose_config_accepts_the_file(env_source: str, tmp_path: Path)
         pytest.skip("no Docker Compose v2 here (on linux/amd64 `make deps` installs one)")
     env_file = ENV_EXAMPLE if env_source == ".env.example" else tmp_path / "empty.env"
     if env_source == "defaults":
-        env_file.write_text("")
+        env_file.write_text("".join(f"{name}={value}\n" for name, value in REQUIRED.items()))
     # The caller's environment would override the file's defaults; Compose needs none of it offline.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
     result = subprocess.run(
@@ -270,6 +273,28 @@ def test_docker_compose_config_accepts_the_file(env_source: str, tmp_path: Path)
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_to_run_without_a_pepper(tmp_path: Path) -> None:
+    """No pepper: Compose stops before it creates anything, and says what to set, rather than start
+    router, tickets and sla to exit (MissingPepperError) and restart without end."""
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no Docker Compose v2 here (on linux/amd64 `make deps` installs one)")
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    result = subprocess.run(
+        [*cli, "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE), "--env-file", str(env_file),
+         "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        check=False,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "HELPLINE_API_KEY_PEPPER" in result.stderr
+    assert ".env" in result.stderr, "the message says where the pepper goes"
 
 
 # --- compose: the project's rules -------------------------------------------------------------------
@@ -364,6 +389,16 @@ def test_services_probe_their_own_readyz(compose: dict[str, Any]) -> None:
         assert test[1] == "python", "the slim image has no curl: Python probes /readyz"
         assert "/readyz" in test[-1]
         assert "HELPLINE_HTTP_PORT" in test[-1]
+
+
+def test_no_healthcheck_argument_holds_whitespace(compose: dict[str, Any]) -> None:
+    """podman 4's Docker-compatible API (Compose v2 on podman, `make compose-test`) joins a CMD test's
+    arguments with spaces and splits them again on whitespace (containers/podman#26519): an argument
+    with a space would reach the container cut in pieces. CMD-SHELL's one string is kept whole."""
+    for name, service in _services(compose).items():
+        test = service.get("healthcheck", {}).get("test")
+        if isinstance(test, list) and test[0] == "CMD":
+            assert not [arg for arg in test if re.search(r"\s", arg)], f"{name}: {test}"
 
 
 class _Readyz(http.server.BaseHTTPRequestHandler):
@@ -532,7 +567,9 @@ def test_env_example_lists_exactly_what_compose_reads() -> None:
     example = _env_example()
     assert set(example) == set(references)
     without_default = sorted(name for name, default in references.items() if default is None)
-    assert not without_default, f"a bare `docker compose up` needs a default for {without_default}"
+    assert set(without_default) == SECRETS, (
+        f"a bare `docker compose up` needs a default for {without_default}"
+    )
     for name, default in references.items():
         if name not in SECRETS:
             assert example[name] == default, (
