@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -311,6 +312,13 @@ class ComposeStack:
         (self.folder / "containers.log").write_text(result.stdout + result.stderr)
         return _tail(result.stdout + result.stderr, 200)
 
+    def container(self, service: str) -> str:
+        """The id of the service's container (the one-shot's too, once it exited)."""
+        result = self.compose("ps", "--all", "--quiet", service)
+        ids = result.stdout.split()
+        assert len(ids) == 1, f"{service}: {result.stdout}{result.stderr}"
+        return ids[0]
+
     def leftovers(self) -> list[str]:
         """The project's containers and volumes podman still has."""
         label = f"label=com.docker.compose.project={self.project}"
@@ -352,3 +360,10 @@ def running_compose(folder: Path) -> Iterator[ComposeStack]:
         # Checked only after a run that went well: an assertion here would hide why a run failed.
         assert result.returncode == 0, f"compose down failed:\n{_tail(result.stderr)}"
         assert not left, f"compose down left {left}"
+
+
+def inspect(container: str) -> dict[str, Any]:
+    found = podman("inspect", "--type", "container", container)
+    assert found.returncode == 0, found.stderr
+    (info,) = json.loads(found.stdout)
+    return dict(info)

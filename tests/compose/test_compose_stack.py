@@ -24,7 +24,7 @@ from helpline.auth import ApiKeyStore
 from helpline.ingress_secrets import IngressSecrets
 from simulator.keys import VALID_FOR, RunKeys, run_keys
 from simulator.runner import Connections, Simulation
-from tests.compose.stack import ComposeStack, progress, running_compose
+from tests.compose.stack import SERVICES, ComposeStack, inspect, progress, running_compose
 from tests.e2e.platform import SlaEvents, Slot, counted, eventually, wait_for_queues
 from tests.e2e.prometheus import Prometheus
 from tests.e2e.test_simulation import (
@@ -37,6 +37,9 @@ from tests.e2e.test_simulation import (
 )
 from tests.integration.helpers import wait_until
 
+# The stack's start and stop count towards the first test's time (pytest-timeout's default is 300 s).
+pytestmark = pytest.mark.timeout(900)
+
 # Two scrapes and a rule evaluation at the compose file's 15 s, with room: how long a KPI may take
 # to reach Prometheus (and a recording rule to catch up) after the run.
 SETTLE_S = 90.0
@@ -46,6 +49,41 @@ SETTLE_S = 90.0
 def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     with running_compose(tmp_path_factory.mktemp("compose")) as stack:
         yield stack
+
+
+def test_the_containers_run_as_the_file_says(compose_stack: ComposeStack) -> None:
+    """What a runner could silently leave out, as podman really ran it: the dependency order of the
+    conditions (the topic creator exited 0 before any service started, after Kafka was healthy), every
+    healthcheck healthy, and the services' read-only root, tmpfs, dropped capabilities, no new
+    privileges; the dependencies' data on the project's named volumes."""
+    states = {name: inspect(compose_stack.container(name))["State"] for name in SERVICES}
+    topics = states["topics"]
+    assert (topics["Status"], topics["ExitCode"]) == ("exited", 0)
+    for name in ("kafka", "redis", "router", "tickets", "sla", "metrics", "prometheus"):
+        assert states[name]["Health"]["Status"] == "healthy", name
+    finished = _time(topics["FinishedAt"])
+    for name in ("router", "tickets", "sla", "metrics"):
+        assert _time(states[name]["StartedAt"]) >= finished, f"{name} started before the topics existed"
+    assert _time(topics["StartedAt"]) >= _time(states["kafka"]["StartedAt"])
+
+    for name in ("router", "tickets", "sla", "metrics"):
+        host = inspect(compose_stack.container(name))["HostConfig"]
+        assert host["ReadonlyRootfs"] is True, name
+        assert "/tmp" in host["Tmpfs"], name
+        assert {"CAP_NET_RAW", "CAP_CHOWN"} <= set(host["CapDrop"]), name
+        assert any(opt.startswith("no-new-privileges") for opt in host["SecurityOpt"]), name
+    for name, volume in (("kafka", "kafka-data"), ("redis", "redis-data"), ("prometheus", "prometheus-data")):
+        mounts = inspect(compose_stack.container(name))["Mounts"]
+        named = {m.get("Name") for m in mounts if m["Type"] == "volume"}
+        assert f"{compose_stack.project}_{volume}" in named, (name, mounts)
+
+
+def _time(stamp: str) -> datetime:
+    """podman's RFC 3339 times, nanoseconds and all."""
+    day, _, rest = stamp.partition("T")
+    clock, zone = rest[:8], rest[8:].lstrip("0123456789.")
+    fraction = rest[8:].removesuffix(zone).lstrip(".")[:6].ljust(6, "0")
+    return datetime.fromisoformat(f"{day}T{clock}.{fraction}{'+00:00' if zone == 'Z' else zone}")
 
 
 def test_the_compose_stack_reports_the_kpis_the_simulated_centre_lived(compose_stack: ComposeStack) -> None:

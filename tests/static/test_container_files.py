@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.server
 import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -458,6 +459,40 @@ def test_kafka_is_one_kraft_node_of_the_local_broker_version(compose: dict[str, 
     assert "INTERNAL://kafka:9092" in advertised, "the address HELPLINE_KAFKA_BOOTSTRAP names"
     assert any(volume.endswith(f":{env['KAFKA_LOG_DIRS']}") for volume in kafka["volumes"])
     assert str(env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false", "topics come from the catalog only"
+
+
+def _local_kafka_entrypoint() -> Any:
+    path = REPO_ROOT / "deploy" / "compose" / "kafka" / "entrypoint.py"
+    spec = importlib.util.spec_from_file_location("local_kafka_entrypoint", path)
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_local_kafka_image_reads_compose_s_settings_as_the_public_one(compose: dict[str, Any]) -> None:
+    """deploy/compose/kafka (KAFKA_IMAGE without a registry) turns compose's KAFKA_* variables into
+    broker properties by the public image's rule: each one a property the local broker's own
+    configuration sets too (deploy/local/kafka.properties), but the static quorum it names by a
+    placeholder there."""
+    entrypoint = _local_kafka_entrypoint()
+    assert (
+        entrypoint.property_name("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP") == "listener.security.protocol.map"
+    )
+    assert entrypoint.property_name("KAFKA_SOME__UNDERSCORED___DASHED") == "some_underscored-dashed"
+    env = {key: str(value) for key, value in _services(compose)["kafka"]["environment"].items()}
+    properties = entrypoint.properties(env | {"KAFKA_HEAP_OPTS": "-Xmx1g"})
+    assert "heap.opts" not in properties, "the JVM's variables are no broker properties"
+    assert properties["process.roles"] == "broker,controller"
+    assert properties["log.dirs"] == "/var/lib/kafka/data"
+    # A line may start with a placeholder of the local stack's template (`${tls_config}`).
+    local = {
+        re.sub(r"^\$\{\w+\}", "", line.split("=", 1)[0])
+        for line in (REPO_ROOT / "deploy" / "local" / "kafka.properties").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert set(properties) - local == {"controller.quorum.voters"}
 
 
 def test_redis_appends_every_write_to_a_file_on_a_volume(compose: dict[str, Any]) -> None:
