@@ -263,6 +263,10 @@ class ComposeStack:
             **self.ports.env(),
         }
         self.env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+        self.images = [HELPLINE_IMAGE, *local_images().values()]
+
+    def missing_images(self) -> list[str]:
+        return [image for image in self.images if podman("image", "exists", image).returncode != 0]
 
     def compose(
         self, *args: str, timeout: float = 600, log: str | None = None
@@ -338,6 +342,8 @@ def running_compose(folder: Path) -> Iterator[ComposeStack]:
     started = time.monotonic()
     with podman_service(folder / "podman") as docker_host:
         stack = ComposeStack(folder, docker_host)
+        missing = stack.missing_images()
+        assert not missing, f"no image {missing}: `make image` and `make compose-images` build them"
         driver = HealthDriver(stack.project)
         driver.start()
         failed = True

@@ -12,6 +12,7 @@ longer; the services run with the file's settings (the API keys' default rate, s
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -159,3 +160,28 @@ def test_the_compose_stack_reports_the_kpis_the_simulated_centre_lived(compose_s
 
 def _equal(found: list[float], expected: list[float]) -> None:
     assert found == expected
+
+
+def test_no_container_restarted_nor_logged_an_error(compose_stack: ComposeStack) -> None:
+    """After the run: `restart: unless-stopped` would hide a service that crashed and came back, so
+    none may have restarted; and none of the four services logged an error (their JSON lines)."""
+    for name in SERVICES:
+        if name == "topics":
+            continue
+        info = inspect(compose_stack.container(name))
+        assert info["State"]["Running"], name
+        assert info.get("RestartCount", 0) == 0, f"{name} restarted {info['RestartCount']} times"
+    errors: list[str] = []
+    records = 0
+    for name in ("topics", "router", "tickets", "sla", "metrics"):
+        logs = compose_stack.compose("logs", "--no-color", "--no-log-prefix", name)
+        for line in (logs.stdout + logs.stderr).splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            records += isinstance(record, dict)
+            if isinstance(record, dict) and record.get("level") in ("error", "critical"):
+                errors.append(f"{name}: {line[:300]}")
+    assert records, "no JSON log line read: the check would pass on anything"
+    assert not errors, "\n".join(errors)
