@@ -52,11 +52,22 @@ def _logging() -> None:
     configure_logging("tests", level="INFO", fmt="console")
 
 
+# The provider the session's stack came from, for the summary line (empty: no test needed one).
+_PROVIDED: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Endpoints]:
     """Kafka and Redis for the whole session, from the first provider that can give them."""
     with provide() as endpoints:
+        _PROVIDED.append(endpoints.provider)
         yield endpoints
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Which Kafka and Redis the run had (tests/stack_provider.py; HELPLINE_TEST_STACK picks one)."""
+    for provider in _PROVIDED:
+        terminalreporter.write_line(f"Kafka and Redis from: {provider}")
 
 
 @pytest.fixture

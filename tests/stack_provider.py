@@ -1,8 +1,14 @@
 """Where the tests' Kafka and Redis come from: one provider chain behind one fixture.
 
 1. `HELPLINE_KAFKA_BOOTSTRAP` / `HELPLINE_REDIS_URL` when set (a stack someone already runs);
-2. testcontainers when a Docker engine answers;
+2. testcontainers when a Docker engine answers: Docker, or podman's `podman system service`
+   (tests/container_stack.py; the images: HELPLINE_TEST_KAFKA_IMAGE, HELPLINE_TEST_REDIS_IMAGE);
 3. otherwise the project's own local processes (deploy/local), on free loopback ports under var/test-stack.
+
+`HELPLINE_TEST_STACK` picks one of them instead of the chain: `environment`, `testcontainers` or
+`local` (`auto`, or unset, is the chain). A pick that cannot be met fails the session rather than
+falling back, so a run is on the stack it asked for. `make test` picks `local`, what CI runs whatever
+engine a machine has (docs/operations.md, "The tests on containers").
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from pathlib import Path
 
 from devstack.local_stack import REPO_ROOT, LocalStack, StackConfig, free_port
 
-KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"
-REDIS_IMAGE = "redis:7.4"
+CHOICES = ("auto", "environment", "testcontainers", "local")
+
+
+class StackChoiceError(RuntimeError):
+    """HELPLINE_TEST_STACK names a stack this machine cannot give."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,8 @@ class Endpoints:
 
 
 def docker_engine_answers() -> bool:
+    """An engine answers at DOCKER_HOST, or, when it is unset, at Docker's default socket
+    (/var/run/docker.sock): an installed podman answers there only if its socket service runs."""
     try:
         import docker
     except ImportError:
@@ -48,13 +59,11 @@ def _from_environment() -> Iterator[Endpoints]:
 
 @contextlib.contextmanager
 def _from_testcontainers() -> Iterator[Endpoints]:
-    from testcontainers.community.kafka import KafkaContainer
-    from testcontainers.community.redis import RedisContainer
+    # Imported here: a session on the local processes never loads testcontainers nor docker.
+    from tests.container_stack import images, kafka_and_redis
 
-    with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka, RedisContainer(REDIS_IMAGE) as redis_c:
-        host = redis_c.get_container_host_ip()
-        port = redis_c.get_exposed_port(6379)
-        yield Endpoints(kafka.get_bootstrap_server(), f"redis://{host}:{port}/0", "testcontainers")
+    with kafka_and_redis() as (kafka_bootstrap, redis_url):
+        yield Endpoints(kafka_bootstrap, redis_url, f"testcontainers ({', '.join(images())})")
 
 
 def _reap_abandoned_stacks(root: Path) -> None:
@@ -87,9 +96,28 @@ def _from_local_processes() -> Iterator[Endpoints]:
         shutil.rmtree(cfg.var_dir, ignore_errors=True)
 
 
+def _environment_set() -> bool:
+    return bool(os.environ.get("HELPLINE_KAFKA_BOOTSTRAP") and os.environ.get("HELPLINE_REDIS_URL"))
+
+
+def choice() -> str:
+    chosen = os.environ.get("HELPLINE_TEST_STACK", "").strip().lower() or "auto"
+    if chosen not in CHOICES:
+        raise StackChoiceError(f"HELPLINE_TEST_STACK={chosen!r}: one of {', '.join(CHOICES)}")
+    return chosen
+
+
 def provide() -> contextlib.AbstractContextManager[Endpoints]:
-    if os.environ.get("HELPLINE_KAFKA_BOOTSTRAP") and os.environ.get("HELPLINE_REDIS_URL"):
+    chosen = choice()
+    if chosen == "environment" and not _environment_set():
+        raise StackChoiceError(
+            "HELPLINE_TEST_STACK=environment needs HELPLINE_KAFKA_BOOTSTRAP and HELPLINE_REDIS_URL"
+        )
+    if chosen == "testcontainers" and not docker_engine_answers():
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (DOCKER_HOST is unset)"
+        raise StackChoiceError(f"HELPLINE_TEST_STACK=testcontainers, but no Docker engine answers at {where}")
+    if chosen == "environment" or (chosen == "auto" and _environment_set()):
         return _from_environment()
-    if docker_engine_answers():
+    if chosen == "testcontainers" or (chosen == "auto" and docker_engine_answers()):
         return _from_testcontainers()
     return _from_local_processes()
