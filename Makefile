@@ -77,8 +77,10 @@ lint: deps ## ruff, mypy, import rules, proto freshness and buf lint
 unit: deps ## the tests that need no broker: unit tests and the static checks of the repository's files
 	$(RUN) pytest tests/unit tests/static
 
+# On the local processes whatever engine the machine has (tests/stack_provider.py): what CI runs.
+# HELPLINE_TEST_STACK=testcontainers make test runs it on containers (docs/operations.md).
 test: lint ## everything CI runs: lint, then every test on the real Kafka and Redis
-	$(RUN) pytest
+	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest
 
 # The image from the Dockerfile, with podman and no registry: a Debian base made with debootstrap
 # (cached in var/image), uv from PyPI (docs/operations.md, "Building the image without a registry").
@@ -86,8 +88,10 @@ image: ## build the services' image localhost/helpline:dev with podman, on a loc
 	bash scripts/build_image.sh
 
 # Not part of `make test` (pytest never recurses into tests/deploy: norecursedirs in pyproject.toml).
-deploy-test: image deps ## run the built image as docker-compose.yml and the Kubernetes manifests do, on the test Kafka and Redis
-	$(RUN) pytest tests/deploy
+# tests/deploy/test_testcontainers.py runs the bus contract tests once on testcontainers over podman,
+# with the local Kafka and Redis images (compose-images); the rest on the local processes.
+deploy-test: image compose-images deps ## run the built image as docker-compose.yml and the Kubernetes manifests do, on the test Kafka and Redis; the bus contract tests on testcontainers over podman
+	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest tests/deploy
 
 # Local stand-ins for the public Kafka, Redis and Prometheus images, on the same base: Maven's jars
 # (var/kafka-lib) and Debian's packages, as the local stack runs them (deploy/compose/*/Dockerfile).
