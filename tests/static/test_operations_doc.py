@@ -135,6 +135,12 @@ def test_every_helpline_variable_named_is_a_setting() -> None:
     )
     named = set(re.findall(r"\bHELPLINE_[A-Z0-9_]*[A-Z0-9]\b", guide()))
     assert named, "the guide names no setting"
+    # HELPLINE_TEST_*: the test suite's own variables ("The tests on containers"), read in tests/.
+    tests_read = "\n".join(path.read_text() for path in (REPO_ROOT / "tests").rglob("*.py"))
+    test_variables = {name for name in named if name.startswith("HELPLINE_TEST_")}
+    unread = sorted(name for name in test_variables if f'"{name}"' not in tests_read)
+    assert not unread, f"test variables no test reads: {unread}"
+    named -= test_variables
     assert not named - known, f"not settings of any service: {sorted(named - known)}"
 
 
