@@ -2,16 +2,43 @@
 # One image for every Helpline service: `helpline run router|tickets|sla|metrics` picks the service,
 # so the services share one build and one set of pinned dependencies (ARCHITECTURE.md, "one container
 # image serves every service"). docker-compose.yml and tests/static/test_container_files.py read this.
+#
+# The build arguments below default to the public images, which is all a machine with a registry
+# needs: `docker build -t helpline:0.1.0 .`. They exist for machines without one (`make image`,
+# scripts/build_image.sh, docs/operations.md): a Debian base made with debootstrap and imported
+# locally, whose interpreter is Debian's, and uv installed from PyPI into a local image.
 
 # The same base in both stages: the virtual environment's interpreter is a symlink to this image's
-# Python, so the runtime stage must have it at the same path.
+# Python, so the runtime stage must have it at the same path. PYTHON_BIN is that path: the python
+# image's own build in /usr/local, Debian's python3 package in /usr/bin.
 ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
+ARG PYTHON_BIN=/usr/local/bin/python3.11
 # The uv the development machines run and write uv.lock with, so the lock reads the same here.
+# Copied from UV_IMAGE. A build that reaches PyPI but no container registry first builds that image
+# itself from the uv-pypi stage below, which installs uv==UV_VERSION with the base's pip
+# (`--target uv-pypi -t localhost/uv:0.13.9`), then passes UV_IMAGE=localhost/uv:0.13.9. Keep the
+# two versions equal. A build argument choosing the stage (`FROM uv-${UV_SOURCE}`) would be simpler,
+# but podman 4.3's buildah ignores ARG defaults when it picks the stages to build, so a plain
+# `podman build .` would fail to find the stage it skipped.
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
+ARG UV_VERSION=0.13.9
+
+# Built only when asked for with --target (no later stage uses it): uv at /uv, as in UV_IMAGE.
+FROM ${PYTHON_IMAGE} AS uv-pypi
+ARG UV_VERSION
+# The CA bundle of a TLS-intercepting proxy, mounted into the build with the host's certificates
+# (`podman build -v /etc/ssl/certs:/etc/ssl/certs:ro`): a build argument, so never kept in the image.
+ARG PIP_CERT
+# --target: a directory of its own, which Debian's pip allows without touching the system's packages.
+RUN python3 -m pip install --no-cache-dir --disable-pip-version-check --target /opt/uv "uv==${UV_VERSION}" \
+    && cp /opt/uv/bin/uv /uv
 
 FROM ${UV_IMAGE} AS uv
 
 FROM ${PYTHON_IMAGE} AS build
+ARG PYTHON_BIN
+# The same for uv: with SSL_CERT_FILE set, it trusts that bundle (the proxy's CA) for PyPI.
+ARG SSL_CERT_FILE
 COPY --from=uv /uv /usr/local/bin/uv
 # Bytecode compiled at build time, so a read-only container starts without writing .pyc files;
 # copy mode because the uv cache is a separate mount that hard links cannot cross; never a Python
@@ -19,14 +46,15 @@ COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PYTHON=${PYTHON_BIN} \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
 
-# Dependencies first, from the lockfile alone, so a source change reuses this layer.
+# Dependencies first, from the lockfile alone, so a source change reuses this layer. The bind mounts
+# name absolute targets: BuildKit resolves a relative one against WORKDIR, podman's buildah rejects it.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    --mount=type=bind,source=uv.lock,target=uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=/src/pyproject.toml \
+    --mount=type=bind,source=uv.lock,target=/src/uv.lock \
     uv sync --frozen --no-dev --no-install-project
 
 # README.md is the package's readme in pyproject.toml: hatchling refuses to build without it.
@@ -34,9 +62,12 @@ COPY pyproject.toml uv.lock README.md ./
 COPY helpline ./helpline
 COPY services ./services
 # --no-editable installs the project as a wheel into the venv, so the runtime stage needs the venv
-# only, not this source tree; the services' entry points (`helpline run`) come with it.
+# only, not this source tree; the services' entry points (`helpline run`) come with it. uv leaves
+# its lock file world-writable (mode 0666, for locking across users): the one file of the venv the
+# service's user could write, and nothing needs it once the venv is built.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --no-dev --no-editable \
+    && rm -f /app/.venv/.lock
 
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -15,7 +15,7 @@ RUN := $(UV) run --frozen
 APT_PACKAGES := redis-server prometheus kcat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps up down test lint unit proto bench chaos clean
+.PHONY: help deps up down test lint unit proto bench chaos clean image deploy-test compose-images compose-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,6 +79,24 @@ unit: deps ## the tests that need no broker: unit tests and the static checks of
 
 test: lint ## everything CI runs: lint, then every test on the real Kafka and Redis
 	$(RUN) pytest
+
+# The image from the Dockerfile, with podman and no registry: a Debian base made with debootstrap
+# (cached in var/image), uv from PyPI (docs/operations.md, "Building the image without a registry").
+image: ## build the services' image localhost/helpline:dev with podman, on a local Debian base
+	bash scripts/build_image.sh
+
+# Not part of `make test` (pytest never recurses into tests/deploy: norecursedirs in pyproject.toml).
+deploy-test: image deps ## run the built image as docker-compose.yml and the Kubernetes manifests do, on the test Kafka and Redis
+	$(RUN) pytest tests/deploy
+
+# Local stand-ins for the public Kafka, Redis and Prometheus images, on the same base: Maven's jars
+# (var/kafka-lib) and Debian's packages, as the local stack runs them (deploy/compose/*/Dockerfile).
+compose-images: image deps ## build the local Kafka, Redis and Prometheus images docker-compose.yml can run instead of the public ones
+	bash scripts/build_compose_images.sh
+
+# Not part of `make test` either (norecursedirs). docs/operations.md, "The compose stack under podman".
+compose-test: image compose-images deps ## bring docker-compose.yml up under podman, run the simulated centre against it, check its KPIs, bring it down
+	$(RUN) pytest tests/compose
 
 bench: deps ## every benchmark beside its baselines, measured in the same run; writes docs/benchmarks.md
 	$(RUN) python -m bench.report

