@@ -15,7 +15,7 @@ RUN := $(UV) run --frozen
 APT_PACKAGES := redis-server prometheus kcat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps up down test lint unit proto bench chaos clean image deploy-test compose-images compose-test
+.PHONY: help deps up down test lint unit proto bench chaos clean image deploy-test compose-images compose-test kube-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -109,3 +109,7 @@ proto: deps ## regenerate helpline/v1 from proto/
 
 clean: down ## stop the stack and remove its data (keeps the downloaded Kafka jars)
 	find var -mindepth 1 -maxdepth 1 ! -name kafka-lib -exec rm -rf {} +
+
+# Not part of `make test` either (norecursedirs). docs/operations.md, "The manifests under podman".
+kube-test: image compose-images deps ## play the dev overlay with `podman kube play`, run the simulated centre against it, check its KPIs, play it down
+	$(RUN) pytest tests/kube
