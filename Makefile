@@ -110,6 +110,10 @@ proto: deps ## regenerate helpline/v1 from proto/
 clean: down ## stop the stack and remove its data (keeps the downloaded Kafka jars)
 	find var -mindepth 1 -maxdepth 1 ! -name kafka-lib -exec rm -rf {} +
 
-# Not part of `make test` either (norecursedirs). docs/operations.md, "The manifests under podman".
-kube-test: image compose-images deps ## play the dev overlay with `podman kube play`, run the simulated centre against it, check its KPIs, play it down
+# Not part of `make test` either (norecursedirs). docs/operations.md, "The manifests under podman"
+# and "A real API server": kube-apiserver built from the k8s.io/kubernetes module (cached in
+# var/kube-apiserver) on Debian's etcd, and the Prometheus Operator's CRDs from its module.
+kube-test: image compose-images deps ## play the dev overlay under podman with the simulated centre, check its KPIs; apply both overlays to a real kube-apiserver
+	@dpkg -s etcd-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq etcd-server >/dev/null; }
+	bash scripts/install_kube_apiserver.sh
 	$(RUN) pytest tests/kube
