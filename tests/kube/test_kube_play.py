@@ -117,6 +117,8 @@ def test_the_played_overlay_reports_the_kpis_the_simulated_centre_lived(cluster:
 
 
 def test_no_pod_restarted_nor_logged_an_error(cluster: Cluster) -> None:
+    """After the run: every service still live (its liveness probe), none restarted, and none of the
+    pods logged an error (their JSON lines)."""
     errors: list[str] = []
     records = 0
     for service in SERVICES:
@@ -124,6 +126,7 @@ def test_no_pod_restarted_nor_logged_an_error(cluster: Cluster) -> None:
         info = cluster.inspect(pod)
         assert info["State"]["Running"], service
         assert info.get("RestartCount", 0) == 0, f"{service} restarted {info['RestartCount']} times"
+        assert probe_passes(cluster, _deployment(cluster, service), "livenessProbe"), service
     for pod in ("helpline-topics", *(f"helpline-{s}-pod-0" for s in SERVICES)):
         for line in cluster.logs(pod).splitlines():
             try:
