@@ -582,10 +582,11 @@ def running_cluster(folder: Path) -> Iterator[Cluster]:
         yield cluster
         failed = False
     finally:
+        # The pods' logs kept in the run's folder, read before the pods go.
+        with suppress(Exception):
+            for pod in ["kafka", "redis", *(cluster.plan.pods if cluster.plan else [])]:
+                (folder / f"{pod}.log").write_text(cluster.logs(pod))
         if failed:
-            with suppress(Exception):
-                for pod in cluster.plan.pods if cluster.plan else []:
-                    (folder / f"{pod}.log").write_text(cluster.logs(pod))
             progress(f"failed: logs in {folder}")
         took = time.monotonic()
         problems = cluster.down()
