@@ -54,6 +54,33 @@ def test_the_changes_are_only_those_podman_needs(cluster: Cluster) -> None:
     assert "ConfigMap/" + _settings_name(cluster) not in cluster.plan.set_aside
 
 
+def test_the_played_pods_keep_the_overlays_security_probes_and_resources(cluster: Cluster) -> None:
+    """Field by field, what the run played against what kustomize rendered: the pod's and the
+    container's security contexts, the probes, resources, command, arguments, `envFrom`, mounts,
+    lifecycle and termination grace are the rendered ones; the `env` differs only by the expansion."""
+    assert cluster.plan is not None
+    played = {d["metadata"]["name"]: d for d in cluster.plan.documents if d["kind"] in ("Deployment", "Pod")}
+    for rendered in cluster.rendered:
+        if rendered["kind"] not in ("Deployment", "Job"):
+            continue
+        name = rendered["metadata"]["name"]
+        spec = rendered["spec"]["template"]["spec"]
+        ran = played[name]["spec"] if rendered["kind"] == "Job" else played[name]["spec"]["template"]["spec"]
+        for key in ("securityContext", "terminationGracePeriodSeconds", "automountServiceAccountToken"):
+            assert ran.get(key) == spec.get(key), (name, key)
+        (container,) = spec["containers"]
+        (played_container,) = ran["containers"]
+        for key in (
+            "securityContext", "startupProbe", "readinessProbe", "livenessProbe", "resources",
+            "command", "args", "envFrom", "lifecycle", "imagePullPolicy",
+        ):  # fmt: skip
+            assert played_container.get(key) == container.get(key), (name, key)
+        mounts = [m["mountPath"] for m in played_container.get("volumeMounts", [])]
+        assert mounts == [m["mountPath"] for m in container.get("volumeMounts", [])], name
+        names = [v["name"] for v in played_container.get("env", [])]
+        assert names == [v["name"] for v in container.get("env", [])], name
+
+
 def _settings_name(cluster: Cluster) -> str:
     (name,) = [
         d["metadata"]["name"]
