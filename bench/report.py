@@ -466,19 +466,30 @@ def split_report(text: str) -> tuple[str, dict[str, str]]:
 def merged(existing: str, results: Sequence[Captured], *, started: datetime, command: str) -> str:
     """The existing report with the sections of `results` in place of their namesakes (or added in
     the catalog's order), the other sections as they were, and a line in the head saying when and
-    how these ran again; a later merge of the same benchmarks replaces that line."""
+    how these ran again; it replaces the line of an earlier merge whose sections all ran again."""
     head, sections = split_report(existing)
     for result in results:
         sections[result.name] = "\n".join(bench_section(result))
-    names = ", ".join(result.name for result in results)
-    said = f"- {names}: ran"
-    note = f"{said} {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC with `{command}`, merged into this report"
-    lines = [line for line in head.split("\n") if not line.startswith(said)]
+    names = [result.name for result in results]
+    note = (
+        f"- {', '.join(names)}: ran {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC with `{command}`, {MERGED}"
+    )
+    lines = [line for line in head.split("\n") if not _superseded(line, names)]
     at = lines.index("## Machine") - 1 if "## Machine" in lines else len(lines)
     lines.insert(at, note)
     order = [name for name in BENCHES if name in sections]
     order += [name for name in sections if name not in BENCHES]
     return "\n\n".join(["\n".join(lines), *(sections[name] for name in order)]) + "\n"
+
+
+MERGED = "merged into this report"
+
+
+def _superseded(line: str, names: Sequence[str]) -> bool:
+    """A head line of an earlier merge, of benchmarks that all ran again."""
+    if not (line.startswith("- ") and line.endswith(MERGED) and ": ran " in line):
+        return False
+    return {name.strip() for name in line[2 : line.index(": ran ")].split(",")} <= set(names)
 
 
 def write_atomically(path: Path, text: str) -> None:

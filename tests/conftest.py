@@ -16,7 +16,7 @@ from tests.stack_provider import Endpoints, provide
 
 # The checks the end-to-end and chaos tests share live outside test modules: a failed assert there
 # shows what it compared only if pytest rewrites those modules too.
-pytest.register_assert_rewrite("tests.e2e", "tests.chaos")
+pytest.register_assert_rewrite("tests.e2e", "tests.chaos", "tests.compose.centre")
 
 TESTS = Path(__file__).parent
 # A test's directory says what it needs, so its markers are set here, once, rather than by a
@@ -33,6 +33,8 @@ DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
     "deploy": ("deploy",),
     # docker-compose.yml under podman (`make compose-test`); collected only when named, as deploy.
     "compose": ("compose",),
+    # The dev overlay under `podman kube play` (`make kube-test`); collected only when named, as deploy.
+    "kube": ("kube",),
 }
 
 

@@ -11,39 +11,17 @@ longer; the services run with the file's settings (the API keys' default rate, s
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
-import redis
 
-from helpline.auth import ApiKeyStore
-from helpline.ingress_secrets import IngressSecrets
-from simulator.keys import VALID_FOR, RunKeys, run_keys
-from simulator.runner import Connections, Simulation
+from tests.compose.centre import drive_and_hold_to_ledger
 from tests.compose.stack import SERVICES, ComposeStack, inspect, progress, running_compose
-from tests.e2e.platform import SlaEvents, Slot, counted, eventually, wait_for_queues
-from tests.e2e.prometheus import Prometheus
-from tests.e2e.test_simulation import (
-    assert_agents_and_tickets,
-    assert_means,
-    assert_service_levels,
-    assert_sla_events,
-    assert_surveys,
-    scenario,
-)
-from tests.integration.helpers import wait_until
 
 # The stack's start and stop count towards the first test's time (pytest-timeout's default is 300 s).
 pytestmark = pytest.mark.timeout(900)
-
-# Two scrapes and a rule evaluation at the compose file's 15 s, with room: how long a KPI may take
-# to reach Prometheus (and a recording rule to catch up) after the run.
-SETTLE_S = 90.0
 
 
 @pytest.fixture(scope="module")
@@ -88,78 +66,20 @@ def _time(stamp: str) -> datetime:
 
 
 def test_the_compose_stack_reports_the_kpis_the_simulated_centre_lived(compose_stack: ComposeStack) -> None:
+    """The simulated centre through the published ports, its KPIs held to its ledger (centre.py)."""
     ports = compose_stack.ports
-    tenant = f"compose{compose_stack.project[-8:]}"
-    # The operator's part, on the published Redis: keys hashed with the stack's pepper in the auth
-    # database (0, HELPLINE_AUTH_REDIS_URL) and the tenant's ingress secret, as the e2e platform makes them.
-    auth = redis.Redis.from_url(f"redis://127.0.0.1:{ports.redis}/0")
-    api_keys = ApiKeyStore(auth, pepper=compose_stack.pepper)
-    admin = api_keys.create(tenant, "compose-test", expires_at=datetime.now(UTC) + VALID_FOR)[1]
-    signer = IngressSecrets(auth).create(tenant, "simulator")
-    connections = Connections(
+    drive_and_hold_to_ledger(
+        tenant=f"compose{compose_stack.project[-8:]}",
+        pepper=compose_stack.pepper,
+        redis_url=f"redis://127.0.0.1:{ports.redis}/0",
         kafka_bootstrap=f"127.0.0.1:{ports.kafka}",
         router_http=f"http://127.0.0.1:{ports.router_http}",
         router_grpc=f"127.0.0.1:{ports.router_grpc}",
-        keys=RunKeys.shared(admin),
-        ingress_key=signer,
         sla_http=f"http://127.0.0.1:{ports.sla_http}",
         tickets_grpc=f"127.0.0.1:{ports.tickets_grpc}",
+        prometheus_url=f"http://127.0.0.1:{ports.prometheus}",
+        progress=progress,
     )
-    prometheus = Prometheus(f"http://127.0.0.1:{ports.prometheus}")
-    centre = scenario(tenant)
-    with run_keys(api_keys, centre) as keys:
-        sim = Simulation(centre, replace(connections, keys=keys))
-        try:
-            sim.configure()
-            every_queue = {("e2e-voice", "voice"), ("e2e-chat", "chat"), ("e2e-email", "email")}
-            progress("configured the centre; waiting for its queues in Prometheus (15 s scrapes)")
-            wait_for_queues(prometheus, tenant, every_queue)
-            progress(f"simulating {centre.hours * 60:.0f} minutes at {centre.speed:g}x")
-            started = time.monotonic()
-            floor = asyncio.run(sim.run())
-            progress(f"simulation done in {time.monotonic() - started:.0f} s")
-        finally:
-            sim.close()
-    assert sim.problems == []
-    truth = floor.ledger.figures(sim.thresholds())
-    queued = {slot: float(seen.queued) for slot, seen in truth.queues.items()}
-    where = f'tenant="{tenant}"'
-
-    def count(name: str) -> dict[Slot, float]:
-        return counted(prometheus, name, tenant, queued)
-
-    progress("holding the KPIs in Prometheus to the ledger")
-    wait_until(
-        lambda: count("helpline_contacts_queued_total") == queued,
-        timeout=SETTLE_S,
-        what="every contact in Prometheus",
-    )
-    assert count("helpline_contacts_answered_total") == {
-        s: float(f.answered) for s, f in truth.queues.items()
-    }
-    assert count("helpline_contacts_abandoned_total") == {
-        s: float(f.abandoned) for s, f in truth.queues.items()
-    }
-    assert_service_levels(prometheus, where, sim, truth)
-    eventually(lambda: assert_means(prometheus, where, truth), timeout=SETTLE_S)
-    eventually(lambda: assert_surveys(prometheus, where, truth), timeout=SETTLE_S)
-    eventually(lambda: assert_agents_and_tickets(prometheus, where, sim), timeout=SETTLE_S)
-    self_served = sum(t.self_served for t in floor.ledger.contacts.values())
-    assert self_served > 0
-    eventually(
-        lambda: _equal(
-            prometheus.values(f"sum(helpline_contacts_self_served_total{{{where}}})"), [self_served]
-        ),
-        timeout=SETTLE_S,
-    )
-    assert len(floor.ledger.tickets) > 0
-    with SlaEvents(connections.kafka_bootstrap, tenant) as alerts:
-        eventually(lambda: assert_sla_events(alerts, sim), timeout=SETTLE_S)
-    progress("the KPIs match the ledger")
-
-
-def _equal(found: list[float], expected: list[float]) -> None:
-    assert found == expected
 
 
 def test_no_container_restarted_nor_logged_an_error(compose_stack: ComposeStack) -> None:

@@ -257,6 +257,13 @@ def test_a_merge_puts_the_sections_run_again_in_place_and_keeps_the_others() -> 
     # Merged again, the sections and the line are replaced, not repeated.
     twice = merged(text, again, started=later, command="python -m bench.report --only x --merge")
     assert twice == text
+    # A merge of more benchmarks replaces the line of one whose benchmarks all ran again.
+    wider = merged(text, [*again, _results()[0]], started=later, command="python -m bench.report --merge")
+    assert note not in wider
+    assert "- router_latency, metrics_ingest, bus_throughput: ran 2025-12-06 17:05 UTC" in wider
+    # Not the other way round: the earlier line still names a section not run again.
+    narrower = merged(text, again[:1], started=later, command="python -m bench.report --merge")
+    assert note in narrower
 
 
 def test_a_merge_needs_only_and_a_report_to_merge_into(

@@ -426,11 +426,15 @@ def contact_released(agent: Agent, channel: Channel, now: datetime, *, wrap_up: 
             "no_active_contact", f"{agent.agent_id} has no {slot} contact", agent_id=agent.agent_id
         )
     released = replace(agent, load={**agent.load, slot: agent.active(slot) - 1}, idle_since=now)
+    if agent.state is AgentState.OFFERED:
+        # An offer made while this contact was in hand (another channel's, within capacity) stays
+        # pending, wrap-up or not: the agent answers it, and the contact's own wrap-up runs on.
+        return released
     if wrap_up:
         return replace(released, state=AgentState.AFTER_CONTACT_WORK)
     if agent.state is AgentState.BUSY:
         return replace(released, state=_resting_state(released))
-    # A chat can end while another offer is pending or the agent is away: that state stays.
+    # A contact can end while the agent is away or missed: that state stays.
     return released
 
 

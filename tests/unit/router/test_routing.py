@@ -438,9 +438,14 @@ def test_releasing_a_contact_returns_to_routing_or_to_wrap_up() -> None:
     assert routing.wrap_up_ended(wrapping, at(40)).state is AgentState.IDLE
 
 
-def test_a_chat_ending_while_an_offer_is_pending_keeps_the_offer() -> None:
+def test_a_contact_ending_while_an_offer_is_pending_keeps_the_offer() -> None:
     offered = agent(load={Channel.CHAT: 1}, state=AgentState.OFFERED)
     assert routing.contact_released(offered, Channel.CHAT, at(1), wrap_up=False).state is AgentState.OFFERED
+    # The last call in hand ends into wrap-up while a chat is on offer: the offer stays answerable.
+    on_a_call = agent(load={Channel.VOICE: 1}, state=AgentState.OFFERED)
+    ended = routing.contact_released(on_a_call, Channel.VOICE, at(1), wrap_up=True)
+    assert (ended.state, ended.total_load) == (AgentState.OFFERED, 0)
+    assert routing.offer_accepted(ended, Channel.CHAT, at(2)).state is AgentState.BUSY
 
 
 def test_releasing_what_the_agent_does_not_have_is_refused() -> None:
