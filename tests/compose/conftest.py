@@ -3,23 +3,14 @@ minutes, and its steps say what they wait for."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from tests.compose import stack
+from tests.terminal_progress import on_the_terminal
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _progress_on_the_terminal(pytestconfig: pytest.Config) -> Iterator[None]:
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-
-    def show(line: str) -> None:
-        with capture.global_and_fixture_disabled():
-            sys.stderr.write(f"\n{line}")
-            sys.stderr.flush()
-
-    stack.progress_sink = show
-    yield
-    stack.progress_sink = stack._print
+    yield from on_the_terminal(pytestconfig, stack)
