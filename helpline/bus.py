@@ -225,6 +225,7 @@ class ConsumerLoop:
         # outage is ridden out.
         self._pending: collections.deque[Record] = collections.deque()
         self._paused = False
+        self._assigned_since_poll = False
         check(options)
         self._connect: Callable[[], Consumer] = functools.partial(
             clients.consumer, bootstrap, client_id, group_id, **options
@@ -264,6 +265,12 @@ class ConsumerLoop:
                     )
                     polled = len(records)
                     self._pending.extend(records)
+                    if self._assigned_since_poll:
+                        self._assigned_since_poll = False
+                        # While the loop holds a record it pauses whatever is assigned itself, and
+                        # resumes it all when it lets go.
+                        if not self._paused:
+                            self.consumer.resume()
                 try:
                     self._drain()
                 except _InterruptedError:
@@ -291,6 +298,11 @@ class ConsumerLoop:
         )
         if assigned:
             self.assigned.set()
+        # Both clients keep a partition's pause across a rebalance: one paused while an outage was
+        # ridden out and assigned again after the loop let go (its revoke ended the wait before
+        # this assignment came) would never be fetched again. Resumed once the poll returns, when
+        # the client has applied the assignment (librdkafka applies it after this callback).
+        self._assigned_since_poll = True
 
     def _on_revoke(self, revoked: list[TopicPartition]) -> None:
         # Whatever was handled on a partition we lose is committed now, so its new owner starts after
