@@ -183,7 +183,9 @@ class ConfluentProducer:
         # linger.ms is ignored by a flush.
         left = self._producer.flush(timeout)
         if left:
-            raise ProduceTimeoutError(f"{left} records not acked within {timeout} s")
+            # librdkafka counts its own requests still queued (the idempotent producer's id) with
+            # the records: the number is an upper bound on the records not acked.
+            raise ProduceTimeoutError(f"records not acked within {timeout} s ({left} still queued)")
 
     def close(self, timeout: float = 10.0) -> None:
         # librdkafka's threads end when the producer is collected.
