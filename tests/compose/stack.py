@@ -128,13 +128,18 @@ def podman_service(folder: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield f"unix://{socket}"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop(process, timeout_s=15)
         log.close()
+
+
+def stop(process: subprocess.Popen[Any], timeout_s: float) -> None:
+    """Stop a process this test started, by its pid: SIGTERM, then SIGKILL after `timeout_s`."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
 
 
 @dataclass

@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from devstack.local_stack import REPO_ROOT, free_port
+from tests.compose.stack import stop
 from tests.tls_certs import make_certificates
 
 INSTALL = REPO_ROOT / "scripts" / "install_kube_apiserver.sh"
@@ -75,12 +75,7 @@ def _process(command: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]
         try:
             yield process
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+            stop(process, timeout_s=30)
 
 
 def _wait(what: str, check: Any, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
