@@ -40,6 +40,7 @@ from helpline.v1 import common_pb2, contact_events_pb2
 console = Console(stderr=True)
 
 BARE = "same backend's bare loop"
+TARGET_RATIO = 0.8
 # Rounds per backend, their median reported.
 ROUNDS = 5
 
@@ -280,6 +281,17 @@ def _round(bootstrap: str, client: str, count: int) -> Rates:
     return Rates(hl_p, bare_p, hl_c, metered_c, bare_c)
 
 
+def verdict(measured: Measured) -> str:
+    """The bus's own overhead on a backend, produce and consume, against the target."""
+    ratios = {path: measured.ratio(f"helpline_{path}", f"bare_{path}") for path in ("produce", "consume")}
+    missed = [path for path, ratio in ratios.items() if ratio < TARGET_RATIO]
+    return (
+        f"{measured.client}: the bus produces at {ratios['produce']:.2f} and consumes at "
+        f"{ratios['consume']:.2f} of its bare loop, target >= {TARGET_RATIO:g}: "
+        + (f"MISSED ({', '.join(missed)})" if missed else "met")
+    )
+
+
 def run(
     bootstrap: str, lib: Path, count: int, backends: Sequence[str] = BACKENDS, rounds: int = ROUNDS
 ) -> str:
@@ -311,6 +323,7 @@ def run(
             row = f"| {m.client} | {label} | {own:,.0f}"
             lines.append(f"{row} | {BARE} | {m.rate(bare):,.0f} | {ratio:.2f} |")
             lines.append(f"{row} | {tool} | {java:,.0f} | {own / java:.2f} |")
+    lines += ["", *(f"- {verdict(m)}" for m in measured)]
     if len(measured) > 1:
         first, *others = measured
         lines += [
