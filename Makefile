@@ -15,7 +15,7 @@ RUN := $(UV) run --frozen
 APT_PACKAGES := redis-server prometheus kcat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps up down test lint unit proto bench chaos clean image deploy-test compose-images compose-test kube-test
+.PHONY: help deps up down test lint unit proto bench chaos clean image deploy-test compose-images compose-test kube-test kube-apiserver
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,19 +79,24 @@ unit: deps ## the tests that need no broker: unit tests and the static checks of
 
 # On the local processes whatever engine the machine has (tests/stack_provider.py): what CI runs.
 # HELPLINE_TEST_STACK=testcontainers make test runs it on containers (docs/operations.md).
-test: lint ## everything CI runs: lint, then every test on the real Kafka and Redis
-	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest
+# pytest-xdist workers for the suite, each with a Kafka broker and a Redis of its own
+# (tests/stack_provider.py); the long whole-centre tests share one of them (tests/conftest.py).
+TEST_WORKERS ?= 2
+
+test: lint ## lint, then every test on the real Kafka and Redis (what CI runs first)
+	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The image from the Dockerfile, with podman and no registry: a Debian base made with debootstrap
 # (cached in var/image), uv from PyPI (docs/operations.md, "Building the image without a registry").
 image: ## build the services' image localhost/helpline:dev with podman, on a local Debian base
 	bash scripts/build_image.sh
 
-# Not part of `make test` (pytest never recurses into tests/deploy: norecursedirs in pyproject.toml).
-# tests/deploy/test_testcontainers.py runs the bus contract tests once on testcontainers over podman,
-# with the local Kafka and Redis images (compose-images); the rest on the local processes.
-deploy-test: image compose-images deps ## run the built image as docker-compose.yml and the Kubernetes manifests do, on the test Kafka and Redis; the bus contract tests on testcontainers over podman
-	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest tests/deploy
+# Not part of `make test` (pytest never recurses into tests/deploy, tests/compose or tests/kube:
+# norecursedirs in pyproject.toml); CI runs it after `make test`. tests/deploy runs the image as
+# compose and the manifests do (and the bus contract tests once on testcontainers over podman, with
+# the local Kafka and Redis images); then compose-test's and kube-test's tests, in the same session.
+deploy-test: image compose-images kube-apiserver deps ## the built image run as docker-compose.yml and the manifests run it; the compose stack and the dev overlay under podman with the simulated centre; both overlays on a real kube-apiserver
+	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest tests/deploy tests/compose tests/kube
 
 # Local stand-ins for the public Kafka, Redis and Prometheus images, on the same base: Maven's jars
 # (var/kafka-lib) and Debian's packages, as the local stack runs them (deploy/compose/*/Dockerfile).
@@ -117,7 +122,9 @@ clean: down ## stop the stack and remove its data (keeps the downloaded Kafka ja
 # Not part of `make test` either (norecursedirs). docs/operations.md, "The manifests under podman"
 # and "A real API server": kube-apiserver built from the k8s.io/kubernetes module (cached in
 # var/kube-apiserver) on Debian's etcd, and the Prometheus Operator's CRDs from its module.
-kube-test: image compose-images deps ## play the dev overlay under podman with the simulated centre, check its KPIs; apply both overlays to a real kube-apiserver
+kube-test: image compose-images kube-apiserver deps ## play the dev overlay under podman with the simulated centre, check its KPIs; apply both overlays to a real kube-apiserver
+	$(RUN) pytest tests/kube
+
+kube-apiserver: ## Debian's etcd, and kube-apiserver built from the Go module proxy into var/kube-apiserver (once)
 	@dpkg -s etcd-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq etcd-server >/dev/null; }
 	bash scripts/install_kube_apiserver.sh
-	$(RUN) pytest tests/kube

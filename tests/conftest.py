@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -38,15 +39,36 @@ DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+# The modules whose tests keep both cores busy for minutes: a whole centre under faults or a soak,
+# hundreds of desktops, several routers racing. Under pytest-xdist (`make test`, --dist loadgroup)
+# they share one worker, one after the other, so no two run at once and their timings hold; any
+# other module goes to a worker whole, as --dist loadfile sends it (its module fixtures set up once).
+HEAVY_MODULES = frozenset(
+    {
+        "chaos/test_chaos.py",
+        "e2e/test_outages_under_load.py",
+        "e2e/test_redis_failover_under_load.py",
+        "integration/test_bench_soak.py",
+        "integration/router/test_many_desktops.py",
+        "integration/router/test_three_routers.py",
+    }
+)
+HEAVY_GROUP = "heavy"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker, and before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         try:
-            directory = item.path.relative_to(TESTS).parts[0]
+            module = item.path.relative_to(TESTS)
         except ValueError:
             continue
-        for marker in DIRECTORY_MARKERS.get(directory, ()):
+        for marker in DIRECTORY_MARKERS.get(module.parts[0], ()):
             item.add_marker(marker)
+        heavy = module.as_posix() in HEAVY_MODULES
+        if heavy:
+            item.add_marker(pytest.mark.heavy)
+        item.add_marker(pytest.mark.xdist_group(HEAVY_GROUP if heavy else module.as_posix()))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,10 +88,25 @@ def stack() -> Iterator[Endpoints]:
         yield endpoints
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # A pytest-xdist worker hands its providers to the controller, which prints the summary.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["stack_providers"] = list(_PROVIDED)
+
+
+def pytest_testnodedown(node: Any) -> None:
+    """A pytest-xdist worker's providers (the controller runs no test, so has none of its own)."""
+    _PROVIDED.extend(getattr(node, "workeroutput", {}).get("stack_providers", ()))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Which Kafka and Redis the run had (tests/stack_provider.py; HELPLINE_TEST_STACK picks one)."""
-    for provider in _PROVIDED:
-        terminalreporter.write_line(f"Kafka and Redis from: {provider}")
+    """Which Kafka and Redis the run had (tests/stack_provider.py; HELPLINE_TEST_STACK picks one);
+    under pytest-xdist, each worker had its own."""
+    for provider in sorted(set(_PROVIDED)):
+        workers = _PROVIDED.count(provider)
+        each = f" (one for each of {workers} workers)" if workers > 1 else ""
+        terminalreporter.write_line(f"Kafka and Redis from: {provider}{each}")
 
 
 @pytest.fixture
