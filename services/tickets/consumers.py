@@ -149,8 +149,7 @@ class TicketEvents:
             department=department,
             contact_id=contact_id,
         )
-        customer = Actor(AuthorType.CUSTOMER, context.customer_id) if context.customer_id else ROUTER
-        self._ticket_of_contact(draft, customer)
+        self._ticket_of_contact(draft, _customer(context))
 
     def _completed(self, event: contact_events_pb2.ContactCompleted, envelope: Envelope) -> None:
         contact_id = _contact_id(event, envelope)
@@ -245,8 +244,7 @@ class TicketEvents:
             tags=contact.tags,
             contact_id=contact_id,
         )
-        customer = Actor(AuthorType.CUSTOMER, context.customer_id) if context.customer_id else ROUTER
-        self._ticket_of_contact(draft, customer)
+        self._ticket_of_contact(draft, _customer(context))
 
     def _ticket_of_contact(self, draft: NewTicket, actor: Actor) -> Ticket:
         result = self.tickets.create(
@@ -311,6 +309,11 @@ class TicketEvents:
 def _subject(*candidates: str) -> str:
     """The first candidate with text in it, cut to fit: an event's text must not refuse its ticket."""
     return next((text.strip() for text in candidates if text.strip()), "")[:SUBJECT_MAX]
+
+
+def _customer(context: common_pb2.ContactContext) -> Actor:
+    """Who a contact's ticket is created by: its customer, when the gateway knows them."""
+    return Actor(AuthorType.CUSTOMER, context.customer_id) if context.customer_id else ROUTER
 
 
 def _channel_name(channel: Channel) -> str:
