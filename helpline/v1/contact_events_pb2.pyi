@@ -751,6 +751,7 @@ class ContactTimedOut(_message.Message):
     TICKET_ID_FIELD_NUMBER: _builtins.int
     CALLBACK_CONTACT_ID_FIELD_NUMBER: _builtins.int
     TIMED_OUT_AT_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     contact_id: _builtins.str
     queue_id: _builtins.str
@@ -758,13 +759,23 @@ class ContactTimedOut(_message.Message):
     department: _common_pb2.Department.ValueType
     action: _common_pb2.TimeoutAction.ValueType
     ticket_id: _builtins.str
-    """Set when the action created a ticket."""
+    """Set when the router knew the contact's ticket as it timed out. A `ticket` or `voicemail`
+    action's ticket is the tickets service's to make, from this event (keyed by the contact, so
+    once however often it is delivered); its TicketCreated names the contact.
+    """
     callback_contact_id: _builtins.str
     """Set when the action scheduled a callback."""
     @_builtins.property
     def wait_duration(self) -> _duration_pb2.Duration: ...
     @_builtins.property
     def timed_out_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def context(self) -> _common_pb2.ContactContext:
+        """The contact's context as it timed out (customer, intent, attributes, its ticket if any): what
+        the ticket a `ticket` or `voicemail` action makes starts from. A gateway that recorded the
+        caller's message gives its reference as the attribute `voicemail_recording`.
+        """
+
     def __init__(
         self,
         *,
@@ -778,10 +789,11 @@ class ContactTimedOut(_message.Message):
         ticket_id: _builtins.str = ...,
         callback_contact_id: _builtins.str = ...,
         timed_out_at: _timestamp_pb2.Timestamp | None = ...,
+        context: _common_pb2.ContactContext | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["timed_out_at", b"timed_out_at", "wait_duration", b"wait_duration"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "timed_out_at", b"timed_out_at", "wait_duration", b"wait_duration"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "callback_contact_id", b"callback_contact_id", "channel", b"channel", "contact_id", b"contact_id", "department", b"department", "queue_id", b"queue_id", "tenant_id", b"tenant_id", "ticket_id", b"ticket_id", "timed_out_at", b"timed_out_at", "wait_duration", b"wait_duration"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "callback_contact_id", b"callback_contact_id", "channel", b"channel", "contact_id", b"contact_id", "context", b"context", "department", b"department", "queue_id", b"queue_id", "tenant_id", b"tenant_id", "ticket_id", b"ticket_id", "timed_out_at", b"timed_out_at", "wait_duration", b"wait_duration"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

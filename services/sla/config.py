@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from helpline.audit import Action, Kind, audit_record, configuration_changed
 from helpline.auth import current_actor
+from helpline.business_hours import Calendar
 from helpline.clock import Clock, SystemClock
 from helpline.codec import Codec
 from helpline.optimistic import retry_on_conflict
 from helpline.quotas import QuotaReachedError
 from helpline.records import OutgoingRecord
-from services.sla.domain.calendar import Calendar
 from services.sla.domain.policy import Policy
 from services.sla.domain.timebasis import TimeBasis
 from services.sla.store import ConflictError, Keys, SlaStore

@@ -7,6 +7,9 @@ survey answers, each decoded and applied through the use cases as a domain comma
 - `ContactCompleted` links the contact to its ticket and records the agent's disposition (a tag
   and an internal note); a completed contact with a disposition and no ticket gets one.
 - `ContactHandedOff` carries the contact's ticket to the new department.
+- `ContactTimedOut` with the queue's `ticket` or `voicemail` action makes the contact a ticket, from
+  its context (customer, intent, priority, the voicemail's recording when the gateway gave one);
+  a contact about a ticket already has one, and is linked to it with a note instead.
 - `SlaWarning` and `SlaBreached` on a ticket apply their escalation actions.
 - `SurveyAnswered` attaches the answer to its ticket (closed tickets included, see domain.surveys).
 
@@ -59,6 +62,10 @@ TOPICS: tuple[str, ...] = tuple(topic_for_domain(domain).name for domain in ("co
 TICKETED_ON_RECEIPT = frozenset({Channel.EMAIL, Channel.WEB_FORM, Channel.SOCIAL})
 ROUTER = Actor(AuthorType.SYSTEM, "router")
 SLA = Actor(AuthorType.SYSTEM, "sla")
+# The queue actions that leave a timed-out contact to a ticket.
+MADE_TICKETS_OF = frozenset({common_pb2.TIMEOUT_ACTION_TICKET, common_pb2.TIMEOUT_ACTION_VOICEMAIL})
+# The contact attribute a gateway names the caller's recorded message by (proto ContactTimedOut).
+VOICEMAIL_RECORDING = "voicemail_recording"
 # Every event that may create a contact's ticket asks for the same thing: "the ticket of contact X".
 CONTACT_TICKET = "contact-ticket"
 
@@ -88,6 +95,7 @@ class TicketEvents:
             contact_events_pb2.ContactReceived: self._received,
             contact_events_pb2.ContactCompleted: self._completed,
             contact_events_pb2.ContactHandedOff: self._handed_off,
+            contact_events_pb2.ContactTimedOut: self._timed_out,
             sla_events_pb2.SlaWarning: self._sla_alert,
             sla_events_pb2.SlaBreached: self._sla_alert,
             feedback_events_pb2.SurveyAnswered: self._survey_answered,
@@ -141,8 +149,7 @@ class TicketEvents:
             department=department,
             contact_id=contact_id,
         )
-        customer = Actor(AuthorType.CUSTOMER, context.customer_id) if context.customer_id else ROUTER
-        self._ticket_of_contact(draft, customer)
+        self._ticket_of_contact(draft, _customer(context))
 
     def _completed(self, event: contact_events_pb2.ContactCompleted, envelope: Envelope) -> None:
         contact_id = _contact_id(event, envelope)
@@ -188,6 +195,56 @@ class TicketEvents:
                 ticket, contact_id, to, by, now, reason=event.reason
             ),
         )
+
+    def _timed_out(self, event: contact_events_pb2.ContactTimedOut, envelope: Envelope) -> None:
+        # A callback is the router's own work item, the callback contact it scheduled.
+        if event.action not in MADE_TICKETS_OF:
+            return
+        contact_id = _contact_id(event, envelope)
+        context = event.context
+        with _decoding(envelope):
+            channel = channel_from_proto(event.channel)
+            department = department_from_proto(event.department, Department.SERVICE)
+            priority = priority_from_proto(context.priority, Priority.NORMAL)
+        contact = reactions.TimedOutContact(
+            contact_id,
+            channel,
+            event.queue_id,
+            event.wait_duration.ToTimedelta(),
+            voicemail=event.action == common_pb2.TIMEOUT_ACTION_VOICEMAIL,
+            recording=context.attributes.get(VOICEMAIL_RECORDING, "")[:SUBJECT_MAX],
+        )
+        ticket_id = event.ticket_id or context.ticket_id
+        if ticket_id:
+            note_id = new_id()
+            self.tickets.change(
+                event.tenant_id,
+                ticket_id,
+                lambda ticket, now: reactions.record_timed_out_contact(
+                    ticket, contact, ROUTER, now, comment_id=note_id
+                ),
+            )
+            return
+        who = context.customer_address or context.customer_id
+        missed = "Voicemail" if contact.voicemail else "Missed contact"
+        draft = NewTicket(
+            tenant_id=event.tenant_id,
+            subject=_subject(
+                context.attributes.get("subject", ""),
+                f"{missed}: {context.intent}" if context.intent else "",
+                f"{missed} from {who}" if who else f"{missed} {contact_id}",
+            ),
+            description="\n\n".join(
+                text for text in (contact.story(), context.bot_transcript_summary) if text
+            )[:TEXT_MAX],
+            requester_id=context.customer_id,
+            channel=channel,
+            priority=priority,
+            department=department,
+            tags=contact.tags,
+            contact_id=contact_id,
+        )
+        self._ticket_of_contact(draft, _customer(context))
 
     def _ticket_of_contact(self, draft: NewTicket, actor: Actor) -> Ticket:
         result = self.tickets.create(
@@ -252,6 +309,11 @@ class TicketEvents:
 def _subject(*candidates: str) -> str:
     """The first candidate with text in it, cut to fit: an event's text must not refuse its ticket."""
     return next((text.strip() for text in candidates if text.strip()), "")[:SUBJECT_MAX]
+
+
+def _customer(context: common_pb2.ContactContext) -> Actor:
+    """Who a contact's ticket is created by: its customer, when the gateway knows them."""
+    return Actor(AuthorType.CUSTOMER, context.customer_id) if context.customer_id else ROUTER
 
 
 def _channel_name(channel: Channel) -> str:

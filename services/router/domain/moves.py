@@ -298,13 +298,12 @@ def time_out(
     *,
     max_wait: timedelta,
     action: TimeoutAction,
-    ticket_id: str = "",
     callback_contact_id: str = "",
     placement: Placement = NOWHERE,
 ) -> Outcome:
     """The contact waited the queue's maximum: the queue's timeout action takes over. A callback
-    action creates the callback contact (`spawned`) as `schedule_callback` does; a ticket action
-    names the ticket when the caller already made one."""
+    action creates the callback contact (`spawned`) as `schedule_callback` does; a ticket or
+    voicemail action's ticket is the tickets service's to make, from the event's context."""
     require(contact, frozenset({S.QUEUED}), "time_out_requires_queued", "time out")
     waited = contact.wait_at(now)
     if waited < max_wait:
@@ -326,9 +325,10 @@ def time_out(
         department=DEPARTMENT_TO_PROTO[after.department],
         wait_duration=duration(after.waited),
         action=TIMEOUT_ACTION_TO_PROTO[action],
-        ticket_id=ticket_id,
+        ticket_id=after.context.ticket_id,
         callback_contact_id=callback.contact_id if callback else "",
         timed_out_at=timestamp(now),
+        context=context_to_proto(after.context, after.priority),
     )
     return Outcome(after, (timed_out, *events), callback)
 

@@ -7,6 +7,7 @@ unspecified or unknown enum value) with the domain's error, as the REST API's va
 
 from __future__ import annotations
 
+from helpline.business_hours import Calendar, Holiday, OpenInterval
 from helpline.domain import EnumReader, duration, enum_map
 from helpline.v1 import sla_service_pb2 as pb
 from helpline.vocabulary import (
@@ -17,7 +18,6 @@ from helpline.vocabulary import (
     Channel,
     TicketType,
 )
-from services.sla.domain.calendar import Calendar, Holiday, OpenInterval
 from services.sla.domain.convert import (
     BASIS_TO_PROTO,
     action_from_proto,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from helpline.business_hours import Calendar
 from helpline.paging import SortKey
-from services.sla.domain.calendar import Calendar
 from services.sla.domain.policy import Policy
 
 

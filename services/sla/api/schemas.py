@@ -19,9 +19,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, WithJsonSchema
 
+from helpline.business_hours import Calendar, Holiday, OpenInterval
 from helpline.domain import DomainError
 from helpline.vocabulary import CONTACT_CHANNEL_TO_PROTO, TICKET_TYPE_TO_PROTO
-from services.sla.domain.calendar import Calendar, Holiday, OpenInterval
 from services.sla.domain.engine import MetricState, MetricStatus, TicketSla
 from services.sla.domain.model import (
     Action,

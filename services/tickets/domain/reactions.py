@@ -1,5 +1,5 @@
-"""How a ticket reacts to other services' facts: a contact the router completed or handed off, and
-the escalation actions of an SLA warning or breach.
+"""How a ticket reacts to other services' facts: a contact the router completed, handed off or timed
+out, and the escalation actions of an SLA warning or breach.
 
 Each reaction strings commands of `commands` into one outcome, so the store writes it in one
 commit (the version then moves by one per step, and every event carries its own). Each is
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from helpline.v1 import common_pb2
 from services.tickets.domain import commands
@@ -23,6 +23,8 @@ from services.tickets.domain.convert import priority_from_proto, tier_from_proto
 from services.tickets.domain.model import Actor, Channel, Department, Ticket
 
 DISPOSITION_TAG_PREFIX = "disposition:"
+TIMED_OUT_TAG = "timed_out"
+VOICEMAIL_TAG = "voicemail"
 TAG_MAX_LENGTH = 50  # validation.TAG_PATTERN
 _NOT_IN_TAG = re.compile(r"[^a-z0-9_:-]+")
 
@@ -34,6 +36,35 @@ class CompletedContact:
     agent_id: str = ""
     # The agent's wrap-up code, e.g. "billing_question"; empty when the agent set none.
     disposition: str = ""
+
+
+@dataclass(frozen=True)
+class TimedOutContact:
+    """A contact that waited its queue's maximum, whose queue's `ticket` or `voicemail` action makes
+    work of it; `recording` is the gateway's reference to the caller's message, when it gave one."""
+
+    contact_id: str
+    channel: Channel
+    queue_id: str
+    waited: timedelta
+    voicemail: bool
+    recording: str = ""
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return (TIMED_OUT_TAG, VOICEMAIL_TAG) if self.voicemail else (TIMED_OUT_TAG,)
+
+    def story(self) -> str:
+        """What happened, for the ticket's description or note."""
+        told = (
+            f"Contact {self.contact_id} ({self.channel.value}) waited {_duration(self.waited)} in "
+            f"queue {self.queue_id} and timed out"
+        )
+        if self.voicemail:
+            told += "; the caller was sent to voicemail"
+            if self.recording:
+                told += f" (recording: {self.recording})"
+        return told + "."
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,24 @@ def record_completed_contact(
             commands.add_comment(outcome.ticket, note, actor, now, comment_id=comment_id, public=False),
         )
     return outcome
+
+
+def record_timed_out_contact(
+    ticket: Ticket, contact: TimedOutContact, actor: Actor, now: datetime, *, comment_id: str
+) -> Outcome:
+    """A contact about this ticket timed out in its queue: link it, tag the ticket (as far as its
+    tag limit allows) and say so in an internal note, once: the note comes with the link."""
+    outcome = commands.link_contact(ticket, contact.contact_id, actor, now)
+    if not outcome.events:
+        return outcome
+    tags = outcome.ticket.tags
+    added = tuple(tag for tag in contact.tags if tag not in tags)[: max(MAX_TAGS - len(tags), 0)]
+    if added:
+        outcome = merge(outcome, commands.update_fields(outcome.ticket, actor, now, tags=(*tags, *added)))
+    note = commands.add_comment(
+        outcome.ticket, contact.story(), actor, now, comment_id=comment_id, public=False
+    )
+    return merge(outcome, note)
 
 
 def hand_off_with_contact(
@@ -135,3 +184,11 @@ def _describe(action: common_pb2.EscalationAction) -> str:
     if kind == "move_to_group":
         return f"moved to group {action.move_to_group}"
     return f"escalated to {tier_from_proto(action.move_to_tier).value}"
+
+
+def _duration(span: timedelta) -> str:
+    minutes, seconds = divmod(max(int(span.total_seconds()), 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"

@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from helpline.auth import ApiKeyStore
+from helpline.business_hours import Calendar, Holiday, OpenInterval
 from helpline.clock import FakeClock
 from helpline.grpc import build_grpc_server, stop_grpc_server
 from helpline.v1 import common_pb2
@@ -29,7 +30,6 @@ from helpline.v1.sla_service_pb2_grpc import SlaServiceStub
 from services.sla.api.convert_config import calendar_from_proto, policy_from_proto
 from services.sla.api.grpc import SERVICE_NAME, registration
 from services.sla.config import SlaConfig
-from services.sla.domain.calendar import Calendar, Holiday, OpenInterval
 from services.sla.domain.engine import Commented, Created, StatusChanged
 from services.sla.domain.model import (
     Author,

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from helpline.bus import make_producer, send
+from helpline.business_hours import Calendar, OpenInterval
 from helpline.domain import from_timestamp, timestamp
 from helpline.events import from_record, new_event, to_record
 from helpline.kafka import clients
@@ -25,7 +26,6 @@ from helpline.kafka.reading import partitions
 from helpline.v1 import common_pb2, contact_events_pb2, queue_events_pb2, sla_events_pb2, ticket_events_pb2
 from helpline.vocabulary import Priority
 from services.sla.config import SlaConfig
-from services.sla.domain.calendar import Calendar, OpenInterval
 from services.sla.domain.model import Basis, Metric
 from services.sla.domain.policy import Conditions, Policy, Target
 from services.sla.store import Keys, SlaStore

@@ -17,6 +17,7 @@ import pytest
 import redis
 from google.protobuf.message import Message
 
+from helpline.business_hours import Calendar, OpenInterval
 from helpline.clock import FakeClock
 from helpline.domain import timestamp
 from helpline.events import new_event
@@ -24,7 +25,6 @@ from helpline.v1 import common_pb2, sla_events_pb2, ticket_events_pb2
 from helpline.vocabulary import Priority
 from services.sla.config import SlaConfig
 from services.sla.consumers import SlaEvents
-from services.sla.domain.calendar import Calendar, OpenInterval
 from services.sla.domain.model import Basis, Metric, Notify, RaisePriority, Trigger
 from services.sla.domain.policy import Conditions, Escalation, Policy, Target
 from services.sla.store import OUTBOX_STREAM, SlaStore, Subject

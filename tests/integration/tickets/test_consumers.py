@@ -236,6 +236,76 @@ def test_a_completed_chat_with_a_disposition_and_no_ticket_gets_one(service: Ser
     assert len(service.tickets.comments(tenant, ticket.ticket_id, page_size=10).comments) == 1
 
 
+def _timed_out(
+    tenant: str, contact_id: str, action: common_pb2.TimeoutAction.ValueType, **context: Any
+) -> contact_events_pb2.ContactTimedOut:
+    event = contact_events_pb2.ContactTimedOut(
+        tenant_id=tenant,
+        contact_id=contact_id,
+        queue_id="q-sales",
+        channel=common_pb2.CHANNEL_VOICE,
+        department=common_pb2.DEPARTMENT_SERVICE,
+        action=action,
+        context=common_pb2.ContactContext(**context),
+    )
+    event.wait_duration.FromTimedelta(timedelta(minutes=15))
+    return event
+
+
+def test_a_timed_out_contact_becomes_exactly_one_ticket(service: Service, tenant: str) -> None:
+    voicemail = _timed_out(
+        tenant,
+        "k-vm",
+        common_pb2.TIMEOUT_ACTION_VOICEMAIL,
+        customer_id="cust-9",
+        customer_address="+441234567890",
+        intent="billing.refund",
+        priority=common_pb2.PRIORITY_HIGH,
+        attributes={"voicemail_recording": "https://pbx.example/rec/77"},
+    )
+    service.send(service.contacts, voicemail, "k-vm", times=3)
+    ticketed = _timed_out(tenant, "k-t", common_pb2.TIMEOUT_ACTION_TICKET, customer_address="+447700900123")
+    service.send(service.contacts, ticketed, "k-t", times=2)
+    # A callback is the router's own work: the callback contact it scheduled.
+    service.send(service.contacts, _timed_out(tenant, "k-cb", common_pb2.TIMEOUT_ACTION_CALLBACK), "k-cb")
+    service.wait_handled()
+
+    by_contact = {ticket.contact_ids: ticket for ticket in all_tickets(service, tenant)}
+    assert sorted(by_contact) == [("k-t",), ("k-vm",)]
+    vm = by_contact[("k-vm",)]
+    assert (vm.subject, vm.channel, vm.requester_id, vm.priority) == (
+        "Voicemail: billing.refund",
+        Channel.VOICE,
+        "cust-9",
+        Priority.HIGH,
+    )
+    assert vm.tags == ("timed_out", "voicemail")
+    assert "15 min" in vm.description
+    assert "https://pbx.example/rec/77" in vm.description
+    plain = by_contact[("k-t",)]
+    assert (plain.subject, plain.tags) == ("Missed contact from +447700900123", ("timed_out",))
+    (created,) = ticket_events(service.tickets.store.client, vm.ticket_id)
+    assert isinstance(created, ticket_events_pb2.TicketCreated)
+    assert created.contact_id == "k-vm"
+
+
+def test_a_timed_out_contact_about_a_ticket_is_linked_to_it_with_one_note(
+    service: Service, tenant: str
+) -> None:
+    ticket = service.new_ticket(tenant)
+    event = _timed_out(tenant, "k-again", common_pb2.TIMEOUT_ACTION_TICKET, ticket_id=ticket.ticket_id)
+    service.send(service.contacts, event, "k-again", times=2)
+    service.wait_handled()
+
+    (only,) = all_tickets(service, tenant)
+    assert only.ticket_id == ticket.ticket_id
+    assert (only.contact_ids, only.tags) == (("k-again",), ("timed_out",))
+    (note,) = service.tickets.comments(tenant, ticket.ticket_id, page_size=10).comments
+    assert not note.public
+    assert "k-again" in note.body
+    assert "q-sales" in note.body
+
+
 def test_a_hand_off_moves_the_tickets_department(service: Service, tenant: str) -> None:
     ticket = service.new_ticket(tenant, group_id="billing", assignee_id="agent-1")
     handed = contact_events_pb2.ContactHandedOff(

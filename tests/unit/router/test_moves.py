@@ -3,6 +3,7 @@ time already waited travel with the contact."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from helpline.v1 import common_pb2
 from helpline.v1 import contact_events_pb2 as ev
 from services.router.domain import conversation, moves, offers
-from services.router.domain.contact import ContactStatus, EntryReason
+from services.router.domain.contact import ContactContext, ContactStatus, EntryReason
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Channel, Department, TimeoutAction
 from services.router.domain.outcome import Placement
@@ -324,6 +325,20 @@ def test_time_out_at_max_wait_with_a_ticket() -> None:
     assert event.wait_duration.ToTimedelta() == timedelta(hours=1)
     with refused("already_timed_out"):
         moves.time_out(outcome.contact, at(3600), max_wait=timedelta(hours=1), action=TimeoutAction.TICKET)
+
+
+def test_time_out_carries_the_context_the_tickets_service_makes_its_ticket_from() -> None:
+    context = ContactContext(
+        customer_id="cu-1", intent="billing", ticket_id="t-9", attributes={"voicemail_recording": "rec-1"}
+    )
+    contact = replace(queued(), context=context)
+    outcome = moves.time_out(contact, at(60), max_wait=timedelta(minutes=1), action=TimeoutAction.VOICEMAIL)
+    (event,) = outcome.events
+    assert isinstance(event, ev.ContactTimedOut)
+    assert event.action == common_pb2.TIMEOUT_ACTION_VOICEMAIL
+    assert (event.context.customer_id, event.context.intent) == ("cu-1", "billing")
+    assert event.ticket_id == event.context.ticket_id == "t-9"
+    assert dict(event.context.attributes) == {"voicemail_recording": "rec-1"}
 
 
 def test_time_out_to_a_callback_creates_it_at_the_callers_place() -> None:

@@ -1,4 +1,5 @@
-"""Business-hours calendars: the time basis of SLA targets counted in business time.
+"""Business-hours calendars: the time basis of SLA targets counted in business time. In the shared
+library, so every service that keeps business hours counts them the one way.
 
 A calendar is open during weekly intervals of local wall-clock time in its IANA zone, except on
 public holidays of its countries and on its own custom holidays (both in local dates). Each local

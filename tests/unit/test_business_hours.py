@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.sla.domain.calendar import Calendar, CalendarError, Holiday, OpenInterval
+from helpline.business_hours import Calendar, CalendarError, Holiday, OpenInterval
 from services.sla.domain.timebasis import TimeBasis
 
 BERLIN = ZoneInfo("Europe/Berlin")
