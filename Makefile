@@ -84,7 +84,7 @@ unit: deps ## the tests that need no broker: unit tests and the static checks of
 TEST_WORKERS ?= 2
 
 test: lint ## lint, then every test on the real Kafka and Redis (what CI runs first)
-	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup
+	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 # The image from the Dockerfile, with podman and no registry: a Debian base made with debootstrap
 # (cached in var/image), uv from PyPI (docs/operations.md, "Building the image without a registry").
