@@ -77,12 +77,12 @@ lint: deps ## ruff, mypy, import rules, proto freshness and buf lint
 unit: deps ## the tests that need no broker: unit tests and the static checks of the repository's files
 	$(RUN) pytest tests/unit tests/static
 
-# On the local processes whatever engine the machine has (tests/stack_provider.py): what CI runs.
-# HELPLINE_TEST_STACK=testcontainers make test runs it on containers (docs/operations.md).
 # pytest-xdist workers for the suite, each with a Kafka broker and a Redis of its own
 # (tests/stack_provider.py); the long whole-centre tests share one of them (tests/conftest.py).
 TEST_WORKERS ?= 2
 
+# On the local processes whatever engine the machine has (tests/stack_provider.py): what CI runs.
+# HELPLINE_TEST_STACK=testcontainers make test runs it on containers (docs/operations.md).
 test: lint ## lint, then every test on the real Kafka and Redis (what CI runs first)
 	HELPLINE_TEST_STACK=$${HELPLINE_TEST_STACK:-local} $(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
