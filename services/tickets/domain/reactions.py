@@ -99,20 +99,14 @@ def record_completed_contact(
     """Link the contact and record its disposition: a `disposition:<code>` tag, and an internal note
     saying which contact ended how. A ticket at its tag limit keeps its tags (the note still tells)."""
     outcome = commands.link_contact(ticket, contact.contact_id, actor, now)
-    tag = disposition_tag(contact.disposition)
-    tags = outcome.ticket.tags
-    if tag and tag not in tags and len(tags) < MAX_TAGS:
-        outcome = merge(outcome, commands.update_fields(outcome.ticket, actor, now, tags=(*tags, tag)))
+    outcome = _tagged(outcome, (disposition_tag(contact.disposition),), actor, now)
     if contact.disposition and outcome.events:
         by = f" by agent {contact.agent_id}" if contact.agent_id else ""
         note = (
             f"Contact {contact.contact_id} ({contact.channel.value}) completed{by} "
             f"with disposition {contact.disposition}."
         )
-        outcome = merge(
-            outcome,
-            commands.add_comment(outcome.ticket, note, actor, now, comment_id=comment_id, public=False),
-        )
+        outcome = _noted(outcome, note, actor, now, comment_id)
     return outcome
 
 
@@ -124,14 +118,8 @@ def record_timed_out_contact(
     outcome = commands.link_contact(ticket, contact.contact_id, actor, now)
     if not outcome.events:
         return outcome
-    tags = outcome.ticket.tags
-    added = tuple(tag for tag in contact.tags if tag not in tags)[: max(MAX_TAGS - len(tags), 0)]
-    if added:
-        outcome = merge(outcome, commands.update_fields(outcome.ticket, actor, now, tags=(*tags, *added)))
-    note = commands.add_comment(
-        outcome.ticket, contact.story(), actor, now, comment_id=comment_id, public=False
-    )
-    return merge(outcome, note)
+    outcome = _tagged(outcome, contact.tags, actor, now)
+    return _noted(outcome, contact.story(), actor, now, comment_id)
 
 
 def hand_off_with_contact(
@@ -169,12 +157,25 @@ def escalate_for_sla(
         outcome = merge(outcome, step)
     if done:
         policy = f" (policy {alert.policy_id})" if alert.policy_id else ""
-        note = f"{alert.headline}{policy}: {'; '.join(done)}."
-        outcome = merge(
-            outcome,
-            commands.add_comment(outcome.ticket, note, actor, now, comment_id=comment_id, public=False),
-        )
+        outcome = _noted(outcome, f"{alert.headline}{policy}: {'; '.join(done)}.", actor, now, comment_id)
     return outcome
+
+
+def _tagged(outcome: Outcome, wanted: Sequence[str], actor: Actor, now: datetime) -> Outcome:
+    """`outcome` and the `wanted` tags its ticket lacks, as many as its tag limit leaves room for
+    (an empty one is no tag): a ticket at its limit keeps its tags, and the note still tells."""
+    tags = outcome.ticket.tags
+    added = tuple(tag for tag in wanted if tag and tag not in tags)[: max(MAX_TAGS - len(tags), 0)]
+    if not added:
+        return outcome
+    return merge(outcome, commands.update_fields(outcome.ticket, actor, now, tags=(*tags, *added)))
+
+
+def _noted(outcome: Outcome, note: str, actor: Actor, now: datetime, comment_id: str) -> Outcome:
+    """`outcome` and the system's internal note on it, the reaction's one comment."""
+    return merge(
+        outcome, commands.add_comment(outcome.ticket, note, actor, now, comment_id=comment_id, public=False)
+    )
 
 
 def _describe(action: common_pb2.EscalationAction) -> str:
