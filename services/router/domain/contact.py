@@ -12,8 +12,9 @@ contacts; the comment of contact_events.proto).
     after_contact_work -> completed
 
 `self_served`, `completed`, `abandoned`, `timed_out`, `called_back` (a voice call replaced by a
-callback contact) and `after_hours` (its queue was closed: the closed action took over) are final. "Transferred" is a move, not a place to stay: a transferred contact is
-queued again, or connected to the agent it was handed to.
+callback contact) and `after_hours` (its queue was closed: the closed action took over) are final.
+"Transferred" is a move, not a place to stay: a transferred contact is queued again, or connected
+to the agent it was handed to.
 
 Time in queue is kept across transfers, callbacks and returns: `waited` freezes the effective wait
 when the contact is answered, and every later queue entry starts its effective age that much

@@ -417,7 +417,8 @@ def test_a_closed_callback_action_schedules_the_callback_for_the_opening_keeping
         next_opening=OPENS,
         callback_contact_id="cb-2",
     )
-    assert fresh.spawned is not None and fresh.spawned.enqueued_since == at(7)
+    assert fresh.spawned is not None
+    assert fresh.spawned.enqueued_since == at(7)
 
 
 def test_only_callers_are_called_back_after_hours_others_get_a_ticket() -> None:
