@@ -39,6 +39,7 @@ EXPECTED_EVENTS = {
     "helpline.contact.callback_scheduled.v1": "ContactCallbackScheduled",
     "helpline.contact.abandoned.v1": "ContactAbandoned",
     "helpline.contact.timed_out.v1": "ContactTimedOut",
+    "helpline.contact.after_hours.v1": "ContactAfterHours",
     "helpline.contact.completed.v1": "ContactCompleted",
     "helpline.agent.status_changed.v1": "AgentStatusChanged",
     "helpline.agent.state_changed.v1": "AgentStateChanged",
