@@ -41,7 +41,7 @@ def _rpcs() -> Iterator[tuple[str, str]]:
 
 def test_every_route_names_its_class_of_access_and_the_roles_it_admits() -> None:
     routes = dict(_routes())
-    assert len(routes) == 35
+    assert len(routes) == 39
     classes = {access.value for access in Access}
     assert [name for name, op in routes.items() if op.get("x-access") not in classes] == []
     wrong = [name for name, op in routes.items() if op["x-roles"] != sorted(ADMITS[Access(op["x-access"])])]
