@@ -292,8 +292,8 @@ class Series:
         )
         self.contacts_after_hours = c.counter(
             "helpline_contacts_after_hours_total",
-            "Contacts whose queue was closed (hours of operation) when they came or while they waited: "
-            "neither answered nor abandoned, and not timed out.",
+            "Contacts whose queue was closed when they came (never queued, so outside the service level) "
+            "or while they waited (queued and unanswered, like a timed-out one).",
             CONTACT,
         )
         self.callbacks_scheduled = c.counter(

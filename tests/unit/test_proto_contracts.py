@@ -70,6 +70,7 @@ EXPECTED_EVENTS = {
     "helpline.sla.retargeted.v1": "SlaRetargeted",
     "helpline.sla.queue_warning.v1": "SlaQueueWarning",
     "helpline.sla.queue_breached.v1": "SlaQueueBreached",
+    "helpline.sla.notification_requested.v1": "SlaNotificationRequested",
     "helpline.feedback.survey_answered.v1": "SurveyAnswered",
     "helpline.audit.configuration_changed.v1": "ConfigurationChanged",
 }
