@@ -29,6 +29,7 @@ class Kind(StrEnum):
     SLA_POLICY = "sla_policy"
     CALENDAR = "calendar"
     API_KEY = "api_key"
+    WEBHOOK = "webhook"
 
 
 class Action(StrEnum):

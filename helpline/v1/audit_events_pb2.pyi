@@ -32,6 +32,7 @@ class _ConfigurationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Con
     CONFIGURATION_KIND_SLA_POLICY: _ConfigurationKind.ValueType  # 5
     CONFIGURATION_KIND_CALENDAR: _ConfigurationKind.ValueType  # 6
     CONFIGURATION_KIND_API_KEY: _ConfigurationKind.ValueType  # 7
+    CONFIGURATION_KIND_WEBHOOK: _ConfigurationKind.ValueType  # 8
 
 class ConfigurationKind(_ConfigurationKind, metaclass=_ConfigurationKindEnumTypeWrapper):
     """The audit trail of configuration (domain `audit`, topic `helpline.audit`, keyed by tenant id, so
@@ -50,6 +51,7 @@ CONFIGURATION_KIND_AGENT: ConfigurationKind.ValueType  # 4
 CONFIGURATION_KIND_SLA_POLICY: ConfigurationKind.ValueType  # 5
 CONFIGURATION_KIND_CALENDAR: ConfigurationKind.ValueType  # 6
 CONFIGURATION_KIND_API_KEY: ConfigurationKind.ValueType  # 7
+CONFIGURATION_KIND_WEBHOOK: ConfigurationKind.ValueType  # 8
 Global___ConfigurationKind: _TypeAlias = ConfigurationKind  # noqa: Y015
 
 class _ConfigurationAction:

@@ -71,6 +71,8 @@ EXPECTED_EVENTS = {
     "helpline.sla.queue_breached.v1": "SlaQueueBreached",
     "helpline.feedback.survey_answered.v1": "SurveyAnswered",
     "helpline.audit.configuration_changed.v1": "ConfigurationChanged",
+    "helpline.webhook.delivery_dead_lettered.v1": "WebhookDeliveryDeadLettered",
+    "helpline.webhook.subscription_disabled.v1": "WebhookSubscriptionDisabled",
 }
 
 EXPECTED_SERVICES = {
