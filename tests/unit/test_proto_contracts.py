@@ -186,6 +186,7 @@ def test_the_generated_package_has_every_proto_file() -> None:
             "sla_events",
             "feedback_events",
             "audit_events",
+            "webhook_events",
             "router_service",
             "ticket_service",
             "sla_service",
