@@ -14,6 +14,8 @@ from helpline.limits import TOPIC_MAX_MESSAGE_BYTES
 
 DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
+# The notify service's own facts (services.notify), which no consumer of platform facts counts.
+WEBHOOKS_TOPIC = "helpline.webhooks"
 DLQ_MAX_MESSAGE_BYTES = TOPIC_MAX_MESSAGE_BYTES + 65_536
 
 
@@ -119,7 +121,7 @@ CATALOG: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         # By subscription: its dead letters and its disabling read in the order they happened.
-        "helpline.webhooks",
+        WEBHOOKS_TOPIC,
         key="subscription_id",
         partitions=3,
         domains=("webhook",),

@@ -7,10 +7,11 @@ from datetime import datetime
 from helpline.domain import timestamp
 from helpline.events import new_event, to_record
 from helpline.records import OutgoingRecord
+from helpline.topics import WEBHOOKS_TOPIC
 from helpline.v1 import webhook_events_pb2
 from services.notify.domain.delivery import Delivery
 
-TOPIC = "helpline.webhooks"
+TOPIC = WEBHOOKS_TOPIC
 SOURCE = "/helpline/notify"
 
 

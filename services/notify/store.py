@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -343,10 +343,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _stored(tenant_id: str, subscription_id: str, fields: dict[bytes, bytes]) -> StoredSubscription | None:
-    if not fields or b"d" not in fields:
+def _stored(tenant_id: str, subscription_id: str, raw: Mapping[Any, Any]) -> StoredSubscription | None:
+    fields = {_text(name): _text(value) for name, value in raw.items()}
+    if "d" not in fields:
         return None
-    data = json.loads(fields[b"d"])
+    data = json.loads(fields["d"])
     sub = Subscription(
         id=subscription_id,
         tenant_id=tenant_id,
@@ -354,18 +355,18 @@ def _stored(tenant_id: str, subscription_id: str, fields: dict[bytes, bytes]) ->
         event_types=tuple(data["event_types"]),
         secret=data["secret"],
         description=data["description"],
-        enabled=fields.get(b"enabled") == b"1",
+        enabled=fields.get("enabled") == "1",
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
-        disabled_reason=_text(fields.get(b"why", b"")),
+        disabled_reason=fields.get("why", ""),
     )
-    failing = fields.get(b"failing")
+    failing = fields.get("failing")
     return StoredSubscription(
         subscription=sub,
-        version=int(fields[b"v"]),
+        version=int(fields["v"]),
         failing_since=None if failing is None else from_ms(float(failing)),
-        last_error=_text(fields.get(b"error", b"")),
-        pending=int(fields.get(b"pending", b"0")),
+        last_error=fields.get("error", ""),
+        pending=int(fields.get("pending", "0")),
     )
 
 
@@ -507,7 +508,7 @@ class NotifyStore:
         data, body = self.client.hmget(keys.delivery(_text(head)), ["d", "body"])
         if data is None or body is None:
             return None
-        return parse_delivery(data), bytes(body)
+        return parse_delivery(data), body.encode() if isinstance(body, str) else body
 
     def park(self, lane: LaneKey) -> bool:
         keys = Keys(lane.tenant_id)
@@ -587,7 +588,8 @@ class NotifyStore:
     def log(self, tenant_id: str, subscription_id: str) -> list[Delivery]:
         """The subscription's recent deliveries, newest first (those whose records expired left out)."""
         keys = Keys(tenant_id)
-        ids = [_text(i) for i in self.client.zrevrange(keys.log(subscription_id), 0, -1)]
+        found: list[bytes] = self.client.zrevrange(keys.log(subscription_id), 0, -1)  # type: ignore[assignment]
+        ids = [_text(i) for i in found]
         pipe = self.client.pipeline(transaction=False)
         for delivery_id in ids:
             pipe.hget(keys.delivery(delivery_id), "d")

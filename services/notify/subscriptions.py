@@ -71,7 +71,7 @@ class Subscriptions:
             raise NotFoundError("webhook", subscription_id)
         return found
 
-    def list(self, tenant_id: str) -> list[StoredSubscription]:
+    def of_tenant(self, tenant_id: str) -> list[StoredSubscription]:
         return self.store.subscriptions(tenant_id)
 
     def change(

@@ -88,7 +88,7 @@ def create_webhook(body: WebhookCreate, caller: Caller, hooks: Hooks, response: 
 def list_webhooks(
     caller: Caller, hooks: Hooks, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = ""
 ) -> WebhookPage:
-    found = paged(hooks.list(caller.tenant_id), _by_id, limit, cursor)
+    found = paged(hooks.of_tenant(caller.tenant_id), _by_id, limit, cursor)
     return WebhookPage(items=[WebhookOut.of(s) for s in found.items], next_cursor=found.next_cursor or None)
 
 
