@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from helpline.clock import SystemClock
+from helpline.domain import DomainError
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
@@ -83,10 +84,22 @@ class NotifySettings(Settings):
     )
     tenant_max_webhooks: int = Field(50, ge=1, description="Webhook subscriptions one tenant may keep.")
 
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> NotifySettings:
+        # A lease running out mid-attempt would let another replica attempt the same lane at once.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "HELPLINE_WEBHOOK_LEASE_SECONDS must be longer than HELPLINE_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        return self
+
     @field_validator("webhook_retry_schedule_seconds")
     @classmethod
-    def _waits_not_negative(cls, waits: list[float]) -> list[float]:
-        RetrySchedule.of_seconds(waits)
+    def _a_schedule(cls, waits: list[float]) -> list[float]:
+        try:
+            RetrySchedule.of_seconds(waits)
+        except DomainError as exc:
+            raise ValueError(exc.message) from exc
         return waits
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -46,6 +47,10 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
+# Gauges are scraped every few seconds: refreshing them more often only costs round trips.
+REPORT_INTERVAL_S = 1.0
+
+
 class DeliveryMetrics:
     def __init__(self, registry: CollectorRegistry, backlog: Callable[[], int]) -> None:
         self.deliveries = Counter(
@@ -71,7 +76,17 @@ class DeliveryMetrics:
             "Deliveries waiting to be delivered or dead-lettered, every tenant's.",
             registry=registry,
         )
-        self.backlog.set_function(lambda: float(backlog()))
+        self._read_backlog = backlog
+        self._reported_at = 0.0
+
+    def report(self) -> None:
+        """Refresh the backlog from Redis, at most every REPORT_INTERVAL_S whichever worker asks.
+        Read by the workers, not at scrape time, so /metrics answers while Redis is away."""
+        now = time.monotonic()
+        if now - self._reported_at < REPORT_INTERVAL_S:
+            return
+        self._reported_at = now
+        self.backlog.set(self._read_backlog())
 
 
 class Attempt:
@@ -156,6 +171,7 @@ class DeliveryWorker(PollingWorker):
         self.metrics = metrics
 
     def run_once(self) -> int:
+        self.metrics.report()
         claimed = self.store.claim(self.clock.now(), 1, self.lease_ms)
         for lane in claimed:
             self.attempt(lane)
@@ -168,7 +184,6 @@ class DeliveryWorker(PollingWorker):
             return
         head = self.store.head(lane)
         if head is None:
-            # Emptied meanwhile (the subscription deleted and made again): nothing to attempt.
             self.store.park(lane)
             return
         delivery, body = head

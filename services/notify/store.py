@@ -136,10 +136,11 @@ redis.call('HSET', KEYS[3], 'error', ARGV[10])
 return tonumber(redis.call('HGET', KEYS[3], 'failing'))
 """
 
-# KEYS: due, the subscription. ARGV: member. A lane whose subscription is gone or disabled leaves
-# the due set (enabling the subscription puts it back); 1 when it left.
+# KEYS: due, the subscription, the lane. ARGV: member. A lane whose subscription is gone or
+# disabled leaves the due set (enabling the subscription puts it back), and so does an empty one
+# (its next delivery puts it back); 1 when it left.
 _PARK = """
-if redis.call('HGET', KEYS[2], 'enabled') == '1' then return 0 end
+if redis.call('HGET', KEYS[2], 'enabled') == '1' and redis.call('LLEN', KEYS[3]) > 0 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 """
@@ -500,19 +501,27 @@ class NotifyStore:
         return claimed
 
     def head(self, lane: LaneKey) -> tuple[Delivery, bytes] | None:
-        """The lane's next delivery with its body; None when the lane is empty."""
+        """The lane's next delivery with its body; None when the lane is empty, or when its head
+        has no record (removed by hand), which then leaves the lane so the rest can go on."""
         keys = Keys(lane.tenant_id)
-        head = self.client.lindex(keys.lane(lane.subscription_id, lane.lane), 0)
+        lane_key = keys.lane(lane.subscription_id, lane.lane)
+        head = self.client.lindex(lane_key, 0)
         if head is None:
             return None
         data, body = self.client.hmget(keys.delivery(_text(head)), ["d", "body"])
         if data is None or body is None:
+            self.client.lrem(lane_key, 1, head)
             return None
         return parse_delivery(data), body.encode() if isinstance(body, str) else body
 
     def park(self, lane: LaneKey) -> bool:
         keys = Keys(lane.tenant_id)
-        return bool(self._park(keys=[DUE, keys.sub(lane.subscription_id)], args=[lane.member]))
+        return bool(
+            self._park(
+                keys=[DUE, keys.sub(lane.subscription_id), keys.lane(lane.subscription_id, lane.lane)],
+                args=[lane.member],
+            )
+        )
 
     def outcome(
         self,
@@ -575,11 +584,6 @@ class NotifyStore:
                 ],
             )
         )
-
-    def drop_head(self, lane: LaneKey, delivery_id: str) -> None:
-        """A lane's head whose record is gone (it cannot be attempted): off the lane."""
-        keys = Keys(lane.tenant_id)
-        self.client.lrem(keys.lane(lane.subscription_id, lane.lane), 1, delivery_id)
 
     def delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None:
         raw = self.client.hget(Keys(tenant_id).delivery(delivery_id), "d")

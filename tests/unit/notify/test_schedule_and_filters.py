@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from helpline.domain import DomainError
 from helpline.v1 import ticket_events_pb2
+from services.notify.app import NotifySettings
 from services.notify.domain.delivery import Delivery, Status, cloudevent_body, delivery_id, lane_of
 from services.notify.domain.schedule import (
     DEFAULT_DISABLE_AFTER,
@@ -138,3 +140,11 @@ def test_a_delivery_fails_then_dies_then_starts_again() -> None:
     again = dead.again(T0)
     assert (again.status, again.attempts) == (Status.PENDING, 0)
     assert retrying.delivered(T0, 204).status is Status.DELIVERED
+
+
+def test_settings_refuse_a_lease_shorter_than_an_attempt_and_a_bad_schedule() -> None:
+    with pytest.raises(ValidationError, match="LEASE"):
+        NotifySettings(webhook_lease_seconds=5, webhook_timeout_seconds=10)
+    with pytest.raises(ValidationError, match="negative"):
+        NotifySettings(webhook_retry_schedule_seconds=[0, -5])
+    assert NotifySettings(webhook_retry_schedule_seconds=[0, 1]).webhook_retry_schedule_seconds == [0, 1]
