@@ -510,7 +510,7 @@ class NotifyStore:
             return None
         data, body = self.client.hmget(keys.delivery(_text(head)), ["d", "body"])
         if data is None or body is None:
-            self.client.lrem(lane_key, 1, head)
+            self.client.lrem(lane_key, 1, _text(head))
             return None
         return parse_delivery(data), body.encode() if isinstance(body, str) else body
 
