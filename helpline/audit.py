@@ -29,6 +29,7 @@ class Kind(StrEnum):
     SLA_POLICY = "sla_policy"
     CALENDAR = "calendar"
     API_KEY = "api_key"
+    SURVEY_SETTINGS = "survey_settings"
     WEBHOOK = "webhook"
 
 

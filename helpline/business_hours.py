@@ -36,6 +36,9 @@ _MIDNIGHT = time(0)
 # add() gives up when it has walked this far without meeting open time: with weekly intervals only
 # holidays can close a calendar, and five years of them means the configuration is wrong.
 NEVER_OPEN_HORIZON = timedelta(days=5 * 366)
+# next_closing looks this far past the opening for the end of an open run: a calendar open round
+# the clock would otherwise be walked to its next holiday, a year away, on every question.
+CLOSING_HORIZON = timedelta(days=8)
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _END_OF_DAY = "24:00"
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -271,6 +274,53 @@ class Calendar:
             for day in (today, today + _ONE_DAY)
             for opens, closes in self._spans(day)
         )
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """The earliest instant at or after `moment` that is open, in UTC: `moment` itself while open."""
+        instant = _utc(moment, "moment")
+        day = self._local_date(instant)
+        last = day + NEVER_OPEN_HORIZON
+        while day <= last:
+            for opens, closes in self._spans(day):
+                if closes > instant:
+                    return max(opens, instant)
+            day += _ONE_DAY
+        raise CalendarError(
+            "never_open",
+            f"calendar {self.calendar_id!r} has no open time in the {NEVER_OPEN_HORIZON.days} days "
+            f"from {instant.isoformat()}",
+            calendar_id=self.calendar_id,
+            start=instant.isoformat(),
+        )
+
+    def next_closing(self, moment: datetime, horizon: timedelta = CLOSING_HORIZON) -> datetime | None:
+        """The first instant after `moment` at which the calendar goes from open to closed, in UTC;
+        None when it stays open without a break for `horizon` after the opening that follows.
+
+        Intervals that meet (Monday 00:00-24:00 and Tuesday 00:00-12:00, or 09:00-12:00 and
+        12:00-17:00) make one open run: the calendar does not close where they meet."""
+        instant = _utc(moment, "moment")
+        day = self._local_date(instant)
+        closing: datetime | None = None
+        limit = instant
+        for _ in range(NEVER_OPEN_HORIZON.days + 2):
+            for opens, closes in self._spans(day):
+                if closes <= instant:
+                    continue
+                if closing is not None and opens > closing:
+                    return closing
+                if closing is None:
+                    limit = max(opens, instant) + horizon
+                closing = closes
+            day += _ONE_DAY
+            if closing is not None:
+                # The next day's spans start at its midnight at the earliest: a run that ends
+                # before it ends for good.
+                if closing < _first_showing(self._zone, datetime.combine(day, _MIDNIGHT)):
+                    return closing
+                if closing > limit:
+                    return None
+        return None
 
     @cached_property
     def _zone(self) -> ZoneInfo:

@@ -32,7 +32,10 @@ class _ConfigurationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Con
     CONFIGURATION_KIND_SLA_POLICY: _ConfigurationKind.ValueType  # 5
     CONFIGURATION_KIND_CALENDAR: _ConfigurationKind.ValueType  # 6
     CONFIGURATION_KIND_API_KEY: _ConfigurationKind.ValueType  # 7
-    CONFIGURATION_KIND_WEBHOOK: _ConfigurationKind.ValueType  # 8
+    CONFIGURATION_KIND_SURVEY_SETTINGS: _ConfigurationKind.ValueType  # 8
+    """A tenant's survey settings: the kinds a solve asks and the per-requester throttle."""
+    CONFIGURATION_KIND_WEBHOOK: _ConfigurationKind.ValueType  # 9
+    """A tenant's webhook subscription (the notify service)."""
 
 class ConfigurationKind(_ConfigurationKind, metaclass=_ConfigurationKindEnumTypeWrapper):
     """The audit trail of configuration (domain `audit`, topic `helpline.audit`, keyed by tenant id, so
@@ -51,7 +54,10 @@ CONFIGURATION_KIND_AGENT: ConfigurationKind.ValueType  # 4
 CONFIGURATION_KIND_SLA_POLICY: ConfigurationKind.ValueType  # 5
 CONFIGURATION_KIND_CALENDAR: ConfigurationKind.ValueType  # 6
 CONFIGURATION_KIND_API_KEY: ConfigurationKind.ValueType  # 7
-CONFIGURATION_KIND_WEBHOOK: ConfigurationKind.ValueType  # 8
+CONFIGURATION_KIND_SURVEY_SETTINGS: ConfigurationKind.ValueType  # 8
+"""A tenant's survey settings: the kinds a solve asks and the per-requester throttle."""
+CONFIGURATION_KIND_WEBHOOK: ConfigurationKind.ValueType  # 9
+"""A tenant's webhook subscription (the notify service)."""
 Global___ConfigurationKind: _TypeAlias = ConfigurationKind  # noqa: Y015
 
 class _ConfigurationAction:
@@ -132,7 +138,9 @@ class ConfigurationChanged(_message.Message):
     tenant_id: _builtins.str
     kind: Global___ConfigurationKind.ValueType
     object_id: _builtins.str
-    """The skill name, queue, profile, agent, policy or calendar id, or the key id."""
+    """The skill name, queue, profile, agent, policy or calendar id, the key id, or "surveys" for
+    the survey settings.
+    """
     action: Global___ConfigurationAction.ValueType
     before_version: _builtins.int
     """The object's version before the change and after it; 0 where it did not exist."""

@@ -800,6 +800,78 @@ class ContactTimedOut(_message.Message):
 Global___ContactTimedOut: _TypeAlias = ContactTimedOut  # noqa: Y015
 
 @_typing.final
+class ContactAfterHours(_message.Message):
+    """The contact's queue was closed (outside its hours of operation) when the contact arrived, or
+    closed while it waited: the queue's closed action took over. Not a timeout: the contact did not
+    wait its queue's maximum.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
+    WAIT_DURATION_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    CALLBACK_CONTACT_ID_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    NEXT_OPENING_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    contact_id: _builtins.str
+    queue_id: _builtins.str
+    channel: _common_pb2.Channel.ValueType
+    department: _common_pb2.Department.ValueType
+    action: _common_pb2.TimeoutAction.ValueType
+    ticket_id: _builtins.str
+    """Set when the router knew the contact's ticket. A `ticket` or `voicemail` action's ticket is the
+    tickets service's to make, from this event (keyed by the contact, so once however often it is
+    delivered).
+    """
+    callback_contact_id: _builtins.str
+    """Set when the action scheduled a callback for the next opening."""
+    @_builtins.property
+    def wait_duration(self) -> _duration_pb2.Duration:
+        """Zero for a contact that arrived while the queue was closed."""
+
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_opening(self) -> _timestamp_pb2.Timestamp:
+        """When the queue opens next."""
+
+    @_builtins.property
+    def context(self) -> _common_pb2.ContactContext:
+        """As in ContactTimedOut: a gateway's recorded message is the attribute `voicemail_recording`."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        queue_id: _builtins.str = ...,
+        channel: _common_pb2.Channel.ValueType = ...,
+        department: _common_pb2.Department.ValueType = ...,
+        wait_duration: _duration_pb2.Duration | None = ...,
+        action: _common_pb2.TimeoutAction.ValueType = ...,
+        ticket_id: _builtins.str = ...,
+        callback_contact_id: _builtins.str = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        next_opening: _timestamp_pb2.Timestamp | None = ...,
+        context: _common_pb2.ContactContext | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "context", b"context", "next_opening", b"next_opening", "wait_duration", b"wait_duration"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "callback_contact_id", b"callback_contact_id", "channel", b"channel", "closed_at", b"closed_at", "contact_id", b"contact_id", "context", b"context", "department", b"department", "next_opening", b"next_opening", "queue_id", b"queue_id", "tenant_id", b"tenant_id", "ticket_id", b"ticket_id", "wait_duration", b"wait_duration"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactAfterHours: _TypeAlias = ContactAfterHours  # noqa: Y015
+
+@_typing.final
 class ContactCompleted(_message.Message):
     """After-contact work ended: the contact is done. The durations are the completing agent's."""
 

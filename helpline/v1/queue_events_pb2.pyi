@@ -159,6 +159,8 @@ class QueueConfigured(_message.Message):
     SLA_WARNING_REACTION_FIELD_NUMBER: _builtins.int
     SLA_BREACH_REACTION_FIELD_NUMBER: _builtins.int
     SERVICE_LEVEL_TARGET_FIELD_NUMBER: _builtins.int
+    CALENDAR_ID_FIELD_NUMBER: _builtins.int
+    CLOSED_ACTION_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     queue_id: _builtins.str
     name: _builtins.str
@@ -175,6 +177,10 @@ class QueueConfigured(_message.Message):
     sla_breach_reaction: _common_pb2.SlaReaction.ValueType
     service_level_target: _builtins.float
     """The share of contacts to answer within service_level_threshold, in (0, 1); 0 (unset) means 0.8."""
+    calendar_id: _builtins.str
+    """The router's business-hours calendar of the queue's hours of operation; empty: always open."""
+    closed_action: _common_pb2.TimeoutAction.ValueType
+    """What a contact gets while the queue is closed; unset means ticket."""
     @_builtins.property
     def channels(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Channel.ValueType]: ...
     @_builtins.property
@@ -232,10 +238,12 @@ class QueueConfigured(_message.Message):
         sla_warning_reaction: _common_pb2.SlaReaction.ValueType = ...,
         sla_breach_reaction: _common_pb2.SlaReaction.ValueType = ...,
         service_level_target: _builtins.float = ...,
+        calendar_id: _builtins.str = ...,
+        closed_action: _common_pb2.TimeoutAction.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["after_contact_work_timeout", b"after_contact_work_timeout", "callback_threshold", b"callback_threshold", "configured_at", b"configured_at", "max_wait", b"max_wait", "offer_timeout", b"offer_timeout", "preferred_agent_window", b"preferred_agent_window", "resume_window", b"resume_window", "service_level_threshold", b"service_level_threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_contact_work_timeout", b"after_contact_work_timeout", "callback_threshold", b"callback_threshold", "channels", b"channels", "configured_at", b"configured_at", "department", b"department", "fallback_strategy", b"fallback_strategy", "max_no_answer", b"max_no_answer", "max_wait", b"max_wait", "name", b"name", "offer_timeout", b"offer_timeout", "overflow_steps", b"overflow_steps", "preferred_agent_window", b"preferred_agent_window", "queue_id", b"queue_id", "required_skills", b"required_skills", "resume_window", b"resume_window", "service_level_target", b"service_level_target", "service_level_threshold", b"service_level_threshold", "sla_breach_reaction", b"sla_breach_reaction", "sla_warning_reaction", b"sla_warning_reaction", "strategy", b"strategy", "tenant_id", b"tenant_id", "tier", b"tier", "timeout_action", b"timeout_action", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_contact_work_timeout", b"after_contact_work_timeout", "calendar_id", b"calendar_id", "callback_threshold", b"callback_threshold", "channels", b"channels", "closed_action", b"closed_action", "configured_at", b"configured_at", "department", b"department", "fallback_strategy", b"fallback_strategy", "max_no_answer", b"max_no_answer", "max_wait", b"max_wait", "name", b"name", "offer_timeout", b"offer_timeout", "overflow_steps", b"overflow_steps", "preferred_agent_window", b"preferred_agent_window", "queue_id", b"queue_id", "required_skills", b"required_skills", "resume_window", b"resume_window", "service_level_target", b"service_level_target", "service_level_threshold", b"service_level_threshold", "sla_breach_reaction", b"sla_breach_reaction", "sla_warning_reaction", b"sla_warning_reaction", "strategy", b"strategy", "tenant_id", b"tenant_id", "tier", b"tier", "timeout_action", b"timeout_action", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -186,6 +186,10 @@ class SubmitContactResponse(_message.Message):
     POSITION_FIELD_NUMBER: _builtins.int
     ESTIMATED_WAIT_FIELD_NUMBER: _builtins.int
     OFFER_CALLBACK_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    NEXT_OPENING_FIELD_NUMBER: _builtins.int
+    CLOSED_ACTION_FIELD_NUMBER: _builtins.int
+    CALLBACK_CONTACT_ID_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     queue_id: _builtins.str
     position: _builtins.int
@@ -193,8 +197,17 @@ class SubmitContactResponse(_message.Message):
     """The estimated wait is over the queue's callback threshold: offer the caller a callback
     (RequestCallback), which keeps the place.
     """
+    closed: _builtins.bool
+    """The queue is closed (hours of operation): the contact got the queue's closed action instead
+    of a place, and the queue opens next at `next_opening`.
+    """
+    closed_action: _common_pb2.TimeoutAction.ValueType
+    callback_contact_id: _builtins.str
+    """Set when the closed action scheduled a callback for the opening."""
     @_builtins.property
     def estimated_wait(self) -> _duration_pb2.Duration: ...
+    @_builtins.property
+    def next_opening(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -203,10 +216,14 @@ class SubmitContactResponse(_message.Message):
         position: _builtins.int = ...,
         estimated_wait: _duration_pb2.Duration | None = ...,
         offer_callback: _builtins.bool = ...,
+        closed: _builtins.bool = ...,
+        next_opening: _timestamp_pb2.Timestamp | None = ...,
+        closed_action: _common_pb2.TimeoutAction.ValueType = ...,
+        callback_contact_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["estimated_wait", b"estimated_wait"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["estimated_wait", b"estimated_wait", "next_opening", b"next_opening"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "estimated_wait", b"estimated_wait", "offer_callback", b"offer_callback", "position", b"position", "queue_id", b"queue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_contact_id", b"callback_contact_id", "closed", b"closed", "closed_action", b"closed_action", "contact_id", b"contact_id", "estimated_wait", b"estimated_wait", "next_opening", b"next_opening", "offer_callback", b"offer_callback", "position", b"position", "queue_id", b"queue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,6 +9,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from helpline.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -21,15 +22,37 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-@_typing.final
-class QueuedContact(_message.Message):
+class _SlaTrigger:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SlaTriggerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaTrigger.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SLA_TRIGGER_UNSPECIFIED: _SlaTrigger.ValueType  # 0
+    SLA_TRIGGER_WARNING: _SlaTrigger.ValueType  # 1
+    """The warning share of the target was reached."""
+    SLA_TRIGGER_BREACH: _SlaTrigger.ValueType  # 2
+    """The deadline passed unfulfilled."""
+
+class SlaTrigger(_SlaTrigger, metaclass=_SlaTriggerEnumTypeWrapper):
     """Facts of SLA timers (domain `sla`, topic `helpline.sla`, keyed by ticket id, or by contact id for
     queue answer targets). Field 1 of every event is the tenant; its `subject` oneof names what the
     timer runs on: a ticket for the ticket metrics, a queued contact for a queue's answer target.
     Warnings and breaches fire once per metric instance (`instance_id`).
 
-    A contact waiting in a queue, watched against the queue's answer target.
+    Which timer of a metric instance fired.
     """
+
+SLA_TRIGGER_UNSPECIFIED: SlaTrigger.ValueType  # 0
+SLA_TRIGGER_WARNING: SlaTrigger.ValueType  # 1
+"""The warning share of the target was reached."""
+SLA_TRIGGER_BREACH: SlaTrigger.ValueType  # 2
+"""The deadline passed unfulfilled."""
+Global___SlaTrigger: _TypeAlias = SlaTrigger  # noqa: Y015
+
+@_typing.final
+class QueuedContact(_message.Message):
+    """A contact waiting in a queue, watched against the queue's answer target."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -558,3 +581,86 @@ class SlaQueueBreached(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_subject) -> _WhichOneofReturnType_subject | None: ...
 
 Global___SlaQueueBreached: _TypeAlias = SlaQueueBreached  # noqa: Y015
+
+@_typing.final
+class SlaNotificationRequested(_message.Message):
+    """A policy's notify action came due: one per notify action of a warning or breach, written with
+    that SlaWarning or SlaBreached, so it is requested once per metric instance and trigger. The
+    notify service delivers it to the tenant's webhook subscribers of this type, which tell the
+    recipients.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    QUEUED_CONTACT_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    POLICY_ID_FIELD_NUMBER: _builtins.int
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    TIME_BASIS_FIELD_NUMBER: _builtins.int
+    CALENDAR_ID_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    FIRED_AT_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    ALERT_EVENT_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    ticket_id: _builtins.str
+    metric: _common_pb2.SlaMetric.ValueType
+    trigger: Global___SlaTrigger.ValueType
+    policy_id: _builtins.str
+    instance_id: _builtins.str
+    time_basis: _common_pb2.SlaTimeBasis.ValueType
+    calendar_id: _builtins.str
+    """Business-hours calendar, for the business time basis."""
+    template: _builtins.str
+    """The template the notifier renders; empty for its default."""
+    alert_event_id: _builtins.str
+    """The id of the SlaWarning or SlaBreached event this notification belongs to."""
+    @_builtins.property
+    def queued_contact(self) -> Global___QueuedContact: ...
+    @_builtins.property
+    def target(self) -> _duration_pb2.Duration:
+        """The metric's target and the time it is counted in."""
+
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def fired_at(self) -> _timestamp_pb2.Timestamp:
+        """When the warning or breach fired."""
+
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The notify action's targets: agent ids, group ids or addresses such as "mailto:lead@example.com"."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        ticket_id: _builtins.str = ...,
+        queued_contact: Global___QueuedContact | None = ...,
+        metric: _common_pb2.SlaMetric.ValueType = ...,
+        trigger: Global___SlaTrigger.ValueType = ...,
+        policy_id: _builtins.str = ...,
+        instance_id: _builtins.str = ...,
+        target: _duration_pb2.Duration | None = ...,
+        time_basis: _common_pb2.SlaTimeBasis.ValueType = ...,
+        calendar_id: _builtins.str = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        fired_at: _timestamp_pb2.Timestamp | None = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+        template: _builtins.str = ...,
+        alert_event_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "fired_at", b"fired_at", "queued_contact", b"queued_contact", "subject", b"subject", "target", b"target", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_event_id", b"alert_event_id", "calendar_id", b"calendar_id", "deadline", b"deadline", "fired_at", b"fired_at", "instance_id", b"instance_id", "metric", b"metric", "policy_id", b"policy_id", "queued_contact", b"queued_contact", "recipients", b"recipients", "subject", b"subject", "target", b"target", "template", b"template", "tenant_id", b"tenant_id", "ticket_id", b"ticket_id", "time_basis", b"time_basis", "trigger", b"trigger"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_subject: _TypeAlias = _typing.Literal["ticket_id", "queued_contact"]  # noqa: Y015
+    _WhichOneofArgType_subject: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_subject) -> _WhichOneofReturnType_subject | None: ...
+
+Global___SlaNotificationRequested: _TypeAlias = SlaNotificationRequested  # noqa: Y015

@@ -150,6 +150,7 @@ class MetricsEvents:
             c.ContactTransferred: self._transferred,
             c.ContactHandedOff: self._contact_handed_off,
             c.ContactTimedOut: self._timed_out,
+            c.ContactAfterHours: self._after_hours,
             c.ContactCallbackScheduled: self._callback_scheduled,
             c.ContactCompleted: self._completed,
             a.AgentStatusChanged: self._agent_status,
@@ -308,6 +309,11 @@ class MetricsEvents:
         self, e: contact_events_pb2.ContactTimedOut, tenant: str, work: _Work, moves: Moves
     ) -> None:
         self._add(moves, self.series.contacts_timed_out, tenant, e.queue_id, channel_label(e.channel))
+
+    def _after_hours(
+        self, e: contact_events_pb2.ContactAfterHours, tenant: str, work: _Work, moves: Moves
+    ) -> None:
+        self._add(moves, self.series.contacts_after_hours, tenant, e.queue_id, channel_label(e.channel))
 
     def _callback_scheduled(
         self, e: contact_events_pb2.ContactCallbackScheduled, tenant: str, work: _Work, moves: Moves

@@ -290,6 +290,12 @@ class Series:
             "Contacts that reached their queue's maximum wait.",
             CONTACT,
         )
+        self.contacts_after_hours = c.counter(
+            "helpline_contacts_after_hours_total",
+            "Contacts whose queue was closed when they came (never queued, so outside the service level) "
+            "or while they waited (queued and unanswered, like a timed-out one).",
+            CONTACT,
+        )
         self.callbacks_scheduled = c.counter(
             "helpline_callbacks_scheduled_total",
             "Callers who chose a callback.",
@@ -475,6 +481,7 @@ class Series:
             self.contacts_abandoned,
             self.contacts_abandoned_short,
             self.contacts_timed_out,
+            self.contacts_after_hours,
             self.contacts_completed,
             self.queue_wait,
             self.talk,

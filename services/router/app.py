@@ -73,6 +73,9 @@ class RouterSettings(Settings):
         QUOTAS.profiles, ge=1, description="Routing profiles one tenant may keep."
     )
     tenant_max_agents: int = Field(QUOTAS.agents, ge=1, description="Agents one tenant may keep.")
+    tenant_max_calendars: int = Field(
+        QUOTAS.calendars, ge=1, description="Business-hours calendars one tenant may keep."
+    )
     signature_prune_interval_seconds: float = Field(
         3600,
         gt=0,
@@ -99,6 +102,7 @@ class RouterSettings(Settings):
             queues=self.tenant_max_queues,
             profiles=self.tenant_max_profiles,
             agents=self.tenant_max_agents,
+            calendars=self.tenant_max_calendars,
         )
 
     def retention(self) -> Retention:

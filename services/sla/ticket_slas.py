@@ -14,7 +14,7 @@ from helpline.logging import get_logger
 from helpline.optimistic import retry_on_conflict
 from services.sla.config import SlaConfig
 from services.sla.domain import engine
-from services.sla.domain.convert import output_event
+from services.sla.domain.convert import notification_events, output_event
 from services.sla.domain.engine import Fact, TicketSla, Transition
 from services.sla.domain.model import Trigger
 from services.sla.domain.outputs import Breached, Warned
@@ -88,12 +88,15 @@ class TicketSlas:
                 return
             old = _timer_keys(tenant_id, before)
             new = _timer_keys(tenant_id, after)
-            records = [
-                to_record(
-                    new_event(output_event(tenant_id, after, output), source=SOURCE, subject=ticket_id), TOPIC
+            records = []
+            for output in transition.outputs if transition else ():
+                envelope = new_event(output_event(tenant_id, after, output), source=SOURCE, subject=ticket_id)
+                records.append(to_record(envelope, TOPIC))
+                # In the same commit as their warning or breach: requested once, as it fires once.
+                records.extend(
+                    to_record(new_event(message, source=SOURCE, subject=ticket_id), TOPIC)
+                    for message in notification_events(tenant_id, after, output, envelope.id)
                 )
-                for output in (transition.outputs if transition else ())
-            ]
             self.store.commit(
                 tenant_id,
                 Subject.TICKET,

@@ -10,6 +10,8 @@ survey answers, each decoded and applied through the use cases as a domain comma
 - `ContactTimedOut` with the queue's `ticket` or `voicemail` action makes the contact a ticket, from
   its context (customer, intent, priority, the voicemail's recording when the gateway gave one);
   a contact about a ticket already has one, and is linked to it with a note instead.
+  `ContactAfterHours` (the queue was closed) does the same, tagged `after_hours` instead of
+  `timed_out`, and the ticket says when the queue opens.
 - `SlaWarning` and `SlaBreached` on a ticket apply their escalation actions.
 - `SurveyAnswered` attaches the answer to its ticket (closed tickets included, see domain.surveys).
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
@@ -96,6 +99,7 @@ class TicketEvents:
             contact_events_pb2.ContactCompleted: self._completed,
             contact_events_pb2.ContactHandedOff: self._handed_off,
             contact_events_pb2.ContactTimedOut: self._timed_out,
+            contact_events_pb2.ContactAfterHours: self._after_hours,
             sla_events_pb2.SlaWarning: self._sla_alert,
             sla_events_pb2.SlaBreached: self._sla_alert,
             feedback_events_pb2.SurveyAnswered: self._survey_answered,
@@ -197,6 +201,21 @@ class TicketEvents:
         )
 
     def _timed_out(self, event: contact_events_pb2.ContactTimedOut, envelope: Envelope) -> None:
+        self._missed(event, envelope, None)
+
+    def _after_hours(self, event: contact_events_pb2.ContactAfterHours, envelope: Envelope) -> None:
+        # The queue's next opening tells the customer's ticket when someone will be there.
+        opening = from_timestamp(event.next_opening) if event.HasField("next_opening") else envelope.time
+        self._missed(event, envelope, opening)
+
+    def _missed(
+        self,
+        event: contact_events_pb2.ContactTimedOut | contact_events_pb2.ContactAfterHours,
+        envelope: Envelope,
+        next_opening: datetime | None,
+    ) -> None:
+        """A contact no agent took (timed out, or after hours when `next_opening` is set) whose
+        queue's action leaves it to a ticket."""
         # A callback is the router's own work item, the callback contact it scheduled.
         if event.action not in MADE_TICKETS_OF:
             return
@@ -206,13 +225,14 @@ class TicketEvents:
             channel = channel_from_proto(event.channel)
             department = department_from_proto(event.department, Department.SERVICE)
             priority = priority_from_proto(context.priority, Priority.NORMAL)
-        contact = reactions.TimedOutContact(
+        contact = reactions.MissedContact(
             contact_id,
             channel,
             event.queue_id,
             event.wait_duration.ToTimedelta(),
             voicemail=event.action == common_pb2.TIMEOUT_ACTION_VOICEMAIL,
             recording=context.attributes.get(VOICEMAIL_RECORDING, "")[:SUBJECT_MAX],
+            next_opening=next_opening,
         )
         ticket_id = event.ticket_id or context.ticket_id
         if ticket_id:
@@ -220,13 +240,19 @@ class TicketEvents:
             self.tickets.change(
                 event.tenant_id,
                 ticket_id,
-                lambda ticket, now: reactions.record_timed_out_contact(
+                lambda ticket, now: reactions.record_missed_contact(
                     ticket, contact, ROUTER, now, comment_id=note_id
                 ),
             )
             return
         who = context.customer_address or context.customer_id
-        missed = "Voicemail" if contact.voicemail else "Missed contact"
+        missed = (
+            "Voicemail"
+            if contact.voicemail
+            else "After-hours contact"
+            if contact.after_hours
+            else "Missed contact"
+        )
         draft = NewTicket(
             tenant_id=event.tenant_id,
             subject=_subject(

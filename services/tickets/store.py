@@ -30,6 +30,7 @@ from helpline.outbox import OutboxScript
 from helpline.records import OutgoingRecord
 from services.tickets.domain.errors import LimitReached
 from services.tickets.domain.model import Comment, Status, Ticket, comment_from_json, comment_to_json
+from services.tickets.domain.survey_settings import DEFAULT_SETTINGS, SurveyMark, SurveySettings
 
 TOPIC = "helpline.tickets"
 SOURCE = "/helpline/tickets"
@@ -52,12 +53,15 @@ COMMENT_PAGE_BYTES = 1024 * 1024
 # Tenants are read from their set a chunk at a time.
 TENANT_SCAN_COUNT = 100
 
-# KEYS: ticket, comments list, comment positions hash, due-to-close set, idempotency marker, then
-# the index sets to leave and to join. ARGV: expected version, ticket JSON, new version, comment
-# JSON (or ''), comment id, most comments a ticket holds, due action (add|remove|''), due score,
-# idempotency marker (or ''), its TTL, index sets to leave, to join, index score, ticket id.
+# KEYS: ticket, comments list, comment positions hash, due-to-close set, idempotency marker, the
+# requester's survey mark, then the index sets to leave and to join. ARGV: expected version, ticket
+# JSON, new version, comment JSON (or ''), comment id, most comments a ticket holds, due action
+# (add|remove|''), due score, idempotency marker (or ''), its TTL, index sets to leave, to join,
+# index score, ticket id, survey mark TTL in ms (or '' for none).
 # The comment limit is checked on the list's length, in the script, so two writers can never both
-# add the last comment a ticket may hold; a refusal writes nothing and emits nothing.
+# add the last comment a ticket may hold; a refusal writes nothing and emits nothing. The survey
+# mark is checked the same way: of two solves asking one requester, the second finds the mark the
+# first set and writes nothing, then decides again without the survey.
 _COMMIT = """
 local expected = tonumber(ARGV[1])
 local raw = redis.call('GET', KEYS[1])
@@ -68,6 +72,7 @@ if ARGV[9] ~= '' then
   if previous then return {'idempotent', previous} end
 end
 if current ~= expected then return {'conflict', current} end
+if ARGV[15] ~= '' and redis.call('EXISTS', KEYS[6]) == 1 then return {'surveyed', current} end
 if ARGV[4] ~= '' then
   local held = redis.call('LLEN', KEYS[2])
   if held >= tonumber(ARGV[6]) then return {'full', held} end
@@ -85,12 +90,27 @@ end
 if ARGV[9] ~= '' then
   redis.call('SET', KEYS[5], ARGV[9], 'EX', tonumber(ARGV[10]))
 end
+if ARGV[15] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[14], 'PX', tonumber(ARGV[15]))
+end
 local n_remove = tonumber(ARGV[11])
 local n_add = tonumber(ARGV[12])
-for i = 1, n_remove do redis.call('ZREM', KEYS[5 + i], ARGV[14]) end
-for i = 1, n_add do redis.call('ZADD', KEYS[5 + n_remove + i], ARGV[13], ARGV[14]) end
+for i = 1, n_remove do redis.call('ZREM', KEYS[6 + i], ARGV[14]) end
+for i = 1, n_add do redis.call('ZADD', KEYS[6 + n_remove + i], ARGV[13], ARGV[14]) end
 emit_all()
 return {'ok', tonumber(ARGV[3])}
+"""
+
+# KEYS: the tenant's survey settings. ARGV: the version they are expected at, the new settings
+# JSON (with the next version). A lost race writes nothing and emits no audit event.
+_PUT_SETTINGS = """
+local raw = redis.call('GET', KEYS[1])
+local current = 0
+if raw then current = tonumber(cjson.decode(raw)['version']) end
+if current ~= tonumber(ARGV[1]) then return {'conflict', current} end
+redis.call('SET', KEYS[1], ARGV[2])
+emit_all()
+return {'ok', current + 1}
 """
 
 # KEYS: comments list. ARGV: first position, most comments, most bytes. The page is cut here, in
@@ -180,6 +200,10 @@ class VersionConflictError(Exception):
         self.current = current
 
 
+class SurveyMarkTakenError(Exception):
+    """Another solve asked the requester first: decide again, without the survey."""
+
+
 class IdempotencyMismatchError(Exception):
     """The Idempotency-Key was used before with a different request."""
 
@@ -240,6 +264,13 @@ class _Keys:
     def index(self, name: str, value: str) -> str:
         return f"{self.base()}:idx:{name}:{value}"
 
+    def survey_settings(self) -> str:
+        return f"{self.base()}:settings:surveys"
+
+    def survey_mark(self, requester_id: str) -> str:
+        """Set while the requester may not be asked again; it expires with the throttle."""
+        return f"{self.base()}:survey-mark:{requester_id}"
+
 
 def index_entries(ticket: Ticket) -> set[str]:
     """The index keys a ticket belongs to: one per filterable value, and `all`."""
@@ -282,6 +313,34 @@ class TicketStore:
         self._list = client.register_script(_LIST)
         self._comment_page = client.register_script(_COMMENT_PAGE)
         self._comment_by_id = client.register_script(_COMMENT_BY_ID)
+        self._put_settings = OutboxScript(client, OUTBOX_STREAM, _PUT_SETTINGS)
+
+    def survey_settings(self, tenant: str) -> tuple[SurveySettings, int]:
+        """The tenant's survey settings and their version; the defaults at version 0 when never set."""
+        raw = self.client.get(_Keys(tenant).survey_settings())
+        if not raw:
+            return DEFAULT_SETTINGS, 0
+        stored = json.loads(raw)
+        return SurveySettings.from_json(stored["settings"]), int(stored["version"])
+
+    def put_survey_settings(
+        self, tenant: str, settings: SurveySettings, expected_version: int, records: Sequence[OutgoingRecord]
+    ) -> int:
+        """Replace the settings if they are still at `expected_version`, emitting `records` (their
+        audit event) with them; returns the new version, or raises VersionConflictError."""
+        stored = {"version": expected_version + 1, "settings": settings.to_json()}
+        reply = self._put_settings(
+            keys=[_Keys(tenant).survey_settings()],
+            args=[expected_version, json.dumps(stored, separators=(",", ":"))],
+            records=records,
+        )
+        if reply[0] == b"conflict":
+            raise VersionConflictError(int(reply[1]))
+        return expected_version + 1
+
+    def survey_marked(self, tenant: str, requester_id: str) -> bool:
+        """Whether the requester was asked within the tenant's throttle."""
+        return bool(self.client.exists(_Keys(tenant).survey_mark(requester_id)))
 
     def get(self, tenant: str, ticket_id: str) -> Ticket | None:
         raw = self.client.get(_Keys(tenant).ticket(ticket_id))
@@ -338,13 +397,21 @@ class TicketStore:
         return CreateResult(ticket, created=True)
 
     def commit(
-        self, old: Ticket, new: Ticket, events: Sequence[Message], comment: Comment | None = None
+        self,
+        old: Ticket,
+        new: Ticket,
+        events: Sequence[Message],
+        comment: Comment | None = None,
+        survey_mark: SurveyMark | None = None,
     ) -> Ticket:
         """Write `new` if the stored ticket is still at `old.version`; else raise VersionConflictError.
-        A comment past `max_comments` is refused (LimitReached) and nothing is written."""
-        reply = self._run(old, new, events, comment, "", "")
+        A comment past `max_comments` is refused (LimitReached) and nothing is written; so is a
+        survey whose requester another solve marked meanwhile (SurveyMarkTakenError)."""
+        reply = self._run(old, new, events, comment, "", "", survey_mark)
         if reply[0] == b"conflict":
             raise VersionConflictError(int(reply[1]))
+        if reply[0] == b"surveyed":
+            raise SurveyMarkTakenError(new.ticket_id)
         if reply[0] == b"full":
             raise LimitReached(
                 "comment_limit_reached",
@@ -361,6 +428,7 @@ class TicketStore:
         comment: Comment | None,
         idempotency_key: str,
         marker: str,
+        survey_mark: SurveyMark | None = None,
     ) -> list[bytes]:
         keys = _Keys(new.tenant_id)
         old_entries = index_entries(old) if old else set()
@@ -380,6 +448,7 @@ class TicketStore:
                 keys.comment_positions(new.ticket_id),
                 keys.due(),
                 keys.idempotency(idempotency_key or "-"),
+                keys.survey_mark(survey_mark.requester_id if survey_mark else "-"),
                 *removed,
                 *added,
             ],
@@ -398,6 +467,7 @@ class TicketStore:
                 len(added),
                 _ms(new.updated_at),
                 new.ticket_id,
+                int(survey_mark.ttl.total_seconds() * 1000) if survey_mark else "",
             ],
             records=records_for(events, new.ticket_id),
         )

@@ -11,18 +11,27 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 
+from helpline.audit import Action, Kind, audit_record, configuration_changed
+from helpline.auth import current_actor
 from helpline.clock import Clock
 from helpline.domain import NotFoundError, new_id
 from helpline.optimistic import retry_on_conflict
-from services.tickets.domain.model import Comment, Ticket
+from services.tickets.domain import commands
+from services.tickets.domain.model import Actor, Comment, Status, Ticket
+from services.tickets.domain.survey_settings import DEFAULT_SETTINGS, SurveyAsk, SurveyMark, SurveySettings
 from services.tickets.store import (
+    SOURCE,
     CommentPage,
     CreateResult,
     ListFilter,
     Page,
+    SurveyMarkTakenError,
     TicketStore,
     VersionConflictError,
 )
+
+# The audit trail's object id of a tenant's survey settings: one object per tenant.
+SURVEY_SETTINGS_ID = "surveys"
 
 
 class Decision(Protocol):
@@ -39,6 +48,9 @@ class Decision(Protocol):
 
     @property
     def follow_up(self) -> Ticket | None: ...
+
+    @property
+    def survey_mark(self) -> SurveyMark | None: ...
 
 
 class PreconditionFailedError(Exception):
@@ -118,11 +130,61 @@ class Tickets:
             if decision.ticket is current or decision.ticket.version == current.version:
                 return Changed(current)
             try:
-                self.store.commit(current, decision.ticket, decision.events, decision.comment)
+                self.store.commit(
+                    current, decision.ticket, decision.events, decision.comment, decision.survey_mark
+                )
             except VersionConflictError as conflict:
                 if expected_version is not None:
                     raise PreconditionFailedError(expected_version, conflict.current) from conflict
                 raise
             return Changed(decision.ticket, decision.comment)
 
-        return retry_on_conflict(attempt, f"ticket {ticket_id}", conflict=VersionConflictError)
+        # A survey mark another solve set first is no change of the ticket: deciding again, on the
+        # mark now set, leaves the survey out, If-Match or not.
+        return retry_on_conflict(
+            attempt, f"ticket {ticket_id}", conflict=(VersionConflictError, SurveyMarkTakenError)
+        )
+
+    def transition(
+        self, tenant: str, ticket_id: str, to: Status, actor: Actor, expected_version: int | None = None
+    ) -> Changed:
+        """Move a ticket to `to` as `actor`. A solve asks the requester for feedback as the
+        tenant's survey settings say (domain.survey_settings), REST and gRPC alike."""
+        survey_id = new_id() if to is Status.SOLVED else ""
+        settings = self.store.survey_settings(tenant)[0] if survey_id else DEFAULT_SETTINGS
+
+        def decide(ticket: Ticket, now: datetime) -> Decision:
+            survey = None
+            if survey_id:
+                marked = bool(
+                    settings.kinds
+                    and settings.throttle_days
+                    and ticket.requester_id
+                    and self.store.survey_marked(tenant, ticket.requester_id)
+                )
+                survey = SurveyAsk(survey_id, settings, marked)
+            return commands.transition(ticket, to, actor, now, survey=survey)
+
+        return self.change(tenant, ticket_id, decide, expected_version)
+
+    def survey_settings(self, tenant: str) -> SurveySettings:
+        return self.store.survey_settings(tenant)[0]
+
+    def put_survey_settings(self, tenant: str, settings: SurveySettings) -> SurveySettings:
+        """Replace the tenant's survey settings, with their audit event in the same write."""
+
+        def attempt() -> SurveySettings:
+            _, before = self.store.survey_settings(tenant)
+            change = configuration_changed(
+                tenant,
+                Kind.SURVEY_SETTINGS,
+                SURVEY_SETTINGS_ID,
+                Action.PUT,
+                (before, before + 1),
+                self.clock.now(),
+                current_actor(),
+            )
+            self.store.put_survey_settings(tenant, settings, before, [audit_record(change, SOURCE)])
+            return settings
+
+        return retry_on_conflict(attempt, "survey settings", conflict=VersionConflictError)

@@ -6,7 +6,7 @@ event comes (the outbox relays at least once)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from helpline.auth import ApiKeyStore
+from helpline.business_hours import Calendar, OpenInterval
 from helpline.clock import SystemClock
 from helpline.roles import Role
 from helpline.v1 import common_pb2, router_service_pb2, router_service_pb2_grpc
@@ -104,3 +105,64 @@ def test_callers_timed_out_by_their_queue_become_one_ticket_each(
     assert voicemail["tags"] == ["timed_out", "voicemail"]
     assert "https://pbx.example/rec/1" in voicemail["description"]
     assert (missed["subject"], missed["tags"]) == ("Missed contact from +447700900001", ["timed_out"])
+
+
+def test_a_caller_after_hours_is_told_the_opening_and_becomes_one_ticket(
+    services: tuple[ServiceProcess, ServiceProcess], redis_url: str, unique: str
+) -> None:
+    router_service, tickets_service = services
+    tenant = f"t{unique}"
+    now = datetime.now(UTC)
+    # Open only the whole day after tomorrow (UTC): closed now, and opening at its midnight.
+    opening = datetime.combine(now.date() + timedelta(days=2), time(0), tzinfo=UTC)
+    hours = Calendar("later", "Later", "UTC", (OpenInterval.parse(opening.weekday(), "00:00", "24:00"),))
+    router = Router(redis.Redis.from_url(redis_url), SystemClock())
+    router.catalog.put_calendar(tenant, hours)
+    router.catalog.put_queue(
+        Queue(
+            "q-night",
+            tenant,
+            "Night",
+            frozenset({Channel.VOICE}),
+            calendar_id="later",
+            closed_action=TimeoutAction.VOICEMAIL,
+        )
+    )
+    keys = ApiKeyStore(redis.Redis.from_url(redis_url), pepper=unique)
+    gateway = (("x-api-key", keys.create(tenant, "gateway", role=Role.GATEWAY)[1]),)
+    submit = router_service_pb2.SubmitContactRequest(
+        contact_id="c-night",
+        channel=common_pb2.CHANNEL_VOICE,
+        queue_id="q-night",
+        context=common_pb2.ContactContext(customer_id="cust-2", intent="outage"),
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{router_service.grpc_port}") as channel:
+        stub = router_service_pb2_grpc.RouterServiceStub(channel)
+        # The gateway retries: the same answer, and still one ticket.
+        answers = [stub.SubmitContact(submit, metadata=gateway, timeout=5) for _ in range(2)]
+    for answer in answers:
+        assert (answer.closed, answer.closed_action, answer.position) == (
+            True,
+            common_pb2.TIMEOUT_ACTION_VOICEMAIL,
+            0,
+        )
+        assert answer.next_opening.ToDatetime(UTC) == opening
+
+    reader = {"X-API-Key": keys.create(tenant, "reader", role=Role.READER)[1]}
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{tickets_service.port}/v1", headers=reader, timeout=5
+    ) as api:
+
+        def listed() -> list[dict[str, Any]]:
+            found = api.get("/tickets", params={"limit": 100})
+            assert found.status_code == 200, found.text
+            items: list[dict[str, Any]] = found.json()["items"]
+            return items
+
+        wait_until(lambda: len(listed()) >= 1, timeout=30, what="the after-hours caller's ticket")
+        (ticket,) = listed()
+    assert (ticket["contact_ids"], ticket["subject"], ticket["tags"]) == (
+        ["c-night"],
+        "Voicemail: outage",
+        ["after_hours", "voicemail"],
+    )

@@ -41,7 +41,7 @@ def _rpcs() -> Iterator[tuple[str, str]]:
 
 def test_every_route_names_its_class_of_access_and_the_roles_it_admits() -> None:
     routes = dict(_routes())
-    assert len(routes) == 33
+    assert len(routes) == 39
     classes = {access.value for access in Access}
     assert [name for name, op in routes.items() if op.get("x-access") not in classes] == []
     wrong = [name for name, op in routes.items() if op["x-roles"] != sorted(ADMITS[Access(op["x-access"])])]
@@ -59,6 +59,8 @@ def test_configuration_is_the_admins_and_the_channels_cannot_act_as_agents() -> 
     routes = dict(_routes())
     assert routes["PUT /v1/queues/{queue_id}"]["x-roles"] == ["admin"]
     assert routes["DELETE /v1/sla/policies/{policy_id}"]["x-roles"] == ["admin"]
+    assert routes["PUT /v1/settings/surveys"]["x-roles"] == ["admin"]
+    assert routes["GET /v1/settings/surveys"]["x-roles"] == ["admin", "agent", "reader", "supervisor"]
     assert admitted_by("/helpline.v1.RouterService/SetAgentStatus") == {
         Role.ADMIN,
         Role.SUPERVISOR,

@@ -616,3 +616,126 @@ def test_elapsed_matches_the_wall_clock(window: tuple[Calendar, datetime, dateti
     # repeats half an hour, from 01:30), where the first-showing rule and the wall clock differ.
     calendar, start, end = window
     assert calendar.elapsed(start, end) == wall_clock_minutes(calendar, start, end)
+
+
+# -- opening and closing instants (the router's hours of operation) -------------------------------
+
+ROUND_THE_CLOCK = Calendar("24x7", "Always", "Europe/Berlin", intervals(range(7), ("00:00", "24:00")))
+
+
+@pytest.mark.parametrize(
+    ("moment", "opening"),
+    [
+        # Open: the moment itself.
+        (berlin("2026-06-15T10:00"), utc("2026-06-15T08:00")),
+        # The lunch break: the afternoon interval.
+        (berlin("2026-06-15T12:00"), utc("2026-06-15T11:00")),
+        # Friday evening: Monday morning.
+        (berlin("2026-06-19T17:00"), utc("2026-06-22T07:00")),
+        # Christmas Eve evening, Christmas Day a public holiday: Monday 28th (CET).
+        (berlin("2026-12-24T18:00"), utc("2026-12-28T08:00")),
+        # The custom holiday.
+        (berlin("2026-11-10T17:30"), utc("2026-11-12T08:00")),
+        # Friday before the spring change (CET) to Monday after it (CEST).
+        (berlin("2026-03-27T17:00"), utc("2026-03-30T07:00")),
+    ],
+)
+def test_next_opening(moment: datetime, opening: datetime) -> None:
+    assert OFFICE.next_opening(moment) == opening
+
+
+@pytest.mark.parametrize(
+    ("moment", "closing"),
+    [
+        # Morning: the lunch-time close.
+        (berlin("2026-06-15T09:00"), utc("2026-06-15T10:00")),
+        (berlin("2026-06-15T11:59:59.999999"), utc("2026-06-15T10:00")),
+        # The closing instant itself is closed: the next one.
+        (berlin("2026-06-15T12:00"), utc("2026-06-15T15:00")),
+        # Closed: the end of the next open interval.
+        (berlin("2026-06-19T18:00"), utc("2026-06-22T10:00")),
+        (berlin("2026-12-24T18:00"), utc("2026-12-28T11:00")),
+    ],
+)
+def test_next_closing(moment: datetime, closing: datetime) -> None:
+    assert OFFICE.next_closing(moment) == closing
+
+
+def test_intervals_that_meet_close_once() -> None:
+    split = Calendar(
+        "split", "Split", "Europe/Berlin", intervals(WEEKDAYS, ("09:00", "12:00"), ("12:00", "17:00"))
+    )
+    assert split.next_closing(berlin("2026-06-15T10:00")) == berlin("2026-06-15T17:00")
+    # Friday all day into Saturday morning: one run across midnight.
+    weekend = Calendar(
+        "weekend",
+        "Weekend",
+        "Europe/Berlin",
+        (*intervals((4,), ("08:00", "24:00")), *intervals((5,), ("00:00", "06:00"))),
+    )
+    assert weekend.next_closing(berlin("2026-06-19T09:00")) == berlin("2026-06-20T06:00")
+
+
+def test_a_calendar_open_round_the_clock_never_closes_within_the_horizon() -> None:
+    assert ROUND_THE_CLOCK.next_closing(berlin("2026-06-15T10:00")) is None
+    assert ROUND_THE_CLOCK.next_opening(berlin("2026-06-15T10:00")) == berlin("2026-06-15T10:00")
+    # With a public holiday within a day's horizon, it closes at the holiday's midnight.
+    with_holidays = Calendar(
+        "24x7-de",
+        "Always but holidays",
+        "Europe/Berlin",
+        ROUND_THE_CLOCK.intervals,
+        holiday_countries=("DE",),
+    )
+    assert with_holidays.next_closing(berlin("2026-12-24T10:00"), timedelta(days=2)) == berlin(
+        "2026-12-25T00:00"
+    )
+    assert with_holidays.next_opening(berlin("2026-12-25T10:00")) == berlin("2026-12-27T00:00")
+
+
+def test_opening_and_closing_across_dst() -> None:
+    # The night interval across the spring gap opens at 01:00 CET and closes at 04:00 CEST.
+    assert NIGHT.next_opening(berlin("2026-03-28T12:00")) == utc("2026-03-29T00:00")
+    assert NIGHT.next_closing(berlin("2026-03-28T12:00")) == utc("2026-03-29T02:00")
+    # Across the autumn repeat: 04:00 CET, three hours later in UTC than 01:00 CEST plus three.
+    assert NIGHT.next_closing(berlin("2026-10-25T01:30")) == utc("2026-10-25T03:00")
+
+
+def test_a_calendar_closed_for_five_years_has_no_opening() -> None:
+    closed = Calendar(
+        "closed",
+        "Closed",
+        "Europe/Berlin",
+        intervals((0,), ("09:00", "10:00")),
+        holidays=tuple(Holiday(date(2026, 6, 15) + timedelta(weeks=n), "") for n in range(270)),
+    )
+    with pytest.raises(CalendarError) as refused:
+        closed.next_opening(berlin("2026-06-15T08:00"))
+    assert refused.value.rule == "never_open"
+    with pytest.raises(ValueError, match="naive"):
+        OFFICE.next_opening(datetime(2026, 6, 15, 9))
+
+
+@PROPERTIES
+@given(cases(1))
+def test_next_opening_is_the_first_open_instant(case: tuple[Calendar, list[datetime]]) -> None:
+    calendar, [moment] = case
+    opening = calendar.next_opening(moment)
+    assert opening >= moment
+    assert calendar.is_open(opening)
+    assert calendar.elapsed(moment, opening) == timedelta(0)
+
+
+@PROPERTIES
+@given(cases(1))
+def test_next_closing_ends_the_open_run(case: tuple[Calendar, list[datetime]]) -> None:
+    calendar, [moment] = case
+    closing = calendar.next_closing(moment, timedelta(days=30))
+    assert closing is not None  # the random calendars are never open round the clock for a month
+    tick = timedelta(microseconds=1)
+    assert closing > moment
+    assert not calendar.is_open(closing)
+    assert calendar.is_open(closing - tick)
+    # Open without a break from the opening to the closing.
+    opening = calendar.next_opening(moment)
+    assert calendar.elapsed(opening, closing) == closing - opening

@@ -39,6 +39,7 @@ from services.router.domain.convert import (
     AGENT_STATUS_TO_PROTO,
     CHANNEL_TO_PROTO,
     DEPARTMENT_TO_PROTO,
+    TIMEOUT_ACTION_TO_PROTO,
     agent_status_from_proto,
     channel_from_proto,
     department_from_proto,
@@ -274,6 +275,12 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         )
         if placed.estimated_wait is not None:
             response.estimated_wait.CopyFrom(duration(placed.estimated_wait))
+        if placed.closed_action is not None:
+            response.closed = True
+            response.closed_action = TIMEOUT_ACTION_TO_PROTO[placed.closed_action]
+            response.callback_contact_id = placed.contact.callback_contact_id
+        if placed.next_opening is not None:
+            response.next_opening.CopyFrom(timestamp(placed.next_opening))
         return response
 
     @_answers_refusals

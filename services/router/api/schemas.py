@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema
 
+from helpline.calendar_schema import CalendarOut
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import (
     CAPACITY_CHANNEL,
@@ -225,6 +226,13 @@ class AgentOut(BaseModel):
 
 class AgentList(BaseModel):
     items: list[AgentOut] = Field(description="By id.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; absent on the last."
+    )
+
+
+class CalendarList(BaseModel):
+    items: list[CalendarOut] = Field(description="By id.")
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next page; absent on the last."
     )

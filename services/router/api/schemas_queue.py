@@ -87,6 +87,16 @@ class QueueIn(In):
     resume_window_seconds: Seconds = 60
     sla_warning_reaction: SlaReaction = SlaReaction.NONE
     sla_breach_reaction: SlaReaction = SlaReaction.NONE
+    calendar_id: Id | None = Field(
+        None,
+        description="The calendar (/v1/calendars) of the queue's hours of operation; none: always open. "
+        "It must exist (else 422 `unknown_calendar`).",
+    )
+    closed_action: TimeoutAction = Field(
+        TimeoutAction.TICKET,
+        description="What a contact gets while the queue is closed, new or still waiting at the closing: "
+        "`callback` at the next opening (callers; others get `ticket`), `voicemail` or `ticket`.",
+    )
 
     def to_queue(self, tenant_id: str, queue_id: str) -> Queue:
         return Queue(
@@ -123,6 +133,8 @@ class QueueIn(In):
             resume_window=timedelta(seconds=self.resume_window_seconds),
             sla_warning_reaction=self.sla_warning_reaction,
             sla_breach_reaction=self.sla_breach_reaction,
+            calendar_id=self.calendar_id or "",
+            closed_action=self.closed_action,
         )
 
 
@@ -167,6 +179,8 @@ class QueueOut(QueueIn):
             resume_window_seconds=queue.resume_window.total_seconds(),
             sla_warning_reaction=queue.sla_warning_reaction,
             sla_breach_reaction=queue.sla_breach_reaction,
+            calendar_id=queue.calendar_id or None,
+            closed_action=queue.closed_action,
         )
 
 

@@ -1,8 +1,9 @@
 """A contact as the router follows it, and the moves its lifecycle allows (DOMAIN.md, Channels and
 contacts; the comment of contact_events.proto).
 
-    received  -> self_served | queued
-    queued    -> offered | abandoned | timed_out | called_back | queued (overflow, requeue, hand-off)
+    received  -> self_served | queued | after_hours
+    queued    -> offered | abandoned | timed_out | called_back | after_hours
+                 | queued (overflow, requeue, hand-off)
     offered   -> accepted | queued (rejected, offer timed out) | abandoned | called_back
     accepted  -> connected
     connected -> held | after_contact_work (hang-up) | queued (blind transfer, hand-off)
@@ -10,9 +11,10 @@ contacts; the comment of contact_events.proto).
     held      -> connected (resumed) | after_contact_work | queued | connected (warm transfer)
     after_contact_work -> completed
 
-`self_served`, `completed`, `abandoned`, `timed_out` and `called_back` (a voice call replaced by a
-callback contact) are final. "Transferred" is a move, not a place to stay: a transferred contact is
-queued again, or connected to the agent it was handed to.
+`self_served`, `completed`, `abandoned`, `timed_out`, `called_back` (a voice call replaced by a
+callback contact) and `after_hours` (its queue was closed: the closed action took over) are final.
+"Transferred" is a move, not a place to stay: a transferred contact is queued again, or connected
+to the agent it was handed to.
 
 Time in queue is kept across transfers, callbacks and returns: `waited` freezes the effective wait
 when the contact is answered, and every later queue entry starts its effective age that much
@@ -46,6 +48,7 @@ class ContactStatus(StrEnum):
     ABANDONED = "abandoned"
     TIMED_OUT = "timed_out"
     CALLED_BACK = "called_back"
+    AFTER_HOURS = "after_hours"
 
 
 class EntryReason(StrEnum):
@@ -61,7 +64,7 @@ class EntryReason(StrEnum):
 
 
 S = ContactStatus
-FINAL = frozenset({S.SELF_SERVED, S.COMPLETED, S.ABANDONED, S.TIMED_OUT, S.CALLED_BACK})
+FINAL = frozenset({S.SELF_SERVED, S.COMPLETED, S.ABANDONED, S.TIMED_OUT, S.CALLED_BACK, S.AFTER_HOURS})
 WAITING = frozenset({S.QUEUED, S.OFFERED})
 # With an agent and the customer on the line (or the chat open).
 IN_CONVERSATION = frozenset({S.CONNECTED, S.HELD})
@@ -71,8 +74,8 @@ HOLDABLE_CHANNELS = frozenset({Channel.VOICE, Channel.CALLBACK})
 ABANDONABLE_CHANNELS = frozenset({Channel.VOICE, Channel.CHAT})
 
 ALLOWED: Mapping[ContactStatus, frozenset[ContactStatus]] = {
-    S.RECEIVED: frozenset({S.SELF_SERVED, S.QUEUED}),
-    S.QUEUED: frozenset({S.OFFERED, S.ABANDONED, S.TIMED_OUT, S.CALLED_BACK, S.QUEUED}),
+    S.RECEIVED: frozenset({S.SELF_SERVED, S.QUEUED, S.AFTER_HOURS}),
+    S.QUEUED: frozenset({S.OFFERED, S.ABANDONED, S.TIMED_OUT, S.CALLED_BACK, S.AFTER_HOURS, S.QUEUED}),
     S.OFFERED: frozenset({S.ACCEPTED, S.QUEUED, S.ABANDONED, S.CALLED_BACK}),
     S.ACCEPTED: frozenset({S.CONNECTED}),
     S.CONNECTED: frozenset({S.HELD, S.AFTER_CONTACT_WORK, S.QUEUED, S.CONNECTED}),

@@ -121,6 +121,8 @@ def queue_from_proto(event: queue_events_pb2.QueueConfigured) -> Queue:
         ),
         sla_warning_reaction=sla_reaction_from_proto(event.sla_warning_reaction, SlaReaction.NONE),
         sla_breach_reaction=sla_reaction_from_proto(event.sla_breach_reaction, SlaReaction.NONE),
+        calendar_id=event.calendar_id,
+        closed_action=timeout_action_from_proto(event.closed_action, defaults.closed_action),
         version=event.version,
     )
 
@@ -152,6 +154,8 @@ def queue_to_proto(queue: Queue) -> queue_events_pb2.QueueConfigured:
         resume_window=duration(queue.resume_window),
         sla_warning_reaction=SLA_REACTION_TO_PROTO[queue.sla_warning_reaction],
         sla_breach_reaction=SLA_REACTION_TO_PROTO[queue.sla_breach_reaction],
+        calendar_id=queue.calendar_id,
+        closed_action=TIMEOUT_ACTION_TO_PROTO[queue.closed_action],
         version=queue.version,
     )
 

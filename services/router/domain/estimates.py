@@ -11,14 +11,19 @@ average, all busy: the conservative reading, since an idle agent would have take
 already. There is no estimate (None) without a staffed agent (the wait is unbounded) or without
 any handled contact yet (nothing to scale by); callers show "unknown".
 
+A queue with hours of operation serves only while open, so its estimate is open time: the wall-clock
+wait is the time from now until that much open time has passed (`in_open_time`); a contact
+estimated at 10 minutes five minutes before closing waits until 5 minutes after the next opening.
+
 The average is an exponentially weighted moving average, so the store keeps one number per
 queue and updates it in O(1) on every completed contact, and recent handle times weigh most.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from helpline.business_hours import Calendar
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.model import Channel, Queue
 
@@ -37,6 +42,13 @@ def estimated_wait(
     if staffed_agents == 0 or average_handle_time is None:
         return None
     return average_handle_time * position / staffed_agents
+
+
+def in_open_time(wait: timedelta | None, hours: Calendar | None, now: datetime) -> timedelta | None:
+    """The wall-clock wait from `now` for `wait` of open time of a queue kept by `hours`."""
+    if wait is None or hours is None:
+        return wait
+    return hours.add(now, wait) - now
 
 
 def next_average_handle_time(previous: timedelta | None, handle_time: timedelta) -> timedelta:

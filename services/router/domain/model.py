@@ -183,6 +183,10 @@ class Queue:
     resume_window: timedelta = timedelta(seconds=60)
     sla_warning_reaction: SlaReaction = SlaReaction.NONE
     sla_breach_reaction: SlaReaction = SlaReaction.NONE
+    # The router's business-hours calendar of the queue's hours of operation; empty: always open.
+    calendar_id: str = ""
+    # What a contact gets while the queue is closed (DOMAIN.md, Hours of operation).
+    closed_action: TimeoutAction = TimeoutAction.TICKET
     version: int = 1
 
     def __post_init__(self) -> None:

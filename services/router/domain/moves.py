@@ -212,7 +212,9 @@ def schedule_callback(
     callback contact; its events follow the scheduling."""
     require(contact, WAITING, "callback_requires_queued", "be called back")
     _require_voice(contact)
-    callback, events = _callback(contact, now, callback_contact_id, callback_number, scheduled_for, placement)
+    callback, events = _callback(
+        contact, now, callback_contact_id, callback_number, scheduled_for, placement, _since(contact)
+    )
     after = _end_wait(contact, now, S.CALLED_BACK, callback_contact_id=callback.contact_id)
     scheduled = ev.ContactCallbackScheduled(
         tenant_id=contact.tenant_id,
@@ -315,7 +317,7 @@ def time_out(
     events: tuple[Message, ...] = ()
     if action is TimeoutAction.CALLBACK:
         _require_voice(contact)
-        callback, events = _callback(contact, now, callback_contact_id, "", None, placement)
+        callback, events = _callback(contact, now, callback_contact_id, "", None, placement, _since(contact))
     after = _end_wait(contact, now, S.TIMED_OUT, callback_contact_id=callback.contact_id if callback else "")
     timed_out = ev.ContactTimedOut(
         tenant_id=after.tenant_id,
@@ -333,6 +335,55 @@ def time_out(
     return Outcome(after, (timed_out, *events), callback)
 
 
+def after_hours(
+    contact: Contact,
+    now: datetime,
+    *,
+    action: TimeoutAction,
+    next_opening: datetime,
+    callback_contact_id: str = "",
+    placement: Placement = NOWHERE,
+) -> Outcome:
+    """The contact's queue is closed: a contact that just arrived (received) or still waits
+    (queued) gets the queue's closed action. `callback` spawns a callback contact due at
+    `next_opening`, with the original enqueue time (or now, for a new caller), so callbacks keep
+    their order; only callers can be called back, so other channels get `ticket` instead. A ticket
+    or voicemail is the tickets service's to make, from the event's context. An offer already
+    ringing is left to run: the agent took the contact while the queue was open."""
+    require(
+        contact, frozenset({S.RECEIVED, S.QUEUED}), "after_hours_requires_received_or_queued", "close out"
+    )
+    if next_opening <= now:
+        raise InvalidConfiguration(
+            "queue_is_open", f"the queue opens at {next_opening.isoformat()}, not after {now.isoformat()}"
+        )
+    if action is TimeoutAction.CALLBACK and contact.channel is not Channel.VOICE:
+        action = TimeoutAction.TICKET
+    callback: Contact | None = None
+    events: tuple[Message, ...] = ()
+    if action is TimeoutAction.CALLBACK:
+        since = contact.enqueued_since or now
+        callback, events = _callback(contact, now, callback_contact_id, "", next_opening, placement, since)
+    after = _end_wait(
+        contact, now, S.AFTER_HOURS, callback_contact_id=callback.contact_id if callback else ""
+    )
+    closed = ev.ContactAfterHours(
+        tenant_id=after.tenant_id,
+        contact_id=after.contact_id,
+        queue_id=after.queue_id,
+        channel=CHANNEL_TO_PROTO[after.channel],
+        department=DEPARTMENT_TO_PROTO[after.department],
+        wait_duration=duration(after.waited),
+        action=TIMEOUT_ACTION_TO_PROTO[action],
+        ticket_id=after.context.ticket_id,
+        callback_contact_id=callback.contact_id if callback else "",
+        closed_at=timestamp(now),
+        next_opening=timestamp(next_opening),
+        context=context_to_proto(after.context, after.priority),
+    )
+    return Outcome(after, (closed, *events), callback)
+
+
 # -- internals -----------------------------------------------------------------------------------
 
 
@@ -343,6 +394,7 @@ def _callback(
     callback_number: str,
     scheduled_for: datetime | None,
     placement: Placement,
+    since: datetime,
 ) -> tuple[Contact, tuple[Message, ...]]:
     """The callback contact replacing `original`, received and queued at the original's place."""
     require_text(callback_contact_id, "callback_contact_id")
@@ -363,7 +415,7 @@ def _callback(
         first_enqueued_at=original.first_enqueued_at,
         scheduled_for=scheduled_for,
     )
-    entered = enter_queue(callback, original.queue_id, now, EntryReason.CALLBACK, _since(original), placement)
+    entered = enter_queue(callback, original.queue_id, now, EntryReason.CALLBACK, since, placement)
     return entered.contact, (received_event(callback), *entered.events)
 
 

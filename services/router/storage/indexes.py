@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from helpline.business_hours import CLOSING_HORIZON, Calendar
 from services.router.domain.contact import Contact, ContactStatus, waiting_contact
 from services.router.domain.model import (
     CAPACITY_CHANNEL,
@@ -38,6 +39,7 @@ WRAP_UP = "acw"
 OVERFLOW = "overflow"
 MAX_WAIT = "maxwait"
 CALLBACK_DUE = "due"
+HOURS = "hours"
 
 
 def ms(moment: datetime) -> int:
@@ -144,7 +146,10 @@ def contact_entries(record: ContactRecord, queue: Queue | None, now: datetime) -
     return entries
 
 
-def contact_timers(record: ContactRecord, queue: Queue | None, now: datetime) -> dict[str, int]:
+def contact_timers(
+    record: ContactRecord, queue: Queue | None, now: datetime, hours: Calendar | None = None
+) -> dict[str, int]:
+    """The timers of the record; `hours` is the queue's calendar, when it has one."""
     contact = record.contact
     cid = contact.contact_id
     if contact.status is ContactStatus.OFFERED and contact.offer_expires_at is not None:
@@ -164,4 +169,17 @@ def contact_timers(record: ContactRecord, queue: Queue | None, now: datetime) ->
         timers[f"{OVERFLOW}|{cid}"] = ms(decision.next_change_at)
     if queue.max_wait:
         timers[f"{MAX_WAIT}|{cid}"] = ms(contact.enqueued_since + queue.max_wait)
+    if hours is not None:
+        timers[f"{HOURS}|{cid}"] = ms(hours_check_at(contact, hours, now))
     return timers
+
+
+def hours_check_at(contact: Contact, hours: Calendar, now: datetime) -> datetime:
+    """When a contact waiting in a queue with hours of operation must next be looked at: the queue's
+    closing (from when the contact becomes routable: a callback waits for its time), or at once if
+    the queue is closed by then. A queue open round the clock is looked at again after a while, in
+    case its calendar changed."""
+    start = max(now, contact.scheduled_for or now)
+    if not hours.is_open(start):
+        return start
+    return hours.next_closing(start) or start + CLOSING_HORIZON

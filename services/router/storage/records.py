@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from helpline.business_hours import Calendar
 from helpline.codec import Codec
 from services.router.domain.contact import Contact
 from services.router.domain.model import Agent, Queue, RoutingProfile
@@ -24,6 +25,14 @@ EMPTY: Mapping[str, str] = {}
 class QueueRecord:
     version: int
     queue: Queue
+
+
+@dataclass(frozen=True)
+class CalendarRecord:
+    """A business-hours calendar a queue's hours of operation follow."""
+
+    version: int
+    calendar: Calendar
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class ContactRecord:
 
 
 QUEUES = Codec(QueueRecord)
+CALENDARS = Codec(CalendarRecord)
 SKILLS = Codec(SkillRecord)
 PROFILES = Codec(ProfileRecord)
 AGENTS = Codec(AgentRecord)

@@ -31,11 +31,13 @@ from helpline.v1 import audit_events_pb2
 from services.router.domain.model import AgentState, Channel
 from services.router.storage.records import (
     AGENTS,
+    CALENDARS,
     CONTACTS,
     PROFILES,
     QUEUES,
     SKILLS,
     AgentRecord,
+    CalendarRecord,
     ContactRecord,
     ProfileRecord,
     QueueRecord,
@@ -178,6 +180,12 @@ class Keys:
 
     def skill(self, name: str) -> str:
         return f"{self.base}:skill:{name}"
+
+    def calendar(self, calendar_id: str) -> str:
+        return f"{self.base}:calendar:{calendar_id}"
+
+    def calendars(self) -> str:
+        return f"{self.base}:calendars"
 
     def skills(self) -> str:
         return f"{self.base}:skills"
@@ -392,6 +400,10 @@ class Store:
         ids = sorted(set(queue_ids))
         raws = self._many([Keys(tenant).queue(queue_id) for queue_id in ids])
         return {queue_id: QUEUES.loads(raw) for queue_id, raw in zip(ids, raws, strict=True) if raw}
+
+    def calendar(self, tenant: str, calendar_id: str) -> CalendarRecord | None:
+        raw = self._get(Keys(tenant).calendar(calendar_id))
+        return CALENDARS.loads(raw) if raw else None
 
     def skill(self, tenant: str, name: str) -> SkillRecord | None:
         raw = self._get(Keys(tenant).skill(name))

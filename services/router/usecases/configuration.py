@@ -11,6 +11,7 @@ from datetime import datetime
 
 from helpline.audit import Action, Kind, configuration_changed
 from helpline.auth import current_actor
+from helpline.business_hours import Calendar
 from helpline.domain import NotFoundError, timestamp
 from helpline.quotas import QuotaReachedError
 from helpline.v1 import queue_events_pb2
@@ -27,10 +28,12 @@ from services.router.domain.model import (
 )
 from services.router.domain.routing import overflow
 from services.router.storage.records import (
+    CALENDARS,
     PROFILES,
     QUEUES,
     SKILLS,
     AgentRecord,
+    CalendarRecord,
     ProfileRecord,
     QueueRecord,
     SkillRecord,
@@ -65,6 +68,7 @@ class Quotas:
     queues: int = 1000
     profiles: int = 1000
     agents: int = 10_000
+    calendars: int = 100
 
 
 class Catalog:
@@ -129,6 +133,7 @@ class Catalog:
             "queues": keys.queues,
             "profiles": keys.profiles,
             "agents": keys.agents,
+            "calendars": keys.calendars,
         }
         return self.store.members_of(members[kind]())
 
@@ -149,6 +154,73 @@ class Catalog:
             )
         for queue_id in sorted(wanted):
             tx.expect_exists(tx.keys.queue(queue_id))
+
+    # -- calendars --
+
+    def put_calendar(
+        self, tenant: str, calendar: Calendar, expected_version: int | None = None
+    ) -> CalendarRecord:
+        """Create or replace a business-hours calendar. Contacts already waiting in its queues
+        follow a change at their next look at the hours (the old closing at the latest)."""
+        require_id("calendar", calendar.calendar_id)
+        now = self.core.now()
+
+        def attempt() -> CalendarRecord:
+            keys = Keys(tenant)
+            old = self.store.calendar(tenant, calendar.calendar_id)
+            old_version = old.version if old else 0
+            _check_version("calendar", calendar.calendar_id, old_version, expected_version)
+            new = CalendarRecord(old_version + 1, calendar)
+            tx = Tx(keys)
+            if old is None:
+                self._within_quota(tx, keys.calendars(), "calendars")
+            tx.expect_version(keys.calendar(calendar.calendar_id), old_version)
+            tx.set(keys.calendar(calendar.calendar_id), CALENDARS.dumps(new))
+            tx.sadd(keys.calendars(), calendar.calendar_id)
+            audit(tx, Kind.CALENDAR, calendar.calendar_id, Action.PUT, (old_version, new.version), now)
+            self.store.commit(tx)
+            return new
+
+        self.registry.add(tenant)
+        return self.core.retry(f"calendar {calendar.calendar_id}", attempt)
+
+    def calendar(self, tenant: str, calendar_id: str) -> CalendarRecord:
+        record = self.store.calendar(tenant, calendar_id)
+        if record is None:
+            raise NotFoundError("calendar", calendar_id)
+        return record
+
+    def calendars(self, tenant: str, calendar_ids: Iterable[str]) -> list[CalendarRecord]:
+        """Those of the tenant's calendars named, in the order of the ids."""
+        return [record for record in (self.store.calendar(tenant, cid) for cid in calendar_ids) if record]
+
+    def remove_calendar(self, tenant: str, calendar_id: str, expected_version: int | None = None) -> None:
+        """Remove a calendar no queue names, so no queue is left without the hours it was given."""
+        now = self.core.now()
+
+        def attempt() -> None:
+            keys = Keys(tenant)
+            record = self.calendar(tenant, calendar_id)
+            _check_version("calendar", calendar_id, record.version, expected_version)
+            tx = Tx(keys)
+            tx.expect_version(keys.calendar(calendar_id), record.version)
+            queues = self.queues(tenant)
+            # A queue put meanwhile that names this calendar changes a version or the set's size.
+            tx.expect_size(keys.queues(), len(queues))
+            for queue in queues:
+                tx.expect_version(keys.queue(queue.queue_id), queue.version)
+                if queue.calendar_id == calendar_id:
+                    raise InvalidConfiguration(
+                        "calendar_in_use",
+                        f"queue {queue.queue_id} keeps the hours of calendar {calendar_id}",
+                        queue_id=queue.queue_id,
+                    )
+            tx.delete(keys.calendar(calendar_id))
+            tx.srem(keys.calendars(), calendar_id)
+            audit(tx, Kind.CALENDAR, calendar_id, Action.REMOVE, (record.version, 0), now)
+            self.store.commit(tx)
+
+        self.core.retry(f"calendar {calendar_id}", attempt)
 
     # -- queues --
 
@@ -173,6 +245,14 @@ class Catalog:
             self._require_queues(
                 tx, [step.move_to_queue_id for step in queue.overflow_steps if step.move_to_queue_id]
             )
+            if queue.calendar_id:
+                if self.store.calendar(tenant, queue.calendar_id) is None:
+                    raise InvalidConfiguration(
+                        "unknown_calendar",
+                        f"no calendar {queue.calendar_id}; create it first",
+                        calendar_id=queue.calendar_id,
+                    )
+                tx.expect_exists(keys.calendar(queue.calendar_id))
             if old is None:
                 self._within_quota(tx, keys.queues(), "queues")
             tx.expect_version(keys.queue(queue.queue_id), old_version)
@@ -483,6 +563,13 @@ class Catalog:
         """The tenant's agents, or those of them named, in the order of the ids."""
         ids = self.store.members_of(Keys(tenant).agents()) if agent_ids is None else agent_ids
         return self.store.agents(tenant, ids)
+
+
+def _check_version(kind: str, object_id: str, current: int, expected: int | None) -> None:
+    if expected is not None and expected != current:
+        raise InvalidConfiguration(
+            "version_mismatch", f"{kind} {object_id} is at version {current}, not {expected}"
+        )
 
 
 def audit(

@@ -4,7 +4,7 @@ queue (`escalate`); a bot or self-service contact resolved without an agent (`se
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from helpline.domain import new_id
@@ -12,7 +12,7 @@ from services.router.domain import arrival, moves
 from services.router.domain.contact import Contact, ContactContext, ContactStatus
 from services.router.domain.errors import InvalidConfiguration
 from services.router.domain.estimates import offers_callback
-from services.router.domain.model import Channel, Department, Queue, Strategy
+from services.router.domain.model import Channel, Department, Queue, Strategy, TimeoutAction
 from services.router.domain.outcome import Outcome, Placement
 from services.router.storage.records import AgentRecord, ContactRecord
 from services.router.storage.store import ConflictError, Keys, Tx
@@ -44,6 +44,10 @@ class Placed:
     created: bool = True
     # The wait is long enough that the caller should be offered a callback (voice only).
     offer_callback: bool = False
+    # The queue was closed: the contact got its closed action (the contact's status is
+    # after_hours, its callback_contact_id names a callback), and the queue opens at this instant.
+    next_opening: datetime | None = None
+    closed_action: TimeoutAction | None = None
 
 
 class Intake:
@@ -66,7 +70,7 @@ class Intake:
         if existing is not None:
             if existing.contact.status is ContactStatus.RECEIVED and new.queue_id:
                 return self.escalate(tenant, contact_id, new.queue_id, new.context, new.channel)
-            return Placed(existing.contact, created=False)
+            return self._again(existing.contact)
         now = self.core.now()
         received = arrival.receive(
             contact_id=contact_id,
@@ -94,6 +98,9 @@ class Intake:
             )
         else:
             queue = self._queue_for(tenant, new.queue_id, new.channel, new.department)
+            hours = self.core.hours_of(queue)
+            if hours is not None and not hours.is_open(now):
+                return self._after_hours(received, queue, hours.next_opening(now), now)
             placement = entry_placement(self.store, queue, new.channel, now)
             outcome = self._first_entry(tenant, received.contact, queue, now, placement)
         entered = Outcome(outcome.contact, (*received.events, *outcome.events))
@@ -103,6 +110,34 @@ class Intake:
             queue,
             Placed(outcome.contact, placement.position, placement.estimated_wait, offer_callback=callback),
             now,
+        )
+
+    def _after_hours(self, received: Outcome, queue: Queue, opening: datetime, now: datetime) -> Placed:
+        """A new contact while its queue is closed: the closed action instead of a place."""
+        contact = replace(received.contact, queue_id=queue.queue_id)
+        outcome = moves.after_hours(
+            contact,
+            now,
+            action=queue.closed_action,
+            next_opening=opening,
+            callback_contact_id=new_id(),
+            placement=entry_placement(self.store, queue, Channel.CALLBACK, now),
+        )
+        closed = Outcome(outcome.contact, (*received.events, *outcome.events), outcome.spawned)
+        placed = Placed(
+            outcome.contact, next_opening=opening, closed_action=_closed_action(outcome.contact, queue)
+        )
+        return self._create(closed, queue, placed, now)
+
+    def _again(self, contact: Contact) -> Placed:
+        """A contact already submitted, as it is: one closed out learns the queue's next opening again."""
+        queue = self.core.queue_of(contact) if contact.status is ContactStatus.AFTER_HOURS else None
+        if queue is None:
+            return Placed(contact, created=False)
+        hours = self.core.hours_of(queue)
+        opening = hours.next_opening(self.core.now()) if hours is not None else None
+        return Placed(
+            contact, created=False, next_opening=opening, closed_action=_closed_action(contact, queue)
         )
 
     def _first_entry(
@@ -141,6 +176,9 @@ class Intake:
             created = self.core.stage_contact(
                 tx, None, contact, queue, now, outcome.events, preferred_agent_id=preferred
             )
+            if outcome.spawned is not None:
+                # A callback for the next opening: not routable before it, so no signature yet.
+                self.core.stage_contact(tx, None, outcome.spawned, queue, now)
             try:
                 self.store.commit(tx)
             except ConflictError as lost:
@@ -155,7 +193,7 @@ class Intake:
         if created is None:
             existing = self.core.require_contact(tenant, contact.contact_id)
             return Placed(existing.contact, created=False)
-        if queue is not None:
+        if queue is not None and contact.status is ContactStatus.QUEUED:
             self.matcher.route_contact(tenant, contact.contact_id, fresh=(created, queue))
         return placed
 
@@ -229,3 +267,10 @@ class Intake:
             ),
             agent_id="",
         )
+
+
+def _closed_action(contact: Contact, queue: Queue) -> TimeoutAction:
+    """The closed action the contact got: a callback only when one was made (callers only)."""
+    if contact.callback_contact_id:
+        return TimeoutAction.CALLBACK
+    return TimeoutAction.TICKET if queue.closed_action is TimeoutAction.CALLBACK else queue.closed_action

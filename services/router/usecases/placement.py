@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.router.domain.estimates import estimated_wait
+from services.router.domain.estimates import estimated_wait, in_open_time
 from services.router.domain.model import CAPACITY_CHANNEL, Channel, Queue
 from services.router.domain.outcome import Placement
 from services.router.storage.indexes import ms
@@ -22,7 +22,9 @@ def entry_placement(
         Keys(queue.tenant_id), queue.queue_id, channel, ms(since or now)
     )
     aht = timedelta(milliseconds=aht_ms) if aht_ms is not None else None
-    return Placement(position, estimated_wait(position, staffed, aht))
+    hours = store.calendar(queue.tenant_id, queue.calendar_id) if queue.calendar_id else None
+    wait = in_open_time(estimated_wait(position, staffed, aht), hours.calendar if hours else None, now)
+    return Placement(position, wait)
 
 
 def queue_position(store: Store, record: ContactRecord, queue: Queue | None) -> int:

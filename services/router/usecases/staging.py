@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from helpline.business_hours import Calendar
 from helpline.clock import Clock
 from helpline.domain import NotFoundError
 from helpline.optimistic import retry_on_conflict
@@ -88,6 +89,14 @@ class Staging:
         record = self.store.queue(contact.tenant_id, contact.queue_id)
         return record.queue if record else None
 
+    def hours_of(self, queue: Queue | None) -> Calendar | None:
+        """The queue's hours of operation; None for a queue always open. A calendar removed since
+        the queue named it (removal refuses while a queue names one) would leave it always open."""
+        if queue is None or not queue.calendar_id:
+            return None
+        record = self.store.calendar(queue.tenant_id, queue.calendar_id)
+        return record.calendar if record else None
+
     def profile_queues(self, agent: Agent) -> dict[str, Queue]:
         records = self.store.queues(agent.tenant_id, [member.queue_id for member in agent.profile.queues])
         return {queue_id: record.queue for queue_id, record in records.items()}
@@ -145,7 +154,8 @@ class Staging:
         base = old if old is not None else ContactRecord(version=0, contact=contact)
         staged = replace(base, version=base.version + 1, contact=contact, **changes)
         entries = contact_entries(staged, queue, now)
-        timers = contact_timers(staged, queue, now)
+        hours = self.hours_of(queue) if contact.status is ContactStatus.QUEUED else None
+        timers = contact_timers(staged, queue, now, hours)
         new = replace(staged, entries=entries, timers=timers)
         key = tx.keys.contact(contact.contact_id)
         tx.expect_version(key, old.version if old else 0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from helpline.business_hours import Calendar
 from helpline.domain import NotFoundError, new_id
 from services.router.domain import arrival, moves
 from services.router.domain.contact import ContactStatus, EntryReason
@@ -87,6 +88,7 @@ class Waiting:
         ) -> Step:
             if record.contact.status is ContactStatus.CALLED_BACK and record.contact.callback_contact_id:
                 return Step(Outcome(record.contact))
+            due = _within_hours(self.core.hours_of(queue), scheduled_for, now)
             placement = Placement()
             if queue is not None and record.contact.enqueued_since is not None:
                 placement = entry_placement(
@@ -97,7 +99,7 @@ class Waiting:
                 now,
                 callback_contact_id=callback_id,
                 callback_number=callback_number,
-                scheduled_for=scheduled_for,
+                scheduled_for=due,
                 placement=placement,
             )
             return _withdrawn(record, agent, outcome, "called_back")
@@ -119,6 +121,41 @@ class Waiting:
                     max_wait=queue.max_wait,
                     action=queue.timeout_action,
                     callback_contact_id=callback_id,
+                )
+            )
+
+        return self.steps.apply(tenant, contact_id, decide, agent_id="")
+
+    def hours_due(self, tenant: str, contact_id: str) -> Applied:
+        """The contact's queue may have closed: a waiting contact gets the queue's closed action,
+        a callback is put off to the opening (callbacks are only offered while the queue is open).
+        While the queue is open the contact only gets its next look at the closing, which follows
+        a calendar changed meanwhile."""
+        callback_id = new_id()
+
+        def decide(
+            record: ContactRecord, agent: AgentRecord | None, queue: Queue | None, now: datetime
+        ) -> Step:
+            contact = record.contact
+            if queue is None or contact.status is not ContactStatus.QUEUED:
+                return Step(Outcome(contact))
+            hours = self.core.hours_of(queue)
+            if hours is None or hours.is_open(now):
+                return Step(Outcome(contact), reindex=True)
+            opening = hours.next_opening(now)
+            if contact.channel is Channel.CALLBACK:
+                if contact.scheduled_for is not None and contact.scheduled_for >= opening:
+                    return Step(Outcome(contact), reindex=True)
+                return Step(Outcome(contact.evolve(scheduled_for=opening)))
+            placement = entry_placement(self.store, queue, Channel.CALLBACK, now, contact.enqueued_since)
+            return Step(
+                moves.after_hours(
+                    contact,
+                    now,
+                    action=queue.closed_action,
+                    next_opening=opening,
+                    callback_contact_id=callback_id,
+                    placement=placement,
                 )
             )
 
@@ -180,6 +217,13 @@ class Waiting:
             return Step(raised)
 
         return self.steps.apply(tenant, contact_id, decide, agent_id="")
+
+
+def _within_hours(hours: Calendar | None, scheduled_for: datetime | None, now: datetime) -> datetime | None:
+    """A callback asked for a time (or now) the queue is closed is due at the next opening."""
+    if hours is None or hours.is_open(scheduled_for or now):
+        return scheduled_for
+    return hours.next_opening(scheduled_for or now)
 
 
 _PRIORITY_ORDER = (Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW)

@@ -1,8 +1,8 @@
 """The durable timers: offer timeouts, after-contact work, overflow steps and preferred-agent
-windows, maximum waits and callbacks coming due. They live in one sorted set per tenant, written
-by the same script as the change that sets them, so a restart loses none. Every replica polls;
-a timer two replicas fire at once is applied once, since both commit against the same version
-and the loser finds nothing left to do."""
+windows, maximum waits, callbacks coming due and queues closing (hours of operation). They live in
+one sorted set per tenant, written by the same script as the change that sets them, so a restart
+loses none. Every replica polls; a timer two replicas fire at once is applied once, since both
+commit against the same version and the loser finds nothing left to do."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from helpline.domain import NotFoundError
 from helpline.logging import get_logger
 from helpline.polling import PollingWorker
 from services.router.domain.errors import DomainError
-from services.router.storage.indexes import CALLBACK_DUE, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
+from services.router.storage.indexes import CALLBACK_DUE, HOURS, MAX_WAIT, OFFER, OVERFLOW, WRAP_UP, ms
 from services.router.storage.store import Store
 from services.router.storage.tenants import TenantRegistry
 from services.router.usecases.answers import Answers
@@ -69,6 +69,7 @@ class TimerWorker(PollingWorker):
             OVERFLOW: lambda: self.waiting.requirements_due(tenant, contact_id),
             MAX_WAIT: lambda: self.waiting.max_wait_reached(tenant, contact_id),
             CALLBACK_DUE: lambda: self._callback_due(tenant, contact_id),
+            HOURS: lambda: self.waiting.hours_due(tenant, contact_id),
         }
         handler = handlers.get(kind)
         if handler is None:

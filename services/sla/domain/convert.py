@@ -33,6 +33,7 @@ from services.sla.domain.model import (
     SlaError,
     Status,
     TicketFacts,
+    Trigger,
 )
 from services.sla.domain.outputs import (
     Applied,
@@ -47,6 +48,7 @@ from services.sla.domain.outputs import (
 from services.sla.domain.policy import Target
 
 METRIC_TO_PROTO = enum_map(Metric, common_pb2.SlaMetric, "SLA_METRIC_")
+TRIGGER_TO_PROTO = enum_map(Trigger, sla_events_pb2.SlaTrigger, "SLA_TRIGGER_")
 BASIS_TO_PROTO = enum_map(Basis, common_pb2.SlaTimeBasis, "SLA_TIME_BASIS_")
 
 metric_from_proto = EnumReader(METRIC_TO_PROTO, "SlaMetric", SlaError)
@@ -271,3 +273,35 @@ def output_event(tenant_id: str, sla: TicketSla, output: Output) -> Message:
         )
         _when(message, deadline=output.deadline, breached_at=output.at)
     return message
+
+
+def notification_events(
+    tenant_id: str, sla: TicketSla, output: Output, alert_event_id: str
+) -> list[sla_events_pb2.SlaNotificationRequested]:
+    """One SlaNotificationRequested per notify action of a warning or breach (none for any other
+    output), each naming the SlaWarning or SlaBreached event `alert_event_id` it goes with."""
+    if not isinstance(output, Warned | Breached):
+        return []
+    instance = output.instance
+    terms = instance.terms
+    trigger = Trigger.BREACH if isinstance(output, Breached) else Trigger.WARNING
+    found = []
+    for action in output.actions:
+        if not isinstance(action, Notify):
+            continue
+        message = sla_events_pb2.SlaNotificationRequested(
+            tenant_id=tenant_id,
+            ticket_id=sla.ticket_id,
+            metric=metric_proto(instance.metric),
+            trigger=TRIGGER_TO_PROTO[trigger],
+            policy_id=terms.policy_id if terms else "",
+            instance_id=instance.instance_id,
+            calendar_id=terms.calendar_id if terms else "",
+            recipients=list(action.targets),
+            template=action.template,
+            alert_event_id=alert_event_id,
+            **(_target_fields(terms.target) if terms else {}),
+        )
+        _when(message, deadline=output.deadline, fired_at=output.at)
+        found.append(message)
+    return found

@@ -367,14 +367,15 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         self, request: pb.TransitionTicketRequest, context: grpc.ServicerContext
     ) -> pb.TransitionTicketResponse:
         to = status_from_proto(request.to_status)
-        # Every solve asks the requester for feedback, as the REST API's does.
-        survey_id = new_id() if to is Status.SOLVED else ""
-        ticket = self._change(
-            request.ticket_id,
-            request.expected_version,
-            lambda current, actor, now: commands.transition(current, to, actor, now, survey_id=survey_id),
+        tenant, actor = _caller()
+        changed = self._tickets().transition(
+            tenant,
+            _required(request.ticket_id, "ticket_id"),
+            to,
+            actor,
+            expected_version=_pinned(request.expected_version),
         )
-        return pb.TransitionTicketResponse(ticket=ticket)
+        return pb.TransitionTicketResponse(ticket=to_proto(changed.ticket))
 
     @_answers_refusals
     def AssignTicket(  # noqa: N802

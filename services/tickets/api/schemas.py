@@ -21,6 +21,7 @@ from services.tickets.domain.model import (
     TicketType,
     Tier,
 )
+from services.tickets.domain.survey_settings import MAX_THROTTLE_DAYS, SurveySettings
 
 # The limits are helpline.limits', which gRPC and the Kafka ingress hold requests to as well.
 Tag = Annotated[str, limited(TAG, description="Normalised to lower case.")]
@@ -234,3 +235,25 @@ class CommentPage(BaseModel):
         description="Pass as `cursor` for the next page; absent on the last. A page may hold fewer "
         "comments than `page_size` before the last (it stops at 1 MiB of comments).",
     )
+
+
+class SurveySettingsBody(_In):
+    """A tenant's survey settings: what a solved ticket's requester is asked, and how often at most."""
+
+    kinds: list[SurveyKind] = Field(
+        max_length=len(SurveyKind),
+        description="The questions a solve asks, each at most once; empty: no surveys are sent.",
+    )
+    throttle_days: int = Field(
+        ge=0,
+        le=MAX_THROTTLE_DAYS,
+        description="At most one survey per requester in this many days; 0: no throttle. A ticket "
+        "without a requester is surveyed only when this is 0.",
+    )
+
+    def to_settings(self) -> SurveySettings:
+        return SurveySettings(tuple(self.kinds), self.throttle_days)
+
+    @classmethod
+    def of(cls, settings: SurveySettings) -> SurveySettingsBody:
+        return cls(kinds=list(settings.kinds), throttle_days=settings.throttle_days)

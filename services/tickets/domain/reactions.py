@@ -1,5 +1,5 @@
-"""How a ticket reacts to other services' facts: a contact the router completed, handed off or timed
-out, and the escalation actions of an SLA warning or breach.
+"""How a ticket reacts to other services' facts: a contact the router completed, handed off, timed
+out or closed out after hours, and the escalation actions of an SLA warning or breach.
 
 Each reaction strings commands of `commands` into one outcome, so the store writes it in one
 commit (the version then moves by one per step, and every event carries its own). Each is
@@ -24,6 +24,7 @@ from services.tickets.domain.model import Actor, Channel, Department, Ticket
 
 DISPOSITION_TAG_PREFIX = "disposition:"
 TIMED_OUT_TAG = "timed_out"
+AFTER_HOURS_TAG = "after_hours"
 VOICEMAIL_TAG = "voicemail"
 TAG_MAX_LENGTH = 50  # validation.TAG_PATTERN
 _NOT_IN_TAG = re.compile(r"[^a-z0-9_:-]+")
@@ -39,9 +40,10 @@ class CompletedContact:
 
 
 @dataclass(frozen=True)
-class TimedOutContact:
-    """A contact that waited its queue's maximum, whose queue's `ticket` or `voicemail` action makes
-    work of it; `recording` is the gateway's reference to the caller's message, when it gave one."""
+class MissedContact:
+    """A contact no agent took, whose queue's `ticket` or `voicemail` action makes work of it: it
+    waited the queue's maximum, or the queue was closed (`next_opening` set: after hours) when it
+    came in or while it waited. `recording` is the gateway's reference to the caller's message."""
 
     contact_id: str
     channel: Channel
@@ -49,17 +51,28 @@ class TimedOutContact:
     waited: timedelta
     voicemail: bool
     recording: str = ""
+    next_opening: datetime | None = None
+
+    @property
+    def after_hours(self) -> bool:
+        return self.next_opening is not None
 
     @property
     def tags(self) -> tuple[str, ...]:
-        return (TIMED_OUT_TAG, VOICEMAIL_TAG) if self.voicemail else (TIMED_OUT_TAG,)
+        reason = AFTER_HOURS_TAG if self.after_hours else TIMED_OUT_TAG
+        return (reason, VOICEMAIL_TAG) if self.voicemail else (reason,)
 
     def story(self) -> str:
         """What happened, for the ticket's description or note."""
-        told = (
-            f"Contact {self.contact_id} ({self.channel.value}) waited {_duration(self.waited)} in "
-            f"queue {self.queue_id} and timed out"
-        )
+        told = f"Contact {self.contact_id} ({self.channel.value})"
+        if self.next_opening is None:
+            told += f" waited {_duration(self.waited)} in queue {self.queue_id} and timed out"
+        elif self.waited:
+            told += f" waited {_duration(self.waited)} in queue {self.queue_id} until it closed"
+        else:
+            told += f" came in while queue {self.queue_id} was closed"
+        if self.next_opening is not None:
+            told += f"; it opens at {self.next_opening.isoformat()}"
         if self.voicemail:
             told += "; the caller was sent to voicemail"
             if self.recording:
@@ -110,11 +123,12 @@ def record_completed_contact(
     return outcome
 
 
-def record_timed_out_contact(
-    ticket: Ticket, contact: TimedOutContact, actor: Actor, now: datetime, *, comment_id: str
+def record_missed_contact(
+    ticket: Ticket, contact: MissedContact, actor: Actor, now: datetime, *, comment_id: str
 ) -> Outcome:
-    """A contact about this ticket timed out in its queue: link it, tag the ticket (as far as its
-    tag limit allows) and say so in an internal note, once: the note comes with the link."""
+    """A contact about this ticket timed out in its queue or found it closed: link it, tag the
+    ticket (as far as its tag limit allows) and say so in an internal note, once: the note comes
+    with the link."""
     outcome = commands.link_contact(ticket, contact.contact_id, actor, now)
     if not outcome.events:
         return outcome

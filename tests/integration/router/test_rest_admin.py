@@ -103,6 +103,8 @@ def test_a_voice_queue_with_overflow_steps_and_a_chat_queue(api: Admin) -> None:
         "id": "billing",
         "version": 1,
         "channels": ["callback", "voice"],
+        "calendar_id": None,
+        "closed_action": "ticket",
         "fallback_strategy": "longest_idle",
         "preferred_agent_window_seconds": 0,
         "overflow_steps": [
@@ -446,3 +448,51 @@ def test_lists_come_a_page_at_a_time_by_id(api: Admin) -> None:
     assert seen == [names[0:3], names[3:6], names[6:7]]
     problem(api.client.get("/v1/skills", params={"cursor": "not-ours"}, headers=api.mine), 400)
     problem(api.client.get("/v1/agents", params={"limit": 201}, headers=api.mine), 422)
+
+
+OFFICE_HOURS = {
+    "name": "Office",
+    "time_zone": "Europe/Berlin",
+    "open_intervals": [
+        {"weekday": "monday", "opens": "09:00", "closes": "12:00"},
+        {"weekday": "monday", "opens": "13:00", "closes": "17:00"},
+    ],
+    "holiday_countries": ["DE"],
+    "holidays": [{"date": "2031-12-24", "name": "Christmas Eve"}],
+}
+
+
+def test_calendars_the_sla_shape_named_by_queues(api: Admin) -> None:
+    made = api.client.put("/v1/calendars/office", json=OFFICE_HOURS, headers=api.mine)
+    assert ok(made, 201) == {**OFFICE_HOURS, "id": "office"}
+    # Another tenant neither sees it nor can name it.
+    assert api.client.get("/v1/calendars/office", headers=api.theirs).status_code == 404
+    queue = {"name": "Night", "channels": ["voice"], "calendar_id": "office", "closed_action": "voicemail"}
+    refused = api.client.put("/v1/queues/night", json=queue, headers=api.theirs)
+    assert (refused.status_code, refused.json()["rule"]) == (422, "unknown_calendar")
+    saved = ok(api.client.put("/v1/queues/night", json=queue, headers=api.mine), 201)
+    assert (saved["calendar_id"], saved["closed_action"]) == ("office", "voicemail")
+    in_use = api.client.delete("/v1/calendars/office", headers=api.mine)
+    assert (in_use.status_code, in_use.json()["rule"]) == (422, "calendar_in_use")
+    listed = ok(api.client.get("/v1/calendars", headers=api.mine), 200)
+    assert [item["id"] for item in listed["items"]] == ["office"]
+
+
+def test_a_calendar_the_domain_refuses_names_the_field(api: Admin) -> None:
+    overlapping = {
+        **OFFICE_HOURS,
+        "open_intervals": [
+            {"weekday": "monday", "opens": "09:00", "closes": "12:00"},
+            {"weekday": "monday", "opens": "11:00", "closes": "17:00"},
+        ],
+    }
+    refused = api.client.put("/v1/calendars/bad", json=overlapping, headers=api.mine)
+    assert refused.status_code == 422
+    assert (refused.json()["rule"], refused.json()["location"]) == (
+        "overlapping_intervals",
+        "body.open_intervals",
+    )
+    zone = api.client.put(
+        "/v1/calendars/bad", json={**OFFICE_HOURS, "time_zone": "Mars/Olympus"}, headers=api.mine
+    )
+    assert (zone.status_code, zone.json()["rule"]) == (422, "unknown_time_zone")

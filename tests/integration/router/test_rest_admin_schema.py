@@ -35,7 +35,13 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 # Path parameters that name what the setup created, so valid requests reach the catalog rather
 # than a 404. Invalid requests get generated ones, so ids that break their pattern are tried too.
-KNOWN = {"name": "billing", "queue_id": "chat", "profile_id": "desk", "agent_id": "ann"}
+KNOWN = {
+    "name": "billing",
+    "queue_id": "chat",
+    "profile_id": "desk",
+    "agent_id": "ann",
+    "calendar_id": "office",
+}
 
 
 @pytest.fixture
@@ -47,6 +53,11 @@ def api(router: Router, redis_client: redis.Redis, unique: str) -> Iterator[Admi
 def test_the_api_keeps_its_spec(api: Admin) -> None:
     put = api.client.put
     put("/v1/skills/billing", json={}, headers=api.mine)
+    office = {
+        "time_zone": "UTC",
+        "open_intervals": [{"weekday": "monday", "opens": "09:00", "closes": "17:00"}],
+    }
+    put("/v1/calendars/office", json=office, headers=api.mine)
     put("/v1/queues/chat", json={"name": "Chat", "channels": ["chat"]}, headers=api.mine)
     put("/v1/routing-profiles/desk", json={"queues": [{"queue_id": "chat"}]}, headers=api.mine)
     put("/v1/agents/ann", json={"routing_profile_id": "desk"}, headers=api.mine)
@@ -54,7 +65,7 @@ def test_the_api_keeps_its_spec(api: Admin) -> None:
         path_regex="^/v1/"
     )
     operations = [_loaded(result) for result in schema.get_all_operations()]
-    assert len(operations) == 13
+    assert len(operations) == 17
     for operation in operations:
         fixed = {name: value for name, value in KNOWN.items() if f"{{{name}}}" in operation.path}
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

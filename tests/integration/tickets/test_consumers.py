@@ -436,3 +436,39 @@ def test_a_refused_change_is_skipped_and_a_malformed_event_is_dead_lettered(
     ]
     assert dict(dead.headers)["dlq_error_type"] == b"EventError"
     assert read_all(service.bootstrap, f"{service.sla}.dlq", expected=1, timeout=3) == []
+
+
+def test_an_after_hours_contact_becomes_exactly_one_ticket(service: Service, tenant: str) -> None:
+    opens = datetime(2031, 3, 5, 8, 0, tzinfo=UTC)
+    voicemail = contact_events_pb2.ContactAfterHours(
+        tenant_id=tenant,
+        contact_id="k-night",
+        queue_id="q-sales",
+        channel=common_pb2.CHANNEL_VOICE,
+        department=common_pb2.DEPARTMENT_SERVICE,
+        action=common_pb2.TIMEOUT_ACTION_VOICEMAIL,
+        context=common_pb2.ContactContext(
+            customer_id="cust-3", intent="billing", attributes={"voicemail_recording": "rec-3"}
+        ),
+    )
+    voicemail.next_opening.FromDatetime(opens)
+    service.send(service.contacts, voicemail, "k-night", times=3)
+    callback = contact_events_pb2.ContactAfterHours(
+        tenant_id=tenant,
+        contact_id="k-cb",
+        action=common_pb2.TIMEOUT_ACTION_CALLBACK,
+        callback_contact_id="cb",
+    )
+    service.send(service.contacts, callback, "k-cb")
+    service.wait_handled()
+
+    (only,) = all_tickets(service, tenant)
+    assert only.contact_ids == ("k-night",)
+    assert (only.subject, only.requester_id, only.tags) == (
+        "Voicemail: billing",
+        "cust-3",
+        ("after_hours", "voicemail"),
+    )
+    assert "came in while queue q-sales was closed" in only.description
+    assert "2031-03-05T08:00:00+00:00" in only.description
+    assert "rec-3" in only.description

@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from helpline.clock import FakeClock
 from helpline.domain import NotFoundError
 from services.tickets.domain.model import Comment, Priority, Ticket
+from services.tickets.domain.survey_settings import SurveyMark
 from services.tickets.store import OUTBOX_STREAM, TicketStore
 from services.tickets.usecases import PreconditionFailedError, Tickets
 
@@ -25,6 +26,7 @@ class Decided:
     events: tuple[Message, ...] = ()
     comment: Comment | None = None
     follow_up: Ticket | None = None
+    survey_mark: SurveyMark | None = None
 
 
 @pytest.fixture

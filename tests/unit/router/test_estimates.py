@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from helpline.business_hours import Calendar, OpenInterval
 from services.router.domain.errors import InvalidConfiguration
-from services.router.domain.estimates import estimated_wait, next_average_handle_time, offers_callback
+from services.router.domain.estimates import (
+    estimated_wait,
+    in_open_time,
+    next_average_handle_time,
+    offers_callback,
+)
 from services.router.domain.model import Channel
 from tests.unit.router.support import queue
 
@@ -54,3 +60,24 @@ def test_callback_with_nobody_staffed_but_not_without_history() -> None:
 
 def test_no_threshold_never_offers_a_callback() -> None:
     assert not offers_callback(queue(), Channel.VOICE, 60 * MINUTE, staffed_agents=0)
+
+
+OFFICE_HOURS = Calendar(
+    "office",
+    "Office",
+    "Europe/London",
+    tuple(OpenInterval.parse(day, "09:00", "17:00") for day in range(5)),
+)
+
+
+def test_ewt_of_a_queue_with_hours_counts_open_time_only() -> None:
+    # Monday 2026-06-15, 16:55 BST: 5 of the 10 minutes today, the rest from Tuesday 09:00.
+    now = datetime(2026, 6, 15, 15, 55, tzinfo=UTC)
+    wait = in_open_time(timedelta(minutes=10), OFFICE_HOURS, now)
+    assert wait == datetime(2026, 6, 16, 8, 5, tzinfo=UTC) - now
+    # Well inside the day, open time is wall-clock time.
+    morning = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
+    assert in_open_time(timedelta(minutes=10), OFFICE_HOURS, morning) == timedelta(minutes=10)
+    # No calendar, or no estimate: unchanged.
+    assert in_open_time(timedelta(minutes=10), None, now) == timedelta(minutes=10)
+    assert in_open_time(None, OFFICE_HOURS, now) is None

@@ -360,3 +360,87 @@ def test_time_out_to_a_callback_creates_it_at_the_callers_place() -> None:
 def test_time_out_waits_for_a_pending_offer() -> None:
     with refused("time_out_requires_queued"):
         moves.time_out(offered(), at(600), max_wait=timedelta(minutes=1), action=TimeoutAction.VOICEMAIL)
+
+
+# -- hours of operation --------------------------------------------------------------------------
+
+OPENS = at(12 * 3600)
+
+
+def test_a_new_contact_in_a_closed_queue_becomes_a_ticket() -> None:
+    contact = received(Channel.CHAT, queue_id="q-1")
+    outcome = moves.after_hours(contact, at(5), action=TimeoutAction.TICKET, next_opening=OPENS)
+    assert outcome.contact.status is S.AFTER_HOURS
+    assert outcome.contact.finished_at == at(5)
+    assert outcome.spawned is None
+    (event,) = outcome.events
+    assert isinstance(event, ev.ContactAfterHours)
+    assert (event.queue_id, event.action) == ("q-1", common_pb2.TIMEOUT_ACTION_TICKET)
+    assert event.next_opening.ToDatetime(T0.tzinfo) == OPENS
+    assert event.wait_duration.ToTimedelta() == timedelta(0)
+    # The context the tickets service builds the ticket from.
+    assert (event.context.customer_id, event.context.intent, event.ticket_id) == (
+        "cust-1",
+        "billing.refund",
+        "t-9",
+    )
+    with refused("already_after_hours"):
+        moves.after_hours(outcome.contact, at(6), action=TimeoutAction.TICKET, next_opening=OPENS)
+
+
+def test_a_waiting_contact_when_the_queue_closes_goes_to_voicemail_with_its_wait() -> None:
+    outcome = moves.after_hours(queued(at_s=0), at(90), action=TimeoutAction.VOICEMAIL, next_opening=OPENS)
+    assert outcome.contact.status is S.AFTER_HOURS
+    (event,) = outcome.events
+    assert isinstance(event, ev.ContactAfterHours)
+    assert event.action == common_pb2.TIMEOUT_ACTION_VOICEMAIL
+    assert event.wait_duration.ToTimedelta() == timedelta(seconds=90)
+
+
+def test_a_closed_callback_action_schedules_the_callback_for_the_opening_keeping_the_enqueue_time() -> None:
+    outcome = moves.after_hours(
+        queued(at_s=0), at(90), action=TimeoutAction.CALLBACK, next_opening=OPENS, callback_contact_id="cb-1"
+    )
+    callback = outcome.spawned
+    assert callback is not None
+    assert (callback.contact_id, callback.channel, callback.status) == ("cb-1", Channel.CALLBACK, S.QUEUED)
+    assert callback.scheduled_for == OPENS
+    # Its order among callbacks is the original caller's enqueue time.
+    assert callback.enqueued_since == at(0)
+    assert outcome.contact.callback_contact_id == "cb-1"
+    assert types(outcome.events) == ["ContactAfterHours", "ContactReceived", "ContactQueued"]
+    # A new caller's callback counts from the call.
+    fresh = moves.after_hours(
+        received(queue_id="q-1"),
+        at(7),
+        action=TimeoutAction.CALLBACK,
+        next_opening=OPENS,
+        callback_contact_id="cb-2",
+    )
+    assert fresh.spawned is not None
+    assert fresh.spawned.enqueued_since == at(7)
+
+
+def test_only_callers_are_called_back_after_hours_others_get_a_ticket() -> None:
+    outcome = moves.after_hours(
+        queued(Channel.EMAIL),
+        at(30),
+        action=TimeoutAction.CALLBACK,
+        next_opening=OPENS,
+        callback_contact_id="cb-1",
+    )
+    assert outcome.spawned is None
+    (event,) = outcome.events
+    assert isinstance(event, ev.ContactAfterHours)
+    assert event.action == common_pb2.TIMEOUT_ACTION_TICKET
+
+
+def test_after_hours_refusals() -> None:
+    with refused("queue_is_open", InvalidConfiguration):
+        moves.after_hours(queued(), at(30), action=TimeoutAction.TICKET, next_opening=at(30))
+    with refused("after_hours_requires_received_or_queued"):
+        moves.after_hours(offered(), at(30), action=TimeoutAction.TICKET, next_opening=OPENS)
+    with refused("callback_needs_new_id", InvalidConfiguration):
+        moves.after_hours(
+            queued(), at(30), action=TimeoutAction.CALLBACK, next_opening=OPENS, callback_contact_id="k-1"
+        )

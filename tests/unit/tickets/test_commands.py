@@ -24,6 +24,7 @@ from services.tickets.domain.model import (
     TicketType,
     Tier,
 )
+from services.tickets.domain.survey_settings import SurveyAsk
 from tests.unit.tickets.support import AGENT, CUSTOMER, SYSTEM_ACTOR, T0, later, new_ticket, ticket_in, types
 
 # -- create -------------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def test_transition_emits_status_changed_with_the_new_version() -> None:
 
 def test_solving_emits_solved_and_a_survey() -> None:
     ticket = ticket_in(Status.OPEN, contact_ids=("k-1", "k-2"), assignee_id="agent-7", reopen_count=1)
-    outcome = commands.transition(ticket, Status.SOLVED, AGENT, later(30), survey_id="s-1")
+    outcome = commands.transition(ticket, Status.SOLVED, AGENT, later(30), survey=SurveyAsk("s-1"))
     assert types(outcome.events) == ["TicketStatusChanged", "TicketSolved", "TicketSurveyRequested"]
     _, solved, survey = outcome.events
     assert isinstance(solved, ticket_events_pb2.TicketSolved)
@@ -207,7 +208,7 @@ def test_solving_emits_solved_and_a_survey() -> None:
     assert (survey.survey_id, survey.agent_id, survey.contact_id) == ("s-1", "agent-7", "k-2")
 
 
-def test_solving_without_a_survey_id_requests_none() -> None:
+def test_solving_without_a_survey_asked_requests_none() -> None:
     outcome = commands.transition(ticket_in(Status.OPEN), Status.SOLVED, AGENT, later(30))
     assert types(outcome.events) == ["TicketStatusChanged", "TicketSolved"]
 
@@ -237,20 +238,16 @@ def test_transition_to_the_same_status_is_a_no_op() -> None:
     assert outcome.events == ()
 
 
-def test_solving_refuses_a_survey_without_kinds() -> None:
+def test_a_survey_request_refuses_no_kinds() -> None:
     with pytest.raises(InvalidCommand) as refused:
-        commands.transition(
-            ticket_in(Status.OPEN), Status.SOLVED, AGENT, later(30), survey_id="s", survey_kinds=()
-        )
+        commands.request_survey(ticket_in(Status.SOLVED), "s", later(30), kinds=())
     assert refused.value.rule == "survey_kinds_required"
 
 
-def test_solving_refuses_an_unspecified_survey_kind() -> None:
+def test_a_survey_request_refuses_an_unspecified_kind() -> None:
     kinds = (common_pb2.SURVEY_KIND_UNSPECIFIED,)
     with pytest.raises(InvalidCommand) as refused:
-        commands.transition(
-            ticket_in(Status.OPEN), Status.SOLVED, AGENT, later(30), survey_id="s", survey_kinds=kinds
-        )
+        commands.request_survey(ticket_in(Status.SOLVED), "s", later(30), kinds=kinds)
     assert refused.value.rule == "invalid_survey_kind"
 
 
@@ -635,7 +632,7 @@ def test_sla_actions_on_a_closed_ticket_are_refused() -> None:
 
 def test_every_event_carries_tenant_ticket_and_version() -> None:
     ticket = ticket_in(Status.OPEN, contact_ids=("k-1",))
-    outcome = commands.transition(ticket, Status.SOLVED, AGENT, later(30), survey_id="s-1")
+    outcome = commands.transition(ticket, Status.SOLVED, AGENT, later(30), survey=SurveyAsk("s-1"))
     for event in outcome.events:
         fields = {f.name: v for f, v in event.ListFields()}
         assert fields["tenant_id"] == "acme"

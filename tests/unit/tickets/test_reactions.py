@@ -3,7 +3,7 @@ ticket it produced, and its system note written only with a change it describes.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from helpline.v1 import common_pb2, ticket_events_pb2
 from services.tickets.domain import reactions
 from services.tickets.domain.errors import InvalidCommand, TransitionRefused
 from services.tickets.domain.model import Actor, AuthorType, Channel, Department, Priority, Status, Tier
-from services.tickets.domain.reactions import CompletedContact, SlaAlert, TimedOutContact
+from services.tickets.domain.reactions import CompletedContact, MissedContact, SlaAlert
 from tests.unit.tickets.support import later, new_ticket, ticket_in, types
 
 ROUTER = Actor(AuthorType.SYSTEM, "router")
@@ -155,7 +155,7 @@ def test_actions_naming_unknown_values_are_caught_before_any_ticket() -> None:
         reactions.check_actions([action(move_to_tier=99)])
 
 
-VOICEMAIL = TimedOutContact(
+VOICEMAIL = MissedContact(
     "k-5", Channel.VOICE, "q-sales", timedelta(minutes=15, seconds=3), voicemail=True, recording="rec-8"
 )
 
@@ -165,20 +165,51 @@ def test_a_timed_out_contact_says_how_long_it_waited_where_and_what_the_caller_l
         "Contact k-5 (voice) waited 15 min 3 s in queue q-sales and timed out; the caller was sent to "
         "voicemail (recording: rec-8)."
     )
-    missed = TimedOutContact("k-6", Channel.CHAT, "q-1", timedelta(hours=2, minutes=1), voicemail=False)
+    missed = MissedContact("k-6", Channel.CHAT, "q-1", timedelta(hours=2, minutes=1), voicemail=False)
     assert missed.story() == "Contact k-6 (chat) waited 2 h 1 min in queue q-1 and timed out."
     assert (VOICEMAIL.tags, missed.tags) == (("timed_out", "voicemail"), ("timed_out",))
 
 
 def test_a_timed_out_contact_on_a_ticket_is_linked_tagged_and_noted_once() -> None:
-    once = reactions.record_timed_out_contact(new_ticket(), VOICEMAIL, ROUTER, later(5), comment_id="n-1")
+    once = reactions.record_missed_contact(new_ticket(), VOICEMAIL, ROUTER, later(5), comment_id="n-1")
     assert once.ticket.contact_ids == ("k-5",)
     assert once.ticket.tags == ("timed_out", "voicemail")
     assert types(once.events) == ["TicketUpdated", "TicketUpdated", "TicketCommented"]
     assert once.comment is not None
     assert not once.comment.public
     assert once.comment.body == VOICEMAIL.story()
-    again = reactions.record_timed_out_contact(once.ticket, VOICEMAIL, ROUTER, later(6), comment_id="n-2")
+    again = reactions.record_missed_contact(once.ticket, VOICEMAIL, ROUTER, later(6), comment_id="n-2")
     assert again.ticket is once.ticket
     assert again.events == ()
     assert again.comment is None
+
+
+OPENS = datetime(2026, 6, 16, 7, 0, tzinfo=UTC)
+
+
+def test_an_after_hours_contact_says_the_queue_was_closed_and_when_it_opens() -> None:
+    arrived = MissedContact("k-7", Channel.VOICE, "q-sales", timedelta(0), voicemail=True, next_opening=OPENS)
+    assert arrived.story() == (
+        "Contact k-7 (voice) came in while queue q-sales was closed; it opens at "
+        "2026-06-16T07:00:00+00:00; the caller was sent to voicemail."
+    )
+    assert arrived.tags == ("after_hours", "voicemail")
+    waiting = MissedContact(
+        "k-8", Channel.CHAT, "q-1", timedelta(minutes=4), voicemail=False, next_opening=OPENS
+    )
+    assert waiting.story() == (
+        "Contact k-8 (chat) waited 4 min 0 s in queue q-1 until it closed; it opens at "
+        "2026-06-16T07:00:00+00:00."
+    )
+    assert waiting.tags == ("after_hours",)
+
+
+def test_an_after_hours_contact_on_a_ticket_is_linked_tagged_and_noted_once() -> None:
+    closed = MissedContact("k-9", Channel.VOICE, "q-1", timedelta(0), voicemail=False, next_opening=OPENS)
+    once = reactions.record_missed_contact(new_ticket(), closed, ROUTER, later(5), comment_id="n-1")
+    assert once.ticket.contact_ids == ("k-9",)
+    assert once.ticket.tags == ("after_hours",)
+    assert once.comment is not None
+    assert once.comment.body == closed.story()
+    again = reactions.record_missed_contact(once.ticket, closed, ROUTER, later(6), comment_id="n-2")
+    assert again.events == ()

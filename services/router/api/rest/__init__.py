@@ -1,4 +1,4 @@
-"""The router's REST admin API under /v1: skills, queues, routing profiles and agents, each created
+"""The router's REST admin API under /v1: skills, calendars, queues, routing profiles and agents, each created
 or replaced whole by a PUT to its id, read one by one or listed; one module and one APIRouter per
 resource. API-key auth gives the tenant, and errors are problem+json.
 
@@ -18,12 +18,12 @@ from fastapi import APIRouter, FastAPI
 
 from helpline.auth import ApiKeyStore
 from helpline.rest import API_KEYS
-from services.router.api.rest import agents, profiles, queues, skills
+from services.router.api.rest import agents, calendars, profiles, queues, skills
 from services.router.api.rest.common import CATALOG
 from services.router.usecases.configuration import Catalog
 
 api = APIRouter()
-for resource in (skills, queues, profiles, agents):
+for resource in (skills, calendars, queues, profiles, agents):
     api.include_router(resource.router)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Response
 
+from helpline.business_hours import CalendarError
 from helpline.domain import NotFoundError
 from helpline.optimistic import ContendedError
 from helpline.paging import by_id, paged
@@ -53,6 +54,8 @@ def refusals() -> Iterator[None]:
         yield
     except NotFoundError as exc:
         raise ProblemError(404, "Not Found", str(exc), kind=exc.kind, id=exc.identifier) from exc
+    except CalendarError as exc:
+        raise ProblemError(422, "Invalid request", exc.message, rule=exc.rule, **exc.detail) from exc
     except InvalidConfiguration as exc:
         code, title = (412, "Precondition Failed") if exc.rule == STALE_RULE else (422, "Invalid request")
         raise ProblemError(code, title, exc.message, rule=exc.rule, **exc.detail) from exc

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import Response
 
 from helpline.business_hours import Calendar
+from helpline.calendar_schema import CalendarIn, CalendarOut
 from helpline.paging import DEFAULT_PAGE_SIZE, Cursor, Limit, paged
 from helpline.rest import Caller, ProblemError, admits, problem_responses, resource_router
 from helpline.roles import Access
 from services.sla.api.order import calendar_order
 from services.sla.api.rest.common import MISSING, Configuration, ResourceId, created, not_found, put, refusals
-from services.sla.api.schemas import CalendarIn, CalendarOut, CalendarPage
+from services.sla.api.schemas import CalendarPage
 
 router = resource_router(prefix="/v1/sla/calendars", tags=["sla calendars"])
 

@@ -1,6 +1,6 @@
-"""The tickets REST API under /v1/tickets: FastAPI, API-key auth, problem+json errors, ETag/If-Match;
-one module and one APIRouter per resource: the tickets, the changes of their workflow, their
-comments.
+"""The tickets REST API under /v1/tickets (and the tenant's survey settings under /v1/settings):
+FastAPI, API-key auth, problem+json errors, ETag/If-Match; one module and one APIRouter per
+resource: the tickets, the changes of their workflow, their comments, the survey settings.
 
 Every write goes through the use cases with a pure domain command, so REST, gRPC and the event
 consumers decide alike. The domain's refusals map to statuses (common.refusals): the ticket's state
@@ -17,12 +17,12 @@ from fastapi import APIRouter, FastAPI
 
 from helpline.auth import ApiKeyStore
 from helpline.rest import API_KEYS
-from services.tickets.api.rest import changes, comments, tickets
+from services.tickets.api.rest import changes, comments, settings, tickets
 from services.tickets.api.rest.common import TICKETS
 from services.tickets.usecases import Tickets
 
 api = APIRouter()
-for resource in (tickets, changes, comments):
+for resource in (tickets, changes, comments, settings):
     api.include_router(resource.router)
 
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from helpline.domain import new_id
-from helpline.rest import Caller, admits, resource_router
+from helpline.rest import Caller, admits, parse_if_match, resource_router
 from helpline.roles import Access
-from services.tickets.api.rest.common import CHANGED, PREFIX, TAGS, IfMatch, UseCases, change
+from services.tickets.api.authorship import actor_of
+from services.tickets.api.rest.common import (
+    CHANGED,
+    PREFIX,
+    TAGS,
+    IfMatch,
+    UseCases,
+    change,
+    refusals,
+    ticket_response,
+)
 from services.tickets.api.schemas import AssignIn, EscalateIn, HandOffIn, LinkIn, TicketOut, TransitionIn
 from services.tickets.domain import commands
-from services.tickets.domain.model import Status
 
 router = resource_router(prefix=PREFIX, tags=TAGS)
 
@@ -30,16 +38,10 @@ def transition_ticket(
     response: Response,
     if_match: IfMatch = None,
 ) -> TicketOut:
-    # Every solve asks the requester for feedback (proactive outreach, DOMAIN.md).
-    survey_id = new_id() if body.status is Status.SOLVED else ""
-    return change(
-        tickets,
-        caller,
-        ticket_id,
-        if_match,
-        response,
-        lambda ticket, actor, now: commands.transition(ticket, body.status, actor, now, survey_id=survey_id),
-    )
+    expected = parse_if_match(if_match)
+    with refusals():
+        changed = tickets.transition(caller.tenant_id, ticket_id, body.status, actor_of(caller), expected)
+    return ticket_response(response, changed.ticket)
 
 
 @router.post(

@@ -21,6 +21,7 @@ from services.tickets.domain.convert import (
     to_snapshot,
 )
 from services.tickets.domain.model import Actor, Comment, Status, Ticket
+from services.tickets.domain.survey_settings import SurveyMark
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,14 @@ class Outcome:
     """What a command decided. `ticket` is the ticket after the command (the same object when
     nothing changed); `comment` the comment to store; `follow_up` the new ticket a customer reply
     to a closed ticket created (then `ticket` is the untouched closed ticket, and `comment` and
-    `events` belong to the follow-up)."""
+    `events` belong to the follow-up); `survey_mark` the requester's survey throttle a solve's
+    survey request sets, with the change."""
 
     ticket: Ticket
     events: tuple[Message, ...] = ()
     comment: Comment | None = None
     follow_up: Ticket | None = None
+    survey_mark: SurveyMark | None = None
 
 
 def move_status(

@@ -14,34 +14,30 @@ from services.tickets.domain.commands.validation import check_survey, ensure_mut
 from services.tickets.domain.convert import CHANNEL_TO_PROTO
 from services.tickets.domain.errors import InvalidCommand
 from services.tickets.domain.model import SYSTEM, Actor, Status, Ticket
+from services.tickets.domain.survey_settings import DEFAULT_SETTINGS, KIND_TO_PROTO, SurveyAsk, decide_survey
 
-DEFAULT_SURVEY_KINDS: tuple[common_pb2.SurveyKind.ValueType, ...] = (
-    common_pb2.SURVEY_KIND_CSAT,
-    common_pb2.SURVEY_KIND_NPS,
+DEFAULT_SURVEY_KINDS: tuple[common_pb2.SurveyKind.ValueType, ...] = tuple(
+    KIND_TO_PROTO[kind] for kind in DEFAULT_SETTINGS.kinds
 )
 
 
 def transition(
-    ticket: Ticket,
-    to: Status,
-    actor: Actor,
-    now: datetime,
-    *,
-    survey_id: str = "",
-    survey_kinds: Sequence[common_pb2.SurveyKind.ValueType] = DEFAULT_SURVEY_KINDS,
+    ticket: Ticket, to: Status, actor: Actor, now: datetime, *, survey: SurveyAsk | None = None
 ) -> Outcome:
     """Move the ticket to `to` (lifecycle rules). Emits TicketStatusChanged, plus TicketSolved (and,
-    with a `survey_id`, TicketSurveyRequested) on solve, TicketReopened when leaving solved, and
-    TicketClosed on close. Moving to the current status changes nothing."""
+    with a `survey` the tenant's settings send, TicketSurveyRequested and the requester's throttle
+    mark) on solve, TicketReopened when leaving solved, and TicketClosed on close. Moving to the
+    current status changes nothing."""
     lifecycle.check_transition(ticket, to)
     if to is ticket.status:
         return Outcome(ticket)
-    if to is Status.SOLVED and survey_id:
-        check_survey(survey_id, survey_kinds)
     after, events = move_status(ticket, to, actor, now)
-    if to is Status.SOLVED and survey_id:
-        events.append(request_survey(after, survey_id, now, kinds=survey_kinds))
-    return Outcome(after, tuple(events))
+    decided = decide_survey(survey, ticket.requester_id) if to is Status.SOLVED and survey else None
+    if survey is None or decided is None:
+        return Outcome(after, tuple(events))
+    kinds = [KIND_TO_PROTO[kind] for kind in decided.kinds]
+    events.append(request_survey(after, survey.survey_id, now, kinds=kinds))
+    return Outcome(after, tuple(events), survey_mark=decided.mark)
 
 
 def auto_close(ticket: Ticket, now: datetime, close_after: timedelta) -> Outcome:
