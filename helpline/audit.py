@@ -30,6 +30,7 @@ class Kind(StrEnum):
     CALENDAR = "calendar"
     API_KEY = "api_key"
     SURVEY_SETTINGS = "survey_settings"
+    WEBHOOK = "webhook"
 
 
 class Action(StrEnum):

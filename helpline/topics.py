@@ -1,9 +1,9 @@
 """The topic catalog: every Kafka topic Helpline uses, declared once, created idempotently at start.
 
 Keys give order where it matters: contacts by contact id, agents by agent id, tickets and their SLA
-by ticket id, the audit trail by tenant. Each topic lists the event domains it carries (the
-`<domain>` of `helpline.<domain>.<fact>.v1`), which is its schema: `helpline.events` maps each type
-to a message. helpline.topic_admin creates them.
+by ticket id, the audit trail by tenant, webhook facts by subscription. Each topic lists the event
+domains it carries (the `<domain>` of `helpline.<domain>.<fact>.v1`), which is its schema:
+`helpline.events` maps each type to a message. helpline.topic_admin creates them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from helpline.limits import TOPIC_MAX_MESSAGE_BYTES
 
 DAY_MS = 24 * 3600 * 1000
 DLQ_SUFFIX = ".dlq"
+# The notify service's own facts (services.notify), which no consumer of platform facts counts.
+WEBHOOKS_TOPIC = "helpline.webhooks"
 DLQ_MAX_MESSAGE_BYTES = TOPIC_MAX_MESSAGE_BYTES + 65_536
 
 
@@ -116,6 +118,15 @@ CATALOG: tuple[TopicSpec, ...] = (
         domains=("audit",),
         retention_ms=90 * DAY_MS,
         description="Every configuration change and API key created or revoked, with who made it.",
+    ),
+    TopicSpec(
+        # By subscription: its dead letters and its disabling read in the order they happened.
+        WEBHOOKS_TOPIC,
+        key="subscription_id",
+        partitions=3,
+        domains=("webhook",),
+        retention_ms=30 * DAY_MS,
+        description="Outbound webhook facts: deliveries dead-lettered, subscriptions disabled.",
     ),
 )
 

@@ -34,6 +34,8 @@ class _ConfigurationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Con
     CONFIGURATION_KIND_API_KEY: _ConfigurationKind.ValueType  # 7
     CONFIGURATION_KIND_SURVEY_SETTINGS: _ConfigurationKind.ValueType  # 8
     """A tenant's survey settings: the kinds a solve asks and the per-requester throttle."""
+    CONFIGURATION_KIND_WEBHOOK: _ConfigurationKind.ValueType  # 9
+    """A tenant's webhook subscription (the notify service)."""
 
 class ConfigurationKind(_ConfigurationKind, metaclass=_ConfigurationKindEnumTypeWrapper):
     """The audit trail of configuration (domain `audit`, topic `helpline.audit`, keyed by tenant id, so
@@ -54,6 +56,8 @@ CONFIGURATION_KIND_CALENDAR: ConfigurationKind.ValueType  # 6
 CONFIGURATION_KIND_API_KEY: ConfigurationKind.ValueType  # 7
 CONFIGURATION_KIND_SURVEY_SETTINGS: ConfigurationKind.ValueType  # 8
 """A tenant's survey settings: the kinds a solve asks and the per-requester throttle."""
+CONFIGURATION_KIND_WEBHOOK: ConfigurationKind.ValueType  # 9
+"""A tenant's webhook subscription (the notify service)."""
 Global___ConfigurationKind: _TypeAlias = ConfigurationKind  # noqa: Y015
 
 class _ConfigurationAction:

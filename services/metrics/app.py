@@ -21,7 +21,7 @@ from helpline.clock import Clock, SystemClock
 from helpline.events import batch_handler, event_handler
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
-from helpline.topics import CATALOG
+from helpline.topics import CATALOG, WEBHOOKS_TOPIC
 from services.metrics.counts import Counts
 from services.metrics.domain.kpis import FCR_REOPEN_WINDOW
 from services.metrics.exporter import MetricsEvents
@@ -31,8 +31,11 @@ from services.metrics.state import MetricsState, Retention
 from services.metrics.workload import QueueWorkload
 
 GROUP = "metrics"
-# The audit trail holds no contact-centre fact: no KPI counts configuration changes.
-TOPICS = tuple(spec.name for spec in CATALOG if not spec.ingress and spec.name != AUDIT_TOPIC)
+# The audit trail and the webhooks' facts hold no contact-centre fact: no KPI counts configuration
+# changes or deliveries to other systems (the notify service exports its own series).
+TOPICS = tuple(
+    spec.name for spec in CATALOG if not spec.ingress and spec.name not in {AUDIT_TOPIC, WEBHOOKS_TOPIC}
+)
 RETENTION = Retention()
 
 

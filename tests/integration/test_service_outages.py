@@ -145,7 +145,7 @@ def test_a_full_redis_pool_makes_callers_wait_briefly_then_answers_503_and_never
     assert "Too many connections" not in process.log.read_text()
 
 
-@pytest.mark.parametrize("service", ["router", "tickets", "sla", "metrics"])
+@pytest.mark.parametrize("service", ["router", "tickets", "sla", "metrics", "notify"])
 def test_a_service_started_before_redis_waits_for_it_not_ready_and_then_serves(
     service: str, private_stack: PrivateStack, kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:

@@ -26,7 +26,7 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("service", ["router", "tickets", "sla", "metrics"])
+@pytest.mark.parametrize("service", ["router", "tickets", "sla", "metrics", "notify"])
 def test_service_starts_serves_health_and_stops_on_sigterm(
     service: str, kafka_bootstrap: str, redis_url: str
 ) -> None:

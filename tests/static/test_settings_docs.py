@@ -9,6 +9,7 @@ import pytest
 from devstack.local_stack import REPO_ROOT
 from helpline.settings import Settings
 from services.metrics.app import MetricsSettings
+from services.notify.app import NotifySettings
 from services.router.app import RouterSettings
 from services.sla.app import SlaSettings
 from services.tickets.app import TicketsSettings
@@ -21,6 +22,7 @@ from services.tickets.app import TicketsSettings
         ("router.md", RouterSettings),
         ("sla.md", SlaSettings),
         ("metrics.md", MetricsSettings),
+        ("notify.md", NotifySettings),
     ],
 )
 def test_the_service_guide_documents_its_settings(guide: str, settings: type[Settings]) -> None:

@@ -73,6 +73,8 @@ EXPECTED_EVENTS = {
     "helpline.sla.notification_requested.v1": "SlaNotificationRequested",
     "helpline.feedback.survey_answered.v1": "SurveyAnswered",
     "helpline.audit.configuration_changed.v1": "ConfigurationChanged",
+    "helpline.webhook.delivery_dead_lettered.v1": "WebhookDeliveryDeadLettered",
+    "helpline.webhook.subscription_disabled.v1": "WebhookSubscriptionDisabled",
 }
 
 EXPECTED_SERVICES = {
@@ -186,6 +188,7 @@ def test_the_generated_package_has_every_proto_file() -> None:
             "sla_events",
             "feedback_events",
             "audit_events",
+            "webhook_events",
             "router_service",
             "ticket_service",
             "sla_service",

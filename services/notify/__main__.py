@@ -1,0 +1,5 @@
+import sys
+
+from services.notify.app import main
+
+sys.exit(main())

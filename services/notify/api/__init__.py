@@ -1,0 +1,1 @@
+"""The notify service's interfaces: the REST API under /v1/webhooks."""

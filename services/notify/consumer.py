@@ -1,0 +1,152 @@
+"""The consumer of Helpline's event topics: each event of a tenant becomes one delivery for each of
+the tenant's enabled subscriptions that takes its type, enqueued in the lane of its Kafka key.
+
+It reads the platform's facts (every non-ingress topic but the audit trail and the service's own
+`helpline.webhooks`, so a failing target cannot feed on its own failures). The enqueueing is one
+script per event and idempotent by delivery id, so an event read twice is delivered once.
+
+A tenant's subscriptions are read from Redis at most every `cache_s` seconds per replica, so a new
+or changed subscription takes events within that time (at once on the replica that changed it).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from helpline.clock import Clock
+from helpline.events import Envelope, Proof, from_outside, from_record
+from helpline.logging import get_logger, handled, handling
+from helpline.topics import VALIDATED_TOPICS
+from services.notify.domain.delivery import Delivery, Status, cloudevent_body, delivery_id, lane_of
+from services.notify.domain.schedule import RetrySchedule
+from services.notify.domain.subscription import Subscription
+from services.notify.facts import dead_lettered
+from services.notify.store import Enqueued, NotifyStore
+
+log = get_logger(__name__)
+
+GROUP = "notify"
+TOPICS = (
+    "helpline.contacts",
+    "helpline.agents",
+    "helpline.queues",
+    "helpline.tickets",
+    "helpline.sla",
+    "helpline.feedback",
+)
+FULL_BACKLOG_ERROR = "refused: the subscription's backlog of waiting deliveries is full"
+# Tenants whose subscriptions one replica keeps in memory; past it the cache starts over.
+MAX_CACHED_TENANTS = 10_000
+
+
+class SubscriptionCache:
+    def __init__(self, store: NotifyStore, cache_s: float) -> None:
+        self.store = store
+        self.cache_s = cache_s
+        self._lock = threading.Lock()
+        self._by_tenant: dict[str, tuple[float, list[Subscription]]] = {}
+
+    def get(self, tenant_id: str) -> list[Subscription]:
+        now = time.monotonic()
+        with self._lock:
+            found = self._by_tenant.get(tenant_id)
+        if found is not None and found[0] > now:
+            return found[1]
+        subs = [stored.subscription for stored in self.store.subscriptions(tenant_id)]
+        with self._lock:
+            if len(self._by_tenant) >= MAX_CACHED_TENANTS:
+                self._by_tenant.clear()
+            self._by_tenant[tenant_id] = (now + self.cache_s, subs)
+        return subs
+
+    def forget(self, tenant_id: str) -> None:
+        with self._lock:
+            self._by_tenant.pop(tenant_id, None)
+
+
+class WebhookEvents:
+    def __init__(
+        self,
+        store: NotifyStore,
+        cache: SubscriptionCache,
+        clock: Clock,
+        schedule: RetrySchedule,
+        *,
+        retention: timedelta,
+        log_max: int,
+        max_pending: int,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.clock = clock
+        self.schedule = schedule
+        self.retention_ms = int(retention.total_seconds() * 1000)
+        self.log_max = log_max
+        self.max_pending = max_pending
+
+    def handler(self, proof: Proof) -> Callable[[Any], None]:
+        """The bus handler: decode (undecodable records and unproven outside events go to the DLQ),
+        bind the event to the log lines, and enqueue by the record's key."""
+
+        def handle(record: Any) -> None:
+            envelope = from_record(record.headers, record.value, record.key)
+            if record.topic in VALIDATED_TOPICS:
+                from_outside(record, envelope, proof)
+            token = handling(envelope)
+            try:
+                self.enqueue(envelope, record.key)
+            finally:
+                handled(token)
+
+        return handle
+
+    def enqueue(self, envelope: Envelope, key: bytes | None) -> int:
+        tenant_id = envelope.tenant_id
+        if not tenant_id:
+            return 0
+        subs = [sub for sub in self.cache.get(tenant_id) if sub.takes(envelope.type)]
+        if not subs:
+            return 0
+        body = cloudevent_body(
+            event_id=envelope.id,
+            source=envelope.source,
+            event_type=envelope.type,
+            time=envelope.time,
+            subject=envelope.subject,
+            message=envelope.message,
+        )
+        now = self.clock.now()
+        lane_key = key if key is not None else (envelope.subject or "").encode()
+        items = []
+        for sub in subs:
+            delivery = Delivery(
+                id=delivery_id(sub.id, envelope.id),
+                tenant_id=tenant_id,
+                subscription_id=sub.id,
+                lane=lane_of(lane_key, self.store.lanes),
+                event_id=envelope.id,
+                event_type=envelope.type,
+                event_time=envelope.time,
+                status=Status.PENDING,
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now + self.schedule.first_wait,
+            )
+            refused = replace(
+                delivery, status=Status.DEAD, next_attempt_at=None, last_error=FULL_BACKLOG_ERROR
+            )
+            items.append(
+                Enqueued(delivery, body, now + self.schedule.first_wait, refused, dead_lettered(refused, now))
+            )
+        added = self.store.enqueue(tenant_id, items, now, self.retention_ms, self.log_max, self.max_pending)
+        if added < len(items):
+            log.info(
+                "deliveries not enqueued: already there, or refused for a full backlog",
+                skipped=len(items) - added,
+            )
+        return added
