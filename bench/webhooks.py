@@ -21,7 +21,9 @@ Three phases, each counted by the receiver (the distinct `webhook-id`s it holds)
 - backlog: the service started again with the events waiting; its clock starts at its consumer
   loop's start (the "consuming" log line, before the group join, which it pays) and stops at the
   receiver's last arrival. Deliveries/s = events / that. Latency here is from the consumer's start,
-  as the events' own times only say how long they waited for the process.
+  as the events' own times only say how long they waited for the process. The service's /metrics,
+  read every second, says when its consumer had handled them all, so the report names the stage
+  that set the pace: the consumer (enqueueing) or the delivery workers.
 - paced: events produced at half the backlog's rate (below capacity) for --paced-seconds, each
   stamped with its time just before it is sent; latency from that time to the receiver's arrival,
   through Kafka, the consumer, Redis and an idle worker's poll (HELPLINE_WEBHOOK_POLL_SECONDS).
@@ -53,6 +55,7 @@ from pathlib import Path
 
 import httpx
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
@@ -88,6 +91,8 @@ TARGET_RATIO = 0.5
 PACED_SHARE = 0.5
 SERVICE_PATH, BARE_PATH = "/hooks/notify", "/hooks/bare"
 POLL_S = 0.2
+# How often the service's /metrics is read while it delivers: rendering it costs the service CPU.
+CONSUMED_POLL_S = 1.0
 READY_TIMEOUT_S = 30.0
 
 
@@ -359,14 +364,33 @@ def subscribe(notify: NotifyProcess, key: str, url: str, secret: str) -> str:
     return str(answer.json()["id"])
 
 
+def handled(notify: NotifyProcess) -> int:
+    """The events of TOPIC the service's consumer has handled, from its /metrics."""
+    exposition = httpx.get(f"http://127.0.0.1:{notify.http_port}/metrics", timeout=10).text
+    return round(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(exposition)
+            for sample in family.samples
+            if sample.name == "helpline_events_handled_total" and sample.labels.get("topic") == TOPIC
+        )
+    )
+
+
 def wait_delivered(
     receiver: ReceiverProcess, notify: NotifyProcess, count: int, task: TaskID, progress: Progress
-) -> None:
+) -> float:
+    """Wait until the receiver holds `count` of the service's deliveries; when (epoch seconds) the
+    service's consumer had handled as many events, read from its /metrics every CONSUMED_POLL_S."""
     limit_s = 60.0 + count / 20
     deadline = time.monotonic() + limit_s
+    consumed_at, scraped_at = 0.0, 0.0
     while (held := receiver.count(SERVICE_PATH)) < count:
         progress.update(task, completed=held)
         notify.check_alive()
+        if not consumed_at and time.monotonic() - scraped_at >= CONSUMED_POLL_S:
+            scraped_at = time.monotonic()
+            consumed_at = time.time() if handled(notify) >= count else 0.0
         if time.monotonic() > deadline:
             raise BenchError(
                 f"the receiver held {held:,} of {count:,} deliveries after {limit_s:.0f} s; "
@@ -374,6 +398,7 @@ def wait_delivered(
             )
         time.sleep(POLL_S)
     progress.update(task, completed=count)
+    return consumed_at or time.time()
 
 
 def paced(
@@ -424,6 +449,8 @@ class Report:
     backlog: Phase
     paced: Phase
     paced_rate: float
+    # From the backlog's start until the service's consumer had handled its events (to a second).
+    consumed_s: float
     poll_s: float
     exit_code: int | None
 
@@ -477,7 +504,7 @@ def run(
             try:
                 started = notify.wait_consuming()
                 receiver_from, notify_from = receiver.cpu_seconds(), notify.cpu_seconds()
-                wait_delivered(receiver, notify, count, task, progress)
+                consumed_at = wait_delivered(receiver, notify, count, task, progress)
                 backlog = phase_of(
                     tally(receiver.arrivals(SERVICE_PATH), dict.fromkeys(ids, started)),
                     count,
@@ -512,7 +539,7 @@ def run(
         env.get("HELPLINE_WEBHOOK_POLL_SECONDS")
         or NotifySettings.model_fields["webhook_poll_seconds"].default
     )
-    return Report(tenant, workers, bare, backlog, paced_phase, rate, poll_s, exit_code)
+    return Report(tenant, workers, bare, backlog, paced_phase, rate, consumed_at - started, poll_s, exit_code)
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -592,6 +619,15 @@ def verdicts(report: Report) -> list[str]:
         f"{backlog.receiver_cores:.2f} while the service delivered (1.00: one core, all along), so it "
         f"was not the limit; the bare client's process used {bare.sender_cores:.2f}, the service "
         f"{backlog.sender_cores:.2f}"
+    )
+    pace = (
+        "the consumer, not the delivery workers, set the pace"
+        if backlog.seconds - report.consumed_s <= 2 * CONSUMED_POLL_S
+        else "the delivery workers set the pace"
+    )
+    lines.append(
+        f"the service's consumer had handled the {backlog.events:,} events {report.consumed_s:.1f} s "
+        f"after its start, the last delivery arrived {backlog.seconds:.1f} s after it: {pace}"
     )
     lines.append(
         f"the first delivery arrived {backlog.first_s:.1f} s after the service's consumer started (its "

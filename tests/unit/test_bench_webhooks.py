@@ -49,7 +49,7 @@ def _phase(events: int, seconds: float, latencies_ms: list[float] | None = None,
     return Phase(events, seconds, 1.5, latency, 0, bad, 0.1, 0.9)
 
 
-def _report(service_rate: float, bad: int = 0) -> Report:
+def _report(service_rate: float, bad: int = 0, consumed_s: float = 1.0) -> Report:
     return Report(
         tenant="bench-t",
         workers=8,
@@ -57,6 +57,7 @@ def _report(service_rate: float, bad: int = 0) -> Report:
         backlog=_phase(5_000, 5_000 / service_rate, [900.0, 2_500.0]),
         paced=_phase(3_000, 6.0, [40.0, 180.0], bad=bad),
         paced_rate=service_rate / 2,
+        consumed_s=consumed_s,
         poll_s=0.2,
         exit_code=0,
     )
@@ -85,6 +86,17 @@ def test_the_verdict_is_the_ratio_to_the_bare_client_against_half() -> None:
         "0.45 of the bare httpx client's 2,000/s to the same receiver, target >= 0.5: MISSED"
     )
     assert missed[2] == "3 BAD SIGNATURES of 13,000 requests"
+
+
+def test_the_verdict_says_whether_the_consumer_or_the_workers_set_the_pace() -> None:
+    workers = verdicts(_report(1_000.0, consumed_s=1.0))[5]
+    assert workers == (
+        "the service's consumer had handled the 5,000 events 1.0 s after its start, the last delivery "
+        "arrived 5.0 s after it: the delivery workers set the pace"
+    )
+    assert verdicts(_report(1_000.0, consumed_s=4.0))[5].endswith(
+        "the consumer, not the delivery workers, set the pace"
+    )
 
 
 def test_latencies_read_in_milliseconds_below_a_second() -> None:
