@@ -165,7 +165,7 @@ BENCHES: dict[str, Bench] = {
         "(target at least 0.5); the receiver's CPU shows it is not the limit.",
         args=(),
         quick_args=("--events", "500", "--paced-seconds", "3"),
-        about_s=90,
+        about_s=60,
         quick_about_s=40,
     ),
     "soak": Bench(

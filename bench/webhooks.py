@@ -248,6 +248,11 @@ class Phase:
     def rate(self) -> float:
         return self.events / self.seconds
 
+    @property
+    def sender_cpu_ms(self) -> float:
+        """The sender's CPU per delivery."""
+        return self.sender_cores / self.rate * 1000
+
 
 def phase_of(
     got: Tally, events: int, started: float, receiver_cpu: float, sender_cpu: float, *, latency: bool = True
@@ -617,8 +622,9 @@ def verdicts(report: Report) -> list[str]:
     lines.append(
         f"the receiver used {bare.receiver_cores:.2f} cores while the bare client posted and "
         f"{backlog.receiver_cores:.2f} while the service delivered (1.00: one core, all along), so it "
-        f"was not the limit; the bare client's process used {bare.sender_cores:.2f}, the service "
-        f"{backlog.sender_cores:.2f}"
+        f"was not the limit; CPU per delivery: the service {backlog.sender_cpu_ms:.2f} ms "
+        f"({backlog.sender_cores:.2f} cores), the bare client's process {bare.sender_cpu_ms:.2f} ms "
+        f"({bare.sender_cores:.2f} cores)"
     )
     pace = (
         "the consumer, not the delivery workers, set the pace"

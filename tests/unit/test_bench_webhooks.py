@@ -81,6 +81,9 @@ def test_the_verdict_is_the_ratio_to_the_bare_client_against_half() -> None:
     assert met[1].startswith("paced at 500 events/s: p50 40 ms, p99 180 ms")
     assert met[2] == "all 13,000 signatures valid (every request checked with the subscription's secret)"
     assert met[3] == "every delivery arrived once"
+    assert met[4].endswith(
+        "CPU per delivery: the service 0.90 ms (0.90 cores), the bare client's process 0.45 ms (0.90 cores)"
+    )
     missed = verdicts(_report(900.0, bad=3))
     assert missed[0].endswith(
         "0.45 of the bare httpx client's 2,000/s to the same receiver, target >= 0.5: MISSED"
