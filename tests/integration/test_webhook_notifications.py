@@ -110,7 +110,7 @@ def test_sla_notifications_and_surveys_reach_the_tenants_webhook(
         assert created.status_code == 201, created.text
         ticket_id = created.json()["id"]
         wait_until(
-            lambda: _of(_events(receiver, secret), NOTIFICATION),
+            lambda: bool(_of(_events(receiver, secret), NOTIFICATION)),
             timeout=30,
             what="the first-reply warning's notification at the receiver",
         )
@@ -128,7 +128,9 @@ def test_sla_notifications_and_surveys_reach_the_tenants_webhook(
             assert solved.status_code == 200, solved.text
 
         solve(ticket_id)
-        wait_until(lambda: _of(_events(receiver, secret), SURVEY), timeout=30, what="the survey request")
+        wait_until(
+            lambda: bool(_of(_events(receiver, secret), SURVEY)), timeout=30, what="the survey request"
+        )
         (survey,) = _of(_events(receiver, secret), SURVEY)
         assert (survey["ticket_id"], survey["requester_id"]) == (ticket_id, "cust-1")
         assert survey["kinds"] == ["SURVEY_KIND_CSAT", "SURVEY_KIND_CES"]
