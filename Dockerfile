@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for every Helpline service: `helpline run router|tickets|sla|metrics` picks the service,
+# One image for every Helpline service: `helpline run router|tickets|sla|metrics|notify` picks the service,
 # so the services share one build and one set of pinned dependencies (ARCHITECTURE.md, "one container
 # image serves every service"). docker-compose.yml and tests/static/test_container_files.py read this.
 #
@@ -76,7 +76,7 @@ ARG HELPLINE_VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
 LABEL org.opencontainers.image.title="helpline" \
-      org.opencontainers.image.description="Helpline contact-center services (router, tickets, sla, metrics): helpline run <service>" \
+      org.opencontainers.image.description="Helpline contact-center services (router, tickets, sla, metrics, notify): helpline run <service>" \
       org.opencontainers.image.version="${HELPLINE_VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \

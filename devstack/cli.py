@@ -48,6 +48,7 @@ SERVICE_PORTS = {
     "tickets": {"http": 8082, "grpc": 50052, "redis_db": 2},
     "sla": {"http": 8083, "grpc": 50053, "redis_db": 3},
     "metrics": {"http": 8084, "grpc": 0, "redis_db": 4},
+    "notify": {"http": 8085, "grpc": 0, "redis_db": 5},
 }
 
 
@@ -250,6 +251,9 @@ def _service_env(cfg: StackConfig, name: str, *, redis_sentinel: bool = False) -
         # Its KPI counts live in Redis under the host's name, which a restart keeps; a stop waits
         # for the next scrape (every 5 s) to take the process's own counters.
         env["HELPLINE_FINAL_SCRAPE_WAIT_SECONDS"] = "10"
+    if name == "notify":
+        # The simulator's webhook receiver listens on loopback, which notify refuses by default (SSRF).
+        env["HELPLINE_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
     return env
 
 

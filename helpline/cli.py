@@ -78,7 +78,7 @@ def _services() -> dict[str, str]:
 
 
 @app.command()
-def run(service: Annotated[str, typer.Argument(help="router, tickets, sla or metrics")]) -> None:
+def run(service: Annotated[str, typer.Argument(help="router, tickets, sla, metrics or notify")]) -> None:
     """Run one service in the foreground, configured by HELPLINE_* variables (see the README)."""
     known = _services()
     if service not in known:

@@ -1,5 +1,6 @@
 """Helpline / Platform health: per service job, scrape targets, event throughput and retries,
-consumer lag, dead letters, outbox backlog, HTTP and gRPC latency and errors, and SLA timer lag."""
+consumer lag, dead letters, outbox backlog, HTTP and gRPC latency and errors, SLA timer lag, and
+webhook deliveries."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def platform() -> dash.Dashboard:
             "helpline-platform",
             "Helpline / Platform health",
             "Per service job: scrape targets, event throughput and retries, consumer lag, dead letters, "
-            "outbox backlog, HTTP and gRPC latency and errors, and SLA timer lag.",
+            "outbox backlog, HTTP and gRPC latency and errors, SLA timer lag, and webhook deliveries.",
             query_variable(
                 "job",
                 "Job",
@@ -241,6 +242,40 @@ def platform() -> dash.Dashboard:
                     quantiles=(0.5, 0.99),
                 ),
                 width=24,
+            )
+        )
+        .with_row(dash.Row("Webhooks"))
+        .with_panel(
+            timeseries_panel(
+                "Webhook deliveries per second",
+                "Delivery attempts by outcome: delivered (2xx), failed (retried on the schedule), "
+                "dead_lettered (the schedule ran out).",
+                PER_SECOND,
+                query(
+                    f"sum by (job, outcome) (rate(helpline_webhook_deliveries_total{{{JOB}}}[{RATE}]))",
+                    "{{job}} {{outcome}}",
+                ),
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Webhook delivery latency",
+                "From the event's time to its subscriber's 2xx, retries included.",
+                Scale(units.Seconds, ((None, "green"), (5, "yellow"), (60, "red")), 0),
+                *histogram_quantiles(
+                    "helpline_webhook_delivery_latency_seconds", JOB, "job", "{{job}}", quantiles=(0.5, 0.99)
+                ),
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Webhook backlog",
+                "Deliveries waiting, retries included (every replica reports the whole backlog: max).",
+                Scale(units.Short, ((None, "green"), (1000, "yellow"), (10000, "red")), 0),
+                query(f"max by (job) (helpline_webhook_backlog{{{JOB}}})", "{{job}}"),
+                width=8,
             )
         )
     )

@@ -44,6 +44,7 @@ def queues() -> dash.Dashboard:
         ("answered", "helpline_contacts_answered_total"),
         ("abandoned", "helpline_contacts_abandoned_total"),
         ("timed out", "helpline_contacts_timed_out_total"),
+        ("after hours", "helpline_contacts_after_hours_total"),
     )
     return (
         new_dashboard(
@@ -167,7 +168,8 @@ def queues() -> dash.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Contacts per minute",
-                "Contacts entering, answered, abandoned and timing out, per queue.",
+                "Contacts entering, answered, abandoned, timing out and meeting a closed queue "
+                "(hours of operation), per queue.",
                 Scale("cpm", NEUTRAL, 0),
                 *(
                     query(

@@ -48,7 +48,7 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 # What the compose test starts: everything but Grafana (no Debian package, no image to pull here:
 # docs/operations.md) and the compose file's own simulator (the test runs the simulated centre on
 # the host, to hold the KPIs to its ledger; a second centre would add contacts the ledger never saw).
-SERVICES = ("kafka", "redis", "topics", "router", "tickets", "sla", "metrics", "prometheus")
+SERVICES = ("kafka", "redis", "topics", "router", "tickets", "sla", "metrics", "notify", "prometheus")
 HELPLINE_IMAGE = os.environ.get("COMPOSE_HELPLINE_IMAGE", "localhost/helpline:dev")
 
 # The file the podman service reads instead of the machine's containers.conf.
@@ -227,6 +227,7 @@ class Ports:
     sla_http: int = field(default_factory=free_port)
     sla_grpc: int = field(default_factory=free_port)
     metrics_http: int = field(default_factory=free_port)
+    notify_http: int = field(default_factory=free_port)
     prometheus: int = field(default_factory=free_port)
 
     def env(self) -> dict[str, str]:
@@ -240,6 +241,7 @@ class Ports:
             "SLA_HTTP_PORT": str(self.sla_http),
             "SLA_GRPC_PORT": str(self.sla_grpc),
             "METRICS_HTTP_PORT": str(self.metrics_http),
+            "NOTIFY_HTTP_PORT": str(self.notify_http),
             "PROMETHEUS_PORT": str(self.prometheus),
         }
 

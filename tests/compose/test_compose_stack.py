@@ -38,14 +38,14 @@ def test_the_containers_run_as_the_file_says(compose_stack: ComposeStack) -> Non
     states = {name: inspect(compose_stack.container(name))["State"] for name in SERVICES}
     topics = states["topics"]
     assert (topics["Status"], topics["ExitCode"]) == ("exited", 0)
-    for name in ("kafka", "redis", "router", "tickets", "sla", "metrics", "prometheus"):
+    for name in ("kafka", "redis", "router", "tickets", "sla", "metrics", "notify", "prometheus"):
         assert states[name]["Health"]["Status"] == "healthy", name
     finished = _time(topics["FinishedAt"])
-    for name in ("router", "tickets", "sla", "metrics"):
+    for name in ("router", "tickets", "sla", "metrics", "notify"):
         assert _time(states[name]["StartedAt"]) >= finished, f"{name} started before the topics existed"
     assert _time(topics["StartedAt"]) >= _time(states["kafka"]["StartedAt"])
 
-    for name in ("router", "tickets", "sla", "metrics"):
+    for name in ("router", "tickets", "sla", "metrics", "notify"):
         host = inspect(compose_stack.container(name))["HostConfig"]
         assert host["ReadonlyRootfs"] is True, name
         assert "/tmp" in host["Tmpfs"], name
@@ -93,7 +93,7 @@ def test_no_container_restarted_nor_logged_an_error(compose_stack: ComposeStack)
         assert info.get("RestartCount", 0) == 0, f"{name} restarted {info['RestartCount']} times"
     errors: list[str] = []
     records = 0
-    for name in ("topics", "router", "tickets", "sla", "metrics"):
+    for name in ("topics", "router", "tickets", "sla", "metrics", "notify"):
         logs = compose_stack.compose("logs", "--no-color", "--no-log-prefix", name)
         for line in (logs.stdout + logs.stderr).splitlines():
             try:

@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from helpline.settings import Settings
 from services.metrics.app import MetricsSettings
+from services.notify.app import NotifySettings
 from services.router.app import RouterSettings
 from services.sla.app import SlaSettings
 from services.tickets.app import TicketsSettings
@@ -44,7 +45,7 @@ from tests.deploy.podman import (
 )
 from tests.stack_provider import Endpoints
 
-SERVICES = ["router", "tickets", "sla", "metrics"]
+SERVICES = ["router", "tickets", "sla", "metrics", "notify"]
 PROFILES = ["compose", "kubernetes"]
 USER = (10001, 10001)
 
@@ -279,6 +280,7 @@ SETTINGS: dict[str, type[Settings]] = {
     "tickets": TicketsSettings,
     "sla": SlaSettings,
     "metrics": MetricsSettings,
+    "notify": NotifySettings,
     "topics": Settings,
 }
 

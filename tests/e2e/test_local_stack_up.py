@@ -18,7 +18,7 @@ from devstack.local_stack import REPO_ROOT, port_open
 from tests.integration.helpers import wait_until
 from tests.integration.sentinel_group import named_primary
 
-BASE_PORTS = (9092, 9093, 9094, 6379, 9090, 8081, 8082, 8083, 8084, 50051, 50052, 50053)
+BASE_PORTS = (9092, 9093, 9094, 6379, 9090, 8081, 8082, 8083, 8084, 8085, 50051, 50052, 50053)
 SENTINEL_PORTS = (6380, 6381, 26379, 26380, 26381)
 
 
@@ -60,7 +60,7 @@ def test_up_publish_tail_down(tmp_path: Path) -> None:
         started = helpline(env, "up")
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"127.0.0.1:{9092 + offset}" in started.stdout
-        for http in (8081, 8082, 8083, 8084):
+        for http in (8081, 8082, 8083, 8084, 8085):
             assert f"http://127.0.0.1:{http + offset}" in started.stdout
             assert httpx.get(f"http://127.0.0.1:{http + offset}/readyz", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{9090 + offset}/-/ready", timeout=5).status_code == 200

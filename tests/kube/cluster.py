@@ -67,7 +67,7 @@ OVERLAY = REPO_ROOT / "deploy" / "k8s" / "overlays" / "dev"
 HELPLINE_IMAGE = os.environ.get("KUBE_HELPLINE_IMAGE", "localhost/helpline:dev")
 # The image the manifests name; the overlay's tag is replaced by the local build.
 MANIFEST_IMAGE = "ghcr.io/helpline/helpline"
-SERVICES = ("router", "tickets", "sla", "metrics")
+SERVICES = ("router", "tickets", "sla", "metrics", "notify")
 # Kinds podman 4.3 plays. Everything else is set aside (module doc).
 PLAYED = {"Deployment", "ConfigMap", "Job"}
 KAFKA_EXTERNAL_PORT = 19092

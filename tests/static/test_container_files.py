@@ -40,6 +40,7 @@ from devstack.prometheus_config import job_name
 from helpline.cli import app
 from helpline.settings import Settings
 from services.metrics.app import MetricsSettings
+from services.notify.app import NotifySettings
 from services.router.app import RouterSettings
 from services.sla.app import SlaSettings
 from services.tickets.app import TicketsSettings
@@ -58,6 +59,7 @@ SERVICE_SETTINGS: dict[str, type[Settings]] = {
     "tickets": TicketsSettings,
     "sla": SlaSettings,
     "metrics": MetricsSettings,
+    "notify": NotifySettings,
 }
 TOPIC_CREATOR = "topics"
 # Values .env.example must not copy from the compose defaults: a placeholder tells the user to choose.

@@ -27,6 +27,7 @@ from helpline.http_shell.metrics import HttpMetrics
 from helpline.outbox import OutboxMetrics
 from scripts.dashboards import output
 from scripts.dashboards.panels import DATASOURCE_UID, MAX_ONLY_GAUGES
+from services.notify.deliverer import DeliveryMetrics
 from services.sla.timers import TimerMetrics
 from tests.static.catalog import catalog_series
 
@@ -87,6 +88,7 @@ def exported_series() -> frozenset[str]:
     BusMetrics(registry, event_type_label)
     for platform in (HttpMetrics, GrpcMetrics, OutboxMetrics, TimerMetrics):
         platform(registry)
+    DeliveryMetrics(registry, backlog=lambda: 0)
     names: set[str] = set()
     for family in registry.collect():
         if family.type == "counter":

@@ -34,6 +34,7 @@ from devstack.prometheus_config import job_name
 from helpline.cli import app as cli_app
 from helpline.settings import Settings
 from services.metrics.app import MetricsSettings
+from services.notify.app import NotifySettings
 from services.router.app import RouterSettings
 from services.sla.app import SlaSettings
 from services.tickets.app import TicketsSettings
@@ -62,10 +63,20 @@ RECOMMENDED_LABELS = tuple(
 )
 SECRETS = {"helpline-api-keys", "helpline-kafka", "helpline-redis"}
 # The services that authenticate callers (REST and gRPC) with API keys hashed with the pepper.
-AUTHENTICATING = {"router", "tickets", "sla"}
+AUTHENTICATING = {"router", "tickets", "sla", "notify"}
 ALLOWED_EGRESS_PORTS = {53, 9092, 6379}
+# Only notify calls out of the platform: to its tenants' webhook receivers, on public addresses.
+WEBHOOK_EGRESS_PORTS = {80, 443}
+PRIVATE_RANGES = {
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+}
 SERVICE_DEPLOYMENTS = {f"helpline-{service}": service for service in SERVICE_PORTS}
-SETTINGS_CLASSES = (Settings, RouterSettings, TicketsSettings, SlaSettings, MetricsSettings)
+SETTINGS_CLASSES = (Settings, RouterSettings, TicketsSettings, SlaSettings, MetricsSettings, NotifySettings)
 
 
 @functools.cache
@@ -444,7 +455,16 @@ def test_network_policies_cover_every_pod_and_allow_only_what_the_design_needs(
             for rule in spec.get("ingress", []):
                 assert {port["port"] for port in rule["ports"]} <= named_ports
             for rule in spec.get("egress", []):
-                assert {port["port"] for port in rule["ports"]} <= ALLOWED_EGRESS_PORTS
+                ports = {port["port"] for port in rule["ports"]}
+                blocks = [peer["ipBlock"] for peer in rule.get("to", []) if "ipBlock" in peer]
+                if not blocks:
+                    assert ports <= ALLOWED_EGRESS_PORTS
+                    continue
+                # The webhook receivers: public addresses only, on the web's ports.
+                assert labels["app.kubernetes.io/name"] == "helpline-notify", workload["metadata"]["name"]
+                assert ports == WEBHOOK_EGRESS_PORTS
+                (ipv4,) = [block for block in blocks if block["cidr"] == "0.0.0.0/0"]
+                assert set(ipv4["except"]) >= PRIVATE_RANGES
     # Nothing but Prometheus calls the metrics service.
     (scrape,) = of_kind(objects, "NetworkPolicy")["helpline-metrics"]["spec"]["ingress"]
     (prometheus,) = scrape["from"]

@@ -16,11 +16,15 @@ import typer
 import yaml
 
 from devstack.local_stack import REPO_ROOT
+from helpline.audit import AUDIT_TOPIC
 from helpline.cli import app as cli_app
 from helpline.settings import Settings
 from helpline.topics import CATALOG, DAY_MS, dlq_topic
 from services.metrics import app as metrics_app
 from services.metrics.app import MetricsSettings
+from services.notify import consumer as notify_consumer
+from services.notify.app import NotifySettings
+from services.notify.facts import TOPIC as NOTIFY_OUTBOX_TOPIC
 from services.router import consumers as router_consumers
 from services.router.app import RouterSettings
 from services.router.storage.store import TOPIC_OF_DOMAIN as ROUTER_OUTBOX_TOPICS
@@ -35,13 +39,14 @@ GUIDE = REPO_ROOT / "docs" / "operations.md"
 RUNBOOKS = REPO_ROOT / "docs" / "runbooks.md"
 ALERTS = REPO_ROOT / "deploy" / "prometheus" / "rules" / "alerts.yml"
 K8S = REPO_ROOT / "deploy" / "k8s"
-SETTINGS_CLASSES = (Settings, RouterSettings, TicketsSettings, SlaSettings, MetricsSettings)
+SETTINGS_CLASSES = (Settings, RouterSettings, TicketsSettings, SlaSettings, MetricsSettings, NotifySettings)
 # Each service's consumer group and the topics it reads, from the code that subscribes them.
 CONSUMERS = {
     "router": (router_consumers.GROUP, router_consumers.TOPICS),
     "tickets": (tickets_consumers.GROUP, tickets_consumers.TOPICS),
     "sla": (sla_consumers.GROUP, sla_consumers.TOPICS),
     "metrics": (metrics_app.GROUP, metrics_app.TOPICS),
+    "notify": (notify_consumer.GROUP, notify_consumer.TOPICS),
 }
 PARTITIONS = {spec.name: spec.partitions for spec in CATALOG}
 
@@ -181,12 +186,14 @@ def base_objects() -> list[dict[str, Any]]:
     return objects
 
 
-# The topics each service's outbox relay publishes to.
+# The topics each service's outbox relay publishes to: its own, and the audit trail of the
+# configuration it keeps.
 OUTBOX_TOPICS = {
-    "router": set(ROUTER_OUTBOX_TOPICS.values()),
-    "tickets": {TICKETS_OUTBOX_TOPIC},
-    "sla": {SLA_OUTBOX_TOPIC},
+    "router": {*ROUTER_OUTBOX_TOPICS.values(), AUDIT_TOPIC},
+    "tickets": {TICKETS_OUTBOX_TOPIC, AUDIT_TOPIC},
+    "sla": {SLA_OUTBOX_TOPIC, AUDIT_TOPIC},
     "metrics": set(),
+    "notify": {NOTIFY_OUTBOX_TOPIC, AUDIT_TOPIC},
 }
 
 
