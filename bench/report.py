@@ -155,6 +155,19 @@ BENCHES: dict[str, Bench] = {
         about_s=75,
         quick_about_s=25,
     ),
+    "webhooks": Bench(
+        measures="Webhook deliveries/s of the notify service process (`python -m services.notify`, "
+        "its 8 delivery workers) to a local receiver, with the events waiting before it starts, and "
+        "p50/p99 latency from an event's time to its arrival with events produced at half that rate; "
+        "every signature checked with the subscription's secret.",
+        baseline="a bare httpx client with keep-alive, as many threads as the service has workers, "
+        "signing and POSTing the same CloudEvent bodies with the same headers to the same receiver "
+        "(target at least 0.5); the receiver's CPU shows it is not the limit.",
+        args=(),
+        quick_args=("--events", "500", "--paced-seconds", "3"),
+        about_s=60,
+        quick_about_s=40,
+    ),
     "soak": Bench(
         measures="Redis memory of each service, each on its own redis-server, through simulated days of "
         "the simulated contact centre at high time compression, every retention scaled by the speed: "

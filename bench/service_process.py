@@ -20,6 +20,14 @@ STOP_TIMEOUT_S = 30.0
 _POLL_S = 0.2
 
 
+def cpu_seconds_of(pid: int) -> float:
+    """User plus system time of a running process (every thread) so far."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    # The command name in parentheses may hold spaces; utime and stime are fields 14 and 15.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ServiceError(RuntimeError):
     """The service exited or never became ready; the message names its log."""
 
@@ -67,12 +75,7 @@ class ServiceProcess:
 
     def cpu_seconds(self) -> float:
         """User plus system time of the whole process (every thread) so far."""
-        if self.process is None:
-            return 0.0
-        raw = Path(f"/proc/{self.process.pid}/stat").read_text()
-        # The command name in parentheses may hold spaces; utime and stime are fields 14 and 15.
-        fields = raw[raw.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0 if self.process is None else cpu_seconds_of(self.process.pid)
 
     def stop(self) -> int | None:
         """SIGTERM; its exit code, or None if it was never started."""

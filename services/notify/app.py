@@ -132,7 +132,9 @@ def build(settings: NotifySettings, *, group: str = GROUP, topics: Sequence[str]
         log_max=settings.webhook_log_max,
         max_pending=settings.webhook_max_pending,
     )
-    runtime.add_consumer(group, topics, events.handler(runtime.tenant_proof))
+    runtime.add_consumer(
+        group, topics, events.handler(runtime.tenant_proof), events.batch_handler(runtime.tenant_proof)
+    )
     metrics = DeliveryMetrics(runtime.registry, store.backlog)
     for n in range(settings.webhook_workers):
         worker = DeliveryWorker(

@@ -3,7 +3,9 @@ the tenant's enabled subscriptions that takes its type, enqueued in the lane of 
 
 It reads the platform's facts (every non-ingress topic but the audit trail and the service's own
 `helpline.webhooks`, so a failing target cannot feed on its own failures). The enqueueing is one
-script per event and idempotent by delivery id, so an event read twice is delivered once.
+script per event and idempotent by delivery id, so an event read twice is delivered once. A poll's
+events are enqueued together, their scripts on one round trip to Redis; an event that cannot be
+read ends the batch before it, and the bus hands it to the one-event handler, which dead-letters it.
 
 A tenant's subscriptions are read from Redis at most every `cache_s` seconds per replica, so a new
 or changed subscription takes events within that time (at once on the replica that changed it).
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from helpline.bus import BatchHandler
 from helpline.clock import Clock
-from helpline.events import Envelope, Proof, from_outside, from_record
+from helpline.events import Envelope, EventError, Proof, from_outside, from_record
 from helpline.logging import get_logger, handled, handling
 from helpline.topics import VALIDATED_TOPICS
 from services.notify.domain.delivery import Delivery, Status, cloudevent_body, delivery_id, lane_of
@@ -105,13 +108,55 @@ class WebhookEvents:
 
         return handle
 
+    def batch_handler(self, proof: Proof) -> BatchHandler:
+        """The bus's batch handler: the poll's events up to the first that cannot be read, each
+        with its deliveries, enqueued on one round trip; returns how many events it took."""
+
+        def handle(records: Sequence[Any]) -> int:
+            planned: list[tuple[str, list[Enqueued]]] = []
+            taken = 0
+            for record in records:
+                try:
+                    envelope = from_record(record.headers, record.value, record.key)
+                    if record.topic in VALIDATED_TOPICS:
+                        from_outside(record, envelope, proof)
+                except EventError:
+                    break
+                taken += 1
+                items = self._plan(envelope, record.key)
+                if items:
+                    planned.append((envelope.tenant_id, items))
+            if planned:
+                added = self.store.enqueue_many(
+                    planned, self.clock.now(), self.retention_ms, self.log_max, self.max_pending
+                )
+                self._skipped(sum(len(items) for _, items in planned) - sum(added))
+            return taken
+
+        return handle
+
     def enqueue(self, envelope: Envelope, key: bytes | None) -> int:
+        items = self._plan(envelope, key)
+        if not items:
+            return 0
+        added = self.store.enqueue(
+            envelope.tenant_id, items, self.clock.now(), self.retention_ms, self.log_max, self.max_pending
+        )
+        self._skipped(len(items) - added)
+        return added
+
+    def _skipped(self, count: int) -> None:
+        if count:
+            log.info("deliveries not enqueued: already there, or refused for a full backlog", skipped=count)
+
+    def _plan(self, envelope: Envelope, key: bytes | None) -> list[Enqueued]:
+        """The event's deliveries: one for each of its tenant's subscriptions that takes its type."""
         tenant_id = envelope.tenant_id
         if not tenant_id:
-            return 0
+            return []
         subs = [sub for sub in self.cache.get(tenant_id) if sub.takes(envelope.type)]
         if not subs:
-            return 0
+            return []
         body = cloudevent_body(
             event_id=envelope.id,
             source=envelope.source,
@@ -143,10 +188,4 @@ class WebhookEvents:
             items.append(
                 Enqueued(delivery, body, now + self.schedule.first_wait, refused, dead_lettered(refused, now))
             )
-        added = self.store.enqueue(tenant_id, items, now, self.retention_ms, self.log_max, self.max_pending)
-        if added < len(items):
-            log.info(
-                "deliveries not enqueued: already there, or refused for a full backlog",
-                skipped=len(items) - added,
-            )
-        return added
+        return items

@@ -169,3 +169,20 @@ def test_the_metrics_count_outcomes(notify: Notify) -> None:
     assert "helpline_webhook_delivery_latency_seconds_count 1.0" in text
     assert "helpline_webhook_backlog" in text
     assert json.dumps("helpline_webhook_subscriptions_disabled_total")[1:-1] in text
+
+
+def test_an_unreadable_event_is_dead_lettered_and_the_events_around_it_delivered(
+    notify: Notify, kafka_bootstrap: str
+) -> None:
+    """One key's records on one partition, so one poll: the batch stops at the unreadable record,
+    which the bus dead-letters alone, and the events on either side of it are still delivered, in
+    order."""
+    hook = notify.subscribe(notify.mine, "/mixed", ["helpline.ticket.*"])
+    before = notify.status_changed(notify.tenant, "t-7", 1)
+    notify.producer.send(notify.topic, value=b"not a CloudEvent", key=b"t-7", headers=[]).get(30)
+    after = notify.status_changed(notify.tenant, "t-7", 2)
+    wait_until(lambda: len(notify.receiver.at("/mixed")) >= 2, timeout=30, what="both events")
+    assert [verified(hook["secret"], r)["id"] for r in notify.receiver.at("/mixed")] == [before, after]
+    (dead,) = read(kafka_bootstrap, [f"{notify.topic}.dlq"], expected=1, timeout=30)
+    assert dead.value == b"not a CloudEvent"
+    assert dict(dead.headers)["dlq_topic"] == notify.topic.encode()
