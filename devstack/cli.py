@@ -170,6 +170,8 @@ def local_endpoints(cfg: StackConfig) -> dict[str, str]:
         "router_grpc": f"127.0.0.1:{_port(cfg, 'router', 'grpc')}",
         "sla_http": f"http://127.0.0.1:{_port(cfg, 'sla', 'http')}",
         "tickets_grpc": f"127.0.0.1:{_port(cfg, 'tickets', 'grpc')}",
+        "tickets_http": f"http://127.0.0.1:{_port(cfg, 'tickets', 'http')}",
+        "notify_http": f"http://127.0.0.1:{_port(cfg, 'notify', 'http')}",
     }
 
 

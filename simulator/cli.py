@@ -38,7 +38,7 @@ out = Console(soft_wrap=True)
 # The name of the ingress secret the simulator signs with, kept from one run to the next.
 SIMULATOR = "simulator"
 # The endpoints a run needs, as `Connections` takes them.
-ENDPOINTS = ("router_http", "router_grpc", "sla_http", "tickets_grpc")
+ENDPOINTS = ("router_http", "router_grpc", "sla_http", "tickets_grpc", "tickets_http", "notify_http")
 
 app = typer.Typer(
     help="The simulated contact centre, a client of a running Helpline platform.", no_args_is_help=True
@@ -87,6 +87,27 @@ def simulate_command(
             str | None,
             typer.Option(help="The tickets service's gRPC address; default: the local stack's."),
         ] = None,
+        tickets_http: Annotated[
+            str | None,
+            typer.Option(help="The tickets service's REST base URL; default: the local stack's."),
+        ] = None,
+        notify_http: Annotated[
+            str | None,
+            typer.Option(help="The notify service's REST base URL; default: the local stack's."),
+        ] = None,
+        receiver_listen: Annotated[
+            str,
+            typer.Option(
+                help="HOST:PORT the survey tool's webhook receiver listens on; port 0 picks a free one."
+            ),
+        ] = "127.0.0.1:0",
+        receiver_url: Annotated[
+            str | None,
+            typer.Option(
+                help="The URL the notify service calls the receiver at; default: the listen address's "
+                "(give one when it listens on all addresses)."
+            ),
+        ] = None,
         heartbeat: Annotated[
             Path | None,
             typer.Option(
@@ -111,7 +132,8 @@ def simulate_command(
         ] = None,
     ) -> None:
         """Run a simulated contact centre against the running stack: customers through the Kafka ingress,
-        agents on gRPC desktops, surveys on the feedback topic; the KPIs it implies are shown as it runs."""
+        agents on gRPC desktops, the survey requests it is sent by webhook answered on the feedback
+        topic; the KPIs it implies are shown as it runs."""
         from simulator.keys import RunKeys, run_keys
         from simulator.runner import Connections
 
@@ -122,6 +144,8 @@ def simulate_command(
             "router_grpc": router_grpc,
             "sla_http": sla_http,
             "tickets_grpc": tickets_grpc,
+            "tickets_http": tickets_http,
+            "notify_http": notify_http,
         }
         defaults = dict(default_endpoints()) if default_endpoints else {}
         endpoints = defaults | {name: url for name, url in given.items() if url}
@@ -147,6 +171,8 @@ def simulate_command(
                 keys=keys,
                 ingress_key=signer,
                 kafka_options=settings.kafka_options(),
+                receiver_listen=receiver_listen,
+                receiver_url=receiver_url or "",
                 **endpoints,
             )
 

@@ -253,11 +253,6 @@ class Desktop:
         sim.floor.ledger.handled(
             contact.contact_id, talk_s=ended - answered_at - held, hold_s=held, wrap_up_s=completed - ended
         )
-        if contact.survey is not None:
-            for record in sim.gateway.survey(contact, self.agent_id, sim.clock.wall()):
-                sim.publish(record)
-            sim.floor.ledger.surveyed(contact.contact_id, contact.survey)
-            sim.floor.surveys += 1
         sim.done(contact.contact_id)
 
     async def _transfer(self, contact: PlannedContact, to_queue: str) -> bool:

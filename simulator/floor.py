@@ -46,6 +46,8 @@ class Floor:
     agents: dict[str, AgentActivity] = field(default_factory=dict)
     planned: int = 0
     arrived: int = 0
+    # Survey requests the platform sent (repeats dropped), and those the customers answered.
+    surveys_requested: int = 0
     surveys: int = 0
     rejected: int = 0
     transfers: int = 0

@@ -1,8 +1,10 @@
 """What the simulated gateways publish on the router's ingress topic, as a telephony, chat or bot
-platform would: a contact arriving, a bot's outcome, a customer hanging up while queued."""
+platform would: a contact arriving, a bot's outcome, a customer hanging up while queued; and what
+the simulated survey tool publishes on the feedback topic: a customer's answers to a survey."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
@@ -12,9 +14,10 @@ from helpline.events import new_event, signed, to_record
 from helpline.ingress_signing import IngressKey
 from helpline.records import OutgoingRecord
 from helpline.topics import topic_for_domain
-from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2
+from helpline.v1 import common_pb2, contact_events_pb2, feedback_events_pb2, ticket_events_pb2
 from simulator.plan import PlannedContact
 from simulator.scenario import Scenario
+from simulator.truth import SURVEY_SCALES
 
 INGRESS = "helpline.contacts.ingress"
 FEEDBACK = topic_for_domain("feedback").name
@@ -29,6 +32,11 @@ CHANNELS = {
     "web_form": common_pb2.CHANNEL_WEB_FORM,
     "bot": common_pb2.CHANNEL_BOT,
     "callback": common_pb2.CHANNEL_CALLBACK,
+}
+SURVEY_KINDS = {
+    "csat": common_pb2.SURVEY_KIND_CSAT,
+    "nps": common_pb2.SURVEY_KIND_NPS,
+    "ces": common_pb2.SURVEY_KIND_CES,
 }
 DEPARTMENTS = {"service": common_pb2.DEPARTMENT_SERVICE, "support": common_pb2.DEPARTMENT_SUPPORT}
 
@@ -91,36 +99,34 @@ class Gateway:
             ),
         )
 
-    def survey(self, contact: PlannedContact, agent_id: str, at: datetime) -> list[OutgoingRecord]:
-        """The customer's answers to the post-contact survey (the survey tool's events), one for
-        each question, credited to the agent who handled the contact."""
-        answers = contact.survey
-        if answers is None:
-            raise ValueError(f"contact {contact.contact_id} answered no survey")
-        kinds = (
-            (common_pb2.SURVEY_KIND_CSAT, answers.csat, 5),
-            (common_pb2.SURVEY_KIND_NPS, answers.nps, 10),
-            (common_pb2.SURVEY_KIND_CES, answers.ces, 7),
-        )
+    def survey(
+        self,
+        request: ticket_events_pb2.TicketSurveyRequested,
+        answers: Mapping[str, int],
+        queue_id: str,
+        at: datetime,
+    ) -> list[OutgoingRecord]:
+        """The customer's answers to a survey the platform sent them (the survey tool's events): one
+        for each question answered, with the request's survey id, credited to its agent, about its
+        ticket and contact; `queue_id` is where the customer's contact was handled."""
         records = []
-        for kind, score, scale_max in kinds:
-            survey_id = (
-                f"{contact.contact_id}-{common_pb2.SurveyKind.Name(kind).removeprefix('SURVEY_KIND_')}"
-            )
+        for kind, score in answers.items():
             message = feedback_events_pb2.SurveyAnswered(
                 tenant_id=self.tenant,
-                survey_id=survey_id.lower(),
-                kind=kind,
+                survey_id=request.survey_id,
+                kind=SURVEY_KINDS[kind],
                 score=score,
-                scale_max=scale_max,
-                contact_id=contact.contact_id,
-                agent_id=agent_id,
-                customer_id=f"cust-{contact.contact_id}",
-                channel=CHANNELS["chat" if contact.channel == "bot" else contact.channel],
-                department=self.department(contact.queue_id),
+                scale_max=SURVEY_SCALES[kind],
+                ticket_id=request.ticket_id,
+                contact_id=request.contact_id,
+                agent_id=request.agent_id,
+                customer_id=request.requester_id,
+                channel=request.channel,
+                department=self.department(queue_id),
                 answered_at=timestamp(at),
             )
-            envelope = new_event(message, source=SOURCE, subject=contact.contact_id)
+            # The feedback topic is keyed by ticket, as the tickets service attaches answers to it.
+            envelope = new_event(message, source=SOURCE, subject=request.ticket_id)
             records.append(signed(to_record(envelope, FEEDBACK), envelope, self.key))
         return records
 

@@ -74,7 +74,8 @@ def _queues(sim: Simulation) -> Table:
         )
     table.caption = (
         f"self-served {sum(t.self_served for t in sim.floor.ledger.contacts.values())}, "
-        f"surveys {sim.floor.surveys} (CSAT {_share(figures.csat)}), "
+        f"surveys answered {sim.floor.surveys} of {sim.floor.surveys_requested} "
+        f"(CSAT {_share(figures.csat)}), "
         f"occupancy {_share(sim.floor.ledger.occupancy())}, "
         f"offers rejected {sim.floor.rejected}, missed {sim.floor.missed}, transfers {sim.floor.transfers}; "
         "times in simulated seconds"

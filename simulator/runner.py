@@ -1,7 +1,8 @@
 """Plays a scenario's plan against a running stack through its real interfaces only: the customers
 come in through the router's Kafka ingress (as the telephony, chat and bot gateways would), the
-agents work from desktops on the router's gRPC API, and the surveys go onto the feedback topic. What
-the simulated people did goes into the ledger, the ground truth the platform's KPIs are held to.
+agents work from desktops on the router's gRPC API, and the survey requests the platform sends
+through its webhooks are answered onto the feedback topic. What the simulated people did goes into
+the ledger, the ground truth the platform's KPIs are held to.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -18,12 +20,15 @@ from typing import Any, TypedDict, TypeVar
 
 import grpc
 import httpx
+from google.protobuf import json_format
 
 from helpline.bus import make_producer, send
+from helpline.events import registry
 from helpline.ingress_signing import IngressKey
 from helpline.kafka.port import Delivery, DeliveryError
+from helpline.logging import get_logger
 from helpline.records import OutgoingRecord
-from helpline.v1 import common_pb2, router_service_pb2_grpc, ticket_service_pb2_grpc
+from helpline.v1 import common_pb2, router_service_pb2_grpc, ticket_events_pb2, ticket_service_pb2_grpc
 from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2 as ticket_pb
 from simulator.alerts import SlaAlerts
@@ -36,7 +41,11 @@ from simulator.model import HOUR_S
 from simulator.plan import PlannedContact, plan_contacts, plan_number, stream
 from simulator.retry import RefusedError, answered
 from simulator.scenario import Scenario
-from simulator.setup import SetupError, agent_ids, configure_router, configure_sla
+from simulator.setup import SetupError, agent_ids, configure_router, configure_sla, configure_surveys
+from simulator.truth import survey_answers
+from simulator.webhooks import Inbox, Receiver, subscribe, unsubscribe
+
+log = get_logger(__name__)
 
 # How often the live view is redrawn and the producer's acks are checked, in wall-clock seconds.
 TICK_S = 0.5
@@ -48,6 +57,11 @@ RPC_TIMEOUT_S = 10.0
 # How long the run waits at its end for Kafka's acks: longer than the client keeps trying a record
 # (120 s on either backend of helpline.kafka), so each is acked or refused by then.
 FLUSH_S = 150.0
+# How long the run waits at its end for the survey requests of the tickets it solved last: the
+# tickets service's outbox, the notify service's consumer and its delivery take well under a second
+# when all is well; a request later than this is missing.
+SURVEY_WAIT_S = 60.0
+SURVEY_REQUESTED = registry().type_of(ticket_events_pb2.TicketSurveyRequested())
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
@@ -76,6 +90,15 @@ class Connections:
     # Needed when the scenario has tickets: the SLA admin for their policy, the tickets API for them.
     sla_http: str = ""
     tickets_grpc: str = ""
+    # The survey tool's, with tickets: the notify service's REST for the webhook that brings the
+    # solved tickets' survey requests, the tickets service's for the tenant's survey settings.
+    # Without notify the run answers no surveys (a benchmark that wants only the load runs so).
+    notify_http: str = ""
+    tickets_http: str = ""
+    # Where the run's webhook receiver listens (port 0: a free one), and the URL the notify service
+    # calls it at (empty: the listen address's, when it names one host).
+    receiver_listen: str = "127.0.0.1:0"
+    receiver_url: str = ""
     kafka_options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -93,11 +116,18 @@ class Simulation:
         run: str | None = None,
         view: Callable[[Simulation], None] | None = None,
         heartbeat: Path | None = None,
+        survey_wait_s: float = SURVEY_WAIT_S,
     ) -> None:
         self.scenario = scenario
         self.connections = connections
         self.run_id = run or new_run_id()
         self.plan = plan_contacts(scenario, self.run_id)
+        self.planned = {contact.contact_id: contact for contact in self.plan}
+        self.survey_wait_s = survey_wait_s
+        # The survey tool's receiver of the platform's survey requests, and its subscription: with
+        # tickets only, since a survey follows a solved ticket.
+        self.receiver: Receiver | None = None
+        self.subscription = ""
         self.floor = Floor(planned=len(self.plan))
         self.gateway = Gateway(scenario, connections.ingress_key)
         self.clock = SimClock(scenario.speed)
@@ -139,14 +169,42 @@ class Simulation:
         configuration in (as the end-to-end test does) calls it before."""
         with httpx.Client(base_url=self.connections.router_http, timeout=10) as client:
             configure_router(client, self.connections.keys.admin, self.scenario)
+        given = self.connections
         if self.scenario.tickets is not None:
-            if not (self.connections.sla_http and self.connections.tickets_grpc):
+            if not (given.sla_http and given.tickets_grpc):
                 raise SetupError("the scenario has tickets: name the SLA service's HTTP and the tickets gRPC")
-            with httpx.Client(base_url=self.connections.sla_http, timeout=10) as client:
-                configure_sla(client, self.connections.keys.admin, self.scenario)
+            with httpx.Client(base_url=given.sla_http, timeout=10) as client:
+                configure_sla(client, given.keys.admin, self.scenario)
+        if self.scenario.tickets is not None and given.notify_http:
+            if not given.tickets_http:
+                raise SetupError("the survey tool sets the tenant's survey settings: name the tickets HTTP")
+            with httpx.Client(base_url=given.tickets_http, timeout=10) as client:
+                configure_surveys(client, given.keys.admin, self.scenario)
+            self._subscribe()
         self._producer.prepare(INGRESS)
         self.alerts.start()
         self._configured = True
+
+    def _subscribe(self) -> None:
+        """The survey tool's receiver, listening, and subscribed to the tenant's survey requests."""
+        given = self.connections
+        self.receiver = Receiver(given.receiver_listen, Inbox(self._webhook, self.problem))
+        url = self.receiver.url(given.receiver_url)
+        with httpx.Client(base_url=given.notify_http, timeout=10) as client:
+            self.subscription, self.receiver.inbox.secret = subscribe(
+                client, given.keys.admin, url, [SURVEY_REQUESTED]
+            )
+
+    def _unsubscribe(self) -> None:
+        if not self.subscription:
+            return
+        try:
+            with httpx.Client(base_url=self.connections.notify_http, timeout=10) as client:
+                unsubscribe(client, self.connections.keys.admin, self.subscription)
+        except (httpx.HTTPError, SetupError) as exc:
+            # The next run on the tenant removes it; failing here must not hide how the run ended.
+            log.warning("the run's webhook subscription was not removed", error=str(exc))
+        self.subscription = ""
 
     async def run(self) -> Floor:
         """Configure the router, play the plan, let the queues drain, send the agents home."""
@@ -170,21 +228,74 @@ class Simulation:
             ]
             ticker = asyncio.create_task(self._tick())
             agents = [asyncio.create_task(desk.work(leave)) for desk in desks]
+            if self.receiver is not None:
+                await self.receiver.start()
             try:
                 customers = await self._arrivals()
                 await self._drain(customers)
                 leave.set()
                 await asyncio.gather(*agents)
+                await self._last_surveys()
             finally:
                 leave.set()
                 for task in (*agents, ticker):
                     task.cancel()
                 await asyncio.gather(*agents, ticker, return_exceptions=True)
                 await self._close_floor(desks)
+                if self.receiver is not None:
+                    await self.receiver.stop()
         await asyncio.to_thread(self._producer.flush, FLUSH_S)
         self._check_deliveries()
         self._show()
         return self.floor
+
+    async def _last_surveys(self) -> None:
+        """Wait for the survey requests of the tickets solved last, at most `survey_wait_s`; a
+        solved ticket whose request has not come by then is a problem of the run."""
+        if self.receiver is None:
+            return
+        ledger = self.floor.ledger
+        deadline = time.monotonic() + self.survey_wait_s
+        while missing := ledger.solved_tickets() - set(ledger.survey_requests()):
+            if time.monotonic() >= deadline:
+                self.problem(
+                    f"no survey request came for {len(missing)} solved tickets: {sorted(missing)[:5]}"
+                )
+                return
+            await asyncio.sleep(TICK_S)
+
+    def _webhook(self, event_type: str, data: Mapping[str, Any]) -> None:
+        """A delivery the receiver verified: a survey request, which the customer answers with the
+        plan's answers for the ticket's first contact, if the plan has them respond. A request for
+        a ticket that is not the run's is refused (ValueError): the platform sent it astray."""
+        if event_type != SURVEY_REQUESTED:
+            raise ValueError(f"an event of type {event_type!r}, which the run did not subscribe to")
+        try:
+            request = json_format.ParseDict(
+                dict(data), ticket_events_pb2.TicketSurveyRequested(), ignore_unknown_fields=True
+            )
+        except json_format.ParseError as exc:
+            raise ValueError(f"a survey request that does not parse: {exc}") from exc
+        ticket = self.floor.ledger.tickets.get(request.ticket_id)
+        if request.tenant_id != self.scenario.tenant or ticket is None:
+            raise ValueError(f"a survey request for ticket {request.ticket_id!r} of {request.tenant_id!r}")
+        kinds = [
+            common_pb2.SurveyKind.Name(kind).removeprefix("SURVEY_KIND_").lower() for kind in request.kinds
+        ]
+        ledger = self.floor.ledger
+        if not ledger.survey_requested(
+            request.survey_id, ticket.ticket_id, request.contact_id, kinds, self.clock.now()
+        ):
+            return
+        self.floor.surveys_requested += 1
+        contact = self.planned[ticket.contact_id]
+        if contact.survey is None:
+            return
+        answers = survey_answers(kinds, contact.survey)
+        for record in self.gateway.survey(request, answers, contact.queue_id, self.clock.wall()):
+            self.publish(record)
+        ledger.survey_answered(request.survey_id, answers)
+        self.floor.surveys += 1
 
     async def _close_floor(self, desks: list[Desktop]) -> None:
         """Stopped early (Ctrl-C): the waiting callers and chatters hang up and the agents log off.
@@ -510,4 +621,7 @@ class Simulation:
 
     def close(self) -> None:
         self.alerts.stop()
+        self._unsubscribe()
+        if self.receiver is not None:
+            self.receiver.close()
         self._producer.close()

@@ -152,8 +152,23 @@ class Tickets(_Strict):
         return self
 
 
+SurveyKindName = Literal["csat", "nps", "ces"]
+
+
 class Surveys(_Strict):
+    """The survey a solved ticket's requester is sent (the tenant's survey settings, which the run
+    sets) and the share of requesters who answer it."""
+
     response_rate: Probability = Field(0.3, ge=0, le=1)
+    kinds: tuple[SurveyKindName, ...] = Field(
+        ("csat", "nps", "ces"), min_length=1, description="the questions a survey asks, each once"
+    )
+
+    @model_validator(mode="after")
+    def _once_each(self) -> Self:
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"survey kinds repeat a kind: {list(self.kinds)}")
+        return self
 
 
 def _has(skills: dict[str, int], needs: dict[str, int]) -> bool:

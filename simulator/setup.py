@@ -133,3 +133,17 @@ def sla_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
 
 def configure_sla(client: httpx.Client, api_key: str, scenario: Scenario) -> int:
     return _put_all(client, api_key, sla_requests(scenario))
+
+
+SURVEY_SETTINGS = "/v1/settings/surveys"
+
+
+def survey_settings(scenario: Scenario) -> dict[str, Any]:
+    """The tenant's survey settings the run needs: the scenario's questions on every solve. No
+    throttle, so each solved ticket is surveyed and the ledger can hold the platform to exactly
+    one request per solve (the run's requesters are one per ticket anyway)."""
+    return {"kinds": list(scenario.surveys.kinds), "throttle_days": 0}
+
+
+def configure_surveys(client: httpx.Client, api_key: str, scenario: Scenario) -> int:
+    return _put_all(client, api_key, [(SURVEY_SETTINGS, survey_settings(scenario))])

@@ -6,6 +6,7 @@ account. Times are seconds on one clock of the caller's (the run's real time).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -41,7 +42,6 @@ class ContactTruth:
     wrap_up_s: float = 0.0
     handled: bool = False
     self_served: bool = False
-    survey: SurveyAnswers | None = None
     legs: list[Leg] = field(default_factory=list)
     # Where the contact was completed: its queue, or the last one it was transferred to.
     completed_queue: str = ""
@@ -89,6 +89,31 @@ class TicketTruth:
         """Time open to the requester's wait, from the opening to `until`: pending time left out."""
         pending_now = until - self.pending_since if self.pending_since is not None else 0.0
         return until - self.opened_at - self.paused_s - pending_now
+
+
+# The survey questions as the ledger names them, and the scale each is answered on.
+SURVEY_SCALES: Mapping[str, int] = {"csat": 5, "nps": 10, "ces": 7}
+
+
+@dataclass
+class SurveyTruth:
+    """One survey the platform sent (a request the receiver took, repeats of its delivery dropped)
+    and what its customer answered: a score for each kind asked, none if they did not respond.
+    `requests` counts the requests that carried its id: more than one is the platform's repeat."""
+
+    survey_id: str
+    ticket_id: str
+    contact_id: str
+    kinds: tuple[str, ...]
+    requested_at: float
+    requests: int = 1
+    answers: dict[str, int] = field(default_factory=dict)
+
+
+def survey_answers(kinds: Iterable[str], answers: SurveyAnswers) -> dict[str, int]:
+    """The planned answers to the kinds a survey asks, by kind."""
+    scores = {"csat": answers.csat, "nps": answers.nps, "ces": answers.ces}
+    return {kind: scores[kind] for kind in kinds}
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,8 @@ class Ledger:
 
     contacts: dict[str, ContactTruth] = field(default_factory=dict)
     tickets: dict[str, TicketTruth] = field(default_factory=dict)
+    # By survey id.
+    surveys: dict[str, SurveyTruth] = field(default_factory=dict)
     # Each agent's current activity and since when, and the seconds of each activity ended so far.
     activities: dict[str, tuple[str, float]] = field(default_factory=dict)
     activity_s: dict[str, float] = field(default_factory=dict)
@@ -222,8 +249,46 @@ class Ledger:
             raise LedgerError(f"contact {contact_id} was queued, so not self-served")
         truth.self_served = True
 
-    def surveyed(self, contact_id: str, answers: SurveyAnswers) -> None:
-        self.contacts[contact_id].survey = answers
+    def survey_requested(
+        self, survey_id: str, ticket_id: str, contact_id: str, kinds: Iterable[str], at: float
+    ) -> bool:
+        """A survey request reached the customer; False when its survey was requested before (a
+        repeat the platform sent, counted, which the customer does not answer again)."""
+        known = self.surveys.get(survey_id)
+        if known is not None:
+            known.requests += 1
+            return False
+        if ticket_id not in self.tickets:
+            raise LedgerError(f"survey {survey_id} requested for ticket {ticket_id}, not one of the run")
+        unknown = set(kinds) - set(SURVEY_SCALES)
+        if unknown:
+            raise LedgerError(f"survey {survey_id} asks {sorted(unknown)}, not CSAT, NPS or CES")
+        self.surveys[survey_id] = SurveyTruth(survey_id, ticket_id, contact_id, tuple(kinds), at)
+        return True
+
+    def survey_answered(self, survey_id: str, answers: Mapping[str, int]) -> None:
+        survey = self.surveys.get(survey_id)
+        if survey is None:
+            raise LedgerError(f"survey {survey_id} answered but never requested")
+        if survey.answers:
+            raise LedgerError(f"survey {survey_id} answered twice")
+        if set(answers) - set(survey.kinds):
+            raise LedgerError(f"survey {survey_id} answered {sorted(answers)}, asked {list(survey.kinds)}")
+        survey.answers = dict(answers)
+
+    def survey_requests(self) -> Counter[str]:
+        """Survey requests each ticket got, repeats of one survey counted."""
+        counted: Counter[str] = Counter()
+        for survey in self.surveys.values():
+            counted[survey.ticket_id] += survey.requests
+        return counted
+
+    def solved_tickets(self) -> set[str]:
+        return {t.ticket_id for t in self.tickets.values() if t.solved_at is not None}
+
+    def answers(self, kind: str) -> list[int]:
+        """Every score answered to the question `kind`."""
+        return [s.answers[kind] for s in self.surveys.values() if kind in s.answers]
 
     def agent_activity(self, agent_id: str, activity: str, at: float) -> None:
         """The agent does `activity` from `at`; the time of the one it ends is counted."""
@@ -360,12 +425,12 @@ class Ledger:
                 slot(truth.completed_queue, truth.channel).handles.append(
                     truth.talk_s + truth.hold_s + truth.wrap_up_s
                 )
-        surveys = [t.survey for t in self.contacts.values() if t.survey is not None]
+        csat, ces = self.answers("csat"), self.answers("ces")
         return Figures(
             queues={key: found.figures(thresholds_s[key[0]]) for key, found in sorted(slots.items())},
-            csat=_ratio(sum(1 for s in surveys if s.csat >= 4), len(surveys)),
-            nps=_nps(s.nps for s in surveys),
-            ces=_ratio(sum(s.ces for s in surveys), len(surveys)),
+            csat=_ratio(sum(1 for score in csat if score >= 4), len(csat)),
+            nps=_nps(self.answers("nps")),
+            ces=_ratio(sum(ces), len(ces)),
             deflection=_ratio(sum(t.self_served for t in self.contacts.values()), len(self.contacts)),
         )
 

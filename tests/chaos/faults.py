@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 
-SERVICES = ("router", "tickets", "sla", "metrics")
+SERVICES = ("router", "tickets", "sla", "metrics", "notify")
 DEPENDENCIES = ("kafka", "redis")
 PROCESS_KINDS = ("kill", "stop", "freeze")
 NETWORK_KINDS = ("latency", "stall", "reset")

@@ -41,7 +41,7 @@ def render(result: ChaosResult, command: str, durability: str) -> str:
         "",
         f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (tests/chaos/; seed "
         f"{result.seed}, {result.duration_s / 60:.0f} minutes). The simulated centre played through "
-        "all four services while the faults below were injected one step at a time; after each step, "
+        "all five services while the faults below were injected one step at a time; after each step, "
         "and at the end, the platform was held to the simulator's ledger (tests/chaos/run.py says "
         "how). Every invariant held: a run that breaks one fails and writes no report.",
         "",

@@ -1,4 +1,4 @@
-"""A chaos run: the simulated centre plays through all four services while a seeded schedule of
+"""A chaos run: the simulated centre plays through all five services while a seeded schedule of
 faults is injected, one step at a time; the platform is held to the simulator's ledger after each
 step and at the end. Every invariant is asserted: a run that returns held them all.
 
@@ -11,8 +11,10 @@ than LAG_LIMIT records behind; the time that takes from the heal is its recovery
   (tests/chaos/assignments.py, on every contact and agent event so far);
 - no SLA subject was warned, breached, fulfilled or applied by two distinct events.
 
-At the end, once the centre has drained, as tests/e2e/test_outages_under_load.py holds it: every
-count of contacts, surveys and tickets in Prometheus equal to the ledger's, the tickets as the
+At the end, once the centre has drained, as tests/e2e/test_outages_under_load.py holds it: each
+solved ticket's survey request delivered to the simulator's receiver exactly once (repeats of one
+delivery dropped by it), every count of contacts, surveys and tickets in Prometheus equal to the
+ledger's, the tickets as the
 ledger's people left them, the SLA events the ledger implies (warned or breached compared only for
 what ran clear of every step), each SLA event counted once. The counts are read through restarts
 of the metrics service (ledger_checks.across_restarts), and held exact through its SIGKILLs too:
@@ -49,6 +51,7 @@ from tests.e2e.ledger_checks import (
     assert_nothing_dead_lettered,
     assert_nothing_exited_or_failed,
     assert_sla_events,
+    assert_surveys_delivered,
     assert_tickets,
     centre_running,
     read_tickets,
@@ -137,7 +140,7 @@ def run_chaos(steps: list[Step], folder: Path, *, seed: int, tenant: str, pepper
     result.contacts = len(ledger.contacts)
     result.tickets = len(ledger.tickets)
     result.comments = sum(t.replies + t.contacts - 1 for t in ledger.tickets.values())
-    result.surveys = sum(1 for t in ledger.contacts.values() if t.survey is not None)
+    result.surveys = sum(1 for survey in ledger.surveys.values() if survey.answers)
     result.duration_s = time.monotonic() - began
     return result
 
@@ -187,6 +190,7 @@ def check_end(
     alerts: SlaEvents,
     elapsed_s: float,
 ) -> None:
+    assert_surveys_delivered(sim)
     over = across_restarts(int(elapsed_s) + 120)
     tenant = sim.scenario.tenant
 

@@ -1,7 +1,9 @@
 """The simulated centre run against a platform brought up for real, from the host, and the KPIs in
 its Prometheus held to the centre's ledger as the end-to-end test holds them (tests/e2e/
 test_simulation.py, whose scenario and comparisons this reuses). Shared by the compose test and the
-kube test (tests/kube), which differ only in where the platform answers.
+kube test (tests/kube), which differ only in where the platform answers, and where its notify
+service reaches the simulator's webhook receiver on the host (the host's address on the platform's
+podman network).
 
 What differs from the end-to-end test is only what the deployment sets: Prometheus scrapes and
 evaluates its rules every 15 s (deploy/compose/prometheus.yml; the PodMonitor's interval), not every
@@ -23,6 +25,7 @@ from helpline.auth import ApiKeyStore
 from helpline.ingress_secrets import IngressSecrets
 from simulator.keys import VALID_FOR, RunKeys, run_keys
 from simulator.runner import Connections, Simulation
+from tests.e2e.ledger_checks import assert_surveys_delivered
 from tests.e2e.platform import SlaEvents, Slot, counted, eventually, wait_for_queues
 from tests.e2e.prometheus import Prometheus
 from tests.e2e.test_simulation import (
@@ -50,6 +53,9 @@ def drive_and_hold_to_ledger(
     router_grpc: str,
     sla_http: str,
     tickets_grpc: str,
+    tickets_http: str,
+    notify_http: str,
+    receiver_host: str,
     prometheus_url: str,
     progress: Callable[[str], None],
 ) -> None:
@@ -67,6 +73,11 @@ def drive_and_hold_to_ledger(
         ingress_key=signer,
         sla_http=sla_http,
         tickets_grpc=tickets_grpc,
+        tickets_http=tickets_http,
+        notify_http=notify_http,
+        # The survey tool's receiver, on the host's address on the platform's network, where
+        # notify's container calls it.
+        receiver_listen=f"{receiver_host}:0",
     )
     prometheus = Prometheus(prometheus_url)
     centre = scenario(tenant)
@@ -84,6 +95,7 @@ def drive_and_hold_to_ledger(
         finally:
             sim.close()
     assert sim.problems == []
+    assert_surveys_delivered(sim)
     truth = floor.ledger.figures(sim.thresholds())
     queued = {slot: float(seen.queued) for slot, seen in truth.queues.items()}
     where = f'tenant="{tenant}"'

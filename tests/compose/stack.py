@@ -86,6 +86,15 @@ def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
     return subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def gateway(network: str) -> str:
+    """The host's address on a podman network: where the network's containers reach a server the
+    test runs on the host (the simulator's webhook receiver)."""
+    found = podman("network", "inspect", network, "--format", "{{range .Subnets}}{{.Gateway}} {{end}}")
+    if found.returncode != 0 or not found.stdout.split():
+        raise RuntimeError(f"no gateway of podman network {network}: {found.stderr.strip()}")
+    return found.stdout.split()[0]
+
+
 def local_images() -> dict[str, str]:
     """KAFKA_IMAGE, REDIS_IMAGE and PROMETHEUS_IMAGE as scripts/build_compose_images.sh builds them."""
     done = subprocess.run(

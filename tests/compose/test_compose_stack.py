@@ -18,7 +18,7 @@ from datetime import datetime
 import pytest
 
 from tests.compose.centre import drive_and_hold_to_ledger
-from tests.compose.stack import SERVICES, ComposeStack, inspect, progress, running_compose
+from tests.compose.stack import SERVICES, ComposeStack, gateway, inspect, progress, running_compose
 
 # The stack's start and stop count towards the first test's time (pytest-timeout's default is 300 s).
 pytestmark = pytest.mark.timeout(900)
@@ -77,6 +77,10 @@ def test_the_compose_stack_reports_the_kpis_the_simulated_centre_lived(compose_s
         router_grpc=f"127.0.0.1:{ports.router_grpc}",
         sla_http=f"http://127.0.0.1:{ports.sla_http}",
         tickets_grpc=f"127.0.0.1:{ports.tickets_grpc}",
+        tickets_http=f"http://127.0.0.1:{ports.tickets_http}",
+        notify_http=f"http://127.0.0.1:{ports.notify_http}",
+        # Compose's default network of the project, which notify's container is on.
+        receiver_host=gateway(f"{compose_stack.project}_default"),
         prometheus_url=f"http://127.0.0.1:{ports.prometheus}",
         progress=progress,
     )

@@ -25,6 +25,8 @@ from helpline.outbox import dead_letter_stream
 from helpline.topics import CATALOG
 from helpline.v1 import common_pb2, ticket_service_pb2, ticket_service_pb2_grpc
 from services.metrics import app as metrics_app
+from services.notify import consumer as notify_consumer
+from services.notify.store import OUTBOX_STREAM as NOTIFY_OUTBOX
 from services.router import consumers as router_consumers
 from services.router.storage.store import OUTBOX_STREAM as ROUTER_OUTBOX
 from services.sla import consumers as sla_consumers
@@ -46,10 +48,10 @@ K = TypeVar("K")
 # polled.
 SETTLE_S = 2.0
 SLA_TOLERANCE_S = 0.3
-OUTBOXES = (ROUTER_OUTBOX, TICKETS_OUTBOX, SLA_OUTBOX)
+OUTBOXES = (ROUTER_OUTBOX, TICKETS_OUTBOX, SLA_OUTBOX, NOTIFY_OUTBOX)
 CONSUMERS = {
     module.GROUP: module.TOPICS
-    for module in (router_consumers, tickets_consumers, sla_consumers, metrics_app)
+    for module in (router_consumers, tickets_consumers, sla_consumers, metrics_app, notify_consumer)
 }
 
 
@@ -111,6 +113,7 @@ def assert_ledger_held(
     again meanwhile."""
     assert sim.problems == [], "\n".join(sim.problems)
     assert_nothing_exited_or_failed(platform)
+    assert_surveys_delivered(sim)
     tenant = sim.scenario.tenant
     eventually(lambda: assert_counts(platform.prometheus, tenant, sim), timeout=60)
     eventually(lambda: assert_tickets(platform, sim), timeout=60)
@@ -214,14 +217,14 @@ def tallies(prometheus: Prometheus, tenant: str, sim: Simulation, over: Over = a
     contacts = ledger.contacts.values()
     total("helpline_contacts_self_served_total", sum(t.self_served for t in contacts))
     total("helpline_callbacks_scheduled_total", sum(1 for t in contacts if t.callback))
-    surveys = [t.survey for t in contacts if t.survey is not None]
-    satisfied = sum(1 for s in surveys if s.csat >= 4)
+    csat, nps, ces = ledger.answers("csat"), ledger.answers("nps"), ledger.answers("ces")
+    satisfied = sum(1 for score in csat if score >= 4)
     total("helpline_csat_responses_total", satisfied, satisfied="true")
-    total("helpline_csat_responses_total", len(surveys) - satisfied, satisfied="false")
-    total("helpline_nps_responses_total", sum(1 for s in surveys if s.nps >= 9), category="promoter")
-    total("helpline_nps_responses_total", sum(1 for s in surveys if s.nps <= 6), category="detractor")
-    total("helpline_ces_responses_total", len(surveys))
-    total("helpline_ces_score_total", sum(s.ces for s in surveys))
+    total("helpline_csat_responses_total", len(csat) - satisfied, satisfied="false")
+    total("helpline_nps_responses_total", sum(1 for score in nps if score >= 9), category="promoter")
+    total("helpline_nps_responses_total", sum(1 for score in nps if score <= 6), category="detractor")
+    total("helpline_ces_responses_total", len(ces))
+    total("helpline_ces_score_total", sum(ces))
     solved = [t for t in ledger.tickets.values() if t.solved_at is not None]
     total("helpline_tickets_created_total", len(ledger.tickets) + len(ticketless(sim)))
     total("helpline_tickets_solved_total", len(solved))
@@ -233,10 +236,25 @@ def assert_counts(prometheus: Prometheus, tenant: str, sim: Simulation, over: Ov
     """Every contact, survey and ticket the centre lived, counted once by the metrics service."""
     contacts = sim.floor.ledger.contacts.values()
     assert any(t.self_served for t in contacts)
-    assert any(t.survey is not None for t in contacts)
+    assert any(survey.answers for survey in sim.floor.ledger.surveys.values())
     assert any(t.solved_at is not None for t in sim.floor.ledger.tickets.values())
     wrong = [tally for tally in tallies(prometheus, tenant, sim, over) if tally.found != tally.expected]
     assert wrong == []
+
+
+def assert_surveys_delivered(sim: Simulation) -> None:
+    """Every ticket the centre solved got exactly one survey request through the notify service's
+    webhook (repeats of one delivery dropped by the receiver), and no other ticket got one: the
+    tenant's survey settings, which the run set, ask on every solve without a throttle. A repeated
+    request (a second event for one solve) counts twice."""
+    ledger = sim.floor.ledger
+    requests = ledger.survey_requests()
+    assert ledger.solved_tickets(), "no ticket was solved"
+    assert dict(requests) == dict.fromkeys(ledger.solved_tickets(), 1)
+    for survey in ledger.surveys.values():
+        planned = sim.planned[ledger.tickets[survey.ticket_id].contact_id].survey
+        assert bool(survey.answers) == (planned is not None), survey.survey_id
+        assert survey.kinds == sim.scenario.surveys.kinds, survey.survey_id
 
 
 def ticketless(sim: Simulation) -> set[str]:

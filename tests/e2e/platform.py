@@ -1,7 +1,7 @@
-"""The platform as the end-to-end tests run the simulated centre against it: all four services as
-processes on a given Redis and Kafka, a real Prometheus scraping the metrics service every second
-with the project's rules, and what the tests read back (counts per queue and channel, the SLA
-events on Kafka)."""
+"""The platform as the end-to-end tests run the simulated centre against it: all five services as
+processes on a given Redis and Kafka (notify delivering to the simulator's receiver on loopback), a
+real Prometheus scraping the metrics service every second with the project's rules, and what the
+tests read back (counts per queue and channel, the SLA events on Kafka)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from tests.e2e.prometheus import Prometheus, scraping
 from tests.integration.helpers import wait_until
 from tests.integration.service_process import ServiceProcess, service_env
 
-SERVICES = ("router", "tickets", "sla", "metrics")
+SERVICES = ("router", "tickets", "sla", "metrics", "notify")
 SLA_TOPIC = "helpline.sla"
 Slot = tuple[str, str]
 
@@ -64,10 +64,14 @@ def running_platform(
     Prometheus scraping; each service stopped at the end, which it must do cleanly. `per_service`
     adds to one service's environment (its own way to Redis and Kafka, say)."""
     own = per_service or {}
-    # A stop of the metrics service waits for Prometheus' next scrape (every second here), which
-    # takes the process's own counters (its KPI counts live on in Redis under its name) and is why
-    # the services stop before Prometheus does.
-    last_scrape = {"metrics": {"HELPLINE_FINAL_SCRAPE_WAIT_SECONDS": "5"}}
+    fixed = {
+        # A stop of the metrics service waits for Prometheus' next scrape (every second here), which
+        # takes the process's own counters (its KPI counts live on in Redis under its name) and is
+        # why the services stop before Prometheus does.
+        "metrics": {"HELPLINE_FINAL_SCRAPE_WAIT_SECONDS": "5"},
+        # Notify calls the simulator's webhook receiver on loopback, refused by default (SSRF).
+        "notify": {"HELPLINE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"},
+    }
     services = {
         name: ServiceProcess(
             name,
@@ -76,7 +80,7 @@ def running_platform(
                 redis_url,
                 kafka_bootstrap,
                 pepper,
-                **(env | last_scrape.get(name, {}) | dict(own.get(name, {}))),
+                **(env | fixed.get(name, {}) | dict(own.get(name, {}))),
             ),
             folder / f"{name}.log",
         )
@@ -105,6 +109,8 @@ def running_platform(
                     ingress_key=signer,
                     sla_http=f"http://127.0.0.1:{services['sla'].port}",
                     tickets_grpc=f"127.0.0.1:{services['tickets'].grpc_port}",
+                    tickets_http=f"http://127.0.0.1:{services['tickets'].port}",
+                    notify_http=f"http://127.0.0.1:{services['notify'].port}",
                 ),
                 prometheus,
                 api_keys,

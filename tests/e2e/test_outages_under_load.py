@@ -1,5 +1,5 @@
 """The simulated centre through a minute without Redis, then a minute without the Kafka broker
-(issue 16, "Nothing brings it down"): all four services as processes on a Redis and a broker of the
+(issue 16, "Nothing brings it down"): all five services as processes on a Redis and a broker of the
 test's own, the centre running; Redis stopped for OUTAGE_S and started again (its AOF keeps what
 it acknowledged), then, once the platform has worked off what waited, the broker the same way. An
 outage ends, for this test, when every service is ready again and every consumer group has handled

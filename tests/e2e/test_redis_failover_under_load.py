@@ -1,5 +1,5 @@
 """The simulated centre while its Redis primary dies (issue 17, "Kill anything, lose nothing"): all
-four services as processes on a Redis primary with two replicas behind three Sentinels
+five services as processes on a Redis primary with two replicas behind three Sentinels
 (tests/integration/sentinel_group.py), each finding the primary through the Sentinels, for its own
 keyspace and for the API keys, and waiting for a replica before it acknowledges a write
 (HELPLINE_REDIS_WAIT_REPLICAS=1). The centre runs; BEFORE_S in, the replicas are cut off for

@@ -1,9 +1,10 @@
 """The simulated contact centre end to end: a seeded, time-compressed scenario plays through all
-four services, each its own process: the router (Kafka ingress, gRPC desktops), tickets (the email
-tickets, over gRPC), SLA (its policy over REST; ticket targets and queue answer targets) and metrics,
-which a real Prometheus scrapes with the project's recording rules. The KPIs read through
-Prometheus' HTTP API, and the SLA events on Kafka, are the ones the simulator's own ground truth
-implies.
+five services, each its own process: the router (Kafka ingress, gRPC desktops), tickets (the email
+tickets, over gRPC; the survey settings over REST), SLA (its policy over REST; ticket targets and
+queue answer targets), notify (each solved ticket's survey request, to the simulator's webhook
+receiver) and metrics, which a real Prometheus scrapes with the project's recording rules. The KPIs
+read through Prometheus' HTTP API, the SLA events on Kafka and the survey requests received are the
+ones the simulator's own ground truth implies.
 
 Counts must match exactly. Times cannot: the simulator and the services each read their own clock,
 a few milliseconds apart (the ingress hop, the gRPC round trip), so means are held to
@@ -32,6 +33,7 @@ from simulator.scenario import (
     Tickets,
 )
 from simulator.truth import Figures
+from tests.e2e.ledger_checks import assert_surveys_delivered
 from tests.e2e.platform import (
     Platform,
     SlaEvents,
@@ -133,6 +135,7 @@ def test_the_platform_reports_the_kpis_the_simulated_centre_lived(stack: Platfor
     finally:
         sim.close()
     assert sim.problems == []
+    assert_surveys_delivered(sim)
     truth = floor.ledger.figures(sim.thresholds())
     queued = {slot: float(seen.queued) for slot, seen in truth.queues.items()}
 

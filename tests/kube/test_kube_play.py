@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.compose.centre import drive_and_hold_to_ledger
+from tests.compose.stack import gateway
 from tests.kube.cluster import SERVICES, Cluster, podman, probe_passes, progress, running_cluster
 
 # The pods' start and stop count towards the first test's time.
@@ -138,6 +139,10 @@ def test_the_played_overlay_reports_the_kpis_the_simulated_centre_lived(cluster:
         router_grpc=f"{ips['helpline-router']}:50051",
         sla_http=f"http://{ips['helpline-sla']}:8080",
         tickets_grpc=f"{ips['helpline-tickets']}:50051",
+        tickets_http=f"http://{ips['helpline-tickets']}:8080",
+        notify_http=f"http://{ips['helpline-notify']}:8080",
+        # The pods' network, on which the host is its gateway.
+        receiver_host=gateway(cluster.run),
         prometheus_url=f"http://{ips['prometheus']}:9090",
         progress=progress,
     )

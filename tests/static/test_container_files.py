@@ -819,8 +819,21 @@ def test_compose_runs_the_simulator_from_its_own_image(compose: dict[str, Any]) 
     assert simulator["image"] != services["router"]["image"], "not the services' image"
     assert simulator["command"][:4] == ["python", "-m", "simulator", "simulate"]
     # Every endpoint given: the simulator's image has no local stack to default to.
-    for option in ("--router-http", "--router-grpc", "--sla-http", "--tickets-grpc"):
+    for option in (
+        "--router-http",
+        "--router-grpc",
+        "--sla-http",
+        "--tickets-grpc",
+        "--tickets-http",
+        "--notify-http",
+    ):
         assert option in simulator["command"], option
+    # Notify reaches the survey tool's receiver by the simulator's name on the Compose network.
+    command = simulator["command"]
+    listen = command[command.index("--receiver-listen") + 1]
+    url = command[command.index("--receiver-url") + 1]
+    assert url == f"http://simulator:{listen.rpartition(':')[2]}/"
+    assert listen.rpartition(":")[2] in simulator["expose"]
     usage = CliRunner().invoke(simulator_app, ["simulate", "--help"], terminal_width=200)
     assert usage.exit_code == 0, usage.output
     for option in simulator["command"][4:]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from simulator.plan import SurveyAnswers
-from simulator.truth import Ledger, LedgerError, SlaExpectation
+from simulator.truth import Ledger, LedgerError, SlaExpectation, survey_answers
+
+KINDS = ("csat", "nps", "ces")
 
 
 def _queued(ledger: Ledger, contact_id: str, at: float, queue: str = "q", channel: str = "voice") -> None:
@@ -36,16 +38,27 @@ def test_a_queues_figures_by_hand() -> None:
     assert figures.abandonment_rate == pytest.approx(1 / 5)
 
 
+def _ticket(ledger: Ledger, contact_id: str) -> str:
+    _queued(ledger, contact_id, 0.0, channel="email")
+    ledger.ticket_opened(contact_id, f"t-{contact_id}", 0.0)
+    return f"t-{contact_id}"
+
+
 def test_surveys_and_deflection_by_hand() -> None:
     ledger = Ledger()
     ledger.arrived("bot-1", "bot")
     ledger.self_served("bot-1")
-    _queued(ledger, "c1", 0.0)
-    _queued(ledger, "c2", 0.0)
-    _queued(ledger, "c3", 0.0)
-    ledger.surveyed("c1", SurveyAnswers(csat=5, nps=10, ces=2))
-    ledger.surveyed("c2", SurveyAnswers(csat=3, nps=8, ces=4))
-    ledger.surveyed("c3", SurveyAnswers(csat=4, nps=2, ces=6))
+    answers = {
+        "c1": SurveyAnswers(csat=5, nps=10, ces=2),
+        "c2": SurveyAnswers(csat=3, nps=8, ces=4),
+        "c3": SurveyAnswers(csat=4, nps=2, ces=6),
+    }
+    for contact_id, planned in answers.items():
+        ticket_id = _ticket(ledger, contact_id)
+        assert ledger.survey_requested(f"s-{contact_id}", ticket_id, contact_id, KINDS, 1.0)
+        ledger.survey_answered(f"s-{contact_id}", survey_answers(KINDS, planned))
+    # Asked and not answered: no response counts in no figure.
+    assert ledger.survey_requested("s-c4", _ticket(ledger, "c4"), "c4", KINDS, 1.0)
 
     figures = ledger.figures({"q": 20.0})
 
@@ -53,7 +66,45 @@ def test_surveys_and_deflection_by_hand() -> None:
     # One promoter, one passive, one detractor.
     assert figures.nps == pytest.approx(0.0)
     assert figures.ces == pytest.approx(4.0)
-    assert figures.deflection == pytest.approx(1 / 4)
+    assert figures.deflection == pytest.approx(1 / 5)
+
+
+def test_a_survey_counts_only_the_questions_it_asked() -> None:
+    ledger = Ledger()
+    ledger.survey_requested("s1", _ticket(ledger, "c1"), "c1", ("nps",), 1.0)
+    ledger.survey_answered("s1", survey_answers(("nps",), SurveyAnswers(csat=1, nps=9, ces=7)))
+    figures = ledger.figures({"q": 20.0})
+    assert (figures.csat, figures.nps, figures.ces) == (None, 100.0, None)
+
+
+def test_a_repeated_survey_request_is_counted_not_answered_again() -> None:
+    ledger = Ledger()
+    ticket_id = _ticket(ledger, "c1")
+    other = _ticket(ledger, "c2")
+    assert ledger.survey_requested("s1", ticket_id, "c1", KINDS, 1.0)
+    assert not ledger.survey_requested("s1", ticket_id, "c1", KINDS, 2.0)
+    # A second survey of one ticket: the platform asked twice for one solve.
+    assert ledger.survey_requested("s2", ticket_id, "c1", KINDS, 3.0)
+    assert ledger.survey_requests() == {ticket_id: 3}
+    ledger.ticket_solved(other, 4.0)
+    assert ledger.solved_tickets() == {other}
+
+
+def test_survey_contradictions_are_refused() -> None:
+    ledger = Ledger()
+    with pytest.raises(LedgerError, match="not one of the run"):
+        ledger.survey_requested("s1", "t-elsewhere", "c9", KINDS, 1.0)
+    ticket_id = _ticket(ledger, "c1")
+    with pytest.raises(LedgerError, match="not CSAT, NPS or CES"):
+        ledger.survey_requested("s1", ticket_id, "c1", ("csat", "mood"), 1.0)
+    with pytest.raises(LedgerError, match="never requested"):
+        ledger.survey_answered("s1", {"csat": 5})
+    ledger.survey_requested("s1", ticket_id, "c1", ("csat",), 1.0)
+    with pytest.raises(LedgerError, match="asked"):
+        ledger.survey_answered("s1", {"csat": 5, "nps": 9})
+    ledger.survey_answered("s1", {"csat": 5})
+    with pytest.raises(LedgerError, match="answered twice"):
+        ledger.survey_answered("s1", {"csat": 4})
 
 
 def test_an_empty_run_has_no_figures_rather_than_zeros() -> None:
