@@ -85,8 +85,10 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # kafka-python is chatty at INFO about every connection; its warnings still show.
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # kafka-python is chatty at INFO about every connection, httpx about every request (a line per
+    # webhook delivery: 6% of notify's time in bench/webhooks); their warnings still show.
+    for chatty in ("kafka", "httpx"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
 

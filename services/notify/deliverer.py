@@ -178,12 +178,8 @@ class DeliveryWorker(PollingWorker):
         return len(claimed)
 
     def attempt(self, lane: LaneKey) -> None:
-        stored = self.store.subscription(lane.tenant_id, lane.subscription_id)
-        if stored is None or not stored.subscription.enabled:
-            self.store.park(lane)
-            return
-        head = self.store.head(lane)
-        if head is None:
+        stored, head = self.store.next_attempt(lane)
+        if stored is None or not stored.subscription.enabled or head is None:
             self.store.park(lane)
             return
         delivery, body = head

@@ -139,6 +139,21 @@ return tonumber(redis.call('HGET', KEYS[3], 'failing'))
 # KEYS: due, the subscription, the lane. ARGV: member. A lane whose subscription is gone or
 # disabled leaves the due set (enabling the subscription puts it back), and so does an empty one
 # (its next delivery puts it back); 1 when it left.
+# KEYS: the subscription, the lane. ARGV: the deliveries' key prefix. What an attempt needs, in one
+# round trip: the subscription's hash, and the lane's head with its record and body (a head whose
+# record is gone, removed by hand, leaves the lane so the rest can go on).
+_NEXT = """
+local sub = redis.call('HGETALL', KEYS[1])
+local head = redis.call('LINDEX', KEYS[2], 0)
+if not head then return {sub} end
+local found = redis.call('HMGET', ARGV[1] .. head, 'd', 'body')
+if not found[1] or not found[2] then
+  redis.call('LREM', KEYS[2], 1, head)
+  return {sub}
+end
+return {sub, found[1], found[2]}
+"""
+
 _PARK = """
 if redis.call('HGET', KEYS[2], 'enabled') == '1' and redis.call('LLEN', KEYS[3]) > 0 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -384,6 +399,7 @@ class NotifyStore:
         self._claim = client.register_script(_CLAIM)
         self._outcome = OutboxScript(client, OUTBOX_STREAM, _OUTCOME)
         self._park = client.register_script(_PARK)
+        self._next = client.register_script(_NEXT)
         self._disable = OutboxScript(client, OUTBOX_STREAM, _DISABLE)
         self._save = OutboxScript(client, OUTBOX_STREAM, _SAVE)
         self._delete = OutboxScript(client, OUTBOX_STREAM, _DELETE)
@@ -532,19 +548,20 @@ class NotifyStore:
                 self.client.zrem(DUE, member)
         return claimed
 
-    def head(self, lane: LaneKey) -> tuple[Delivery, bytes] | None:
-        """The lane's next delivery with its body; None when the lane is empty, or when its head
-        has no record (removed by hand), which then leaves the lane so the rest can go on."""
+    def next_attempt(self, lane: LaneKey) -> tuple[StoredSubscription | None, tuple[Delivery, bytes] | None]:
+        """The lane's subscription (None once deleted) and its next delivery with its body (None
+        when the lane is empty, or when its head has no record, removed by hand)."""
         keys = Keys(lane.tenant_id)
-        lane_key = keys.lane(lane.subscription_id, lane.lane)
-        head = self.client.lindex(lane_key, 0)
-        if head is None:
-            return None
-        data, body = self.client.hmget(keys.delivery(_text(head)), ["d", "body"])
-        if data is None or body is None:
-            self.client.lrem(lane_key, 1, _text(head))
-            return None
-        return parse_delivery(data), body.encode() if isinstance(body, str) else body
+        found = self._next(
+            keys=[keys.sub(lane.subscription_id), keys.lane(lane.subscription_id, lane.lane)],
+            args=[keys.delivery_prefix],
+        )
+        flat = found[0]
+        stored = _stored(lane.tenant_id, lane.subscription_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+        if len(found) < 3:
+            return stored, None
+        body = found[2]
+        return stored, (parse_delivery(found[1]), body.encode() if isinstance(body, str) else body)
 
     def park(self, lane: LaneKey) -> bool:
         keys = Keys(lane.tenant_id)
