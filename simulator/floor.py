@@ -104,6 +104,18 @@ class Floor:
             return False
         return caller.state is Wait.WAITING
 
+    def closed_out(self, contact_id: str) -> bool | None:
+        """The queue's closed action took the customer: True when they were waiting, and are gone
+        now; None while an agent picks up (gone once the pick-up fails); False when they had been
+        answered or had gone already."""
+        caller = self.callers[contact_id]
+        if caller.state is Wait.PICKING_UP:
+            return None
+        if caller.state is not Wait.WAITING:
+            return False
+        caller.state = Wait.GONE
+        return True
+
     def left(self, contact_id: str, at: float) -> None:
         self.ledger.abandoned(contact_id, at)
         self.callers[contact_id].state = Wait.GONE
