@@ -85,6 +85,10 @@ class Floor:
         self.callers[contact_id].state = Wait.GONE
         self.callers[callback.contact_id] = Caller(callback)
 
+    def callback_due(self, callback: PlannedContact) -> None:
+        """A callback the queue's closed action made for the next opening: it waits as a caller."""
+        self.callers[callback.contact_id] = Caller(callback)
+
     def left_unanswered(self, contact_id: str) -> None:
         """The run ended with the contact still queued; the ledger keeps it waiting."""
         self.callers[contact_id].state = Wait.GONE

@@ -177,6 +177,9 @@ class Simulation:
         # Contacts the closed action took while an agent was accepting their offer: over once the
         # accept is refused.
         self._closed_while_picked: dict[str, contact_events_pb2.ContactAfterHours] = {}
+        # Callers the closed action gave a callback at the next opening, to the callback's id: the
+        # caller's coroutine waits for it, as for one the caller chose.
+        self._called_back_after_hours: dict[str, str] = {}
 
     @property
     def end_s(self) -> float:
@@ -427,6 +430,9 @@ class Simulation:
                 if self.floor.out_of_patience(contact.contact_id):
                     self.hang_up(contact)
         await finished.wait()
+        callback_id = self._called_back_after_hours.pop(contact.contact_id, None)
+        if callback_id is not None:
+            await self._finished[callback_id].wait()
         waiting = self.waiting_tickets.pop(contact.contact_id, None)
         if waiting is None:
             return
@@ -647,9 +653,24 @@ class Simulation:
             self.problem(f"{event.contact_id}: closed out after hours once its customer was answered or gone")
             return
         waited = event.wait_duration.ToTimedelta() > timedelta(0)
-        self.floor.ledger.after_hours(event.contact_id, self.clock.now(), waited=waited)
+        now = self.clock.now()
+        self.floor.ledger.after_hours(
+            event.contact_id, now, waited=waited, callback_id=event.callback_contact_id
+        )
         self._wait_over[event.contact_id].set()
-        self.done(event.contact_id)
+        if not event.callback_contact_id:
+            self.done(event.contact_id)
+            return
+        # The call is over; the customer is finished once the callback is (counted then).
+        contact = self.floor.callers[event.contact_id].contact
+        callback = replace(
+            contact, contact_id=event.callback_contact_id, channel="callback", patience_s=math.inf
+        )
+        self._wait_over[callback.contact_id] = asyncio.Event()
+        self._finished[callback.contact_id] = asyncio.Event()
+        self.floor.callback_due(callback)
+        self._called_back_after_hours[event.contact_id] = callback.contact_id
+        self._finished[event.contact_id].set()
 
     def answered(self, contact_id: str, at: float) -> None:
         self.floor.picked_up(contact_id, at)

@@ -107,12 +107,13 @@ class AgentGroup(_Strict):
 
 class HoursOfOperation(_Strict):
     """A queue open from `opens_h` to `closes_h` every simulated day and closed the rest of it, when
-    a contact gets the `closed_action`: a ticket, or a voicemail (which becomes a ticket too).
-    Callbacks at the next opening are not simulated yet. Open and close on the same day."""
+    a contact gets the `closed_action`: a ticket, a voicemail (which becomes a ticket too), or a
+    callback at the next opening (callers only: the router gives other contacts a ticket). Open and
+    close on the same day."""
 
     opens_h: float = Field(ge=0, lt=24)
     closes_h: float = Field(gt=0, le=24)
-    closed_action: Literal["ticket", "voicemail"] = "ticket"
+    closed_action: Literal["ticket", "voicemail", "callback"] = "ticket"
 
     @model_validator(mode="after")
     def _closes_after_opening(self) -> Self:
@@ -337,6 +338,15 @@ class Scenario(_Strict):
                 entered.setdefault(load.transfer_to, set()).add(channel)
             if load.callback_acceptance:
                 entered[load.queue].add("callback")
+        for queue_id, spec in self.queues.items():
+            # Closed, the queue calls its callers back at the next opening.
+            hours = spec.hours
+            if (
+                hours is not None
+                and hours.closed_action == "callback"
+                and "voice" in entered.get(queue_id, ())
+            ):
+                entered[queue_id].add("callback")
         if self.self_service is not None:
             entered.setdefault(self.self_service.escalate_to, set()).add("chat")
         return entered

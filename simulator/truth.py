@@ -227,12 +227,20 @@ class Ledger:
             callback_id, "callback", truth.queue_id, queued_at=truth.queued_at, callback=True
         )
 
-    def after_hours(self, contact_id: str, at: float, *, waited: bool) -> None:
+    def after_hours(self, contact_id: str, at: float, *, waited: bool, callback_id: str = "") -> None:
         """The queue's closed action took the contact: at its closing, if the contact `waited` in
         it, or as it arrived. A contact that arrived while closed never queued, though the gateway
-        learns so only now, from the router: its queueing is taken back."""
+        learns so only now, from the router: its queueing is taken back. A `callback_id` is the
+        callback due at the next opening, which waits since the caller queued or arrived, as the
+        router counts it."""
         truth = self._waiting(contact_id)
+        if callback_id in self.contacts:
+            raise LedgerError(f"callback {callback_id} arrived twice")
         truth.after_hours_at = at
+        if callback_id:
+            self.contacts[callback_id] = ContactTruth(
+                callback_id, "callback", truth.queue_id, queued_at=truth.queued_at, callback=True
+            )
         if not waited:
             truth.queued_at = None
 

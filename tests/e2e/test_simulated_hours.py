@@ -1,5 +1,6 @@
 """Hours of operation end to end: a simulated centre whose queues close for the night and open in
-the morning, played at 720x through all five services. The router's calendars are the simulated
+the morning, played at 720x through all five services: the calls the closed voice queue takes are
+called back at the opening, the chats become tickets. The router's calendars are the simulated
 hours laid on the run's wall clock (simulator.hours); the platform's after-hours contacts, their
 tickets and the queues' counts are the ones the simulator's ledger implies, and the ledger's
 after-hours contacts the ones the simulated hours imply.
@@ -35,7 +36,7 @@ AFTER_HOURS_TAG = "after_hours"
 
 
 def scenario(tenant: str) -> Scenario:
-    def night_queue(action: Literal["ticket", "voicemail"]) -> QueueSpec:
+    def night_queue(action: Literal["ticket", "callback"]) -> QueueSpec:
         return QueueSpec(
             service_level_threshold_s=3600, offer_timeout_s=3600, wrap_up_timeout_s=7200,
             hours=HoursOfOperation(opens_h=7, closes_h=19, closed_action=action),
@@ -59,7 +60,7 @@ def scenario(tenant: str) -> Scenario:
             "voice": ChannelLoad(per_hour=4, queue="night-voice", handle=Duration(mean_s=3600)),
             "chat": ChannelLoad(per_hour=3, queue="night-chat", handle=Duration(mean_s=3600)),
         },
-        queues={"night-voice": night_queue("voicemail"), "night-chat": night_queue("ticket")},
+        queues={"night-voice": night_queue("callback"), "night-chat": night_queue("ticket")},
         agents=(one_agent("voice", "night-voice", "voice"), one_agent("digital", "night-chat", "chat")),
     )
 
@@ -96,6 +97,14 @@ def test_queues_close_for_the_night_and_open_in_the_morning(stack: Platform, uni
     morning_s = centre.open_periods("night-voice")[1][0] / centre.speed
     answered = [t.answered_at for t in ledger.contacts.values() if t.answered_at is not None]
     assert any(at > morning_s for at in answered), "nobody was answered after the opening"
+    # Each caller the closed queue took gets a callback, offered only once it opens again.
+    called_back = {c for c in after_hours if ledger.contacts[c].channel == "voice"}
+    callbacks = [t for t in ledger.contacts.values() if t.callback]
+    assert called_back, "no caller was taken after hours"
+    assert len(callbacks) == len(called_back)
+    answered_callbacks = [t.answered_at for t in callbacks if t.answered_at is not None]
+    assert answered_callbacks, "no callback was answered in the morning"
+    assert min(answered_callbacks) > morning_s - BOUNDARY_S
 
     # The platform's counts are the ledger's.
     truth = ledger.figures(sim.thresholds())
@@ -111,7 +120,7 @@ def test_queues_close_for_the_night_and_open_in_the_morning(stack: Platform, uni
         want = {slot: float(getattr(seen, figure)) for slot, seen in truth.queues.items()}
         assert counted(stack.prometheus, f"helpline_contacts_{name}_total", tenant, want) == want, name
 
-    # One ticket tagged after_hours for each after-hours contact, and none for any other.
+    # One ticket tagged after_hours for each after-hours contact but the callers, and none other.
     def tagged() -> None:
         found = read_tickets(stack)
         contacts = sorted(
@@ -120,7 +129,7 @@ def test_queues_close_for_the_night_and_open_in_the_morning(stack: Platform, uni
             if AFTER_HOURS_TAG in answer.ticket.tags
             for contact_id in answer.ticket.contact_ids
         )
-        assert contacts == sorted(after_hours)
+        assert contacts == sorted(after_hours - called_back)
 
     eventually(tagged)
 

@@ -28,8 +28,8 @@ def at(day: int, clock: str) -> datetime:
     return datetime(2026, 12, day, hour, minute, second, tzinfo=UTC)
 
 
-def centre(speed: float = 360, start_h: float = 5.0, hours_h: float = 2.0, **opening: float) -> Scenario:
-    spec = HoursOfOperation(**{"opens_h": 6.0, "closes_h": 18.0, **opening})
+def centre(speed: float = 360, start_h: float = 5.0, hours_h: float = 2.0, **opening: object) -> Scenario:
+    spec = HoursOfOperation.model_validate({"opens_h": 6.0, "closes_h": 18.0, **opening})
     return Scenario(
         start_h=start_h,
         hours=hours_h,
@@ -114,6 +114,12 @@ def test_a_night_closing_and_a_morning_opening_make_two_windows() -> None:
     ]
     queue = dict(router_requests(scenario, start))["/v1/queues/q"]
     assert (queue["calendar_id"], queue["closed_action"]) == ("q-hours", "ticket")
+
+
+def test_a_queue_that_calls_back_when_closed_takes_callbacks() -> None:
+    calls_back = centre(closed_action="callback")
+    assert calls_back.queue_channels() == {"q": {"voice", "callback"}}
+    assert centre().queue_channels() == {"q": {"voice"}}
 
 
 def test_windows_a_week_apart_or_more_are_refused() -> None:

@@ -59,6 +59,25 @@ def test_after_hours_contacts_are_neither_answered_nor_abandoned() -> None:
         ledger.abandoned("c1", 7.0)
 
 
+def test_an_after_hours_callback_waits_since_the_caller_queued_and_is_no_entry_of_its_own() -> None:
+    ledger = Ledger()
+    _queued(ledger, "c1", 0.0)
+    _queued(ledger, "c2", 10.0)
+    ledger.after_hours("c1", 5.0, waited=True, callback_id="cb1")
+    ledger.after_hours("c2", 10.0, waited=False, callback_id="cb2")
+    ledger.answered("cb1", 65.0)
+
+    figures = ledger.figures({"q": 20.0}).queues
+    assert (figures["q", "voice"].queued, figures["q", "voice"].answered) == (1, 0)
+    assert (figures["q", "callback"].queued, figures["q", "callback"].answered) == (0, 1)
+    assert figures["q", "callback"].asa_s == pytest.approx(65.0)
+    assert ledger.contacts["cb2"].waiting()
+    assert ledger.after_hours_counts() == {("q", "voice"): 2}
+    _queued(ledger, "c3", 20.0)
+    with pytest.raises(LedgerError, match="arrived twice"):
+        ledger.after_hours("c3", 20.0, waited=False, callback_id="cb1")
+
+
 def _ticket(ledger: Ledger, contact_id: str) -> str:
     _queued(ledger, contact_id, 0.0, channel="email")
     ledger.ticket_opened(contact_id, f"t-{contact_id}", 0.0)
