@@ -13,9 +13,9 @@ import pytest
 from tests.chaos.faults import KINDS, schedule
 from tests.chaos.run import run_chaos
 
-# Draws a SIGKILL and a SIGTERM of the metrics service (whose counts must carry on through both)
-# and a SIGSTOP of the SLA service.
-SEED = 0
+# Draws a SIGKILL and a SIGTERM of the metrics service (whose counts must carry on through both),
+# a SIGSTOP of the SLA service and latency on notify's link to Redis.
+SEED = 12
 HOLD_S = (1.0, 4.0)
 
 

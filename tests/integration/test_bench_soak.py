@@ -29,7 +29,8 @@ def test_a_quick_soak_reports_memory_per_service_per_day_and_the_plateau(
     assert days == ["0", "1", "2"]
     size = r"[+-][\d.]+ [kM]?B"
     for service in PLATEAUING:
-        verdict = rf"^\| {service} \| {size} \| {size} \| -?[\d.]+% \| (PASS|FAIL) \|$"
+        # No ratio ("-") when a busy machine's first day shrank a Redis (freed pages, expiries).
+        verdict = rf"^\| {service} \| {size} \| {size} \| (-?[\d.]+%|-) \| (PASS|FAIL) \|$"
         assert re.search(verdict, section, re.MULTILINE), service
     per_ticket = r"^\| tickets \| .* grows with its tickets: [\d,]+ bytes a ticket"
     assert re.search(per_ticket, section, re.MULTILINE)

@@ -31,6 +31,7 @@ from helpline.outbox import OutboxMetrics
 from services.metrics.counts import Counts
 from services.metrics.round_trip import Arg
 from services.metrics.series import QueueFigures, ScrapedSamples, Series
+from services.notify.deliverer import DeliveryMetrics
 from services.sla.timers import TimerMetrics
 from tests.stack_provider import Endpoints
 from tests.static.test_dashboards import LABEL_VALUES, dashboards, queries, variables
@@ -133,6 +134,10 @@ def registry_like_the_services(client: redis.Redis) -> CollectorRegistry:
     child(outbox.published).inc()
     child(outbox.backlog).set(2)
     child(TimerMetrics(registry).lag).observe(0.05)
+    webhooks = DeliveryMetrics(registry, backlog=lambda: 4)
+    child(webhooks.deliveries, outcome="delivered").inc()
+    webhooks.latency.observe(0.3)
+    webhooks.report()
     return registry
 
 

@@ -244,7 +244,9 @@ class SurveySettingsBody(_In):
         max_length=len(SurveyKind),
         description="The questions a solve asks, each at most once; empty: no surveys are sent.",
     )
+    # Strict: pydantic would take JSON's true as 1 day.
     throttle_days: int = Field(
+        strict=True,
         ge=0,
         le=MAX_THROTTLE_DAYS,
         description="At most one survey per requester in this many days; 0: no throttle. A ticket "
