@@ -10,14 +10,17 @@ from datetime import UTC, datetime
 
 
 class SimClock:
-    def __init__(self, speed: float) -> None:
+    def __init__(self, speed: float, started_at: datetime | None = None) -> None:
+        """A clock started now, or at the wall-clock instant `started_at` (the queues' hours are
+        laid on the wall clock from it): read on the monotonic clock from then on."""
         if speed <= 0:
             raise ValueError(f"a speed is positive, not {speed}")
         self.speed = speed
-        self._started = time.monotonic()
+        ahead_s = 0.0 if started_at is None else (started_at - self.wall()).total_seconds()
+        self._started = time.monotonic() + ahead_s
 
     def now(self) -> float:
-        """Wall-clock seconds since the run started."""
+        """Wall-clock seconds since the run started (negative before a start to come)."""
         return time.monotonic() - self._started
 
     def simulated(self) -> float:

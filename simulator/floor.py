@@ -85,6 +85,10 @@ class Floor:
         self.callers[contact_id].state = Wait.GONE
         self.callers[callback.contact_id] = Caller(callback)
 
+    def callback_due(self, callback: PlannedContact) -> None:
+        """A callback the queue's closed action made for the next opening: it waits as a caller."""
+        self.callers[callback.contact_id] = Caller(callback)
+
     def left_unanswered(self, contact_id: str) -> None:
         """The run ended with the contact still queued; the ledger keeps it waiting."""
         self.callers[contact_id].state = Wait.GONE
@@ -103,6 +107,18 @@ class Floor:
             caller.impatient = True
             return False
         return caller.state is Wait.WAITING
+
+    def closed_out(self, contact_id: str) -> bool | None:
+        """The queue's closed action took the customer: True when they were waiting, and are gone
+        now; None while an agent picks up (gone once the pick-up fails); False when they had been
+        answered or had gone already."""
+        caller = self.callers[contact_id]
+        if caller.state is Wait.PICKING_UP:
+            return None
+        if caller.state is not Wait.WAITING:
+            return False
+        caller.state = Wait.GONE
+        return True
 
     def left(self, contact_id: str, at: float) -> None:
         self.ledger.abandoned(contact_id, at)

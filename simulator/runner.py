@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
@@ -28,11 +28,18 @@ from helpline.ingress_signing import IngressKey
 from helpline.kafka.port import Delivery, DeliveryError
 from helpline.logging import get_logger
 from helpline.records import OutgoingRecord
-from helpline.v1 import common_pb2, router_service_pb2_grpc, ticket_events_pb2, ticket_service_pb2_grpc
+from helpline.v1 import (
+    common_pb2,
+    contact_events_pb2,
+    router_service_pb2_grpc,
+    ticket_events_pb2,
+    ticket_service_pb2_grpc,
+)
 from helpline.v1 import router_service_pb2 as pb
 from helpline.v1 import ticket_service_pb2 as ticket_pb
 from simulator.alerts import SlaAlerts
 from simulator.clock import SimClock
+from simulator.closings import AfterHours
 from simulator.desktop import Desktop, WaitingTicket
 from simulator.floor import Floor
 from simulator.gateway import CHANNELS, INGRESS, Gateway
@@ -41,7 +48,15 @@ from simulator.model import HOUR_S
 from simulator.plan import PlannedContact, plan_contacts, plan_number, stream
 from simulator.retry import RefusedError, answered
 from simulator.scenario import Scenario
-from simulator.setup import SetupError, agent_ids, configure_router, configure_sla, configure_surveys
+from simulator.setup import (
+    SetupError,
+    agent_ids,
+    configure_calendars,
+    configure_router,
+    configure_sla,
+    configure_surveys,
+    run_start,
+)
 from simulator.truth import survey_answers
 from simulator.webhooks import Inbox, Receiver, subscribe, unsubscribe
 
@@ -54,6 +69,9 @@ IVR_S = 5.0
 # Channels whose customers can hang up while queued, as the router takes it (a bot escalation is a chat).
 ABANDONING = frozenset({"voice", "chat", "bot"})
 RPC_TIMEOUT_S = 10.0
+# How far ahead of its PUTs a run with hours of operation starts: time for the router to have the
+# calendars laid on the run's start before its first contact.
+CALENDAR_LEAD_S = 2.0
 # How long the run waits at its end for Kafka's acks: longer than the client keeps trying a record
 # (120 s on either backend of helpline.kafka), so each is acked or refused by then.
 FLUSH_S = 150.0
@@ -150,6 +168,18 @@ class Simulation:
             connections.kafka_bootstrap, "helpline-simulator", **connections.kafka_options
         )
         self.alerts = SlaAlerts(connections.kafka_bootstrap, scenario.tenant, connections.kafka_options)
+        # The router's closed answers, with hours of operation only (the ingress being Kafka).
+        self.closings = (
+            None
+            if scenario.minute_phase() is None
+            else AfterHours(connections.kafka_bootstrap, scenario.tenant, connections.kafka_options)
+        )
+        # Contacts the closed action took while an agent was accepting their offer: over once the
+        # accept is refused.
+        self._closed_while_picked: dict[str, contact_events_pb2.ContactAfterHours] = {}
+        # Callers the closed action gave a callback at the next opening, to the callback's id: the
+        # caller's coroutine waits for it, as for one the caller chose.
+        self._called_back_after_hours: dict[str, str] = {}
 
     @property
     def end_s(self) -> float:
@@ -183,7 +213,22 @@ class Simulation:
             self._subscribe()
         self._producer.prepare(INGRESS)
         self.alerts.start()
+        if self.closings is not None:
+            self.closings.start()
         self._configured = True
+
+    def _lay_hours(self) -> datetime | None:
+        """With hours of operation: the instant the run starts at, on the queues' minute phase and
+        far enough ahead for the calendars laid on it to be written first (again, if the PUTs took
+        longer than the lead)."""
+        if self.closings is None:
+            return None
+        while True:
+            start = run_start(self.scenario, SimClock.wall() + timedelta(seconds=CALENDAR_LEAD_S))
+            with httpx.Client(base_url=self.connections.router_http, timeout=10) as client:
+                configure_calendars(client, self.connections.keys.admin, self.scenario, start)
+            if SimClock.wall() < start:
+                return start
 
     def _subscribe(self) -> None:
         """The survey tool's receiver, listening, and subscribed to the tenant's survey requests."""
@@ -219,7 +264,10 @@ class Simulation:
         ):
             self.stub = router_service_pb2_grpc.RouterServiceStub(channel)
             self.tickets = ticket_service_pb2_grpc.TicketServiceStub(tickets)
-            self.clock = SimClock(self.scenario.speed)
+            self.clock = SimClock(self.scenario.speed, await asyncio.to_thread(self._lay_hours))
+            if self.closings is not None:
+                self.closings.deliver((asyncio.get_running_loop(), self._closed_out))
+            await self.clock.until(0.0)
             leave = asyncio.Event()
             desks = [
                 Desktop(self, agent_id, group, index / group.count)
@@ -242,6 +290,8 @@ class Simulation:
                     task.cancel()
                 await asyncio.gather(*agents, ticker, return_exceptions=True)
                 await self._close_floor(desks)
+                if self.closings is not None:
+                    self.closings.deliver(None)
                 if self.receiver is not None:
                     await self.receiver.stop()
         await asyncio.to_thread(self._producer.flush, FLUSH_S)
@@ -370,13 +420,19 @@ class Simulation:
                 await asyncio.wait_for(over.wait(), self.clock.real(IVR_S))
             if not over.is_set() and await self._called_back(contact, load.callback_acceptance):
                 return
-        if math.isfinite(contact.patience_s):
+        # A customer who finds the queue closed hears so and waits for its closed action, not an
+        # agent; the router's answer comes in a moment (`_closed_out`).
+        closed = not self.scenario.is_open(contact.queue_id, self.clock.simulated())
+        if math.isfinite(contact.patience_s) and not closed:
             try:
                 await asyncio.wait_for(over.wait(), max(0.0, patience_until - self.clock.now()))
             except TimeoutError:
                 if self.floor.out_of_patience(contact.contact_id):
                     self.hang_up(contact)
         await finished.wait()
+        callback_id = self._called_back_after_hours.pop(contact.contact_id, None)
+        if callback_id is not None:
+            await self._finished[callback_id].wait()
         waiting = self.waiting_tickets.pop(contact.contact_id, None)
         if waiting is None:
             return
@@ -575,9 +631,46 @@ class Simulation:
 
     def pick_up_failed(self, contact: PlannedContact) -> None:
         """An agent's accept was refused: the customer waits on, unless their patience or the run
-        ran out meanwhile."""
-        if self.floor.pick_up_failed(contact.contact_id) or self.closing:
+        ran out meanwhile, or the queue's closed action took them."""
+        impatient = self.floor.pick_up_failed(contact.contact_id)
+        closed = self._closed_while_picked.pop(contact.contact_id, None)
+        if closed is not None:
+            self._closed_out(closed)
+        elif impatient or self.closing:
             self.hang_up(contact)
+
+    def _closed_out(self, event: contact_events_pb2.ContactAfterHours) -> None:
+        """The router gave a contact of the run its queue's closed action: the customer's wait is
+        over, and their ticket (or voicemail's) is the platform's to make. One an agent is accepting
+        is over when the accept is refused, the router having ended the contact."""
+        if event.contact_id not in self.floor.callers:
+            return
+        taken = self.floor.closed_out(event.contact_id)
+        if taken is None:
+            self._closed_while_picked[event.contact_id] = event
+            return
+        if not taken:
+            self.problem(f"{event.contact_id}: closed out after hours once its customer was answered or gone")
+            return
+        waited = event.wait_duration.ToTimedelta() > timedelta(0)
+        now = self.clock.now()
+        self.floor.ledger.after_hours(
+            event.contact_id, now, waited=waited, callback_id=event.callback_contact_id
+        )
+        self._wait_over[event.contact_id].set()
+        if not event.callback_contact_id:
+            self.done(event.contact_id)
+            return
+        # The call is over; the customer is finished once the callback is (counted then).
+        contact = self.floor.callers[event.contact_id].contact
+        callback = replace(
+            contact, contact_id=event.callback_contact_id, channel="callback", patience_s=math.inf
+        )
+        self._wait_over[callback.contact_id] = asyncio.Event()
+        self._finished[callback.contact_id] = asyncio.Event()
+        self.floor.callback_due(callback)
+        self._called_back_after_hours[event.contact_id] = callback.contact_id
+        self._finished[event.contact_id].set()
 
     def answered(self, contact_id: str, at: float) -> None:
         self.floor.picked_up(contact_id, at)
@@ -621,6 +714,8 @@ class Simulation:
 
     def close(self) -> None:
         self.alerts.stop()
+        if self.closings is not None:
+            self.closings.stop()
         self._unsubscribe()
         if self.receiver is not None:
             self.receiver.close()

@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
+from simulator import hours as wall
 from simulator.model import DAY_S, HOUR_S, DailyCurve, Lognormal
 
 ChannelName = Literal["voice", "chat", "email", "sms", "social", "web_form"]
@@ -104,6 +105,25 @@ class AgentGroup(_Strict):
                 yield start_s, end_s
 
 
+class HoursOfOperation(_Strict):
+    """A queue open from `opens_h` to `closes_h` every simulated day and closed the rest of it, when
+    a contact gets the `closed_action`: a ticket, a voicemail (which becomes a ticket too), or a
+    callback at the next opening (callers only: the router gives other contacts a ticket). Open and
+    close on the same day."""
+
+    opens_h: float = Field(ge=0, lt=24)
+    closes_h: float = Field(gt=0, le=24)
+    closed_action: Literal["ticket", "voicemail", "callback"] = "ticket"
+
+    @model_validator(mode="after")
+    def _closes_after_opening(self) -> Self:
+        if self.closes_h <= self.opens_h:
+            raise ValueError(f"hours of operation close at {self.closes_h} h, not after they open")
+        if (self.opens_h, self.closes_h) == (0, 24):
+            raise ValueError("hours of operation from 0 to 24 never close: leave them out")
+        return self
+
+
 class QueueSpec(_Strict):
     """How the router treats a queue's contacts; a queue not listed gets the defaults."""
 
@@ -116,6 +136,9 @@ class QueueSpec(_Strict):
     wrap_up_timeout_s: int = Field(600, gt=0)
     required_skills: dict[str, Proficiency] = Field(
         default_factory=dict, description="skill name to the lowest proficiency an agent needs for the queue"
+    )
+    hours: HoursOfOperation | None = Field(
+        None, description="simulated hours of operation; none: always open"
     )
 
 
@@ -245,7 +268,63 @@ class Scenario(_Strict):
         )
         if held:
             raise ValueError(f"only a call can be put on hold, not a contact on {held}")
+        self._hours_on_the_wall_clock()
         return self
+
+    def _hours_on_the_wall_clock(self) -> None:
+        """The router's calendar is weekly, in whole minutes of the wall clock (simulator.hours): each
+        queue's open and closed stretches must be whole wall minutes at this speed (at least one, or
+        there is nothing to write), every queue's openings on the same second of the minute (the run
+        starts at one instant that puts them all on the minute), and the open periods the run meets
+        within a week of the wall clock."""
+        phases = {}
+        for queue_id, spec in sorted(self.queues.items()):
+            if spec.hours is None:
+                continue
+            open_s = self.real_s((spec.hours.closes_h - spec.hours.opens_h) * HOUR_S)
+            closed_s = self.real_s(DAY_S) - open_s
+            minutes = wall.whole_minutes(open_s) and wall.whole_minutes(closed_s)
+            if not minutes or min(open_s, closed_s) < wall.MINUTE_S:
+                raise ValueError(
+                    f"queue {queue_id} is open {open_s:g} s and closed {closed_s:g} s of the wall clock at "
+                    f"speed {self.speed:g}: the router's calendar is in whole minutes, so each must be a "
+                    "whole number of minutes, at least one"
+                )
+            phases[queue_id] = wall.minute_phase(spec.hours.opens_h, self.start_h, self.speed)
+            periods = self.open_periods(queue_id)
+            if not periods:
+                raise ValueError(f"queue {queue_id} never opens during the run: leave its hours out")
+            if self.real_s(periods[-1][1] - periods[0][0]) >= wall.WEEK_S:
+                raise ValueError(
+                    f"queue {queue_id}'s open periods during the run span a week or more of the wall "
+                    "clock: the router's weekly calendar cannot hold them apart"
+                )
+        if any(not wall.whole_minutes(phase - min(phases.values())) for phase in phases.values()):
+            raise ValueError(
+                f"the queues' hours fall on different seconds of the wall-clock minute ({phases}): "
+                "the run can put only one of them on the minute"
+            )
+
+    def open_periods(self, queue_id: str) -> list[tuple[float, float]]:
+        """The queue's open periods the run meets, in simulated seconds from its start: none for a
+        queue without hours."""
+        hours = self.queue_spec(queue_id).hours
+        if hours is None:
+            return []
+        until_s = (self.hours + self.drain_h) * HOUR_S
+        return wall.open_periods(hours.opens_h, hours.closes_h, self.start_h, until_s)
+
+    def is_open(self, queue_id: str, simulated_s: float) -> bool:
+        hours = self.queue_spec(queue_id).hours
+        return hours is None or wall.is_open(hours.opens_h, hours.closes_h, self.start_h, simulated_s)
+
+    def minute_phase(self) -> float | None:
+        """Seconds past a wall minute at which every queue's openings and closings fall from the
+        run's start; None when no queue has hours."""
+        for spec in self.queues.values():
+            if spec.hours is not None:
+                return wall.minute_phase(spec.hours.opens_h, self.start_h, self.speed)
+        return None
 
     def daily_curve(self) -> DailyCurve:
         return DailyCurve(self.curve)
@@ -259,6 +338,15 @@ class Scenario(_Strict):
                 entered.setdefault(load.transfer_to, set()).add(channel)
             if load.callback_acceptance:
                 entered[load.queue].add("callback")
+        for queue_id, spec in self.queues.items():
+            # Closed, the queue calls its callers back at the next opening.
+            hours = spec.hours
+            if (
+                hours is not None
+                and hours.closed_action == "callback"
+                and "voice" in entered.get(queue_id, ())
+            ):
+                entered[queue_id].add("callback")
         if self.self_service is not None:
             entered.setdefault(self.self_service.escalate_to, set()).add("chat")
         return entered

@@ -5,11 +5,13 @@ its tickets' SLA policy through the SLA service's."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 import httpx
 
+from simulator import hours
 from simulator.retry import BACKOFF
 from simulator.scenario import AgentGroup, Scenario
 
@@ -22,9 +24,41 @@ def agent_ids(group: AgentGroup) -> list[str]:
     return [f"{group.name}-{number:02d}" for number in range(1, group.count + 1)]
 
 
-def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
-    """(path, body) of every PUT: skills, then queues, then agents, each naming what came before.
-    The queues' times are the scenario's compressed to the wall clock the router keeps."""
+def calendar_id(queue_id: str) -> str:
+    return f"{queue_id}-hours"
+
+
+def run_start(scenario: Scenario, earliest: datetime) -> datetime:
+    """The first instant from `earliest` a run can start at: one that puts the queues' openings
+    and closings on whole wall minutes, if the scenario has hours."""
+    phase = scenario.minute_phase()
+    return earliest if phase is None else hours.aligned_start(earliest, phase)
+
+
+def calendar_requests(scenario: Scenario, start: datetime | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The calendar of each queue with hours of operation, for a run that starts at `start` (from
+    `run_start`; none: the first such instant from now, for a configuration the run's start will
+    write again): its simulated open periods as the wall clock's weekly intervals."""
+    start = start or run_start(scenario, datetime.now(UTC))
+    requests: list[tuple[str, dict[str, Any]]] = []
+    for queue_id in sorted(scenario.queues):
+        periods = scenario.open_periods(queue_id)
+        if not periods:
+            continue
+        windows = hours.wall_windows(periods, start, scenario.speed)
+        body = {
+            "name": f"{queue_id} (simulated hours)",
+            "time_zone": "UTC",
+            "open_intervals": hours.weekly_intervals(windows),
+        }
+        requests.append((f"/v1/calendars/{calendar_id(queue_id)}", body))
+    return requests
+
+
+def router_requests(scenario: Scenario, start: datetime | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(path, body) of every PUT: skills, calendars, then queues, then agents, each naming what
+    came before. The queues' times are the scenario's compressed to the wall clock the router keeps,
+    their hours those of a run starting at `start` (as for `calendar_requests`)."""
     skills = sorted(
         {name for g in scenario.agents for name in g.skills}
         | {name for queue in scenario.queues.values() for name in queue.required_skills}
@@ -33,12 +67,19 @@ def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
     requests: list[tuple[str, dict[str, Any]]] = [
         (f"/v1/skills/{name}", {"description": f"{name} (simulated centre)"}) for name in skills
     ]
+    requests += calendar_requests(scenario, start)
     for queue_id, channels in sorted(scenario.queue_channels().items()):
         spec = scenario.queue_spec(queue_id)
+        opening = (
+            {}
+            if spec.hours is None
+            else {"calendar_id": calendar_id(queue_id), "closed_action": spec.hours.closed_action}
+        )
         requests.append(
             (
                 f"/v1/queues/{queue_id}",
                 {
+                    **opening,
                     "name": queue_id,
                     "channels": sorted(channels),
                     "department": spec.department,
@@ -71,10 +112,18 @@ def router_requests(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
     return requests
 
 
-def configure_router(client: httpx.Client, api_key: str, scenario: Scenario) -> int:
-    """PUT the scenario's queues and agents into the tenant the key belongs to; returns how many.
-    A PUT replaces, so running a scenario twice leaves the same configuration."""
-    return _put_all(client, api_key, router_requests(scenario))
+def configure_router(
+    client: httpx.Client, api_key: str, scenario: Scenario, start: datetime | None = None
+) -> int:
+    """PUT the scenario's queues and agents into the tenant the key belongs to, the queues' hours
+    those of a run starting at `start` (as for `calendar_requests`); returns how many. A PUT
+    replaces, so running a scenario twice leaves the same configuration."""
+    return _put_all(client, api_key, router_requests(scenario, start))
+
+
+def configure_calendars(client: httpx.Client, api_key: str, scenario: Scenario, start: datetime) -> int:
+    """PUT the queues' calendars again for the instant the run really starts at."""
+    return _put_all(client, api_key, calendar_requests(scenario, start))
 
 
 def _put_all(client: httpx.Client, api_key: str, requests: list[tuple[str, dict[str, Any]]]) -> int:

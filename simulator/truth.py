@@ -49,6 +49,9 @@ class ContactTruth:
     # keeps the caller's place: queued since the call was, and not a queue entry of its own.
     called_back_at: float | None = None
     callback: bool = False
+    # Its queue was closed when it arrived (it never queued) or closed while it waited: the queue's
+    # closed action took it (a ticket or voicemail), not an agent.
+    after_hours_at: float | None = None
 
     @property
     def waited_s(self) -> float | None:
@@ -61,6 +64,8 @@ class ContactTruth:
         return self.legs[-1].queue_id if self.legs else self.queue_id
 
     def waiting(self) -> bool:
+        if self.after_hours_at is not None:
+            return False
         if self.legs:
             return self.legs[-1].answered_at is None and self.legs[-1].abandoned_at is None
         ended = (self.answered_at, self.abandoned_at, self.called_back_at)
@@ -220,6 +225,31 @@ class Ledger:
         truth.called_back_at = at
         self.contacts[callback_id] = ContactTruth(
             callback_id, "callback", truth.queue_id, queued_at=truth.queued_at, callback=True
+        )
+
+    def after_hours(self, contact_id: str, at: float, *, waited: bool, callback_id: str = "") -> None:
+        """The queue's closed action took the contact: at its closing, if the contact `waited` in
+        it, or as it arrived. A contact that arrived while closed never queued, though the gateway
+        learns so only now, from the router: its queueing is taken back. A `callback_id` is the
+        callback due at the next opening, which waits since the caller queued or arrived, as the
+        router counts it."""
+        truth = self._waiting(contact_id)
+        if callback_id in self.contacts:
+            raise LedgerError(f"callback {callback_id} arrived twice")
+        truth.after_hours_at = at
+        if callback_id:
+            self.contacts[callback_id] = ContactTruth(
+                callback_id, "callback", truth.queue_id, queued_at=truth.queued_at, callback=True
+            )
+        if not waited:
+            truth.queued_at = None
+
+    def after_hours_counts(self) -> Counter[tuple[str, str]]:
+        """Contacts the closed action took, by the queue and channel they were in."""
+        return Counter(
+            (truth.current_queue, truth.channel)
+            for truth in self.contacts.values()
+            if truth.after_hours_at is not None
         )
 
     def transferred(self, contact_id: str, to_queue: str, at: float) -> None:

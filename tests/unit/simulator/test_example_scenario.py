@@ -15,6 +15,7 @@ from simulator.scenario import (
     AgentGroup,
     ChannelLoad,
     Duration,
+    HoursOfOperation,
     QueueSpec,
     Scenario,
     SelfService,
@@ -46,7 +47,8 @@ def test_the_example_scenario_plans_contacts_on_every_channel_and_the_bot() -> N
 
 
 @pytest.mark.parametrize(
-    "model", [Scenario, ChannelLoad, SelfService, AgentGroup, QueueSpec, Tickets, Surveys, Duration]
+    "model",
+    [Scenario, ChannelLoad, SelfService, AgentGroup, QueueSpec, HoursOfOperation, Tickets, Surveys, Duration],
 )
 def test_the_guide_describes_every_field(model: type[BaseModel]) -> None:
     named = set(re.findall(r"`([a-z_]+)`", GUIDE.read_text()))

@@ -38,6 +38,46 @@ def test_a_queues_figures_by_hand() -> None:
     assert figures.abandonment_rate == pytest.approx(1 / 5)
 
 
+def test_after_hours_contacts_are_neither_answered_nor_abandoned() -> None:
+    ledger = Ledger()
+    # c1 waited and was closed out at the closing; c2 arrived while closed and never queued; c3
+    # was answered before the closing.
+    for contact_id, at in (("c1", 0.0), ("c2", 10.0), ("c3", 0.0)):
+        _queued(ledger, contact_id, at)
+    ledger.answered("c3", 2.0)
+    ledger.after_hours("c1", 5.0, waited=True)
+    ledger.after_hours("c2", 10.0, waited=False)
+
+    figures = ledger.figures({"q": 20.0}).queues["q", "voice"]
+
+    assert (figures.queued, figures.answered, figures.abandoned) == (2, 1, 0)
+    assert ledger.after_hours_counts() == {("q", "voice"): 2}
+    assert not ledger.contacts["c1"].waiting()
+    with pytest.raises(LedgerError, match="not waiting"):
+        ledger.after_hours("c3", 6.0, waited=True)
+    with pytest.raises(LedgerError, match="not waiting"):
+        ledger.abandoned("c1", 7.0)
+
+
+def test_an_after_hours_callback_waits_since_the_caller_queued_and_is_no_entry_of_its_own() -> None:
+    ledger = Ledger()
+    _queued(ledger, "c1", 0.0)
+    _queued(ledger, "c2", 10.0)
+    ledger.after_hours("c1", 5.0, waited=True, callback_id="cb1")
+    ledger.after_hours("c2", 10.0, waited=False, callback_id="cb2")
+    ledger.answered("cb1", 65.0)
+
+    figures = ledger.figures({"q": 20.0}).queues
+    assert (figures["q", "voice"].queued, figures["q", "voice"].answered) == (1, 0)
+    assert (figures["q", "callback"].queued, figures["q", "callback"].answered) == (0, 1)
+    assert figures["q", "callback"].asa_s == pytest.approx(65.0)
+    assert ledger.contacts["cb2"].waiting()
+    assert ledger.after_hours_counts() == {("q", "voice"): 2}
+    _queued(ledger, "c3", 20.0)
+    with pytest.raises(LedgerError, match="arrived twice"):
+        ledger.after_hours("c3", 20.0, waited=False, callback_id="cb1")
+
+
 def _ticket(ledger: Ledger, contact_id: str) -> str:
     _queued(ledger, contact_id, 0.0, channel="email")
     ledger.ticket_opened(contact_id, f"t-{contact_id}", 0.0)
