@@ -38,6 +38,7 @@ from typing import Any
 
 import redis
 
+from helpline.due_set import DueClaims
 from helpline.failures import TransientError
 from helpline.outbox import OutboxScript
 from helpline.records import OutgoingRecord
@@ -89,15 +90,6 @@ for i = 1, n do
   end
 end
 return added
-"""
-
-# KEYS: due. ARGV: now ms, how many at most, lease ms. Returns member, due ms pairs, flat.
-_CLAIM = """
-local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]),
-                       'WITHSCORES')
-local until_ms = tonumber(ARGV[1]) + tonumber(ARGV[3])
-for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], 'XX', until_ms, due[i]) end
-return due
 """
 
 # KEYS: due, backlog, the subscription, the delivery, the lane, the log. ARGV: delivery id,
@@ -266,6 +258,17 @@ class Keys:
     def log(self, subscription_id: str) -> str:
         return f"{self.base}:log:{subscription_id}"
 
+    def of_delivery(self, delivery: Delivery) -> list[str]:
+        """The keys a script changing one delivery names, in this order: its subscription, its
+        record, its lane, its subscription's log."""
+        sub_id = delivery.subscription_id
+        return [
+            self.sub(sub_id),
+            self.delivery(delivery.id),
+            self.lane(sub_id, delivery.lane),
+            self.log(sub_id),
+        ]
+
 
 @dataclass(frozen=True)
 class LaneKey:
@@ -396,7 +399,7 @@ class NotifyStore:
         self.client = client
         self.lanes = lanes
         self._enqueue = OutboxScript(client, OUTBOX_STREAM, _ENQUEUE)
-        self._claim = client.register_script(_CLAIM)
+        self._claim = DueClaims(client)
         self._outcome = OutboxScript(client, OUTBOX_STREAM, _OUTCOME)
         self._park = client.register_script(_PARK)
         self._next = client.register_script(_NEXT)
@@ -521,12 +524,7 @@ class NotifyStore:
         args: list[Any] = [ms(now), retention_ms, log_max, most, len(items)]
         for item in items:
             d = item.delivery
-            script_keys += [
-                keys.sub(d.subscription_id),
-                keys.delivery(d.id),
-                keys.lane(d.subscription_id, d.lane),
-                keys.log(d.subscription_id),
-            ]
+            script_keys += keys.of_delivery(d)
             args += [
                 d.id,
                 delivery_json(d),
@@ -538,9 +536,8 @@ class NotifyStore:
         self._enqueue(keys=script_keys, args=args, records=[i.refused_event for i in items], client=pipe)
 
     def claim(self, now: datetime, limit: int, lease_ms: int) -> list[LaneKey]:
-        flat = self._claim(keys=[DUE], args=[ms(now), limit, lease_ms])
         claimed = []
-        for member in flat[::2]:
+        for member, _ in self._claim(DUE, ms(now), limit, lease_ms):
             try:
                 claimed.append(LaneKey.parse(member))
             except ValueError:
@@ -583,18 +580,10 @@ class NotifyStore:
     ) -> int:
         """Record an attempt: the first failure's epoch ms of a failing subscription, 0 when it is
         not failing, STALE when another replica took the delivery over meanwhile."""
-        keys = Keys(before.tenant_id)
         lane = LaneKey(before.tenant_id, before.subscription_id, before.lane)
         return int(
             self._outcome(
-                keys=[
-                    DUE,
-                    BACKLOG,
-                    keys.sub(before.subscription_id),
-                    keys.delivery(before.id),
-                    keys.lane(before.subscription_id, before.lane),
-                    keys.log(before.subscription_id),
-                ],
+                keys=[DUE, BACKLOG, *Keys(before.tenant_id).of_delivery(before)],
                 args=[
                     before.id,
                     before.attempts,
@@ -614,17 +603,9 @@ class NotifyStore:
     def redeliver(self, again: Delivery, now: datetime) -> int:
         """Start `again`'s new series of attempts: 1, or -1 when it or its subscription is gone, -2
         while it is still waiting."""
-        keys = Keys(again.tenant_id)
         return int(
             self._redeliver(
-                keys=[
-                    DUE,
-                    BACKLOG,
-                    keys.sub(again.subscription_id),
-                    keys.delivery(again.id),
-                    keys.lane(again.subscription_id, again.lane),
-                    keys.log(again.subscription_id),
-                ],
+                keys=[DUE, BACKLOG, *Keys(again.tenant_id).of_delivery(again)],
                 args=[
                     again.id,
                     delivery_json(again),

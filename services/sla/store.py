@@ -27,6 +27,7 @@ from enum import StrEnum
 
 import redis
 
+from helpline.due_set import DueClaims
 from helpline.failures import TransientError
 from helpline.logging import get_logger
 from helpline.outbox import OutboxScript
@@ -67,16 +68,6 @@ for i = 1, n_add do
 end
 emit_all()
 return current + 1
-"""
-
-# KEYS: the timers. ARGV: now (epoch ms), how many at most, the lease (ms). Returns member, due
-# (epoch ms) pairs, flat.
-_CLAIM = """
-local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]),
-                       'WITHSCORES')
-local until_ms = tonumber(ARGV[1]) + tonumber(ARGV[3])
-for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], 'XX', until_ms, due[i]) end
-return due
 """
 
 
@@ -178,7 +169,7 @@ class SlaStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._commit = OutboxScript(client, OUTBOX_STREAM, _COMMIT)
-        self._claim = client.register_script(_CLAIM)
+        self._claim = DueClaims(client)
         self._put_config = OutboxScript(client, OUTBOX_STREAM, _PUT_CONFIG)
 
     def load(self, tenant_id: str, subject: Subject, subject_id: str) -> Loaded:
@@ -216,16 +207,15 @@ class SlaStore:
         """Due timers with their due instants, each pushed `lease_ms` ahead so no other replica
         takes it meanwhile. A member that is not a timer of this service is dropped, with a log:
         left in, it would come back to every replica after every lease."""
-        flat = self._claim(keys=[TIMERS], args=[epoch_ms(now), limit, lease_ms])
         claimed = []
-        for member, due in zip(flat[::2], flat[1::2], strict=True):
+        for member, due in self._claim(TIMERS, epoch_ms(now), limit, lease_ms):
             try:
                 key = TimerKey.parse(member)
             except ValueError:
                 log.error("not a timer; dropped", member=repr(member))
                 self.client.zrem(TIMERS, member)
                 continue
-            claimed.append((key, datetime.fromtimestamp(float(due) / 1000, tz=UTC)))
+            claimed.append((key, datetime.fromtimestamp(due / 1000, tz=UTC)))
         return claimed
 
     def next_due(self) -> datetime | None:
