@@ -354,9 +354,7 @@ def event_handler(
     events from outside Helpline over a limit (helpline.limits) or that `proof` refuses."""
 
     def handler(record: Any) -> None:
-        envelope = from_record(record.headers, record.value, record.key)
-        if record.topic in VALIDATED_TOPICS:
-            from_outside(record, envelope, proof)
+        envelope = read_event(record, proof)
         token = handling(envelope)
         try:
             handle(envelope)
@@ -364,6 +362,15 @@ def event_handler(
             handled(token)
 
     return handler
+
+
+def read_event(record: Any, proof: Proof = no_outside_events) -> Envelope:
+    """A consumed record's event, decoded and, when another system wrote it, held to the limits and
+    `proof`: EventError (for the DLQ) otherwise."""
+    envelope = from_record(record.headers, record.value, record.key)
+    if record.topic in VALIDATED_TOPICS:
+        from_outside(record, envelope, proof)
+    return envelope
 
 
 def from_outside(record: Any, envelope: Envelope, proof: Proof) -> None:
@@ -393,12 +400,9 @@ def batch_handler(
         envelopes = []
         for record in records:
             try:
-                envelope = from_record(record.headers, record.value, record.key)
-                if record.topic in VALIDATED_TOPICS:
-                    from_outside(record, envelope, proof)
+                envelopes.append(read_event(record, proof))
             except EventError:
                 break
-            envelopes.append(envelope)
         return handle(envelopes) if envelopes else 0
 
     return handler

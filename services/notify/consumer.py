@@ -22,9 +22,8 @@ from typing import Any
 
 from helpline.bus import BatchHandler
 from helpline.clock import Clock
-from helpline.events import Envelope, EventError, Proof, from_outside, from_record
+from helpline.events import Envelope, EventError, Proof, read_event
 from helpline.logging import get_logger, handled, handling
-from helpline.topics import VALIDATED_TOPICS
 from services.notify.domain.delivery import Delivery, Status, cloudevent_body, delivery_id, lane_of
 from services.notify.domain.schedule import RetrySchedule
 from services.notify.domain.subscription import Subscription
@@ -97,9 +96,7 @@ class WebhookEvents:
         bind the event to the log lines, and enqueue by the record's key."""
 
         def handle(record: Any) -> None:
-            envelope = from_record(record.headers, record.value, record.key)
-            if record.topic in VALIDATED_TOPICS:
-                from_outside(record, envelope, proof)
+            envelope = read_event(record, proof)
             token = handling(envelope)
             try:
                 self.enqueue(envelope, record.key)
@@ -117,9 +114,7 @@ class WebhookEvents:
             taken = 0
             for record in records:
                 try:
-                    envelope = from_record(record.headers, record.value, record.key)
-                    if record.topic in VALIDATED_TOPICS:
-                        from_outside(record, envelope, proof)
+                    envelope = read_event(record, proof)
                 except EventError:
                     break
                 taken += 1
