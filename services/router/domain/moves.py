@@ -8,8 +8,9 @@ inherits the original enqueue time outright. The conventions of `outcome` hold h
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -313,26 +314,13 @@ def time_out(
             "max_wait_not_reached",
             f"contact {contact.contact_id} waited {waited}, under the maximum of {max_wait}",
         )
-    callback: Contact | None = None
-    events: tuple[Message, ...] = ()
     if action is TimeoutAction.CALLBACK:
         _require_voice(contact)
-        callback, events = _callback(contact, now, callback_contact_id, "", None, placement, _since(contact))
-    after = _end_wait(contact, now, S.TIMED_OUT, callback_contact_id=callback.contact_id if callback else "")
-    timed_out = ev.ContactTimedOut(
-        tenant_id=after.tenant_id,
-        contact_id=after.contact_id,
-        queue_id=after.queue_id,
-        channel=CHANNEL_TO_PROTO[after.channel],
-        department=DEPARTMENT_TO_PROTO[after.department],
-        wait_duration=duration(after.waited),
-        action=TIMEOUT_ACTION_TO_PROTO[action],
-        ticket_id=after.context.ticket_id,
-        callback_contact_id=callback.contact_id if callback else "",
-        timed_out_at=timestamp(now),
-        context=context_to_proto(after.context, after.priority),
+    given_up = _give_up(
+        contact, now, S.TIMED_OUT, action, callback_contact_id, placement, None, _since(contact)
     )
-    return Outcome(after, (timed_out, *events), callback)
+    timed_out = ev.ContactTimedOut(**given_up.fields, timed_out_at=timestamp(now))
+    return Outcome(given_up.contact, (timed_out, *given_up.events), given_up.callback)
 
 
 def after_hours(
@@ -359,32 +347,60 @@ def after_hours(
         )
     if action is TimeoutAction.CALLBACK and contact.channel is not Channel.VOICE:
         action = TimeoutAction.TICKET
-    callback: Contact | None = None
-    events: tuple[Message, ...] = ()
-    if action is TimeoutAction.CALLBACK:
-        since = contact.enqueued_since or now
-        callback, events = _callback(contact, now, callback_contact_id, "", next_opening, placement, since)
-    after = _end_wait(
-        contact, now, S.AFTER_HOURS, callback_contact_id=callback.contact_id if callback else ""
+    since = contact.enqueued_since or now
+    given_up = _give_up(
+        contact, now, S.AFTER_HOURS, action, callback_contact_id, placement, next_opening, since
     )
     closed = ev.ContactAfterHours(
-        tenant_id=after.tenant_id,
-        contact_id=after.contact_id,
-        queue_id=after.queue_id,
-        channel=CHANNEL_TO_PROTO[after.channel],
-        department=DEPARTMENT_TO_PROTO[after.department],
-        wait_duration=duration(after.waited),
-        action=TIMEOUT_ACTION_TO_PROTO[action],
-        ticket_id=after.context.ticket_id,
-        callback_contact_id=callback.contact_id if callback else "",
-        closed_at=timestamp(now),
-        next_opening=timestamp(next_opening),
-        context=context_to_proto(after.context, after.priority),
+        **given_up.fields, closed_at=timestamp(now), next_opening=timestamp(next_opening)
     )
-    return Outcome(after, (closed, *events), callback)
+    return Outcome(given_up.contact, (closed, *given_up.events), given_up.callback)
 
 
 # -- internals -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _GivenUp:
+    contact: Contact
+    callback: Contact | None
+    # The callback contact's own events.
+    events: tuple[Message, ...]
+    # What ContactTimedOut and ContactAfterHours both say of the contact.
+    fields: dict[str, Any]
+
+
+def _give_up(
+    contact: Contact,
+    now: datetime,
+    status: S,
+    action: TimeoutAction,
+    callback_contact_id: str,
+    placement: Placement,
+    callback_due: datetime | None,
+    since: datetime,
+) -> _GivenUp:
+    """A wait the queue's action ends (its maximum reached, or the queue closed): the callback
+    contact when the action is one (due at `callback_due`, in the place of `since`), and the
+    contact ended with `status`."""
+    callback: Contact | None = None
+    events: tuple[Message, ...] = ()
+    if action is TimeoutAction.CALLBACK:
+        callback, events = _callback(contact, now, callback_contact_id, "", callback_due, placement, since)
+    after = _end_wait(contact, now, status, callback_contact_id=callback.contact_id if callback else "")
+    fields = {
+        "tenant_id": after.tenant_id,
+        "contact_id": after.contact_id,
+        "queue_id": after.queue_id,
+        "channel": CHANNEL_TO_PROTO[after.channel],
+        "department": DEPARTMENT_TO_PROTO[after.department],
+        "wait_duration": duration(after.waited),
+        "action": TIMEOUT_ACTION_TO_PROTO[action],
+        "ticket_id": after.context.ticket_id,
+        "callback_contact_id": callback.contact_id if callback else "",
+        "context": context_to_proto(after.context, after.priority),
+    }
+    return _GivenUp(after, callback, events, fields)
 
 
 def _callback(
