@@ -3,15 +3,13 @@ from the SLA service's topic, from the moment the run starts, on a thread of the
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from helpline.events import EventError, from_record
-from helpline.kafka import clients
-from helpline.kafka.port import Start, TopicPartition
-from helpline.records import Record
+from google.protobuf.message import Message
+
+from simulator.tail import TenantTail
 
 TOPIC = "helpline.sla"
 # What each SLA event counts as in the view: breaches of ticket targets and of queue answer targets.
@@ -28,33 +26,18 @@ class SlaAlerts:
     def __init__(self, bootstrap: str, tenant: str, options: Mapping[str, Any]) -> None:
         self.tenant = tenant
         self.counts: Counter[str] = Counter()
-        self._stop = threading.Event()
-        # Assigned, not subscribed: no group to join, so nothing is committed for it.
-        self._consumer = clients.consumer(bootstrap, "helpline-simulator-alerts", **options)
-        self._thread = threading.Thread(target=self._run, name="sla-alerts", daemon=True)
+        self._tail = TenantTail(
+            bootstrap, TOPIC, tenant, "helpline-simulator-alerts", options, poll_s=POLL_S, seen=self._count
+        )
 
     def start(self) -> None:
         """From the topic's end: the alerts of this run, not of earlier ones."""
-        partitions = self._consumer.partitions_of(TOPIC)
-        self._consumer.assign([TopicPartition(TOPIC, p) for p in partitions], Start.END)
-        self._thread.start()
+        self._tail.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self._consumer.close()
+        self._tail.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for record in self._consumer.poll(POLL_S, 500):
-                self._count(record)
-
-    def _count(self, record: Record) -> None:
-        try:
-            event = from_record(record.headers, record.value, record.key).message
-        except EventError:
-            return
+    def _count(self, event: Message) -> None:
         counted = COUNTED.get(type(event).__name__)
-        if counted is not None and getattr(event, "tenant_id", "") == self.tenant:
+        if counted is not None:
             self.counts[counted] += 1

@@ -6,15 +6,14 @@ to the run's event loop. The ingress is Kafka, so the router's `closed` answer c
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from helpline.events import EventError, from_record
-from helpline.kafka import clients
-from helpline.kafka.port import Start, TopicPartition
+from google.protobuf.message import Message
+
 from helpline.topics import topic_for_domain
 from helpline.v1 import contact_events_pb2
+from simulator.tail import TenantTail
 
 TOPIC = topic_for_domain("contact").name
 POLL_S = 0.1
@@ -25,18 +24,21 @@ Handler = Callable[[contact_events_pb2.ContactAfterHours], None]
 class AfterHours:
     def __init__(self, bootstrap: str, tenant: str, options: Mapping[str, Any]) -> None:
         self.tenant = tenant
-        self._stop = threading.Event()
         self._handler: tuple[asyncio.AbstractEventLoop, Handler] | None = None
-        # Assigned, not subscribed: no group to join, so nothing is committed for it.
-        self._consumer = clients.consumer(bootstrap, "helpline-simulator-after-hours", **options)
-        self._thread = threading.Thread(target=self._run, name="after-hours", daemon=True)
+        self._tail = TenantTail(
+            bootstrap,
+            TOPIC,
+            tenant,
+            "helpline-simulator-after-hours",
+            options,
+            poll_s=POLL_S,
+            seen=self._seen,
+        )
 
     def start(self) -> None:
         """From the topic's end, before the run's first contact: this run's events, not earlier
         runs'."""
-        partitions = self._consumer.partitions_of(TOPIC)
-        self._consumer.assign([TopicPartition(TOPIC, p) for p in partitions], Start.END)
-        self._thread.start()
+        self._tail.start()
 
     def deliver(self, to: tuple[asyncio.AbstractEventLoop, Handler] | None) -> None:
         """Hand each event to the handler on its loop from now on (before the run's first contact),
@@ -44,23 +46,10 @@ class AfterHours:
         self._handler = to
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self._consumer.close()
+        self._tail.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for record in self._consumer.poll(POLL_S, 500):
-                try:
-                    event = from_record(record.headers, record.value, record.key).message
-                except EventError:
-                    continue
-                handling = self._handler
-                if (
-                    isinstance(event, contact_events_pb2.ContactAfterHours)
-                    and event.tenant_id == self.tenant
-                    and handling is not None
-                ):
-                    loop, handler = handling
-                    loop.call_soon_threadsafe(handler, event)
+    def _seen(self, event: Message) -> None:
+        handling = self._handler
+        if isinstance(event, contact_events_pb2.ContactAfterHours) and handling is not None:
+            loop, handler = handling
+            loop.call_soon_threadsafe(handler, event)
