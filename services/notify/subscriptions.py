@@ -9,6 +9,7 @@ from helpline.audit import Action, Kind, audit_record, configuration_changed
 from helpline.auth import current_actor
 from helpline.clock import Clock
 from helpline.domain import NotFoundError, new_id
+from helpline.optimistic import retry_on_conflict
 from helpline.quotas import QuotaReachedError
 from helpline.records import OutgoingRecord
 from services.notify.domain import subscription as rules
@@ -22,7 +23,7 @@ from services.notify.store import (
     StoredSubscription,
 )
 
-# A change that lost a race with another writer reads again; past this many, 503.
+# A change that lost a race with another writer reads again; past this many, 503 (ContendedError).
 _ATTEMPTS = 3
 
 
@@ -84,7 +85,7 @@ class Subscriptions:
         description: str | None = None,
         enabled: bool | None = None,
     ) -> StoredSubscription:
-        for attempt in range(1, _ATTEMPTS + 1):
+        def attempt() -> None:
             stored = self.get(tenant_id, subscription_id)
             sub = rules.changed(
                 stored.subscription,
@@ -95,27 +96,19 @@ class Subscriptions:
                 description=description,
                 enabled=enabled,
             )
-            try:
-                self._save(sub, stored.version)
-            except ConflictError:
-                if attempt == _ATTEMPTS:
-                    raise
-                continue
-            return self.get(tenant_id, subscription_id)
-        raise AssertionError("unreachable")
+            self._save(sub, stored.version)
+
+        retry_on_conflict(attempt, f"webhook {subscription_id}", conflict=ConflictError, attempts=_ATTEMPTS)
+        return self.get(tenant_id, subscription_id)
 
     def delete(self, tenant_id: str, subscription_id: str) -> None:
-        for attempt in range(1, _ATTEMPTS + 1):
+        def attempt() -> None:
             stored = self.get(tenant_id, subscription_id)
             record = self._audit(tenant_id, subscription_id, Action.REMOVE, (stored.version, 0))
-            try:
-                self.store.delete(tenant_id, subscription_id, stored.version, [record])
-            except ConflictError:
-                if attempt == _ATTEMPTS:
-                    raise
-                continue
-            self.on_change(tenant_id)
-            return
+            self.store.delete(tenant_id, subscription_id, stored.version, [record])
+
+        retry_on_conflict(attempt, f"webhook {subscription_id}", conflict=ConflictError, attempts=_ATTEMPTS)
+        self.on_change(tenant_id)
 
     def deliveries(self, tenant_id: str, subscription_id: str) -> list[Delivery]:
         self.get(tenant_id, subscription_id)
