@@ -11,20 +11,26 @@ subscribes, through POST /v1/webhooks, the receiver (bench.webhook_receiver, its
 signature. The service is then stopped, and the events produced onto helpline.tickets, keyed over
 1,000 tickets so every lane of the subscription has work.
 
-Three phases, each counted by the receiver (the distinct `webhook-id`s it holds):
+ROUNDS rounds of two phases, the bare client's and then the service's, each round with events of
+its own; the rates and the ratio reported are the median over the rounds (each ratio that of its
+round: the two phases of a round share the machine's moment, and a median of those ratios is
+steadier than a ratio of two medians). Then one paced phase. Each phase is counted by the receiver
+(the distinct `webhook-id`s it holds):
 - bare client: an httpx.Client with keep-alive in each of as many threads as the service has
   delivery workers (HELPLINE_WEBHOOK_WORKERS), each signing and POSTing its share of the events'
   CloudEvent bodies, built by the service's own code, with the headers the service sends. As many
   threads as workers, not one per lane: the service has one attempt in flight per worker whatever
   its lanes, so the two send at the same concurrency and the ratio is what each delivery costs the
   service beyond its POST (its Redis scripts, its consumer). Its clock starts when the threads do.
-- backlog: the service started again with the events waiting; its clock starts at its consumer
+- backlog: the service started again with the round's events waiting (and stopped after them);
+  its clock starts at its consumer
   loop's start (the "consuming" log line, before the group join, which it pays) and stops at the
   receiver's last arrival. Deliveries/s = events / that. Latency here is from the consumer's start,
   as the events' own times only say how long they waited for the process. The service's /metrics,
   read every second, says when its consumer had handled them all, so the report names the stage
   that set the pace: the consumer (enqueueing) or the delivery workers.
-- paced: events produced at half the backlog's rate (below capacity) for --paced-seconds, each
+- paced: after the last round, events produced at half the backlog's median rate (below capacity)
+  for --paced-seconds, each
   stamped with its time just before it is sent; latency from that time to the receiver's arrival,
   through Kafka, the consumer, Redis and an idle worker's poll (HELPLINE_WEBHOOK_POLL_SECONDS).
 
@@ -42,6 +48,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -82,15 +89,17 @@ TOPIC = "helpline.tickets"
 EVENT_TYPE = "helpline.ticket.status_changed.v1"
 # Keys of the events: many more than the 16 lanes of a subscription, so every lane has work.
 TICKETS = 1_000
-# The service's deliveries/s at least half the bare client's: what it adds to each POST (a claim,
-# two reads and an outcome script in Redis, and the consumer's enqueue script) must not cost more
-# than the POST itself.
+# The service's deliveries/s at least half the bare client's: what it adds to each POST (the outcome
+# script that also claims the next lane, and the consumer's share of an enqueue script) must not
+# cost more than the POST itself.
 TARGET_RATIO = 0.5
 # The paced phase's rate, as a share of the backlog's: well below capacity, so latency is the
 # path's own and not a queue's.
 PACED_SHARE = 0.5
 SERVICE_PATH, BARE_PATH = "/hooks/notify", "/hooks/bare"
 POLL_S = 0.2
+# Rounds of the bare client and the service, their median reported.
+ROUNDS = 3
 # How often the service's /metrics is read while it delivers: rendering it costs the service CPU.
 CONSUMED_POLL_S = 1.0
 READY_TIMEOUT_S = 30.0
@@ -383,26 +392,35 @@ def handled(notify: NotifyProcess) -> int:
 
 
 def wait_delivered(
-    receiver: ReceiverProcess, notify: NotifyProcess, count: int, task: TaskID, progress: Progress
+    receiver: ReceiverProcess,
+    notify: NotifyProcess,
+    total: int,
+    events: int,
+    task: TaskID,
+    progress: Progress,
+    *,
+    handled_before: int = 0,
 ) -> float:
-    """Wait until the receiver holds `count` of the service's deliveries; when (epoch seconds) the
-    service's consumer had handled as many events, read from its /metrics every CONSUMED_POLL_S."""
-    limit_s = 60.0 + count / 20
+    """Wait until the receiver holds `total` of the service's deliveries, the last `events` of them
+    this phase's; when (epoch seconds) the service's consumer had handled this phase's events too
+    (`handled_before` and `events`: the count is the process's), read from its /metrics every
+    CONSUMED_POLL_S."""
+    limit_s = 60.0 + events / 20
     deadline = time.monotonic() + limit_s
     consumed_at, scraped_at = 0.0, 0.0
-    while (held := receiver.count(SERVICE_PATH)) < count:
-        progress.update(task, completed=held)
+    while (held := receiver.count(SERVICE_PATH)) < total:
+        progress.update(task, completed=held - (total - events))
         notify.check_alive()
         if not consumed_at and time.monotonic() - scraped_at >= CONSUMED_POLL_S:
             scraped_at = time.monotonic()
-            consumed_at = time.time() if handled(notify) >= count else 0.0
+            consumed_at = time.time() if handled(notify) >= handled_before + events else 0.0
         if time.monotonic() > deadline:
             raise BenchError(
-                f"the receiver held {held:,} of {count:,} deliveries after {limit_s:.0f} s; "
+                f"the receiver held {held:,} of {total:,} deliveries after {limit_s:.0f} s; "
                 f"see {notify.log_path}"
             )
         time.sleep(POLL_S)
-    progress.update(task, completed=count)
+    progress.update(task, completed=events)
     return consumed_at or time.time()
 
 
@@ -447,21 +465,46 @@ def produce(bootstrap: str, envelopes: list[Envelope], progress: Progress) -> No
 
 
 @dataclass(frozen=True)
-class Report:
-    tenant: str
-    workers: int
+class Round:
     bare: Phase
     backlog: Phase
-    paced: Phase
-    paced_rate: float
     # From the backlog's start until the service's consumer had handled its events (to a second).
     consumed_s: float
-    poll_s: float
-    exit_code: int | None
 
     @property
     def ratio(self) -> float:
         return self.backlog.rate / self.bare.rate
+
+
+@dataclass(frozen=True)
+class Report:
+    tenant: str
+    workers: int
+    rounds: list[Round]
+    paced: Phase
+    paced_rate: float
+    poll_s: float
+    exit_codes: list[int | None]
+
+    @property
+    def ratio(self) -> float:
+        """The median of the rounds' ratios."""
+        return statistics.median(r.ratio for r in self.rounds)
+
+    @property
+    def median_round(self) -> Round:
+        """The round whose ratio is the median (the lower middle one of an even count): its phases
+        are the ones the report details."""
+        ordered = sorted(self.rounds, key=lambda r: r.ratio)
+        return ordered[(len(ordered) - 1) // 2]
+
+    @property
+    def backlog_rate(self) -> float:
+        return statistics.median(r.backlog.rate for r in self.rounds)
+
+    @property
+    def bare_rate(self) -> float:
+        return statistics.median(r.bare.rate for r in self.rounds)
 
 
 def run(
@@ -472,6 +515,7 @@ def run(
     workers: int,
     log_dir: Path,
     progress: Progress,
+    rounds_wanted: int = ROUNDS,
 ) -> Report:
     tenant = f"bench-{uuid.uuid4().hex[:8]}"
     secret = signing.new_secret()
@@ -487,29 +531,39 @@ def run(
         HELPLINE_LOG_FORMAT="json",
         HELPLINE_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",
         HELPLINE_WEBHOOK_WORKERS=str(workers),
+        # Room for every event waiting: past a subscription's most, deliveries are refused, not sent.
+        HELPLINE_WEBHOOK_MAX_PENDING=str(
+            max(count, NotifySettings.model_fields["webhook_max_pending"].default)
+        ),
     )
     client = redis.Redis.from_url(redis_url)
     keys = ApiKeyStore(client, pepper=env["HELPLINE_API_KEY_PEPPER"])
     key_id, key = keys.create(tenant, "bench-webhooks")
     notify = NotifyProcess(env, log_dir / "bench-webhooks-notify.log")
+    rounds: list[Round] = []
+    # Each stop's exit code: the subscribing start's, each round's but the last, and the last's.
+    exit_codes: list[int | None] = []
     try:
         with receiving(secret, log_dir / "bench-webhooks-receiver.log") as receiver:
             with console.status("starting the notify service to subscribe the receiver..."):
                 notify.start()
                 notify.wait_ready()
                 subscription_id = subscribe(notify, key, receiver.url(SERVICE_PATH), secret)
-                notify.stop()
-            envelopes = [status_changed(tenant, n) for n in range(count)]
-            ids = {delivery_id(subscription_id, e.id): e for e in envelopes}
-            bare = bare_posts(receiver, secret, [(i, body_of(e)) for i, e in ids.items()], workers, progress)
-            console.print(f"bare httpx client: {bare.rate:,.0f} posts/s")
-            produce(bootstrap, envelopes, progress)
-            task = progress.add_task(f"notify service: {count:,} events waiting", total=count)
-            notify.start()
-            try:
+                exit_codes.append(notify.stop())
+            for n in range(rounds_wanted):
+                envelopes = [status_changed(tenant, n * count + k) for k in range(count)]
+                ids = {delivery_id(subscription_id, e.id): e for e in envelopes}
+                bare = bare_posts(
+                    receiver, secret, [(i, body_of(e)) for i, e in ids.items()], workers, progress
+                )
+                produce(bootstrap, envelopes, progress)
+                task = progress.add_task(
+                    f"round {n + 1}: notify service, {count:,} events waiting", total=count
+                )
+                notify.start()
                 started = notify.wait_consuming()
                 receiver_from, notify_from = receiver.cpu_seconds(), notify.cpu_seconds()
-                consumed_at = wait_delivered(receiver, notify, count, task, progress)
+                consumed_at = wait_delivered(receiver, notify, (n + 1) * count, count, task, progress)
                 backlog = phase_of(
                     tally(receiver.arrivals(SERVICE_PATH), dict.fromkeys(ids, started)),
                     count,
@@ -517,26 +571,37 @@ def run(
                     receiver.cpu_seconds() - receiver_from,
                     notify.cpu_seconds() - notify_from,
                 )
-                console.print(f"notify service: {backlog.rate:,.0f} deliveries/s")
-                rate = backlog.rate * PACED_SHARE
-                receiver_from, notify_from = receiver.cpu_seconds(), notify.cpu_seconds()
-                sent = paced(bootstrap, tenant, count, rate, paced_s, progress)
-                expected = {delivery_id(subscription_id, e): t.timestamp() for e, t in sent.items()}
-                task = progress.add_task(f"notify service: {len(sent):,} paced events", total=len(sent))
-                wait_delivered(receiver, notify, count + len(sent), task, progress)
-                got = tally(receiver.arrivals(SERVICE_PATH), expected)
-                paced_phase = phase_of(
-                    got,
-                    len(sent),
-                    min(expected.values()),
-                    receiver.cpu_seconds() - receiver_from,
-                    notify.cpu_seconds() - notify_from,
+                if n < rounds_wanted - 1:
+                    # The next round's events wait for a service that is not running.
+                    exit_codes.append(notify.stop())
+                rounds.append(Round(bare, backlog, consumed_at - started))
+                console.print(
+                    f"round {n + 1}: bare httpx client {bare.rate:,.0f} posts/s, notify service "
+                    f"{backlog.rate:,.0f} deliveries/s ({rounds[-1].ratio:.2f})"
                 )
-                with notify.admin(key) as api:
-                    api.delete(f"/v1/webhooks/{subscription_id}").raise_for_status()
-            finally:
-                exit_code = notify.stop()
+            rate = statistics.median(r.backlog.rate for r in rounds) * PACED_SHARE
+            receiver_from, notify_from = receiver.cpu_seconds(), notify.cpu_seconds()
+            first = rounds_wanted * count
+            sent = paced(bootstrap, tenant, first, rate, paced_s, progress)
+            expected = {delivery_id(subscription_id, e): t.timestamp() for e, t in sent.items()}
+            task = progress.add_task(f"notify service: {len(sent):,} paced events", total=len(sent))
+            wait_delivered(
+                receiver, notify, first + len(sent), len(sent), task, progress, handled_before=count
+            )
+            got = tally(receiver.arrivals(SERVICE_PATH), expected)
+            paced_phase = phase_of(
+                got,
+                len(sent),
+                min(expected.values()),
+                receiver.cpu_seconds() - receiver_from,
+                notify.cpu_seconds() - notify_from,
+            )
+            with notify.admin(key) as api:
+                api.delete(f"/v1/webhooks/{subscription_id}").raise_for_status()
+            exit_codes.append(notify.stop())
     finally:
+        # After a failure, the service is stopped too (a second stop of a stopped one is a no-op).
+        notify.stop()
         keys.revoke(key_id)
         unlink_matching(client, f"notify:{{{tenant}}}*")
         client.close()
@@ -544,7 +609,7 @@ def run(
         env.get("HELPLINE_WEBHOOK_POLL_SECONDS")
         or NotifySettings.model_fields["webhook_poll_seconds"].default
     )
-    return Report(tenant, workers, bare, backlog, paced_phase, rate, consumed_at - started, poll_s, exit_code)
+    return Report(tenant, workers, rounds, paced_phase, rate, poll_s, exit_codes)
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -555,7 +620,8 @@ def latency_text(ms: float) -> str:
 
 
 def markdown(report: Report) -> str:
-    bare, backlog, paced_phase = report.bare, report.backlog, report.paced
+    middle, paced_phase = report.median_round, report.paced
+    count = middle.backlog.events
     lines = [
         "| sender | deliveries | deliveries/s | service / bare | latency p50 | latency p99 |",
         "|---|---|---|---|---|---|",
@@ -563,42 +629,47 @@ def markdown(report: Report) -> str:
     rows = (
         (
             f"notify service, {report.workers} workers: the events waiting, from its consumer's start "
-            "(latency from there)",
-            backlog,
-            f"{backlog.rate:,.0f}",
+            f"(median of {len(report.rounds)} rounds; latency from the start, the median round's)",
+            count,
+            middle.backlog.latency,
+            f"{report.backlog_rate:,.0f}",
             f"{report.ratio:.2f}",
         ),
         (
             f"notify service, {report.workers} workers: paced at {PACED_SHARE:g} of that "
             "(latency from each event's time)",
-            paced_phase,
+            paced_phase.events,
+            paced_phase.latency,
             f"{report.paced_rate:,.0f} offered",
             "",
         ),
         (
-            f"bare httpx client, {report.workers} threads with keep-alive: the same bodies and headers",
-            bare,
-            f"{bare.rate:,.0f}",
+            f"bare httpx client, {report.workers} threads with keep-alive: the same bodies and headers "
+            f"(median of {len(report.rounds)} rounds)",
+            count,
+            None,
+            f"{report.bare_rate:,.0f}",
             "1.00",
         ),
     )
-    for label, phase, rate, ratio in rows:
-        p50, p99 = (
-            (latency_text(phase.latency.p50_ms), latency_text(phase.latency.p99_ms))
-            if phase.latency
-            else ("", "")
-        )
-        lines.append(f"| {label} | {phase.events:,} | {rate} | {ratio} | {p50} | {p99} |")
+    for label, events, latency, rate, ratio in rows:
+        p50, p99 = (latency_text(latency.p50_ms), latency_text(latency.p99_ms)) if latency else ("", "")
+        lines.append(f"| {label} | {events:,} | {rate} | {ratio} | {p50} | {p99} |")
     return "\n".join(lines)
 
 
 def verdicts(report: Report) -> list[str]:
-    bare, backlog, paced_phase = report.bare, report.backlog, report.paced
-    phases = (bare, backlog, paced_phase)
+    middle, paced_phase = report.median_round, report.paced
+    bare, backlog = middle.bare, middle.backlog
+    phases = [*(phase for r in report.rounds for phase in (r.bare, r.backlog)), paced_phase]
     lines = [
-        f"notify delivers {backlog.rate:,.0f}/s, {report.ratio:.2f} of the bare httpx client's "
-        f"{bare.rate:,.0f}/s to the same receiver, target >= {TARGET_RATIO:g}: "
-        + ("met" if report.ratio >= TARGET_RATIO else "MISSED")
+        f"notify delivers {report.backlog_rate:,.0f}/s, {report.ratio:.2f} of the bare httpx client's "
+        f"{report.bare_rate:,.0f}/s to the same receiver, target >= {TARGET_RATIO:g}: "
+        + ("met" if report.ratio >= TARGET_RATIO else "MISSED"),
+        "the rounds: "
+        + "; ".join(
+            f"{r.backlog.rate:,.0f} against {r.bare.rate:,.0f}/s ({r.ratio:.2f})" for r in report.rounds
+        ),
     ]
     if paced_phase.latency is not None:
         lines.append(
@@ -613,31 +684,34 @@ def verdicts(report: Report) -> list[str]:
         if bad == 0
         else f"{bad:,} BAD SIGNATURES of {deliveries:,} requests"
     )
-    repeats = backlog.repeats + paced_phase.repeats
+    repeats = sum(r.backlog.repeats for r in report.rounds) + paced_phase.repeats
     lines.append(
         "every delivery arrived once"
         if repeats == 0
         else f"{repeats:,} deliveries arrived again (at least once: a lane's lease ran out mid-attempt)"
     )
     lines.append(
-        f"the receiver used {bare.receiver_cores:.2f} cores while the bare client posted and "
-        f"{backlog.receiver_cores:.2f} while the service delivered (1.00: one core, all along), so it "
-        f"was not the limit; CPU per delivery: the service {backlog.sender_cpu_ms:.2f} ms "
+        f"in the median round, the receiver used {bare.receiver_cores:.2f} cores while the bare client "
+        f"posted and {backlog.receiver_cores:.2f} while the service delivered (1.00: one core, all "
+        f"along), so it was not the limit; CPU per delivery: the service {backlog.sender_cpu_ms:.2f} ms "
         f"({backlog.sender_cores:.2f} cores), the bare client's process {bare.sender_cpu_ms:.2f} ms "
         f"({bare.sender_cores:.2f} cores)"
     )
     pace = (
         "the consumer, not the delivery workers, set the pace"
-        if backlog.seconds - report.consumed_s <= 2 * CONSUMED_POLL_S
+        if backlog.seconds - middle.consumed_s <= 2 * CONSUMED_POLL_S
         else "the delivery workers set the pace"
     )
     lines.append(
-        f"the service's consumer had handled the {backlog.events:,} events {report.consumed_s:.1f} s "
-        f"after its start, the last delivery arrived {backlog.seconds:.1f} s after it: {pace}"
+        f"in the median round, the service's consumer had handled the {backlog.events:,} events "
+        f"{middle.consumed_s:.1f} s after its start, the last delivery arrived {backlog.seconds:.1f} s "
+        f"after it: {pace}"
     )
+    codes = sorted({str(code) for code in report.exit_codes})
     lines.append(
         f"the first delivery arrived {backlog.first_s:.1f} s after the service's consumer started (its "
-        f"group join, counted in its rate); the service exited with {report.exit_code}"
+        f"group join, counted in its rate); the service exited with {', '.join(codes)} each time "
+        f"it was stopped ({len(report.exit_codes)} times)"
     )
     return lines
 

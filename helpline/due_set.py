@@ -1,7 +1,8 @@
 """Claims on a sorted set of due members (scored by their due instant, epoch ms) that several
 replicas poll: each claim takes the members due by now and pushes them a lease ahead, in one script,
 so no other replica takes them until the lease runs out; a replica that dies holding one leaves it
-to come due again. The SLA service's timers and the notify service's lanes are kept this way."""
+to come due again. The SLA service's timers are kept this way (the notify service's lanes are
+claimed the same way, inside scripts of its own that also read what an attempt needs)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+import redis
 from pydantic import Field, field_validator, model_validator
 
 from helpline.clock import SystemClock
@@ -84,6 +85,10 @@ class NotifySettings(Settings):
     )
     tenant_max_webhooks: int = Field(50, ge=1, description="Webhook subscriptions one tenant may keep.")
 
+    def redis_pool_size(self) -> int:
+        """Each delivery worker keeps a connection of its own besides what the process shares."""
+        return super().redis_pool_size() + self.webhook_workers
+
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> NotifySettings:
         # A lease running out mid-attempt would let another replica attempt the same lane at once.
@@ -123,6 +128,7 @@ def build(settings: NotifySettings, *, group: str = GROUP, topics: Sequence[str]
     rest.provide(runtime.app, subscriptions, runtime.api_keys)
     runtime.app.include_router(rest.api)
     runtime.add_outbox_relay(OUTBOX_STREAM)
+    metrics = DeliveryMetrics(runtime.registry, store.backlog)
     events = WebhookEvents(
         store,
         cache,
@@ -131,15 +137,20 @@ def build(settings: NotifySettings, *, group: str = GROUP, topics: Sequence[str]
         retention=retention,
         log_max=settings.webhook_log_max,
         max_pending=settings.webhook_max_pending,
+        dead_letters=metrics.deliveries.labels("dead_lettered"),
     )
     runtime.add_consumer(
         group, topics, events.handler(runtime.tenant_proof), events.batch_handler(runtime.tenant_proof)
     )
-    metrics = DeliveryMetrics(runtime.registry, store.backlog)
+
+    def worker_store() -> NotifyStore:
+        own = redis.Redis(connection_pool=runtime.redis.connection_pool, single_connection_client=True)
+        return NotifyStore(own, settings.webhook_lanes)
+
     for n in range(settings.webhook_workers):
         worker = DeliveryWorker(
             f"webhook deliveries {n}",
-            store,
+            worker_store,
             Sender(
                 timeout_s=settings.webhook_timeout_seconds,
                 allow_private=settings.webhook_allow_private_targets,

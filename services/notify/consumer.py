@@ -20,6 +20,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import Counter
+
 from helpline.bus import BatchHandler
 from helpline.clock import Clock
 from helpline.events import Envelope, EventError, Proof, read_event
@@ -28,7 +30,7 @@ from services.notify.domain.delivery import Delivery, Status, cloudevent_body, d
 from services.notify.domain.schedule import RetrySchedule
 from services.notify.domain.subscription import Subscription
 from services.notify.facts import dead_lettered
-from services.notify.store import Enqueued, NotifyStore
+from services.notify.store import Enqueued, NotifyStore, Placed
 
 log = get_logger(__name__)
 
@@ -82,6 +84,7 @@ class WebhookEvents:
         retention: timedelta,
         log_max: int,
         max_pending: int,
+        dead_letters: Counter,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -90,6 +93,8 @@ class WebhookEvents:
         self.retention_ms = int(retention.total_seconds() * 1000)
         self.log_max = log_max
         self.max_pending = max_pending
+        # The deliveries metric's dead_lettered child: a refusal is a dead letter too, and its alert.
+        self.dead_letters = dead_letters
 
     def handler(self, proof: Proof) -> Callable[[Any], None]:
         """The bus handler: decode (undecodable records and unproven outside events go to the DLQ),
@@ -122,10 +127,10 @@ class WebhookEvents:
                 if items:
                     planned.append((envelope.tenant_id, items))
             if planned:
-                added = self.store.enqueue_many(
+                placed = self.store.enqueue_many(
                     planned, self.clock.now(), self.retention_ms, self.log_max, self.max_pending
                 )
-                self._skipped(sum(len(items) for _, items in planned) - sum(added))
+                self._settle(sum(len(items) for _, items in planned), placed)
             return taken
 
         return handle
@@ -134,15 +139,32 @@ class WebhookEvents:
         items = self._plan(envelope, key)
         if not items:
             return 0
-        added = self.store.enqueue(
+        placed = self.store.enqueue(
             envelope.tenant_id, items, self.clock.now(), self.retention_ms, self.log_max, self.max_pending
         )
-        self._skipped(len(items) - added)
-        return added
+        self._settle(len(items), [placed])
+        return placed.added
 
-    def _skipped(self, count: int) -> None:
-        if count:
-            log.info("deliveries not enqueued: already there, or refused for a full backlog", skipped=count)
+    def _settle(self, planned: int, placed: Sequence[Placed]) -> None:
+        """Announce the deliveries refused for a full backlog: each dead, with its event, built only
+        now (an enqueue that refuses none builds none)."""
+        now = self.clock.now()
+        refused = []
+        for delivery in (d for p in placed for d in p.refused):
+            dead = replace(delivery, status=Status.DEAD, next_attempt_at=None, last_error=FULL_BACKLOG_ERROR)
+            refused.append((dead, dead_lettered(dead, now)))
+        if refused:
+            self.store.announce_refused(refused)
+            self.dead_letters.inc(len(refused))
+            log.warning(
+                "deliveries dead-lettered: their subscription's backlog is full", deliveries=len(refused)
+            )
+        skipped = planned - sum(p.added for p in placed) - len(refused)
+        if skipped:
+            log.info(
+                "deliveries not enqueued: already there, or the subscription gone or disabled",
+                skipped=skipped,
+            )
 
     def _plan(self, envelope: Envelope, key: bytes | None) -> list[Enqueued]:
         """The event's deliveries: one for each of its tenant's subscriptions that takes its type."""
@@ -177,10 +199,5 @@ class WebhookEvents:
                 created_at=now,
                 next_attempt_at=now + self.schedule.first_wait,
             )
-            refused = replace(
-                delivery, status=Status.DEAD, next_attempt_at=None, last_error=FULL_BACKLOG_ERROR
-            )
-            items.append(
-                Enqueued(delivery, body, now + self.schedule.first_wait, refused, dead_lettered(refused, now))
-            )
+            items.append(Enqueued(delivery, body, now + self.schedule.first_wait))
         return items

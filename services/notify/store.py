@@ -12,7 +12,8 @@ their own):
                                     since the last success), error (the last one), pending (count)
     notify:{t}:lane:<s>:<n>         list: the ids of lane n's deliveries not yet finished, in order
     notify:{t}:d:<id>               hash: d (the delivery's JSON), a (attempts), s (p: waiting, f:
-                                    finished), body (the CloudEvent, kept for a redelivery)
+                                    finished, r: refused for a full backlog and not yet announced),
+                                    body (the CloudEvent, kept for a redelivery)
     notify:{t}:log:<s>              sorted set: the subscription's recent delivery ids by creation
     notify:due                      sorted set: lanes with a delivery to attempt, `t␟s␟n` by due ms
     notify:backlog                  counter: deliveries not yet finished, every tenant's
@@ -29,6 +30,7 @@ that finishes, enqueues or disables is one script, with its event in the outbox 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -38,7 +40,6 @@ from typing import Any
 
 import redis
 
-from helpline.due_set import DueClaims
 from helpline.failures import TransientError
 from helpline.outbox import OutboxScript
 from helpline.records import OutgoingRecord
@@ -51,24 +52,29 @@ BACKLOG = "notify:backlog"
 SEP = "\x1f"
 STALE, QUOTA_REACHED, VERSION_CHANGED = -1, -2, -3
 
-# KEYS: due, backlog, then for each subscription: its hash, the delivery, the lane, the log.
-# ARGV: now ms, retention ms, log max, max pending, n; then for each: delivery id, JSON, body, lane
-# member, due ms, the JSON of the delivery dead-lettered for a full backlog. A subscription that is
-# gone or disabled takes nothing; a delivery already there (the event read again) is left as it is.
-# Returns how many deliveries were enqueued.
+# KEYS: due, backlog, then for each delivery: its subscription's hash, its record, its lane, its
+# subscription's log. ARGV: now ms, retention ms, log max, max pending, n; then for each: delivery
+# id, JSON, body, lane member, due ms. A subscription that is gone or disabled takes nothing; a
+# delivery already there (the event read again) is left as it is. One whose subscription's backlog
+# is full is kept refused (`s` r), out of any lane, until announce_refused finishes it with its
+# event: that event is built only when needed, after the script, and a refusal the process did not
+# live to announce is found again when the event is read again. Returns how many deliveries were
+# enqueued, then the positions (from 1) of those refused and not yet announced.
 _ENQUEUE = """
 local now, retention, log_max = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local most, n = tonumber(ARGV[4]), tonumber(ARGV[5])
-local added = 0
+local added, refused = 0, {}
 for i = 1, n do
   local k = 4 * (i - 1)
   local sub, delivery, lane, log = KEYS[3 + k], KEYS[4 + k], KEYS[5 + k], KEYS[6 + k]
-  local at = 5 + 6 * (i - 1)
-  if redis.call('HGET', sub, 'enabled') == '1' and redis.call('EXISTS', delivery) == 0 then
+  local at = 5 + 5 * (i - 1)
+  if redis.call('EXISTS', delivery) == 1 then
+    if redis.call('HGET', delivery, 's') == 'r' then refused[#refused + 1] = i end
+  elseif redis.call('HGET', sub, 'enabled') == '1' then
     if tonumber(redis.call('HGET', sub, 'pending') or '0') >= most then
-      redis.call('HSET', delivery, 'd', ARGV[at + 6], 'a', 0, 's', 'f')
+      redis.call('HSET', delivery, 'd', ARGV[at + 2], 'a', 0, 's', 'r', 'body', ARGV[at + 3])
       redis.call('PEXPIRE', delivery, retention)
-      emit(i)
+      refused[#refused + 1] = i
     else
       redis.call('HSET', delivery, 'd', ARGV[at + 2], 'a', 0, 's', 'p', 'body', ARGV[at + 3])
       redis.call('RPUSH', lane, ARGV[at + 1])
@@ -89,63 +95,115 @@ for i = 1, n do
     redis.call('PEXPIRE', log, retention)
   end
 end
-return added
+return {added, refused}
 """
+
+# KEYS: the refused deliveries. ARGV: each one's JSON as dead. Finishes each delivery still refused
+# with its event (once, whichever replica announces it); how many it finished.
+_ANNOUNCE = """
+local finished = 0
+for i = 1, #KEYS do
+  if redis.call('HGET', KEYS[i], 's') == 'r' then
+    redis.call('HSET', KEYS[i], 'd', ARGV[i], 's', 'f')
+    emit(i)
+    finished = finished + 1
+  end
+end
+return finished
+"""
+
+# Lanes are claimed by one function, in the claim script and at the end of the outcome script (a
+# worker's next lane comes back on the round trip that records its last attempt): it takes the
+# earliest due lane and pushes its score a lease ahead (no other replica attempts it meanwhile; a
+# replica that dies holding it leaves it to come due again when the lease runs out), and returns
+# the member, the subscription's hash, and the lane's head with its record and body: all an attempt
+# needs. On the way it drops from the due set what it cannot attempt (a malformed member, a lane
+# whose subscription is gone or disabled, which enabling puts back, an empty lane, which its next
+# delivery puts back) and from the lane a head whose record is gone (removed by hand), so the rest
+# can go on; after 16 of those it gives up until the next poll. {} when nothing is due.
+# The lane's keys are built here from the member, as Keys builds them: a key a script reaches
+# without naming it in KEYS rules out Redis Cluster, which Helpline does not support (its services
+# share one Redis by database numbers).
+_CLAIM_HEAD = """
+local function claim_head(due, now, lease)
+  for _ = 1, 16 do
+    local member = redis.call('ZRANGE', due, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1)[1]
+    if not member then return {} end
+    local tenant, sub_id, n = string.match(member, '^([^\\31]+)\\31([^\\31]+)\\31(%d+)$')
+    if not tenant then
+      redis.call('ZREM', due, member)
+    else
+      local base = 'notify:{' .. tenant .. '}:'
+      local sub, lane = base .. 'sub:' .. sub_id, base .. 'lane:' .. sub_id .. ':' .. n
+      local head = redis.call('LINDEX', lane, 0)
+      if not head or redis.call('HGET', sub, 'enabled') ~= '1' then
+        redis.call('ZREM', due, member)
+      else
+        local found = redis.call('HMGET', base .. 'd:' .. head, 'd', 'body')
+        if found[1] and found[2] then
+          redis.call('ZADD', due, 'XX', now + lease, member)
+          return {member, redis.call('HGETALL', sub), found[1], found[2]}
+        end
+        redis.call('LREM', lane, 1, head)
+      end
+    end
+  end
+  return {}
+end
+"""
+
+# KEYS: due. ARGV: now ms, lease ms.
+_CLAIM = _CLAIM_HEAD + "return claim_head(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
 
 # KEYS: due, backlog, the subscription, the delivery, the lane, the log. ARGV: delivery id,
 # attempts read, JSON, attempts now, outcome (delivered | retry | dead), member, next due ms,
-# retention ms, now ms, error. Applies only if the delivery is still the lane's head at the attempts
-# read (a replica whose lease ran out may have attempted it meanwhile): -1 otherwise. A finished
-# delivery leaves the lane, whose next is due at once. A failure keeps the first failure's instant
-# on the subscription and returns it; a success clears it (0).
-_OUTCOME = """
-if redis.call('LINDEX', KEYS[5], 0) ~= ARGV[1] or redis.call('HGET', KEYS[4], 'a') ~= ARGV[2] then
-  return -1
-end
-redis.call('HSET', KEYS[4], 'd', ARGV[3], 'a', ARGV[4])
-if ARGV[5] == 'retry' then
-  redis.call('ZADD', KEYS[1], ARGV[7], ARGV[6])
-else
-  redis.call('HSET', KEYS[4], 's', 'f')
-  redis.call('PEXPIRE', KEYS[4], ARGV[8])
-  redis.call('LPOP', KEYS[5])
-  redis.call('DECR', KEYS[2])
-  if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'pending', -1) end
-  if redis.call('LLEN', KEYS[5]) > 0 then
-    redis.call('ZADD', KEYS[1], ARGV[9], ARGV[6])
-  else
-    redis.call('ZREM', KEYS[1], ARGV[6])
+# retention ms, now ms, error, the lease ms of the next lane claimed (0: claim none). Applies only
+# if the delivery is still the lane's head at the attempts read (a replica whose lease ran out may
+# have attempted it meanwhile): -1 otherwise. A finished delivery leaves the lane, whose next is due
+# at once. A failure keeps the first failure's instant on the subscription and returns it; a
+# success clears it (0). Returns that, and the next lane claimed ({} when none).
+_OUTCOME = (
+    _CLAIM_HEAD
+    + """
+local function record()
+  if redis.call('LINDEX', KEYS[5], 0) ~= ARGV[1] or redis.call('HGET', KEYS[4], 'a') ~= ARGV[2] then
+    return -1
   end
-  if ARGV[5] == 'dead' then emit_all() end
+  redis.call('HSET', KEYS[4], 'd', ARGV[3], 'a', ARGV[4])
+  if ARGV[5] == 'retry' then
+    redis.call('ZADD', KEYS[1], ARGV[7], ARGV[6])
+  else
+    redis.call('HSET', KEYS[4], 's', 'f')
+    redis.call('PEXPIRE', KEYS[4], ARGV[8])
+    redis.call('LPOP', KEYS[5])
+    redis.call('DECR', KEYS[2])
+    if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'pending', -1) end
+    if redis.call('LLEN', KEYS[5]) > 0 then
+      redis.call('ZADD', KEYS[1], ARGV[9], ARGV[6])
+    else
+      redis.call('ZREM', KEYS[1], ARGV[6])
+    end
+    if ARGV[5] == 'dead' then emit_all() end
+  end
+  if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+  if ARGV[5] == 'delivered' then
+    redis.call('HDEL', KEYS[3], 'failing', 'error')
+    return 0
+  end
+  redis.call('HSETNX', KEYS[3], 'failing', ARGV[9])
+  redis.call('HSET', KEYS[3], 'error', ARGV[10])
+  return tonumber(redis.call('HGET', KEYS[3], 'failing'))
 end
-if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
-if ARGV[5] == 'delivered' then
-  redis.call('HDEL', KEYS[3], 'failing', 'error')
-  return 0
-end
-redis.call('HSETNX', KEYS[3], 'failing', ARGV[9])
-redis.call('HSET', KEYS[3], 'error', ARGV[10])
-return tonumber(redis.call('HGET', KEYS[3], 'failing'))
+local result = record()
+local lease = tonumber(ARGV[11])
+if lease == 0 then return {result, {}} end
+return {result, claim_head(KEYS[1], tonumber(ARGV[9]), lease)}
 """
+)
 
 # KEYS: due, the subscription, the lane. ARGV: member. A lane whose subscription is gone or
 # disabled leaves the due set (enabling the subscription puts it back), and so does an empty one
 # (its next delivery puts it back); 1 when it left.
-# KEYS: the subscription, the lane. ARGV: the deliveries' key prefix. What an attempt needs, in one
-# round trip: the subscription's hash, and the lane's head with its record and body (a head whose
-# record is gone, removed by hand, leaves the lane so the rest can go on).
-_NEXT = """
-local sub = redis.call('HGETALL', KEYS[1])
-local head = redis.call('LINDEX', KEYS[2], 0)
-if not head then return {sub} end
-local found = redis.call('HMGET', ARGV[1] .. head, 'd', 'body')
-if not found[1] or not found[2] then
-  redis.call('LREM', KEYS[2], 1, head)
-  return {sub}
-end
-return {sub, found[1], found[2]}
-"""
-
 _PARK = """
 if redis.call('HGET', KEYS[2], 'enabled') == '1' and redis.call('LLEN', KEYS[3]) > 0 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -297,15 +355,32 @@ class StoredSubscription:
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """A lane leased to one worker, with its subscription (None if its record lacks the JSON,
+    edited by hand) and its head: the delivery and the body to POST."""
+
+    lane: LaneKey
+    stored: StoredSubscription | None
+    delivery: Delivery
+    body: bytes
+
+
+@dataclass(frozen=True)
 class Enqueued:
-    """One delivery to enqueue: the new one, its body, when it is first due, and the delivery as
-    dead-lettered with the event that says so, should its subscription's backlog be full."""
+    """One delivery to enqueue: the new one, its body, and when it is first due."""
 
     delivery: Delivery
     body: bytes
     due: datetime
-    refused: Delivery
-    refused_event: OutgoingRecord
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What became of one event's deliveries: how many were enqueued, and which were refused for a
+    full backlog and wait to be announced (as they were enqueued, not yet dead)."""
+
+    added: int
+    refused: list[Delivery]
 
 
 def ms(moment: datetime) -> int:
@@ -367,22 +442,30 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _stored(tenant_id: str, subscription_id: str, raw: Mapping[Any, Any]) -> StoredSubscription | None:
-    fields = {_text(name): _text(value) for name, value in raw.items()}
-    if "d" not in fields:
-        return None
-    data = json.loads(fields["d"])
-    sub = Subscription(
+# Every attempt reads its subscription: the same few, parsed once each while they stay unchanged.
+@functools.lru_cache(maxsize=1024)
+def _subscription(tenant_id: str, subscription_id: str, raw: str, enabled: bool, why: str) -> Subscription:
+    data = json.loads(raw)
+    return Subscription(
         id=subscription_id,
         tenant_id=tenant_id,
         url=data["url"],
         event_types=tuple(data["event_types"]),
         secret=data["secret"],
         description=data["description"],
-        enabled=fields.get("enabled") == "1",
+        enabled=enabled,
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
-        disabled_reason=fields.get("why", ""),
+        disabled_reason=why,
+    )
+
+
+def _stored(tenant_id: str, subscription_id: str, raw: Mapping[Any, Any]) -> StoredSubscription | None:
+    fields = {_text(name): _text(value) for name, value in raw.items()}
+    if "d" not in fields:
+        return None
+    sub = _subscription(
+        tenant_id, subscription_id, fields["d"], fields.get("enabled") == "1", fields.get("why", "")
     )
     failing = fields.get("failing")
     return StoredSubscription(
@@ -394,19 +477,38 @@ def _stored(tenant_id: str, subscription_id: str, raw: Mapping[Any, Any]) -> Sto
     )
 
 
+def _claimed(found: Sequence[Any]) -> Claimed | None:
+    """A claim script's answer: member, the subscription's hash (flat), the head's JSON and body."""
+    if not found:
+        return None
+    member, flat, raw, body = found
+    lane = LaneKey.parse(member)
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    return Claimed(
+        lane=lane,
+        stored=_stored(lane.tenant_id, lane.subscription_id, fields),
+        delivery=parse_delivery(raw),
+        body=body.encode() if isinstance(body, str) else body,
+    )
+
+
 class NotifyStore:
     def __init__(self, client: redis.Redis, lanes: int) -> None:
         self.client = client
         self.lanes = lanes
-        self._enqueue = OutboxScript(client, OUTBOX_STREAM, _ENQUEUE)
-        self._claim = DueClaims(client)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._announce = OutboxScript(client, OUTBOX_STREAM, _ANNOUNCE)
+        self._claim = client.register_script(_CLAIM)
         self._outcome = OutboxScript(client, OUTBOX_STREAM, _OUTCOME)
         self._park = client.register_script(_PARK)
-        self._next = client.register_script(_NEXT)
         self._disable = OutboxScript(client, OUTBOX_STREAM, _DISABLE)
         self._save = OutboxScript(client, OUTBOX_STREAM, _SAVE)
         self._delete = OutboxScript(client, OUTBOX_STREAM, _DELETE)
         self._redeliver = client.register_script(_REDELIVER)
+
+    def close(self) -> None:
+        """Give back the client's connections (a store on a connection of its own releases it)."""
+        self.client.close()
 
     # -- subscriptions ---------------------------------------------------------------------------
 
@@ -491,7 +593,7 @@ class NotifyStore:
         retention_ms: int,
         log_max: int,
         most: int,
-    ) -> int:
+    ) -> Placed:
         return self.enqueue_many([(tenant_id, items)], now, retention_ms, log_max, most)[0]
 
     def enqueue_many(
@@ -501,13 +603,17 @@ class NotifyStore:
         retention_ms: int,
         log_max: int,
         most: int,
-    ) -> list[int]:
+    ) -> list[Placed]:
         """Each event's deliveries (its tenant's), one script an event, all in one round trip: a
-        consumer's poll of events waits on Redis once, not once an event. How many each added."""
+        consumer's poll of events waits on Redis once, not once an event. What became of each
+        event's: how many were enqueued, and those refused for a full backlog, to announce."""
         pipe = self.client.pipeline(transaction=False)
         for tenant_id, items in events:
             self._queue_enqueue(pipe, tenant_id, items, now, retention_ms, log_max, most)
-        return [int(added) for added in pipe.execute()]
+        return [
+            Placed(int(added), [items[i - 1].delivery for i in refused])
+            for (_, items), (added, refused) in zip(events, pipe.execute(), strict=True)
+        ]
 
     def _queue_enqueue(
         self,
@@ -531,34 +637,24 @@ class NotifyStore:
                 item.body,
                 LaneKey(tenant_id, d.subscription_id, d.lane).member,
                 ms(item.due),
-                delivery_json(item.refused),
             ]
-        self._enqueue(keys=script_keys, args=args, records=[i.refused_event for i in items], client=pipe)
+        self._enqueue(keys=script_keys, args=args, client=pipe)
 
-    def claim(self, now: datetime, limit: int, lease_ms: int) -> list[LaneKey]:
-        claimed = []
-        for member, _ in self._claim(DUE, ms(now), limit, lease_ms):
-            try:
-                claimed.append(LaneKey.parse(member))
-            except ValueError:
-                # Left in, a stray member would come back to every replica after every lease.
-                self.client.zrem(DUE, member)
-        return claimed
-
-    def next_attempt(self, lane: LaneKey) -> tuple[StoredSubscription | None, tuple[Delivery, bytes] | None]:
-        """The lane's subscription (None once deleted) and its next delivery with its body (None
-        when the lane is empty, or when its head has no record, removed by hand)."""
-        keys = Keys(lane.tenant_id)
-        found = self._next(
-            keys=[keys.sub(lane.subscription_id), keys.lane(lane.subscription_id, lane.lane)],
-            args=[keys.delivery_prefix],
+    def announce_refused(self, refused: Sequence[tuple[Delivery, OutgoingRecord]]) -> int:
+        """Finish refused deliveries as dead (each the delivery as dead, and the event saying so),
+        those not finished already; how many this call finished."""
+        return int(
+            self._announce(
+                keys=[Keys(d.tenant_id).delivery(d.id) for d, _ in refused],
+                args=[delivery_json(d) for d, _ in refused],
+                records=[record for _, record in refused],
+            )
         )
-        flat = found[0]
-        stored = _stored(lane.tenant_id, lane.subscription_id, dict(zip(flat[::2], flat[1::2], strict=True)))
-        if len(found) < 3:
-            return stored, None
-        body = found[2]
-        return stored, (parse_delivery(found[1]), body.encode() if isinstance(body, str) else body)
+
+    def claim(self, now: datetime, lease_ms: int) -> Claimed | None:
+        """The earliest due lane, leased for `lease_ms`, with what its next attempt needs; None
+        when no lane is due."""
+        return _claimed(self._claim(keys=[DUE], args=[ms(now), lease_ms]))
 
     def park(self, lane: LaneKey) -> bool:
         keys = Keys(lane.tenant_id)
@@ -577,28 +673,31 @@ class NotifyStore:
         now: datetime,
         retention_ms: int,
         records: Sequence[OutgoingRecord] = (),
-    ) -> int:
+        *,
+        claim_lease_ms: int = 0,
+    ) -> tuple[int, Claimed | None]:
         """Record an attempt: the first failure's epoch ms of a failing subscription, 0 when it is
-        not failing, STALE when another replica took the delivery over meanwhile."""
+        not failing, STALE when another replica took the delivery over meanwhile. With a
+        `claim_lease_ms`, also the next due lane claimed for that lease, as `claim` would."""
         lane = LaneKey(before.tenant_id, before.subscription_id, before.lane)
-        return int(
-            self._outcome(
-                keys=[DUE, BACKLOG, *Keys(before.tenant_id).of_delivery(before)],
-                args=[
-                    before.id,
-                    before.attempts,
-                    delivery_json(after),
-                    after.attempts,
-                    outcome,
-                    lane.member,
-                    ms(after.next_attempt_at) if after.next_attempt_at else ms(now),
-                    retention_ms,
-                    ms(now),
-                    after.last_error,
-                ],
-                records=records,
-            )
+        result, claimed = self._outcome(
+            keys=[DUE, BACKLOG, *Keys(before.tenant_id).of_delivery(before)],
+            args=[
+                before.id,
+                before.attempts,
+                delivery_json(after),
+                after.attempts,
+                outcome,
+                lane.member,
+                ms(after.next_attempt_at) if after.next_attempt_at else ms(now),
+                retention_ms,
+                ms(now),
+                after.last_error,
+                claim_lease_ms,
+            ],
+            records=records,
         )
+        return int(result), _claimed(claimed)
 
     def redeliver(self, again: Delivery, now: datetime) -> int:
         """Start `again`'s new series of attempts: 1, or -1 when it or its subscription is gone, -2

@@ -1,5 +1,6 @@
-"""A webhook target for the tests: an HTTP server on 127.0.0.1 in a thread that keeps every request
-it gets, by path, and answers each path with the status the test sets (204 unless told)."""
+"""A webhook target for the tests: an HTTP/1.1 server on 127.0.0.1 in a thread (connections kept
+alive) that keeps every request it gets, by path, with the client's port, and answers each path
+with the status, headers and body the test sets (204 and nothing else unless told)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    # The client's port: one per connection it opened.
+    peer_port: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int = 204
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
 
 
 class Receiver:
@@ -22,15 +32,17 @@ class Receiver:
         self.server = server
         self.lock = threading.Lock()
         self.requests: list[Received] = []
-        self.statuses: dict[str, int] = {}
+        self.answers: dict[str, Answer] = {}
 
     def url(self, path: str) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}{path}"
 
-    def answer(self, path: str, status: int) -> None:
+    def answer(
+        self, path: str, status: int, headers: tuple[tuple[str, str], ...] = (), body: bytes = b""
+    ) -> None:
         with self.lock:
-            self.statuses[path] = status
+            self.answers[path] = Answer(status, headers, body)
 
     def at(self, path: str) -> list[Received]:
         with self.lock:
@@ -42,16 +54,20 @@ def receiving() -> Iterator[Receiver]:
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             with receiver.lock:
-                receiver.requests.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
-                status = receiver.statuses.get(self.path, 204)
-            self.send_response(status)
-            self.send_header("content-length", "0")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.requests.append(Received(self.path, headers, body, self.client_address[1]))
+                answer = receiver.answers.get(self.path, Answer())
+            self.send_response(answer.status)
+            for name, value in answer.headers:
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(answer.body)))
             self.end_headers()
+            self.wfile.write(answer.body)
 
         def log_message(self, format: str, *args: object) -> None:
             return

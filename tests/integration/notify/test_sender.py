@@ -1,12 +1,13 @@
 """The sender against a real HTTP server: the host's addresses checked at each attempt (DNS
-rebinding), the connection pinned to the address checked, redirects not followed."""
+rebinding), the connection pinned to the address checked, redirects not followed, the connection
+kept for the next attempt unless the answer is too large to read, and no cookie kept."""
 
 from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime
 
-from services.notify.deliverer import Sender
+from services.notify.deliverer import MAX_ANSWER_BYTES, Sender
 from services.notify.domain.signing import new_secret, verify
 from tests.integration.notify.receiver import receiving
 
@@ -49,3 +50,31 @@ def test_an_unreachable_target_is_a_failed_attempt_not_an_error() -> None:
     sender.close()
     assert attempt.status_code == 0
     assert "ConnectError" in attempt.error
+
+
+def test_the_connection_is_kept_for_the_next_attempt_unless_the_answer_is_too_large() -> None:
+    with receiving() as receiver:
+        url = receiver.url("/in")
+        sender = Sender(timeout_s=2, allow_private=True)
+        for n in range(3):
+            assert sender.post(url, f"msg_{n}", b"{}", new_secret(), NOW).ok
+        receiver.answer("/in", 200, body=b"x" * (MAX_ANSWER_BYTES * 4))
+        large = sender.post(url, "msg_large", b"{}", new_secret(), NOW)
+        receiver.answer("/in", 204)
+        after = sender.post(url, "msg_after", b"{}", new_secret(), NOW)
+        sender.close()
+    assert (large.ok, after.ok) == (True, True)
+    ports = [got.peer_port for got in receiver.at("/in")]
+    # One connection for the first four (the fourth dropped, its answer left unread), then another.
+    assert len(set(ports[:4])) == 1
+    assert ports[4] != ports[0]
+
+
+def test_a_cookie_a_target_sets_is_never_sent() -> None:
+    with receiving() as receiver:
+        receiver.answer("/in", 204, headers=(("set-cookie", "session=tenant-a; Path=/"),))
+        sender = Sender(timeout_s=2, allow_private=True)
+        assert sender.post(receiver.url("/in"), "msg_1", b"{}", new_secret(), NOW).ok
+        assert sender.post(receiver.url("/in"), "msg_2", b"{}", new_secret(), NOW).ok
+        sender.close()
+    assert ["cookie" in got.headers for got in receiver.at("/in")] == [False, False]
