@@ -171,10 +171,14 @@ class Sender:
         worker hold a large answer or trickle one forever. Past either, the connection is closed."""
         deadline = time.monotonic() + self.timeout_s
         read = 0
-        for chunk in answer.iter_raw():
-            read += len(chunk)
-            if read > MAX_ANSWER_BYTES or time.monotonic() > deadline:
-                return
+        try:
+            for chunk in answer.iter_raw():
+                read += len(chunk)
+                if read > MAX_ANSWER_BYTES or time.monotonic() > deadline:
+                    return
+        except httpx.HTTPError:
+            # The status already answered the attempt; a body cut short only costs the connection.
+            return
 
 
 class DeliveryWorker(PollingWorker):

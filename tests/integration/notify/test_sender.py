@@ -5,6 +5,8 @@ kept for the next attempt unless the answer is too large to read, and no cookie 
 from __future__ import annotations
 
 import ipaddress
+import socket
+import threading
 from datetime import UTC, datetime
 
 from services.notify.deliverer import MAX_ANSWER_BYTES, Sender
@@ -78,3 +80,24 @@ def test_a_cookie_a_target_sets_is_never_sent() -> None:
         assert sender.post(receiver.url("/in"), "msg_2", b"{}", new_secret(), NOW).ok
         sender.close()
     assert ["cookie" in got.headers for got in receiver.at("/in")] == [False, False]
+
+
+def test_a_2xx_whose_body_is_cut_short_is_still_delivered() -> None:
+    """The status answers the attempt; the body is read only to keep the connection."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_short() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort")
+
+    thread = threading.Thread(target=answer_short, daemon=True)
+    thread.start()
+    sender = Sender(timeout_s=2, allow_private=True)
+    attempt = sender.post(f"http://127.0.0.1:{port}/in", "msg_1", b"{}", new_secret(), NOW)
+    sender.close()
+    thread.join(5)
+    server.close()
+    assert (attempt.ok, attempt.status_code, attempt.error) == (True, 200, "")
