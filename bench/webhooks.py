@@ -32,7 +32,8 @@ steadier than a ratio of two medians). Then one paced phase. Each phase is count
 - paced: after the last round, events produced at half the backlog's median rate (below capacity)
   for --paced-seconds, each
   stamped with its time just before it is sent; latency from that time to the receiver's arrival,
-  through Kafka, the consumer, Redis and an idle worker's poll (HELPLINE_WEBHOOK_POLL_SECONDS).
+  through Kafka, the consumer, Redis and an idle worker the consumer's enqueue wakes (or its poll,
+  HELPLINE_WEBHOOK_POLL_SECONDS, when the enqueue finds it busy).
 
 Starts its own broker and Redis (local processes), or uses HELPLINE_KAFKA_BOOTSTRAP and
 HELPLINE_REDIS_URL when both are set: then stop that stack's notify service first, as the
@@ -675,7 +676,8 @@ def verdicts(report: Report) -> list[str]:
         lines.append(
             f"paced at {report.paced_rate:,.0f} events/s: p50 {latency_text(paced_phase.latency.p50_ms)}, "
             f"p99 {latency_text(paced_phase.latency.p99_ms)}, max {latency_text(paced_phase.latency.max_ms)} "
-            f"from an event's time to its arrival (an idle worker polls every {report.poll_s:g} s)"
+            f"from an event's time to its arrival (the consumer wakes idle workers as it enqueues; "
+            f"each also polls every {report.poll_s:g} s)"
         )
     deliveries = sum(phase.events for phase in phases)
     bad = sum(phase.bad_signatures for phase in phases)

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from helpline.clock import SystemClock
 from helpline.domain import DomainError
+from helpline.polling import Wake
 from helpline.rest import BodyLimitMiddleware, install_problem_handlers
 from helpline.service import ServiceRuntime
 from helpline.settings import Settings
@@ -62,7 +63,12 @@ class NotifySettings(Settings):
         gt=0,
         description="Seconds a replica holds a lane it attempts; longer than an attempt's timeout.",
     )
-    webhook_poll_seconds: float = Field(0.2, gt=0, description="Seconds between polls of an idle worker.")
+    webhook_poll_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="Seconds between polls of an idle worker (the replica's consumer also wakes idle "
+        "workers when it enqueues).",
+    )
     webhook_delivery_retention_seconds: float = Field(
         7 * 86_400,
         gt=0,
@@ -129,6 +135,7 @@ def build(settings: NotifySettings, *, group: str = GROUP, topics: Sequence[str]
     runtime.app.include_router(rest.api)
     runtime.add_outbox_relay(OUTBOX_STREAM)
     metrics = DeliveryMetrics(runtime.registry, store.backlog)
+    wake = Wake()
     events = WebhookEvents(
         store,
         cache,
@@ -138,6 +145,7 @@ def build(settings: NotifySettings, *, group: str = GROUP, topics: Sequence[str]
         log_max=settings.webhook_log_max,
         max_pending=settings.webhook_max_pending,
         dead_letters=metrics.deliveries.labels("dead_lettered"),
+        wake=wake,
     )
     runtime.add_consumer(
         group, topics, events.handler(runtime.tenant_proof), events.batch_handler(runtime.tenant_proof)
@@ -162,6 +170,7 @@ def build(settings: NotifySettings, *, group: str = GROUP, topics: Sequence[str]
             lease_seconds=settings.webhook_lease_seconds,
             poll_seconds=settings.webhook_poll_seconds,
             metrics=metrics,
+            wake=wake,
         )
         runtime.add_worker(f"deliveries:{n}", worker.run, worker.stop)
     return runtime

@@ -26,6 +26,7 @@ from helpline.bus import BatchHandler
 from helpline.clock import Clock
 from helpline.events import Envelope, EventError, Proof, read_event
 from helpline.logging import get_logger, handled, handling
+from helpline.polling import Wake
 from services.notify.domain.delivery import Delivery, Status, cloudevent_body, delivery_id, lane_of
 from services.notify.domain.schedule import RetrySchedule
 from services.notify.domain.subscription import Subscription
@@ -85,6 +86,7 @@ class WebhookEvents:
         log_max: int,
         max_pending: int,
         dead_letters: Counter,
+        wake: Wake | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -95,6 +97,9 @@ class WebhookEvents:
         self.max_pending = max_pending
         # The deliveries metric's dead_lettered child: a refusal is a dead letter too, and its alert.
         self.dead_letters = dead_letters
+        # The replica's idle delivery workers, woken when deliveries are enqueued, instead of each
+        # finding them at its next poll (HELPLINE_WEBHOOK_POLL_SECONDS, most of a delivery's latency).
+        self.wake = wake
 
     def handler(self, proof: Proof) -> Callable[[Any], None]:
         """The bus handler: decode (undecodable records and unproven outside events go to the DLQ),
@@ -146,8 +151,12 @@ class WebhookEvents:
         return placed.added
 
     def _settle(self, planned: int, placed: Sequence[Placed]) -> None:
-        """Announce the deliveries refused for a full backlog: each dead, with its event, built only
-        now (an enqueue that refuses none builds none)."""
+        """Wake idle workers for the deliveries enqueued, and announce those refused for a full
+        backlog: each dead, with its event, built only now (an enqueue that refuses none builds
+        none)."""
+        added = sum(p.added for p in placed)
+        if added and self.wake is not None:
+            self.wake.nudge(added)
         now = self.clock.now()
         refused = []
         for delivery in (d for p in placed for d in p.refused):
@@ -159,7 +168,7 @@ class WebhookEvents:
             log.warning(
                 "deliveries dead-lettered: their subscription's backlog is full", deliveries=len(refused)
             )
-        skipped = planned - sum(p.added for p in placed) - len(refused)
+        skipped = planned - added - len(refused)
         if skipped:
             log.info(
                 "deliveries not enqueued: already there, or the subscription gone or disabled",

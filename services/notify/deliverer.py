@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from helpline.clock import Clock
 from helpline.logging import get_logger
-from helpline.polling import PollingWorker
+from helpline.polling import PollingWorker, Wake
 from services.notify.domain import signing
 from services.notify.domain.delivery import CONTENT_TYPE, Delivery, Status, bounded_error
 from services.notify.domain.schedule import RetrySchedule, should_disable
@@ -195,8 +195,9 @@ class DeliveryWorker(PollingWorker):
         lease_seconds: float,
         poll_seconds: float,
         metrics: DeliveryMetrics,
+        wake: Wake | None = None,
     ) -> None:
-        super().__init__(name, poll_seconds, again_when_busy=True)
+        super().__init__(name, poll_seconds, again_when_busy=True, wake=wake)
         self.open_store = open_store
         self._store: NotifyStore | None = None
         self.sender = sender
@@ -225,12 +226,19 @@ class DeliveryWorker(PollingWorker):
     def run(self) -> None:
         try:
             super().run()
-        finally:
-            # A round that failed on Redis keeps the connection (it reconnects on its next command);
-            # a worker stopped gives it back to the pool.
-            if self.stopping and self._store is not None:
-                self._store.close()
-                self._store = None
+        except BaseException:
+            # The runtime starts a worker that failed again: on a connection taken from the pool
+            # anew, as only a checkout asks the Sentinels for the primary (a Sentinel-managed
+            # connection kept reconnects to the address it had, the dead primary's after a failover).
+            self._close_store()
+            raise
+        if self.stopping:
+            self._close_store()
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def run_once(self) -> int:
         """Attempt lane after lane while lanes are due, each next one claimed on the round trip that

@@ -31,6 +31,15 @@ class StillWaitingError(Exception):
     """A redelivery of a delivery that is not finished yet."""
 
 
+class PreconditionFailedError(Exception):
+    """A change pinned (If-Match) to a version the subscription has moved on from."""
+
+    def __init__(self, subscription_id: str, expected: int, current: int) -> None:
+        super().__init__(f"webhook {subscription_id} is at version {current}, not {expected}")
+        self.expected = expected
+        self.current = current
+
+
 class Subscriptions:
     def __init__(
         self,
@@ -84,9 +93,13 @@ class Subscriptions:
         event_types: list[str] | None = None,
         description: str | None = None,
         enabled: bool | None = None,
+        expected: int | None = None,
     ) -> StoredSubscription:
+        """Change the fields given, at the version `expected` when one is (If-Match), else at
+        whichever is current."""
+
         def attempt() -> None:
-            stored = self.get(tenant_id, subscription_id)
+            stored = self._at(tenant_id, subscription_id, expected)
             sub = rules.changed(
                 stored.subscription,
                 self.clock.now(),
@@ -101,9 +114,9 @@ class Subscriptions:
         retry_on_conflict(attempt, f"webhook {subscription_id}", conflict=ConflictError, attempts=_ATTEMPTS)
         return self.get(tenant_id, subscription_id)
 
-    def delete(self, tenant_id: str, subscription_id: str) -> None:
+    def delete(self, tenant_id: str, subscription_id: str, expected: int | None = None) -> None:
         def attempt() -> None:
-            stored = self.get(tenant_id, subscription_id)
+            stored = self._at(tenant_id, subscription_id, expected)
             record = self._audit(tenant_id, subscription_id, Action.REMOVE, (stored.version, 0))
             self.store.delete(tenant_id, subscription_id, stored.version, [record])
 
@@ -127,6 +140,14 @@ class Subscriptions:
                 f"delivery {delivery_id} is still {found.status}; it is attempted on its schedule"
             )
         return again
+
+    def _at(self, tenant_id: str, subscription_id: str, expected: int | None) -> StoredSubscription:
+        """The subscription, which must be at `expected` when one is given (a change that lost a
+        race reads again here, and a pinned one then fails rather than applying to a newer version)."""
+        stored = self.get(tenant_id, subscription_id)
+        if expected is not None and stored.version != expected:
+            raise PreconditionFailedError(subscription_id, expected, stored.version)
+        return stored
 
     def _save(self, sub: Subscription, version: int) -> None:
         record = self._audit(sub.tenant_id, sub.id, Action.PUT, (version, version + 1))

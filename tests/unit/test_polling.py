@@ -7,14 +7,22 @@ import time
 
 import pytest
 
-from helpline.polling import PollingWorker
+from helpline.polling import PollingWorker, Wake
 
 
 class Rounds(PollingWorker):
     """Finds `backlog` items of work, one a round, then none; stops itself after `rounds` rounds."""
 
-    def __init__(self, *, backlog: int, rounds: int, again_when_busy: bool, interval_s: float = 0.5) -> None:
-        super().__init__("test rounds", interval_s, again_when_busy=again_when_busy)
+    def __init__(
+        self,
+        *,
+        backlog: int,
+        rounds: int,
+        again_when_busy: bool,
+        interval_s: float = 0.5,
+        wake: Wake | None = None,
+    ) -> None:
+        super().__init__("test rounds", interval_s, again_when_busy=again_when_busy, wake=wake)
         self.backlog = backlog
         self.rounds = rounds
         self.times: list[float] = []
@@ -90,3 +98,37 @@ def test_a_pause_inside_a_round_ends_when_stopped() -> None:
     started = time.monotonic()
     assert worker.pause(60)
     assert time.monotonic() - started < 5
+
+
+def _idle_pollers(wake: Wake, count: int) -> tuple[list[Rounds], list[threading.Thread]]:
+    """`count` pollers with nothing to do and a minute's interval, each idle after its first round."""
+    pollers = [
+        Rounds(backlog=0, rounds=1_000, again_when_busy=True, interval_s=60, wake=wake) for _ in range(count)
+    ]
+    threads = [threading.Thread(target=p.run) for p in pollers]
+    for thread in threads:
+        thread.start()
+    while not all(p.times for p in pollers):
+        time.sleep(0.01)
+    time.sleep(0.1)
+    return pollers, threads
+
+
+def test_a_nudge_sends_as_many_idle_pollers_round_at_once_as_it_names() -> None:
+    wake = Wake()
+    pollers, threads = _idle_pollers(wake, 3)
+    wake.nudge(2)
+    deadline = time.monotonic() + 5
+    while sum(len(p.times) for p in pollers) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert sorted(len(p.times) for p in pollers) == [1, 2, 2]
+    started = time.monotonic()
+    pollers[0].stop()
+    for poller in pollers[1:]:
+        poller.stop()
+    for thread in threads:
+        thread.join(timeout=5)
+    # Stopping ends every idle wait at once, a minute's interval or not.
+    assert time.monotonic() - started < 1
+    assert not any(thread.is_alive() for thread in threads)

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path, Query, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Response
 
 from helpline.auth import ApiKeyStore
 from helpline.domain import DomainError, NotFoundError
 from helpline.paging import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKey, paged
-from helpline.rest import API_KEYS, Caller, ProblemError, Provided, admits, problem_responses, resource_router
+from helpline.rest import (
+    API_KEYS,
+    Caller,
+    ProblemError,
+    Provided,
+    admits,
+    etag,
+    parse_if_match,
+    problem_responses,
+    resource_router,
+)
 from helpline.roles import Access
 from services.notify.api.schemas import (
     DeliveryOut,
@@ -29,13 +39,23 @@ from services.notify.api.schemas import (
 from services.notify.domain.delivery import Delivery, Status
 from services.notify.domain.signing import new_secret
 from services.notify.store import StoredSubscription, ms
-from services.notify.subscriptions import StillWaitingError, Subscriptions
+from services.notify.subscriptions import PreconditionFailedError, StillWaitingError, Subscriptions
 
 SUBSCRIPTIONS: Provided[Subscriptions] = Provided("webhook_subscriptions")
 Hooks = Annotated[Subscriptions, Depends(SUBSCRIPTIONS.get)]
 Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=64,
+        description='The ETag the caller last saw (e.g. `"3"`); a stale one is a 412. Without it, the '
+        "change applies to the current version.",
+    ),
+]
+
 api = resource_router(prefix="/v1/webhooks", tags=["webhooks"])
+STALE = problem_responses({412: "If-Match names a version the webhook has moved on from."})
 
 MISSING = problem_responses({404: "No webhook (or delivery) with this id for this tenant."})
 INVALID = problem_responses(
@@ -59,6 +79,17 @@ def _missing(exc: NotFoundError) -> ProblemError:
     return ProblemError(404, "Not Found", str(exc), kind=exc.kind, id=exc.identifier)
 
 
+def _stale(exc: PreconditionFailedError) -> ProblemError:
+    return ProblemError(
+        412, "Precondition Failed", str(exc), expected_version=exc.expected, current_version=exc.current
+    )
+
+
+def _answer(stored: StoredSubscription, response: Response) -> WebhookOut:
+    response.headers["ETag"] = etag(stored.version)
+    return WebhookOut.of(stored)
+
+
 @api.post(
     "",
     openapi_extra=admits(Access.CONFIGURE),
@@ -80,8 +111,8 @@ def create_webhook(body: WebhookCreate, caller: Caller, hooks: Hooks, response: 
     except DomainError as exc:
         raise _refused(exc) from exc
     response.headers["Location"] = f"/v1/webhooks/{sub.id}"
-    stored = hooks.get(caller.tenant_id, sub.id)
-    return WebhookCreated(**WebhookOut.of(stored).model_dump(), secret=sub.secret)
+    created = _answer(hooks.get(caller.tenant_id, sub.id), response)
+    return WebhookCreated(**created.model_dump(), secret=sub.secret)
 
 
 @api.get("", openapi_extra=admits(Access.CONFIGURE), response_model=WebhookPage)
@@ -95,9 +126,9 @@ def list_webhooks(
 @api.get(
     "/{webhook_id}", openapi_extra=admits(Access.CONFIGURE), response_model=WebhookOut, responses=MISSING
 )
-def get_webhook(webhook_id: Id, caller: Caller, hooks: Hooks) -> WebhookOut:
+def get_webhook(webhook_id: Id, caller: Caller, hooks: Hooks, response: Response) -> WebhookOut:
     try:
-        return WebhookOut.of(hooks.get(caller.tenant_id, webhook_id))
+        return _answer(hooks.get(caller.tenant_id, webhook_id), response)
     except NotFoundError as exc:
         raise _missing(exc) from exc
 
@@ -106,10 +137,18 @@ def get_webhook(webhook_id: Id, caller: Caller, hooks: Hooks) -> WebhookOut:
     "/{webhook_id}",
     openapi_extra=admits(Access.CONFIGURE),
     response_model=WebhookOut,
-    responses={**MISSING, **INVALID},
+    responses={**MISSING, **INVALID, **STALE},
 )
-def patch_webhook(webhook_id: Id, body: WebhookPatch, caller: Caller, hooks: Hooks) -> WebhookOut:
+def patch_webhook(
+    webhook_id: Id,
+    body: WebhookPatch,
+    caller: Caller,
+    hooks: Hooks,
+    response: Response,
+    if_match: IfMatch = None,
+) -> WebhookOut:
     """Change the fields given. Enabling a disabled webhook resumes its waiting deliveries, in order."""
+    expected = parse_if_match(if_match)
     try:
         stored = hooks.change(
             caller.tenant_id,
@@ -118,12 +157,15 @@ def patch_webhook(webhook_id: Id, body: WebhookPatch, caller: Caller, hooks: Hoo
             event_types=body.event_types,
             description=body.description,
             enabled=body.enabled,
+            expected=expected,
         )
     except NotFoundError as exc:
         raise _missing(exc) from exc
+    except PreconditionFailedError as exc:
+        raise _stale(exc) from exc
     except DomainError as exc:
         raise _refused(exc) from exc
-    return WebhookOut.of(stored)
+    return _answer(stored, response)
 
 
 @api.delete(
@@ -131,13 +173,16 @@ def patch_webhook(webhook_id: Id, body: WebhookPatch, caller: Caller, hooks: Hoo
     openapi_extra=admits(Access.CONFIGURE),
     status_code=204,
     response_class=Response,
-    responses={204: {"description": "The webhook and its waiting deliveries are gone."}, **MISSING},
+    responses={204: {"description": "The webhook and its waiting deliveries are gone."}, **MISSING, **STALE},
 )
-def delete_webhook(webhook_id: Id, caller: Caller, hooks: Hooks) -> Response:
+def delete_webhook(webhook_id: Id, caller: Caller, hooks: Hooks, if_match: IfMatch = None) -> Response:
+    expected = parse_if_match(if_match)
     try:
-        hooks.delete(caller.tenant_id, webhook_id)
+        hooks.delete(caller.tenant_id, webhook_id, expected)
     except NotFoundError as exc:
         raise _missing(exc) from exc
+    except PreconditionFailedError as exc:
+        raise _stale(exc) from exc
     return Response(status_code=204)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from services.notify.domain.delivery import Delivery, Status
 from services.notify.domain.subscription import MAX_DESCRIPTION_CHARS, MAX_FILTER_CHARS, MAX_FILTERS
@@ -30,6 +30,10 @@ Secret = Annotated[
 ]
 
 
+# JSON's true or false only: pydantic's lax mode would take 1, "yes" or "off" for a boolean.
+Flag = Annotated[bool, Strict()]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,14 +43,14 @@ class WebhookCreate(_In):
     event_types: EventTypes
     secret: Secret | None = None
     description: Description = ""
-    enabled: bool = True
+    enabled: Flag = True
 
 
 class WebhookPatch(_In):
     url: Url | None = None
     event_types: EventTypes | None = None
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: Flag | None = None
 
 
 class WebhookOut(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from helpline.limits import FIELD_KEY, FIELD_VALUE, ID, LISTS, LONG_TEXT, MAPS, SUBJECT, TAG, TEXT, limited
 from services.tickets.domain.model import (
@@ -38,6 +38,10 @@ CustomFields = Annotated[
     dict[FieldKey, Annotated[str, limited(FIELD_VALUE)]],
     Field(max_length=MAPS["custom_fields"].max_entries, json_schema_extra={"additionalProperties": False}),
 ]
+
+
+# JSON's true or false only: pydantic's lax mode would take 1, "yes" or "off" for a boolean.
+Flag = Annotated[bool, Strict()]
 
 
 class _In(BaseModel):
@@ -84,7 +88,7 @@ class AssignIn(_In):
 
 class CommentIn(_In):
     body: Body
-    public: bool = True
+    public: Flag = True
     author_type: AuthorType = AuthorType.AGENT
     author_id: Id | None = None
     contact_id: Id | None = None

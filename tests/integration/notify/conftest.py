@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -72,29 +74,39 @@ class Notify:
         return next(value.decode() for name, value in record.headers if name == "ce_id")
 
 
-@pytest.fixture
-def notify(kafka_bootstrap: str, redis_url: str, redis_client: redis.Redis, unique: str) -> Iterator[Notify]:
+@contextmanager
+def running_notify(
+    kafka_bootstrap: str, redis_url: str, keys_client: redis.Redis, unique: str, **settings: Any
+) -> Iterator[Notify]:
+    """The service in a thread with the tests' settings (and `settings` over them), its API keys
+    made through `keys_client`."""
     topic = make_topic(kafka_bootstrap, f"test.notify.tickets.{unique}", partitions=3)
-    settings = NotifySettings(
-        service_name=f"notify-{unique}",
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        auth_redis_url=redis_url,
-        http_port=0,
-        grpc_port=0,
-        topic_partitions=1,
-        log_format="console",
-        api_key_pepper=unique,
-        webhook_allow_private_targets=True,
-        webhook_retry_schedule_seconds=SCHEDULE,
-        webhook_disable_after_seconds=DISABLE_AFTER_S,
-        webhook_poll_seconds=0.05,
-        webhook_workers=4,
-        webhook_timeout_seconds=2,
-        webhook_subscription_cache_seconds=0,
+    runtime = build(
+        NotifySettings(
+            **{
+                "service_name": f"notify-{unique}",
+                "kafka_bootstrap": kafka_bootstrap,
+                "redis_url": redis_url,
+                "auth_redis_url": redis_url,
+                "http_port": 0,
+                "grpc_port": 0,
+                "topic_partitions": 1,
+                "log_format": "console",
+                "api_key_pepper": unique,
+                "webhook_allow_private_targets": True,
+                "webhook_retry_schedule_seconds": SCHEDULE,
+                "webhook_disable_after_seconds": DISABLE_AFTER_S,
+                "webhook_poll_seconds": 0.05,
+                "webhook_workers": 4,
+                "webhook_timeout_seconds": 2,
+                "webhook_subscription_cache_seconds": 0,
+                **settings,
+            }
+        ),
+        group=f"notify-{unique}",
+        topics=[topic],
     )
-    runtime = build(settings, group=f"notify-{unique}", topics=[topic])
-    keys = ApiKeyStore(redis_client, pepper=unique)
+    keys = ApiKeyStore(keys_client, pepper=unique)
     tenant, other = f"a{unique}", f"b{unique}"
     producer = make_producer(kafka_bootstrap, f"test-{unique}")
     thread = threading.Thread(target=lambda: runtime.run(install_signals=False), daemon=True)
@@ -120,3 +132,9 @@ def notify(kafka_bootstrap: str, redis_url: str, redis_client: redis.Redis, uniq
             runtime.stop()
             thread.join(60)
             producer.close(timeout=10)
+
+
+@pytest.fixture
+def notify(kafka_bootstrap: str, redis_url: str, redis_client: redis.Redis, unique: str) -> Iterator[Notify]:
+    with running_notify(kafka_bootstrap, redis_url, redis_client, unique) as running:
+        yield running

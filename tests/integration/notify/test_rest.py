@@ -151,3 +151,40 @@ def test_input_is_bounded_and_the_quota_holds(api: tuple[TestClient, ApiKeyStore
     over = client.post("/v1/webhooks", json={"url": url, "event_types": ["*"]}, headers=admin)
     assert over.status_code == 429
     assert over.json()["rule"] == "quota_reached"
+
+
+@pytest.mark.parametrize("enabled", [1, 0, "yes", "true", "off"])
+def test_enabled_takes_a_json_boolean_only(api: tuple[TestClient, ApiKeyStore, str], enabled: object) -> None:
+    client, keys, tenant = api
+    admin = key(keys, tenant)
+    body = {"url": "https://hooks.example.com/in", "event_types": ["*"], "enabled": enabled}
+    assert client.post("/v1/webhooks", json=body, headers=admin).status_code == 422
+    made = client.post("/v1/webhooks", json={**body, "enabled": False}, headers=admin)
+    assert made.status_code == 201
+    patched = client.patch(f"/v1/webhooks/{made.json()['id']}", json={"enabled": enabled}, headers=admin)
+    assert patched.status_code == 422
+
+
+def test_if_match_pins_a_change_or_removal_to_the_version_read(
+    api: tuple[TestClient, ApiKeyStore, str],
+) -> None:
+    client, keys, tenant = api
+    admin = key(keys, tenant)
+    made = client.post(
+        "/v1/webhooks", json={"url": "https://hooks.example.com/in", "event_types": ["*"]}, headers=admin
+    )
+    assert made.headers["etag"] == '"1"'
+    url = f"/v1/webhooks/{made.json()['id']}"
+    assert client.get(url, headers=admin).headers["etag"] == '"1"'
+
+    changed = client.patch(url, json={"description": "first"}, headers=admin | {"If-Match": '"1"'})
+    assert (changed.status_code, changed.headers["etag"]) == (200, '"2"')
+    stale = client.patch(url, json={"description": "lost"}, headers=admin | {"If-Match": '"1"'})
+    assert stale.status_code == 412
+    assert (stale.json()["expected_version"], stale.json()["current_version"]) == (1, 2)
+    assert client.get(url, headers=admin).json()["description"] == "first"
+    assert client.patch(url, json={}, headers=admin | {"If-Match": "soon"}).status_code == 400
+
+    assert client.delete(url, headers=admin | {"If-Match": '"1"'}).status_code == 412
+    assert client.delete(url, headers=admin | {"If-Match": 'W/"2"'}).status_code == 204
+    assert client.get(url, headers=admin).status_code == 404

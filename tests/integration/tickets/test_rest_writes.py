@@ -259,6 +259,9 @@ def test_refusals_and_bad_requests(api: Api, unique: str) -> None:
         422,
         "customer_comments_are_public",
     )
+    # A JSON boolean only: pydantic's lax mode would read "no" or 0 as false.
+    for public in ("no", 0, "false"):
+        problem(client.post(f"{url}/comments", json={"body": "x", "public": public}, headers=mine), 422)
     problem(
         client.post("/v1/tickets", content=b"{not json", headers=mine | {"content-type": "application/json"}),
         422,
