@@ -497,7 +497,7 @@ def merged(existing: str, results: Sequence[Captured], *, started: datetime, com
     note = (
         f"- {', '.join(names)}: ran {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC with `{command}`, {MERGED}"
     )
-    lines = [line for line in head.split("\n") if not _superseded(line, names)]
+    lines = [kept for line in head.split("\n") if (kept := _still_shown(line, names)) is not None]
     at = lines.index("## Machine") - 1 if "## Machine" in lines else len(lines)
     lines.insert(at, note)
     order = [name for name in BENCHES if name in sections]
@@ -508,11 +508,14 @@ def merged(existing: str, results: Sequence[Captured], *, started: datetime, com
 MERGED = "merged into this report"
 
 
-def _superseded(line: str, names: Sequence[str]) -> bool:
-    """A head line of an earlier merge, of benchmarks that all ran again."""
+def _still_shown(line: str, names: Sequence[str]) -> str | None:
+    """A head line as it stands after a merge of `names`: an earlier merge's line names only its
+    benchmarks that did not run again, and goes once all of them did; any other line is kept."""
     if not (line.startswith("- ") and line.endswith(MERGED) and ": ran " in line):
-        return False
-    return {name.strip() for name in line[2 : line.index(": ran ")].split(",")} <= set(names)
+        return line
+    earlier = [name.strip() for name in line[2 : line.index(": ran ")].split(",")]
+    left = [name for name in earlier if name not in names]
+    return f"- {', '.join(left)}{line[line.index(': ran ') :]}" if left else None
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -261,9 +261,14 @@ def test_a_merge_puts_the_sections_run_again_in_place_and_keeps_the_others() -> 
     wider = merged(text, [*again, _results()[0]], started=later, command="python -m bench.report --merge")
     assert note not in wider
     assert "- router_latency, metrics_ingest, bus_throughput: ran 2025-12-06 17:05 UTC" in wider
-    # Not the other way round: the earlier line still names a section not run again.
+    # Not the other way round: the earlier line still names the section not run again, and only it.
     narrower = merged(text, again[:1], started=later, command="python -m bench.report --merge")
-    assert note in narrower
+    assert note not in narrower
+    assert (
+        "- metrics_ingest: ran 2025-12-06 17:05 UTC with `python -m bench.report --only x --merge`, "
+        "merged into this report\n- router_latency: ran 2025-12-06 17:05 UTC with "
+        "`python -m bench.report --merge`, merged into this report\n\n## Machine"
+    ) in narrower
 
 
 def test_a_merge_needs_only_and_a_report_to_merge_into(
