@@ -86,7 +86,7 @@ class WebhookEvents:
         log_max: int,
         max_pending: int,
         dead_letters: Counter,
-        wake: Wake | None = None,
+        wake: Wake,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -155,7 +155,7 @@ class WebhookEvents:
         backlog: each dead, with its event, built only now (an enqueue that refuses none builds
         none)."""
         added = sum(p.added for p in placed)
-        if added and self.wake is not None:
+        if added:
             self.wake.nudge(added)
         now = self.clock.now()
         refused = []

@@ -195,7 +195,7 @@ class DeliveryWorker(PollingWorker):
         lease_seconds: float,
         poll_seconds: float,
         metrics: DeliveryMetrics,
-        wake: Wake | None = None,
+        wake: Wake,
     ) -> None:
         super().__init__(name, poll_seconds, again_when_busy=True, wake=wake)
         self.open_store = open_store
