@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Generic, TypeVar, cast
 
 import redis
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -59,6 +59,18 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+
+
+# The If-Match header of a change to one versioned resource (the router's own says more of its
+# PUT's semantics).
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=64,
+        description='The ETag the caller last saw (e.g. `"3"`); a stale one is a 412. '
+        "Without it, the change applies to the current version.",
+    ),
+]
 
 
 def etag(version: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Response
+from fastapi import Depends, FastAPI, Path, Query, Response
 
 from helpline.auth import ApiKeyStore
 from helpline.domain import DomainError, NotFoundError
@@ -18,6 +18,7 @@ from helpline.paging import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKey, paged
 from helpline.rest import (
     API_KEYS,
     Caller,
+    IfMatch,
     ProblemError,
     Provided,
     admits,
@@ -44,15 +45,6 @@ from services.notify.subscriptions import PreconditionFailedError, StillWaitingE
 SUBSCRIPTIONS: Provided[Subscriptions] = Provided("webhook_subscriptions")
 Hooks = Annotated[Subscriptions, Depends(SUBSCRIPTIONS.get)]
 Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-
-IfMatch = Annotated[
-    str | None,
-    Header(
-        max_length=64,
-        description='The ETag the caller last saw (e.g. `"3"`); a stale one is a 412. Without it, the '
-        "change applies to the current version.",
-    ),
-]
 
 api = resource_router(prefix="/v1/webhooks", tags=["webhooks"])
 STALE = problem_responses({412: "If-Match names a version the webhook has moved on from."})

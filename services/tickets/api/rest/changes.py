@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from helpline.rest import Caller, admits, parse_if_match, resource_router
+from helpline.rest import Caller, IfMatch, admits, parse_if_match, resource_router
 from helpline.roles import Access
 from services.tickets.api.authorship import actor_of
 from services.tickets.api.rest.common import (
     CHANGED,
     PREFIX,
     TAGS,
-    IfMatch,
     UseCases,
     change,
     refusals,

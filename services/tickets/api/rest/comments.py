@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Query, Response, status
 
 from helpline.domain import new_id
-from helpline.rest import Caller, ProblemError, admits, etag, parse_if_match, resource_router
+from helpline.rest import Caller, IfMatch, ProblemError, admits, etag, parse_if_match, resource_router
 from helpline.roles import Access
 from services.tickets.api.authorship import AuthorshipError, comment_author
-from services.tickets.api.rest.common import CHANGED, PREFIX, TAGS, IfMatch, UseCases, refusals
+from services.tickets.api.rest.common import CHANGED, PREFIX, TAGS, UseCases, refusals
 from services.tickets.api.schemas import CommentCreated, CommentIn, CommentOut, CommentPage, TicketOut
 from services.tickets.domain import commands
 from services.tickets.store import COMMENT_PAGE_DEFAULT, COMMENT_PAGE_MAX, decode_comment_cursor

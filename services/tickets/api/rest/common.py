@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Response
+from fastapi import Depends, Response
 
 from helpline.auth import Principal
 from helpline.domain import NotFoundError
@@ -29,11 +29,6 @@ UseCases = Annotated[Tickets, Depends(TICKETS.get)]
 # Every ticket route's prefix and tag.
 PREFIX, TAGS = "/v1/tickets", ["tickets"]
 
-IF_MATCH_DOC = (
-    'The ETag the caller last saw (e.g. `"3"`); a stale one is a 412. '
-    "Without it, the change applies to the current version."
-)
-IfMatch = Annotated[str | None, Header(max_length=64, description=IF_MATCH_DOC)]
 
 CHANGED = problem_responses(
     {

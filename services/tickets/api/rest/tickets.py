@@ -10,14 +10,13 @@ from typing import Annotated
 from fastapi import Header, Query, Response, status
 
 from helpline.domain import new_id
-from helpline.rest import Caller, ProblemError, admits, resource_router
+from helpline.rest import Caller, IfMatch, ProblemError, admits, resource_router
 from helpline.roles import Access
 from services.tickets.api.authorship import actor_of
 from services.tickets.api.rest.common import (
     CHANGED,
     PREFIX,
     TAGS,
-    IfMatch,
     UseCases,
     change,
     refusals,
